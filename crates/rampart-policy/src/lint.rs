@@ -1,0 +1,1 @@
+//! Findings about policies that load but probably do not do what their author meant.
