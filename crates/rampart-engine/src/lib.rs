@@ -1,1 +1,137 @@
-//! rampart-engine
+//! Rampart's scan engine: evaluates compiled policies against a host or a root directory.
+//!
+//! * Checks run in parallel on a bounded pool of worker threads.
+//! * Each distinct file read, directory listing and command runs once per scan and is shared by
+//!   every check that needs it ([`context::ScanContext`]).
+//! * Commands run without a shell, with a per-command timeout and an overall deadline, so no
+//!   check can hang a scan.
+//! * `--root` scans a mounted image exactly like the live host, never escaping the root.
+//!
+//! The engine never touches the network or a database.
+
+pub mod command;
+pub mod context;
+pub mod eval;
+pub mod fsroot;
+pub mod host;
+pub mod process;
+
+pub use context::{ScanContext, ScanOptions};
+
+use eval::pattern::FOUND;
+use rampart_core::{PolicyInfo, PolicyReport, RequirementsOutcome, Status, Summary};
+use rampart_policy::ir::{Dialect, Policy};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Progress callback: (checks done, checks total).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Evaluates policies; returns one report per policy, in the order given.
+pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> Vec<PolicyReport> {
+    // Requirements first: a policy whose requirements fail is not evaluated at all (4.x) or has
+    // every check reported not applicable (5.x).
+    let mut reports: Vec<PolicyReport> = Vec::with_capacity(policies.len());
+    let mut work: Vec<(usize, usize)> = Vec::new();
+    for (pi, p) in policies.iter().enumerate() {
+        let requirements = p.requirements.as_ref().map(|req| {
+            let dialect = p.checks.first().map_or(Dialect::Sca4, |c| c.dialect);
+            let agg = eval::aggregate(ctx, &req.rules, req.condition, dialect);
+            let satisfied = agg.value == FOUND;
+            RequirementsOutcome {
+                title: req.title.clone(),
+                satisfied,
+                reason: (!satisfied).then(|| {
+                    agg.reason
+                        .unwrap_or_else(|| "the host does not meet the policy's requirements".into())
+                }),
+            }
+        });
+        let applies = requirements.as_ref().is_none_or(|r| r.satisfied);
+        let mut checks = Vec::new();
+        if applies {
+            work.extend((0..p.checks.len()).map(|ci| (pi, ci)));
+        } else if p.checks.first().is_some_and(|c| c.dialect != Dialect::Sca4) {
+            let why = format!(
+                "Policy requirements not met: {}",
+                requirements.as_ref().map_or("", |r| r.title.as_str())
+            );
+            checks = p
+                .checks
+                .iter()
+                .map(|c| eval::outcome(c, Status::NotApplicable, Some(why.clone()), vec![]))
+                .collect();
+        }
+        reports.push(PolicyReport {
+            policy: policy_info(p),
+            requirements,
+            checks,
+            summary: Summary::default(),
+            frameworks: Default::default(),
+            severities: Default::default(),
+        });
+    }
+
+    // Checks that start with a command go first: commands dominate scan time and run in parallel
+    // with the cheap file checks that fill in at the end (results are placed back in order).
+    work.sort_by_key(|&(pi, ci)| {
+        let first = policies[pi].checks[ci].rules.first();
+        !matches!(first.map(|r| &r.probe), Some(rampart_policy::ir::Probe::Command { .. }))
+    });
+    let total = work.len();
+    let results: Vec<Mutex<Option<rampart_core::CheckOutcome>>> =
+        (0..total).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let workers = ctx.options.jobs.clamp(1, 256).min(total.max(1));
+    progress(0, total);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let (pi, ci) = work[i];
+                    let outcome = eval::eval_check(ctx, &policies[pi].checks[ci]);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(outcome);
+                    }
+                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(d, total);
+                }
+            });
+        }
+    });
+    let mut ordered: Vec<(usize, usize, rampart_core::CheckOutcome)> = Vec::with_capacity(total);
+    for (i, slot) in results.into_iter().enumerate() {
+        let (pi, ci) = work[i];
+        let outcome = slot.into_inner().ok().flatten().unwrap_or_else(|| {
+            // A worker panicked while evaluating this check: report it, never lose it.
+            let c = &policies[pi].checks[ci];
+            eval::outcome(c, Status::Error, Some("internal error while evaluating this check".into()), vec![])
+        });
+        ordered.push((pi, ci, outcome));
+    }
+    ordered.sort_by_key(|(pi, ci, _)| (*pi, *ci));
+    for (pi, _, outcome) in ordered {
+        reports[pi].checks.push(outcome);
+    }
+    for r in &mut reports {
+        r.refresh();
+    }
+    reports
+}
+
+fn policy_info(p: &Policy) -> PolicyInfo {
+    PolicyInfo {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        file: p.file.clone(),
+        format: p.format.as_str().to_string(),
+        sha256: p.sha256.clone(),
+        references: p.references.clone(),
+    }
+}

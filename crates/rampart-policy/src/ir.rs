@@ -135,6 +135,8 @@ pub struct Check {
     pub dialect: Dialect,
     /// Where the check starts in its file.
     pub location: Location,
+    /// Native `applies_if`: rules that must all hold for the check to apply at all.
+    pub applies_if: Vec<Rule>,
 }
 
 /// One rule: a probe, what to look for, and whether the outcome is negated.
@@ -244,8 +246,8 @@ pub enum NameFilter {
     },
     /// Anything else: OS_Match (`^`, `$`, `|`, case-insensitive substring) (4.x).
     Match(OsMatch),
-    /// 5.x `r:` filter: PCRE2.
-    Pcre(Matcher),
+    /// A regex filter (5.x `r:` filters are PCRE2; native filters use Rust regex).
+    Matcher(Matcher),
     /// 5.x literal filter: case-sensitive exact name.
     Exact(String),
 }
@@ -297,6 +299,8 @@ pub enum Test {
 pub enum Compare {
     /// `captured OP value`.
     Op(CompareOp, i64),
+    /// No ` compare ` keyword at all: Wazuh reports the rule invalid before trying the regex.
+    NoKeyword(String),
     /// The comparison text is unusable; rules using it are not applicable.
     Invalid(String),
 }

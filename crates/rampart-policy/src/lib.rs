@@ -9,12 +9,16 @@
 
 pub mod error;
 pub mod ir;
+pub mod builtin;
 pub mod lint;
+pub mod native;
 pub mod sca;
+pub mod waiver;
 
 pub use error::{Diagnostic, Level, Location, PolicyError};
 pub use ir::Policy;
 pub use sca::ScaVersion;
+pub use waiver::Waivers;
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -62,7 +66,11 @@ pub fn load_bytes(bytes: &[u8], name: &str, options: LoadOptions) -> Result<Poli
             "policy is not valid UTF-8",
         )
     })?;
-    sca::load_sca(source, name, &sha, options.sca_version)
+    if native::is_native(source) {
+        native::load_native(source, name, &sha)
+    } else {
+        sca::load_sca(source, name, &sha, options.sca_version)
+    }
 }
 
 /// 1-based line and column of a byte offset.

@@ -341,6 +341,7 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
             rules,
             dialect,
             location: cloc,
+            applies_if: Vec::new(),
         });
     }
 

@@ -229,7 +229,7 @@ fn parse_numeric(body: &str, dialect: Dialect, engine: RegexEngine) -> Test {
     let Some(i) = body.find(" compare ") else {
         return Test::Numeric {
             regex: compile(body, engine),
-            compare: Compare::Invalid(format!(
+            compare: Compare::NoKeyword(format!(
                 "Keyword 'compare' not found. Did you forget adding 'compare COMPARATOR VALUE' to your rule?' {body}'"
             )),
             text: String::new(),
@@ -308,7 +308,7 @@ pub fn parse_compare_v5(text: &str) -> Compare {
 fn parse_name_filter(f: &str, dialect: Dialect) -> Result<NameFilter, RuleError> {
     Ok(match dialect {
         Dialect::Sca5 => match f.strip_prefix("r:") {
-            Some(re) => NameFilter::Pcre(compile(re, RegexEngine::Pcre2Caseless)),
+            Some(re) => NameFilter::Matcher(compile(re, RegexEngine::Pcre2Caseless)),
             None => NameFilter::Exact(f.to_string()),
         },
         _ => {

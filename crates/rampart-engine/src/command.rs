@@ -1,0 +1,245 @@
+//! Running SCA commands: no shell, stdout and stderr merged into one pipe, a timeout that kills
+//! the whole process group, and Wazuh's reading of exit status 127 as "could not run".
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::process::{Pid, Signal, kill_process_group};
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Output beyond this is dropped (Wazuh also caps command output).
+const MAX_OUTPUT: usize = 64 * 1024 * 1024;
+
+/// `PATH` for policy commands: the one systemd gives services such as the Wazuh agent. A fixed
+/// value keeps results independent of whoever runs the scan and stops a writable directory early
+/// in a user's `PATH` from substituting the programs a policy runs.
+pub const COMMAND_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What happened when a command ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// It ran to completion.
+    Exited {
+        /// Exit status (or 128+signal when killed by a signal).
+        code: i32,
+        /// stdout and stderr, interleaved as written.
+        output: Vec<u8>,
+    },
+    /// It did not finish in time and was killed.
+    TimedOut,
+    /// It could not be started (not found, not executable): Wazuh's exit status 127.
+    NotStarted(String),
+}
+
+impl CommandOutcome {
+    /// Wazuh treats exit status 127 (its own execvp-failure code, and a shell's "command not
+    /// found") as "could not run the command".
+    pub fn is_exec_failure(&self) -> bool {
+        matches!(self, CommandOutcome::NotStarted(_) | CommandOutcome::Exited { code: 127, .. })
+    }
+}
+
+/// Runs `argv` (the first element looked up in `PATH`) with a timeout. `chroot` runs it inside
+/// that directory through the system's `chroot` command.
+pub fn run(argv: &[String], timeout: Duration, chroot: Option<&std::path::Path>) -> CommandOutcome {
+    let mut full: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(dir) = chroot {
+        full.push("chroot".into());
+        full.push(dir.as_os_str().to_os_string());
+    }
+    full.extend(argv.iter().map(Into::into));
+    let Some((program, args)) = full.split_first() else {
+        return CommandOutcome::NotStarted("empty command".into());
+    };
+    match spawn_and_collect(program, args, timeout) {
+        Ok(outcome) => outcome,
+        Err(e) => CommandOutcome::NotStarted(e.to_string()),
+    }
+}
+
+fn spawn_and_collect(
+    program: &std::ffi::OsString,
+    args: &[std::ffi::OsString],
+    timeout: Duration,
+) -> io::Result<CommandOutcome> {
+    let (mut reader, writer) = io::pipe()?;
+    let writer2 = writer.try_clone()?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("PATH", COMMAND_PATH)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    // Drop our copies of the write end (moved into `cmd`) so EOF arrives when the child exits.
+    drop(cmd);
+    let pgid = Pid::from_child(&child);
+    let deadline = Instant::now() + timeout;
+    let mut output = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut timed_out = false;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            timed_out = true;
+            break;
+        }
+        let ts = rustix::time::Timespec {
+            tv_sec: remaining.as_secs() as i64,
+            tv_nsec: i64::from(remaining.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&reader, PollFlags::IN | PollFlags::HUP)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if output.len() < MAX_OUTPUT {
+                    let take = n.min(MAX_OUTPUT - output.len());
+                    output.extend_from_slice(&buf[..take]);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    if !timed_out {
+        // Output closed; the process normally exits right away, but do not wait past the deadline.
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(CommandOutcome::Exited {
+                    code: exit_code(status),
+                    output,
+                });
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    debug_assert!(timed_out);
+    let _ = kill_process_group(pgid, Signal::KILL);
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(CommandOutcome::TimedOut)
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Splits command output into lines the way Wazuh's `OS_StrBreak('\n', out, 256)` does: at most
+/// 256 pieces (the last holds the rest), a backslash before a newline joins the lines (the
+/// backslash is removed, the newline kept), output is cut at the first NUL, and each piece has
+/// trailing CR/LF removed.
+pub fn break_lines(output: &[u8]) -> Vec<Vec<u8>> {
+    const MAX_PIECES: usize = 256;
+    let output = match output.iter().position(|b| *b == 0) {
+        Some(i) => &output[..i],
+        None => output,
+    };
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let mut cur: Vec<u8> = Vec::new();
+    let mut prev: Option<u8> = None;
+    for &b in output {
+        if b == b'\n' && pieces.len() < MAX_PIECES - 1 {
+            if prev == Some(b'\\') {
+                cur.pop();
+                cur.push(b'\n');
+                prev = Some(b'\n');
+                continue;
+            }
+            pieces.push(std::mem::take(&mut cur));
+            prev = Some(b);
+            continue;
+        }
+        cur.push(b);
+        prev = Some(b);
+    }
+    pieces.push(cur);
+    for p in &mut pieces {
+        trim_crlf(p);
+    }
+    pieces
+}
+
+/// Removes trailing `\r` and `\n` (Wazuh's `os_trimcrlf`).
+pub fn trim_crlf(line: &mut Vec<u8>) {
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn break_lines_like_os_strbreak() {
+        assert_eq!(break_lines(b"a\nb\n"), vec![b"a".to_vec(), b"b".to_vec(), b"".to_vec()]);
+        assert_eq!(break_lines(b""), vec![b"".to_vec()]);
+        assert_eq!(break_lines(b"a\\\nb"), vec![b"a\nb".to_vec()]);
+        assert_eq!(break_lines(b"a\r\nb"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(break_lines(b"a\0b\nc"), vec![b"a".to_vec()]);
+        let many: Vec<u8> = (0..300).flat_map(|_| b"x\n".iter().copied()).collect();
+        let lines = break_lines(&many);
+        assert_eq!(lines.len(), 256);
+        assert_eq!(lines[255].iter().filter(|b| **b == b'\n').count(), 44);
+    }
+
+    #[test]
+    fn runs_without_shell_and_merges_stderr() {
+        let argv = ["sh", "-c", "echo out; echo err 1>&2; exit 3"].map(String::from);
+        match run(&argv, Duration::from_secs(10), None) {
+            CommandOutcome::Exited { code, output } => {
+                assert_eq!(code, 3);
+                let text = String::from_utf8_lossy(&output);
+                assert!(text.contains("out") && text.contains("err"), "{text}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_program_is_exec_failure() {
+        let argv = ["/nonexistent/rampart-test-binary".to_string()];
+        assert!(run(&argv, Duration::from_secs(5), None).is_exec_failure());
+        let argv = ["sh", "-c", "exit 127"].map(String::from);
+        assert!(run(&argv, Duration::from_secs(5), None).is_exec_failure());
+    }
+
+    #[test]
+    fn timeout_kills_process_group() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > {}; sleep 30", pidfile.display());
+        let argv = ["sh".to_string(), "-c".to_string(), script];
+        assert_eq!(run(&argv, Duration::from_millis(300), None), CommandOutcome::TimedOut);
+        // The background grandchild belonged to the same process group and must be gone (or a
+        // zombie waiting for its new parent), not left running.
+        let pid = std::fs::read_to_string(&pidfile).expect("pid written");
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+                stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) != Some("Z")
+            })
+        };
+        // SIGKILL is asynchronous: give the kernel a moment before concluding.
+        let mut tries = 0;
+        while alive() && tries < 500 {
+            std::thread::sleep(Duration::from_millis(10));
+            tries += 1;
+        }
+        assert!(!alive(), "grandchild {} still running", pid.trim());
+    }
+}

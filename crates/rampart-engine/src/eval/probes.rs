@@ -1,0 +1,449 @@
+//! The SCA probes: files, directories, commands and processes, with the exact result and reason
+//! rules of `wm_sca.c` (4.x) and the 5.x differences.
+
+use super::pattern::{FOUND, INVALID, LineMode, NOT_FOUND, scan_lines};
+use super::{Reason, RuleResult};
+use crate::command::{CommandOutcome, break_lines};
+use crate::context::ScanContext;
+use rampart_core::{Observation, ObservationKind};
+use rampart_policy::ir::{Dialect, NameFilter, Pattern};
+
+/// Longest excerpt of text kept in evidence.
+const EXCERPT: usize = 400;
+/// Lines of command output kept in evidence when nothing matched.
+const EXCERPT_LINES: usize = 6;
+/// Observations kept per rule (directory walks can touch thousands of files).
+const MAX_OBSERVATIONS: usize = 8;
+
+fn clip(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    if s.len() <= EXCERPT {
+        s.into_owned()
+    } else {
+        let mut end = EXCERPT;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+fn obs(kind: ObservationKind, target: &str, line: Option<u64>, text: Option<String>, detail: impl Into<String>) -> Observation {
+    Observation {
+        kind,
+        target: target.to_string(),
+        line,
+        text,
+        detail: Some(detail.into()),
+    }
+}
+
+fn push(r: &mut RuleResult, o: Observation) {
+    if r.observations.len() < MAX_OBSERVATIONS {
+        r.observations.push(o);
+    }
+}
+
+/// `f:` — a list of files, for existence or content.
+pub fn files(ctx: &ScanContext, paths: &[String], content: Option<&Pattern>, dialect: Dialect, reason: &mut Reason) -> RuleResult {
+    let mut r = RuleResult::new(NOT_FOUND);
+    for path in paths {
+        let exists = existence(ctx, path, reason, &mut r);
+        let Some(pattern) = content else {
+            match exists {
+                FOUND => {
+                    r.value = FOUND;
+                    break;
+                }
+                INVALID => r.value = INVALID,
+                _ => {}
+            }
+            continue;
+        };
+        if exists != FOUND {
+            r.value = INVALID;
+            reason.set(format!("Could not open file '{path}'"));
+            continue;
+        }
+        match contents(ctx, path, pattern, dialect, reason, &mut r) {
+            FOUND => {
+                r.value = FOUND;
+                break;
+            }
+            INVALID => r.value = INVALID,
+            _ => {}
+        }
+    }
+    r
+}
+
+/// `wm_sca_check_file_existence`: FOUND for a regular file (after following symlinks).
+fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
+    let host = match ctx.resolve(path) {
+        Ok(h) => h,
+        Err(e) if e.is_not_found() => {
+            push(r, obs(ObservationKind::File, path, None, None, "does not exist"));
+            return NOT_FOUND;
+        }
+        Err(e) => {
+            reason.set(format!("Could not resolve the real path of '{path}': {}", e.strerror()));
+            push(r, obs(ObservationKind::File, path, None, None, e.strerror()));
+            return INVALID;
+        }
+    };
+    match std::fs::symlink_metadata(&host) {
+        Err(e) => {
+            let e = crate::fsroot::FsError::from_io(&e);
+            if e.is_not_found() {
+                push(r, obs(ObservationKind::File, path, None, None, "does not exist"));
+                return NOT_FOUND;
+            }
+            reason.set(format!("Could not open '{path}': {}", e.strerror()));
+            push(r, obs(ObservationKind::File, path, None, None, e.strerror()));
+            INVALID
+        }
+        Ok(m) if m.is_file() => {
+            push(r, obs(ObservationKind::File, path, None, None, "exists"));
+            FOUND
+        }
+        Ok(_) => {
+            reason.set(format!("FILE_EXISTS({path}) -> RETURN_INVALID: Not a regular file."));
+            push(r, obs(ObservationKind::File, path, None, None, "exists but is not a regular file"));
+            INVALID
+        }
+    }
+}
+
+/// `wm_sca_check_file_contents`.
+fn contents(ctx: &ScanContext, path: &str, pattern: &Pattern, dialect: Dialect, reason: &mut Reason, r: &mut RuleResult) -> i32 {
+    let host = match ctx.resolve(path) {
+        Ok(h) => h,
+        Err(_) => {
+            reason.set(format!("Could not open file '{path}'"));
+            return INVALID;
+        }
+    };
+    let lines = match ctx.lines(&host) {
+        Ok(l) => l,
+        Err(e) => {
+            reason.set(format!("Could not open file '{path}': {}", e.strerror()));
+            push(r, obs(ObservationKind::File, path, None, None, format!("cannot be read: {}", e.strerror())));
+            return INVALID;
+        }
+    };
+    let texts: Vec<&[u8]> = lines.iter().map(|l| l.text.as_slice()).collect();
+    let mode = match dialect {
+        Dialect::Sca4 => LineMode::FirstNonZero,
+        _ => LineMode::AnyLine,
+    };
+    let res = scan_lines(pattern, &texts, dialect, mode, reason);
+    // Replace the existence note with what the content scan saw.
+    if let Some(last) = r.observations.last() {
+        if last.target == path && last.detail.as_deref() == Some("exists") {
+            r.observations.pop();
+        }
+    }
+    match res.decisive {
+        Some(i) => {
+            let detail = match res.value {
+                FOUND => "line matches",
+                INVALID => "line could not be evaluated",
+                _ => "line violates the pattern",
+            };
+            push(r, obs(ObservationKind::File, path, Some(lines[i].number), Some(clip(&lines[i].text)), detail));
+        }
+        None => push(
+            r,
+            obs(ObservationKind::File, path, None, None, match res.value {
+                INVALID => format!("a line of {} could not be evaluated", lines.len()),
+                FOUND => format!("no line of {} matches", lines.len()),
+                _ => format!("no line of {} matches", lines.len()),
+            }),
+        ),
+    }
+    res.value
+}
+
+/// `d:` — directories, for existence or for files (searched recursively) whose names pass the
+/// filter and, optionally, whose content matches.
+pub fn dirs(
+    ctx: &ScanContext,
+    paths: &[String],
+    filter: Option<&NameFilter>,
+    content: Option<&Pattern>,
+    dialect: Dialect,
+    reason: &mut Reason,
+) -> RuleResult {
+    let mut r = RuleResult::new(NOT_FOUND);
+    for dir in paths {
+        if ctx.options.skip_nfs && is_network_fs(ctx, dir) {
+            reason.set(format!("Directory '{dir}' flagged as NFS and skip_nfs is enabled"));
+            push(&mut r, obs(ObservationKind::Directory, dir, None, None, "on a network filesystem; skipped"));
+            r.value = INVALID;
+            continue;
+        }
+        let res = match filter {
+            None => dir_existence(ctx, dir, reason, &mut r),
+            Some(f) => walk(ctx, dir, f, content, dialect, reason, &mut r),
+        };
+        match res {
+            FOUND => {
+                r.value = FOUND;
+                break;
+            }
+            INVALID => r.value = INVALID,
+            _ => {}
+        }
+    }
+    r
+}
+
+fn is_network_fs(ctx: &ScanContext, dir: &str) -> bool {
+    const NFS: i64 = 0x6969;
+    const CIFS: i64 = 0xFF53_4D42;
+    let Ok(host) = ctx.resolve(dir) else {
+        return false;
+    };
+    match rustix::fs::statfs(&host) {
+        Ok(s) => {
+            let t = s.f_type as i64;
+            t == NFS || t == CIFS
+        }
+        Err(_) => false,
+    }
+}
+
+fn dir_existence(ctx: &ScanContext, dir: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
+    let host = match ctx.resolve(dir) {
+        Ok(h) => h,
+        Err(e) if e.is_not_found() => {
+            push(r, obs(ObservationKind::Directory, dir, None, None, "does not exist"));
+            return NOT_FOUND;
+        }
+        Err(e) => {
+            reason.set(format!("Could not resolve the real path of '{dir}': {}", e.strerror()));
+            push(r, obs(ObservationKind::Directory, dir, None, None, e.strerror()));
+            return INVALID;
+        }
+    };
+    match std::fs::read_dir(&host) {
+        Ok(_) => {
+            push(r, obs(ObservationKind::Directory, dir, None, None, "exists"));
+            FOUND
+        }
+        Err(e) => {
+            let e = crate::fsroot::FsError::from_io(&e);
+            if e.is_not_found() {
+                push(r, obs(ObservationKind::Directory, dir, None, None, "does not exist"));
+                return NOT_FOUND;
+            }
+            reason.set(format!("Could not check directory existence for '{dir}': {}", e.strerror()));
+            push(r, obs(ObservationKind::Directory, dir, None, None, e.strerror()));
+            INVALID
+        }
+    }
+}
+
+fn filter_matches(filter: &NameFilter, name: &str) -> bool {
+    match filter {
+        NameFilter::Regex { regex, fallback } => {
+            regex.is_match(name.as_bytes()) || fallback.is_match(name.as_bytes())
+        }
+        NameFilter::Match(m) => m.is_match(name.as_bytes()),
+        NameFilter::Matcher(m) => m.is_match(name.as_bytes()),
+        NameFilter::Exact(s) => s == name,
+    }
+}
+
+/// `wm_sca_check_dir`: recursive walk (symlinked directories are not followed).
+fn walk(
+    ctx: &ScanContext,
+    dir: &str,
+    filter: &NameFilter,
+    content: Option<&Pattern>,
+    dialect: Dialect,
+    reason: &mut Reason,
+    r: &mut RuleResult,
+) -> i32 {
+    if let Err(e) = ctx.resolve(dir) {
+        let _ = e;
+        reason.set(format!("Could not open dir '{dir}'"));
+        push(r, obs(ObservationKind::Directory, dir, None, None, "cannot be opened"));
+        return INVALID;
+    }
+    let entries = match ctx.list_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            reason.set(format!("Could not open '{dir}': {}", e.strerror()));
+            push(r, obs(ObservationKind::Directory, dir, None, None, e.strerror()));
+            return INVALID;
+        }
+    };
+    let mut acc = NOT_FOUND;
+    let mut matched_any = false;
+    for entry in entries.iter() {
+        let f_name = format!("{dir}/{}", entry.name);
+        let meta = match &entry.meta {
+            Ok(m) => m,
+            Err(_) => {
+                reason.set(format!("Cannot check directory entry '{f_name}"));
+                acc = INVALID;
+                continue;
+            }
+        };
+        let res = if meta.is_dir() {
+            walk(ctx, &f_name, filter, content, dialect, reason, r)
+        } else if filter_matches(filter, &entry.name) {
+            matched_any = true;
+            // Wazuh hands the entry to its file-list check, which splits on commas.
+            let list: Vec<String> = if dialect == Dialect::Sca4 {
+                f_name.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect()
+            } else {
+                vec![f_name.clone()]
+            };
+            files(ctx, &list, content, dialect, reason).also_into(r)
+        } else {
+            continue;
+        };
+        match res {
+            FOUND => {
+                acc = FOUND;
+                break;
+            }
+            INVALID => acc = INVALID,
+            _ => {}
+        }
+    }
+    if acc == NOT_FOUND && !matched_any {
+        push(r, obs(ObservationKind::Directory, dir, None, None, "no file name passes the filter"));
+    }
+    acc
+}
+
+trait AlsoInto {
+    fn also_into(self, r: &mut RuleResult) -> i32;
+}
+
+impl AlsoInto for RuleResult {
+    /// Moves this sub-result's observations into `r` and returns its value.
+    fn also_into(self, r: &mut RuleResult) -> i32 {
+        for o in self.observations {
+            push(r, o);
+        }
+        r.timed_out |= self.timed_out;
+        self.value
+    }
+}
+
+/// `c:` — a command and its output.
+pub fn command(ctx: &ScanContext, command: &str, argv: &[String], output: Option<&Pattern>, dialect: Dialect, reason: &mut Reason) -> RuleResult {
+    let mut r = RuleResult::new(NOT_FOUND);
+    if !ctx.root.is_host() && !ctx.options.chroot_commands {
+        reason.set(format!(
+            "Command '{command}' not run: scanning root {} (commands would inspect the scanning host; use --chroot-commands)",
+            ctx.root.path().display()
+        ));
+        push(&mut r, obs(ObservationKind::Command, command, None, None, "not run under --root"));
+        r.value = INVALID;
+        return r;
+    }
+    if output.is_none() && dialect == Dialect::Sca4 {
+        // 4.x: a command rule without a pattern is FOUND and the command is not executed.
+        push(&mut r, obs(ObservationKind::Command, command, None, None, "no pattern: found without running (Wazuh 4.x)"));
+        r.value = FOUND;
+        return r;
+    }
+    let outcome = ctx.command(argv);
+    match outcome.as_ref() {
+        CommandOutcome::TimedOut => {
+            reason.set(format!("Timeout overtaken running command '{command}'"));
+            push(&mut r, obs(ObservationKind::Command, command, None, None, "timed out"));
+            r.value = INVALID;
+            r.timed_out = true;
+            r
+        }
+        CommandOutcome::NotStarted(_) | CommandOutcome::Exited { code: 127, .. } => {
+            reason.set(format!("Invalid path or wrong permissions to run command '{command}'"));
+            let detail = match outcome.as_ref() {
+                CommandOutcome::NotStarted(e) => format!("could not be started: {e}"),
+                _ => "exit status 127".to_string(),
+            };
+            push(&mut r, obs(ObservationKind::Command, command, None, None, detail));
+            r.value = INVALID;
+            r
+        }
+        CommandOutcome::Exited { code, output: out } => {
+            let Some(pattern) = output else {
+                push(&mut r, obs(ObservationKind::Command, command, None, None, format!("ran, exit status {code}")));
+                r.value = FOUND;
+                return r;
+            };
+            let pieces = break_lines(out);
+            let texts: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+            let mode = match dialect {
+                Dialect::Sca4 => LineMode::LastUnlessFound,
+                _ => LineMode::AnyLine,
+            };
+            let res = scan_lines(pattern, &texts, dialect, mode, reason);
+            match res.decisive {
+                Some(i) => push(
+                    &mut r,
+                    obs(ObservationKind::Command, command, Some(i as u64 + 1), Some(clip(texts[i])), format!("exit status {code}; line {}", if res.value == FOUND { "matches" } else { "violates the pattern" })),
+                ),
+                None => {
+                    let excerpt: Vec<String> = texts
+                        .iter()
+                        .take(EXCERPT_LINES)
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect();
+                    let more = texts.len().saturating_sub(EXCERPT_LINES);
+                    let mut text = excerpt.join("\n");
+                    if more > 0 {
+                        text.push_str(&format!("\n… ({more} more lines)"));
+                    }
+                    push(&mut r, obs(ObservationKind::Command, command, None, Some(clip(text.as_bytes())), format!("exit status {code}; no line matches")));
+                }
+            }
+            r.value = res.value;
+            r
+        }
+    }
+}
+
+/// `p:` — running processes.
+pub fn process(ctx: &ScanContext, pattern: &Pattern, dialect: Dialect, reason: &mut Reason) -> RuleResult {
+    let mut r = RuleResult::new(NOT_FOUND);
+    if !ctx.root.is_host() {
+        reason.set(format!(
+            "Process rule '{}' not evaluated: scanning root {}, whose processes are not running",
+            pattern.text,
+            ctx.root.path().display()
+        ));
+        r.value = INVALID;
+        return r;
+    }
+    let procs = match ctx.processes() {
+        Ok(p) => p,
+        Err(e) => {
+            reason.set(e);
+            r.value = INVALID;
+            return r;
+        }
+    };
+    for p in procs.iter() {
+        let hit = match dialect {
+            Dialect::Sca4 => super::pattern::line_value(pattern, p.name.as_bytes(), dialect, reason) != 0,
+            _ => {
+                super::pattern::line_value(pattern, p.name.as_bytes(), dialect, reason) == FOUND
+                    || super::pattern::line_value(pattern, p.cmdline.as_bytes(), dialect, reason) == FOUND
+            }
+        };
+        if hit {
+            push(&mut r, obs(ObservationKind::Process, &p.name, None, Some(clip(p.cmdline.as_bytes())), format!("pid {}", p.pid)));
+            r.value = FOUND;
+            return r;
+        }
+    }
+    push(&mut r, obs(ObservationKind::Process, &pattern.text, None, None, format!("no process of {} matches", procs.len())));
+    r
+}

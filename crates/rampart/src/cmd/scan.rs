@@ -1,0 +1,238 @@
+//! `rampart scan`.
+
+use crate::cli::{ColorArg, FormatArg, ScaVersionArg, ScanArgs};
+use crate::exit;
+use anyhow::{Context, anyhow};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rampart_core::{Framework, ScanReport, Status};
+use rampart_engine::{ScanContext, ScanOptions};
+use rampart_policy::{LoadOptions, Policy, ScaVersion, Waivers};
+use rampart_report::{Format, PrettyOptions};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Runs a scan (or an import) and writes the report.
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    // Validate everything the user gave us before doing any work.
+    let framework = match &args.framework {
+        None => None,
+        Some(name) => Some(Framework::parse_known(name).ok_or_else(|| {
+            anyhow!(
+                "--framework: unknown framework '{name}' (known: {})",
+                Framework::known_names().join(", ")
+            )
+        })?),
+    };
+    if let Some(s) = args.fail_under {
+        if !(0.0..=100.0).contains(&s) {
+            return Err(anyhow!("--fail-under: {s} is not a percentage between 0 and 100"));
+        }
+    }
+    if args.jobs == Some(0) {
+        return Err(anyhow!("--jobs: must be at least 1"));
+    }
+    if args.command_timeout == 0 || args.command_timeout > 3600 {
+        return Err(anyhow!("--command-timeout: {} is outside 1..=3600 seconds", args.command_timeout));
+    }
+    let waivers = match &args.waivers {
+        Some(path) => Some(Waivers::load(path).map_err(|e| anyhow!("{e}"))?),
+        None => None,
+    };
+
+    let mut report = if let Some(path) = &args.import_oscap {
+        rampart_report::oscap::import_file(path).map_err(|e| anyhow!("{e}"))?
+    } else {
+        let policies = load_policies(&args)?;
+        scan(&args, &policies)?
+    };
+
+    if let Some(w) = &waivers {
+        let today = OffsetDateTime::now_utc().date();
+        let warnings = w.apply(&mut report, today);
+        for msg in &warnings {
+            eprintln!("rampart: warning: {msg}");
+        }
+        report.warnings.extend(warnings);
+    }
+    if let Some(f) = &framework {
+        for p in &mut report.policies {
+            p.checks.retain(|c| c.frameworks().contains(f));
+        }
+        report.refresh();
+    }
+
+    let color = match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            args.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let format = match args.format {
+        FormatArg::Pretty => Format::Pretty,
+        FormatArg::Json => Format::Json,
+        FormatArg::Wazuh => Format::Wazuh,
+        FormatArg::Junit => Format::Junit,
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Html => Format::Html,
+    };
+    let bytes = rampart_report::render(
+        &report,
+        format,
+        PrettyOptions {
+            color,
+            verbose: args.show_all,
+        },
+    )?;
+    match &args.output {
+        Some(path) => super::write_atomic(path, &bytes)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes).context("cannot write the report")?;
+            out.flush().ok();
+        }
+    }
+    if args.output.is_some() && args.format != FormatArg::Pretty {
+        let t = report.totals();
+        eprintln!(
+            "rampart: {} checks: {} passed, {} failed, {} not applicable, {} waived; score {:.1}%",
+            t.total, t.passed, t.failed, t.not_applicable + t.not_run, t.waived, t.score
+        );
+    }
+    Ok(ExitCode::from(exit_code(&report, args.fail_under)))
+}
+
+/// 1 when a check failed or errored, or the score is under `--fail-under`; else 0.
+fn exit_code(report: &ScanReport, fail_under: Option<f64>) -> u8 {
+    let totals = report.totals();
+    if let Some(min) = fail_under {
+        return if totals.score < min { exit::FAILURES } else { exit::OK };
+    }
+    let bad = report
+        .policies
+        .iter()
+        .flat_map(|p| &p.checks)
+        .any(|c| matches!(c.status, Status::Fail | Status::Error));
+    if bad { exit::FAILURES } else { exit::OK }
+}
+
+fn load_policies(args: &ScanArgs) -> anyhow::Result<Vec<Policy>> {
+    let options = LoadOptions {
+        sca_version: match args.sca_version {
+            ScaVersionArg::Auto => ScaVersion::Auto,
+            ScaVersionArg::V4 => ScaVersion::V4,
+            ScaVersionArg::V5 => ScaVersion::V5,
+        },
+    };
+    if args.policies.is_empty() {
+        return Ok(vec![rampart_policy::builtin::linux_baseline().map_err(|e| anyhow!("{e}"))?]);
+    }
+    let mut out: Vec<Policy> = Vec::new();
+    for path in &args.policies {
+        let p = rampart_policy::load_file(path, options).map_err(|e| anyhow!("{e}"))?;
+        if let Some(prev) = out.iter().find(|q| q.id == p.id) {
+            return Err(anyhow!(
+                "{}: policy id '{}' is already used by {}",
+                path.display(),
+                p.id,
+                prev.file
+            ));
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
+    let root = match &args.root {
+        Some(r) => {
+            let meta = std::fs::metadata(r).with_context(|| format!("--root {}", r.display()))?;
+            if !meta.is_dir() {
+                return Err(anyhow!("--root {}: not a directory", r.display()));
+            }
+            std::fs::canonicalize(r).with_context(|| format!("--root {}", r.display()))?
+        }
+        None => "/".into(),
+    };
+    if args.chroot_commands && !rustix_is_root() {
+        return Err(anyhow!("--chroot-commands needs root privileges"));
+    }
+    let options = ScanOptions {
+        root,
+        chroot_commands: args.chroot_commands,
+        command_timeout: Duration::from_secs(args.command_timeout),
+        deadline: args.deadline.map(Duration::from_secs),
+        jobs: args.jobs.unwrap_or_else(rampart_engine::context::default_jobs),
+        skip_nfs: !args.no_skip_nfs,
+    };
+    let ctx = ScanContext::new(options);
+    let started_at = OffsetDateTime::now_utc();
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let bar = ProgressBar::with_draw_target(None, if show_progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} scanning [{bar:30}] {pos}/{len} checks {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let reports = rampart_engine::scan(&ctx, policies, &progress);
+    bar.finish_and_clear();
+    let finished_at = OffsetDateTime::now_utc();
+    let mut report = ScanReport {
+        schema_version: rampart_core::report::REPORT_SCHEMA_VERSION,
+        generator: format!("rampart {}", env!("CARGO_PKG_VERSION")),
+        scan_id: new_scan_id(started_at),
+        host: rampart_engine::host::host_info(&ctx),
+        started_at,
+        finished_at,
+        policies: reports,
+        warnings: Vec::new(),
+        results_digest: String::new(),
+    };
+    for p in &report.policies {
+        if let Some(req) = &p.requirements {
+            if !req.satisfied {
+                report.warnings.push(format!(
+                    "policy {}: requirements not met ({}): {}",
+                    p.policy.id,
+                    req.title,
+                    req.reason.as_deref().unwrap_or("")
+                ));
+            }
+        }
+    }
+    report.refresh();
+    Ok(report)
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    })
+}
+
+/// A random scan id (128 bits, hex), from the process's randomly keyed hasher and the clock.
+fn new_scan_id(now: OffsetDateTime) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for salt in 0..2u8 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i128(now.unix_timestamp_nanos());
+        h.write_u32(std::process::id());
+        h.write_u8(salt);
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the external programs the test suite uses, from Debian's packages:
+#   openscap-scanner + ssg-debderived: `oscap` and SCAP content, to produce real XCCDF/ARF result
+#   files for the OpenSCAP import tests (generated at test time, never committed).
+# Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
+set -euo pipefail
+need=()
+command -v oscap >/dev/null 2>&1 || need+=(openscap-scanner)
+[ -d /usr/share/xml/scap/ssg/content ] && ls /usr/share/xml/scap/ssg/content/ssg-ubuntu2204-ds.xml >/dev/null 2>&1 || need+=(ssg-debderived)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-test-deps: need root to install ${need[*]} (apt-get)" >&2
+    exit 1
+  fi
+  echo "setup-test-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
