@@ -20,7 +20,13 @@ const KNOWN: &[(&str, &str, &[&str])] = &[
     (
         "nist_800_53",
         "NIST SP 800-53",
-        &["nist_800_53", "nist_sp_800-53", "nist_sp_800_53", "nist-800-53", "nist"],
+        &[
+            "nist_800_53",
+            "nist_sp_800-53",
+            "nist_sp_800_53",
+            "nist-800-53",
+            "nist",
+        ],
     ),
     (
         "nist_800_171",
@@ -30,9 +36,19 @@ const KNOWN: &[(&str, &str, &[&str])] = &[
     (
         "pci_dss_4.0",
         "PCI DSS 4.0",
-        &["pci_dss_4.0", "pci_dss_v4.0", "pci_dss_v4", "pci_dss_4", "pci_dss"],
+        &[
+            "pci_dss_4.0",
+            "pci_dss_v4.0",
+            "pci_dss_v4",
+            "pci_dss_4",
+            "pci_dss",
+        ],
     ),
-    ("pci_dss_3.2.1", "PCI DSS 3.2.1", &["pci_dss_3.2.1", "pci_dss_v3.2.1"]),
+    (
+        "pci_dss_3.2.1",
+        "PCI DSS 3.2.1",
+        &["pci_dss_3.2.1", "pci_dss_v3.2.1"],
+    ),
     (
         "soc_2",
         "SOC 2 (Trust Services Criteria)",
@@ -113,13 +129,22 @@ mod tests {
 
     #[test]
     fn wazuh_spellings_normalise() {
-        assert_eq!(Framework::from_key("nist_sp_800-53").as_str(), "nist_800_53");
+        assert_eq!(
+            Framework::from_key("nist_sp_800-53").as_str(),
+            "nist_800_53"
+        );
         assert_eq!(Framework::from_key("NIST_800_53").as_str(), "nist_800_53");
         assert_eq!(Framework::from_key("pci_dss_v4.0").as_str(), "pci_dss_4.0");
-        assert_eq!(Framework::from_key("pci_dss_v3.2.1").as_str(), "pci_dss_3.2.1");
+        assert_eq!(
+            Framework::from_key("pci_dss_v3.2.1").as_str(),
+            "pci_dss_3.2.1"
+        );
         assert_eq!(Framework::from_key("tsc").as_str(), "soc_2");
         assert_eq!(Framework::from_key("iso_27001-2013").as_str(), "iso_27001");
-        assert_eq!(Framework::from_key("acme_internal").as_str(), "acme_internal");
+        assert_eq!(
+            Framework::from_key("acme_internal").as_str(),
+            "acme_internal"
+        );
         assert!(!Framework::from_key("acme_internal").is_known());
     }
 

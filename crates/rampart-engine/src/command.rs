@@ -36,7 +36,10 @@ impl CommandOutcome {
     /// Wazuh treats exit status 127 (its own execvp-failure code, and a shell's "command not
     /// found") as "could not run the command".
     pub fn is_exec_failure(&self) -> bool {
-        matches!(self, CommandOutcome::NotStarted(_) | CommandOutcome::Exited { code: 127, .. })
+        matches!(
+            self,
+            CommandOutcome::NotStarted(_) | CommandOutcome::Exited { code: 127, .. }
+        )
     }
 }
 
@@ -187,7 +190,10 @@ mod tests {
 
     #[test]
     fn break_lines_like_os_strbreak() {
-        assert_eq!(break_lines(b"a\nb\n"), vec![b"a".to_vec(), b"b".to_vec(), b"".to_vec()]);
+        assert_eq!(
+            break_lines(b"a\nb\n"),
+            vec![b"a".to_vec(), b"b".to_vec(), b"".to_vec()]
+        );
         assert_eq!(break_lines(b""), vec![b"".to_vec()]);
         assert_eq!(break_lines(b"a\\\nb"), vec![b"a\nb".to_vec()]);
         assert_eq!(break_lines(b"a\r\nb"), vec![b"a".to_vec(), b"b".to_vec()]);
@@ -225,13 +231,19 @@ mod tests {
         let pidfile = dir.path().join("pid");
         let script = format!("sleep 30 & echo $! > {}; sleep 30", pidfile.display());
         let argv = ["sh".to_string(), "-c".to_string(), script];
-        assert_eq!(run(&argv, Duration::from_millis(300), None), CommandOutcome::TimedOut);
+        assert_eq!(
+            run(&argv, Duration::from_millis(300), None),
+            CommandOutcome::TimedOut
+        );
         // The background grandchild belonged to the same process group and must be gone (or a
         // zombie waiting for its new parent), not left running.
         let pid = std::fs::read_to_string(&pidfile).expect("pid written");
         let alive = || {
             std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
-                stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) != Some("Z")
+                stat.rsplit(')')
+                    .next()
+                    .and_then(|s| s.split_whitespace().next())
+                    != Some("Z")
             })
         };
         // SIGKILL is asynchronous: give the kernel a moment before concluding.

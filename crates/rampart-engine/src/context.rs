@@ -73,6 +73,8 @@ pub struct DirEntry {
 }
 
 type Slot<T> = Arc<OnceLock<T>>;
+type LinesSlot = Slot<Result<Arc<Vec<Line>>, FsError>>;
+type DirSlot = Slot<Result<Arc<Vec<DirEntry>>, FsError>>;
 
 /// Counters exposed so tests can prove the once-per-scan guarantee.
 #[derive(Debug, Default)]
@@ -93,8 +95,8 @@ pub struct ScanContext {
     pub options: ScanOptions,
     started: Instant,
     resolved: Mutex<HashMap<String, Slot<Result<PathBuf, FsError>>>>,
-    files: Mutex<HashMap<PathBuf, Slot<Result<Arc<Vec<Line>>, FsError>>>>,
-    dirs: Mutex<HashMap<String, Slot<Result<Arc<Vec<DirEntry>>, FsError>>>>,
+    files: Mutex<HashMap<PathBuf, LinesSlot>>,
+    dirs: Mutex<HashMap<String, DirSlot>>,
     commands: Mutex<HashMap<Vec<String>, Slot<Arc<CommandOutcome>>>>,
     processes: OnceLock<Result<Arc<Vec<ProcInfo>>, String>>,
     /// Work counters.
@@ -252,6 +254,9 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0].text.len(), 2047);
         assert_eq!(lines[1].text.len(), 953);
-        assert_eq!((lines[2].number, lines[2].text.as_slice()), (2, &b"short"[..]));
+        assert_eq!(
+            (lines[2].number, lines[2].text.as_slice()),
+            (2, &b"short"[..])
+        );
     }
 }

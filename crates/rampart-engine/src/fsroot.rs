@@ -25,7 +25,9 @@ impl FsError {
     /// From an I/O error (unknown kinds map to EIO).
     pub fn from_io(e: &io::Error) -> FsError {
         FsError {
-            errno: e.raw_os_error().unwrap_or(rustix::io::Errno::IO.raw_os_error()),
+            errno: e
+                .raw_os_error()
+                .unwrap_or(rustix::io::Errno::IO.raw_os_error()),
         }
     }
 
@@ -174,21 +176,35 @@ mod tests {
         symlink("../../../../etc/ssh", root.join("etc/up")).expect("link");
         symlink("loop", root.join("etc/loop")).expect("link");
         let r = FsRoot::new(root);
-        assert_eq!(r.resolve("/etc/link").expect("ok"), root.join("etc/ssh/sshd_config"));
+        assert_eq!(
+            r.resolve("/etc/link").expect("ok"),
+            root.join("etc/ssh/sshd_config")
+        );
         assert_eq!(
             r.resolve("/etc/up/sshd_config").expect("ok"),
             root.join("etc/ssh/sshd_config")
         );
-        assert!(r.resolve("/etc/missing").expect_err("enoent").is_not_found());
+        assert!(
+            r.resolve("/etc/missing")
+                .expect_err("enoent")
+                .is_not_found()
+        );
         assert_eq!(
             r.resolve("/etc/loop").expect_err("eloop").errno,
             rustix::io::Errno::LOOP.raw_os_error()
         );
         assert_eq!(
-            r.resolve("/etc/ssh/sshd_config/x").expect_err("enotdir").errno,
+            r.resolve("/etc/ssh/sshd_config/x")
+                .expect_err("enotdir")
+                .errno,
             rustix::io::Errno::NOTDIR.raw_os_error()
         );
-        assert!(r.lstat("/etc/link").expect("lstat").file_type().is_symlink());
+        assert!(
+            r.lstat("/etc/link")
+                .expect("lstat")
+                .file_type()
+                .is_symlink()
+        );
         assert!(r.lstat("/etc/up/sshd_config").expect("lstat").is_file());
     }
 

@@ -42,8 +42,9 @@ pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> V
                 title: req.title.clone(),
                 satisfied,
                 reason: (!satisfied).then(|| {
-                    agg.reason
-                        .unwrap_or_else(|| "the host does not meet the policy's requirements".into())
+                    agg.reason.unwrap_or_else(|| {
+                        "the host does not meet the policy's requirements".into()
+                    })
                 }),
             }
         });
@@ -76,7 +77,10 @@ pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> V
     // with the cheap file checks that fill in at the end (results are placed back in order).
     work.sort_by_key(|&(pi, ci)| {
         let first = policies[pi].checks[ci].rules.first();
-        !matches!(first.map(|r| &r.probe), Some(rampart_policy::ir::Probe::Command { .. }))
+        !matches!(
+            first.map(|r| &r.probe),
+            Some(rampart_policy::ir::Probe::Command { .. })
+        )
     });
     let total = work.len();
     let results: Vec<Mutex<Option<rampart_core::CheckOutcome>>> =
@@ -110,7 +114,12 @@ pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> V
         let outcome = slot.into_inner().ok().flatten().unwrap_or_else(|| {
             // A worker panicked while evaluating this check: report it, never lose it.
             let c = &policies[pi].checks[ci];
-            eval::outcome(c, Status::Error, Some("internal error while evaluating this check".into()), vec![])
+            eval::outcome(
+                c,
+                Status::Error,
+                Some("internal error while evaluating this check".into()),
+                vec![],
+            )
         });
         ordered.push((pi, ci, outcome));
     }

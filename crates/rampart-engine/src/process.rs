@@ -33,7 +33,9 @@ pub fn list() -> Result<Vec<ProcInfo>, String> {
             .collect();
         out.push(ProcInfo {
             pid,
-            name: String::from_utf8_lossy(&comm).trim_end_matches('\n').to_string(),
+            name: String::from_utf8_lossy(&comm)
+                .trim_end_matches('\n')
+                .to_string(),
             cmdline: cmdline.join(" "),
         });
     }

@@ -102,7 +102,12 @@ fn render(diags: &[Diagnostic]) -> String {
 
 impl PolicyError {
     /// An invalid-policy error with one diagnostic.
-    pub fn at(location: Location, check: Option<String>, code: &'static str, message: impl Into<String>) -> PolicyError {
+    pub fn at(
+        location: Location,
+        check: Option<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> PolicyError {
         PolicyError::Invalid(vec![Diagnostic {
             level: Level::Error,
             location,

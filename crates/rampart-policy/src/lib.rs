@@ -7,9 +7,9 @@
 //! Loading never panics on bad input: every problem is a [`PolicyError`] naming the file, line,
 //! column and check.
 
+pub mod builtin;
 pub mod error;
 pub mod ir;
-pub mod builtin;
 pub mod lint;
 pub mod native;
 pub mod sca;

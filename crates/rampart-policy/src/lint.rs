@@ -26,7 +26,13 @@ pub fn lint(policy: &Policy) -> Vec<Diagnostic> {
     out
 }
 
-fn warn(out: &mut Vec<Diagnostic>, rule: &Rule, check: Option<&Check>, code: &'static str, message: String) {
+fn warn(
+    out: &mut Vec<Diagnostic>,
+    rule: &Rule,
+    check: Option<&Check>,
+    code: &'static str,
+    message: String,
+) {
     out.push(Diagnostic {
         level: Level::Warning,
         location: rule.location.clone(),
@@ -46,9 +52,15 @@ fn lint_rule(rule: &Rule, check: Option<&Check>, dialect: Dialect, out: &mut Vec
         } => {
             for p in paths {
                 if p.contains(['*', '?', '[']) {
-                    warn(out, rule, check, "sca-dir-glob", format!(
-                        "directory '{p}' contains glob characters; d: rules take literal paths, so this directory never exists (the rule is not applicable)"
-                    ));
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-dir-glob",
+                        format!(
+                            "directory '{p}' contains glob characters; d: rules take literal paths, so this directory never exists (the rule is not applicable)"
+                        ),
+                    );
                 }
             }
             if let Some(f) = filter {
@@ -59,13 +71,25 @@ fn lint_rule(rule: &Rule, check: Option<&Check>, dialect: Dialect, out: &mut Vec
                     NameFilter::Exact(s) => s.clone(),
                 };
                 if text.contains(" && ") || text.starts_with('!') {
-                    warn(out, rule, check, "sca-filter-is-pattern", format!(
-                        "file-name filter '{text}' looks like a content pattern; the filter is matched against file names (and `&&`/`!` are not operators there), so no file is selected"
-                    ));
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-filter-is-pattern",
+                        format!(
+                            "file-name filter '{text}' looks like a content pattern; the filter is matched against file names (and `&&`/`!` are not operators there), so no file is selected"
+                        ),
+                    );
                 } else if matches!(f, NameFilter::Match(_)) && text.contains(['\\', '*']) {
-                    warn(out, rule, check, "sca-filter-literal", format!(
-                        "file-name filter '{text}' has no 'r:' prefix, so it is a plain substring match: '\\' and '*' are literal characters"
-                    ));
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-filter-literal",
+                        format!(
+                            "file-name filter '{text}' has no 'r:' prefix, so it is a plain substring match: '\\' and '*' are literal characters"
+                        ),
+                    );
                 }
             }
             content.as_ref()
@@ -80,25 +104,49 @@ fn lint_rule(rule: &Rule, check: Option<&Check>, dialect: Dialect, out: &mut Vec
     }
 }
 
-fn lint_pattern(p: &Pattern, rule: &Rule, check: Option<&Check>, dialect: Dialect, out: &mut Vec<Diagnostic>) {
+fn lint_pattern(
+    p: &Pattern,
+    rule: &Rule,
+    check: Option<&Check>,
+    dialect: Dialect,
+    out: &mut Vec<Diagnostic>,
+) {
     if p.text.contains("  && ") || p.text.contains(" &&  ") {
-        warn(out, rule, check, "sca-double-space", format!(
-            "pattern '{}' has a double space around '&&': minterms are split on exactly \" && \", so a space becomes part of a minterm",
-            p.text
-        ));
+        warn(
+            out,
+            rule,
+            check,
+            "sca-double-space",
+            format!(
+                "pattern '{}' has a double space around '&&': minterms are split on exactly \" && \", so a space becomes part of a minterm",
+                p.text
+            ),
+        );
     }
     let several = p.minterms.len() > 1;
     for m in &p.minterms {
         match &m.test {
             Test::Literal { text, .. } => {
                 if text.starts_with(' ') || text.contains("r:") || text.contains("n:") {
-                    warn(out, rule, check, "sca-literal-prefix", format!(
-                        "minterm '{text}' is a literal (whole-line) comparison because it does not start with 'r:' or 'n:'"
-                    ));
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-literal-prefix",
+                        format!(
+                            "minterm '{text}' is a literal (whole-line) comparison because it does not start with 'r:' or 'n:'"
+                        ),
+                    );
                 } else if several || looks_like_regex(text) {
-                    warn(out, rule, check, "sca-literal-minterm", format!(
-                        "minterm '{text}' has no 'r:' prefix, so it only matches a line that is exactly '{text}'; add 'r:' for a regex"
-                    ));
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-literal-minterm",
+                        format!(
+                            "minterm '{text}' has no 'r:' prefix, so it only matches a line that is exactly '{text}'; add 'r:' for a regex"
+                        ),
+                    );
                 }
             }
             Test::Regex(re) => lint_regex(re, rule, check, out),
@@ -110,13 +158,25 @@ fn lint_pattern(p: &Pattern, rule: &Rule, check: Option<&Check>, dialect: Dialec
                 lint_regex(regex, rule, check, out);
                 let src = regex.as_str();
                 if src.contains("(d+)") {
-                    warn(out, rule, check, "sca-d-plus", format!(
-                        "'{src}': '(d+)' is a literal 'd' followed by a literal '+', so it never captures digits and this rule never matches; write '(\\d+)'"
-                    ));
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-d-plus",
+                        format!(
+                            "'{src}': '(d+)' is a literal 'd' followed by a literal '+', so it never captures digits and this rule never matches; write '(\\d+)'"
+                        ),
+                    );
                 } else if !src.contains('(') {
-                    warn(out, rule, check, "sca-no-capture", format!(
-                        "'{src}' has no capture group; n: compares the first group, so matching lines make the rule not applicable"
-                    ));
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-no-capture",
+                        format!(
+                            "'{src}' has no capture group; n: compares the first group, so matching lines make the rule not applicable"
+                        ),
+                    );
                 }
                 match compare {
                     Compare::NoKeyword(msg) | Compare::Invalid(msg) => {
@@ -126,10 +186,16 @@ fn lint_pattern(p: &Pattern, rule: &Rule, check: Option<&Check>, dialect: Dialec
                         let canonical = ["==", "!=", "<=", ">=", "<", ">"];
                         let op = text.split_whitespace().next().unwrap_or("");
                         if !canonical.contains(&op) || text.split_whitespace().count() != 2 {
-                            warn(out, rule, check, "sca-compare-operator", format!(
-                                "comparison '{text}' is accepted by Wazuh 4.x (as {}) but is not 'OPERATOR VALUE' with a canonical operator; Wazuh 5.x rejects it",
-                                describe_v4(compare)
-                            ));
+                            warn(
+                                out,
+                                rule,
+                                check,
+                                "sca-compare-operator",
+                                format!(
+                                    "comparison '{text}' is accepted by Wazuh 4.x (as {}) but is not 'OPERATOR VALUE' with a canonical operator; Wazuh 5.x rejects it",
+                                    describe_v4(compare)
+                                ),
+                            );
                         }
                     }
                     Compare::Op(..) => {}
@@ -152,15 +218,27 @@ fn looks_like_regex(text: &str) -> bool {
 
 fn lint_regex(re: &Matcher, rule: &Rule, check: Option<&Check>, out: &mut Vec<Diagnostic>) {
     match re {
-        Matcher::Broken { pattern, error } => warn(out, rule, check, "bad-regex", format!(
-            "regex '{pattern}' does not compile ({error}); Wazuh silently treats it as never matching"
-        )),
+        Matcher::Broken { pattern, error } => warn(
+            out,
+            rule,
+            check,
+            "bad-regex",
+            format!(
+                "regex '{pattern}' does not compile ({error}); Wazuh silently treats it as never matching"
+            ),
+        ),
         Matcher::Os(r) => {
             let src = r.as_str();
             if src.contains("|r:") || src.contains("| r:") {
-                warn(out, rule, check, "sca-or-prefix", format!(
-                    "regex '{src}' contains 'r:' after '|': alternatives of one regex do not take a prefix, so 'r:' is matched literally"
-                ));
+                warn(
+                    out,
+                    rule,
+                    check,
+                    "sca-or-prefix",
+                    format!(
+                        "regex '{src}' contains 'r:' after '|': alternatives of one regex do not take a prefix, so 'r:' is matched literally"
+                    ),
+                );
             }
         }
         _ => {}

@@ -219,7 +219,13 @@ impl Ctx<'_> {
     fn at<T>(&self, s: &Spanned<T>) -> Location {
         Location::new(self.file, s.referenced.line(), s.referenced.column())
     }
-    fn error(&mut self, at: Location, check: Option<&str>, code: &'static str, msg: impl Into<String>) {
+    fn error(
+        &mut self,
+        at: Location,
+        check: Option<&str>,
+        code: &'static str,
+        msg: impl Into<String>,
+    ) {
         self.diags.push(Diagnostic {
             level: Level::Error,
             location: at,
@@ -247,20 +253,45 @@ pub fn load_native(source: &str, file: &str, sha256: &str) -> Result<Policy, Pol
     };
     let top = Location::new(file, 1, 1);
     if doc.rampart != 1 {
-        ctx.error(top.clone(), None, "bad-version", format!("rampart: {} is not a supported format version (expected 1)", doc.rampart));
+        ctx.error(
+            top.clone(),
+            None,
+            "bad-version",
+            format!(
+                "rampart: {} is not a supported format version (expected 1)",
+                doc.rampart
+            ),
+        );
     }
     if !valid_id(&doc.policy.id) {
-        ctx.error(top.clone(), None, "bad-id", format!("policy.id '{}' must be letters, digits, '-', '_' or '.'", doc.policy.id));
+        ctx.error(
+            top.clone(),
+            None,
+            "bad-id",
+            format!(
+                "policy.id '{}' must be letters, digits, '-', '_' or '.'",
+                doc.policy.id
+            ),
+        );
     }
     let requirements = doc.requirements.map(|r| {
         let condition = match r.condition.as_deref() {
             None => Condition::All,
             Some(c) => parse_condition(c).unwrap_or_else(|| {
-                ctx.error(top.clone(), None, "bad-condition", format!("requirements.condition '{c}' must be all, any or none"));
+                ctx.error(
+                    top.clone(),
+                    None,
+                    "bad-condition",
+                    format!("requirements.condition '{c}' must be all, any or none"),
+                );
                 Condition::All
             }),
         };
-        let rules = r.rules.iter().filter_map(|rule| compile_rule(&mut ctx, rule, None)).collect();
+        let rules = r
+            .rules
+            .iter()
+            .filter_map(|rule| compile_rule(&mut ctx, rule, None))
+            .collect();
         Requirements {
             title: r.title,
             description: r.description,
@@ -276,7 +307,12 @@ pub fn load_native(source: &str, file: &str, sha256: &str) -> Result<Policy, Pol
         let id = c.id.0.value.clone();
         let id_loc = ctx.at(&c.id.0);
         if !valid_id(&id) {
-            ctx.error(id_loc.clone(), Some(&id), "bad-id", "check id must be letters, digits, '-', '_' or '.'");
+            ctx.error(
+                id_loc.clone(),
+                Some(&id),
+                "bad-id",
+                "check id must be letters, digits, '-', '_' or '.'",
+            );
         }
         if let Some(first) = seen.get(&id) {
             let msg = format!("duplicate check id (first defined at {first})");
@@ -298,25 +334,51 @@ pub fn load_native(source: &str, file: &str, sha256: &str) -> Result<Policy, Pol
                 Some(x) => x,
                 None => {
                     let at = ctx.at(&cond.0);
-                    ctx.error(at, Some(&id), "bad-condition", format!("condition '{}' must be all, any or none", cond.0.value));
+                    ctx.error(
+                        at,
+                        Some(&id),
+                        "bad-condition",
+                        format!("condition '{}' must be all, any or none", cond.0.value),
+                    );
                     Condition::All
                 }
             },
         };
         if c.rules.is_empty() {
-            ctx.error(cloc.clone(), Some(&id), "missing-field", "a check needs at least one rule");
+            ctx.error(
+                cloc.clone(),
+                Some(&id),
+                "missing-field",
+                "a check needs at least one rule",
+            );
         }
         for key in c.compliance.keys() {
             let f = rampart_core::Framework::from_key(key);
             if !f.is_known() && !rampart_core::Framework::is_mitre_key(key) {
-                ctx.error(cloc.clone(), Some(&id), "unknown-framework", format!("unknown compliance framework '{key}' (known: {})", rampart_core::Framework::known_names().join(", ")));
+                ctx.error(
+                    cloc.clone(),
+                    Some(&id),
+                    "unknown-framework",
+                    format!(
+                        "unknown compliance framework '{key}' (known: {})",
+                        rampart_core::Framework::known_names().join(", ")
+                    ),
+                );
             }
         }
         let mut rules: Vec<Rule> = Vec::new();
         // `applies_if` rules run first; if one does not hold the check is not applicable. They
         // are compiled as a leading `all` block that the engine evaluates before the check.
-        let gate: Vec<Rule> = c.applies_if.iter().filter_map(|r| compile_rule(&mut ctx, r, Some(&id))).collect();
-        rules.extend(c.rules.iter().filter_map(|r| compile_rule(&mut ctx, r, Some(&id))));
+        let gate: Vec<Rule> = c
+            .applies_if
+            .iter()
+            .filter_map(|r| compile_rule(&mut ctx, r, Some(&id)))
+            .collect();
+        rules.extend(
+            c.rules
+                .iter()
+                .filter_map(|r| compile_rule(&mut ctx, r, Some(&id))),
+        );
         checks.push(Check {
             id,
             title: c.title.clone(),
@@ -360,27 +422,57 @@ fn parse_condition(c: &str) -> Option<Condition> {
     }
 }
 
-fn regex(ctx: &mut Ctx, at: &Location, check: Option<&str>, field: &str, re: &str) -> Option<Matcher> {
-    match regex::bytes::RegexBuilder::new(re).size_limit(1 << 20).build() {
+fn regex(
+    ctx: &mut Ctx,
+    at: &Location,
+    check: Option<&str>,
+    field: &str,
+    re: &str,
+) -> Option<Matcher> {
+    match regex::bytes::RegexBuilder::new(re)
+        .size_limit(1 << 20)
+        .build()
+    {
         Ok(r) => Some(Matcher::Rust(r)),
         Err(e) => {
             let msg = e.to_string();
-            let first = msg.lines().last().unwrap_or("invalid regex").trim().to_string();
-            ctx.error(at.clone(), check, "bad-regex", format!("{field}: invalid regex '{re}': {first}"));
+            let first = msg
+                .lines()
+                .last()
+                .unwrap_or("invalid regex")
+                .trim()
+                .to_string();
+            ctx.error(
+                at.clone(),
+                check,
+                "bad-regex",
+                format!("{field}: invalid regex '{re}': {first}"),
+            );
             None
         }
     }
 }
 
 /// Builds the line pattern from `match` + `compare`.
-fn line_pattern(ctx: &mut Ctx, at: &Location, check: Option<&str>, re: &str, compare: Option<&str>) -> Option<Pattern> {
+fn line_pattern(
+    ctx: &mut Ctx,
+    at: &Location,
+    check: Option<&str>,
+    re: &str,
+    compare: Option<&str>,
+) -> Option<Pattern> {
     let m = regex(ctx, at, check, "match", re)?;
     let test = match compare {
         None => Test::Regex(m),
         Some(cmp) => {
             let c = parse_compare_v5(cmp);
             if let Compare::Invalid(msg) = &c {
-                ctx.error(at.clone(), check, "bad-compare", format!("compare: {msg} (write e.g. \"<= 4\")"));
+                ctx.error(
+                    at.clone(),
+                    check,
+                    "bad-compare",
+                    format!("compare: {msg} (write e.g. \"<= 4\")"),
+                );
                 return None;
             }
             Test::Numeric {
@@ -454,15 +546,33 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
     .filter_map(|(k, present)| present.then_some(k))
     .collect();
     if let Some(bad) = given.iter().find(|g| !allowed.contains(g)) {
-        ctx.error(at, check, "bad-rule", format!("'{bad}' cannot be used with '{probe_key}' (allowed: {})", allowed.join(", ")));
+        ctx.error(
+            at,
+            check,
+            "bad-rule",
+            format!(
+                "'{bad}' cannot be used with '{probe_key}' (allowed: {})",
+                allowed.join(", ")
+            ),
+        );
         return None;
     }
     if r.match_.is_some() && r.no_match.is_some() {
-        ctx.error(at, check, "bad-rule", "use either 'match' or 'no_match' in one rule, not both (write two rules)");
+        ctx.error(
+            at,
+            check,
+            "bad-rule",
+            "use either 'match' or 'no_match' in one rule, not both (write two rules)",
+        );
         return None;
     }
     if r.compare.is_some() && r.match_.is_none() {
-        ctx.error(at, check, "bad-rule", "'compare' needs 'match' with a capture group");
+        ctx.error(
+            at,
+            check,
+            "bad-rule",
+            "'compare' needs 'match' with a capture group",
+        );
         return None;
     }
     let content = |ctx: &mut Ctx| -> Option<Option<Pattern>> {
@@ -491,14 +601,26 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
             };
             let content = content(ctx)?;
             if filter.is_none() && content.is_some() {
-                ctx.error(at, check, "bad-rule", "'match' on a dir needs 'files' to choose which files");
+                ctx.error(
+                    at,
+                    check,
+                    "bad-rule",
+                    "'match' on a dir needs 'files' to choose which files",
+                );
                 return None;
             }
             if filter.is_none() && r.exists == Some(false) {
                 negated = true;
             }
             let text = describe("dir", &dir, r);
-            (Probe::Directory { paths: vec![dir], filter, content }, text)
+            (
+                Probe::Directory {
+                    paths: vec![dir],
+                    filter,
+                    content,
+                },
+                text,
+            )
         }
         "command" => {
             let argv = match r.command.as_ref() {
@@ -511,12 +633,24 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
                 return None;
             }
             let Some(output) = content(ctx)? else {
-                ctx.error(at, check, "bad-rule", "a command rule needs 'match' or 'no_match'");
+                ctx.error(
+                    at,
+                    check,
+                    "bad-rule",
+                    "a command rule needs 'match' or 'no_match'",
+                );
                 return None;
             };
             let command = argv.join(" ");
             let text = describe("command", &command, r);
-            (Probe::Command { command, argv, output: Some(output) }, text)
+            (
+                Probe::Command {
+                    command,
+                    argv,
+                    output: Some(output),
+                },
+                text,
+            )
         }
         "process" => {
             let name = r.process.clone().unwrap_or_default();
@@ -530,7 +664,10 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
                     },
                 }],
             };
-            (Probe::Process { pattern }, format!("process {name} is running"))
+            (
+                Probe::Process { pattern },
+                format!("process {name} is running"),
+            )
         }
         "stat" => {
             let path = r.stat.clone().unwrap_or_default();
@@ -539,13 +676,23 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
                 Some(m) => match u32::from_str_radix(m.trim_start_matches("0o"), 8) {
                     Ok(v) if v <= 0o7777 => (Some(0o7777 & !v), Some(v)),
                     _ => {
-                        ctx.error(at, check, "bad-rule", format!("mode '{m}' is not an octal mode like \"0640\""));
+                        ctx.error(
+                            at,
+                            check,
+                            "bad-rule",
+                            format!("mode '{m}' is not an octal mode like \"0640\""),
+                        );
                         return None;
                     }
                 },
             };
             if r.mode.is_none() && r.owner.is_none() && r.group.is_none() {
-                ctx.error(at, check, "bad-rule", "'stat' needs at least one of mode, owner, group");
+                ctx.error(
+                    at,
+                    check,
+                    "bad-rule",
+                    "'stat' needs at least one of mode, owner, group",
+                );
                 return None;
             }
             let text = describe("stat", &path, r);
@@ -575,7 +722,12 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
                 },
                 (None, Some(m)) => line_pattern(ctx, &at, check, m, None)?,
                 _ => {
-                    ctx.error(at, check, "bad-rule", "'sysctl' needs exactly one of 'equals' or 'match'");
+                    ctx.error(
+                        at,
+                        check,
+                        "bad-rule",
+                        "'sysctl' needs exactly one of 'equals' or 'match'",
+                    );
                     return None;
                 }
             };

@@ -68,13 +68,15 @@ pub struct Waivers {
 impl Waivers {
     /// Parses a waivers file.
     pub fn parse(source: &str, file: &str) -> Result<Waivers, PolicyError> {
-        let raw: RawFile = serde_saphyr::from_str(source).map_err(|e| crate::yaml_error(file, &e))?;
+        let raw: RawFile =
+            serde_saphyr::from_str(source).map_err(|e| crate::yaml_error(file, &e))?;
         let mut diags = Vec::new();
         let mut out = Vec::new();
         for w in raw.waivers {
             let loc = Location::new(file, w.referenced.line(), w.referenced.column());
             let w = w.value;
-            let check_loc = Location::new(file, w.check.referenced.line(), w.check.referenced.column());
+            let check_loc =
+                Location::new(file, w.check.referenced.line(), w.check.referenced.column());
             let pattern = w.check.value.trim().to_string();
             let err = |at: Location, code: &'static str, msg: String| crate::error::Diagnostic {
                 level: crate::error::Level::Error,
@@ -84,13 +86,21 @@ impl Waivers {
                 message: msg,
             };
             if pattern.is_empty() {
-                diags.push(err(check_loc.clone(), "bad-waiver", "'check' must name a check id or glob".into()));
+                diags.push(err(
+                    check_loc.clone(),
+                    "bad-waiver",
+                    "'check' must name a check id or glob".into(),
+                ));
                 continue;
             }
             let matcher = match Glob::new(&pattern) {
                 Ok(g) => g.compile_matcher(),
                 Err(e) => {
-                    diags.push(err(check_loc.clone(), "bad-waiver", format!("invalid glob: {e}")));
+                    diags.push(err(
+                        check_loc.clone(),
+                        "bad-waiver",
+                        format!("invalid glob: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -98,11 +108,19 @@ impl Waivers {
                 Some(j) if !j.value.trim().is_empty() => j.value.trim().to_string(),
                 Some(j) => {
                     let at = Location::new(file, j.referenced.line(), j.referenced.column());
-                    diags.push(err(at, "bad-waiver", "'justification' must not be empty".into()));
+                    diags.push(err(
+                        at,
+                        "bad-waiver",
+                        "'justification' must not be empty".into(),
+                    ));
                     continue;
                 }
                 None => {
-                    diags.push(err(loc.clone(), "bad-waiver", "'justification' is required".into()));
+                    diags.push(err(
+                        loc.clone(),
+                        "bad-waiver",
+                        "'justification' is required".into(),
+                    ));
                     continue;
                 }
             };
@@ -113,8 +131,16 @@ impl Waivers {
                     match Date::parse(e.value.trim(), &fmt) {
                         Ok(d) => Some(d),
                         Err(_) => {
-                            let at = Location::new(file, e.referenced.line(), e.referenced.column());
-                            diags.push(err(at, "bad-waiver", format!("'expires' must be a date like 2027-03-31, not '{}'", e.value)));
+                            let at =
+                                Location::new(file, e.referenced.line(), e.referenced.column());
+                            diags.push(err(
+                                at,
+                                "bad-waiver",
+                                format!(
+                                    "'expires' must be a date like 2027-03-31, not '{}'",
+                                    e.value
+                                ),
+                            ));
                             continue;
                         }
                     }
@@ -155,20 +181,21 @@ impl Waivers {
         for p in &mut report.policies {
             for c in &mut p.checks {
                 let found = self.waivers.iter().enumerate().find(|(_, w)| {
-                    w.policy.as_deref().is_none_or(|pid| pid == p.policy.id) && w.matcher.is_match(&c.id)
+                    w.policy.as_deref().is_none_or(|pid| pid == p.policy.id)
+                        && w.matcher.is_match(&c.id)
                 });
                 let Some((i, w)) = found else { continue };
-                if let Some(exp) = w.expires {
-                    if exp < today {
-                        if !expired_reported[i] {
-                            expired_reported[i] = true;
-                            warnings.push(format!(
-                                "{}: waiver for '{}' expired on {exp}; ignored",
-                                w.location, w.pattern
-                            ));
-                        }
-                        continue;
+                if let Some(exp) = w.expires
+                    && exp < today
+                {
+                    if !expired_reported[i] {
+                        expired_reported[i] = true;
+                        warnings.push(format!(
+                            "{}: waiver for '{}' expired on {exp}; ignored",
+                            w.location, w.pattern
+                        ));
                     }
+                    continue;
                 }
                 if c.status == Status::Pass || c.status == Status::Waived {
                     continue;

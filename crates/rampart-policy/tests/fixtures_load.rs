@@ -17,7 +17,10 @@ fn all_shared_sca_fixtures_load() {
         .filter(|p| p.extension().is_some_and(|x| x == "yml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "expected the shared SCA fixtures, found {files:?}");
+    assert!(
+        files.len() >= 7,
+        "expected the shared SCA fixtures, found {files:?}"
+    );
     for f in files {
         let p = load_file(&f, LoadOptions::default())
             .unwrap_or_else(|e| panic!("{} failed to load:\n{e}", f.display()));

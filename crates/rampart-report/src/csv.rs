@@ -45,5 +45,6 @@ pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
             .map_err(err)?;
         }
     }
-    w.into_inner().map_err(|e| ReportError::Render(e.to_string()))
+    w.into_inner()
+        .map_err(|e| ReportError::Render(e.to_string()))
 }

@@ -11,7 +11,8 @@ use rampart_core::{ScanReport, Status};
 pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     let e = |err: std::io::Error| ReportError::Render(err.to_string());
-    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None))).map_err(e)?;
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
+        .map_err(e)?;
     let totals = report.totals();
     let mut suites = BytesStart::new("testsuites");
     suites.push_attribute(("name", "rampart"));
@@ -33,7 +34,8 @@ pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
         suite.push_attribute(("timestamp", report.started_at.to_string().as_str()));
         suite.push_attribute(("hostname", report.host.hostname.as_str()));
         w.write_event(Event::Start(suite)).map_err(e)?;
-        w.write_event(Event::Start(BytesStart::new("properties"))).map_err(e)?;
+        w.write_event(Event::Start(BytesStart::new("properties")))
+            .map_err(e)?;
         for (k, v) in [
             ("policy.name", p.policy.name.as_str()),
             ("policy.file", p.policy.file.as_str()),
@@ -45,7 +47,8 @@ pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
             prop.push_attribute(("value", v));
             w.write_event(Event::Empty(prop)).map_err(e)?;
         }
-        w.write_event(Event::End(BytesEnd::new("properties"))).map_err(e)?;
+        w.write_event(Event::End(BytesEnd::new("properties")))
+            .map_err(e)?;
         for c in &p.checks {
             let mut tc = BytesStart::new("testcase");
             tc.push_attribute(("classname", p.policy.id.as_str()));
@@ -57,7 +60,9 @@ pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
                 Status::Pass => (None, String::new()),
                 Status::Fail => (Some("failure"), reason),
                 Status::Error => (Some("error"), reason),
-                Status::NotApplicable | Status::NotRun => (Some("skipped"), format!("{}: {reason}", c.status)),
+                Status::NotApplicable | Status::NotRun => {
+                    (Some("skipped"), format!("{}: {reason}", c.status))
+                }
                 Status::Waived => (
                     Some("skipped"),
                     format!(
@@ -86,15 +91,21 @@ pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
                 }
             }
             if !body.is_empty() && c.status != Status::Fail && c.status != Status::Error {
-                w.write_event(Event::Start(BytesStart::new("system-out"))).map_err(e)?;
-                w.write_event(Event::Text(BytesText::new(&body))).map_err(e)?;
-                w.write_event(Event::End(BytesEnd::new("system-out"))).map_err(e)?;
+                w.write_event(Event::Start(BytesStart::new("system-out")))
+                    .map_err(e)?;
+                w.write_event(Event::Text(BytesText::new(&body)))
+                    .map_err(e)?;
+                w.write_event(Event::End(BytesEnd::new("system-out")))
+                    .map_err(e)?;
             }
-            w.write_event(Event::End(BytesEnd::new("testcase"))).map_err(e)?;
+            w.write_event(Event::End(BytesEnd::new("testcase")))
+                .map_err(e)?;
         }
-        w.write_event(Event::End(BytesEnd::new("testsuite"))).map_err(e)?;
+        w.write_event(Event::End(BytesEnd::new("testsuite")))
+            .map_err(e)?;
     }
-    w.write_event(Event::End(BytesEnd::new("testsuites"))).map_err(e)?;
+    w.write_event(Event::End(BytesEnd::new("testsuites")))
+        .map_err(e)?;
     let mut out = w.into_inner();
     out.push(b'\n');
     Ok(out)

@@ -70,7 +70,11 @@ pub struct PrettyOptions {
 }
 
 /// Renders a report in a file format (everything except the terminal view).
-pub fn render(report: &ScanReport, format: Format, pretty: PrettyOptions) -> Result<Vec<u8>, ReportError> {
+pub fn render(
+    report: &ScanReport,
+    format: Format,
+    pretty: PrettyOptions,
+) -> Result<Vec<u8>, ReportError> {
     match format {
         Format::Pretty => Ok(terminal::render(report, pretty).into_bytes()),
         Format::Json => json::render(report),

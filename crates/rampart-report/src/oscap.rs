@@ -79,7 +79,11 @@ fn text_of(n: &Node) -> String {
 }
 
 /// Imports from bytes; `now` is used only when the file carries no times.
-pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<ScanReport, ImportError> {
+pub fn import_bytes(
+    bytes: &[u8],
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<ScanReport, ImportError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ImportError::Content {
         path: name.to_string(),
         message: format!("not UTF-8 (byte {})", e.valid_up_to()),
@@ -106,11 +110,15 @@ pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<Sca
         .filter(|n| n.is_element() && local(n) == "TestResult")
         .collect();
     let Some(tr) = results.last().copied() else {
-        return Err(content("no XCCDF <TestResult> found: this is not an `oscap xccdf eval` results or ARF file"));
+        return Err(content(
+            "no XCCDF <TestResult> found: this is not an `oscap xccdf eval` results or ARF file",
+        ));
     };
     let ns = tr.tag_name().namespace().unwrap_or("");
     if ns != "http://checklists.nist.gov/xccdf/1.2" {
-        return Err(content(&format!("TestResult is in namespace '{ns}'; only XCCDF 1.2 is supported")));
+        return Err(content(&format!(
+            "TestResult is in namespace '{ns}'; only XCCDF 1.2 is supported"
+        )));
     }
 
     // Rule metadata from the benchmark(s) in the file.
@@ -119,26 +127,47 @@ pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<Sca
         .filter(|n| n.is_element() && local(n) == "Rule" && n.tag_name().namespace() == Some(ns))
         .filter_map(|n| n.attribute("id").map(|id| (id, n)))
         .collect();
-    let benchmark = doc
-        .descendants()
-        .find(|n| n.is_element() && local(n) == "Benchmark" && n.tag_name().namespace() == Some(ns));
+    let benchmark = doc.descendants().find(|n| {
+        n.is_element() && local(n) == "Benchmark" && n.tag_name().namespace() == Some(ns)
+    });
 
     let mut checks = Vec::new();
-    for rr in tr.children().filter(|c| c.is_element() && local(c) == "rule-result") {
+    for rr in tr
+        .children()
+        .filter(|c| c.is_element() && local(c) == "rule-result")
+    {
         let Some(idref) = rr.attribute("idref") else {
             return Err(content("a <rule-result> has no idref attribute"));
         };
-        let result = child(&rr, "result").map(|r| text_of(&r)).unwrap_or_default();
+        let result = child(&rr, "result")
+            .map(|r| text_of(&r))
+            .unwrap_or_default();
         let (status, reason) = match result.as_str() {
             "pass" | "fixed" => (Status::Pass, None),
             "fail" => (Status::Fail, Some("OpenSCAP: fail".to_string())),
-            "error" => (Status::Error, Some("OpenSCAP could not evaluate this rule (error)".to_string())),
+            "error" => (
+                Status::Error,
+                Some("OpenSCAP could not evaluate this rule (error)".to_string()),
+            ),
             "unknown" => (Status::Error, Some("OpenSCAP result: unknown".to_string())),
-            "notapplicable" => (Status::NotApplicable, Some("OpenSCAP: not applicable to this platform".to_string())),
-            "notchecked" => (Status::NotRun, Some("OpenSCAP: not checked (no automated check)".to_string())),
-            "informational" => (Status::NotApplicable, Some("OpenSCAP: informational".to_string())),
+            "notapplicable" => (
+                Status::NotApplicable,
+                Some("OpenSCAP: not applicable to this platform".to_string()),
+            ),
+            "notchecked" => (
+                Status::NotRun,
+                Some("OpenSCAP: not checked (no automated check)".to_string()),
+            ),
+            "informational" => (
+                Status::NotApplicable,
+                Some("OpenSCAP: informational".to_string()),
+            ),
             "notselected" => continue,
-            other => return Err(content(&format!("rule-result {idref}: unknown result '{other}'"))),
+            other => {
+                return Err(content(&format!(
+                    "rule-result {idref}: unknown result '{other}'"
+                )));
+            }
         };
         let rule = rules.get(idref);
         let severity = rr
@@ -150,37 +179,65 @@ pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<Sca
             .and_then(|r| child(r, "title"))
             .map(|t| text_of(&t))
             .unwrap_or_else(|| idref.to_string());
-        let field = |n: &str| rule.and_then(|r| child(r, n)).map(|t| text_of(&t)).unwrap_or_default();
+        let field = |n: &str| {
+            rule.and_then(|r| child(r, n))
+                .map(|t| text_of(&t))
+                .unwrap_or_default()
+        };
         let mut references = Vec::new();
         let mut compliance: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(r) = rule {
-            for rf in r.children().filter(|c| c.is_element() && local(c) == "reference") {
+            for rf in r
+                .children()
+                .filter(|c| c.is_element() && local(c) == "reference")
+            {
                 let href = rf.attribute("href").unwrap_or("");
                 let t = text_of(&rf);
                 if let Some(key) = framework_for(href) {
-                    compliance
-                        .entry(key.to_string())
-                        .or_default()
-                        .extend(t.split(',').map(|s| s.trim().trim_start_matches("Req-").to_string()).filter(|s| !s.is_empty()));
+                    compliance.entry(key.to_string()).or_default().extend(
+                        t.split(',')
+                            .map(|s| s.trim().trim_start_matches("Req-").to_string())
+                            .filter(|s| !s.is_empty()),
+                    );
                 } else if !t.is_empty() {
-                    references.push(if href.is_empty() { t } else { format!("{href} {t}") });
+                    references.push(if href.is_empty() {
+                        t
+                    } else {
+                        format!("{href} {t}")
+                    });
                 }
             }
         }
-        for ident in rr.children().filter(|c| c.is_element() && local(c) == "ident") {
+        for ident in rr
+            .children()
+            .filter(|c| c.is_element() && local(c) == "ident")
+        {
             references.push(text_of(&ident));
         }
         let remediation = rule
             .and_then(|r| child(r, "fixtext").or_else(|| child(r, "fix")))
             .map(|f| {
                 let t = text_of(&f);
-                if t.len() > 2000 { format!("{}…", &t[..t.char_indices().nth(2000).map_or(t.len(), |(i, _)| i)]) } else { t }
+                if t.len() > 2000 {
+                    format!(
+                        "{}…",
+                        &t[..t.char_indices().nth(2000).map_or(t.len(), |(i, _)| i)]
+                    )
+                } else {
+                    t
+                }
             })
             .unwrap_or_default();
         let mut observations = Vec::new();
-        for chk in rr.children().filter(|c| c.is_element() && local(c) == "check") {
+        for chk in rr
+            .children()
+            .filter(|c| c.is_element() && local(c) == "check")
+        {
             let system = chk.attribute("system").unwrap_or("");
-            for cref in chk.children().filter(|c| c.is_element() && local(c) == "check-content-ref") {
+            for cref in chk
+                .children()
+                .filter(|c| c.is_element() && local(c) == "check-content-ref")
+            {
                 observations.push(Observation {
                     kind: ObservationKind::Other,
                     target: format!(
@@ -196,7 +253,10 @@ pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<Sca
                 });
             }
         }
-        for msg in rr.children().filter(|c| c.is_element() && local(c) == "message") {
+        for msg in rr
+            .children()
+            .filter(|c| c.is_element() && local(c) == "message")
+        {
             observations.push(Observation {
                 kind: ObservationKind::Other,
                 target: "oscap".into(),
@@ -236,8 +296,12 @@ pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<Sca
         return Err(content("the TestResult has no selected rule results"));
     }
 
-    let profile = child(&tr, "profile").and_then(|p| p.attribute("idref")).unwrap_or("(default profile)");
-    let bench_id = benchmark.and_then(|b| b.attribute("id")).unwrap_or("xccdf-benchmark");
+    let profile = child(&tr, "profile")
+        .and_then(|p| p.attribute("idref"))
+        .unwrap_or("(default profile)");
+    let bench_id = benchmark
+        .and_then(|b| b.attribute("id"))
+        .unwrap_or("xccdf-benchmark");
     let bench_title = benchmark
         .and_then(|b| child(&b, "title"))
         .map(|t| text_of(&t))
@@ -245,15 +309,29 @@ pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<Sca
         .unwrap_or_else(|| bench_id.to_string());
     let parse_time = |attr: &str| {
         tr.attribute(attr)
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok().or_else(|| {
-                // oscap writes local times without an offset; read them as UTC.
-                time::PrimitiveDateTime::parse(t, &time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]")).ok().map(|p| p.assume_utc())
-            }))
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &Rfc3339).ok().or_else(|| {
+                    // oscap writes local times without an offset; read them as UTC.
+                    time::PrimitiveDateTime::parse(
+                        t,
+                        &time::macros::format_description!(
+                            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+                        ),
+                    )
+                    .ok()
+                    .map(|p| p.assume_utc())
+                })
+            })
             .unwrap_or(now)
     };
-    let hostname = child(&tr, "target").map(|t| text_of(&t)).unwrap_or_else(|| "unknown".into());
+    let hostname = child(&tr, "target")
+        .map(|t| text_of(&t))
+        .unwrap_or_else(|| "unknown".into());
     let mut warnings = Vec::new();
-    for score in tr.children().filter(|c| c.is_element() && local(c) == "score") {
+    for score in tr
+        .children()
+        .filter(|c| c.is_element() && local(c) == "score")
+    {
         warnings.push(format!(
             "OpenSCAP reported score {} ({}); Rampart's score is passed / (passed + failed)",
             text_of(&score),
@@ -264,7 +342,10 @@ pub fn import_bytes(bytes: &[u8], name: &str, now: OffsetDateTime) -> Result<Sca
         policy: PolicyInfo {
             id: format!("{bench_id}:{profile}"),
             name: format!("{bench_title} — {profile}"),
-            description: format!("Imported from OpenSCAP results ({})", tr.attribute("id").unwrap_or("TestResult")),
+            description: format!(
+                "Imported from OpenSCAP results ({})",
+                tr.attribute("id").unwrap_or("TestResult")
+            ),
             file: name.to_string(),
             format: "xccdf-results".into(),
             sha256: sha256_hex(bytes),
@@ -305,7 +386,11 @@ fn framework_for(href: &str) -> Option<&'static str> {
     } else if h.contains("800-171") {
         Some("nist_800_171")
     } else if h.contains("pcisecuritystandards") {
-        if h.contains("v4") { Some("pci_dss_4.0") } else { Some("pci_dss_3.2.1") }
+        if h.contains("v4") {
+            Some("pci_dss_4.0")
+        } else {
+            Some("pci_dss_3.2.1")
+        }
     } else if h.contains("cisecurity.org") {
         Some("cis")
     } else if h.contains("hipaa") || h.contains("ecfr.gov") && h.contains("164") {

@@ -152,7 +152,14 @@ fn check_block(out: &mut String, p: &Paint, c: &CheckOutcome, verbose: bool) {
     } else {
         format!(" [{}]", c.severity)
     };
-    let _ = writeln!(out, "  {} {:>6}  {}{}", p.status(c.status), c.id, c.title, p.dim(&sev));
+    let _ = writeln!(
+        out,
+        "  {} {:>6}  {}{}",
+        p.status(c.status),
+        c.id,
+        c.title,
+        p.dim(&sev)
+    );
     if let Some(r) = &c.reason {
         let _ = writeln!(out, "         why: {}", one_line(r, 160));
     }
@@ -166,7 +173,11 @@ fn check_block(out: &mut String, p: &Paint, c: &CheckOutcome, verbose: bool) {
         );
     }
     if matches!(c.status, Status::Fail | Status::Error) || verbose {
-        for e in c.evidence.iter().filter(|e| e.verdict != RuleVerdict::Skipped) {
+        for e in c
+            .evidence
+            .iter()
+            .filter(|e| e.verdict != RuleVerdict::Skipped)
+        {
             for o in e.observations.iter().take(3) {
                 let _ = writeln!(out, "         saw: {}", one_line(&observation_line(o), 160));
             }

@@ -50,10 +50,23 @@ pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
                 ("process", vec![]),
                 ("command", vec![]),
             ];
-            for e in c.evidence.iter().filter(|e| e.verdict != RuleVerdict::Skipped) {
-                let body = e.rule.strip_prefix("not ").or_else(|| e.rule.strip_prefix("NOT ")).unwrap_or(&e.rule);
+            for e in c
+                .evidence
+                .iter()
+                .filter(|e| e.verdict != RuleVerdict::Skipped)
+            {
+                let body = e
+                    .rule
+                    .strip_prefix("not ")
+                    .or_else(|| e.rule.strip_prefix("NOT "))
+                    .unwrap_or(&e.rule);
                 let (kind, rest) = body.split_at(body.find(':').unwrap_or(0));
-                let loc = rest.trim_start_matches(':').split(" -> ").next().unwrap_or("").to_string();
+                let loc = rest
+                    .trim_start_matches(':')
+                    .split(" -> ")
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
                 let slot = match kind {
                     "f" => 0,
                     "d" => 1,

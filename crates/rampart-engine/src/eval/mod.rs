@@ -50,14 +50,28 @@ impl RuleResult {
 }
 
 /// Evaluates one rule (before negation).
-pub fn eval_rule(ctx: &ScanContext, rule: &Rule, dialect: Dialect, reason: &mut Reason) -> RuleResult {
+pub fn eval_rule(
+    ctx: &ScanContext,
+    rule: &Rule,
+    dialect: Dialect,
+    reason: &mut Reason,
+) -> RuleResult {
     match &rule.probe {
-        Probe::File { paths, content } => probes::files(ctx, paths, content.as_ref(), dialect, reason),
+        Probe::File { paths, content } => {
+            probes::files(ctx, paths, content.as_ref(), dialect, reason)
+        }
         Probe::Directory {
             paths,
             filter,
             content,
-        } => probes::dirs(ctx, paths, filter.as_ref(), content.as_ref(), dialect, reason),
+        } => probes::dirs(
+            ctx,
+            paths,
+            filter.as_ref(),
+            content.as_ref(),
+            dialect,
+            reason,
+        ),
         Probe::Command {
             command,
             argv,
@@ -100,7 +114,12 @@ pub struct Aggregate {
 }
 
 /// Evaluates rules under a condition. 4.x and native short-circuit; 5.x runs every rule.
-pub fn aggregate(ctx: &ScanContext, rules: &[Rule], condition: Condition, dialect: Dialect) -> Aggregate {
+pub fn aggregate(
+    ctx: &ScanContext,
+    rules: &[Rule],
+    condition: Condition,
+    dialect: Dialect,
+) -> Aggregate {
     let mut reason = Reason::default();
     let mut evidence = Vec::with_capacity(rules.len());
     let short_circuit = dialect != Dialect::Sca5;
@@ -192,7 +211,8 @@ pub fn eval_check(ctx: &ScanContext, check: &Check) -> CheckOutcome {
                 Some(i) => format!("does not apply: {}", check.applies_if[i].text),
                 None => format!(
                     "does not apply: {}",
-                    gate.reason.unwrap_or_else(|| "applicability rules could not be evaluated".into())
+                    gate.reason
+                        .unwrap_or_else(|| "applicability rules could not be evaluated".into())
                 ),
             };
             return outcome(check, Status::NotApplicable, Some(why), gate.evidence);
@@ -224,7 +244,12 @@ fn explain(check: &Check, rule: usize, status: Status) -> String {
 }
 
 /// Builds a check outcome with the check's metadata.
-pub fn outcome(check: &Check, status: Status, reason: Option<String>, evidence: Vec<Evidence>) -> CheckOutcome {
+pub fn outcome(
+    check: &Check,
+    status: Status,
+    reason: Option<String>,
+    evidence: Vec<Evidence>,
+) -> CheckOutcome {
     CheckOutcome {
         id: check.id.clone(),
         title: check.title.clone(),

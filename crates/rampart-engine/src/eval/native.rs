@@ -8,7 +8,13 @@ use rampart_core::{Observation, ObservationKind};
 use rampart_policy::ir::{Dialect, Pattern, StatTest};
 use std::os::unix::fs::MetadataExt;
 
-fn observe(r: &mut RuleResult, kind: ObservationKind, target: &str, text: Option<String>, detail: impl Into<String>) {
+fn observe(
+    r: &mut RuleResult,
+    kind: ObservationKind,
+    target: &str,
+    text: Option<String>,
+    detail: impl Into<String>,
+) {
     r.observations.push(Observation {
         kind,
         target: target.to_string(),
@@ -50,7 +56,13 @@ pub fn stat(ctx: &ScanContext, t: &StatTest, reason: &mut Reason) -> RuleResult 
         Ok(h) => h,
         Err(e) => {
             reason.set(format!("'{}' cannot be examined: {}", t.path, e.strerror()));
-            observe(&mut r, ObservationKind::Metadata, &t.path, None, e.strerror());
+            observe(
+                &mut r,
+                ObservationKind::Metadata,
+                &t.path,
+                None,
+                e.strerror(),
+            );
             r.value = INVALID;
             return r;
         }
@@ -95,8 +107,18 @@ pub fn stat(ctx: &ScanContext, t: &StatTest, reason: &mut Reason) -> RuleResult 
     } else {
         problems.join("; ")
     };
-    observe(&mut r, ObservationKind::Metadata, &t.path, Some(seen), detail);
-    r.value = if problems.is_empty() { FOUND } else { NOT_FOUND };
+    observe(
+        &mut r,
+        ObservationKind::Metadata,
+        &t.path,
+        Some(seen),
+        detail,
+    );
+    r.value = if problems.is_empty() {
+        FOUND
+    } else {
+        NOT_FOUND
+    };
     r
 }
 
@@ -112,8 +134,17 @@ pub fn sysctl(ctx: &ScanContext, key: &str, value: &Pattern, reason: &mut Reason
     let lines = match lines {
         Ok(l) => l,
         Err(e) => {
-            reason.set(format!("kernel parameter {key} is not available ({path}: {})", e.strerror()));
-            observe(&mut r, ObservationKind::Other, key, None, format!("{path}: {}", e.strerror()));
+            reason.set(format!(
+                "kernel parameter {key} is not available ({path}: {})",
+                e.strerror()
+            ));
+            observe(
+                &mut r,
+                ObservationKind::Other,
+                key,
+                None,
+                format!("{path}: {}", e.strerror()),
+            );
             r.value = INVALID;
             return r;
         }
@@ -125,9 +156,25 @@ pub fn sysctl(ctx: &ScanContext, key: &str, value: &Pattern, reason: &mut Reason
     // Multi-value parameters (e.g. ip_local_port_range) are tab-separated in /proc; normalise.
     let normalised: String = current.split_whitespace().collect::<Vec<_>>().join(" ");
     let v = line_value(value, normalised.as_bytes(), Dialect::Native, reason);
-    r.value = if v == FOUND { FOUND } else if v == INVALID { INVALID } else { NOT_FOUND };
-    let detail = if r.value == FOUND { "value matches" } else { "value does not match" };
-    observe(&mut r, ObservationKind::Other, key, Some(normalised), detail);
+    r.value = if v == FOUND {
+        FOUND
+    } else if v == INVALID {
+        INVALID
+    } else {
+        NOT_FOUND
+    };
+    let detail = if r.value == FOUND {
+        "value matches"
+    } else {
+        "value does not match"
+    };
+    observe(
+        &mut r,
+        ObservationKind::Other,
+        key,
+        Some(normalised),
+        detail,
+    );
     r
 }
 
@@ -147,8 +194,14 @@ pub fn package(ctx: &ScanContext, name: &str, reason: &mut Reason) -> RuleResult
                     &mut r,
                     ObservationKind::Other,
                     "/var/lib/dpkg/status",
-                    status.clone().map(|s| format!("Package: {name} Status: {s}")),
-                    if installed { "installed" } else { "not installed" },
+                    status
+                        .clone()
+                        .map(|s| format!("Package: {name} Status: {s}")),
+                    if installed {
+                        "installed"
+                    } else {
+                        "not installed"
+                    },
                 );
                 r.value = if installed { FOUND } else { NOT_FOUND };
                 return r;
@@ -172,7 +225,13 @@ pub fn package(ctx: &ScanContext, name: &str, reason: &mut Reason) -> RuleResult
             crate::command::CommandOutcome::Exited { code, output } if *code != 127 => {
                 let text = String::from_utf8_lossy(output).trim().to_string();
                 r.value = if *code == 0 { FOUND } else { NOT_FOUND };
-                observe(&mut r, ObservationKind::Command, &argv.join(" "), Some(text), format!("exit status {code}"));
+                observe(
+                    &mut r,
+                    ObservationKind::Command,
+                    &argv.join(" "),
+                    Some(text),
+                    format!("exit status {code}"),
+                );
             }
             _ => {
                 reason.set("the RPM database exists but 'rpm' could not be run".to_string());
@@ -195,10 +254,10 @@ fn dpkg_status(lines: &[crate::context::Line], name: &str) -> Option<String> {
             current = None;
         } else if let Some(p) = text.strip_prefix("Package: ") {
             current = Some(p.trim().to_string());
-        } else if let Some(s) = text.strip_prefix("Status: ") {
-            if current.as_deref() == Some(name) {
-                return Some(s.trim().to_string());
-            }
+        } else if let Some(s) = text.strip_prefix("Status: ")
+            && current.as_deref() == Some(name)
+        {
+            return Some(s.trim().to_string());
         }
     }
     None
@@ -206,15 +265,23 @@ fn dpkg_status(lines: &[crate::context::Line], name: &str) -> Option<String> {
 
 /// Options of a mount point: live mounts (`/proc/mounts` under the root) when present, else the
 /// configured ones (`/etc/fstab`).
-pub fn mount(ctx: &ScanContext, point: &str, options: &[String], reason: &mut Reason) -> RuleResult {
+pub fn mount(
+    ctx: &ScanContext,
+    point: &str,
+    options: &[String],
+    reason: &mut Reason,
+) -> RuleResult {
     let mut r = RuleResult {
         value: NOT_FOUND,
         timed_out: false,
         observations: vec![],
     };
-    let source = ["/proc/mounts", "/etc/fstab"]
-        .into_iter()
-        .find_map(|f| ctx.resolve(f).ok().and_then(|h| ctx.lines(&h).ok()).map(|l| (f, l)));
+    let source = ["/proc/mounts", "/etc/fstab"].into_iter().find_map(|f| {
+        ctx.resolve(f)
+            .ok()
+            .and_then(|h| ctx.lines(&h).ok())
+            .map(|l| (f, l))
+    });
     let Some((file, lines)) = source else {
         reason.set("neither /proc/mounts nor /etc/fstab is readable".to_string());
         r.value = INVALID;
@@ -227,16 +294,26 @@ pub fn mount(ctx: &ScanContext, point: &str, options: &[String], reason: &mut Re
             return None;
         }
         let fields: Vec<&str> = text.split_whitespace().collect();
-        (fields.len() >= 4 && fields[1] == point).then(|| (l.number, fields[3].to_string(), text.clone()))
+        (fields.len() >= 4 && fields[1] == point)
+            .then(|| (l.number, fields[3].to_string(), text.clone()))
     });
     match entry {
         None => {
-            observe(&mut r, ObservationKind::File, file, None, format!("{point} is not a separate mount"));
+            observe(
+                &mut r,
+                ObservationKind::File,
+                file,
+                None,
+                format!("{point} is not a separate mount"),
+            );
             r.value = NOT_FOUND;
         }
         Some((line, opts, text)) => {
             let have: Vec<&str> = opts.split(',').collect();
-            let missing: Vec<&String> = options.iter().filter(|o| !have.contains(&o.as_str())).collect();
+            let missing: Vec<&String> = options
+                .iter()
+                .filter(|o| !have.contains(&o.as_str()))
+                .collect();
             r.observations.push(Observation {
                 kind: ObservationKind::File,
                 target: file.to_string(),
@@ -247,7 +324,11 @@ pub fn mount(ctx: &ScanContext, point: &str, options: &[String], reason: &mut Re
                 } else {
                     format!(
                         "{point} lacks {}",
-                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        missing
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 }),
             });

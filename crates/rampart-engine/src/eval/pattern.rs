@@ -48,7 +48,13 @@ pub fn positive(m: &Minterm, line: &[u8], dialect: Dialect, reason: &mut Reason)
     }
 }
 
-fn numeric(regex: &Matcher, compare: &Compare, line: &[u8], dialect: Dialect, reason: &mut Reason) -> i32 {
+fn numeric(
+    regex: &Matcher,
+    compare: &Compare,
+    line: &[u8],
+    dialect: Dialect,
+    reason: &mut Reason,
+) -> i32 {
     if let Compare::NoKeyword(msg) = compare {
         reason.set(msg.clone());
         return INVALID;
@@ -94,11 +100,7 @@ fn numeric(regex: &Matcher, compare: &Compare, line: &[u8], dialect: Dialect, re
 
 fn whole_match(regex: &Matcher, line: &[u8]) -> Option<Vec<u8>> {
     match regex {
-        Matcher::Pcre(r) => r
-            .find(line)
-            .ok()
-            .flatten()
-            .map(|m| m.as_bytes().to_vec()),
+        Matcher::Pcre(r) => r.find(line).ok().flatten().map(|m| m.as_bytes().to_vec()),
         Matcher::Rust(r) => r.find(line).map(|m| m.as_bytes().to_vec()),
         _ => None,
     }
@@ -120,7 +122,11 @@ pub fn c_strtol(s: &[u8]) -> Option<i64> {
     while i < s.len() && s[i].is_ascii_digit() {
         let d = i64::from(s[i] - b'0');
         v = v.checked_mul(10)?;
-        v = if neg { v.checked_sub(d)? } else { v.checked_add(d)? };
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
         i += 1;
     }
     (i > start).then_some(v)
@@ -161,10 +167,18 @@ pub fn scan_lines<'a>(
             for (i, l) in lines.iter().enumerate() {
                 let v = line_value(p, l, dialect, reason);
                 if v != 0 {
-                    return LinesResult { value: v, decisive: Some(i), lines };
+                    return LinesResult {
+                        value: v,
+                        decisive: Some(i),
+                        lines,
+                    };
                 }
             }
-            LinesResult { value: NOT_FOUND, decisive: None, lines }
+            LinesResult {
+                value: NOT_FOUND,
+                decisive: None,
+                lines,
+            }
         }
         LineMode::LastUnlessFound => {
             let mut value = NOT_FOUND;
@@ -176,31 +190,55 @@ pub fn scan_lines<'a>(
                     break;
                 }
             }
-            LinesResult { value, decisive, lines }
+            LinesResult {
+                value,
+                decisive,
+                lines,
+            }
         }
         LineMode::AnyLine => {
             if dialect == Dialect::Sca5 && p.minterms.len() == 1 && p.minterms[0].negated {
                 let mut invalid = false;
                 for (i, l) in lines.iter().enumerate() {
                     match positive(&p.minterms[0], l, dialect, reason) {
-                        FOUND => return LinesResult { value: NOT_FOUND, decisive: Some(i), lines },
+                        FOUND => {
+                            return LinesResult {
+                                value: NOT_FOUND,
+                                decisive: Some(i),
+                                lines,
+                            };
+                        }
                         INVALID => invalid = true,
                         _ => {}
                     }
                 }
                 let value = if invalid { INVALID } else { FOUND };
-                return LinesResult { value, decisive: None, lines };
+                return LinesResult {
+                    value,
+                    decisive: None,
+                    lines,
+                };
             }
             let mut invalid = false;
             for (i, l) in lines.iter().enumerate() {
                 match line_value(p, l, dialect, reason) {
-                    FOUND => return LinesResult { value: FOUND, decisive: Some(i), lines },
+                    FOUND => {
+                        return LinesResult {
+                            value: FOUND,
+                            decisive: Some(i),
+                            lines,
+                        };
+                    }
                     INVALID => invalid = true,
                     _ => {}
                 }
             }
             let value = if invalid { INVALID } else { NOT_FOUND };
-            LinesResult { value, decisive: None, lines }
+            LinesResult {
+                value,
+                decisive: None,
+                lines,
+            }
         }
     }
 }
@@ -233,26 +271,41 @@ mod tests {
         let res = scan_lines(&p, &lines, Dialect::Sca5, LineMode::AnyLine, &mut r);
         assert_eq!(res.value, NOT_FOUND);
         let lines: Vec<&[u8]> = vec![b"nothing"];
-        assert_eq!(scan_lines(&p, &lines, Dialect::Sca5, LineMode::AnyLine, &mut r).value, FOUND);
+        assert_eq!(
+            scan_lines(&p, &lines, Dialect::Sca5, LineMode::AnyLine, &mut r).value,
+            FOUND
+        );
     }
 
     #[test]
     fn numeric_compare_and_invalid_products() {
         let mut r = Reason::default();
         let p = pat(r"n:^PASS_MAX_DAYS\s*\t*(\d+) compare <= 365");
-        assert_eq!(line_value(&p, b"PASS_MAX_DAYS 99999", Dialect::Sca4, &mut r), NOT_FOUND);
-        assert_eq!(line_value(&p, b"PASS_MAX_DAYS 90", Dialect::Sca4, &mut r), FOUND);
+        assert_eq!(
+            line_value(&p, b"PASS_MAX_DAYS 99999", Dialect::Sca4, &mut r),
+            NOT_FOUND
+        );
+        assert_eq!(
+            line_value(&p, b"PASS_MAX_DAYS 90", Dialect::Sca4, &mut r),
+            FOUND
+        );
         // No capture group: invalid, and a negated invalid is 3 (neither found nor invalid).
         let p = pat(r"n:^PASS\s+\d+ compare <= 365");
         assert_eq!(line_value(&p, b"PASS 3", Dialect::Sca4, &mut r), INVALID);
-        assert!(r.get().is_some_and(|m| m.contains("no string was captured")));
+        assert!(
+            r.get()
+                .is_some_and(|m| m.contains("no string was captured"))
+        );
         let p = pat(r"!n:^PASS\s+\d+ compare <= 365");
         assert_eq!(line_value(&p, b"PASS 3", Dialect::Sca4, &mut r), 3);
         // Missing `compare` is invalid on every line, before the regex is tried.
         let mut r = Reason::default();
         let p = pat(r"n:^nothing(\d+)");
         assert_eq!(line_value(&p, b"zzz", Dialect::Sca4, &mut r), INVALID);
-        assert!(r.get().is_some_and(|m| m.starts_with("Keyword 'compare' not found")));
+        assert!(
+            r.get()
+                .is_some_and(|m| m.starts_with("Keyword 'compare' not found"))
+        );
     }
 
     #[test]
@@ -260,7 +313,10 @@ mod tests {
         let mut r = Reason::default();
         let p = pat("Linux");
         assert_eq!(line_value(&p, b"linux", Dialect::Sca4, &mut r), FOUND);
-        assert_eq!(line_value(&p, b"Linux kernel", Dialect::Sca4, &mut r), NOT_FOUND);
+        assert_eq!(
+            line_value(&p, b"Linux kernel", Dialect::Sca4, &mut r),
+            NOT_FOUND
+        );
     }
 
     #[test]

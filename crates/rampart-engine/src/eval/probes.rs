@@ -28,7 +28,13 @@ fn clip(bytes: &[u8]) -> String {
     }
 }
 
-fn obs(kind: ObservationKind, target: &str, line: Option<u64>, text: Option<String>, detail: impl Into<String>) -> Observation {
+fn obs(
+    kind: ObservationKind,
+    target: &str,
+    line: Option<u64>,
+    text: Option<String>,
+    detail: impl Into<String>,
+) -> Observation {
     Observation {
         kind,
         target: target.to_string(),
@@ -45,7 +51,13 @@ fn push(r: &mut RuleResult, o: Observation) {
 }
 
 /// `f:` — a list of files, for existence or content.
-pub fn files(ctx: &ScanContext, paths: &[String], content: Option<&Pattern>, dialect: Dialect, reason: &mut Reason) -> RuleResult {
+pub fn files(
+    ctx: &ScanContext,
+    paths: &[String],
+    content: Option<&Pattern>,
+    dialect: Dialect,
+    reason: &mut Reason,
+) -> RuleResult {
     let mut r = RuleResult::new(NOT_FOUND);
     for path in paths {
         let exists = existence(ctx, path, reason, &mut r);
@@ -60,6 +72,10 @@ pub fn files(ctx: &ScanContext, paths: &[String], content: Option<&Pattern>, dia
             }
             continue;
         };
+        if exists == NOT_FOUND && dialect == Dialect::Native {
+            // Native: a missing file has no matching line (Wazuh calls the rule not applicable).
+            continue;
+        }
         if exists != FOUND {
             r.value = INVALID;
             reason.set(format!("Could not open file '{path}'"));
@@ -82,12 +98,21 @@ fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleRes
     let host = match ctx.resolve(path) {
         Ok(h) => h,
         Err(e) if e.is_not_found() => {
-            push(r, obs(ObservationKind::File, path, None, None, "does not exist"));
+            push(
+                r,
+                obs(ObservationKind::File, path, None, None, "does not exist"),
+            );
             return NOT_FOUND;
         }
         Err(e) => {
-            reason.set(format!("Could not resolve the real path of '{path}': {}", e.strerror()));
-            push(r, obs(ObservationKind::File, path, None, None, e.strerror()));
+            reason.set(format!(
+                "Could not resolve the real path of '{path}': {}",
+                e.strerror()
+            ));
+            push(
+                r,
+                obs(ObservationKind::File, path, None, None, e.strerror()),
+            );
             return INVALID;
         }
     };
@@ -95,11 +120,17 @@ fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleRes
         Err(e) => {
             let e = crate::fsroot::FsError::from_io(&e);
             if e.is_not_found() {
-                push(r, obs(ObservationKind::File, path, None, None, "does not exist"));
+                push(
+                    r,
+                    obs(ObservationKind::File, path, None, None, "does not exist"),
+                );
                 return NOT_FOUND;
             }
             reason.set(format!("Could not open '{path}': {}", e.strerror()));
-            push(r, obs(ObservationKind::File, path, None, None, e.strerror()));
+            push(
+                r,
+                obs(ObservationKind::File, path, None, None, e.strerror()),
+            );
             INVALID
         }
         Ok(m) if m.is_file() => {
@@ -107,15 +138,33 @@ fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleRes
             FOUND
         }
         Ok(_) => {
-            reason.set(format!("FILE_EXISTS({path}) -> RETURN_INVALID: Not a regular file."));
-            push(r, obs(ObservationKind::File, path, None, None, "exists but is not a regular file"));
+            reason.set(format!(
+                "FILE_EXISTS({path}) -> RETURN_INVALID: Not a regular file."
+            ));
+            push(
+                r,
+                obs(
+                    ObservationKind::File,
+                    path,
+                    None,
+                    None,
+                    "exists but is not a regular file",
+                ),
+            );
             INVALID
         }
     }
 }
 
 /// `wm_sca_check_file_contents`.
-fn contents(ctx: &ScanContext, path: &str, pattern: &Pattern, dialect: Dialect, reason: &mut Reason, r: &mut RuleResult) -> i32 {
+fn contents(
+    ctx: &ScanContext,
+    path: &str,
+    pattern: &Pattern,
+    dialect: Dialect,
+    reason: &mut Reason,
+    r: &mut RuleResult,
+) -> i32 {
     let host = match ctx.resolve(path) {
         Ok(h) => h,
         Err(_) => {
@@ -127,7 +176,16 @@ fn contents(ctx: &ScanContext, path: &str, pattern: &Pattern, dialect: Dialect, 
         Ok(l) => l,
         Err(e) => {
             reason.set(format!("Could not open file '{path}': {}", e.strerror()));
-            push(r, obs(ObservationKind::File, path, None, None, format!("cannot be read: {}", e.strerror())));
+            push(
+                r,
+                obs(
+                    ObservationKind::File,
+                    path,
+                    None,
+                    None,
+                    format!("cannot be read: {}", e.strerror()),
+                ),
+            );
             return INVALID;
         }
     };
@@ -138,10 +196,11 @@ fn contents(ctx: &ScanContext, path: &str, pattern: &Pattern, dialect: Dialect, 
     };
     let res = scan_lines(pattern, &texts, dialect, mode, reason);
     // Replace the existence note with what the content scan saw.
-    if let Some(last) = r.observations.last() {
-        if last.target == path && last.detail.as_deref() == Some("exists") {
-            r.observations.pop();
-        }
+    if let Some(last) = r.observations.last()
+        && last.target == path
+        && last.detail.as_deref() == Some("exists")
+    {
+        r.observations.pop();
     }
     match res.decisive {
         Some(i) => {
@@ -150,15 +209,30 @@ fn contents(ctx: &ScanContext, path: &str, pattern: &Pattern, dialect: Dialect, 
                 INVALID => "line could not be evaluated",
                 _ => "line violates the pattern",
             };
-            push(r, obs(ObservationKind::File, path, Some(lines[i].number), Some(clip(&lines[i].text)), detail));
+            push(
+                r,
+                obs(
+                    ObservationKind::File,
+                    path,
+                    Some(lines[i].number),
+                    Some(clip(&lines[i].text)),
+                    detail,
+                ),
+            );
         }
         None => push(
             r,
-            obs(ObservationKind::File, path, None, None, match res.value {
-                INVALID => format!("a line of {} could not be evaluated", lines.len()),
-                FOUND => format!("no line of {} matches", lines.len()),
-                _ => format!("no line of {} matches", lines.len()),
-            }),
+            obs(
+                ObservationKind::File,
+                path,
+                None,
+                None,
+                match res.value {
+                    INVALID => format!("a line of {} could not be evaluated", lines.len()),
+                    FOUND => format!("no line of {} matches", lines.len()),
+                    _ => format!("no line of {} matches", lines.len()),
+                },
+            ),
         ),
     }
     res.value
@@ -177,14 +251,32 @@ pub fn dirs(
     let mut r = RuleResult::new(NOT_FOUND);
     for dir in paths {
         if ctx.options.skip_nfs && is_network_fs(ctx, dir) {
-            reason.set(format!("Directory '{dir}' flagged as NFS and skip_nfs is enabled"));
-            push(&mut r, obs(ObservationKind::Directory, dir, None, None, "on a network filesystem; skipped"));
+            reason.set(format!(
+                "Directory '{dir}' flagged as NFS and skip_nfs is enabled"
+            ));
+            push(
+                &mut r,
+                obs(
+                    ObservationKind::Directory,
+                    dir,
+                    None,
+                    None,
+                    "on a network filesystem; skipped",
+                ),
+            );
             r.value = INVALID;
             continue;
         }
         let res = match filter {
             None => dir_existence(ctx, dir, reason, &mut r),
-            Some(f) => walk(ctx, dir, f, content, dialect, reason, &mut r),
+            Some(f) => {
+                let spec = WalkSpec {
+                    filter: f,
+                    content,
+                    dialect,
+                };
+                walk(ctx, dir, &spec, reason, &mut r, 0)
+            }
         };
         match res {
             FOUND => {
@@ -199,46 +291,72 @@ pub fn dirs(
 }
 
 fn is_network_fs(ctx: &ScanContext, dir: &str) -> bool {
-    const NFS: i64 = 0x6969;
-    const CIFS: i64 = 0xFF53_4D42;
     let Ok(host) = ctx.resolve(dir) else {
         return false;
     };
-    match rustix::fs::statfs(&host) {
-        Ok(s) => {
-            let t = s.f_type as i64;
-            t == NFS || t == CIFS
-        }
-        Err(_) => false,
-    }
+    // NFS (0x6969) and CIFS (0xFF534D42), as Wazuh's IsNFS.
+    rustix::fs::statfs(&host).is_ok_and(|s| s.f_type == 0x6969 || s.f_type == 0xFF53_4D42)
 }
 
 fn dir_existence(ctx: &ScanContext, dir: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
     let host = match ctx.resolve(dir) {
         Ok(h) => h,
         Err(e) if e.is_not_found() => {
-            push(r, obs(ObservationKind::Directory, dir, None, None, "does not exist"));
+            push(
+                r,
+                obs(
+                    ObservationKind::Directory,
+                    dir,
+                    None,
+                    None,
+                    "does not exist",
+                ),
+            );
             return NOT_FOUND;
         }
         Err(e) => {
-            reason.set(format!("Could not resolve the real path of '{dir}': {}", e.strerror()));
-            push(r, obs(ObservationKind::Directory, dir, None, None, e.strerror()));
+            reason.set(format!(
+                "Could not resolve the real path of '{dir}': {}",
+                e.strerror()
+            ));
+            push(
+                r,
+                obs(ObservationKind::Directory, dir, None, None, e.strerror()),
+            );
             return INVALID;
         }
     };
     match std::fs::read_dir(&host) {
         Ok(_) => {
-            push(r, obs(ObservationKind::Directory, dir, None, None, "exists"));
+            push(
+                r,
+                obs(ObservationKind::Directory, dir, None, None, "exists"),
+            );
             FOUND
         }
         Err(e) => {
             let e = crate::fsroot::FsError::from_io(&e);
             if e.is_not_found() {
-                push(r, obs(ObservationKind::Directory, dir, None, None, "does not exist"));
+                push(
+                    r,
+                    obs(
+                        ObservationKind::Directory,
+                        dir,
+                        None,
+                        None,
+                        "does not exist",
+                    ),
+                );
                 return NOT_FOUND;
             }
-            reason.set(format!("Could not check directory existence for '{dir}': {}", e.strerror()));
-            push(r, obs(ObservationKind::Directory, dir, None, None, e.strerror()));
+            reason.set(format!(
+                "Could not check directory existence for '{dir}': {}",
+                e.strerror()
+            ));
+            push(
+                r,
+                obs(ObservationKind::Directory, dir, None, None, e.strerror()),
+            );
             INVALID
         }
     }
@@ -255,27 +373,63 @@ fn filter_matches(filter: &NameFilter, name: &str) -> bool {
     }
 }
 
+/// What a directory walk looks for.
+struct WalkSpec<'a> {
+    filter: &'a NameFilter,
+    content: Option<&'a Pattern>,
+    dialect: Dialect,
+}
+
 /// `wm_sca_check_dir`: recursive walk (symlinked directories are not followed).
 fn walk(
     ctx: &ScanContext,
     dir: &str,
-    filter: &NameFilter,
-    content: Option<&Pattern>,
-    dialect: Dialect,
+    spec: &WalkSpec<'_>,
     reason: &mut Reason,
     r: &mut RuleResult,
+    depth: usize,
 ) -> i32 {
+    let WalkSpec {
+        filter,
+        content,
+        dialect,
+    } = *spec;
     if let Err(e) = ctx.resolve(dir) {
-        let _ = e;
+        if dialect == Dialect::Native && e.is_not_found() {
+            // Native: a missing directory holds no matching file.
+            push(
+                r,
+                obs(
+                    ObservationKind::Directory,
+                    dir,
+                    None,
+                    None,
+                    "does not exist",
+                ),
+            );
+            return NOT_FOUND;
+        }
         reason.set(format!("Could not open dir '{dir}'"));
-        push(r, obs(ObservationKind::Directory, dir, None, None, "cannot be opened"));
+        push(
+            r,
+            obs(
+                ObservationKind::Directory,
+                dir,
+                None,
+                None,
+                "cannot be opened",
+            ),
+        );
         return INVALID;
     }
     let entries = match ctx.list_dir(dir) {
         Ok(e) => e,
         Err(e) => {
             reason.set(format!("Could not open '{dir}': {}", e.strerror()));
-            push(r, obs(ObservationKind::Directory, dir, None, None, e.strerror()));
+            push(
+                r,
+                obs(ObservationKind::Directory, dir, None, None, e.strerror()),
+            );
             return INVALID;
         }
     };
@@ -292,12 +446,16 @@ fn walk(
             }
         };
         let res = if meta.is_dir() {
-            walk(ctx, &f_name, filter, content, dialect, reason, r)
+            walk(ctx, &f_name, spec, reason, r, depth + 1)
         } else if filter_matches(filter, &entry.name) {
             matched_any = true;
             // Wazuh hands the entry to its file-list check, which splits on commas.
             let list: Vec<String> = if dialect == Dialect::Sca4 {
-                f_name.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect()
+                f_name
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect()
             } else {
                 vec![f_name.clone()]
             };
@@ -314,8 +472,17 @@ fn walk(
             _ => {}
         }
     }
-    if acc == NOT_FOUND && !matched_any {
-        push(r, obs(ObservationKind::Directory, dir, None, None, "no file name passes the filter"));
+    if acc == NOT_FOUND && !matched_any && depth == 0 {
+        push(
+            r,
+            obs(
+                ObservationKind::Directory,
+                dir,
+                None,
+                None,
+                "no file name passes the filter",
+            ),
+        );
     }
     acc
 }
@@ -336,20 +503,45 @@ impl AlsoInto for RuleResult {
 }
 
 /// `c:` — a command and its output.
-pub fn command(ctx: &ScanContext, command: &str, argv: &[String], output: Option<&Pattern>, dialect: Dialect, reason: &mut Reason) -> RuleResult {
+pub fn command(
+    ctx: &ScanContext,
+    command: &str,
+    argv: &[String],
+    output: Option<&Pattern>,
+    dialect: Dialect,
+    reason: &mut Reason,
+) -> RuleResult {
     let mut r = RuleResult::new(NOT_FOUND);
     if !ctx.root.is_host() && !ctx.options.chroot_commands {
         reason.set(format!(
             "Command '{command}' not run: scanning root {} (commands would inspect the scanning host; use --chroot-commands)",
             ctx.root.path().display()
         ));
-        push(&mut r, obs(ObservationKind::Command, command, None, None, "not run under --root"));
+        push(
+            &mut r,
+            obs(
+                ObservationKind::Command,
+                command,
+                None,
+                None,
+                "not run under --root",
+            ),
+        );
         r.value = INVALID;
         return r;
     }
     if output.is_none() && dialect == Dialect::Sca4 {
         // 4.x: a command rule without a pattern is FOUND and the command is not executed.
-        push(&mut r, obs(ObservationKind::Command, command, None, None, "no pattern: found without running (Wazuh 4.x)"));
+        push(
+            &mut r,
+            obs(
+                ObservationKind::Command,
+                command,
+                None,
+                None,
+                "no pattern: found without running (Wazuh 4.x)",
+            ),
+        );
         r.value = FOUND;
         return r;
     }
@@ -357,24 +549,41 @@ pub fn command(ctx: &ScanContext, command: &str, argv: &[String], output: Option
     match outcome.as_ref() {
         CommandOutcome::TimedOut => {
             reason.set(format!("Timeout overtaken running command '{command}'"));
-            push(&mut r, obs(ObservationKind::Command, command, None, None, "timed out"));
+            push(
+                &mut r,
+                obs(ObservationKind::Command, command, None, None, "timed out"),
+            );
             r.value = INVALID;
             r.timed_out = true;
             r
         }
         CommandOutcome::NotStarted(_) | CommandOutcome::Exited { code: 127, .. } => {
-            reason.set(format!("Invalid path or wrong permissions to run command '{command}'"));
+            reason.set(format!(
+                "Invalid path or wrong permissions to run command '{command}'"
+            ));
             let detail = match outcome.as_ref() {
                 CommandOutcome::NotStarted(e) => format!("could not be started: {e}"),
                 _ => "exit status 127".to_string(),
             };
-            push(&mut r, obs(ObservationKind::Command, command, None, None, detail));
+            push(
+                &mut r,
+                obs(ObservationKind::Command, command, None, None, detail),
+            );
             r.value = INVALID;
             r
         }
         CommandOutcome::Exited { code, output: out } => {
             let Some(pattern) = output else {
-                push(&mut r, obs(ObservationKind::Command, command, None, None, format!("ran, exit status {code}")));
+                push(
+                    &mut r,
+                    obs(
+                        ObservationKind::Command,
+                        command,
+                        None,
+                        None,
+                        format!("ran, exit status {code}"),
+                    ),
+                );
                 r.value = FOUND;
                 return r;
             };
@@ -388,7 +597,20 @@ pub fn command(ctx: &ScanContext, command: &str, argv: &[String], output: Option
             match res.decisive {
                 Some(i) => push(
                     &mut r,
-                    obs(ObservationKind::Command, command, Some(i as u64 + 1), Some(clip(texts[i])), format!("exit status {code}; line {}", if res.value == FOUND { "matches" } else { "violates the pattern" })),
+                    obs(
+                        ObservationKind::Command,
+                        command,
+                        Some(i as u64 + 1),
+                        Some(clip(texts[i])),
+                        format!(
+                            "exit status {code}; line {}",
+                            if res.value == FOUND {
+                                "matches"
+                            } else {
+                                "violates the pattern"
+                            }
+                        ),
+                    ),
                 ),
                 None => {
                     let excerpt: Vec<String> = texts
@@ -401,7 +623,16 @@ pub fn command(ctx: &ScanContext, command: &str, argv: &[String], output: Option
                     if more > 0 {
                         text.push_str(&format!("\n… ({more} more lines)"));
                     }
-                    push(&mut r, obs(ObservationKind::Command, command, None, Some(clip(text.as_bytes())), format!("exit status {code}; no line matches")));
+                    push(
+                        &mut r,
+                        obs(
+                            ObservationKind::Command,
+                            command,
+                            None,
+                            Some(clip(text.as_bytes())),
+                            format!("exit status {code}; no line matches"),
+                        ),
+                    );
                 }
             }
             r.value = res.value;
@@ -411,7 +642,12 @@ pub fn command(ctx: &ScanContext, command: &str, argv: &[String], output: Option
 }
 
 /// `p:` — running processes.
-pub fn process(ctx: &ScanContext, pattern: &Pattern, dialect: Dialect, reason: &mut Reason) -> RuleResult {
+pub fn process(
+    ctx: &ScanContext,
+    pattern: &Pattern,
+    dialect: Dialect,
+    reason: &mut Reason,
+) -> RuleResult {
     let mut r = RuleResult::new(NOT_FOUND);
     if !ctx.root.is_host() {
         reason.set(format!(
@@ -432,18 +668,39 @@ pub fn process(ctx: &ScanContext, pattern: &Pattern, dialect: Dialect, reason: &
     };
     for p in procs.iter() {
         let hit = match dialect {
-            Dialect::Sca4 => super::pattern::line_value(pattern, p.name.as_bytes(), dialect, reason) != 0,
+            Dialect::Sca4 => {
+                super::pattern::line_value(pattern, p.name.as_bytes(), dialect, reason) != 0
+            }
             _ => {
                 super::pattern::line_value(pattern, p.name.as_bytes(), dialect, reason) == FOUND
-                    || super::pattern::line_value(pattern, p.cmdline.as_bytes(), dialect, reason) == FOUND
+                    || super::pattern::line_value(pattern, p.cmdline.as_bytes(), dialect, reason)
+                        == FOUND
             }
         };
         if hit {
-            push(&mut r, obs(ObservationKind::Process, &p.name, None, Some(clip(p.cmdline.as_bytes())), format!("pid {}", p.pid)));
+            push(
+                &mut r,
+                obs(
+                    ObservationKind::Process,
+                    &p.name,
+                    None,
+                    Some(clip(p.cmdline.as_bytes())),
+                    format!("pid {}", p.pid),
+                ),
+            );
             r.value = FOUND;
             return r;
         }
     }
-    push(&mut r, obs(ObservationKind::Process, &pattern.text, None, None, format!("no process of {} matches", procs.len())));
+    push(
+        &mut r,
+        obs(
+            ObservationKind::Process,
+            &pattern.text,
+            None,
+            None,
+            format!("no process of {} matches", procs.len()),
+        ),
+    );
     r
 }

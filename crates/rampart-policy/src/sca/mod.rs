@@ -86,7 +86,10 @@ fn text(v: &Option<Value>) -> Option<String> {
 
 fn scalar_list(v: &Value) -> Vec<String> {
     match v {
-        Value::Array(items) => items.iter().filter_map(|i| text(&Some(i.clone()))).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| text(&Some(i.clone())))
+            .collect(),
         other => text(&Some(other.clone())).into_iter().collect(),
     }
 }
@@ -113,7 +116,12 @@ impl Ctx<'_> {
 
 /// Parses an SCA policy document. `file` names the source in diagnostics; `sha256` is the
 /// digest of the bytes.
-pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> Result<Policy, PolicyError> {
+pub fn load_sca(
+    source: &str,
+    file: &str,
+    sha256: &str,
+    version: ScaVersion,
+) -> Result<Policy, PolicyError> {
     let doc: RawDoc = serde_saphyr::from_str(source).map_err(|e| crate::yaml_error(file, &e))?;
     let mut ctx = Ctx {
         file,
@@ -122,25 +130,46 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
     let top = Location::new(file, 1, 1);
 
     let Some(header) = doc.policy else {
-        return Err(PolicyError::at(top, None, "missing-field", "section 'policy' not found"));
+        return Err(PolicyError::at(
+            top,
+            None,
+            "missing-field",
+            "section 'policy' not found",
+        ));
     };
     let hloc = ctx.loc(&header.referenced);
     let header = header.value;
     let Some(checks) = doc.checks else {
-        return Err(PolicyError::at(top, None, "missing-field", "section 'checks' not found"));
+        return Err(PolicyError::at(
+            top,
+            None,
+            "missing-field",
+            "section 'checks' not found",
+        ));
     };
 
     let version = match version {
-        ScaVersion::Auto => detect_version(&checks.value, doc.requirements.as_ref().map(|r| &r.value)),
+        ScaVersion::Auto => {
+            detect_version(&checks.value, doc.requirements.as_ref().map(|r| &r.value))
+        }
         v => v,
     };
-    let dialect = if version == ScaVersion::V5 { Dialect::Sca5 } else { Dialect::Sca4 };
+    let dialect = if version == ScaVersion::V5 {
+        Dialect::Sca5
+    } else {
+        Dialect::Sca4
+    };
 
     let required = |field: &str, v: &Option<Value>, ctx: &mut Ctx| -> String {
         match text(v) {
             Some(s) => s,
             None => {
-                ctx.error(hloc.clone(), None, "missing-field", format!("policy: field '{field}' not found or not a string"));
+                ctx.error(
+                    hloc.clone(),
+                    None,
+                    "missing-field",
+                    format!("policy: field '{field}' not found or not a string"),
+                );
                 String::new()
             }
         }
@@ -158,18 +187,32 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
         let vloc = ctx.loc(&vars.referenced);
         for (k, v) in &vars.value {
             if !k.starts_with('$') {
-                ctx.error(vloc.clone(), None, "bad-variable", format!("invalid variable '{k}': variable names must start with '$'"));
+                ctx.error(
+                    vloc.clone(),
+                    None,
+                    "bad-variable",
+                    format!("invalid variable '{k}': variable names must start with '$'"),
+                );
                 continue;
             }
             match text(&Some(v.clone())) {
                 Some(s) => variables.push((k.clone(), s)),
-                None => ctx.error(vloc.clone(), None, "bad-variable", format!("variable '{k}' must be a string")),
+                None => ctx.error(
+                    vloc.clone(),
+                    None,
+                    "bad-variable",
+                    format!("variable '{k}' must be a string"),
+                ),
             }
         }
     }
     // 5.x substitutes variables in every string of the document; 4.x only in rule locations.
     let doc_subst = |s: String| -> String {
-        if dialect == Dialect::Sca5 { substitute(&s, &variables) } else { s }
+        if dialect == Dialect::Sca5 {
+            substitute(&s, &variables)
+        } else {
+            s
+        }
     };
 
     let engine_for = |rt: Option<String>| -> RegexEngine {
@@ -177,7 +220,11 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
             return RegexEngine::Pcre2Caseless;
         }
         let rt = rt.unwrap_or_else(|| policy_engine.clone());
-        if rt == "pcre2" { RegexEngine::Pcre2 } else { RegexEngine::OsRegex }
+        if rt == "pcre2" {
+            RegexEngine::Pcre2
+        } else {
+            RegexEngine::OsRegex
+        }
     };
 
     let requirements = match doc.requirements {
@@ -185,37 +232,82 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
         Some(req) => {
             let rloc = ctx.loc(&req.referenced);
             let req = req.value;
-            let title = text(&req.title).or_else(|| if dialect == Dialect::Sca5 { text(&req.name) } else { None });
+            let title = text(&req.title).or_else(|| {
+                if dialect == Dialect::Sca5 {
+                    text(&req.name)
+                } else {
+                    None
+                }
+            });
             if title.is_none() {
-                ctx.error(rloc.clone(), None, "missing-field", "requirements: field 'title' not found".into());
+                ctx.error(
+                    rloc.clone(),
+                    None,
+                    "missing-field",
+                    "requirements: field 'title' not found".into(),
+                );
             }
             if text(&req.description).is_none() {
-                ctx.error(rloc.clone(), None, "missing-field", "requirements: field 'description' not found".into());
+                ctx.error(
+                    rloc.clone(),
+                    None,
+                    "missing-field",
+                    "requirements: field 'description' not found".into(),
+                );
             }
             let condition = match text(&req.condition) {
                 Some(c) => parse_condition(&c).unwrap_or_else(|| {
-                    ctx.error(rloc.clone(), None, "bad-condition", format!("requirements: invalid condition '{c}' (expected all, any or none)"));
+                    ctx.error(
+                        rloc.clone(),
+                        None,
+                        "bad-condition",
+                        format!(
+                            "requirements: invalid condition '{c}' (expected all, any or none)"
+                        ),
+                    );
                     Condition::All
                 }),
                 None => {
-                    ctx.error(rloc.clone(), None, "missing-field", "requirements: field 'condition' not found".into());
+                    ctx.error(
+                        rloc.clone(),
+                        None,
+                        "missing-field",
+                        "requirements: field 'condition' not found".into(),
+                    );
                     Condition::All
                 }
             };
             let mut rules = Vec::new();
             match req.rules {
-                None => ctx.error(rloc.clone(), None, "missing-field", "requirements: field 'rules' must be an array".into()),
+                None => ctx.error(
+                    rloc.clone(),
+                    None,
+                    "missing-field",
+                    "requirements: field 'rules' must be an array".into(),
+                ),
                 Some(list) => {
                     for r in list {
                         let at = ctx.loc(&r.referenced);
                         let Some(s) = text(&Some(r.value)) else {
-                            ctx.error(at, None, "bad-rule", "requirements: rule must be a string".into());
+                            ctx.error(
+                                at,
+                                None,
+                                "bad-rule",
+                                "requirements: rule must be a string".into(),
+                            );
                             continue;
                         };
                         let s = doc_subst(s);
                         match parse_rule(&s, dialect, engine_for(None), &variables) {
-                            Ok(p) => rules.push(Rule { text: s, negated: p.negated, probe: p.probe, location: at }),
-                            Err(e) => ctx.error(at, None, "bad-rule", format!("requirements: {}", e.0)),
+                            Ok(p) => rules.push(Rule {
+                                text: s,
+                                negated: p.negated,
+                                probe: p.probe,
+                                location: at,
+                            }),
+                            Err(e) => {
+                                ctx.error(at, None, "bad-rule", format!("requirements: {}", e.0))
+                            }
                         }
                     }
                 }
@@ -232,20 +324,34 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
     let mut out_checks = Vec::new();
     let mut seen: BTreeMap<String, Location> = BTreeMap::new();
     if checks.value.is_empty() {
-        ctx.error(ctx.loc(&checks.referenced), None, "missing-field", "section 'checks' is empty".into());
+        ctx.error(
+            ctx.loc(&checks.referenced),
+            None,
+            "missing-field",
+            "section 'checks' is empty".into(),
+        );
     }
     for (index, c) in checks.value.into_iter().enumerate() {
         let cloc = ctx.loc(&c.referenced);
         let c = c.value;
         let id = match &c.id {
             None => {
-                ctx.error(cloc.clone(), None, "missing-field", format!("check #{}: field 'id' not found", index + 1));
+                ctx.error(
+                    cloc.clone(),
+                    None,
+                    "missing-field",
+                    format!("check #{}: field 'id' not found", index + 1),
+                );
                 continue;
             }
             Some(sid) => {
                 let at = ctx.loc(&sid.referenced);
                 match (&sid.value, dialect) {
-                    (Value::Number(n), _) if n.as_u64().is_some_and(|v| v > 0 && v <= i32::MAX as u64) => n.to_string(),
+                    (Value::Number(n), _)
+                        if n.as_u64().is_some_and(|v| v > 0 && v <= i32::MAX as u64) =>
+                    {
+                        n.to_string()
+                    }
                     (Value::String(s), Dialect::Sca5) if !s.trim().is_empty() => s.clone(),
                     (other, _) => {
                         ctx.error(at, None, "bad-id", format!("check #{}: invalid check id {other} (Wazuh 4.x needs a positive integer)", index + 1));
@@ -263,20 +369,38 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
 
         let title = text(&c.title).or_else(|| text(&c.name));
         let Some(title) = title else {
-            ctx.error(cloc.clone(), Some(&id), "missing-field", "field 'title' not found".into());
+            ctx.error(
+                cloc.clone(),
+                Some(&id),
+                "missing-field",
+                "field 'title' not found".into(),
+            );
             continue;
         };
         let condition = match &c.condition {
             None => {
-                ctx.error(cloc.clone(), Some(&id), "missing-field", "field 'condition' not found".into());
+                ctx.error(
+                    cloc.clone(),
+                    Some(&id),
+                    "missing-field",
+                    "field 'condition' not found".into(),
+                );
                 continue;
             }
             Some(sc) => {
                 let at = ctx.loc(&sc.referenced);
-                match text(&Some(sc.value.clone())).as_deref().and_then(parse_condition) {
+                match text(&Some(sc.value.clone()))
+                    .as_deref()
+                    .and_then(parse_condition)
+                {
                     Some(cond) => cond,
                     None => {
-                        ctx.error(at, Some(&id), "bad-condition", format!("invalid condition {} (expected all, any or none)", sc.value));
+                        ctx.error(
+                            at,
+                            Some(&id),
+                            "bad-condition",
+                            format!("invalid condition {} (expected all, any or none)", sc.value),
+                        );
                         continue;
                     }
                 }
@@ -286,16 +410,31 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
         let mut rules = Vec::new();
         match c.rules {
             None => {
-                ctx.error(cloc.clone(), Some(&id), "missing-field", "no rules found".into());
+                ctx.error(
+                    cloc.clone(),
+                    Some(&id),
+                    "missing-field",
+                    "no rules found".into(),
+                );
                 continue;
             }
             Some(list) => {
                 let lloc = ctx.loc(&list.referenced);
                 if list.value.is_empty() {
-                    ctx.error(lloc.clone(), Some(&id), "missing-field", "no rules found".into());
+                    ctx.error(
+                        lloc.clone(),
+                        Some(&id),
+                        "missing-field",
+                        "no rules found".into(),
+                    );
                 }
                 if list.value.len() > 255 {
-                    ctx.error(lloc, Some(&id), "too-many-rules", format!("{} rules; the maximum is 255", list.value.len()));
+                    ctx.error(
+                        lloc,
+                        Some(&id),
+                        "too-many-rules",
+                        format!("{} rules; the maximum is 255", list.value.len()),
+                    );
                 }
                 for r in list.value {
                     let at = ctx.loc(&r.referenced);
@@ -304,7 +443,10 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
                         continue;
                     };
                     let s = doc_subst(s);
-                    let after_not = s.strip_prefix("not ").or_else(|| s.strip_prefix("NOT ")).unwrap_or(&s);
+                    let after_not = s
+                        .strip_prefix("not ")
+                        .or_else(|| s.strip_prefix("NOT "))
+                        .unwrap_or(&s);
                     match after_not.chars().next() {
                         None => {
                             ctx.error(at, Some(&id), "bad-rule", "empty rule".into());
@@ -317,7 +459,12 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
                         }
                     }
                     match parse_rule(&s, dialect, engine, &variables) {
-                        Ok(p) => rules.push(Rule { text: s, negated: p.negated, probe: p.probe, location: at }),
+                        Ok(p) => rules.push(Rule {
+                            text: s,
+                            negated: p.negated,
+                            probe: p.probe,
+                            location: at,
+                        }),
                         Err(e) => ctx.error(at, Some(&id), "bad-rule", e.0),
                     }
                 }
@@ -334,7 +481,12 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
             remediation: doc_subst(text(&c.remediation).unwrap_or_default()),
             impact: doc_subst(text(&c.impact).unwrap_or_default()),
             severity: Severity::Unknown,
-            references: c.references.iter().flatten().filter_map(|v| text(&Some(v.clone()))).collect(),
+            references: c
+                .references
+                .iter()
+                .flatten()
+                .filter_map(|v| text(&Some(v.clone())))
+                .collect(),
             compliance,
             mitre,
             condition,
@@ -353,9 +505,18 @@ pub fn load_sca(source: &str, file: &str, sha256: &str, version: ScaVersion) -> 
         name,
         description,
         file: file.to_string(),
-        format: if dialect == Dialect::Sca5 { PolicyFormat::WazuhSca5 } else { PolicyFormat::WazuhSca4 },
+        format: if dialect == Dialect::Sca5 {
+            PolicyFormat::WazuhSca5
+        } else {
+            PolicyFormat::WazuhSca4
+        },
         sha256: sha256.to_string(),
-        references: header.references.iter().flatten().filter_map(|v| text(&Some(v.clone()))).collect(),
+        references: header
+            .references
+            .iter()
+            .flatten()
+            .filter_map(|v| text(&Some(v.clone())))
+            .collect(),
         requirements,
         checks: out_checks,
     })
@@ -378,7 +539,11 @@ fn detect_version(checks: &[Spanned<RawCheck>], req: Option<&RawRequirements>) -
             || c.mitre.is_some()
     });
     let v5_req = req.is_some_and(|r| r.title.is_none() && r.name.is_some());
-    if v5_check || v5_req { ScaVersion::V5 } else { ScaVersion::V4 }
+    if v5_check || v5_req {
+        ScaVersion::V5
+    } else {
+        ScaVersion::V4
+    }
 }
 
 /// Compliance in either form: a list of single-key maps (4.x) or a map (5.x). MITRE keys are
@@ -418,10 +583,10 @@ fn parse_mitre(v: Option<&Value>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(Value::Object(o)) = v {
         for kind in o.values() {
-            if let Value::Object(inner) = kind {
-                if let Some(ids) = inner.get("id") {
-                    out.extend(scalar_list(ids));
-                }
+            if let Value::Object(inner) = kind
+                && let Some(ids) = inner.get("id")
+            {
+                out.extend(scalar_list(ids));
             }
         }
     }

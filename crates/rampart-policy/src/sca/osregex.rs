@@ -25,7 +25,9 @@ const PAREN: u8 = b'(';
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OsRegexError {
     /// A backslash followed by a character that is not an OS_Regex escape.
-    #[error("unknown escape '\\{escape}' at offset {offset} (OS_Regex knows \\d \\w \\s \\p \\t \\. \\( \\) \\\\ \\$ \\| \\< and \\D \\W \\S)")]
+    #[error(
+        "unknown escape '\\{escape}' at offset {offset} (OS_Regex knows \\d \\w \\s \\p \\t \\. \\( \\) \\\\ \\$ \\| \\< and \\D \\W \\S)"
+    )]
     BadEscape {
         /// The character after the backslash (or `end of pattern`).
         escape: String,
@@ -33,7 +35,9 @@ pub enum OsRegexError {
         offset: usize,
     },
     /// Parentheses nested, unbalanced, or containing `|`.
-    #[error("bad parentheses at offset {offset}: OS_Regex allows one level, balanced, without '|' inside")]
+    #[error(
+        "bad parentheses at offset {offset}: OS_Regex allows one level, balanced, without '|' inside"
+    )]
     BadParenthesis {
         /// Byte offset where the problem was detected.
         offset: usize,
@@ -128,12 +132,14 @@ impl OsRegex {
             let c = bytes[i];
             if c == BACKSLASH {
                 let next = bytes.get(i + 1).copied();
-                let code = next.and_then(escape_code).ok_or_else(|| OsRegexError::BadEscape {
-                    escape: next
-                        .map(|n| (n as char).to_string())
-                        .unwrap_or_else(|| "end of pattern".to_string()),
-                    offset: i,
-                })?;
+                let code = next
+                    .and_then(escape_code)
+                    .ok_or_else(|| OsRegexError::BadEscape {
+                        escape: next
+                            .map(|n| (n as char).to_string())
+                            .unwrap_or_else(|| "end of pattern".to_string()),
+                        offset: i,
+                    })?;
                 work.push(BACKSLASH);
                 work.push(code);
                 i += 2;
@@ -256,7 +262,11 @@ fn is_escape_code_at(seg: &[u8], idx: usize) -> bool {
 
 /// Runs one alternative over the subject. Returns the scanner's "return code" position when it
 /// reports a match. Positions past either end read as NUL, as the C scanner's terminators do.
-fn run(alt: &Alternative, subject: &[u8], mut caps: Option<&mut Vec<Option<isize>>>) -> Option<isize> {
+fn run(
+    alt: &Alternative,
+    subject: &[u8],
+    mut caps: Option<&mut Vec<Option<isize>>>,
+) -> Option<isize> {
     let prog = &alt.program;
     let pat = |i: usize| -> u8 { prog.get(i).copied().unwrap_or(0) };
     let sub = |i: isize| -> u8 {
@@ -268,10 +278,10 @@ fn run(alt: &Alternative, subject: &[u8], mut caps: Option<&mut Vec<Option<isize
     };
     let end_ok = |st: isize| !alt.end || sub(st) == 0;
     let record = |caps: &mut Option<&mut Vec<Option<isize>>>, at: usize, value: isize| {
-        if let Some(slots) = caps.as_deref_mut() {
-            if let Some(slot) = alt.parens.iter().position(|p| *p == at) {
-                slots[slot] = Some(value);
-            }
+        if let Some(slots) = caps.as_deref_mut()
+            && let Some(slot) = alt.parens.iter().position(|p| *p == at)
+        {
+            slots[slot] = Some(value);
         }
     };
 
@@ -285,11 +295,7 @@ fn run(alt: &Alternative, subject: &[u8], mut caps: Option<&mut Vec<Option<isize
     loop {
         'step: {
             match pat(pt) {
-                0 => {
-                    if end_ok(st) {
-                        return r_code;
-                    }
-                }
+                0 if end_ok(st) => return r_code,
                 PAREN => {
                     record(&mut caps, pt, st);
                     pt += 1;
@@ -426,27 +432,34 @@ fn run(alt: &Alternative, subject: &[u8], mut caps: Option<&mut Vec<Option<isize
         pat(*p) == 0
     };
     let accept = at_end(&mut p)
-        || (pat(p) == BACKSLASH && regex_matched && {
-            p += 2;
-            is_plus(pat(p))
-        } && {
-            p += 1;
-            at_end(&mut p)
-                || (pat(p) == BACKSLASH && {
-                    p += 2;
-                    pat(p) == b'*'
-                } && {
-                    p += 1;
-                    at_end(&mut p)
-                })
-        })
-        || (pat(p) == BACKSLASH && {
-            p += 2;
-            pat(p) == b'*'
-        } && {
-            p += 1;
-            at_end(&mut p)
-        });
+        || (pat(p) == BACKSLASH
+            && regex_matched
+            && {
+                p += 2;
+                is_plus(pat(p))
+            }
+            && {
+                p += 1;
+                at_end(&mut p)
+                    || (pat(p) == BACKSLASH
+                        && {
+                            p += 2;
+                            pat(p) == b'*'
+                        }
+                        && {
+                            p += 1;
+                            at_end(&mut p)
+                        })
+            })
+        || (pat(p) == BACKSLASH
+            && {
+                p += 2;
+                pat(p) == b'*'
+            }
+            && {
+                p += 1;
+                at_end(&mut p)
+            });
     if accept { r_code } else { None }
 }
 
@@ -541,7 +554,10 @@ mod tests {
             OsRegex::new("a)"),
             Err(OsRegexError::BadParenthesis { .. })
         ));
-        assert!(matches!(OsRegex::new("a\\"), Err(OsRegexError::BadEscape { .. })));
+        assert!(matches!(
+            OsRegex::new("a\\"),
+            Err(OsRegexError::BadEscape { .. })
+        ));
         assert!(OsRegex::new(&"a".repeat(2049)).is_err());
     }
 

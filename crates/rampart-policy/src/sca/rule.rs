@@ -102,7 +102,10 @@ pub fn parse_rule(
     let split_lists = dialect == Dialect::Sca4;
     let list = |s: &str| -> Vec<String> {
         if split_lists {
-            s.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect()
+            s.split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
         } else {
             vec![s.to_string()]
         }
@@ -127,7 +130,10 @@ pub fn parse_rule(
                 None => (None, None),
             };
             let dirs = if split_lists {
-                split_str_delim(&loc, ",").into_iter().map(str::to_string).collect()
+                split_str_delim(&loc, ",")
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
             } else {
                 vec![loc.clone()]
             };
@@ -201,7 +207,11 @@ fn compile(pattern: &str, engine: RegexEngine) -> Matcher {
 }
 
 /// Parses a pattern: minterms separated by `" && "`, each optionally negated with `!`.
-pub fn parse_pattern(text: &str, dialect: Dialect, engine: RegexEngine) -> Result<Pattern, RuleError> {
+pub fn parse_pattern(
+    text: &str,
+    dialect: Dialect,
+    engine: RegexEngine,
+) -> Result<Pattern, RuleError> {
     let mut minterms = Vec::new();
     for raw in split_str_delim(text, " && ") {
         let (negated, m) = match raw.strip_prefix('!') {
@@ -288,7 +298,9 @@ pub fn parse_compare_v4(text: &str) -> Compare {
 pub fn parse_compare_v5(text: &str) -> Compare {
     let mut parts = text.split_whitespace();
     let (Some(op), Some(value), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Compare::Invalid(format!("Invalid comparison '{text}': expected 'OPERATOR VALUE'"));
+        return Compare::Invalid(format!(
+            "Invalid comparison '{text}': expected 'OPERATOR VALUE'"
+        ));
     };
     let op = match op {
         "==" => CompareOp::Eq,
@@ -358,7 +370,10 @@ mod tests {
         assert_eq!(split_arrow("c:a -> r:b -> c"), ("c:a", Some("r:b -> c")));
         assert_eq!(split_arrow("f:/a->b"), ("f:/a->b", None));
         assert_eq!(split_str_delim("r:a && r:b", " && "), ["r:a", "r:b"]);
-        assert_eq!(split_str_delim(" && r:a &&  && r:b", " && "), ["r:a", "r:b"]);
+        assert_eq!(
+            split_str_delim(" && r:a &&  && r:b", " && "),
+            ["r:a", "r:b"]
+        );
         assert_eq!(split_str_delim("", " && "), Vec::<&str>::new());
     }
 
@@ -383,7 +398,8 @@ mod tests {
 
     #[test]
     fn comma_lists_split_in_v4_only() {
-        let r = parse_rule("f:/a,,/b -> r:x", Dialect::Sca4, RegexEngine::OsRegex, &[]).expect("ok");
+        let r =
+            parse_rule("f:/a,,/b -> r:x", Dialect::Sca4, RegexEngine::OsRegex, &[]).expect("ok");
         assert!(matches!(r.probe, Probe::File { ref paths, .. } if paths == &["/a", "/b"]));
         let r = parse_rule("f:/a,/b", Dialect::Sca5, RegexEngine::Pcre2Caseless, &[]).expect("ok");
         assert!(matches!(r.probe, Probe::File { ref paths, .. } if paths == &["/a,/b"]));
@@ -392,12 +408,15 @@ mod tests {
     #[test]
     fn process_value_is_whole_pattern() {
         let r = parse_rule("p:sshd", Dialect::Sca4, RegexEngine::OsRegex, &[]).expect("ok");
-        assert!(matches!(&r.probe, Probe::Process { pattern } if matches!(&pattern.minterms[0].test, Test::Literal { text, .. } if text == "sshd")));
+        assert!(
+            matches!(&r.probe, Probe::Process { pattern } if matches!(&pattern.minterms[0].test, Test::Literal { text, .. } if text == "sshd"))
+        );
     }
 
     #[test]
     fn negation_prefix_and_bad_type() {
-        let r = parse_rule("NOT c:ls -> r:x", Dialect::Sca4, RegexEngine::OsRegex, &[]).expect("ok");
+        let r =
+            parse_rule("NOT c:ls -> r:x", Dialect::Sca4, RegexEngine::OsRegex, &[]).expect("ok");
         assert!(r.negated);
         assert!(parse_rule("x:foo", Dialect::Sca4, RegexEngine::OsRegex, &[]).is_err());
         assert!(parse_rule("file:/etc", Dialect::Sca4, RegexEngine::OsRegex, &[]).is_err());

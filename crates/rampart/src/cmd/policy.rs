@@ -93,7 +93,11 @@ fn show_text(p: &Policy) -> String {
         p.file
     );
     if let Some(r) = &p.requirements {
-        out.push_str(&format!("  requirements ({}): {}\n", r.condition.as_str(), r.title));
+        out.push_str(&format!(
+            "  requirements ({}): {}\n",
+            r.condition.as_str(),
+            r.title
+        ));
         for rule in &r.rules {
             out.push_str(&format!("    - {}\n", rule.text));
         }
@@ -117,7 +121,11 @@ fn show_text(p: &Policy) -> String {
             out.push_str(&format!("  compliance: {}\n", comp.join("; ")));
         }
         for r in &c.applies_if {
-            out.push_str(&format!("  applies if {}: {}\n", probe_kind(&r.probe), r.text));
+            out.push_str(&format!(
+                "  applies if {}: {}\n",
+                probe_kind(&r.probe),
+                r.text
+            ));
         }
         for r in &c.rules {
             out.push_str(&format!(

@@ -25,16 +25,21 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             )
         })?),
     };
-    if let Some(s) = args.fail_under {
-        if !(0.0..=100.0).contains(&s) {
-            return Err(anyhow!("--fail-under: {s} is not a percentage between 0 and 100"));
-        }
+    if let Some(s) = args.fail_under
+        && !(0.0..=100.0).contains(&s)
+    {
+        return Err(anyhow!(
+            "--fail-under: {s} is not a percentage between 0 and 100"
+        ));
     }
     if args.jobs == Some(0) {
         return Err(anyhow!("--jobs: must be at least 1"));
     }
     if args.command_timeout == 0 || args.command_timeout > 3600 {
-        return Err(anyhow!("--command-timeout: {} is outside 1..=3600 seconds", args.command_timeout));
+        return Err(anyhow!(
+            "--command-timeout: {} is outside 1..=3600 seconds",
+            args.command_timeout
+        ));
     }
     let waivers = match &args.waivers {
         Some(path) => Some(Waivers::load(path).map_err(|e| anyhow!("{e}"))?),
@@ -100,7 +105,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let t = report.totals();
         eprintln!(
             "rampart: {} checks: {} passed, {} failed, {} not applicable, {} waived; score {:.1}%",
-            t.total, t.passed, t.failed, t.not_applicable + t.not_run, t.waived, t.score
+            t.total,
+            t.passed,
+            t.failed,
+            t.not_applicable + t.not_run,
+            t.waived,
+            t.score
         );
     }
     Ok(ExitCode::from(exit_code(&report, args.fail_under)))
@@ -110,7 +120,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
 fn exit_code(report: &ScanReport, fail_under: Option<f64>) -> u8 {
     let totals = report.totals();
     if let Some(min) = fail_under {
-        return if totals.score < min { exit::FAILURES } else { exit::OK };
+        return if totals.score < min {
+            exit::FAILURES
+        } else {
+            exit::OK
+        };
     }
     let bad = report
         .policies
@@ -129,7 +143,9 @@ fn load_policies(args: &ScanArgs) -> anyhow::Result<Vec<Policy>> {
         },
     };
     if args.policies.is_empty() {
-        return Ok(vec![rampart_policy::builtin::linux_baseline().map_err(|e| anyhow!("{e}"))?]);
+        return Ok(vec![
+            rampart_policy::builtin::linux_baseline().map_err(|e| anyhow!("{e}"))?,
+        ]);
     }
     let mut out: Vec<Policy> = Vec::new();
     for path in &args.policies {
@@ -166,17 +182,22 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         chroot_commands: args.chroot_commands,
         command_timeout: Duration::from_secs(args.command_timeout),
         deadline: args.deadline.map(Duration::from_secs),
-        jobs: args.jobs.unwrap_or_else(rampart_engine::context::default_jobs),
+        jobs: args
+            .jobs
+            .unwrap_or_else(rampart_engine::context::default_jobs),
         skip_nfs: !args.no_skip_nfs,
     };
     let ctx = ScanContext::new(options);
     let started_at = OffsetDateTime::now_utc();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let bar = ProgressBar::with_draw_target(None, if show_progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if show_progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
     bar.set_style(
         ProgressStyle::with_template("{spinner} scanning [{bar:30}] {pos}/{len} checks {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -201,15 +222,15 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         results_digest: String::new(),
     };
     for p in &report.policies {
-        if let Some(req) = &p.requirements {
-            if !req.satisfied {
-                report.warnings.push(format!(
-                    "policy {}: requirements not met ({}): {}",
-                    p.policy.id,
-                    req.title,
-                    req.reason.as_deref().unwrap_or("")
-                ));
-            }
+        if let Some(req) = &p.requirements
+            && !req.satisfied
+        {
+            report.warnings.push(format!(
+                "policy {}: requirements not met ({}): {}",
+                p.policy.id,
+                req.title,
+                req.reason.as_deref().unwrap_or("")
+            ));
         }
     }
     report.refresh();
