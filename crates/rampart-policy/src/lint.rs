@@ -149,7 +149,21 @@ fn lint_pattern(
                     );
                 }
             }
-            Test::Regex(re) => lint_regex(re, rule, check, out),
+            Test::Regex(re) => {
+                lint_regex(re, rule, check, out);
+                if matches!(re, Matcher::Os(_)) && re.as_str().contains("(d+)") {
+                    warn(
+                        out,
+                        rule,
+                        check,
+                        "sca-d-plus",
+                        format!(
+                            "'{}': '(d+)' is a literal 'd' followed by a literal '+', not digits; write '(\\d+)'",
+                            re.as_str()
+                        ),
+                    );
+                }
+            }
             Test::Numeric {
                 regex,
                 compare,

@@ -38,7 +38,8 @@ impl Tree {
     pub fn file_mode(&self, logical: &str, content: &str, mode: u32) -> &Tree {
         use std::os::unix::fs::PermissionsExt;
         self.file(logical, content);
-        std::fs::set_permissions(self.host(logical), std::fs::Permissions::from_mode(mode)).expect("chmod");
+        std::fs::set_permissions(self.host(logical), std::fs::Permissions::from_mode(mode))
+            .expect("chmod");
         self
     }
 
@@ -52,7 +53,8 @@ impl Tree {
     pub fn dir_mode(&self, logical: &str, mode: u32) -> &Tree {
         use std::os::unix::fs::PermissionsExt;
         self.dir(logical);
-        std::fs::set_permissions(self.host(logical), std::fs::Permissions::from_mode(mode)).expect("chmod");
+        std::fs::set_permissions(self.host(logical), std::fs::Permissions::from_mode(mode))
+            .expect("chmod");
         self
     }
 
@@ -95,7 +97,12 @@ pub fn result(report: &PolicyReport, id: &str) -> (Status, String) {
         .checks
         .iter()
         .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no check {id} in report; have {:?}", report.checks.iter().map(|c| &c.id).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no check {id} in report; have {:?}",
+                report.checks.iter().map(|c| &c.id).collect::<Vec<_>>()
+            )
+        });
     (c.status, c.reason.clone().unwrap_or_default())
 }
 
@@ -118,7 +125,9 @@ pub fn sca(checks: &[(u32, &str, &[&str])], title_key: &str, extra_header: &str)
         "policy:\n  id: test\n  file: test.yml\n  name: Test policy\n  description: test\n{extra_header}checks:\n"
     );
     for (id, cond, rules) in checks {
-        y.push_str(&format!("  - id: {id}\n    {title_key}: check {id}\n    condition: {cond}\n    rules:\n"));
+        y.push_str(&format!(
+            "  - id: {id}\n    {title_key}: check {id}\n    condition: {cond}\n    rules:\n"
+        ));
         for r in *rules {
             y.push_str(&format!("      - '{}'\n", r.replace('\'', "''")));
         }

@@ -32,7 +32,10 @@ fn run(checks: &[(u32, &str, &[&str])]) -> rampart_core::PolicyReport {
 fn expect(report: &rampart_core::PolicyReport, cases: &[(u32, Status)]) {
     for (id, want) in cases {
         let (got, reason) = result(report, &id.to_string());
-        assert_eq!(got, *want, "check {id}: expected {want}, got {got} ({reason})");
+        assert_eq!(
+            got, *want,
+            "check {id}: expected {want}, got {got} ({reason})"
+        );
     }
 }
 
@@ -56,32 +59,39 @@ fn file_rules() {
         (15, "all", &["f:/etc/empty -> r:."]),
         (16, "all", &["f:/etc/empty -> !r:x"]),
     ]);
-    expect(&r, &[
-        (1, Pass),
-        (2, Fail),
-        (3, Na),
-        (4, Pass),
-        (5, Na),
-        // A later FOUND wins over an earlier missing file.
-        (6, Pass),
-        (7, Pass),
-        (8, Fail),
-        // `!` applies per line: some line lacks '#'.
-        (9, Pass),
-        // `not` applies to the rule: some line has '#'.
-        (10, Fail),
-        // Literal minterms compare the whole line, case-insensitively (4.x).
-        (11, Pass),
-        (12, Fail),
-        // Absolute symlinks resolve inside the scan root...
-        (13, Pass),
-        // ...so a link to a file that exists only on the scanning host is missing.
-        (14, Fail),
-        // An empty file has no line, so nothing matches, negated or not.
-        (15, Fail),
-        (16, Fail),
-    ]);
-    assert!(result(&r, "3").1.contains("Not a regular file"), "{}", result(&r, "3").1);
+    expect(
+        &r,
+        &[
+            (1, Pass),
+            (2, Fail),
+            (3, Na),
+            (4, Pass),
+            (5, Na),
+            // A later FOUND wins over an earlier missing file.
+            (6, Pass),
+            (7, Pass),
+            (8, Fail),
+            // `!` applies per line: some line lacks '#'.
+            (9, Pass),
+            // `not` applies to the rule: some line has '#'.
+            (10, Fail),
+            // Literal minterms compare the whole line, case-insensitively (4.x).
+            (11, Pass),
+            (12, Fail),
+            // Absolute symlinks resolve inside the scan root...
+            (13, Pass),
+            // ...so a link to a file that exists only on the scanning host is missing.
+            (14, Fail),
+            // An empty file has no line, so nothing matches, negated or not.
+            (15, Fail),
+            (16, Fail),
+        ],
+    );
+    assert!(
+        result(&r, "3").1.contains("Not a regular file"),
+        "{}",
+        result(&r, "3").1
+    );
     assert_eq!(result(&r, "5").1, "Could not open file '/etc/missing'");
 }
 
@@ -99,47 +109,110 @@ fn os_regex_dialect() {
         // `R:` is a regex prefix too (case-insensitive prefix test).
         (8, "all", &[r"f:/etc/a.conf -> R:^port"]),
     ]);
-    expect(&r, &[(1, Fail), (2, Pass), (3, Pass), (4, Fail), (5, Pass), (6, Fail), (7, Pass), (8, Pass)]);
+    expect(
+        &r,
+        &[
+            (1, Fail),
+            (2, Pass),
+            (3, Pass),
+            (4, Fail),
+            (5, Pass),
+            (6, Fail),
+            (7, Pass),
+            (8, Pass),
+        ],
+    );
 }
 
 #[test]
 fn numeric_comparisons_and_quirks() {
     let r = run(&[
-        (1, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare <= 365"]),
-        (2, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare => 99999"]),
-        (3, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare =< 100000"]),
-        (4, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare <=100000"]),
-        (5, "all", &[r"f:/etc/login.defs -> n:^PASS_MIN_DAYS\s*(\d+) compare \!= 0"]),
-        (6, "all", &[r"f:/etc/login.defs -> n:^PASS_MIN_DAYS\s*(\d+) compare > -5"]),
-        (7, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(d+) compare >= 1"]),
-        (8, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*\d+ compare >= 1"]),
-        (9, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+)"]),
-        (10, "all", &[r"f:/etc/login.defs -> !n:^PASS_MAX_DAYS\s*\d+ compare >= 1"]),
-        (11, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare ~ 1"]),
-        (12, "all", &[r"f:/etc/login.defs -> n:^NOPE\s*(\d+) compare ~ 1"]),
+        (
+            1,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare <= 365"],
+        ),
+        (
+            2,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare => 99999"],
+        ),
+        (
+            3,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare =< 100000"],
+        ),
+        (
+            4,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare <=100000"],
+        ),
+        (
+            5,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MIN_DAYS\s*(\d+) compare \!= 0"],
+        ),
+        (
+            6,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MIN_DAYS\s*(\d+) compare > -5"],
+        ),
+        (
+            7,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(d+) compare >= 1"],
+        ),
+        (
+            8,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*\d+ compare >= 1"],
+        ),
+        (
+            9,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+)"],
+        ),
+        (
+            10,
+            "all",
+            &[r"f:/etc/login.defs -> !n:^PASS_MAX_DAYS\s*\d+ compare >= 1"],
+        ),
+        (
+            11,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare ~ 1"],
+        ),
+        (
+            12,
+            "all",
+            &[r"f:/etc/login.defs -> n:^NOPE\s*(\d+) compare ~ 1"],
+        ),
     ]);
-    expect(&r, &[
-        (1, Fail),
-        // An operator starting with '=' means equality: `=>` 99999 holds, `=<` 100000 does not.
-        (2, Pass),
-        (3, Fail),
-        // `<=100000` without a space still parses.
-        (4, Pass),
-        (5, Pass),
-        // The value's sign is lost: `> -5` is `> 5`, and 1 > 5 is false.
-        (6, Fail),
-        // `(d+)` is a literal 'd' and '+': the regex never matches.
-        (7, Fail),
-        // A match without a capture group makes the rule not applicable...
-        (8, Na),
-        // ...as does a missing `compare` keyword, on any line.
-        (9, Na),
-        // ...and `!` of an invalid minterm is neither found nor invalid: the rule is not found.
-        (10, Fail),
-        // An unknown operator is only noticed when a line matches.
-        (11, Na),
-        (12, Fail),
-    ]);
+    expect(
+        &r,
+        &[
+            (1, Fail),
+            // An operator starting with '=' means equality: `=>` 99999 holds, `=<` 100000 does not.
+            (2, Pass),
+            (3, Fail),
+            // `<=100000` without a space still parses.
+            (4, Pass),
+            (5, Pass),
+            // The value's sign is lost: `> -5` is `> 5`, and 1 > 5 is false.
+            (6, Fail),
+            // `(d+)` is a literal 'd' and '+': the regex never matches.
+            (7, Fail),
+            // A match without a capture group makes the rule not applicable...
+            (8, Na),
+            // ...as does a missing `compare` keyword, on any line.
+            (9, Na),
+            // ...and `!` of an invalid minterm is neither found nor invalid: the rule is not found.
+            (10, Fail),
+            // An unknown operator is only noticed when a line matches.
+            (11, Na),
+            (12, Fail),
+        ],
+    );
     assert!(result(&r, "8").1.contains("no string was captured"));
     assert!(result(&r, "9").1.starts_with("Keyword 'compare' not found"));
     assert!(result(&r, "11").1.starts_with("Unrecognized operation"));
@@ -161,25 +234,28 @@ fn directory_rules() {
         (11, "all", &["d:/etc/d -> .rules -> r:shadow"]),
         (12, "all", &["d:/etc/d -> *.conf"]),
     ]);
-    expect(&r, &[
-        (1, Pass),
-        (2, Fail),
-        // With a filter, a missing directory is not applicable (unlike the bare form).
-        (3, Na),
-        // Files are searched recursively.
-        (4, Pass),
-        // OS_Match: substring, case-insensitive, anchors.
-        (5, Pass),
-        (6, Pass),
-        // A symlink to a directory is not descended into; as a "file" it is not regular.
-        (7, Na),
-        // Globs are literal paths.
-        (8, Fail),
-        (9, Na),
-        (10, Pass),
-        (11, Fail),
-        (12, Fail),
-    ]);
+    expect(
+        &r,
+        &[
+            (1, Pass),
+            (2, Fail),
+            // With a filter, a missing directory is not applicable (unlike the bare form).
+            (3, Na),
+            // Files are searched recursively.
+            (4, Pass),
+            // OS_Match: substring, case-insensitive, anchors.
+            (5, Pass),
+            (6, Pass),
+            // A symlink to a directory is not descended into; as a "file" it is not regular.
+            (7, Na),
+            // Globs are literal paths.
+            (8, Fail),
+            (9, Na),
+            (10, Pass),
+            (11, Fail),
+            (12, Fail),
+        ],
+    );
     assert_eq!(result(&r, "3").1, "Could not open dir '/etc/nope'");
 }
 
@@ -205,38 +281,54 @@ fn aggregation_truth_table() {
         (15, "any required", &[n, f]),
         (16, "all required", &[f, n]),
     ]);
-    expect(&r, &[
-        (1, Pass),
-        (2, Fail),
-        (3, Na),
-        (4, Fail),
-        (5, Pass),
-        (6, Fail),
-        (7, Na),
-        (8, Pass),
-        (9, Pass),
-        (10, Fail),
-        (11, Na),
-        (12, Fail),
-        (13, Pass),
-        (14, Na),
-        (15, Pass),
-        (16, Fail),
-    ]);
+    expect(
+        &r,
+        &[
+            (1, Pass),
+            (2, Fail),
+            (3, Na),
+            (4, Fail),
+            (5, Pass),
+            (6, Fail),
+            (7, Na),
+            (8, Pass),
+            (9, Pass),
+            (10, Fail),
+            (11, Na),
+            (12, Fail),
+            (13, Pass),
+            (14, Na),
+            (15, Pass),
+            (16, Fail),
+        ],
+    );
 }
 
 #[test]
 fn short_circuit_skips_later_rules() {
     let t = tree();
-    let p = load(&sca4(&[(1, "any", &["f:/etc/a.conf", "c:sh -c \"echo must-not-run\" -> r:x"])]));
+    let p = load(&sca4(&[(
+        1,
+        "any",
+        &["f:/etc/a.conf", "c:sh -c \"echo must-not-run\" -> r:x"],
+    )]));
     let (r, ctx) = scan_with(&p, options(std::path::Path::new("/")));
     let _ = t;
-    assert_eq!(status(&r, "1"), Fail, "/etc/a.conf does not exist on the host root");
+    assert_eq!(
+        status(&r, "1"),
+        Fail,
+        "/etc/a.conf does not exist on the host root"
+    );
     // The host has no /etc/a.conf, so the command did run here; now the other way round:
     let t = tree();
     let (r, ctx2) = scan_with(&p, options(t.path()));
     assert_eq!(status(&r, "1"), Pass);
-    assert_eq!(ctx2.counters.commands_run.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        ctx2.counters
+            .commands_run
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     let ev = &r.checks[0].evidence;
     assert_eq!(ev[1].verdict, rampart_core::RuleVerdict::Skipped);
     drop(ctx);
@@ -273,7 +365,13 @@ fn requirements_gate_the_policy() {
         sca5(&[(1, "all", &["f:/etc/a.conf"])])
     );
     let r = scan_root(&load(&v5), t.path());
-    assert_eq!(result(&r, "1"), (Na, "Policy requirements not met: needs missing file".to_string()));
+    assert_eq!(
+        result(&r, "1"),
+        (
+            Na,
+            "Policy requirements not met: needs missing file".to_string()
+        )
+    );
 }
 
 #[test]
@@ -296,35 +394,58 @@ fn variables_substitute_locations_only() {
 #[test]
 fn commands_run_without_a_shell() {
     let p = load(&sca4(&[
-        (1, "all", &[r#"c:sh -c "echo hello; echo world" -> r:^world$"#]),
+        (
+            1,
+            "all",
+            &[r#"c:sh -c "echo hello; echo world" -> r:^world$"#],
+        ),
         (2, "all", &[r#"c:sh -c "echo oops 1>&2" -> r:oops"#]),
         (3, "all", &["c:echo a | grep b -> r:^a | grep b$"]),
         (4, "all", &["c:/nonexistent/rampart-cmd -> r:x"]),
         (5, "all", &[r#"c:sh -c "exit 127" -> r:x"#]),
-        (6, "all", &[r#"c:sh -c "echo visible; exit 3" -> r:visible"#]),
+        (
+            6,
+            "all",
+            &[r#"c:sh -c "echo visible; exit 3" -> r:visible"#],
+        ),
         (7, "all", &["c:/nonexistent/rampart-cmd"]),
         (8, "all", &[r#"c:sh -c "echo 'a  b'" -> r:^a  b$"#]),
         // Output ends with a newline, so the last line is empty: a line with an invalid numeric
         // minterm is overwritten by the empty last line (not found), unlike in a file.
-        (9, "all", &[r#"c:sh -c "echo PASS 3" -> n:^PASS\s+\d+ compare > 1"#]),
-        (10, "all", &[r#"c:sh -c "printf 'x9\nother\n'" -> n:^x(\d+) compare > 5"#]),
-        (11, "all", &[r#"c:sh -c "printf 'PASS 3'" -> n:^PASS\s+\d+ compare > 1"#]),
+        (
+            9,
+            "all",
+            &[r#"c:sh -c "echo PASS 3" -> n:^PASS\s+\d+ compare > 1"#],
+        ),
+        (
+            10,
+            "all",
+            &[r#"c:sh -c "printf 'x9\nother\n'" -> n:^x(\d+) compare > 5"#],
+        ),
+        (
+            11,
+            "all",
+            &[r#"c:sh -c "printf 'PASS 3'" -> n:^PASS\s+\d+ compare > 1"#],
+        ),
     ]));
     let (r, _) = scan_with(&p, options(std::path::Path::new("/")));
-    expect(&r, &[
-        (1, Pass),
-        (2, Pass),
-        (3, Pass),
-        (4, Na),
-        (5, Na),
-        (6, Pass),
-        // 4.x: a command rule without a pattern is found without running.
-        (7, Pass),
-        (8, Pass),
-        (9, Fail),
-        (10, Pass),
-        (11, Na),
-    ]);
+    expect(
+        &r,
+        &[
+            (1, Pass),
+            (2, Pass),
+            (3, Pass),
+            (4, Na),
+            (5, Na),
+            (6, Pass),
+            // 4.x: a command rule without a pattern is found without running.
+            (7, Pass),
+            (8, Pass),
+            (9, Fail),
+            (10, Pass),
+            (11, Na),
+        ],
+    );
     assert_eq!(
         result(&r, "4").1,
         "Invalid path or wrong permissions to run command '/nonexistent/rampart-cmd'"
@@ -340,7 +461,12 @@ fn each_command_runs_once_per_scan() {
     ]));
     let (r, ctx) = scan_with(&p, options(std::path::Path::new("/")));
     expect(&r, &[(1, Pass), (2, Pass), (3, Pass)]);
-    assert_eq!(ctx.counters.commands_run.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        ctx.counters
+            .commands_run
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -353,7 +479,12 @@ fn each_file_is_read_once_per_scan() {
     ]));
     let (r, ctx) = scan_with(&p, options(t.path()));
     expect(&r, &[(1, Pass), (2, Pass), (3, Pass)]);
-    assert_eq!(ctx.counters.files_read.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        ctx.counters
+            .files_read
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -364,7 +495,13 @@ fn timeouts_are_not_applicable_in_4x_and_not_run_in_5x() {
         ..options(std::path::Path::new("/"))
     };
     let (r, _) = scan_with(&load(&sca4(&[(1, "all", rules)])), opts());
-    assert_eq!(result(&r, "1"), (Na, "Timeout overtaken running command 'sleep 5'".to_string()));
+    assert_eq!(
+        result(&r, "1"),
+        (
+            Na,
+            "Timeout overtaken running command 'sleep 5'".to_string()
+        )
+    );
     let (r, _) = scan_with(&load(&sca5(&[(1, "all", rules)])), opts());
     assert_eq!(status(&r, "1"), NotRun);
 }
@@ -372,7 +509,10 @@ fn timeouts_are_not_applicable_in_4x_and_not_run_in_5x() {
 #[test]
 fn commands_and_processes_under_root_are_not_applicable() {
     let t = tree();
-    let p = load(&sca4(&[(1, "all", &["c:echo hi -> r:hi"]), (2, "all", &["p:init"])]));
+    let p = load(&sca4(&[
+        (1, "all", &["c:echo hi -> r:hi"]),
+        (2, "all", &["p:init"]),
+    ]));
     let r = scan_root(&p, t.path());
     let (s1, why1) = result(&r, "1");
     assert_eq!(s1, Na);
@@ -398,13 +538,29 @@ fn processes_match_by_name() {
         (6, "all", &[prefix_literal.as_str()]),
     ]));
     let (r, _) = scan_with(&p, options(std::path::Path::new("/")));
-    expect(&r, &[(1, Pass), (2, Fail), (3, Pass), (4, Pass), (5, Pass), (6, Fail)]);
+    expect(
+        &r,
+        &[
+            (1, Pass),
+            (2, Fail),
+            (3, Pass),
+            (4, Pass),
+            (5, Pass),
+            (6, Fail),
+        ],
+    );
 }
 
 #[test]
 fn registry_rules_are_not_applicable_off_windows() {
     let t = tree();
-    let p = load(&sca4(&[(1, "all", &[r"r:HKEY_LOCAL_MACHINE\System\CurrentControlSet\Control\Lsa -> LimitBlankPasswordUse -> 1"])]));
+    let p = load(&sca4(&[(
+        1,
+        "all",
+        &[
+            r"r:HKEY_LOCAL_MACHINE\System\CurrentControlSet\Control\Lsa -> LimitBlankPasswordUse -> 1",
+        ],
+    )]));
     let r = scan_root(&p, t.path());
     let (s, why) = result(&r, "1");
     assert_eq!(s, Na);
@@ -425,22 +581,51 @@ fn v5_semantics_differ_where_documented() {
         (5, "all", &[r"f:/etc/tabbed -> r:a\sb"]),
         (6, "all", &[r"f:/etc/a.conf -> r:port.22"]),
         // Non-canonical operators are invalid; canonical ones work.
-        (7, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare => 99999"]),
-        (8, "all", &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare >= 99999"]),
+        (
+            7,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare => 99999"],
+        ),
+        (
+            8,
+            "all",
+            &[r"f:/etc/login.defs -> n:^PASS_MAX_DAYS\s*(\d+) compare >= 99999"],
+        ),
         // Comma lists are not split.
         (9, "all", &["f:/etc/missing,/etc/a.conf"]),
     ]));
     let r = scan_root(&p, t.path());
-    expect(&r, &[(1, Fail), (2, Pass), (3, Pass), (4, Fail), (5, Pass), (6, Pass), (7, Na), (8, Pass), (9, Fail)]);
+    expect(
+        &r,
+        &[
+            (1, Fail),
+            (2, Pass),
+            (3, Pass),
+            (4, Fail),
+            (5, Pass),
+            (6, Pass),
+            (7, Na),
+            (8, Pass),
+            (9, Fail),
+        ],
+    );
     // Every rule runs in 5.x (no short circuit): both rules carry a verdict.
     let p = load(&sca5(&[(1, "any", &["f:/etc/a.conf", "f:/etc/missing"])]));
     let r = scan_root(&p, t.path());
-    assert!(r.checks[0].evidence.iter().all(|e| e.verdict != rampart_core::RuleVerdict::Skipped));
+    assert!(
+        r.checks[0]
+            .evidence
+            .iter()
+            .all(|e| e.verdict != rampart_core::RuleVerdict::Skipped)
+    );
 }
 
 #[test]
 fn v5_commands_without_pattern_run() {
-    let p = load(&sca5(&[(1, "all", &["c:/nonexistent/rampart-cmd"]), (2, "all", &["c:true"])]));
+    let p = load(&sca5(&[
+        (1, "all", &["c:/nonexistent/rampart-cmd"]),
+        (2, "all", &["c:true"]),
+    ]));
     let (r, _) = scan_with(&p, options(std::path::Path::new("/")));
     expect(&r, &[(1, Na), (2, Pass)]);
 }
