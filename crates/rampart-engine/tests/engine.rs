@@ -1,6 +1,9 @@
 //! Integration tests of the engine: one test binary, modules per area (every extra binary is
 //! another link on two cores).
 
+// Test code: panicking on a broken fixture is the right failure.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod engine {
     pub mod baseline;
     #[allow(dead_code)]

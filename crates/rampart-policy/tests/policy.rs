@@ -1,5 +1,8 @@
 //! Integration tests of policy loading, linting and waivers (one test binary).
 
+// Test code: panicking on a broken fixture is the right failure.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use rampart_core::{CheckOutcome, PolicyInfo, PolicyReport, ScanReport, Severity, Status};
 use rampart_policy::{Level, LoadOptions, PolicyError, Waivers, lint::lint, load_bytes, load_file};
 use std::path::PathBuf;
