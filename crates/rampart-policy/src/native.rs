@@ -163,6 +163,9 @@ pub struct NativeRule {
     pub match_: Option<String>,
     /// No line matches this regex.
     pub no_match: Option<String>,
+    /// With `match`/`no_match`: lines that also match this regex are ignored (e.g.
+    /// `no_match: '^[^:]*:[^:]*:0:'` with `except: '^root:'`).
+    pub except: Option<String>,
     /// With `match`: compare the first capture group as an integer, e.g. `"<= 4"`.
     pub compare: Option<String>,
     /// `sysctl`: the value equals this text exactly.
@@ -520,9 +523,9 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
     let probe_key = probes[0];
     // Which expectation keys each probe accepts.
     let allowed: &[&str] = match probe_key {
-        "file" => &["exists", "match", "no_match", "compare"],
-        "dir" => &["exists", "files", "match", "no_match", "compare"],
-        "command" => &["match", "no_match", "compare"],
+        "file" => &["exists", "match", "no_match", "compare", "except"],
+        "dir" => &["exists", "files", "match", "no_match", "compare", "except"],
+        "command" => &["match", "no_match", "compare", "except"],
         "process" => &[],
         "stat" => &["mode", "owner", "group"],
         "sysctl" => &["equals", "match"],
@@ -535,6 +538,7 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
         ("match", r.match_.is_some()),
         ("no_match", r.no_match.is_some()),
         ("compare", r.compare.is_some()),
+        ("except", r.except.is_some()),
         ("equals", r.equals.is_some()),
         ("mode", r.mode.is_some()),
         ("owner", r.owner.is_some()),
@@ -566,6 +570,15 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
         );
         return None;
     }
+    if r.except.is_some() && r.match_.is_none() && r.no_match.is_none() {
+        ctx.error(
+            at,
+            check,
+            "bad-rule",
+            "'except' needs 'match' or 'no_match'",
+        );
+        return None;
+    }
     if r.compare.is_some() && r.match_.is_none() {
         ctx.error(
             at,
@@ -576,11 +589,20 @@ fn compile_rule(ctx: &mut Ctx, rule: &Located<NativeRule>, check: Option<&str>) 
         return None;
     }
     let content = |ctx: &mut Ctx| -> Option<Option<Pattern>> {
-        match (&r.match_, &r.no_match) {
-            (Some(m), None) => line_pattern(ctx, &at, check, m, r.compare.as_deref()).map(Some),
-            (None, Some(m)) => line_pattern(ctx, &at, check, m, None).map(Some),
-            _ => Some(None),
+        let mut pattern = match (&r.match_, &r.no_match) {
+            (Some(m), None) => line_pattern(ctx, &at, check, m, r.compare.as_deref())?,
+            (None, Some(m)) => line_pattern(ctx, &at, check, m, None)?,
+            _ => return Some(None),
+        };
+        if let Some(ex) = &r.except {
+            let m = regex(ctx, &at, check, "except", ex)?;
+            pattern.text.push_str(&format!(" except {ex}"));
+            pattern.minterms.push(Minterm {
+                negated: true,
+                test: Test::Regex(m),
+            });
         }
+        Some(Some(pattern))
     };
     let mut negated = r.no_match.is_some();
     let (probe, text) = match probe_key {
@@ -777,6 +799,9 @@ fn describe(key: &str, target: &str, r: &NativeRule) -> String {
     }
     if let Some(c) = &r.compare {
         add("compare", c);
+    }
+    if let Some(e) = &r.except {
+        add("except", e);
     }
     if let Some(e) = &r.equals {
         add("equals", e);

@@ -54,6 +54,17 @@ pub fn stat(ctx: &ScanContext, t: &StatTest, reason: &mut Reason) -> RuleResult 
     };
     let host = match ctx.resolve(&t.path) {
         Ok(h) => h,
+        Err(e) if e.is_not_found() => {
+            // Like native content rules: a missing file does not meet the constraints.
+            observe(
+                &mut r,
+                ObservationKind::Metadata,
+                &t.path,
+                None,
+                "does not exist",
+            );
+            return r;
+        }
         Err(e) => {
             reason.set(format!("'{}' cannot be examined: {}", t.path, e.strerror()));
             observe(
