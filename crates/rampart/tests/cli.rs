@@ -1,0 +1,10 @@
+//! End-to-end tests of the `rampart` binary: real processes, real files, real exit codes.
+
+// Test code: panicking on a broken fixture is the right failure.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod cli {
+    pub mod harness;
+    pub mod oscap;
+    pub mod scan;
+}

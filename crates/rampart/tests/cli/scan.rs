@@ -1,0 +1,422 @@
+//! `rampart scan` and `rampart policy` from the command line.
+
+use super::harness::*;
+
+/// A policy over a fixture tree: one pass, one fail, one not applicable; mapped to frameworks.
+const POLICY: &str = r#"rampart: 1
+policy:
+  id: cli-test
+  name: CLI test policy
+checks:
+  - id: T-PASS
+    title: passes
+    severity: low
+    compliance: {nist_800_53: [AC-1], soc_2: [CC6.1]}
+    rules:
+      - {file: /etc/app.conf, match: '^secure = yes$'}
+  - id: T-FAIL
+    title: fails
+    severity: high
+    remediation: set debug = no
+    compliance: {nist_800_53: [AC-2], pci_dss_4.0: ["2.2.6"]}
+    rules:
+      - {file: /etc/app.conf, no_match: '^debug = yes$'}
+  - id: T-NA
+    title: not applicable
+    severity: medium
+    compliance: {cis: ["1.1"]}
+    applies_if: [{file: /etc/absent.conf}]
+    rules:
+      - {file: /etc/absent.conf, match: x}
+"#;
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("root");
+    write(&root, "etc/app.conf", "secure = yes\ndebug = yes\n");
+    let policy = write(dir.path(), "policy.yml", POLICY);
+    (dir, root, policy)
+}
+
+#[test]
+fn exit_codes_follow_results() {
+    let (dir, root, policy) = setup();
+    let o = rampart(&["scan", "-q", "--policy", s(&policy), "--root", s(&root)]);
+    assert_eq!(code(&o), 1, "a failing check exits 1:\n{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("FAIL") && out.contains("T-FAIL") && out.contains("fix: set debug = no"),
+        "{out}"
+    );
+    assert!(out.contains("Score 50.0%"), "{out}");
+
+    // Waiving the failure leaves only a pass and an N/A: exit 0.
+    let waivers = write(
+        dir.path(),
+        "w.yml",
+        "waivers:\n  - check: T-FAIL\n    justification: debug needed for the pilot\n    approver: sec team\n    expires: 2099-12-31\n",
+    );
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--waivers",
+        s(&waivers),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+
+    // --fail-under decides alone when given.
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--fail-under",
+        "40",
+    ]);
+    assert_eq!(code(&o), 0);
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--fail-under",
+        "60",
+    ]);
+    assert_eq!(code(&o), 1);
+}
+
+#[test]
+fn usage_and_input_errors_exit_2_with_a_place() {
+    let (dir, root, policy) = setup();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["scan".into(), "--policy".into(), "/nonexistent/p.yml".into()], "/nonexistent/p.yml: cannot read policy"),
+        (
+            vec!["scan".into(), "--policy".into(), s(&write(dir.path(), "bad.yml", "rampart: 1\npolicy:\n  id: x\n  name: y\nchecks:\n  - id: A\n    title: t\n    severity: low\n    rules:\n      - {file: /x, match: '(('}\n")).into()],
+            "bad.yml:10:9",
+        ),
+        (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--framework".into(), "nist_800_35".into()], "unknown framework 'nist_800_35'"),
+        (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--waivers".into(), s(&write(dir.path(), "w.yml", "waivers:\n  - check: T-FAIL\n")).into()], "'justification' is required"),
+        (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--fail-under".into(), "120".into()], "--fail-under"),
+        (vec!["scan".into(), "--root".into(), "/nonexistent-root".into()], "--root /nonexistent-root"),
+        (vec!["scan".into(), "--format".into(), "yaml".into()], "invalid value 'yaml'"),
+        (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--policy".into(), s(&policy).into()], "already used"),
+    ];
+    for (args, want) in cases {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = rampart(&argv);
+        assert_eq!(code(&o), 2, "{argv:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(want),
+            "{argv:?}: expected {want:?} in:\n{}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let _ = root;
+}
+
+#[test]
+fn json_report_round_trips_and_has_evidence() {
+    let (dir, root, policy) = setup();
+    let out = dir.path().join("r.json");
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+        "--output",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("report")).expect("json");
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["host"]["root"], s(&root));
+    let checks = v["policies"][0]["checks"].as_array().expect("checks");
+    let fail = checks.iter().find(|c| c["id"] == "T-FAIL").expect("T-FAIL");
+    assert_eq!(fail["status"], "fail");
+    let obs = &fail["evidence"][0]["observations"][0];
+    assert_eq!(obs["target"], "/etc/app.conf");
+    assert_eq!(obs["line"], 2);
+    assert_eq!(obs["text"], "debug = yes");
+    assert_eq!(v["policies"][0]["summary"]["score"], 50.0);
+    assert_eq!(v["policies"][0]["frameworks"]["nist_800_53"]["failed"], 1);
+    assert_eq!(v["results_digest"].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn framework_filter_keeps_mapped_checks_only() {
+    let (_dir, root, policy) = setup();
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+        "--framework",
+        "pci_dss_4.0",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let ids: Vec<&str> = v["policies"][0]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["T-FAIL"]);
+    // Aliases work: `soc2` is SOC 2.
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+        "--framework",
+        "soc2",
+    ]);
+    assert_eq!(code(&o), 0);
+}
+
+#[test]
+fn junit_csv_html_and_wazuh_formats() {
+    let (dir, root, policy) = setup();
+    let run = |fmt: &str| {
+        let o = rampart(&[
+            "scan",
+            "-q",
+            "--policy",
+            s(&policy),
+            "--root",
+            s(&root),
+            "--format",
+            fmt,
+        ]);
+        assert_eq!(code(&o), 1, "{fmt}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let junit = run("junit");
+    let doc = roxmltree::Document::parse(&junit).expect("well-formed JUnit XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 3);
+    let failed = cases
+        .iter()
+        .find(|n| n.attribute("name").is_some_and(|a| a.starts_with("T-FAIL")))
+        .expect("case");
+    assert!(failed.children().any(|c| c.has_tag_name("failure")));
+    let na = cases
+        .iter()
+        .find(|n| n.attribute("name").is_some_and(|a| a.starts_with("T-NA")))
+        .expect("case");
+    assert!(na.children().any(|c| c.has_tag_name("skipped")));
+
+    let csv = run("csv");
+    let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(&rows[1][1], "T-FAIL");
+    assert_eq!(&rows[1][4], "fail");
+
+    let html = run("html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for external in ["src=\"http", "href=\"http", "<link", "@import", "url("] {
+        assert!(
+            !html.contains(external),
+            "HTML must be self-contained; found {external}"
+        );
+    }
+    assert!(html.contains("T-FAIL") && html.contains("debug = yes"));
+
+    let wazuh = run("wazuh");
+    let events: Vec<serde_json::Value> = wazuh
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ndjson"))
+        .collect();
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[1]["check"]["result"], "failed");
+    assert_eq!(events[2]["check"]["status"], "Not applicable");
+    assert_eq!(events[3]["type"], "summary");
+    assert_eq!(events[3]["passed"], 1);
+    assert_eq!(events[3]["invalid"], 1);
+    let _ = dir;
+}
+
+#[test]
+fn html_escapes_untrusted_text() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("root");
+    write(&root, "etc/x", "<script>alert(1)</script>\n");
+    let p = write(
+        dir.path(),
+        "p.yml",
+        "rampart: 1\npolicy: {id: x, name: '<b>policy</b>'}\nchecks:\n  - id: X\n    title: '<img src=x onerror=alert(1)>'\n    severity: low\n    rules: [{file: /etc/x, match: 'nothing'}]\n",
+    );
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&p),
+        "--root",
+        s(&root),
+        "--format",
+        "html",
+    ]);
+    let html = stdout(&o);
+    assert!(!html.contains("<img src=x"), "title not escaped");
+    assert!(!html.contains("<b>policy</b>"), "policy name not escaped");
+    assert!(html.contains("&lt;img src=x"));
+}
+
+#[test]
+fn output_file_is_written_atomically() {
+    let (dir, root, policy) = setup();
+    let out = dir.path().join("report.html");
+    std::fs::write(&out, "previous report").expect("seed");
+    // An invalid run leaves the previous report untouched.
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        "/nonexistent.yml",
+        "--format",
+        "html",
+        "--output",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("read"),
+        "previous report"
+    );
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "html",
+        "--output",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        std::fs::read_to_string(&out)
+            .expect("read")
+            .starts_with("<!DOCTYPE html>")
+    );
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn default_scan_uses_the_builtin_baseline() {
+    let o = rampart(&["scan", "-q", "--format", "json"]);
+    assert!(matches!(code(&o), 0 | 1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["policies"][0]["policy"]["id"], "rampart-linux-baseline");
+    assert_eq!(
+        v["policies"][0]["policy"]["file"],
+        "builtin:linux-baseline.yml"
+    );
+    assert!(
+        v["policies"][0]["summary"]["total"]
+            .as_u64()
+            .is_some_and(|n| n >= 80)
+    );
+    let statuses: Vec<&str> = v["policies"][0]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["status"].as_str())
+        .collect();
+    assert!(!statuses.contains(&"error"));
+}
+
+#[test]
+fn real_wazuh_policy_runs_unmodified() {
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&shared("fixtures/sca/cis_debian12.yml")),
+        "--format",
+        "json",
+    ]);
+    assert!(matches!(code(&o), 0 | 1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["policies"][0]["policy"]["format"], "wazuh-sca-4");
+}
+
+#[test]
+fn policy_lint_show_and_schema() {
+    let o = rampart(&[
+        "policy",
+        "lint",
+        s(&shared("fixtures/sca/cis_debian12.yml")),
+    ]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    assert!(out.contains("warning[sca-d-plus]: check 33188"), "{out}");
+    let o = rampart(&[
+        "policy",
+        "lint",
+        "--deny-warnings",
+        s(&shared("fixtures/sca/cis_debian12.yml")),
+    ]);
+    assert_eq!(code(&o), 1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = write(
+        dir.path(),
+        "bad.yml",
+        "policy:\n  id: t\n  file: t\n  name: t\n  description: d\nchecks:\n  - id: 1\n    title: x\n    condition: all\n    rules: ['q:/x']\n",
+    );
+    let o = rampart(&["policy", "lint", s(&bad)]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("bad.yml:10:") && stderr(&o).contains("check 1"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = rampart(&["policy", "show"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("RMP-SSH-001"));
+    let o = rampart(&[
+        "policy",
+        "show",
+        "--json",
+        s(&shared("fixtures/sca/sca_unix_audit.yml")),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(v["checks"].as_array().is_some_and(|c| !c.is_empty()));
+    let o = rampart(&["policy", "schema"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("schema json");
+    assert_eq!(v["title"], "Rampart policy");
+}
