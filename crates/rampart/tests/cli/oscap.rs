@@ -53,8 +53,7 @@ fn oscap_counts(path: &Path) -> (usize, usize, usize) {
     let doc = roxmltree::Document::parse(&text).expect("xml");
     let tr = doc
         .descendants()
-        .filter(|n| n.tag_name().name() == "TestResult")
-        .last()
+        .rfind(|n| n.tag_name().name() == "TestResult")
         .expect("TestResult");
     let mut counts = (0, 0, 0);
     for rr in tr
