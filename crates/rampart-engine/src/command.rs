@@ -30,6 +30,8 @@ pub enum CommandOutcome {
     TimedOut,
     /// It could not be started (not found, not executable): Wazuh's exit status 127.
     NotStarted(String),
+    /// It was not started because the scan's overall deadline had passed.
+    DeadlinePassed,
 }
 
 impl CommandOutcome {

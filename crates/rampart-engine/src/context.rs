@@ -179,14 +179,22 @@ impl ScanContext {
                 let mut timeout = self.options.command_timeout;
                 if let Some(left) = self.remaining() {
                     if left.is_zero() {
-                        return Arc::new(CommandOutcome::TimedOut);
+                        return Arc::new(CommandOutcome::DeadlinePassed);
                     }
                     timeout = timeout.min(left);
                 }
                 self.counters.commands_run.fetch_add(1, Ordering::Relaxed);
                 let chroot = (!self.root.is_host() && self.options.chroot_commands)
                     .then(|| self.root.path());
-                Arc::new(command::run(argv, timeout, chroot))
+                let started = self.started.elapsed();
+                let outcome = command::run(argv, timeout, chroot);
+                tracing::debug!(
+                    command = argv.join(" "),
+                    started_ms = started.as_millis() as u64,
+                    took_ms = (self.started.elapsed() - started).as_millis() as u64,
+                    "command finished"
+                );
+                Arc::new(outcome)
             })
             .clone()
     }

@@ -73,13 +73,18 @@ pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> V
         });
     }
 
-    // Checks that start with a command go first: commands dominate scan time and run in parallel
-    // with the cheap file checks that fill in at the end (results are placed back in order).
+    // Longest work first: checks whose first rule runs a command, those with the most command
+    // rules (the longest sequential chains) ahead; cheap file checks fill in at the end. Results
+    // are put back in policy order afterwards.
     work.sort_by_key(|&(pi, ci)| {
-        let first = policies[pi].checks[ci].rules.first();
-        !matches!(
-            first.map(|r| &r.probe),
-            Some(rampart_policy::ir::Probe::Command { .. })
+        let rules = &policies[pi].checks[ci].rules;
+        let is_cmd = |r: &rampart_policy::ir::Rule| {
+            matches!(r.probe, rampart_policy::ir::Probe::Command { .. })
+        };
+        let first_is_cmd = rules.first().is_some_and(is_cmd);
+        (
+            !first_is_cmd,
+            std::cmp::Reverse(rules.iter().filter(|r| is_cmd(r)).count()),
         )
     });
     let total = work.len();

@@ -547,6 +547,24 @@ pub fn command(
     }
     let outcome = ctx.command(argv);
     match outcome.as_ref() {
+        CommandOutcome::DeadlinePassed => {
+            reason.set(format!(
+                "Command '{command}' not run: the scan deadline had passed"
+            ));
+            push(
+                &mut r,
+                obs(
+                    ObservationKind::Command,
+                    command,
+                    None,
+                    None,
+                    "not run: scan deadline passed",
+                ),
+            );
+            r.value = INVALID;
+            r.timed_out = true;
+            r
+        }
         CommandOutcome::TimedOut => {
             reason.set(format!("Timeout overtaken running command '{command}'"));
             push(

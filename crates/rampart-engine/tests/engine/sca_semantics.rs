@@ -507,6 +507,34 @@ fn timeouts_are_not_applicable_in_4x_and_not_run_in_5x() {
 }
 
 #[test]
+fn the_overall_deadline_stops_new_commands() {
+    let p = load(&sca4(&[
+        (1, "all", &["c:echo never -> r:never"]),
+        (2, "all", &["f:/etc/os-release"]),
+    ]));
+    let opts = ScanOptions {
+        deadline: Some(Duration::ZERO),
+        ..options(std::path::Path::new("/"))
+    };
+    let (r, ctx) = scan_with(&p, opts);
+    assert_eq!(
+        result(&r, "1"),
+        (
+            Na,
+            "Command 'echo never' not run: the scan deadline had passed".to_string()
+        )
+    );
+    // File checks are cheap and bounded; they still run.
+    assert_ne!(status(&r, "2"), Na);
+    assert_eq!(
+        ctx.counters
+            .commands_run
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[test]
 fn commands_and_processes_under_root_are_not_applicable() {
     let t = tree();
     let p = load(&sca4(&[

@@ -61,6 +61,10 @@ struct Alternative {
 pub struct OsRegex {
     source: String,
     alternatives: Vec<Alternative>,
+    /// The pattern has a closing parenthesis. SCA compiles with `OS_RETURN_SUBSTRING`, and
+    /// OS_Regex then runs every alternative in "capturing" mode, which changes how the end of
+    /// the subject is handled; without parentheses it does not.
+    capturing: bool,
 }
 
 impl fmt::Debug for OsRegex {
@@ -127,6 +131,7 @@ impl OsRegex {
         // First pass: translate escapes, check parentheses, lower-case literals.
         let mut work: Vec<u8> = Vec::with_capacity(bytes.len());
         let mut depth: i32 = 0;
+        let mut capturing = false;
         let mut i = 0;
         while i < bytes.len() {
             let c = bytes[i];
@@ -151,6 +156,7 @@ impl OsRegex {
             } else if c == b')' {
                 b = PAREN;
                 depth -= 1;
+                capturing = true;
             }
             if depth != 0 && depth != 1 {
                 return Err(OsRegexError::BadParenthesis { offset: i });
@@ -209,6 +215,7 @@ impl OsRegex {
         Ok(OsRegex {
             source: pattern.to_string(),
             alternatives,
+            capturing,
         })
     }
 
@@ -217,19 +224,25 @@ impl OsRegex {
         &self.source
     }
 
-    /// Whether the pattern matches somewhere in `subject`.
+    /// Whether the pattern matches somewhere in `subject` (read as a C string: up to the first
+    /// NUL, as Wazuh sees every line).
     pub fn is_match(&self, subject: &[u8]) -> bool {
-        self.alternatives
-            .iter()
-            .any(|alt| run(alt, subject, None).is_some())
+        let subject = c_str(subject);
+        self.alternatives.iter().any(|alt| {
+            let mut slots: Vec<Option<isize>> = vec![None; alt.parens.len()];
+            let caps = self.capturing.then_some(&mut slots);
+            run(alt, subject, caps).is_some()
+        })
     }
 
     /// Matches and returns the captured substrings of the first alternative that matches, or
     /// `None` when nothing matches. Captures come in open/close pairs as OS_Regex records them.
     pub fn captures(&self, subject: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let subject = c_str(subject);
         for alt in &self.alternatives {
             let mut slots: Vec<Option<isize>> = vec![None; alt.parens.len()];
-            if run(alt, subject, Some(&mut slots)).is_some() {
+            let caps = self.capturing.then_some(&mut slots);
+            if run(alt, subject, caps).is_some() {
                 let mut out = Vec::new();
                 let mut j = 0;
                 while j + 1 < slots.len() {
@@ -251,6 +264,14 @@ impl OsRegex {
             }
         }
         None
+    }
+}
+
+/// The bytes before the first NUL.
+fn c_str(s: &[u8]) -> &[u8] {
+    match s.iter().position(|b| *b == 0) {
+        Some(i) => &s[..i],
+        None => s,
     }
 }
 
@@ -567,6 +588,19 @@ mod tests {
         assert!(m("a\\|b", "a|b"));
         assert!(m("\\(x\\)", "(x)"));
         assert!(m("c:\\\\", "c:\\"));
+    }
+
+    #[test]
+    fn parentheses_anywhere_switch_the_end_of_subject_handling() {
+        // Checked against Wazuh's C implementation: with OS_RETURN_SUBSTRING and a ')' in the
+        // pattern, every alternative skips trailing `\X*` elements before the final test.
+        assert!(!m("\\w*\\t+", "A"));
+        assert!(m("(x)|\\w*\\t+", "A"));
+    }
+
+    #[test]
+    fn subject_is_a_c_string() {
+        assert!(!m("b", "a\0b"));
     }
 
     #[test]

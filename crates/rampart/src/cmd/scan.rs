@@ -209,6 +209,17 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
     };
     let reports = rampart_engine::scan(&ctx, policies, &progress);
     bar.finish_and_clear();
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &ctx.counters;
+        tracing::info!(
+            checks = reports.iter().map(|r| r.checks.len()).sum::<usize>(),
+            commands_run = c.commands_run.load(Relaxed),
+            files_read = c.files_read.load(Relaxed),
+            dirs_listed = c.dirs_listed.load(Relaxed),
+            "scan finished"
+        );
+    }
     let finished_at = OffsetDateTime::now_utc();
     let mut report = ScanReport {
         schema_version: rampart_core::report::REPORT_SCHEMA_VERSION,
