@@ -549,6 +549,53 @@ fn commands_and_processes_under_root_are_not_applicable() {
 }
 
 #[test]
+fn chroot_commands_run_inside_the_root() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        eprintln!("SKIP chroot_commands_run_inside_the_root: needs root (chroot)");
+        return;
+    }
+    // A minimal root: a shell and the libraries it needs, plus a marker file.
+    let t = Tree::new();
+    t.file("/etc/marker", "inside\n");
+    let copy = |from: &str, to: &str| {
+        let real = std::fs::canonicalize(from).expect("canonicalize");
+        let dest = t.path().join(to.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(real, dest).expect("copy");
+    };
+    copy("/bin/sh", "/bin/sh");
+    let ldd = std::process::Command::new("ldd")
+        .arg("/bin/sh")
+        .output()
+        .expect("ldd");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(p) = path {
+            copy(p, p);
+        }
+    }
+    let p = load(&sca4(&[
+        (
+            1,
+            "all",
+            &[r#"c:sh -c "while read l; do echo got-$l; done < /etc/marker" -> r:^got-inside$"#],
+        ),
+        (2, "all", &["c:/bin/not-in-root -> r:x"]),
+    ]));
+    let opts = ScanOptions {
+        chroot_commands: true,
+        ..options(t.path())
+    };
+    let (r, _) = scan_with(&p, opts);
+    expect(&r, &[(1, Pass), (2, Na)]);
+}
+
+#[test]
 fn processes_match_by_name() {
     let me = std::fs::read_to_string("/proc/self/comm").expect("comm");
     let me = me.trim();
