@@ -149,39 +149,15 @@ fn lint_pattern(
                     );
                 }
             }
-            Test::Regex(re) => {
-                lint_regex(re, rule, check, out);
-                if matches!(re, Matcher::Os(_)) && re.as_str().contains("(d+)") {
-                    warn(
-                        out,
-                        rule,
-                        check,
-                        "sca-d-plus",
-                        format!(
-                            "'{}': '(d+)' is a literal 'd' followed by a literal '+', not digits; write '(\\d+)'",
-                            re.as_str()
-                        ),
-                    );
-                }
-            }
+            Test::Regex(re) => lint_regex(re, false, rule, check, out),
             Test::Numeric {
                 regex,
                 compare,
                 text,
             } => {
-                lint_regex(regex, rule, check, out);
+                lint_regex(regex, true, rule, check, out);
                 let src = regex.as_str();
-                if src.contains("(d+)") {
-                    warn(
-                        out,
-                        rule,
-                        check,
-                        "sca-d-plus",
-                        format!(
-                            "'{src}': '(d+)' is a literal 'd' followed by a literal '+', so it never captures digits and this rule never matches; write '(\\d+)'"
-                        ),
-                    );
-                } else if !src.contains('(') {
+                if !src.contains('(') {
                     warn(
                         out,
                         rule,
@@ -230,7 +206,14 @@ fn looks_like_regex(text: &str) -> bool {
     text.contains('\\') || text.starts_with('^') || text.ends_with('$') || text.contains(".*")
 }
 
-fn lint_regex(re: &Matcher, rule: &Rule, check: Option<&Check>, out: &mut Vec<Diagnostic>) {
+/// Regex findings; `numeric` says the regex feeds an `n:` comparison.
+fn lint_regex(
+    re: &Matcher,
+    numeric: bool,
+    rule: &Rule,
+    check: Option<&Check>,
+    out: &mut Vec<Diagnostic>,
+) {
     match re {
         Matcher::Broken { pattern, error } => warn(
             out,
@@ -243,6 +226,22 @@ fn lint_regex(re: &Matcher, rule: &Rule, check: Option<&Check>, out: &mut Vec<Di
         ),
         Matcher::Os(r) => {
             let src = r.as_str();
+            if src.contains("(d+)") {
+                let effect = if numeric {
+                    "so it never captures digits and this rule never matches"
+                } else {
+                    "not digits"
+                };
+                warn(
+                    out,
+                    rule,
+                    check,
+                    "sca-d-plus",
+                    format!(
+                        "'{src}': '(d+)' is a literal 'd' followed by a literal '+', {effect}; write '(\\d+)'"
+                    ),
+                );
+            }
             if src.contains("|r:") || src.contains("| r:") {
                 warn(
                     out,
