@@ -26,6 +26,15 @@ fn score_text(s: &Summary) -> String {
     }
 }
 
+/// `2026-11-24 02:53:49 UTC`.
+fn stamp(t: time::OffsetDateTime) -> String {
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// Renders the report as HTML.
 pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
     let mut env = Environment::new();
@@ -79,8 +88,8 @@ pub fn render(report: &ScanReport) -> Result<Vec<u8>, ReportError> {
         .render(context! {
             host => &report.host,
             scan_id => &report.scan_id,
-            started_at => report.started_at.to_string(),
-            finished_at => report.finished_at.to_string(),
+            started_at => stamp(report.started_at),
+            finished_at => stamp(report.finished_at),
             generator => &report.generator,
             results_digest => &report.results_digest,
             warnings => &report.warnings,

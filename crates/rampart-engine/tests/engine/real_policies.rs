@@ -54,6 +54,23 @@ fn cis_debian12_evaluates_without_errors() {
 }
 
 #[test]
+fn parallel_and_sequential_scans_agree() {
+    let p = load_file(&fixture("cis_debian12.yml"), LoadOptions::default()).expect("loads");
+    let statuses = |jobs: usize| -> Vec<(String, Status, Option<String>)> {
+        let opts = rampart_engine::ScanOptions {
+            jobs,
+            ..options(Path::new("/"))
+        };
+        let (r, _) = scan_with(&p, opts);
+        r.checks
+            .into_iter()
+            .map(|c| (c.id, c.status, c.reason))
+            .collect()
+    };
+    assert_eq!(statuses(1), statuses(16));
+}
+
+#[test]
 fn sca_unix_audit_evaluates_without_errors() {
     let r = evaluate("sca_unix_audit.yml");
     assert!(r.requirements.as_ref().is_none_or(|q| q.satisfied));

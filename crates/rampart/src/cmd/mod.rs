@@ -15,12 +15,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename), so a
-/// failed or interrupted run never leaves a truncated report behind.
+/// Writes a report to `path`.
+///
+/// A regular file (or a new one) is replaced atomically: a temporary file in the same directory,
+/// then a rename, so a failed or interrupted run never leaves a truncated report behind. A symlink
+/// is followed, so the link survives and its target is replaced. Anything else that exists — a
+/// device such as `/dev/null` or `/dev/stdout`, a FIFO, a socket — is opened and written in place:
+/// renaming over it would destroy it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
-    let dir = path
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+            .with_context(|| format!("cannot resolve {}", path.display()))?,
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&target) {
+        Ok(m) if !m.is_file() => {
+            if m.is_dir() {
+                anyhow::bail!("--output {}: is a directory", path.display());
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            f.write_all(bytes)
+                .and_then(|()| f.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
@@ -29,7 +55,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.flush())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
+    // Keep the mode of the file being replaced (NamedTempFile creates 0600).
+    if let Ok(m) = std::fs::metadata(&target) {
+        let _ = std::fs::set_permissions(tmp.path(), m.permissions());
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(&target)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -336,6 +336,98 @@ fn output_file_is_written_atomically() {
 }
 
 #[test]
+fn output_to_special_files_and_symlinks_keeps_them() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let (dir, root, policy) = setup();
+    // A FIFO (like /dev/null or /dev/stdout, it must be written to, not replaced).
+    let fifo = dir.path().join("pipe");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(st.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read fifo"))
+    };
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "csv",
+        "--output",
+        s(&fifo),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let got = reader.join().expect("reader");
+    assert!(got.starts_with("policy_id,check_id"), "{got}");
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .expect("stat")
+            .file_type()
+            .is_fifo(),
+        "the FIFO was replaced"
+    );
+
+    // A symlink: the link stays, its target gets the report, the target keeps its mode.
+    let target = dir.path().join("real.json");
+    std::fs::write(&target, "old").expect("seed");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+        "--output",
+        s(&link),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("lstat")
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&target)
+            .expect("read")
+            .starts_with('{')
+    );
+    assert_eq!(
+        std::fs::metadata(&target)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
+
+    // A directory is an error.
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--output",
+        s(dir.path()),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+}
+
+#[test]
 fn default_scan_uses_the_builtin_baseline() {
     let o = rampart(&["scan", "-q", "--format", "json"]);
     assert!(matches!(code(&o), 0 | 1), "{}", stderr(&o));
