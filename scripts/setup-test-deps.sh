@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the external programs the test suite uses, from Debian's packages:
-#   openscap-scanner + ssg-debderived: `oscap` and SCAP content, to produce real XCCDF/ARF result
-#   files for the OpenSCAP import tests (generated at test time, never committed).
+#   openscap-scanner + ssg-debian: `oscap` and the SCAP Security Guide's Debian content, to
+#   produce real XCCDF/ARF result files for the OpenSCAP import tests (generated at test time,
+#   never committed).
 # Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
 set -euo pipefail
 need=()
 command -v oscap >/dev/null 2>&1 || need+=(openscap-scanner)
-[ -d /usr/share/xml/scap/ssg/content ] && ls /usr/share/xml/scap/ssg/content/ssg-ubuntu2204-ds.xml >/dev/null 2>&1 || need+=(ssg-debderived)
+[ -f /usr/share/xml/scap/ssg/content/ssg-debian11-ds.xml ] || need+=(ssg-debian)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-test-deps: need root to install ${need[*]} (apt-get)" >&2
