@@ -116,6 +116,8 @@ fn spawn_and_collect(
     }
     if !timed_out {
         // Output closed; the process normally exits right away, but do not wait past the deadline.
+        // A pidfd becomes readable when the process exits, so this waits without polling.
+        let pidfd = rustix::process::pidfd_open(pgid, rustix::process::PidfdFlags::empty()).ok();
         loop {
             if let Some(status) = child.try_wait()? {
                 return Ok(CommandOutcome::Exited {
@@ -123,11 +125,26 @@ fn spawn_and_collect(
                     output,
                 });
             }
-            if Instant::now() >= deadline {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
                 timed_out = true;
                 break;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            match &pidfd {
+                Some(fd) => {
+                    let ts = rustix::time::Timespec {
+                        tv_sec: remaining.as_secs() as i64,
+                        tv_nsec: i64::from(remaining.subsec_nanos()),
+                    };
+                    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                    match poll(&mut fds, Some(&ts)) {
+                        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                // Kernels without pidfd (before 5.3): check again shortly.
+                None => std::thread::sleep(Duration::from_millis(2).min(remaining)),
+            }
         }
     }
     debug_assert!(timed_out);
@@ -225,6 +242,25 @@ mod tests {
         assert!(run(&argv, Duration::from_secs(5), None).is_exec_failure());
         let argv = ["sh", "-c", "exit 127"].map(String::from);
         assert!(run(&argv, Duration::from_secs(5), None).is_exec_failure());
+    }
+
+    #[test]
+    fn closing_output_early_still_waits_for_exit_then_times_out() {
+        // Output closed, then the process exits: its exit status is reported.
+        let argv = ["sh", "-c", "echo early; exec >&- 2>&-; sleep 0.2; exit 4"].map(String::from);
+        match run(&argv, Duration::from_secs(10), None) {
+            CommandOutcome::Exited { code, output } => {
+                assert_eq!(code, 4);
+                assert_eq!(output, b"early\n");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Output closed and the process never exits: the timeout still applies.
+        let argv = ["sh", "-c", "exec >&- 2>&-; sleep 30"].map(String::from);
+        assert_eq!(
+            run(&argv, Duration::from_millis(300), None),
+            CommandOutcome::TimedOut
+        );
     }
 
     #[test]
