@@ -365,7 +365,7 @@ fn dir_existence(ctx: &ScanContext, dir: &str, reason: &mut Reason, r: &mut Rule
 fn filter_matches(filter: &NameFilter, name: &str) -> bool {
     match filter {
         NameFilter::Regex { regex, fallback } => {
-            regex.is_match(name.as_bytes()) || fallback.is_match(name.as_bytes())
+            regex.is_match_plain(name.as_bytes()) || fallback.is_match(name.as_bytes())
         }
         NameFilter::Match(m) => m.is_match(name.as_bytes()),
         NameFilter::Matcher(m) => m.is_match(name.as_bytes()),

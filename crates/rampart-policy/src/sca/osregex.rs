@@ -225,12 +225,23 @@ impl OsRegex {
     }
 
     /// Whether the pattern matches somewhere in `subject` (read as a C string: up to the first
-    /// NUL, as Wazuh sees every line).
+    /// NUL, as Wazuh sees every line), as SCA's `r:` and `n:` minterms match: compiled with
+    /// `OS_RETURN_SUBSTRING`.
     pub fn is_match(&self, subject: &[u8]) -> bool {
+        self.matches(subject, self.capturing)
+    }
+
+    /// Whether the pattern matches as Wazuh's one-shot `OS_Regex()` matches (compiled without
+    /// `OS_RETURN_SUBSTRING`), which is how `d:` file-name filters are tested.
+    pub fn is_match_plain(&self, subject: &[u8]) -> bool {
+        self.matches(subject, false)
+    }
+
+    fn matches(&self, subject: &[u8], capturing: bool) -> bool {
         let subject = c_str(subject);
         self.alternatives.iter().any(|alt| {
             let mut slots: Vec<Option<isize>> = vec![None; alt.parens.len()];
-            let caps = self.capturing.then_some(&mut slots);
+            let caps = capturing.then_some(&mut slots);
             run(alt, subject, caps).is_some()
         })
     }
@@ -596,6 +607,9 @@ mod tests {
         // pattern, every alternative skips trailing `\X*` elements before the final test.
         assert!(!m("\\w*\\t+", "A"));
         assert!(m("(x)|\\w*\\t+", "A"));
+        // `OS_Regex()` (d: file-name filters) compiles without substrings: no such switch.
+        let plain = OsRegex::new("(x)|\\w*\\t+").expect("compiles");
+        assert!(!plain.is_match_plain(b"A"));
     }
 
     #[test]
