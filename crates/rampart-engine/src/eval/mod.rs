@@ -229,17 +229,18 @@ pub fn eval_check(ctx: &ScanContext, check: &Check) -> CheckOutcome {
         Status::NotApplicable | Status::NotRun => {
             Some(agg.reason.unwrap_or_else(|| "Unknown reason".to_string()))
         }
-        _ => agg.deciding_rule.map(|i| explain(check, i, status)),
+        _ => agg.deciding_rule.map(|i| explain(check, i)),
     };
     outcome(check, status, reason, agg.evidence)
 }
 
-fn explain(check: &Check, rule: usize, status: Status) -> String {
+/// One line saying which rule decided a check.
+fn explain(check: &Check, rule: usize) -> String {
     let text = &check.rules[rule].text;
-    match (check.condition, status) {
-        (Condition::All, _) => format!("rule {} did not hold: {text}", rule + 1),
-        (Condition::Any, _) => format!("rule {} held: {text}", rule + 1),
-        (Condition::None, _) => format!("rule {} held, which this check forbids: {text}", rule + 1),
+    match check.condition {
+        Condition::All => format!("rule {} did not hold: {text}", rule + 1),
+        Condition::Any => format!("rule {} held: {text}", rule + 1),
+        Condition::None => format!("rule {} held, which this check forbids: {text}", rule + 1),
     }
 }
 
