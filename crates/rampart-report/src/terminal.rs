@@ -35,6 +35,9 @@ impl Paint {
         self.wrap("2", s)
     }
     fn score(&self, score: f64) -> String {
+        self.colour_score(score, &format!("{score:.1}%"))
+    }
+    fn colour_score(&self, score: f64, text: &str) -> String {
         let code = if score >= 80.0 {
             "1;32"
         } else if score >= 50.0 {
@@ -42,7 +45,7 @@ impl Paint {
         } else {
             "1;31"
         };
-        self.wrap(code, &format!("{score:.1}%"))
+        self.wrap(code, text)
     }
 }
 
@@ -199,7 +202,7 @@ fn table_header(out: &mut String, first: &str) {
 fn table_row(out: &mut String, p: &Paint, name: &str, s: &Summary) {
     let _ = writeln!(
         out,
-        "    {name:<16} {:>5} {:>5} {:>5} {:>6} {:>6} {:>6} {:>7}",
+        "    {name:<16} {:>5} {:>5} {:>5} {:>6} {:>6} {:>6} {}",
         s.passed,
         s.failed,
         s.not_applicable,
@@ -207,11 +210,120 @@ fn table_row(out: &mut String, p: &Paint, name: &str, s: &Summary) {
         s.waived,
         s.error,
         if s.passed + s.failed == 0 {
-            "-".to_string()
-        } else if p.on {
-            p.score(s.score)
+            format!("{:>7}", "-")
         } else {
-            format!("{:.1}%", s.score)
+            // Pad before colouring: escape codes would count towards the width.
+            let text = format!("{:>7}", format!("{:.1}%", s.score));
+            if p.on {
+                p.colour_score(s.score, &text)
+            } else {
+                text
+            }
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_core::{CheckOutcome, PolicyInfo, PolicyReport, ScanReport};
+
+    fn report() -> ScanReport {
+        let check = |id: &str, status: Status, sev: Severity| CheckOutcome {
+            id: id.into(),
+            title: format!("check {id}"),
+            description: String::new(),
+            rationale: String::new(),
+            remediation: "do the thing".into(),
+            severity: sev,
+            references: vec![],
+            compliance: [("nist_800_53".to_string(), vec!["AC-1".to_string()])].into(),
+            mitre: vec![],
+            condition: "all".into(),
+            rules: vec![],
+            status,
+            reason: Some("because".into()),
+            evidence: vec![],
+            waiver: None,
+            original_status: None,
+        };
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let mut r = ScanReport {
+            schema_version: 1,
+            generator: "t".into(),
+            scan_id: "s".into(),
+            host: Default::default(),
+            started_at: now,
+            finished_at: now,
+            policies: vec![PolicyReport {
+                policy: PolicyInfo::default(),
+                requirements: None,
+                checks: vec![
+                    check("1", Status::Pass, Severity::High),
+                    check("2", Status::Fail, Severity::High),
+                    check("3", Status::NotApplicable, Severity::Low),
+                ],
+                summary: Default::default(),
+                frameworks: Default::default(),
+                severities: Default::default(),
+            }],
+            warnings: vec![],
+            results_digest: String::new(),
+        };
+        r.refresh();
+        r
+    }
+
+    fn strip_ansi(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for d in chars.by_ref() {
+                    if d == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn colour_changes_nothing_but_colour() {
+        let r = report();
+        let plain = render(
+            &r,
+            PrettyOptions {
+                color: false,
+                verbose: true,
+            },
+        );
+        let coloured = render(
+            &r,
+            PrettyOptions {
+                color: true,
+                verbose: true,
+            },
+        );
+        assert_ne!(plain, coloured);
+        assert_eq!(strip_ansi(&coloured), plain);
+        assert!(!plain.contains('\x1b'));
+    }
+
+    #[test]
+    fn failures_show_reason_and_fix_and_others_are_counted() {
+        let out = render(&report(), PrettyOptions::default());
+        assert!(out.contains("FAIL       2  check 2 [high]"), "{out}");
+        assert!(out.contains("fix: do the thing"));
+        assert!(
+            !out.contains("check 1"),
+            "passing checks are hidden without --show-all"
+        );
+        assert!(out.contains("(2 passed, not applicable or waived checks not shown"));
+        assert!(out.contains("Score 50.0%"));
+        assert!(out.contains("nist_800_53"));
+    }
 }
