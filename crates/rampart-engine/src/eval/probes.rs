@@ -394,6 +394,23 @@ fn walk(
         content,
         dialect,
     } = *spec;
+    if ctx.remaining().is_some_and(|left| left.is_zero()) {
+        reason.set(format!(
+            "Directory walk of '{dir}' stopped: the scan deadline had passed"
+        ));
+        push(
+            r,
+            obs(
+                ObservationKind::Directory,
+                dir,
+                None,
+                None,
+                "not walked: scan deadline passed",
+            ),
+        );
+        r.timed_out = true;
+        return INVALID;
+    }
     if let Err(e) = ctx.resolve(dir) {
         if dialect == Dialect::Native && e.is_not_found() {
             // Native: a missing directory holds no matching file.

@@ -511,6 +511,7 @@ fn the_overall_deadline_stops_new_commands() {
     let p = load(&sca4(&[
         (1, "all", &["c:echo never -> r:never"]),
         (2, "all", &["f:/etc/os-release"]),
+        (3, "all", &[r"d:/etc -> r:\.conf$ -> r:x"]),
     ]));
     let opts = ScanOptions {
         deadline: Some(Duration::ZERO),
@@ -524,8 +525,15 @@ fn the_overall_deadline_stops_new_commands() {
             "Command 'echo never' not run: the scan deadline had passed".to_string()
         )
     );
-    // File checks are cheap and bounded; they still run.
+    // File checks are cheap and bounded; they still run. Directory walks are not started.
     assert_ne!(status(&r, "2"), Na);
+    assert_eq!(
+        result(&r, "3"),
+        (
+            Na,
+            "Directory walk of '/etc' stopped: the scan deadline had passed".to_string()
+        )
+    );
     assert_eq!(
         ctx.counters
             .commands_run
