@@ -326,7 +326,10 @@ fn parse_name_filter(f: &str, dialect: Dialect) -> Result<NameFilter, RuleError>
         _ => {
             // 4.x: an `r:` filter that does not match still falls back to OS_Match of the whole
             // text; `NameFilter::Regex` keeps the whole text for that fallback.
-            if f.len() >= 2 && f[..2].eq_ignore_ascii_case("r:") {
+            if f.as_bytes()
+                .get(..2)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"r:"))
+            {
                 match OsRegex::new(&f[2..]) {
                     Ok(regex) => NameFilter::Regex {
                         regex,
@@ -403,6 +406,22 @@ mod tests {
         assert!(matches!(r.probe, Probe::File { ref paths, .. } if paths == &["/a", "/b"]));
         let r = parse_rule("f:/a,/b", Dialect::Sca5, RegexEngine::Pcre2Caseless, &[]).expect("ok");
         assert!(matches!(r.probe, Probe::File { ref paths, .. } if paths == &["/a,/b"]));
+    }
+
+    #[test]
+    fn multibyte_text_never_splits_inside_a_character() {
+        for rule in [
+            "d:/x -> \u{20ac}abc",
+            "d:/x -> \u{20ac}",
+            "f:/x -> \u{20ac}",
+            "c:x -> !\u{20ac}",
+            "d:/x -> r",
+        ] {
+            assert!(
+                parse_rule(rule, Dialect::Sca4, RegexEngine::OsRegex, &[]).is_ok(),
+                "{rule}"
+            );
+        }
     }
 
     #[test]
