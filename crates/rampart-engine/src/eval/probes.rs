@@ -93,28 +93,37 @@ pub fn files(
     r
 }
 
-/// `wm_sca_check_file_existence`: FOUND for a regular file (after following symlinks).
-fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
-    let host = match ctx.resolve(path) {
-        Ok(h) => h,
+/// `wm_sca_resolve_symlink`: `realpath` inside the root. A missing path is not found (no
+/// reason); any other failure is invalid, with Wazuh's reason.
+fn resolve_symlink(
+    ctx: &ScanContext,
+    path: &str,
+    kind: ObservationKind,
+    reason: &mut Reason,
+    r: &mut RuleResult,
+) -> Result<std::path::PathBuf, i32> {
+    match ctx.resolve(path) {
+        Ok(h) => Ok(h),
         Err(e) if e.is_not_found() => {
-            push(
-                r,
-                obs(ObservationKind::File, path, None, None, "does not exist"),
-            );
-            return NOT_FOUND;
+            push(r, obs(kind, path, None, None, "does not exist"));
+            Err(NOT_FOUND)
         }
         Err(e) => {
             reason.set(format!(
                 "Could not resolve the real path of '{path}': {}",
                 e.strerror()
             ));
-            push(
-                r,
-                obs(ObservationKind::File, path, None, None, e.strerror()),
-            );
-            return INVALID;
+            push(r, obs(kind, path, None, None, e.strerror()));
+            Err(INVALID)
         }
+    }
+}
+
+/// `wm_sca_check_file_existence`: FOUND for a regular file (after following symlinks).
+fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
+    let host = match resolve_symlink(ctx, path, ObservationKind::File, reason, r) {
+        Ok(h) => h,
+        Err(v) => return v,
     };
     match std::fs::symlink_metadata(&host) {
         Err(e) => {
@@ -299,32 +308,9 @@ fn is_network_fs(ctx: &ScanContext, dir: &str) -> bool {
 }
 
 fn dir_existence(ctx: &ScanContext, dir: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
-    let host = match ctx.resolve(dir) {
+    let host = match resolve_symlink(ctx, dir, ObservationKind::Directory, reason, r) {
         Ok(h) => h,
-        Err(e) if e.is_not_found() => {
-            push(
-                r,
-                obs(
-                    ObservationKind::Directory,
-                    dir,
-                    None,
-                    None,
-                    "does not exist",
-                ),
-            );
-            return NOT_FOUND;
-        }
-        Err(e) => {
-            reason.set(format!(
-                "Could not resolve the real path of '{dir}': {}",
-                e.strerror()
-            ));
-            push(
-                r,
-                obs(ObservationKind::Directory, dir, None, None, e.strerror()),
-            );
-            return INVALID;
-        }
+        Err(v) => return v,
     };
     match std::fs::read_dir(&host) {
         Ok(_) => {
