@@ -69,54 +69,22 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Status;
     use crate::report::*;
-    use crate::{Severity, Status};
 
     fn check(id: &str, status: Status) -> CheckOutcome {
-        CheckOutcome {
-            id: id.into(),
-            title: format!("check {id}"),
-            description: String::new(),
-            rationale: String::new(),
-            remediation: String::new(),
-            severity: Severity::Low,
-            references: vec![],
-            compliance: Default::default(),
-            mitre: vec![],
-            condition: "all".into(),
-            rules: vec![],
-            status,
-            reason: Some("timing-dependent wording".into()),
-            evidence: vec![],
-            waiver: None,
-            original_status: None,
-        }
+        let mut c = CheckOutcome::new(id, format!("check {id}"), status);
+        c.reason = Some("timing-dependent wording".into());
+        c
     }
 
     fn report(checks: Vec<CheckOutcome>) -> ScanReport {
-        let now = time::OffsetDateTime::UNIX_EPOCH;
-        ScanReport {
-            schema_version: 1,
-            generator: "test".into(),
-            scan_id: "x".into(),
-            host: HostInfo::default(),
-            started_at: now,
-            finished_at: now,
-            policies: vec![PolicyReport {
-                policy: PolicyInfo {
-                    id: "p".into(),
-                    sha256: "ab".into(),
-                    ..Default::default()
-                },
-                requirements: None,
-                checks,
-                summary: Summary::default(),
-                frameworks: Default::default(),
-                severities: Default::default(),
-            }],
-            warnings: vec![],
-            results_digest: String::new(),
-        }
+        let policy = PolicyInfo {
+            id: "p".into(),
+            sha256: "ab".into(),
+            ..Default::default()
+        };
+        ScanReport::single(policy, checks, time::OffsetDateTime::UNIX_EPOCH)
     }
 
     #[test]

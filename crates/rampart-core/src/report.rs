@@ -37,6 +37,31 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
+    /// A report of one policy and its checks, summaries and digest computed; for importers and
+    /// tests that build reports by hand.
+    pub fn single(policy: PolicyInfo, checks: Vec<CheckOutcome>, at: OffsetDateTime) -> ScanReport {
+        let mut report = ScanReport {
+            schema_version: REPORT_SCHEMA_VERSION,
+            generator: format!("rampart {}", env!("CARGO_PKG_VERSION")),
+            scan_id: String::new(),
+            host: HostInfo::default(),
+            started_at: at,
+            finished_at: at,
+            policies: vec![PolicyReport {
+                policy,
+                requirements: None,
+                checks,
+                summary: Summary::default(),
+                frameworks: BTreeMap::new(),
+                severities: BTreeMap::new(),
+            }],
+            warnings: vec![],
+            results_digest: String::new(),
+        };
+        report.refresh();
+        report
+    }
+
     /// Recomputes every summary and the results digest after statuses changed (waivers applied,
     /// filters applied).
     pub fn refresh(&mut self) {
@@ -257,6 +282,29 @@ pub struct CheckOutcome {
 }
 
 impl CheckOutcome {
+    /// An outcome with identity and status only (other fields empty, severity unknown), for
+    /// importers and tests that build reports by hand.
+    pub fn new(id: impl Into<String>, title: impl Into<String>, status: Status) -> CheckOutcome {
+        CheckOutcome {
+            id: id.into(),
+            title: title.into(),
+            description: String::new(),
+            rationale: String::new(),
+            remediation: String::new(),
+            severity: Severity::Unknown,
+            references: vec![],
+            compliance: BTreeMap::new(),
+            mitre: vec![],
+            condition: "all".into(),
+            rules: vec![],
+            status,
+            reason: None,
+            evidence: vec![],
+            waiver: None,
+            original_status: None,
+        }
+    }
+
     /// The frameworks this check maps to (MITRE keys excluded), deduplicated.
     pub fn frameworks(&self) -> Vec<Framework> {
         let mut out: Vec<Framework> = self

@@ -3,7 +3,7 @@
 // Test code: panicking on a broken fixture is the right failure.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use rampart_core::{CheckOutcome, PolicyInfo, PolicyReport, ScanReport, Severity, Status};
+use rampart_core::{CheckOutcome, PolicyInfo, ScanReport, Severity, Status};
 use rampart_policy::{Level, LoadOptions, PolicyError, Waivers, lint::lint, load_bytes, load_file};
 use std::path::PathBuf;
 
@@ -280,49 +280,13 @@ fn schema_describes_the_native_format() {
 fn report(statuses: &[(&str, Status)]) -> ScanReport {
     let checks = statuses
         .iter()
-        .map(|(id, st)| CheckOutcome {
-            id: (*id).into(),
-            title: format!("check {id}"),
-            description: String::new(),
-            rationale: String::new(),
-            remediation: String::new(),
-            severity: Severity::Low,
-            references: vec![],
-            compliance: Default::default(),
-            mitre: vec![],
-            condition: "all".into(),
-            rules: vec![],
-            status: *st,
-            reason: None,
-            evidence: vec![],
-            waiver: None,
-            original_status: None,
-        })
+        .map(|(id, st)| CheckOutcome::new(*id, format!("check {id}"), *st))
         .collect();
-    let now = time::OffsetDateTime::UNIX_EPOCH;
-    let mut r = ScanReport {
-        schema_version: 1,
-        generator: "t".into(),
-        scan_id: "s".into(),
-        host: Default::default(),
-        started_at: now,
-        finished_at: now,
-        policies: vec![PolicyReport {
-            policy: PolicyInfo {
-                id: "cis_debian12".into(),
-                ..Default::default()
-            },
-            requirements: None,
-            checks,
-            summary: Default::default(),
-            frameworks: Default::default(),
-            severities: Default::default(),
-        }],
-        warnings: vec![],
-        results_digest: String::new(),
+    let policy = PolicyInfo {
+        id: "cis_debian12".into(),
+        ..Default::default()
     };
-    r.refresh();
-    r
+    ScanReport::single(policy, checks, time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[test]

@@ -226,52 +226,27 @@ fn table_row(out: &mut String, p: &Paint, name: &str, s: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rampart_core::{CheckOutcome, PolicyInfo, PolicyReport, ScanReport};
+    use rampart_core::{CheckOutcome, PolicyInfo, ScanReport};
 
     fn report() -> ScanReport {
-        let check = |id: &str, status: Status, sev: Severity| CheckOutcome {
-            id: id.into(),
-            title: format!("check {id}"),
-            description: String::new(),
-            rationale: String::new(),
-            remediation: "do the thing".into(),
-            severity: sev,
-            references: vec![],
-            compliance: [("nist_800_53".to_string(), vec!["AC-1".to_string()])].into(),
-            mitre: vec![],
-            condition: "all".into(),
-            rules: vec![],
-            status,
-            reason: Some("because".into()),
-            evidence: vec![],
-            waiver: None,
-            original_status: None,
+        let check = |id: &str, status: Status, sev: Severity| {
+            let mut c = CheckOutcome::new(id, format!("check {id}"), status);
+            c.severity = sev;
+            c.remediation = "do the thing".into();
+            c.reason = Some("because".into());
+            c.compliance = [("nist_800_53".to_string(), vec!["AC-1".to_string()])].into();
+            c
         };
-        let now = time::OffsetDateTime::UNIX_EPOCH;
-        let mut r = ScanReport {
-            schema_version: 1,
-            generator: "t".into(),
-            scan_id: "s".into(),
-            host: Default::default(),
-            started_at: now,
-            finished_at: now,
-            policies: vec![PolicyReport {
-                policy: PolicyInfo::default(),
-                requirements: None,
-                checks: vec![
-                    check("1", Status::Pass, Severity::High),
-                    check("2", Status::Fail, Severity::High),
-                    check("3", Status::NotApplicable, Severity::Low),
-                ],
-                summary: Default::default(),
-                frameworks: Default::default(),
-                severities: Default::default(),
-            }],
-            warnings: vec![],
-            results_digest: String::new(),
-        };
-        r.refresh();
-        r
+        let checks = vec![
+            check("1", Status::Pass, Severity::High),
+            check("2", Status::Fail, Severity::High),
+            check("3", Status::NotApplicable, Severity::Low),
+        ];
+        ScanReport::single(
+            PolicyInfo::default(),
+            checks,
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
     }
 
     fn strip_ansi(s: &str) -> String {
