@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Audit this host (or a root directory) against policies and report.
     Scan(ScanArgs),
+    /// Re-render a saved JSON report (other format, waivers approved since, one framework).
+    Report(ReportArgs),
     /// Inspect policies: lint, show, schema.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -81,6 +83,32 @@ pub struct ScanArgs {
     /// With --root, run command rules chrooted into the root (needs root privileges).
     #[arg(long, requires = "root")]
     pub chroot_commands: bool,
+    /// What to report and where.
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Per-command timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub command_timeout: u64,
+    /// Overall deadline in seconds: commands not started by then are not run.
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<u64>,
+    /// Worker threads (default: 4 per core, 4 to 32).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Read SCA files as this Wazuh version.
+    #[arg(long, value_enum, default_value_t = ScaVersionArg::Auto)]
+    pub sca_version: ScaVersionArg,
+    /// Evaluate directories on NFS/CIFS too (Wazuh skips them by default).
+    #[arg(long)]
+    pub no_skip_nfs: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Output options shared by `scan` and `report`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = FormatArg::Pretty)]
     pub format: FormatArg,
@@ -97,30 +125,22 @@ pub struct ScanArgs {
     /// Exit with status 1 when the score is below this percentage.
     #[arg(long, value_name = "SCORE")]
     pub fail_under: Option<f64>,
-    /// Per-command timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub command_timeout: u64,
-    /// Overall deadline in seconds: commands not started by then are not run.
-    #[arg(long, value_name = "SECS")]
-    pub deadline: Option<u64>,
-    /// Worker threads (default: 4 per core, 4 to 32).
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Read SCA files as this Wazuh version.
-    #[arg(long, value_enum, default_value_t = ScaVersionArg::Auto)]
-    pub sca_version: ScaVersionArg,
-    /// Evaluate directories on NFS/CIFS too (Wazuh skips them by default).
-    #[arg(long)]
-    pub no_skip_nfs: bool,
     /// List every check in the terminal report, not only failures.
     #[arg(long)]
     pub show_all: bool,
     /// Colour in the terminal report.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
-    /// No progress bar.
-    #[arg(short, long)]
-    pub quiet: bool,
+}
+
+/// `rampart report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON report written by `rampart scan --format json`.
+    pub input: PathBuf,
+    /// What to report and where.
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `rampart policy ...`.

@@ -12,6 +12,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Report(args) => scan::rerender(args),
     }
 }
 

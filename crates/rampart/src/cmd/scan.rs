@@ -1,6 +1,6 @@
-//! `rampart scan`.
+//! `rampart scan` and `rampart report`.
 
-use crate::cli::{ColorArg, FormatArg, ScaVersionArg, ScanArgs};
+use crate::cli::{ColorArg, FormatArg, OutputArgs, ReportArgs, ScaVersionArg, ScanArgs};
 use crate::exit;
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -13,10 +13,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// Runs a scan (or an import) and writes the report.
-pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    // Validate everything the user gave us before doing any work.
-    let framework = match &args.framework {
+/// Output options checked before any work is done.
+struct Prepared {
+    framework: Option<Framework>,
+    waivers: Option<Waivers>,
+}
+
+fn prepare(out: &OutputArgs) -> anyhow::Result<Prepared> {
+    let framework = match &out.framework {
         None => None,
         Some(name) => Some(Framework::parse_known(name).ok_or_else(|| {
             anyhow!(
@@ -25,13 +29,24 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             )
         })?),
     };
-    if let Some(s) = args.fail_under
+    if let Some(s) = out.fail_under
         && !(0.0..=100.0).contains(&s)
     {
         return Err(anyhow!(
             "--fail-under: {s} is not a percentage between 0 and 100"
         ));
     }
+    let waivers = match &out.waivers {
+        Some(path) => Some(Waivers::load(path).map_err(|e| anyhow!("{e}"))?),
+        None => None,
+    };
+    Ok(Prepared { framework, waivers })
+}
+
+/// Runs a scan (or an import) and writes the report.
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    // Validate everything the user gave us before doing any work.
+    let prepared = prepare(&args.out)?;
     if args.jobs == Some(0) {
         return Err(anyhow!("--jobs: must be at least 1"));
     }
@@ -41,19 +56,32 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             args.command_timeout
         ));
     }
-    let waivers = match &args.waivers {
-        Some(path) => Some(Waivers::load(path).map_err(|e| anyhow!("{e}"))?),
-        None => None,
-    };
-
-    let mut report = if let Some(path) = &args.import_oscap {
+    let report = if let Some(path) = &args.import_oscap {
         rampart_report::oscap::import_file(path).map_err(|e| anyhow!("{e}"))?
     } else {
         let policies = load_policies(&args)?;
         scan(&args, &policies)?
     };
+    finish(report, &args.out, prepared)
+}
 
-    if let Some(w) = &waivers {
+/// `rampart report`: re-renders a saved JSON report, applying waivers and a framework filter.
+pub fn rerender(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let prepared = prepare(&args.out)?;
+    let bytes = std::fs::read(&args.input)
+        .with_context(|| format!("{}: cannot read", args.input.display()))?;
+    let report = rampart_report::json::parse(&bytes)
+        .map_err(|e| anyhow!("{}: {e}", args.input.display()))?;
+    finish(report, &args.out, prepared)
+}
+
+/// Applies waivers and the framework filter, renders, writes, and picks the exit code.
+fn finish(
+    mut report: ScanReport,
+    out: &OutputArgs,
+    prepared: Prepared,
+) -> anyhow::Result<ExitCode> {
+    if let Some(w) = &prepared.waivers {
         let today = OffsetDateTime::now_utc().date();
         let warnings = w.apply(&mut report, today);
         for msg in &warnings {
@@ -61,23 +89,23 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         report.warnings.extend(warnings);
     }
-    if let Some(f) = &framework {
+    if let Some(f) = &prepared.framework {
         for p in &mut report.policies {
             p.checks.retain(|c| c.frameworks().contains(f));
         }
         report.refresh();
     }
 
-    let color = match args.color {
+    let color = match out.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
         ColorArg::Auto => {
-            args.output.is_none()
+            out.output.is_none()
                 && std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    let format = match args.format {
+    let format = match out.format {
         FormatArg::Pretty => Format::Pretty,
         FormatArg::Json => Format::Json,
         FormatArg::Wazuh => Format::Wazuh,
@@ -90,18 +118,20 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         format,
         PrettyOptions {
             color,
-            verbose: args.show_all,
+            verbose: out.show_all,
         },
     )?;
-    match &args.output {
+    match &out.output {
         Some(path) => super::write_atomic(path, &bytes)?,
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes).context("cannot write the report")?;
-            out.flush().ok();
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&bytes)
+                .context("cannot write the report")?;
+            stdout.flush().ok();
         }
     }
-    if args.output.is_some() && args.format != FormatArg::Pretty {
+    if out.output.is_some() && out.format != FormatArg::Pretty {
         let t = report.totals();
         eprintln!(
             "rampart: {} checks: {} passed, {} failed, {} not applicable, {} waived; score {:.1}%",
@@ -113,7 +143,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             t.score
         );
     }
-    Ok(ExitCode::from(exit_code(&report, args.fail_under)))
+    Ok(ExitCode::from(exit_code(&report, out.fail_under)))
 }
 
 /// 1 when a check failed or errored, or the score is under `--fail-under`; else 0.

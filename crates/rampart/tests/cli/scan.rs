@@ -157,6 +157,63 @@ fn json_report_round_trips_and_has_evidence() {
 }
 
 #[test]
+fn saved_json_reports_re_render_with_later_waivers() {
+    let (dir, root, policy) = setup();
+    let json = dir.path().join("r.json");
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+        "--output",
+        s(&json),
+    ]);
+    assert_eq!(code(&o), 1);
+    // Same verdicts, another format.
+    let o = rampart(&["report", s(&json), "--format", "csv"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stdout(&o).contains("T-FAIL"));
+    // A waiver approved after the scan turns the exit code green.
+    let waivers = write(
+        dir.path(),
+        "w.yml",
+        "waivers:\n  - check: T-FAIL\n    justification: accepted after review\n",
+    );
+    let o = rampart(&[
+        "report",
+        s(&json),
+        "--waivers",
+        s(&waivers),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let fail = v["policies"][0]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "T-FAIL")
+        .cloned()
+        .expect("T-FAIL");
+    assert_eq!(fail["status"], "waived");
+    assert_eq!(fail["original_status"], "fail");
+    // Not a report: a clear error naming the file.
+    let bad = write(dir.path(), "bad.json", "{\"schema_version\": 1}");
+    let o = rampart(&["report", s(&bad)]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("bad.json") && stderr(&o).contains("not a Rampart JSON report"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn framework_filter_keeps_mapped_checks_only() {
     let (_dir, root, policy) = setup();
     let o = rampart(&[
