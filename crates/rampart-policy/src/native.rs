@@ -266,6 +266,14 @@ pub fn load_native(source: &str, file: &str, sha256: &str) -> Result<Policy, Pol
             ),
         );
     }
+    if doc.checks.is_empty() {
+        ctx.error(
+            top.clone(),
+            None,
+            "missing-field",
+            "a policy needs at least one check",
+        );
+    }
     if !valid_id(&doc.policy.id) {
         ctx.error(
             top.clone(),

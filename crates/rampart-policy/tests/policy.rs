@@ -264,6 +264,9 @@ fn native_policies_load_and_errors_are_located() {
     );
     assert!(first_error(&dup).contains("duplicate check id"));
 
+    let empty = "rampart: 1\npolicy: {id: e, name: E}\nchecks: []\n";
+    assert!(first_error(empty).contains("at least one check"));
+
     let cmp = NATIVE.replace("match: '^root:'", "match: '^x(\\d+)', compare: '=< 4'");
     assert!(first_error(&cmp).contains("compare"));
 }
