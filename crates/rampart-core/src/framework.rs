@@ -4,11 +4,14 @@
 //! says `nist_800_53` and `pci_dss`, 5.x says `tsc` for SOC 2. Scores per framework only make
 //! sense if those land on one name, so every compliance key is normalised here.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A compliance framework, by canonical name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Framework(String);
 

@@ -4,15 +4,21 @@
 //! a breaking change.
 
 use crate::{Framework, Severity, Status};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
+
+/// The JSON Schema of the report (`rampart schema report`).
+pub fn report_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ScanReport)).unwrap_or(serde_json::Value::Null)
+}
 
 /// Version of the JSON report schema.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
 /// One scan of one host (or root directory) against one or more policies.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ScanReport {
     /// Schema version of this document.
     pub schema_version: u32,
@@ -24,9 +30,11 @@ pub struct ScanReport {
     pub host: HostInfo,
     /// When the scan started (UTC).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub started_at: OffsetDateTime,
     /// When the scan finished (UTC).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub finished_at: OffsetDateTime,
     /// One entry per policy evaluated.
     pub policies: Vec<PolicyReport>,
@@ -85,7 +93,7 @@ impl ScanReport {
 }
 
 /// The scanned host.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 pub struct HostInfo {
     /// Host name.
     pub hostname: String,
@@ -99,7 +107,7 @@ pub struct HostInfo {
 }
 
 /// Identity of an evaluated policy.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 pub struct PolicyInfo {
     /// Policy id, unique among loaded policies.
     pub id: String,
@@ -119,7 +127,7 @@ pub struct PolicyInfo {
 }
 
 /// Result of the policy's requirements gate.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct RequirementsOutcome {
     /// Title of the requirements block.
     pub title: String,
@@ -131,7 +139,7 @@ pub struct RequirementsOutcome {
 }
 
 /// Everything about one policy's evaluation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PolicyReport {
     /// Which policy.
     pub policy: PolicyInfo,
@@ -172,7 +180,7 @@ impl PolicyReport {
 }
 
 /// Counts per status and the score.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
 pub struct Summary {
     /// Checks that passed.
     pub passed: u32,
@@ -234,7 +242,7 @@ pub fn score(passed: u32, failed: u32) -> f64 {
 }
 
 /// The outcome of one check, with the evidence behind it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct CheckOutcome {
     /// Check id as written in the policy (Wazuh ids are numbers; kept as text).
     pub id: String,
@@ -329,7 +337,7 @@ impl CheckOutcome {
 }
 
 /// A waiver that covers a check.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct WaiverInfo {
     /// The id or glob that matched.
     pub pattern: String,
@@ -344,7 +352,7 @@ pub struct WaiverInfo {
 }
 
 /// Outcome of one rule of a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleVerdict {
     /// The rule's condition held (after `not`).
@@ -358,7 +366,7 @@ pub enum RuleVerdict {
 }
 
 /// What one rule looked at and what it saw.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Evidence {
     /// The rule as written.
     pub rule: String,
@@ -369,7 +377,7 @@ pub struct Evidence {
 }
 
 /// Kind of thing observed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ObservationKind {
     /// A file (existence or a line of it).
@@ -389,7 +397,7 @@ pub enum ObservationKind {
 }
 
 /// One observation: where, and what was there.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Observation {
     /// What kind of thing.
     pub kind: ObservationKind,

@@ -1,5 +1,6 @@
 //! The verdict of one check.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -8,7 +9,9 @@ use std::fmt;
 /// `NotRun` exists because the Wazuh 5.x evaluator distinguishes a check that could not be
 /// evaluated this time (a command timed out) from one that does not apply to the host; both are
 /// excluded from the score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The host meets the check.

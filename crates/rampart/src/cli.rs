@@ -21,9 +21,24 @@ pub enum Command {
     Scan(ScanArgs),
     /// Re-render a saved JSON report (other format, waivers approved since, one framework).
     Report(ReportArgs),
+    /// Print a JSON Schema: of the JSON report, or of the native policy format.
+    Schema {
+        /// Which document.
+        #[arg(value_enum)]
+        of: SchemaOf,
+    },
     /// Inspect policies: lint, show, schema.
     #[command(subcommand)]
     Policy(PolicyCommand),
+}
+
+/// Documents with a published JSON Schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaOf {
+    /// The JSON report (`rampart scan --format json`).
+    Report,
+    /// The native policy format (same as `rampart policy schema`).
+    Policy,
 }
 
 /// Report formats.

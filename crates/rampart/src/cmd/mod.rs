@@ -13,6 +13,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => scan::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Report(args) => scan::rerender(args),
+        Command::Schema { of } => {
+            let schema = match of {
+                crate::cli::SchemaOf::Report => rampart_core::report::report_schema(),
+                crate::cli::SchemaOf::Policy => rampart_policy::native::schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::from(crate::exit::OK))
+        }
     }
 }
 

@@ -568,4 +568,62 @@ fn policy_lint_show_and_schema() {
     let o = rampart(&["policy", "schema"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("schema json");
     assert_eq!(v["title"], "Rampart policy");
+    let o = rampart(&["schema", "policy"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("json")["title"],
+        "Rampart policy"
+    );
+}
+
+#[test]
+fn report_schema_describes_every_field_a_report_has() {
+    let (_dir, root, policy) = setup();
+    let o = rampart(&["schema", "report"]);
+    assert_eq!(code(&o), 0);
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).expect("schema json");
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report json");
+    // Every key of the report, its policies and their checks is a property in the schema.
+    let props = |v: &serde_json::Value| -> Vec<String> {
+        v["properties"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let defs = &schema["$defs"];
+    for (value, def) in [
+        (&report, &schema),
+        (&report["policies"][0], &defs["PolicyReport"]),
+        (&report["policies"][0]["checks"][0], &defs["CheckOutcome"]),
+        (
+            &report["policies"][0]["checks"][0]["evidence"][0]["observations"][0],
+            &defs["Observation"],
+        ),
+    ] {
+        let known = props(def);
+        assert!(!known.is_empty(), "schema has no properties for {value}");
+        for key in value.as_object().expect("object").keys() {
+            assert!(known.contains(key), "'{key}' is missing from the schema");
+        }
+    }
+    let statuses = defs["Status"].to_string();
+    for st in [
+        "pass",
+        "fail",
+        "not_applicable",
+        "not_run",
+        "error",
+        "waived",
+    ] {
+        assert!(statuses.contains(st), "{st}");
+    }
 }
