@@ -121,12 +121,36 @@ pub struct ScanArgs {
     pub quiet: bool,
 }
 
+impl OutputArgs {
+    /// The format asked for, or the one the output file's extension implies.
+    pub fn effective_format(&self) -> FormatArg {
+        if let Some(f) = self.format {
+            return f;
+        }
+        let ext = self
+            .output
+            .as_ref()
+            .and_then(|p| p.extension())
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("json") => FormatArg::Json,
+            Some("html" | "htm") => FormatArg::Html,
+            Some("csv") => FormatArg::Csv,
+            Some("xml") => FormatArg::Junit,
+            Some("ndjson" | "jsonl") => FormatArg::Wazuh,
+            _ => FormatArg::Pretty,
+        }
+    }
+}
+
 /// Output options shared by `scan` and `report`.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = FormatArg::Pretty)]
-    pub format: FormatArg,
+    /// Output format (default: from the --output extension — .json, .html, .csv, .xml for
+    /// JUnit, .ndjson for Wazuh events — else pretty).
+    #[arg(short, long, value_enum)]
+    pub format: Option<FormatArg>,
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

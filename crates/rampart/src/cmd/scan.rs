@@ -105,7 +105,8 @@ fn finish(
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    let format = match out.format {
+    let chosen = out.effective_format();
+    let format = match chosen {
         FormatArg::Pretty => Format::Pretty,
         FormatArg::Json => Format::Json,
         FormatArg::Wazuh => Format::Wazuh,
@@ -131,7 +132,7 @@ fn finish(
             stdout.flush().ok();
         }
     }
-    if out.output.is_some() && out.format != FormatArg::Pretty {
+    if out.output.is_some() && chosen != FormatArg::Pretty {
         let t = report.totals();
         eprintln!(
             "rampart: {} checks: {} passed, {} failed, {} not applicable, {} waived; score {:.1}%",

@@ -319,6 +319,58 @@ fn junit_csv_html_and_wazuh_formats() {
 }
 
 #[test]
+fn output_extension_picks_the_format() {
+    let (dir, root, policy) = setup();
+    for (name, check) in [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.json", "{"),
+        ("r.csv", "policy_id,check_id"),
+        ("r.xml", "<?xml"),
+        ("r.ndjson", "\"type\":\"check\""),
+        ("r.txt", "CLI test policy"),
+    ] {
+        let out = dir.path().join(name);
+        let o = rampart(&[
+            "scan",
+            "-q",
+            "--policy",
+            s(&policy),
+            "--root",
+            s(&root),
+            "--output",
+            s(&out),
+        ]);
+        assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
+        let text = std::fs::read_to_string(&out).expect("written");
+        assert!(
+            text.trim_start().starts_with(check) || text.contains(check),
+            "{name}: {}",
+            &text[..text.len().min(80)]
+        );
+    }
+    // An explicit --format wins over the extension.
+    let out = dir.path().join("forced.html");
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+        "--output",
+        s(&out),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        std::fs::read_to_string(&out)
+            .expect("written")
+            .starts_with('{')
+    );
+}
+
+#[test]
 fn html_escapes_untrusted_text() {
     let dir = tempfile::tempdir().expect("tmp");
     let root = dir.path().join("root");
