@@ -267,12 +267,17 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         if let Some(req) = &p.requirements
             && !req.satisfied
         {
-            report.warnings.push(format!(
+            let msg = format!(
                 "policy {}: requirements not met ({}): {}",
                 p.policy.id,
                 req.title,
                 req.reason.as_deref().unwrap_or("")
-            ));
+            );
+            // The terminal report prints warnings itself; other formats go to files or pipes.
+            if args.out.effective_format() != FormatArg::Pretty {
+                eprintln!("rampart: warning: {msg}");
+            }
+            report.warnings.push(msg);
         }
     }
     report.refresh();

@@ -371,6 +371,36 @@ fn output_extension_picks_the_format() {
 }
 
 #[test]
+fn unmet_requirements_are_warned_about() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("root");
+    write(&root, "etc/hostname", "x\n");
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&shared("fixtures/sca/cis_debian12.yml")),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("policy cis_debian12: requirements not met (Check Debian version.)"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["policies"][0]["requirements"]["satisfied"], false);
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("requirements not met"))
+    );
+}
+
+#[test]
 fn html_escapes_untrusted_text() {
     let dir = tempfile::tempdir().expect("tmp");
     let root = dir.path().join("root");
