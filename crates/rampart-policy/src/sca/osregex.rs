@@ -463,6 +463,19 @@ fn run(
         }
         pat(*p) == 0
     };
+    // `\X*` followed by the end (a trailing parenthesis allowed): an optional element left over.
+    let star_then_end = |p: &mut usize| {
+        pat(*p) == BACKSLASH
+            && {
+                *p += 2;
+                pat(*p) == b'*'
+            }
+            && {
+                *p += 1;
+                at_end(p)
+            }
+    };
+    // The C evaluates these alternatives in order, each moving the same position on.
     let accept = at_end(&mut p)
         || (pat(p) == BACKSLASH
             && regex_matched
@@ -472,26 +485,9 @@ fn run(
             }
             && {
                 p += 1;
-                at_end(&mut p)
-                    || (pat(p) == BACKSLASH
-                        && {
-                            p += 2;
-                            pat(p) == b'*'
-                        }
-                        && {
-                            p += 1;
-                            at_end(&mut p)
-                        })
+                at_end(&mut p) || star_then_end(&mut p)
             })
-        || (pat(p) == BACKSLASH
-            && {
-                p += 2;
-                pat(p) == b'*'
-            }
-            && {
-                p += 1;
-                at_end(&mut p)
-            });
+        || star_then_end(&mut p);
     if accept { r_code } else { None }
 }
 
