@@ -44,6 +44,11 @@ fn obs(
     }
 }
 
+/// Records that `path` does not exist.
+fn push_missing(r: &mut RuleResult, kind: ObservationKind, path: &str) {
+    push(r, obs(kind, path, None, None, "does not exist"));
+}
+
 fn push(r: &mut RuleResult, o: Observation) {
     if r.observations.len() < MAX_OBSERVATIONS {
         r.observations.push(o);
@@ -105,7 +110,7 @@ fn resolve_symlink(
     match ctx.resolve(path) {
         Ok(h) => Ok(h),
         Err(e) if e.is_not_found() => {
-            push(r, obs(kind, path, None, None, "does not exist"));
+            push_missing(r, kind, path);
             Err(NOT_FOUND)
         }
         Err(e) => {
@@ -129,10 +134,7 @@ fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleRes
         Err(e) => {
             let e = crate::fsroot::FsError::from_io(&e);
             if e.is_not_found() {
-                push(
-                    r,
-                    obs(ObservationKind::File, path, None, None, "does not exist"),
-                );
+                push_missing(r, ObservationKind::File, path);
                 return NOT_FOUND;
             }
             reason.set(format!("Could not open '{path}': {}", e.strerror()));
@@ -323,16 +325,7 @@ fn dir_existence(ctx: &ScanContext, dir: &str, reason: &mut Reason, r: &mut Rule
         Err(e) => {
             let e = crate::fsroot::FsError::from_io(&e);
             if e.is_not_found() {
-                push(
-                    r,
-                    obs(
-                        ObservationKind::Directory,
-                        dir,
-                        None,
-                        None,
-                        "does not exist",
-                    ),
-                );
+                push_missing(r, ObservationKind::Directory, dir);
                 return NOT_FOUND;
             }
             reason.set(format!(
@@ -400,16 +393,7 @@ fn walk(
     if let Err(e) = ctx.resolve(dir) {
         if dialect == Dialect::Native && e.is_not_found() {
             // Native: a missing directory holds no matching file.
-            push(
-                r,
-                obs(
-                    ObservationKind::Directory,
-                    dir,
-                    None,
-                    None,
-                    "does not exist",
-                ),
-            );
+            push_missing(r, ObservationKind::Directory, dir);
             return NOT_FOUND;
         }
         reason.set(format!("Could not open dir '{dir}'"));

@@ -11,6 +11,16 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+fn assert_no_errors(r: &rampart_core::PolicyReport) {
+    let errors: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Error)
+        .map(|c| &c.id)
+        .collect();
+    assert!(errors.is_empty(), "checks in error: {errors:?}");
+}
+
 fn evaluate(name: &str) -> rampart_core::PolicyReport {
     let p = load_file(&fixture(name), LoadOptions::default()).expect("loads");
     scan_with(&p, options(Path::new("/"))).0
@@ -32,13 +42,7 @@ fn cis_debian12_evaluates_without_errors() {
     }
     assert!(req.satisfied, "requirements: {:?}", req.reason);
     assert_eq!(r.checks.len(), 207);
-    let errors: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Error)
-        .map(|c| &c.id)
-        .collect();
-    assert!(errors.is_empty(), "checks in error: {errors:?}");
+    assert_no_errors(&r);
     assert_eq!(
         r.summary.passed + r.summary.failed + r.summary.not_applicable,
         207
@@ -75,13 +79,7 @@ fn sca_unix_audit_evaluates_without_errors() {
     let r = evaluate("sca_unix_audit.yml");
     assert!(r.requirements.as_ref().is_none_or(|q| q.satisfied));
     assert!(!r.checks.is_empty());
-    let errors: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Error)
-        .map(|c| &c.id)
-        .collect();
-    assert!(errors.is_empty(), "checks in error: {errors:?}");
+    assert_no_errors(&r);
 }
 
 #[test]
