@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-test-deps.sh
+# The PostgreSQL backend tests run against a real server. When one answers, require it (a
+# connection failure mid-run is then a failure, not a skip); when none does, say so loudly.
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then
+  export RAMPART_REQUIRE_POSTGRES=1
+  echo "PostgreSQL backend tests: against $DATABASE_URL"
+else
+  echo "PostgreSQL backend tests: SKIPPED — no server answers at $DATABASE_URL" >&2
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -1,0 +1,298 @@
+//! Agents, their certificates and revocations.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{
+    Agent, AgentStatus, CertificateRecord, Labels, NewAgent, Revoked, Store, StoreError, from_secs,
+    on_pool, secs,
+};
+
+macro_rules! agent_columns {
+    () => {
+        "id, hostname, os, arch, agent_version, labels, grp, cert_serial, \
+     cert_not_after, enrolled_at, last_seen, status, scan_requested_at"
+    };
+}
+
+macro_rules! cert_columns {
+    () => {
+        "serial, agent_id, fingerprint, not_before, not_after, issued_at, revoked_at, revocation_reason"
+    };
+}
+
+/// Maps a row to an [`Agent`]; a macro so it compiles against both backends' row types.
+macro_rules! agent_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        let labels: String = r.try_get("labels")?;
+        let labels: Labels =
+            serde_json::from_str(&labels).map_err(|e| StoreError::corrupt("agents.labels", e))?;
+        let status: String = r.try_get("status")?;
+        Ok::<Agent, StoreError>(Agent {
+            id: r.try_get("id")?,
+            hostname: r.try_get("hostname")?,
+            os: r.try_get("os")?,
+            arch: r.try_get("arch")?,
+            agent_version: r.try_get("agent_version")?,
+            labels,
+            group: r.try_get("grp")?,
+            cert_serial: r.try_get("cert_serial")?,
+            cert_not_after: from_secs(r.try_get("cert_not_after")?),
+            enrolled_at: from_secs(r.try_get("enrolled_at")?),
+            last_seen: from_secs(r.try_get("last_seen")?),
+            status: AgentStatus::parse(&status)?,
+            scan_requested_at: r
+                .try_get::<Option<i64>, _>("scan_requested_at")?
+                .map(from_secs),
+        })
+    }};
+}
+
+macro_rules! cert_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<CertificateRecord, StoreError>(CertificateRecord {
+            serial: r.try_get("serial")?,
+            agent_id: r.try_get("agent_id")?,
+            fingerprint: r.try_get("fingerprint")?,
+            not_before: from_secs(r.try_get("not_before")?),
+            not_after: from_secs(r.try_get("not_after")?),
+            issued_at: from_secs(r.try_get("issued_at")?),
+            revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_secs),
+            revocation_reason: r.try_get("revocation_reason")?,
+        })
+    }};
+}
+
+impl Store {
+    /// Registers an agent with its first certificate, or — on re-enrolment of a known id —
+    /// updates its description and certificate, in one transaction. Re-enrolment reactivates an
+    /// agent only if the caller decided it may (the server checks the token first).
+    pub async fn enrol_agent(
+        &self,
+        agent: &NewAgent,
+        cert: &CertificateRecord,
+        now: OffsetDateTime,
+    ) -> Result<Agent, StoreError> {
+        let labels = serde_json::to_string(&agent.labels)
+            .map_err(|e| StoreError::corrupt("agent labels", e))?;
+        let upsert = concat!(
+            "INSERT INTO agents (",
+            agent_columns!(),
+            ") \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 'active', NULL) \
+             ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os, \
+             arch = excluded.arch, agent_version = excluded.agent_version, labels = excluded.labels, \
+             grp = excluded.grp, cert_serial = excluded.cert_serial, \
+             cert_not_after = excluded.cert_not_after, last_seen = excluded.last_seen, \
+             status = 'active'"
+        );
+        let insert_cert = concat!(
+            "INSERT INTO certificates (",
+            cert_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)"
+        );
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(upsert)
+                .bind(&agent.id)
+                .bind(&agent.hostname)
+                .bind(&agent.os)
+                .bind(&agent.arch)
+                .bind(&agent.agent_version)
+                .bind(&labels)
+                .bind(&agent.group)
+                .bind(&cert.serial)
+                .bind(secs(cert.not_after))
+                .bind(secs(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(insert_cert)
+                .bind(&cert.serial)
+                .bind(&cert.agent_id)
+                .bind(&cert.fingerprint)
+                .bind(secs(cert.not_before))
+                .bind(secs(cert.not_after))
+                .bind(secs(cert.issued_at))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        self.agent(&agent.id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("agent", &agent.id))
+    }
+
+    /// Records a renewed certificate as the agent's current one.
+    pub async fn record_renewal(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let insert_cert = concat!(
+            "INSERT INTO certificates (",
+            cert_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)"
+        );
+        const UPDATE: &str =
+            "UPDATE agents SET cert_serial = $2, cert_not_after = $3 WHERE id = $1";
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(insert_cert)
+                .bind(&cert.serial)
+                .bind(&cert.agent_id)
+                .bind(&cert.fingerprint)
+                .bind(secs(cert.not_before))
+                .bind(secs(cert.not_after))
+                .bind(secs(cert.issued_at))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(UPDATE)
+                .bind(&cert.agent_id)
+                .bind(&cert.serial)
+                .bind(secs(cert.not_after))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// One agent.
+    pub async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
+        let sql = concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = $1");
+        let a = on_pool!(&self.db, p => match sqlx::query(sql).bind(id).fetch_optional(p).await? {
+            Some(r) => Some(agent_from_row!(&r)?),
+            None => None,
+        });
+        Ok(a)
+    }
+
+    /// Every agent, optionally only one group's, ordered by host name.
+    pub async fn agents(&self, group: Option<&str>) -> Result<Vec<Agent>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE ($1 IS NULL OR grp = $1) ORDER BY hostname, id"
+        );
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(sql).bind(group).fetch_all(p).await?;
+            rows.iter().map(|r| agent_from_row!(r)).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Records heartbeats: `last_seen` for many agents in one transaction. Callers batch, so
+    /// ten thousand agents beating every minute cost a few writes per second, not thousands.
+    pub async fn touch_agents(
+        &self,
+        seen: &BTreeMap<String, OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        const SQL: &str = "UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2";
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            for (id, at) in seen {
+                sqlx::query(SQL).bind(id).bind(secs(*at)).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Asks an agent to scan at its next heartbeat. Returns false for an unknown agent.
+    pub async fn request_scan(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE agents SET scan_requested_at = $2 WHERE id = $1";
+        let n = on_pool!(&self.db, p => sqlx::query(SQL).bind(id).bind(secs(now)).execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Takes a pending "scan now" request, if any: it is handed out exactly once.
+    pub async fn take_scan_request(&self, id: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE agents SET scan_requested_at = NULL \
+                           WHERE id = $1 AND scan_requested_at IS NOT NULL";
+        let n =
+            on_pool!(&self.db, p => sqlx::query(SQL).bind(id).execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Revokes an agent and every unexpired certificate it holds, in one transaction. Returns
+    /// the serials revoked; an unknown agent is an error.
+    pub async fn revoke_agent(
+        &self,
+        id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        const AGENT: &str = "UPDATE agents SET status = 'revoked' WHERE id = $1";
+        const CERTS: &str = "UPDATE certificates SET revoked_at = $2, revocation_reason = $3 \
+                             WHERE agent_id = $1 AND revoked_at IS NULL AND not_after > $2 \
+                             RETURNING serial";
+        let serials = on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(AGENT).bind(id).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::not_found("agent", id));
+            }
+            let serials: Vec<String> = sqlx::query_scalar(CERTS)
+                .bind(id)
+                .bind(secs(now))
+                .bind(reason)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            serials
+        });
+        Ok(serials)
+    }
+
+    /// Revoked certificates that have not expired yet at `now`: the content of the CRL and of
+    /// the handshake deny-list. Expired ones need no listing: the handshake refuses them anyway.
+    pub async fn revoked_certificates(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Revoked>, StoreError> {
+        const SQL: &str = "SELECT serial, revoked_at FROM certificates \
+                           WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY serial";
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).bind(secs(now)).fetch_all(p).await?;
+            rows.iter().map(|r| Ok::<_, StoreError>(Revoked {
+                serial: r.try_get("serial")?,
+                revoked_at: from_secs(r.try_get("revoked_at")?),
+            })).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// One certificate by serial.
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE serial = $1"
+        );
+        let c = on_pool!(&self.db, p => match sqlx::query(sql).bind(serial).fetch_optional(p).await? {
+            Some(r) => Some(cert_from_row!(&r)?),
+            None => None,
+        });
+        Ok(c)
+    }
+
+    /// Every certificate issued to an agent, newest first.
+    pub async fn agent_certificates(
+        &self,
+        agent_id: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE agent_id = $1 ORDER BY issued_at DESC, serial"
+        );
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(sql).bind(agent_id).fetch_all(p).await?;
+            rows.iter().map(|r| cert_from_row!(r)).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+}

@@ -1,0 +1,200 @@
+//! Rampart's fleet storage.
+//!
+//! One [`Store`] over two backends: SQLite (a file in the server's data directory, the embedded
+//! default) and PostgreSQL (production, and the only backend several server replicas may share).
+//! Each backend has its own migrations (`migrations/sqlite`, `migrations/postgres`), kept in step;
+//! the queries themselves are written once and compiled against both pool types by [`on_pool!`],
+//! so a behaviour cannot drift between backends without the shared test suite noticing.
+//!
+//! Times are Unix seconds (UTC) in the database and [`time::OffsetDateTime`] at this crate's edge.
+//! The store knows nothing of HTTP, certificates or policies' meaning: callers hand it validated
+//! records.
+
+mod agents;
+mod ca;
+mod error;
+mod policies;
+mod records;
+mod runs;
+mod tokens;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use error::StoreError;
+pub use policies::NewPolicyVersion;
+pub use records::*;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression against whichever pool the store holds. The expression is compiled
+/// twice, once per concrete pool type, which is what lets one SQL text serve both backends
+/// (both accept `$N` placeholders, `ON CONFLICT` and `RETURNING`).
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The fleet's persistent state. Cheap to clone (pools are reference-counted).
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and applies pending migrations.
+    ///
+    /// WAL mode with `synchronous = FULL`: a result the server has acknowledged survives a crash
+    /// of the process and of the machine.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect {
+                target: path.display().to_string(),
+                source: e,
+            })?;
+        SQLITE_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migrate)?;
+        Ok(Store {
+            db: Db::Sqlite(pool),
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` and applies pending migrations. Several servers may do
+    /// this at once: sqlx serialises migrations with an advisory lock.
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Connect {
+            target: redact_url(url),
+            source: e,
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect {
+                target: redact_url(url),
+                source: e,
+            })?;
+        POSTGRES_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migrate)?;
+        Ok(Store {
+            db: Db::Postgres(pool),
+        })
+    }
+
+    /// Opens a store from a URL: `postgres://…`/`postgresql://…`, or `sqlite://PATH` / a plain path.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::open_postgres(url).await
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            Store::open_sqlite(Path::new(path)).await
+        }
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every pooled connection, waiting for queries in flight.
+    pub async fn close(&self) {
+        on_pool!(&self.db, p => p.close().await)
+    }
+}
+
+/// A database URL fit for logs and error messages: the password is replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Unix seconds of a timestamp.
+pub(crate) fn secs(t: time::OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// A timestamp from Unix seconds; out-of-range values (never written by Rampart) clamp to the epoch.
+pub(crate) fn from_secs(s: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(s).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
+    }
+}

@@ -1,0 +1,349 @@
+//! Runs and check results: ingestion, history, latest state, diffs' raw material, retention.
+
+use rampart_core::{CheckOutcome, HostInfo, Status, Summary};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{
+    CheckHistoryPoint, IngestOutcome, LatestResult, NewRun, RunDetail, RunSummary, ScorePoint,
+    Store, StoreError, from_secs, on_pool, secs,
+};
+
+/// Rows per multi-row `INSERT`: 6 parameters each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind limits.
+const CHUNK: usize = 1000;
+
+macro_rules! run_columns {
+    () => {
+        "id, agent_id, policy_id, policy_version, policy_digest, run_trigger, \
+     started_at, finished_at, received_at, passed, failed, not_applicable, not_run, errors, \
+     waived, total, score, results_digest, host, warnings"
+    };
+}
+
+/// The per-check rows of one run, serialised before the transaction opens so that no
+/// serialisation work holds database locks.
+struct PreparedRun<'a> {
+    run: &'a NewRun,
+    host: String,
+    warnings: String,
+    rows: Vec<(&'a str, &'static str, &'static str, &'a str, String)>,
+}
+
+fn prepare(run: &NewRun) -> Result<PreparedRun<'_>, StoreError> {
+    let mut rows = Vec::with_capacity(run.checks.len());
+    for c in &run.checks {
+        let outcome =
+            serde_json::to_string(c).map_err(|e| StoreError::corrupt("check outcome", e))?;
+        rows.push((
+            c.id.as_str(),
+            c.status.as_str(),
+            c.severity.as_str(),
+            c.title.as_str(),
+            outcome,
+        ));
+    }
+    Ok(PreparedRun {
+        run,
+        host: serde_json::to_string(&run.host).map_err(|e| StoreError::corrupt("run host", e))?,
+        warnings: serde_json::to_string(&run.warnings)
+            .map_err(|e| StoreError::corrupt("run warnings", e))?,
+        rows,
+    })
+}
+
+macro_rules! run_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        let host: String = r.try_get("host")?;
+        let warnings: String = r.try_get("warnings")?;
+        let n = |c: &str| -> Result<u32, StoreError> {
+            Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
+        };
+        Ok::<RunSummary, StoreError>(RunSummary {
+            id: r.try_get("id")?,
+            agent_id: r.try_get("agent_id")?,
+            policy_id: r.try_get("policy_id")?,
+            policy_version: r.try_get("policy_version")?,
+            policy_digest: r.try_get("policy_digest")?,
+            trigger: r.try_get("run_trigger")?,
+            started_at: from_secs(r.try_get("started_at")?),
+            finished_at: from_secs(r.try_get("finished_at")?),
+            received_at: from_secs(r.try_get("received_at")?),
+            summary: Summary {
+                passed: n("passed")?,
+                failed: n("failed")?,
+                not_applicable: n("not_applicable")?,
+                not_run: n("not_run")?,
+                error: n("errors")?,
+                waived: n("waived")?,
+                total: n("total")?,
+                score: r.try_get("score")?,
+            },
+            results_digest: r.try_get("results_digest")?,
+            host: serde_json::from_str::<HostInfo>(&host)
+                .map_err(|e| StoreError::corrupt("runs.host", e))?,
+            warnings: serde_json::from_str::<Vec<String>>(&warnings)
+                .map_err(|e| StoreError::corrupt("runs.warnings", e))?,
+        })
+    }};
+}
+
+fn parse_status(s: &str) -> Result<Status, StoreError> {
+    s.parse().map_err(|e| StoreError::corrupt("status", e))
+}
+
+impl Store {
+    /// Stores runs posted by agents, all in one transaction: either every new run of the batch
+    /// with all its check results and latest-state updates is durable when this returns `Ok`,
+    /// or nothing is. A run whose id is already stored is reported [`IngestOutcome::Duplicate`]
+    /// and left untouched, so a retried post is never stored twice.
+    pub async fn ingest_runs(&self, runs: &[NewRun]) -> Result<Vec<IngestOutcome>, StoreError> {
+        let prepared = runs.iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
+        let insert_run = concat!(
+            "INSERT INTO runs (",
+            run_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (id) DO NOTHING RETURNING id"
+        );
+        let outcomes = on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let mut outcomes = Vec::with_capacity(prepared.len());
+            for pr in &prepared {
+                let r = pr.run;
+                let s = &r.summary;
+                let stored = sqlx::query(insert_run)
+                    .bind(&r.id)
+                    .bind(&r.agent_id)
+                    .bind(&r.policy_id)
+                    .bind(r.policy_version)
+                    .bind(&r.policy_digest)
+                    .bind(&r.trigger)
+                    .bind(secs(r.started_at))
+                    .bind(secs(r.finished_at))
+                    .bind(secs(r.received_at))
+                    .bind(i64::from(s.passed))
+                    .bind(i64::from(s.failed))
+                    .bind(i64::from(s.not_applicable))
+                    .bind(i64::from(s.not_run))
+                    .bind(i64::from(s.error))
+                    .bind(i64::from(s.waived))
+                    .bind(i64::from(s.total))
+                    .bind(s.score)
+                    .bind(&r.results_digest)
+                    .bind(&pr.host)
+                    .bind(&pr.warnings)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+                if !stored {
+                    outcomes.push(IngestOutcome::Duplicate);
+                    continue;
+                }
+                let started = secs(r.started_at);
+                for chunk in pr.rows.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) ",
+                    );
+                    qb.push_values(chunk, |mut b, (id, status, severity, title, outcome)| {
+                        b.push_bind(&r.id)
+                            .push_bind(*id)
+                            .push_bind(*status)
+                            .push_bind(*severity)
+                            .push_bind(*title)
+                            .push_bind(outcome.as_str());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) ",
+                    );
+                    qb.push_values(chunk, |mut b, (id, status, _, _, _)| {
+                        b.push_bind(&r.agent_id)
+                            .push_bind(&r.policy_id)
+                            .push_bind(*id)
+                            .push_bind(*status)
+                            .push_bind(&r.id)
+                            .push_bind(started)
+                            .push_bind(started);
+                    });
+                    // Only a newer observation replaces the state (a spooled run delivered late
+                    // must not overwrite a fresher one), and `since` moves only on a change.
+                    qb.push(
+                        " ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
+                         since = CASE WHEN latest_results.status = excluded.status \
+                                 THEN latest_results.since ELSE excluded.observed_at END, \
+                         status = excluded.status, run_id = excluded.run_id, \
+                         observed_at = excluded.observed_at \
+                         WHERE excluded.observed_at >= latest_results.observed_at",
+                    );
+                    qb.build().execute(&mut *tx).await?;
+                }
+                outcomes.push(IngestOutcome::Stored);
+            }
+            tx.commit().await?;
+            outcomes
+        });
+        Ok(outcomes)
+    }
+
+    /// An agent's runs, newest first, optionally of one policy.
+    pub async fn agent_runs(
+        &self,
+        agent_id: &str,
+        policy_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE agent_id = $1 AND ($2 IS NULL OR policy_id = $2) \
+             ORDER BY started_at DESC, id DESC LIMIT $3"
+        );
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(sql).bind(agent_id).bind(policy_id).bind(limit).fetch_all(p).await?;
+            rows.iter().map(|r| run_from_row!(r)).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// One run with every check result, in the order the agent reported them.
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
+        let sql = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");
+        // rowid order is insertion order in SQLite; PostgreSQL has no such thing, so the
+        // outcome's position is recovered from the JSON array order below instead.
+        const CHECKS: &str = "SELECT outcome FROM check_results WHERE run_id = $1";
+        let out = on_pool!(&self.db, p => {
+            match sqlx::query(sql).bind(run_id).fetch_optional(p).await? {
+                None => None,
+                Some(r) => {
+                    let run = run_from_row!(&r)?;
+                    let outcomes: Vec<String> = sqlx::query_scalar(CHECKS).bind(run_id).fetch_all(p).await?;
+                    Some((run, outcomes))
+                }
+            }
+        });
+        let Some((run, outcomes)) = out else {
+            return Ok(None);
+        };
+        let checks = outcomes
+            .iter()
+            .map(|o| serde_json::from_str::<CheckOutcome>(o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::corrupt("check_results.outcome", e))?;
+        let mut checks = checks;
+        sort_checks(&mut checks);
+        Ok(Some(RunDetail { run, checks }))
+    }
+
+    /// Every observation of one check on one agent, oldest first.
+    pub async fn check_history(
+        &self,
+        agent_id: &str,
+        policy_id: &str,
+        check_id: &str,
+        limit: i64,
+    ) -> Result<Vec<CheckHistoryPoint>, StoreError> {
+        const SQL: &str = "SELECT r.id, r.started_at, c.status FROM runs r \
+             JOIN check_results c ON c.run_id = r.id \
+             WHERE r.agent_id = $1 AND r.policy_id = $2 AND c.check_id = $3 \
+             ORDER BY r.started_at DESC, r.id DESC LIMIT $4";
+        let mut rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).bind(agent_id).bind(policy_id).bind(check_id).bind(limit).fetch_all(p).await?;
+            rows.iter().map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok::<_, StoreError>(CheckHistoryPoint {
+                    run_id: r.try_get("id")?,
+                    started_at: from_secs(r.try_get("started_at")?),
+                    status: parse_status(&status)?,
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The latest state of every check an agent reported, optionally of one policy.
+    pub async fn latest_results(
+        &self,
+        agent_id: &str,
+        policy_id: Option<&str>,
+    ) -> Result<Vec<LatestResult>, StoreError> {
+        const SQL: &str = "SELECT agent_id, policy_id, check_id, status, run_id, observed_at, since \
+             FROM latest_results WHERE agent_id = $1 AND ($2 IS NULL OR policy_id = $2) \
+             ORDER BY policy_id, check_id";
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).bind(agent_id).bind(policy_id).fetch_all(p).await?;
+            rows.iter().map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok::<_, StoreError>(LatestResult {
+                    agent_id: r.try_get("agent_id")?,
+                    policy_id: r.try_get("policy_id")?,
+                    check_id: r.try_get("check_id")?,
+                    status: parse_status(&status)?,
+                    run_id: r.try_get("run_id")?,
+                    observed_at: from_secs(r.try_get("observed_at")?),
+                    since: from_secs(r.try_get("since")?),
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// A policy's fleet-wide score per time bucket of `bucket_secs` seconds, from `since` on:
+    /// passed and failed checks summed over every run that started in the bucket.
+    pub async fn policy_score_history(
+        &self,
+        policy_id: &str,
+        since: OffsetDateTime,
+        bucket_secs: i64,
+    ) -> Result<Vec<ScorePoint>, StoreError> {
+        let bucket_secs = bucket_secs.max(1);
+        // SUM over BIGINT is NUMERIC in PostgreSQL, hence the casts.
+        const SQL: &str = "SELECT (started_at / $3) * $3 AS bucket, COUNT(*) AS runs, \
+             COUNT(DISTINCT agent_id) AS agents, CAST(SUM(passed) AS BIGINT) AS passed, CAST(SUM(failed) AS BIGINT) AS failed \
+             FROM runs WHERE policy_id = $1 AND started_at >= $2 \
+             GROUP BY (started_at / $3) * $3 ORDER BY bucket";
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).bind(policy_id).bind(secs(since)).bind(bucket_secs).fetch_all(p).await?;
+            rows.iter().map(|r| {
+                let passed: i64 = r.try_get("passed")?;
+                let failed: i64 = r.try_get("failed")?;
+                Ok::<_, StoreError>(ScorePoint {
+                    bucket_start: from_secs(r.try_get("bucket")?),
+                    runs: r.try_get("runs")?,
+                    agents: r.try_get("agents")?,
+                    passed,
+                    failed,
+                    score: if passed + failed == 0 { 0.0 } else { passed as f64 * 100.0 / (passed + failed) as f64 },
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Deletes runs (and their check results) that started before `before`. Returns how many
+    /// runs went. The latest-state rows stay: they are the last word of agents that fell silent.
+    pub async fn prune_runs(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        const CHECKS: &str =
+            "DELETE FROM check_results WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1)";
+        const RUNS: &str = "DELETE FROM runs WHERE started_at < $1";
+        let n = on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(CHECKS).bind(secs(before)).execute(&mut *tx).await?;
+            let n = sqlx::query(RUNS).bind(secs(before)).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n)
+    }
+}
+
+/// Check results come back from the database unordered; order them the way reports do: by the
+/// natural order of their ids (numeric Wazuh ids numerically, others lexically).
+fn sort_checks(checks: &mut [CheckOutcome]) {
+    checks.sort_by(|a, b| match (a.id.parse::<u64>(), b.id.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.id.cmp(&b.id),
+    });
+}

@@ -1,0 +1,192 @@
+//! One fresh store per test, on either backend.
+
+use std::collections::BTreeMap;
+
+use rampart_core::{
+    CheckOutcome, Evidence, HostInfo, Observation, ObservationKind, RuleVerdict, Status, Summary,
+};
+use rampart_store::{CertificateRecord, NewAgent, NewRun, Store};
+use time::{Duration, OffsetDateTime};
+
+/// A store that cleans up its PostgreSQL schema when the test ends well.
+pub struct TestStore {
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestStore {
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some((url, schema)) = self.pg_schema {
+            let admin = sqlx::PgPool::connect(&url).await.expect("reconnect");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{schema}\" CASCADE"
+            )))
+            .execute(&admin)
+            .await
+            .expect("drop schema");
+            admin.close().await;
+        }
+    }
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sqlite(&dir.path().join("rampart.db"))
+        .await
+        .expect("open sqlite");
+    TestStore {
+        store,
+        _dir: Some(dir),
+        pg_schema: None,
+    }
+}
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store on a fresh schema of the PostgreSQL server, or `None` (after saying why) when the
+/// server is unreachable and PostgreSQL is not required.
+pub async fn postgres() -> Option<TestStore> {
+    let url = database_url();
+    let admin = match sqlx::PgPool::connect(&url).await {
+        Ok(a) => a,
+        Err(e) => {
+            if std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("PostgreSQL required but unreachable at {url}: {e}");
+            }
+            eprintln!("SKIP: PostgreSQL backend test: cannot reach {url}: {e}");
+            return None;
+        }
+    };
+    let schema = format!("rampart_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let store = Store::open_postgres(&scoped).await.expect("open postgres");
+    Some(TestStore {
+        store,
+        _dir: None,
+        pg_schema: Some((url, schema)),
+    })
+}
+
+/// Runs the behaviour `async fn name(store: &Store)` once per backend: `backend_test!(name);`
+/// declares `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let t = $crate::store::harness::sqlite().await;
+                super::$name(&t.store).await;
+                t.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(t) = $crate::store::harness::postgres().await else {
+                    return;
+                };
+                super::$name(&t.store).await;
+                t.finish().await;
+            }
+        }
+    };
+}
+
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()
+}
+
+pub fn agent(id: &str, group: &str) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        hostname: format!("host-{id}"),
+        os: "Debian GNU/Linux 12".into(),
+        arch: "x86_64".into(),
+        agent_version: "0.1.0".into(),
+        labels: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        group: group.into(),
+    }
+}
+
+pub fn cert(serial: &str, agent_id: &str, at: OffsetDateTime) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.into(),
+        agent_id: agent_id.into(),
+        fingerprint: format!("fp-{serial}"),
+        not_before: at - Duration::minutes(1),
+        not_after: at + Duration::hours(24),
+        issued_at: at,
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
+pub async fn enrolled(store: &Store, id: &str, group: &str) {
+    store
+        .enrol_agent(
+            &agent(id, group),
+            &cert(&format!("{id}-c1"), id, t0()),
+            t0(),
+        )
+        .await
+        .unwrap();
+}
+
+/// A check outcome with a file observation, so evidence round-trips are tested for real.
+pub fn outcome(id: &str, status: Status) -> CheckOutcome {
+    let mut c = CheckOutcome::new(id, format!("Check {id}"), status);
+    c.remediation = "Set it right.".into();
+    c.compliance = BTreeMap::from([("cis".to_string(), vec!["5.2.1".to_string()])]);
+    c.evidence = vec![Evidence {
+        rule: "f:/etc/ssh/sshd_config -> r:^PermitRootLogin\\s+no".into(),
+        verdict: RuleVerdict::Found,
+        observations: vec![Observation {
+            kind: ObservationKind::File,
+            target: "/etc/ssh/sshd_config".into(),
+            line: Some(33),
+            text: Some(format!("PermitRootLogin no # {id}")),
+            detail: None,
+        }],
+    }];
+    c
+}
+
+pub fn run(id: &str, agent_id: &str, started: OffsetDateTime, checks: Vec<CheckOutcome>) -> NewRun {
+    let mut summary = Summary::default();
+    for c in &checks {
+        summary.add(c.status);
+    }
+    summary.finish();
+    NewRun {
+        id: id.into(),
+        agent_id: agent_id.into(),
+        policy_id: "baseline".into(),
+        policy_version: Some(1),
+        policy_digest: "ab".repeat(32),
+        trigger: "schedule".into(),
+        started_at: started,
+        finished_at: started + Duration::seconds(2),
+        received_at: started + Duration::seconds(3),
+        summary,
+        results_digest: "cd".repeat(32),
+        host: HostInfo {
+            hostname: format!("host-{agent_id}"),
+            os: "Debian".into(),
+            kernel: "6.1".into(),
+            root: None,
+        },
+        warnings: vec!["a warning".into()],
+        checks,
+    }
+}

@@ -1,0 +1,235 @@
+use rampart_core::Status;
+use rampart_store::{IngestOutcome, Store};
+use time::Duration;
+
+use super::harness::{enrolled, outcome, run, t0};
+use crate::backend_test;
+
+async fn retried_post_is_stored_once(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    let r = run(
+        "r1",
+        "a1",
+        t0(),
+        vec![outcome("1", Status::Pass), outcome("2", Status::Fail)],
+    );
+    assert_eq!(
+        store.ingest_runs(std::slice::from_ref(&r)).await.unwrap(),
+        [IngestOutcome::Stored]
+    );
+    // The same run again, alone and inside a batch with a new one.
+    let r2 = run(
+        "r2",
+        "a1",
+        t0() + Duration::hours(1),
+        vec![outcome("1", Status::Pass)],
+    );
+    assert_eq!(
+        store.ingest_runs(&[r.clone(), r2]).await.unwrap(),
+        [IngestOutcome::Duplicate, IngestOutcome::Stored]
+    );
+    let runs = store.agent_runs("a1", None, 10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r2", "r1"]
+    );
+    let detail = store.run("r1").await.unwrap().unwrap();
+    assert_eq!(detail.checks.len(), 2, "the duplicate added no rows");
+}
+backend_test!(retried_post_is_stored_once);
+
+async fn run_round_trips_with_evidence(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    let checks: Vec<_> = (1..=12)
+        .map(|i| {
+            outcome(
+                &i.to_string(),
+                if i % 3 == 0 {
+                    Status::Fail
+                } else {
+                    Status::Pass
+                },
+            )
+        })
+        .collect();
+    let r = run("r1", "a1", t0(), checks.clone());
+    store.ingest_runs(std::slice::from_ref(&r)).await.unwrap();
+    let got = store.run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        got.checks, checks,
+        "every field, evidence included, in policy order (10 after 9)"
+    );
+    assert_eq!(got.run.summary, r.summary);
+    assert_eq!(got.run.host, r.host);
+    assert_eq!(got.run.warnings, r.warnings);
+    assert_eq!(
+        (got.run.started_at, got.run.policy_version),
+        (t0(), Some(1))
+    );
+    assert!(store.run("missing").await.unwrap().is_none());
+}
+backend_test!(run_round_trips_with_evidence);
+
+/// A batch is one transaction: a run the database refuses (unknown agent) takes the whole
+/// batch down, so the server never acknowledges half of what it was sent.
+async fn failed_batch_stores_nothing(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    let good = run("r1", "a1", t0(), vec![outcome("1", Status::Pass)]);
+    let bad = run("r2", "ghost", t0(), vec![outcome("1", Status::Pass)]);
+    assert!(store.ingest_runs(&[good.clone(), bad]).await.is_err());
+    assert!(store.run("r1").await.unwrap().is_none());
+    assert!(store.latest_results("a1", None).await.unwrap().is_empty());
+    assert_eq!(
+        store.ingest_runs(&[good]).await.unwrap(),
+        [IngestOutcome::Stored]
+    );
+}
+backend_test!(failed_batch_stores_nothing);
+
+async fn latest_state_tracks_since_and_ignores_late_runs(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    store
+        .ingest_runs(&[run(
+            "r1",
+            "a1",
+            h(0),
+            vec![outcome("1", Status::Pass), outcome("2", Status::Fail)],
+        )])
+        .await
+        .unwrap();
+    store
+        .ingest_runs(&[run(
+            "r2",
+            "a1",
+            h(1),
+            vec![outcome("1", Status::Fail), outcome("2", Status::Fail)],
+        )])
+        .await
+        .unwrap();
+    store
+        .ingest_runs(&[run(
+            "r4",
+            "a1",
+            h(3),
+            vec![outcome("1", Status::Fail), outcome("2", Status::Pass)],
+        )])
+        .await
+        .unwrap();
+    // A spooled run from hour 2 arrives last: history gets it, the latest state does not move.
+    store
+        .ingest_runs(&[run(
+            "r3",
+            "a1",
+            h(2),
+            vec![outcome("1", Status::Pass), outcome("2", Status::Pass)],
+        )])
+        .await
+        .unwrap();
+
+    let latest = store.latest_results("a1", Some("baseline")).await.unwrap();
+    let got: Vec<(&str, Status, &str, i64)> = latest
+        .iter()
+        .map(|l| {
+            (
+                l.check_id.as_str(),
+                l.status,
+                l.run_id.as_str(),
+                (l.since - t0()).whole_hours(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("1", Status::Fail, "r4", 1), ("2", Status::Pass, "r4", 3)]
+    );
+
+    let history = store
+        .check_history("a1", "baseline", "1", 100)
+        .await
+        .unwrap();
+    let statuses: Vec<(&str, Status)> = history
+        .iter()
+        .map(|p| (p.run_id.as_str(), p.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("r1", Status::Pass),
+            ("r2", Status::Fail),
+            ("r3", Status::Pass),
+            ("r4", Status::Fail)
+        ]
+    );
+    let last_two = store.check_history("a1", "baseline", "1", 2).await.unwrap();
+    assert_eq!(
+        last_two
+            .iter()
+            .map(|p| p.run_id.as_str())
+            .collect::<Vec<_>>(),
+        ["r3", "r4"]
+    );
+}
+backend_test!(latest_state_tracks_since_and_ignores_late_runs);
+
+async fn fleet_score_by_bucket_and_retention(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "web").await;
+    let day = |n: i64| t0() + Duration::days(n);
+    let pf = |p: usize, f: usize| {
+        let mut v = Vec::new();
+        for i in 0..p {
+            v.push(outcome(&format!("p{i}"), Status::Pass));
+        }
+        for i in 0..f {
+            v.push(outcome(&format!("f{i}"), Status::Fail));
+        }
+        v.push(outcome("na", Status::NotApplicable));
+        v
+    };
+    store
+        .ingest_runs(&[
+            run("r1", "a1", day(0), pf(3, 1)),
+            run("r2", "a2", day(0) + Duration::hours(2), pf(1, 3)),
+            run("r3", "a1", day(1), pf(4, 0)),
+        ])
+        .await
+        .unwrap();
+    let bucket = 86_400;
+    let points = store
+        .policy_score_history("baseline", day(-1), bucket)
+        .await
+        .unwrap();
+    // t0 is not midnight-aligned; the two day-0 runs share a bucket only if they fall in the same
+    // UTC day, which the test data ensures (t0 + 2 h stays in t0's day).
+    assert_eq!(
+        t0().unix_timestamp() / bucket,
+        (t0() + Duration::hours(2)).unix_timestamp() / bucket
+    );
+    let got: Vec<(i64, i64, i64, i64, f64)> = points
+        .iter()
+        .map(|p| (p.runs, p.agents, p.passed, p.failed, p.score))
+        .collect();
+    assert_eq!(got, [(2, 2, 4, 4, 50.0), (1, 1, 4, 0, 100.0)]);
+
+    // Retention: everything before day 1 goes, with its check rows; the rest stays.
+    assert_eq!(store.prune_runs(day(1)).await.unwrap(), 2);
+    assert!(store.run("r1").await.unwrap().is_none());
+    assert_eq!(store.run("r3").await.unwrap().unwrap().checks.len(), 5);
+    assert!(
+        store
+            .check_history("a2", "baseline", "p0", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+backend_test!(fleet_score_by_bucket_and_retention);
+
+async fn reopening_applies_no_migration_twice(store: &Store) {
+    // The harness opened (and migrated) the store; a run stored now survives a second open of
+    // the same database in the same process, which re-runs the migrator.
+    enrolled(store, "a1", "web").await;
+    assert_eq!(store.agents(None).await.unwrap().len(), 1);
+}
+backend_test!(reopening_applies_no_migration_twice);
