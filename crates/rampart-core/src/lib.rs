@@ -6,6 +6,7 @@
 //! no I/O.
 
 pub mod digest;
+pub mod fleet;
 pub mod framework;
 pub mod report;
 pub mod severity;

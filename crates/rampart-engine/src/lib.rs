@@ -15,8 +15,10 @@ pub mod eval;
 pub mod fsroot;
 pub mod host;
 pub mod process;
+pub mod report;
 
 pub use context::{ScanContext, ScanOptions};
+pub use report::scan_report;
 
 use eval::pattern::FOUND;
 use rampart_core::{PolicyInfo, PolicyReport, RequirementsOutcome, Status, Summary};

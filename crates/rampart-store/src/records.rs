@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use rampart_core::{CheckOutcome, HostInfo, Status, Summary};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -24,7 +25,7 @@ pub type Labels = BTreeMap<String, String>;
 
 /// An enrolment token as the server remembers it. The token itself is a signed JWT the server
 /// hands out once; only its `jti` and terms are stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EnrolmentToken {
     /// Unique token id (the JWT `jti`).
     pub jti: String,
@@ -40,12 +41,15 @@ pub struct EnrolmentToken {
     pub uses: u32,
     /// When it stops being accepted (before leeway).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub expires_at: OffsetDateTime,
     /// When it was made.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     /// When an admin withdrew it.
     #[serde(with = "time::serde::rfc3339::option", default)]
+    #[schemars(with = "Option<String>")]
     pub revoked_at: Option<OffsetDateTime>,
     /// When set, the token re-enrols this existing agent (same id) instead of creating one.
     #[serde(default)]
@@ -68,7 +72,7 @@ pub enum Redemption {
 }
 
 /// Whether an agent may still talk to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Enrolled and not revoked.
@@ -107,7 +111,7 @@ pub struct NewAgent {
 }
 
 /// An enrolled agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Agent {
     /// Identifier (UUID).
     pub id: String,
@@ -127,22 +131,26 @@ pub struct Agent {
     pub cert_serial: String,
     /// When that certificate expires.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub cert_not_after: OffsetDateTime,
     /// First enrolment.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub enrolled_at: OffsetDateTime,
     /// Last heartbeat (or enrolment).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub last_seen: OffsetDateTime,
     /// Active or revoked.
     pub status: AgentStatus,
     /// A "scan now" not yet delivered.
     #[serde(with = "time::serde::rfc3339::option", default)]
+    #[schemars(with = "Option<String>")]
     pub scan_requested_at: Option<OffsetDateTime>,
 }
 
 /// A certificate the CA issued.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CertificateRecord {
     /// Serial number, lowercase hex.
     pub serial: String,
@@ -152,15 +160,19 @@ pub struct CertificateRecord {
     pub fingerprint: String,
     /// Start of validity.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub not_before: OffsetDateTime,
     /// End of validity.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub not_after: OffsetDateTime,
     /// When it was issued.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub issued_at: OffsetDateTime,
     /// When it was revoked.
     #[serde(with = "time::serde::rfc3339::option", default)]
+    #[schemars(with = "Option<String>")]
     pub revoked_at: Option<OffsetDateTime>,
     /// Why.
     #[serde(default)]
@@ -177,7 +189,7 @@ pub struct Revoked {
 }
 
 /// One immutable version of a policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PolicyVersion {
     /// Policy id.
     pub policy_id: String,
@@ -193,11 +205,12 @@ pub struct PolicyVersion {
     pub check_count: i64,
     /// Upload time.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
 }
 
 /// A policy with its newest version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PolicySummary {
     /// Policy id.
     pub id: String,
@@ -210,7 +223,7 @@ pub struct PolicySummary {
 }
 
 /// Who an assignment applies to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Target {
     /// Every agent of a group.
@@ -243,7 +256,7 @@ impl Target {
 }
 
 /// A policy version assigned to a group or agent, with its schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Assignment {
     /// Policy id.
     pub policy_id: String,
@@ -257,6 +270,7 @@ pub struct Assignment {
     pub schedule: String,
     /// When the assignment was made or last changed.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
 }
 
@@ -294,7 +308,7 @@ pub struct NewRun {
 }
 
 /// Whether an ingested run was new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IngestOutcome {
     /// Stored now.
@@ -304,7 +318,7 @@ pub enum IngestOutcome {
 }
 
 /// A stored run without its check results.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunSummary {
     /// Run id.
     pub id: String,
@@ -320,12 +334,15 @@ pub struct RunSummary {
     pub trigger: String,
     /// Scan start.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub started_at: OffsetDateTime,
     /// Scan end.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub finished_at: OffsetDateTime,
     /// Server receipt.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub received_at: OffsetDateTime,
     /// Counts and score.
     pub summary: Summary,
@@ -338,7 +355,7 @@ pub struct RunSummary {
 }
 
 /// A stored run with every check result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunDetail {
     /// The run.
     #[serde(flatten)]
@@ -348,19 +365,20 @@ pub struct RunDetail {
 }
 
 /// One observation of one check, for its history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckHistoryPoint {
     /// Run.
     pub run_id: String,
     /// When the run started.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub started_at: OffsetDateTime,
     /// Status in that run.
     pub status: Status,
 }
 
 /// The current state of one check on one agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LatestResult {
     /// Agent.
     pub agent_id: String,
@@ -374,17 +392,20 @@ pub struct LatestResult {
     pub run_id: String,
     /// When that run started.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub observed_at: OffsetDateTime,
     /// When the check entered this status.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub since: OffsetDateTime,
 }
 
 /// A policy's fleet-wide score over one time bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScorePoint {
     /// Start of the bucket.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub bucket_start: OffsetDateTime,
     /// Runs in the bucket.
     pub runs: i64,

@@ -238,49 +238,25 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let reports = rampart_engine::scan(&ctx, policies, &progress);
+    let report = rampart_engine::scan_report(&ctx, policies, &progress, new_scan_id(started_at));
     bar.finish_and_clear();
     {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &ctx.counters;
         tracing::info!(
-            checks = reports.iter().map(|r| r.checks.len()).sum::<usize>(),
+            checks = report.policies.iter().map(|r| r.checks.len()).sum::<usize>(),
             commands_run = c.commands_run.load(Relaxed),
             files_read = c.files_read.load(Relaxed),
             dirs_listed = c.dirs_listed.load(Relaxed),
             "scan finished"
         );
     }
-    let finished_at = OffsetDateTime::now_utc();
-    let mut report = ScanReport {
-        schema_version: rampart_core::report::REPORT_SCHEMA_VERSION,
-        generator: format!("rampart {}", env!("CARGO_PKG_VERSION")),
-        scan_id: new_scan_id(started_at),
-        host: rampart_engine::host::host_info(&ctx),
-        started_at,
-        finished_at,
-        policies: reports,
-        warnings: Vec::new(),
-        results_digest: String::new(),
-    };
-    for p in &report.policies {
-        if let Some(req) = &p.requirements
-            && !req.satisfied
-        {
-            let msg = format!(
-                "policy {}: requirements not met ({}): {}",
-                p.policy.id,
-                req.title,
-                req.reason.as_deref().unwrap_or("")
-            );
-            // The terminal report prints warnings itself; other formats go to files or pipes.
-            if args.out.effective_format() != FormatArg::Pretty {
-                eprintln!("rampart: warning: {msg}");
-            }
-            report.warnings.push(msg);
+    // The terminal report prints warnings itself; other formats go to files or pipes.
+    if args.out.effective_format() != FormatArg::Pretty {
+        for msg in &report.warnings {
+            eprintln!("rampart: warning: {msg}");
         }
     }
-    report.refresh();
     Ok(report)
 }
 

@@ -1,0 +1,128 @@
+//! The agent ↔ server protocol: what crosses the wire, shared by both ends so they cannot
+//! disagree. Plain data; JSON over HTTPS (mTLS on the agent port).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::ScanReport;
+
+/// `POST /api/v1/enrol`: a one-time token and a CSR for a key the agent generated itself.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct EnrolRequest {
+    /// The enrolment token (a JWT).
+    pub token: String,
+    /// PKCS#10 certificate signing request, PEM.
+    pub csr_pem: String,
+    /// Host name.
+    pub hostname: String,
+    /// Operating system.
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// Agent software version.
+    pub agent_version: String,
+}
+
+/// What an enrolled agent needs to talk to the agent port.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct EnrolResponse {
+    /// The agent's id.
+    pub agent_id: String,
+    /// Its certificate then the intermediate, PEM.
+    pub certificate_chain_pem: String,
+    /// The root CA, PEM (the agent checks it against the token's `sha`).
+    pub root_pem: String,
+    /// Base URL of the mTLS agent API, e.g. `https://rampart.example:8444`.
+    pub agent_url: String,
+    /// Heartbeat interval, seconds.
+    pub heartbeat_secs: u64,
+}
+
+/// `POST /agent/v1/renew`: a fresh CSR (the agent may rotate its key).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct RenewRequest {
+    /// PKCS#10 certificate signing request, PEM.
+    pub csr_pem: String,
+}
+
+/// A renewed certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct RenewResponse {
+    /// The new certificate then the intermediate, PEM.
+    pub certificate_chain_pem: String,
+}
+
+/// What the agent holds of one policy.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct HeldPolicy {
+    /// Policy id.
+    pub policy_id: String,
+    /// SHA-256 of the content the agent has.
+    pub digest: String,
+}
+
+/// `POST /agent/v1/heartbeat`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Heartbeat {
+    /// What the agent is doing (`idle`, `scanning`, `spooling`).
+    pub state: String,
+    /// Results waiting in the spool.
+    pub spooled_runs: u64,
+    /// Agent software version.
+    pub agent_version: String,
+}
+
+/// A policy version the agent must run, and when.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct AssignedPolicy {
+    /// Policy id.
+    pub policy_id: String,
+    /// Version.
+    pub version: i64,
+    /// SHA-256 of the content; fetch only when it differs from what is held.
+    pub digest: String,
+    /// Cron expression (5 fields, or `@hourly`/`@daily`…), evaluated in UTC.
+    pub schedule: String,
+}
+
+/// The server's answer to a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct HeartbeatResponse {
+    /// Server time, RFC 3339: agents log a warning when their clock is far off.
+    pub server_time: String,
+    /// Heartbeat interval, seconds.
+    pub heartbeat_secs: u64,
+    /// What to run.
+    pub assignments: Vec<AssignedPolicy>,
+    /// Run every assigned policy now ("scan now" from an operator).
+    pub scan_now: bool,
+}
+
+/// `POST /agent/v1/runs` (body gzip-compressed): one policy's results.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct RunSubmission {
+    /// Chosen by the agent when the scan finishes; a resend carries the same id.
+    pub run_id: String,
+    /// Policy version the scan used (none for ad-hoc scans).
+    pub policy_version: Option<i64>,
+    /// SHA-256 of the policy content scanned.
+    pub policy_digest: String,
+    /// `schedule`, `on_demand` or `manual`.
+    pub trigger: String,
+    /// The engine's report, exactly one policy.
+    pub report: ScanReport,
+}
+
+/// The server's receipt: once the agent has it, the run is durable and the spool entry can go.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct RunReceipt {
+    /// The run id.
+    pub run_id: String,
+    /// `stored`, or `duplicate` when the run was already stored (a resend).
+    pub outcome: String,
+}
+
+/// Free-form labels.
+pub type Labels = BTreeMap<String, String>;

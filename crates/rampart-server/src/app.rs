@@ -1,0 +1,134 @@
+//! Shared server state and the background tasks that keep it current.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rampart_pki::verifier::RevocationSet;
+use rampart_pki::{Ca, TokenSigner};
+use rampart_store::Store;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+
+use crate::ServerConfig;
+use crate::ingest::IngestJob;
+
+/// Everything request handlers share.
+pub(crate) struct App {
+    pub store: Store,
+    ca: RwLock<Arc<Ca>>,
+    pub tokens: TokenSigner,
+    pub revoked: Arc<RevocationSet>,
+    pub config: ServerConfig,
+    /// Base URL of the API port.
+    pub api_url: String,
+    /// Base URL of the agent port.
+    pub agent_url: String,
+    /// Audience enrolment tokens are bound to.
+    pub enrol_audience: String,
+    /// Heartbeats not yet written: flushed in batches so heartbeats cost no write each.
+    beats: Mutex<BTreeMap<String, OffsetDateTime>>,
+    pub ingest_tx: mpsc::Sender<IngestJob>,
+    pub ingest_rx: Mutex<Option<mpsc::Receiver<IngestJob>>>,
+}
+
+impl App {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        ca: Ca,
+        tokens: TokenSigner,
+        config: ServerConfig,
+        api_url: String,
+        agent_url: String,
+    ) -> App {
+        let (ingest_tx, ingest_rx) = mpsc::channel(1024);
+        App {
+            store,
+            ca: RwLock::new(Arc::new(ca)),
+            tokens,
+            revoked: Arc::new(RevocationSet::new()),
+            enrol_audience: format!("{api_url}/api/v1/enrol"),
+            config,
+            api_url,
+            agent_url,
+            beats: Mutex::new(BTreeMap::new()),
+            ingest_tx,
+            ingest_rx: Mutex::new(Some(ingest_rx)),
+        }
+    }
+
+    /// The CA in use.
+    pub fn ca(&self) -> Arc<Ca> {
+        self.ca.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records a heartbeat in memory.
+    pub fn beat(&self, agent_id: &str, at: OffsetDateTime) {
+        self.beats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(agent_id.to_string(), at);
+    }
+
+    /// Writes pending heartbeats.
+    pub async fn flush_heartbeats(&self) {
+        let pending = std::mem::take(&mut *self.beats.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.touch_agents(&pending).await {
+            tracing::warn!(error = %e, agents = pending.len(), "could not record heartbeats; will retry");
+            let mut beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, at) in pending {
+                beats.entry(id).or_insert(at);
+            }
+        }
+    }
+
+    /// Reloads the revocation set from the store (revocations made by other replicas).
+    pub async fn refresh_revocations(&self) -> Result<(), rampart_store::StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let serials: HashSet<String> = self
+            .store
+            .revoked_certificates(now)
+            .await?
+            .into_iter()
+            .map(|r| r.serial)
+            .collect();
+        self.revoked.replace(serials);
+        Ok(())
+    }
+
+    /// After how long without a heartbeat an agent counts as offline.
+    pub fn offline_after(&self) -> time::Duration {
+        let secs = self.config.heartbeat.as_secs() * u64::from(self.config.offline_after_missed.max(1));
+        time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
+
+/// Heartbeat flushing, revocation refresh and retention, until shutdown.
+pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    let mut revocations = tokio::time::interval(app.config.revocation_refresh);
+    let mut retention = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = flush.tick() => app.flush_heartbeats().await,
+            _ = revocations.tick() => {
+                if let Err(e) = app.refresh_revocations().await {
+                    tracing::warn!(error = %e, "could not refresh the revocation list; keeping the last one");
+                }
+            }
+            _ = retention.tick() => {
+                let before = OffsetDateTime::now_utc() - time::Duration::days(i64::from(app.config.retention_days));
+                match app.store.prune_runs(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(runs = n, retention_days = app.config.retention_days, "pruned old runs"),
+                    Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Server settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `rampart server` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Data directory (SQLite database when no URL is given).
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; `None` for the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// API port address.
+    pub listen: SocketAddr,
+    /// Agent (mTLS) port address.
+    pub agent_listen: SocketAddr,
+    /// Names (DNS or IP) in the server certificate; the first is used in URLs.
+    pub names: Vec<String>,
+    /// Externally visible API base URL, when it differs from `https://NAME:PORT`
+    /// (behind a TCP load balancer). Enrolment tokens are bound to it.
+    pub public_url: Option<String>,
+    /// Externally visible agent-port base URL.
+    pub agent_public_url: Option<String>,
+    /// Passphrase that encrypts the CA keys at rest.
+    pub passphrase: Vec<u8>,
+    /// Heartbeat interval agents are told to keep.
+    pub heartbeat: Duration,
+    /// An agent is offline after this many missed heartbeats.
+    pub offline_after_missed: u32,
+    /// Runs older than this are deleted.
+    pub retention_days: u32,
+    /// How often revocations made elsewhere (another replica) are picked up.
+    pub revocation_refresh: Duration,
+    /// TLS handshake timeout.
+    pub handshake_timeout: Duration,
+    /// Time allowed to send request headers.
+    pub header_timeout: Duration,
+    /// Largest request body accepted (after decompression for result uploads).
+    pub max_body_bytes: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory: SQLite, ports 8443 (API) and 8444 (agents) on all
+    /// interfaces, certificate for `localhost`.
+    pub fn new(data_dir: PathBuf, passphrase: Vec<u8>) -> ServerConfig {
+        ServerConfig {
+            data_dir,
+            database_url: None,
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            agent_listen: SocketAddr::from(([0, 0, 0, 0], 8444)),
+            names: vec!["localhost".into(), "127.0.0.1".into()],
+            public_url: None,
+            agent_public_url: None,
+            passphrase,
+            heartbeat: Duration::from_secs(60),
+            offline_after_missed: 3,
+            retention_days: 400,
+            revocation_refresh: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            max_body_bytes: 256 * 1024 * 1024,
+        }
+    }
+
+    /// Loopback-only settings on ephemeral ports, for tests and benchmarks.
+    pub fn for_test(data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            agent_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            names: vec!["127.0.0.1".into(), "localhost".into()],
+            ..ServerConfig::new(data_dir, b"test passphrase".to_vec())
+        }
+    }
+}

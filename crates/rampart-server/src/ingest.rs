@@ -1,0 +1,93 @@
+//! Result ingestion with group commit.
+//!
+//! Handlers queue validated runs and wait; one writer takes whatever is queued (up to a batch)
+//! and stores it in a single transaction, then answers every waiting handler. A run is
+//! acknowledged only after its transaction committed, so an acknowledged result survives a
+//! crash; batching turns hundreds of small commits per second into a few large ones.
+
+use std::sync::Arc;
+
+use rampart_store::{IngestOutcome, NewRun, StoreError};
+use tokio::sync::{oneshot, watch};
+
+use crate::app::App;
+
+const MAX_BATCH: usize = 64;
+
+pub(crate) struct IngestJob {
+    pub run: NewRun,
+    pub reply: oneshot::Sender<Result<IngestOutcome, String>>,
+}
+
+/// Queues a run and waits until it is durable (or refused).
+pub(crate) async fn submit(app: &App, run: NewRun) -> Result<IngestOutcome, String> {
+    let (reply, rx) = oneshot::channel();
+    app.ingest_tx
+        .send(IngestJob { run, reply })
+        .await
+        .map_err(|_| "server is shutting down".to_string())?;
+    rx.await.map_err(|_| "server is shutting down".to_string())?
+}
+
+pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut rx) = app.ingest_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return;
+    };
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.changed() => None,
+            job = rx.recv() => job,
+        };
+        let Some(first) = first else {
+            // Shutdown: store what is already queued, then stop.
+            rx.close();
+            let mut rest = Vec::new();
+            while let Ok(job) = rx.try_recv() {
+                rest.push(job);
+            }
+            if !rest.is_empty() {
+                commit(&app, rest).await;
+            }
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&app, batch).await;
+    }
+}
+
+async fn commit(app: &App, batch: Vec<IngestJob>) {
+    let (runs, replies): (Vec<NewRun>, Vec<_>) = batch.into_iter().map(|j| (j.run, j.reply)).unzip();
+    match app.store.ingest_runs(&runs).await {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) if runs.len() > 1 => {
+            // One bad run must not sink the others: retry them one by one.
+            tracing::warn!(error = %e, runs = runs.len(), "batch ingestion failed; retrying runs one by one");
+            for (run, reply) in runs.iter().zip(replies) {
+                let r = app.store.ingest_runs(std::slice::from_ref(run)).await;
+                let _ = reply.send(single(r));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+fn single(r: Result<Vec<IngestOutcome>, StoreError>) -> Result<IngestOutcome, String> {
+    match r {
+        Ok(v) => v.into_iter().next().ok_or_else(|| "no outcome".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}

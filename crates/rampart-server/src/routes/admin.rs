@@ -1,0 +1,419 @@
+//! Admin endpoints: enrolment tokens, agents, policies and assignments.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rampart_store::{
+    Agent, Assignment, CertificateRecord, EnrolmentToken, Labels, NewPolicyVersion,
+    PolicySummary, PolicyVersion, Target,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use super::auth::Admin;
+use super::body::ApiJson;
+use crate::app::App;
+use crate::error::ApiError;
+
+/// Longest enrolment-token lifetime accepted: tokens are meant to be short-lived.
+const MAX_TOKEN_TTL: Duration = Duration::days(7);
+
+/// `POST /api/v1/tokens`.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct TokenRequest {
+    /// Group enrolled agents join.
+    group: String,
+    /// Labels enrolled agents get.
+    #[serde(default)]
+    labels: Labels,
+    /// Lifetime in seconds (default 3600, at most 7 days).
+    #[serde(default = "default_ttl")]
+    ttl_secs: i64,
+    /// Enrolments allowed (default 1: single use).
+    #[serde(default = "default_uses")]
+    max_uses: u32,
+    /// Re-enrol this existing agent, keeping its identity and history.
+    #[serde(default)]
+    agent_id: Option<String>,
+}
+
+fn default_ttl() -> i64 {
+    3600
+}
+
+fn default_uses() -> u32 {
+    1
+}
+
+/// A new token: shown once, stored only by its `jti`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub(crate) struct TokenCreated {
+    /// The token to hand to the agent (file, stdin or environment — never a command line).
+    pub token: String,
+    /// Its id.
+    pub jti: String,
+    /// Expiry, RFC 3339.
+    pub expires_at: String,
+    /// The enrolment URL it is bound to.
+    pub audience: String,
+}
+
+/// Acknowledgement.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Done {
+    /// Always true.
+    pub ok: bool,
+}
+
+pub(crate) async fn create_token(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    if req.group.trim().is_empty() || req.group.len() > 128 {
+        return Err(ApiError::bad_request("invalid_field", "group: 1–128 characters"));
+    }
+    let ttl = Duration::seconds(req.ttl_secs);
+    if ttl < Duration::seconds(10) || ttl > MAX_TOKEN_TTL {
+        return Err(ApiError::bad_request("invalid_field", "ttl_secs: between 10 and 604800"));
+    }
+    if req.max_uses == 0 {
+        return Err(ApiError::bad_request("invalid_field", "max_uses: at least 1"));
+    }
+    if let Some(id) = &req.agent_id {
+        if app.store.agent(id).await?.is_none() {
+            return Err(ApiError::not_found("agent", id));
+        }
+        if req.max_uses != 1 {
+            return Err(ApiError::bad_request("invalid_field", "max_uses: a re-enrolment token is single-use"));
+        }
+    }
+    let now = OffsetDateTime::now_utc();
+    let jti = uuid::Uuid::new_v4().to_string();
+    let (token, claims) = app
+        .tokens
+        .issue(
+            &app.enrol_audience,
+            &jti,
+            &req.group,
+            &req.labels,
+            &app.ca().root_fingerprint(),
+            req.agent_id.as_deref(),
+            now,
+            ttl,
+        )
+        .map_err(ApiError::internal)?;
+    let record = EnrolmentToken {
+        jti: jti.clone(),
+        group: req.group,
+        labels: req.labels,
+        audience: app.enrol_audience.clone(),
+        max_uses: req.max_uses,
+        uses: 0,
+        expires_at: OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now),
+        created_at: now,
+        revoked_at: None,
+        reenrol_agent_id: req.agent_id,
+    };
+    app.store.insert_enrolment_token(&record).await?;
+    tracing::info!(%jti, group = %record.group, max_uses = record.max_uses, "enrolment token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreated {
+            token,
+            jti,
+            expires_at: rfc3339(record.expires_at),
+            audience: record.audience,
+        }),
+    ))
+}
+
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+pub(crate) async fn list_tokens(State(app): State<Arc<App>>, _admin: Admin) -> Result<Json<Vec<EnrolmentToken>>, ApiError> {
+    Ok(Json(app.store.enrolment_tokens().await?))
+}
+
+pub(crate) async fn revoke_token(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(jti): Path<String>,
+) -> Result<Json<Done>, ApiError> {
+    if app.store.revoke_enrolment_token(&jti, OffsetDateTime::now_utc()).await? {
+        Ok(Json(Done { ok: true }))
+    } else {
+        Err(ApiError::not_found("token", &jti))
+    }
+}
+
+/// An agent with its connection state.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub(crate) struct AgentView {
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: Agent,
+    /// `online`, `offline` (missed heartbeats) or `revoked`.
+    pub connection: String,
+}
+
+fn view(app: &App, agent: Agent, now: OffsetDateTime) -> AgentView {
+    let connection = if agent.status == rampart_store::AgentStatus::Revoked {
+        "revoked"
+    } else if now - agent.last_seen > app.offline_after() {
+        "offline"
+    } else {
+        "online"
+    };
+    AgentView {
+        agent,
+        connection: connection.into(),
+    }
+}
+
+/// `?group=`.
+#[derive(Deserialize)]
+pub(crate) struct GroupQuery {
+    group: Option<String>,
+}
+
+pub(crate) async fn list_agents(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Query(q): Query<GroupQuery>,
+) -> Result<Json<Vec<AgentView>>, ApiError> {
+    app.flush_heartbeats().await;
+    let now = OffsetDateTime::now_utc();
+    let agents = app.store.agents(q.group.as_deref()).await?;
+    Ok(Json(agents.into_iter().map(|a| view(&app, a, now)).collect()))
+}
+
+/// One agent and its certificates.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub(crate) struct AgentDetail {
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: AgentView,
+    /// Certificates issued to it, newest first.
+    pub certificates: Vec<CertificateRecord>,
+    /// Policies it must run.
+    pub assignments: Vec<Assignment>,
+}
+
+pub(crate) async fn show_agent(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<AgentDetail>, ApiError> {
+    app.flush_heartbeats().await;
+    let agent = app.store.agent(&id).await?.ok_or_else(|| ApiError::not_found("agent", &id))?;
+    let certificates = app.store.agent_certificates(&id).await?;
+    let assignments = app.store.assignments_for_agent(&id, &agent.group).await?;
+    Ok(Json(AgentDetail {
+        agent: view(&app, agent, OffsetDateTime::now_utc()),
+        certificates,
+        assignments,
+    }))
+}
+
+/// `POST /api/v1/agents/{id}/revoke`.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct RevokeRequest {
+    /// Why (kept with the certificates).
+    #[serde(default = "default_reason")]
+    reason: String,
+}
+
+fn default_reason() -> String {
+    "revoked by an administrator".into()
+}
+
+/// What a revocation did.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Revoked {
+    /// Serials revoked (refused from the next handshake on).
+    pub serials: Vec<String>,
+}
+
+pub(crate) async fn revoke_agent(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RevokeRequest>,
+) -> Result<Json<Revoked>, ApiError> {
+    let serials = app.store.revoke_agent(&id, &req.reason, OffsetDateTime::now_utc()).await?;
+    // This replica refuses them at once; others within their refresh interval.
+    app.revoked.extend(serials.iter().cloned());
+    tracing::warn!(agent = %id, reason = %req.reason, certificates = serials.len(), "agent revoked");
+    Ok(Json(Revoked { serials }))
+}
+
+pub(crate) async fn scan_now(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Done>, ApiError> {
+    if app.store.request_scan(&id, OffsetDateTime::now_utc()).await? {
+        Ok(Json(Done { ok: true }))
+    } else {
+        Err(ApiError::not_found("agent", &id))
+    }
+}
+
+/// `POST /api/v1/policies`.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct PolicyUpload {
+    /// File name (used in error locations).
+    file_name: String,
+    /// The policy text, exactly as in the file.
+    content: String,
+}
+
+/// What an upload produced.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub(crate) struct PolicyUploaded {
+    /// The version (new, or the newest one when the content is unchanged).
+    #[serde(flatten)]
+    pub version: PolicyVersion,
+    /// Whether a new version was created.
+    pub created: bool,
+}
+
+pub(crate) async fn upload_policy(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    ApiJson(req): ApiJson<PolicyUpload>,
+) -> Result<(StatusCode, Json<PolicyUploaded>), ApiError> {
+    let bytes = req.content.as_bytes();
+    let policy = rampart_policy::load_bytes(bytes, &req.file_name, rampart_policy::LoadOptions::default())
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", e.to_string()))?;
+    let digest = hex::encode(Sha256::digest(bytes));
+    let (version, created) = app
+        .store
+        .add_policy_version(
+            &NewPolicyVersion {
+                policy_id: &policy.id,
+                name: &policy.name,
+                format: policy.format.as_str(),
+                file_name: &req.file_name,
+                content: bytes,
+                digest: &digest,
+                check_count: i64::try_from(policy.checks.len()).unwrap_or(i64::MAX),
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    tracing::info!(policy = %version.policy_id, version = version.version, created, "policy uploaded");
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(PolicyUploaded { version, created })))
+}
+
+pub(crate) async fn list_policies(State(app): State<Arc<App>>, _admin: Admin) -> Result<Json<Vec<PolicySummary>>, ApiError> {
+    Ok(Json(app.store.policies().await?))
+}
+
+pub(crate) async fn policy_versions(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<PolicyVersion>>, ApiError> {
+    let v = app.store.policy_versions(&id).await?;
+    if v.is_empty() {
+        return Err(ApiError::not_found("policy", &id));
+    }
+    Ok(Json(v))
+}
+
+pub(crate) async fn policy_content(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path((id, version)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let (_, content) = app
+        .store
+        .policy_version(&id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy version", &format!("{id}@{version}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/yaml")], content).into_response())
+}
+
+/// `PUT /api/v1/policies/{id}/assignments`.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct AssignRequest {
+    /// Group or agent.
+    target: Target,
+    /// Version (default: the newest).
+    #[serde(default)]
+    version: Option<i64>,
+    /// Cron expression, UTC (5 fields, or `@hourly`, `@daily`, …).
+    schedule: String,
+}
+
+/// Checks a cron expression the way agents will evaluate it.
+pub(crate) fn validate_schedule(s: &str) -> Result<(), ApiError> {
+    s.parse::<croner::Cron>()
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request("invalid_schedule", format!("schedule {s:?}: {e}")))
+}
+
+pub(crate) async fn assign(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<AssignRequest>,
+) -> Result<Json<Assignment>, ApiError> {
+    validate_schedule(&req.schedule)?;
+    let version = match req.version {
+        Some(v) => v,
+        None => app
+            .store
+            .policy_versions(&id)
+            .await?
+            .last()
+            .map(|v| v.version)
+            .ok_or_else(|| ApiError::not_found("policy", &id))?,
+    };
+    if let Target::Agent(a) = &req.target
+        && app.store.agent(a).await?.is_none()
+    {
+        return Err(ApiError::not_found("agent", a));
+    }
+    let now = OffsetDateTime::now_utc();
+    app.store.assign(&id, version, &req.target, &req.schedule, now).await?;
+    let assignment = app
+        .store
+        .assignments(Some(&id))
+        .await?
+        .into_iter()
+        .find(|a| a.target == req.target)
+        .ok_or_else(|| ApiError::internal("assignment vanished after it was written"))?;
+    tracing::info!(policy = %id, version, target = ?req.target, schedule = %req.schedule, "policy assigned");
+    Ok(Json(assignment))
+}
+
+pub(crate) async fn unassign(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path((id, kind, name)): Path<(String, String, String)>,
+) -> Result<Json<Done>, ApiError> {
+    let target = match kind.as_str() {
+        "group" => Target::Group(name),
+        "agent" => Target::Agent(name),
+        _ => return Err(ApiError::bad_request("invalid_target", "kind: 'group' or 'agent'")),
+    };
+    if app.store.unassign(&id, &target).await? {
+        Ok(Json(Done { ok: true }))
+    } else {
+        Err(ApiError::not_found("assignment", &format!("{id} → {target:?}")))
+    }
+}
+
+pub(crate) async fn list_assignments(State(app): State<Arc<App>>, _admin: Admin) -> Result<Json<Vec<Assignment>>, ApiError> {
+    Ok(Json(app.store.assignments(None).await?))
+}

@@ -1,0 +1,172 @@
+//! The agent port (mTLS): heartbeats, policy downloads, renewal, result uploads.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use rampart_core::fleet::{
+    AssignedPolicy, Heartbeat, HeartbeatResponse, RenewRequest, RenewResponse, RunReceipt,
+    RunSubmission,
+};
+use rampart_store::{CertificateRecord, IngestOutcome, NewRun};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::auth::AgentAuth;
+use super::body::ApiJson;
+use crate::app::App;
+use crate::error::ApiError;
+
+pub(crate) async fn heartbeat(
+    State(app): State<Arc<App>>,
+    auth: AgentAuth,
+    ApiJson(beat): ApiJson<Heartbeat>,
+) -> Result<Json<HeartbeatResponse>, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let id = &auth.agent.id;
+    app.beat(id, now);
+    let scan_now = auth.agent.scan_requested_at.is_some() && app.store.take_scan_request(id).await?;
+    if scan_now {
+        tracing::info!(agent = %id, "delivered scan-now request");
+    }
+    tracing::debug!(agent = %id, state = %beat.state, spooled = beat.spooled_runs, "heartbeat");
+    let assignments = app
+        .store
+        .assignments_for_agent(id, &auth.agent.group)
+        .await?
+        .into_iter()
+        .map(|a| AssignedPolicy {
+            policy_id: a.policy_id,
+            version: a.version,
+            digest: a.digest,
+            schedule: a.schedule,
+        })
+        .collect();
+    Ok(Json(HeartbeatResponse {
+        server_time: now.format(&Rfc3339).unwrap_or_default(),
+        heartbeat_secs: app.config.heartbeat.as_secs(),
+        assignments,
+        scan_now,
+    }))
+}
+
+pub(crate) async fn policy(
+    State(app): State<Arc<App>>,
+    auth: AgentAuth,
+    Path((policy_id, version)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let assigned = app
+        .store
+        .assignments_for_agent(&auth.agent.id, &auth.agent.group)
+        .await?
+        .into_iter()
+        .any(|a| a.policy_id == policy_id && a.version == version);
+    if !assigned {
+        return Err(ApiError::forbidden(
+            "not_assigned",
+            format!("policy {policy_id} version {version} is not assigned to this agent"),
+        ));
+    }
+    let (meta, content) = app
+        .store
+        .policy_version(&policy_id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy version", &format!("{policy_id}@{version}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/yaml".to_string()),
+            (header::HeaderName::from_static("x-rampart-digest"), meta.digest),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+pub(crate) async fn renew(
+    State(app): State<Arc<App>>,
+    auth: AgentAuth,
+    ApiJson(req): ApiJson<RenewRequest>,
+) -> Result<Json<RenewResponse>, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let issued = app
+        .ca()
+        .issue_agent(&req.csr_pem, &auth.agent.id, now)
+        .map_err(|e| ApiError::bad_request("bad_csr", e.to_string()))?;
+    app.store
+        .record_renewal(&CertificateRecord {
+            serial: issued.serial.clone(),
+            agent_id: auth.agent.id.clone(),
+            fingerprint: issued.fingerprint.clone(),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            issued_at: now,
+            revoked_at: None,
+            revocation_reason: None,
+        })
+        .await?;
+    tracing::info!(agent = %auth.agent.id, old_serial = %auth.identity.serial, serial = %issued.serial, "certificate renewed");
+    Ok(Json(RenewResponse {
+        certificate_chain_pem: issued.chain_pem,
+    }))
+}
+
+fn valid_run_id(id: &str) -> bool {
+    (8..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(crate) async fn post_run(
+    State(app): State<Arc<App>>,
+    auth: AgentAuth,
+    ApiJson(sub): ApiJson<RunSubmission>,
+) -> Result<Json<RunReceipt>, ApiError> {
+    if !valid_run_id(&sub.run_id) {
+        return Err(ApiError::bad_request(
+            "invalid_run_id",
+            "run_id: 8–128 characters of letters, digits, '-' and '_'",
+        ));
+    }
+    let mut report = sub.report;
+    if report.policies.len() != 1 {
+        return Err(ApiError::bad_request(
+            "invalid_report",
+            format!("report.policies: exactly one policy per run, got {}", report.policies.len()),
+        ));
+    }
+    let Some(policy) = report.policies.pop() else {
+        return Err(ApiError::bad_request("invalid_report", "report.policies is empty"));
+    };
+    let mut summary = rampart_core::Summary::default();
+    for c in &policy.checks {
+        summary.add(c.status);
+    }
+    summary.finish();
+    let now = OffsetDateTime::now_utc();
+    app.beat(&auth.agent.id, now);
+    let run = NewRun {
+        id: sub.run_id.clone(),
+        agent_id: auth.agent.id.clone(),
+        policy_id: policy.policy.id.clone(),
+        policy_version: sub.policy_version,
+        policy_digest: sub.policy_digest,
+        trigger: sub.trigger,
+        started_at: report.started_at,
+        finished_at: report.finished_at,
+        received_at: now,
+        summary,
+        results_digest: report.results_digest,
+        host: report.host,
+        warnings: report.warnings,
+        checks: policy.checks,
+    };
+    let outcome = crate::ingest::submit(&app, run).await.map_err(ApiError::internal)?;
+    Ok(Json(RunReceipt {
+        run_id: sub.run_id,
+        outcome: match outcome {
+            IngestOutcome::Stored => "stored",
+            IngestOutcome::Duplicate => "duplicate",
+        }
+        .into(),
+    }))
+}

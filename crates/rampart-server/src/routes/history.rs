@@ -1,0 +1,204 @@
+//! Results history: runs, latest state, per-check history, diffs, fleet score over time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use rampart_core::{CheckOutcome, Status};
+use rampart_store::{CheckHistoryPoint, LatestResult, RunDetail, RunSummary, ScorePoint};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use super::auth::Admin;
+use crate::app::App;
+use crate::error::ApiError;
+
+/// `?policy=&limit=`.
+#[derive(Deserialize)]
+pub(crate) struct RunsQuery {
+    policy: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(crate) async fn agent_runs(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 10_000);
+    Ok(Json(app.store.agent_runs(&id, q.policy.as_deref(), limit).await?))
+}
+
+/// `?policy=`.
+#[derive(Deserialize)]
+pub(crate) struct PolicyQuery {
+    policy: Option<String>,
+}
+
+pub(crate) async fn latest(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    Query(q): Query<PolicyQuery>,
+) -> Result<Json<Vec<LatestResult>>, ApiError> {
+    Ok(Json(app.store.latest_results(&id, q.policy.as_deref()).await?))
+}
+
+/// A check's history on one agent.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub(crate) struct CheckHistory {
+    /// Every observation kept, oldest first (at most `limit`).
+    pub points: Vec<CheckHistoryPoint>,
+    /// The current status and since when, from the latest-state view.
+    pub current: Option<LatestResult>,
+}
+
+/// `?limit=`.
+#[derive(Deserialize)]
+pub(crate) struct LimitQuery {
+    limit: Option<i64>,
+}
+
+pub(crate) async fn check_history(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path((id, policy, check)): Path<(String, String, String)>,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<CheckHistory>, ApiError> {
+    let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
+    let points = app.store.check_history(&id, &policy, &check, limit).await?;
+    let current = app
+        .store
+        .latest_results(&id, Some(&policy))
+        .await?
+        .into_iter()
+        .find(|l| l.check_id == check);
+    if points.is_empty() && current.is_none() {
+        return Err(ApiError::not_found("check", &format!("{policy}/{check} on agent {id}")));
+    }
+    Ok(Json(CheckHistory { points, current }))
+}
+
+pub(crate) async fn run(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<RunDetail>, ApiError> {
+    app.store.run(&id).await?.map(Json).ok_or_else(|| ApiError::not_found("run", &id))
+}
+
+/// One check whose status or evidence differs between two runs.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+pub(crate) struct CheckChange {
+    /// Check id.
+    pub check_id: String,
+    /// Title.
+    pub title: String,
+    /// Status in run a (none: the check was not in run a).
+    pub before: Option<Status>,
+    /// Status in run b (none: the check is not in run b).
+    pub after: Option<Status>,
+}
+
+/// What changed between two runs of the same policy.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub(crate) struct RunDiff {
+    /// Run a.
+    pub from: RunSummary,
+    /// Run b.
+    pub to: RunSummary,
+    /// Not failing in a, failing in b.
+    pub newly_failing: Vec<CheckChange>,
+    /// Not passing in a, passing in b.
+    pub newly_passing: Vec<CheckChange>,
+    /// Other status changes (e.g. pass → not applicable), and checks added or removed.
+    pub other_changes: Vec<CheckChange>,
+    /// Same status, different evidence (a changed line, another command output).
+    pub evidence_changed: Vec<CheckChange>,
+}
+
+fn change(a: Option<&CheckOutcome>, b: Option<&CheckOutcome>) -> CheckChange {
+    let any = b.or(a);
+    CheckChange {
+        check_id: any.map(|c| c.id.clone()).unwrap_or_default(),
+        title: any.map(|c| c.title.clone()).unwrap_or_default(),
+        before: a.map(|c| c.status),
+        after: b.map(|c| c.status),
+    }
+}
+
+/// Compares two runs check by check.
+pub(crate) fn diff_runs(a: RunDetail, b: RunDetail) -> RunDiff {
+    let before: BTreeMap<&str, &CheckOutcome> = a.checks.iter().map(|c| (c.id.as_str(), c)).collect();
+    let after: BTreeMap<&str, &CheckOutcome> = b.checks.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut ids: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let (mut newly_failing, mut newly_passing, mut other_changes, mut evidence_changed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for id in ids {
+        let (x, y) = (before.get(id).copied(), after.get(id).copied());
+        let ch = change(x, y);
+        match (x, y) {
+            (Some(x), Some(y)) if x.status == y.status => {
+                if x.evidence != y.evidence {
+                    evidence_changed.push(ch);
+                }
+            }
+            (_, Some(y)) if y.status == Status::Fail => newly_failing.push(ch),
+            (_, Some(y)) if y.status == Status::Pass => newly_passing.push(ch),
+            _ => other_changes.push(ch),
+        }
+    }
+    RunDiff {
+        from: a.run,
+        to: b.run,
+        newly_failing,
+        newly_passing,
+        other_changes,
+        evidence_changed,
+    }
+}
+
+pub(crate) async fn diff(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path((a, b)): Path<(String, String)>,
+) -> Result<Json<RunDiff>, ApiError> {
+    let ra = app.store.run(&a).await?.ok_or_else(|| ApiError::not_found("run", &a))?;
+    let rb = app.store.run(&b).await?.ok_or_else(|| ApiError::not_found("run", &b))?;
+    if ra.run.policy_id != rb.run.policy_id {
+        return Err(ApiError::bad_request(
+            "different_policies",
+            format!("run {a} is of policy {}, run {b} of {}", ra.run.policy_id, rb.run.policy_id),
+        ));
+    }
+    Ok(Json(diff_runs(ra, rb)))
+}
+
+/// `?days=30&bucket=day|hour`.
+#[derive(Deserialize)]
+pub(crate) struct ScoreQuery {
+    days: Option<i64>,
+    bucket: Option<String>,
+}
+
+pub(crate) async fn policy_score(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    Query(q): Query<ScoreQuery>,
+) -> Result<Json<Vec<ScorePoint>>, ApiError> {
+    let bucket = match q.bucket.as_deref().unwrap_or("day") {
+        "day" => 86_400,
+        "hour" => 3_600,
+        other => {
+            return Err(ApiError::bad_request("invalid_bucket", format!("bucket {other:?}: 'day' or 'hour'")));
+        }
+    };
+    let since = OffsetDateTime::now_utc() - Duration::days(q.days.unwrap_or(30).clamp(1, 3660));
+    Ok(Json(app.store.policy_score_history(&id, since, bucket).await?))
+}

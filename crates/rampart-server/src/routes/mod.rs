@@ -1,0 +1,185 @@
+//! The whole HTTP surface in one table: every endpoint's method, path, port, authentication,
+//! request and response types and handler. The routers and the OpenAPI document are both built
+//! from [`endpoints`], so the document cannot drift from what is served.
+
+mod admin;
+mod agent;
+mod auth;
+mod body;
+mod history;
+pub mod openapi;
+mod public;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use rampart_core::fleet::{
+    EnrolRequest, EnrolResponse, Heartbeat, HeartbeatResponse, RenewRequest, RenewResponse,
+    RunReceipt, RunSubmission,
+};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use crate::app::App;
+
+pub(crate) type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// Which listener serves an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Port {
+    Api,
+    Agent,
+}
+
+/// Who may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// Anyone (the enrolment token is checked by the handler).
+    Public,
+    /// An admin bearer token.
+    Admin,
+    /// An agent's client certificate (mTLS).
+    AgentCert,
+}
+
+/// What a successful response carries.
+#[derive(Clone, Copy)]
+pub(crate) enum Reply {
+    Json(SchemaFn),
+    Pem,
+    Der,
+    Bytes,
+}
+
+pub(crate) struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub port: Port,
+    pub auth: Auth,
+    pub request: Option<SchemaFn>,
+    /// Request body is gzip-compressed JSON.
+    pub gzip_request: bool,
+    pub reply: Reply,
+    pub route: fn() -> MethodRouter<Arc<App>>,
+}
+
+macro_rules! ep {
+    ($m:ident $path:literal, $port:ident, $auth:ident, $summary:literal, req: $req:expr, reply: $reply:expr, $route:expr) => {
+        Endpoint {
+            method: Method::$m,
+            path: $path,
+            summary: $summary,
+            port: Port::$port,
+            auth: Auth::$auth,
+            request: $req,
+            gzip_request: false,
+            reply: $reply,
+            route: $route,
+        }
+    };
+}
+
+/// Every endpoint Rampart serves.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    use Reply::*;
+    let mut v = vec![
+        ep!(GET "/api/v1/health", Api, Public, "Liveness and the storage backend in use",
+            req: None, reply: Json(schema::<public::Health>), || get(public::health)),
+        ep!(GET "/api/v1/openapi.json", Api, Public, "This document",
+            req: None, reply: Bytes, || get(public::openapi)),
+        ep!(GET "/api/v1/ca/root.pem", Api, Public, "The root CA certificate (agents pin it by the SHA-256 in their enrolment token)",
+            req: None, reply: Pem, || get(public::root_pem)),
+        ep!(GET "/api/v1/ca/crl.der", Api, Public, "Current certificate revocation list, signed by the intermediate",
+            req: None, reply: Der, || get(public::crl)),
+        ep!(POST "/api/v1/enrol", Api, Public, "Enrol an agent: one-time token + CSR in, 24 h client certificate out",
+            req: Some(schema::<EnrolRequest>), reply: Json(schema::<EnrolResponse>), || post(public::enrol)),
+
+        ep!(POST "/api/v1/tokens", Api, Admin, "Create an enrolment token",
+            req: Some(schema::<admin::TokenRequest>), reply: Json(schema::<admin::TokenCreated>), || post(admin::create_token)),
+        ep!(GET "/api/v1/tokens", Api, Admin, "List enrolment tokens",
+            req: None, reply: Json(schema::<Vec<rampart_store::EnrolmentToken>>), || get(admin::list_tokens)),
+        ep!(DELETE "/api/v1/tokens/{jti}", Api, Admin, "Revoke an enrolment token",
+            req: None, reply: Json(schema::<admin::Done>), || delete(admin::revoke_token)),
+
+        ep!(GET "/api/v1/agents", Api, Admin, "List agents (optionally one group) with online status",
+            req: None, reply: Json(schema::<Vec<admin::AgentView>>), || get(admin::list_agents)),
+        ep!(GET "/api/v1/agents/{id}", Api, Admin, "One agent with its certificates",
+            req: None, reply: Json(schema::<admin::AgentDetail>), || get(admin::show_agent)),
+        ep!(POST "/api/v1/agents/{id}/revoke", Api, Admin, "Revoke an agent and its certificates (effective at the next handshake)",
+            req: Some(schema::<admin::RevokeRequest>), reply: Json(schema::<admin::Revoked>), || post(admin::revoke_agent)),
+        ep!(POST "/api/v1/agents/{id}/scan", Api, Admin, "Ask an agent to scan now (delivered with its next heartbeat)",
+            req: None, reply: Json(schema::<admin::Done>), || post(admin::scan_now)),
+
+        ep!(POST "/api/v1/policies", Api, Admin, "Upload a policy (Rampart YAML or Wazuh SCA); validated, stored as a new immutable version",
+            req: Some(schema::<admin::PolicyUpload>), reply: Json(schema::<admin::PolicyUploaded>), || post(admin::upload_policy)),
+        ep!(GET "/api/v1/policies", Api, Admin, "List policies with their newest version",
+            req: None, reply: Json(schema::<Vec<rampart_store::PolicySummary>>), || get(admin::list_policies)),
+        ep!(GET "/api/v1/policies/{id}/versions", Api, Admin, "Every version of a policy",
+            req: None, reply: Json(schema::<Vec<rampart_store::PolicyVersion>>), || get(admin::policy_versions)),
+        ep!(GET "/api/v1/policies/{id}/versions/{version}", Api, Admin, "One version's content, as uploaded",
+            req: None, reply: Bytes, || get(admin::policy_content)),
+        ep!(PUT "/api/v1/policies/{id}/assignments", Api, Admin, "Assign a version to a group or agent with a cron schedule (replaces that target's assignment)",
+            req: Some(schema::<admin::AssignRequest>), reply: Json(schema::<rampart_store::Assignment>), || put(admin::assign)),
+        ep!(DELETE "/api/v1/policies/{id}/assignments/{kind}/{name}", Api, Admin, "Remove an assignment",
+            req: None, reply: Json(schema::<admin::Done>), || delete(admin::unassign)),
+        ep!(GET "/api/v1/assignments", Api, Admin, "Every assignment",
+            req: None, reply: Json(schema::<Vec<rampart_store::Assignment>>), || get(admin::list_assignments)),
+        ep!(GET "/api/v1/policies/{id}/score", Api, Admin, "A policy's fleet-wide score over time",
+            req: None, reply: Json(schema::<Vec<rampart_store::ScorePoint>>), || get(history::policy_score)),
+
+        ep!(GET "/api/v1/agents/{id}/runs", Api, Admin, "An agent's runs, newest first",
+            req: None, reply: Json(schema::<Vec<rampart_store::RunSummary>>), || get(history::agent_runs)),
+        ep!(GET "/api/v1/agents/{id}/latest", Api, Admin, "Latest state of every check on an agent, with when it entered that state",
+            req: None, reply: Json(schema::<Vec<rampart_store::LatestResult>>), || get(history::latest)),
+        ep!(GET "/api/v1/agents/{id}/checks/{policy}/{check}", Api, Admin, "One check's history on an agent, and since when it has its current status",
+            req: None, reply: Json(schema::<history::CheckHistory>), || get(history::check_history)),
+        ep!(GET "/api/v1/runs/{id}", Api, Admin, "One run with every check result and its evidence",
+            req: None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
+        ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, Admin, "What changed from run a to run b",
+            req: None, reply: Json(schema::<history::RunDiff>), || get(history::diff)),
+
+        ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
+            req: Some(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
+        ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",
+            req: None, reply: Bytes, || get(agent::policy)),
+        ep!(POST "/agent/v1/renew", Agent, AgentCert, "Renew the client certificate (new CSR, same identity)",
+            req: Some(schema::<RenewRequest>), reply: Json(schema::<RenewResponse>), || post(agent::renew)),
+        ep!(POST "/agent/v1/runs", Agent, AgentCert, "Post one run's results (gzip JSON); idempotent by run id",
+            req: Some(schema::<RunSubmission>), reply: Json(schema::<RunReceipt>), || post(agent::post_run)),
+    ];
+    for e in &mut v {
+        if e.path == "/agent/v1/runs" {
+            e.gzip_request = true;
+        }
+    }
+    v
+}
+
+fn router_for(app: Arc<App>, port: Port) -> Router {
+    let mut r: Router<Arc<App>> = Router::new();
+    for e in endpoints().into_iter().filter(|e| e.port == port) {
+        r = r.route(e.path, (e.route)());
+    }
+    r.fallback(|| async {
+        crate::error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+    })
+    .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .with_state(app)
+}
+
+/// Routes of the API port.
+pub(crate) fn api_router(app: Arc<App>) -> Router {
+    router_for(app, Port::Api)
+}
+
+/// Routes of the agent port.
+pub(crate) fn agent_router(app: Arc<App>) -> Router {
+    router_for(app, Port::Agent)
+}
