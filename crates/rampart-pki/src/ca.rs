@@ -87,6 +87,8 @@ pub struct AgentIdentity {
     pub agent_id: String,
     /// Serial, lowercase hex.
     pub serial: String,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
     /// End of validity.
     pub not_after: OffsetDateTime,
     /// SHA-256 of the DER, hex.
@@ -118,9 +120,12 @@ pub fn agent_identity(der: &[u8]) -> Result<AgentIdentity, PkiError> {
         .to_string();
     let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
         .map_err(|e| PkiError::corrupt("certificate", e))?;
+    let not_before = OffsetDateTime::from_unix_timestamp(cert.validity().not_before.timestamp())
+        .map_err(|e| PkiError::corrupt("certificate", e))?;
     Ok(AgentIdentity {
         agent_id,
         serial: hex::encode(cert.raw_serial()),
+        not_before,
         not_after,
         fingerprint: fingerprint(der),
     })

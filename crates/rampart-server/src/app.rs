@@ -102,7 +102,8 @@ impl App {
 
     /// After how long without a heartbeat an agent counts as offline.
     pub fn offline_after(&self) -> time::Duration {
-        let secs = self.config.heartbeat.as_secs() * u64::from(self.config.offline_after_missed.max(1));
+        let secs =
+            self.config.heartbeat.as_secs() * u64::from(self.config.offline_after_missed.max(1));
         time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 }

@@ -42,14 +42,24 @@ fn material(name: &str, f: &CaFiles, now: OffsetDateTime) -> CaMaterial {
 /// Loads the CA and token signer, creating them on first start. Replicas starting together on
 /// one database race to insert; the loser loads the winner's (retrying while the winner is
 /// still writing its three records).
-async fn load_or_create_ca(store: &Store, passphrase: &[u8]) -> Result<(Ca, TokenSigner), ServerError> {
+async fn load_or_create_ca(
+    store: &Store,
+    passphrase: &[u8],
+) -> Result<(Ca, TokenSigner), ServerError> {
     let now = OffsetDateTime::now_utc();
     if store.ca_material("root").await?.is_none() {
         let (_, root, inter) = Ca::create(passphrase, now)?;
         let (_, signer) = TokenSigner::generate(passphrase)?;
-        if store.insert_ca_material_if_absent(&material("root", &root, now)).await? {
-            store.insert_ca_material_if_absent(&material("intermediate", &inter, now)).await?;
-            store.insert_ca_material_if_absent(&material("token-signer", &signer, now)).await?;
+        if store
+            .insert_ca_material_if_absent(&material("root", &root, now))
+            .await?
+        {
+            store
+                .insert_ca_material_if_absent(&material("intermediate", &inter, now))
+                .await?;
+            store
+                .insert_ca_material_if_absent(&material("token-signer", &signer, now))
+                .await?;
             tracing::info!("created a new CA (root + intermediate) and enrolment token key");
         }
     }
@@ -94,13 +104,25 @@ pub(crate) async fn bootstrap(
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = format!("rmp_admin_{}", hex::encode(bytes));
         store
-            .add_admin_token(&token_hash(&token), "initial admin token", OffsetDateTime::now_utc())
+            .add_admin_token(
+                &token_hash(&token),
+                "initial admin token",
+                OffsetDateTime::now_utc(),
+            )
             .await?;
         Some(token)
     };
 
-    let host = config.names.first().cloned().unwrap_or_else(|| "localhost".into());
-    let host_in_url = if host.contains(':') { format!("[{host}]") } else { host };
+    let host = config
+        .names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    let host_in_url = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
     let api_url = config
         .public_url
         .clone()
@@ -113,5 +135,8 @@ pub(crate) async fn bootstrap(
     let agent_url = agent_url.trim_end_matches('/').to_string();
     let app = Arc::new(App::new(store, ca, tokens, config, api_url, agent_url));
     app.refresh_revocations().await?;
-    Ok(Boot { app, initial_admin_token })
+    Ok(Boot {
+        app,
+        initial_admin_token,
+    })
 }

@@ -26,11 +26,17 @@ pub(crate) async fn submit(app: &App, run: NewRun) -> Result<IngestOutcome, Stri
         .send(IngestJob { run, reply })
         .await
         .map_err(|_| "server is shutting down".to_string())?;
-    rx.await.map_err(|_| "server is shutting down".to_string())?
+    rx.await
+        .map_err(|_| "server is shutting down".to_string())?
 }
 
 pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let Some(mut rx) = app.ingest_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+    let Some(mut rx) = app
+        .ingest_rx
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    else {
         return;
     };
     loop {
@@ -62,7 +68,8 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn commit(app: &App, batch: Vec<IngestJob>) {
-    let (runs, replies): (Vec<NewRun>, Vec<_>) = batch.into_iter().map(|j| (j.run, j.reply)).unzip();
+    let (runs, replies): (Vec<NewRun>, Vec<_>) =
+        batch.into_iter().map(|j| (j.run, j.reply)).unzip();
     match app.store.ingest_runs(&runs).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {

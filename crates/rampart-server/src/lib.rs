@@ -52,22 +52,44 @@ impl RunningServer {
     pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         let api_listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| ServerError::Bind { addr: config.listen, source: e })?;
+            .map_err(|e| ServerError::Bind {
+                addr: config.listen,
+                source: e,
+            })?;
         let agent_listener = tokio::net::TcpListener::bind(config.agent_listen)
             .await
-            .map_err(|e| ServerError::Bind { addr: config.agent_listen, source: e })?;
-        let api_addr = api_listener.local_addr().map_err(|e| ServerError::Bind { addr: config.listen, source: e })?;
-        let agent_addr = agent_listener
-            .local_addr()
-            .map_err(|e| ServerError::Bind { addr: config.agent_listen, source: e })?;
+            .map_err(|e| ServerError::Bind {
+                addr: config.agent_listen,
+                source: e,
+            })?;
+        let api_addr = api_listener.local_addr().map_err(|e| ServerError::Bind {
+            addr: config.listen,
+            source: e,
+        })?;
+        let agent_addr = agent_listener.local_addr().map_err(|e| ServerError::Bind {
+            addr: config.agent_listen,
+            source: e,
+        })?;
         let boot = bootstrap::bootstrap(config, api_addr, agent_addr).await?;
         let app = boot.app.clone();
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let api_tls = tls::api_tls_config(&app)?;
         let agent_tls = tls::agent_tls_config(&app)?;
-        tasks.spawn(tls::serve(api_listener, api_tls, routes::api_router(app.clone()), app.clone(), rx.clone()));
-        tasks.spawn(tls::serve(agent_listener, agent_tls, routes::agent_router(app.clone()), app.clone(), rx.clone()));
+        tasks.spawn(tls::serve(
+            api_listener,
+            api_tls,
+            routes::api_router(app.clone()),
+            app.clone(),
+            rx.clone(),
+        ));
+        tasks.spawn(tls::serve(
+            agent_listener,
+            agent_tls,
+            routes::agent_router(app.clone()),
+            app.clone(),
+            rx.clone(),
+        ));
         tasks.spawn(app::background(app.clone(), rx.clone()));
         tasks.spawn(ingest::writer(app.clone(), rx));
         tracing::info!(api = %app.api_url, agent = %app.agent_url, backend = ?app.store.backend(), "rampart server listening");

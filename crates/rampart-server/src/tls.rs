@@ -30,8 +30,12 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-fn server_cert(app: &App) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
-    let cert = app.ca().issue_server(&app.config.names, OffsetDateTime::now_utc())?;
+fn server_cert(
+    app: &App,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
+    let cert = app
+        .ca()
+        .issue_server(&app.config.names, OffsetDateTime::now_utc())?;
     Ok((cert.chain, PrivateKeyDer::Pkcs8(cert.key)))
 }
 
@@ -49,7 +53,8 @@ pub(crate) fn api_tls_config(app: &App) -> Result<Arc<rustls::ServerConfig>, Ser
 /// The agent port: a client certificate chained to the root and not revoked is mandatory.
 pub(crate) fn agent_tls_config(app: &App) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let (chain, key) = server_cert(app)?;
-    let verifier = AgentCertVerifier::new(app.ca().root_der().clone(), app.revoked.clone(), provider())?;
+    let verifier =
+        AgentCertVerifier::new(app.ca().root_der().clone(), app.revoked.clone(), provider())?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(Arc::new(verifier))

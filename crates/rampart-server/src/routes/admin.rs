@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_store::{
-    Agent, Assignment, CertificateRecord, EnrolmentToken, Labels, NewPolicyVersion,
-    PolicySummary, PolicyVersion, Target,
+    Agent, Assignment, CertificateRecord, EnrolmentToken, Labels, NewPolicyVersion, PolicySummary,
+    PolicyVersion, Target,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -76,21 +76,33 @@ pub(crate) async fn create_token(
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     if req.group.trim().is_empty() || req.group.len() > 128 {
-        return Err(ApiError::bad_request("invalid_field", "group: 1–128 characters"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "group: 1–128 characters",
+        ));
     }
     let ttl = Duration::seconds(req.ttl_secs);
     if ttl < Duration::seconds(10) || ttl > MAX_TOKEN_TTL {
-        return Err(ApiError::bad_request("invalid_field", "ttl_secs: between 10 and 604800"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "ttl_secs: between 10 and 604800",
+        ));
     }
     if req.max_uses == 0 {
-        return Err(ApiError::bad_request("invalid_field", "max_uses: at least 1"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "max_uses: at least 1",
+        ));
     }
     if let Some(id) = &req.agent_id {
         if app.store.agent(id).await?.is_none() {
             return Err(ApiError::not_found("agent", id));
         }
         if req.max_uses != 1 {
-            return Err(ApiError::bad_request("invalid_field", "max_uses: a re-enrolment token is single-use"));
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "max_uses: a re-enrolment token is single-use",
+            ));
         }
     }
     let now = OffsetDateTime::now_utc();
@@ -134,10 +146,14 @@ pub(crate) async fn create_token(
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
-pub(crate) async fn list_tokens(State(app): State<Arc<App>>, _admin: Admin) -> Result<Json<Vec<EnrolmentToken>>, ApiError> {
+pub(crate) async fn list_tokens(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+) -> Result<Json<Vec<EnrolmentToken>>, ApiError> {
     Ok(Json(app.store.enrolment_tokens().await?))
 }
 
@@ -146,7 +162,11 @@ pub(crate) async fn revoke_token(
     _admin: Admin,
     Path(jti): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
-    if app.store.revoke_enrolment_token(&jti, OffsetDateTime::now_utc()).await? {
+    if app
+        .store
+        .revoke_enrolment_token(&jti, OffsetDateTime::now_utc())
+        .await?
+    {
         Ok(Json(Done { ok: true }))
     } else {
         Err(ApiError::not_found("token", &jti))
@@ -191,7 +211,9 @@ pub(crate) async fn list_agents(
     app.flush_heartbeats().await;
     let now = OffsetDateTime::now_utc();
     let agents = app.store.agents(q.group.as_deref()).await?;
-    Ok(Json(agents.into_iter().map(|a| view(&app, a, now)).collect()))
+    Ok(Json(
+        agents.into_iter().map(|a| view(&app, a, now)).collect(),
+    ))
 }
 
 /// One agent and its certificates.
@@ -212,7 +234,11 @@ pub(crate) async fn show_agent(
     Path(id): Path<String>,
 ) -> Result<Json<AgentDetail>, ApiError> {
     app.flush_heartbeats().await;
-    let agent = app.store.agent(&id).await?.ok_or_else(|| ApiError::not_found("agent", &id))?;
+    let agent = app
+        .store
+        .agent(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent", &id))?;
     let certificates = app.store.agent_certificates(&id).await?;
     let assignments = app.store.assignments_for_agent(&id, &agent.group).await?;
     Ok(Json(AgentDetail {
@@ -247,7 +273,10 @@ pub(crate) async fn revoke_agent(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RevokeRequest>,
 ) -> Result<Json<Revoked>, ApiError> {
-    let serials = app.store.revoke_agent(&id, &req.reason, OffsetDateTime::now_utc()).await?;
+    let serials = app
+        .store
+        .revoke_agent(&id, &req.reason, OffsetDateTime::now_utc())
+        .await?;
     // This replica refuses them at once; others within their refresh interval.
     app.revoked.extend(serials.iter().cloned());
     tracing::warn!(agent = %id, reason = %req.reason, certificates = serials.len(), "agent revoked");
@@ -259,7 +288,11 @@ pub(crate) async fn scan_now(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
-    if app.store.request_scan(&id, OffsetDateTime::now_utc()).await? {
+    if app
+        .store
+        .request_scan(&id, OffsetDateTime::now_utc())
+        .await?
+    {
         Ok(Json(Done { ok: true }))
     } else {
         Err(ApiError::not_found("agent", &id))
@@ -291,8 +324,18 @@ pub(crate) async fn upload_policy(
     ApiJson(req): ApiJson<PolicyUpload>,
 ) -> Result<(StatusCode, Json<PolicyUploaded>), ApiError> {
     let bytes = req.content.as_bytes();
-    let policy = rampart_policy::load_bytes(bytes, &req.file_name, rampart_policy::LoadOptions::default())
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", e.to_string()))?;
+    let policy = rampart_policy::load_bytes(
+        bytes,
+        &req.file_name,
+        rampart_policy::LoadOptions::default(),
+    )
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_policy",
+            e.to_string(),
+        )
+    })?;
     let digest = hex::encode(Sha256::digest(bytes));
     let (version, created) = app
         .store
@@ -310,11 +353,18 @@ pub(crate) async fn upload_policy(
         )
         .await?;
     tracing::info!(policy = %version.policy_id, version = version.version, created, "policy uploaded");
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(PolicyUploaded { version, created })))
 }
 
-pub(crate) async fn list_policies(State(app): State<Arc<App>>, _admin: Admin) -> Result<Json<Vec<PolicySummary>>, ApiError> {
+pub(crate) async fn list_policies(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+) -> Result<Json<Vec<PolicySummary>>, ApiError> {
     Ok(Json(app.store.policies().await?))
 }
 
@@ -385,7 +435,9 @@ pub(crate) async fn assign(
         return Err(ApiError::not_found("agent", a));
     }
     let now = OffsetDateTime::now_utc();
-    app.store.assign(&id, version, &req.target, &req.schedule, now).await?;
+    app.store
+        .assign(&id, version, &req.target, &req.schedule, now)
+        .await?;
     let assignment = app
         .store
         .assignments(Some(&id))
@@ -405,15 +457,26 @@ pub(crate) async fn unassign(
     let target = match kind.as_str() {
         "group" => Target::Group(name),
         "agent" => Target::Agent(name),
-        _ => return Err(ApiError::bad_request("invalid_target", "kind: 'group' or 'agent'")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_target",
+                "kind: 'group' or 'agent'",
+            ));
+        }
     };
     if app.store.unassign(&id, &target).await? {
         Ok(Json(Done { ok: true }))
     } else {
-        Err(ApiError::not_found("assignment", &format!("{id} → {target:?}")))
+        Err(ApiError::not_found(
+            "assignment",
+            &format!("{id} → {target:?}"),
+        ))
     }
 }
 
-pub(crate) async fn list_assignments(State(app): State<Arc<App>>, _admin: Admin) -> Result<Json<Vec<Assignment>>, ApiError> {
+pub(crate) async fn list_assignments(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+) -> Result<Json<Vec<Assignment>>, ApiError> {
     Ok(Json(app.store.assignments(None).await?))
 }

@@ -27,7 +27,8 @@ pub(crate) async fn heartbeat(
     let now = OffsetDateTime::now_utc();
     let id = &auth.agent.id;
     app.beat(id, now);
-    let scan_now = auth.agent.scan_requested_at.is_some() && app.store.take_scan_request(id).await?;
+    let scan_now =
+        auth.agent.scan_requested_at.is_some() && app.store.take_scan_request(id).await?;
     if scan_now {
         tracing::info!(agent = %id, "delivered scan-now request");
     }
@@ -77,7 +78,10 @@ pub(crate) async fn policy(
     Ok((
         [
             (header::CONTENT_TYPE, "application/yaml".to_string()),
-            (header::HeaderName::from_static("x-rampart-digest"), meta.digest),
+            (
+                header::HeaderName::from_static("x-rampart-digest"),
+                meta.digest,
+            ),
         ],
         content,
     )
@@ -113,7 +117,10 @@ pub(crate) async fn renew(
 }
 
 fn valid_run_id(id: &str) -> bool {
-    (8..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (8..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub(crate) async fn post_run(
@@ -131,11 +138,17 @@ pub(crate) async fn post_run(
     if report.policies.len() != 1 {
         return Err(ApiError::bad_request(
             "invalid_report",
-            format!("report.policies: exactly one policy per run, got {}", report.policies.len()),
+            format!(
+                "report.policies: exactly one policy per run, got {}",
+                report.policies.len()
+            ),
         ));
     }
     let Some(policy) = report.policies.pop() else {
-        return Err(ApiError::bad_request("invalid_report", "report.policies is empty"));
+        return Err(ApiError::bad_request(
+            "invalid_report",
+            "report.policies is empty",
+        ));
     };
     let mut summary = rampart_core::Summary::default();
     for c in &policy.checks {
@@ -160,7 +173,9 @@ pub(crate) async fn post_run(
         warnings: report.warnings,
         checks: policy.checks,
     };
-    let outcome = crate::ingest::submit(&app, run).await.map_err(ApiError::internal)?;
+    let outcome = crate::ingest::submit(&app, run)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(RunReceipt {
         run_id: sub.run_id,
         outcome: match outcome {

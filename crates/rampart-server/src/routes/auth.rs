@@ -26,13 +26,24 @@ impl FromRequestParts<Arc<App>> for Admin {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing_token", "an admin bearer token is required (Authorization: Bearer …)"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::unauthorized("bad_authorization", "Authorization must be 'Bearer <token>'"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing_token",
+                    "an admin bearer token is required (Authorization: Bearer …)",
+                )
+            })?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::unauthorized(
+                "bad_authorization",
+                "Authorization must be 'Bearer <token>'",
+            )
+        })?;
         match app.store.admin_token(&token_hash(token.trim())).await? {
             Some(label) => Ok(Admin { label }),
-            None => Err(ApiError::unauthorized("invalid_token", "admin token not recognised")),
+            None => Err(ApiError::unauthorized(
+                "invalid_token",
+                "admin token not recognised",
+            )),
         }
     }
 }
@@ -48,21 +59,28 @@ impl FromRequestParts<Arc<App>> for AgentAuth {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<AgentAuth, ApiError> {
         let Some(PeerCert(Some(der))) = parts.extensions.get::<PeerCert>().cloned() else {
-            return Err(ApiError::unauthorized("no_client_certificate", "a client certificate is required"));
+            return Err(ApiError::unauthorized(
+                "no_client_certificate",
+                "a client certificate is required",
+            ));
         };
         let identity = rampart_pki::agent_identity(&der).map_err(ApiError::internal)?;
         // The handshake already refused revoked serials; this covers a revocation that landed
         // between the handshake and this request on a kept-alive connection.
         if app.revoked.contains(&identity.serial) {
-            return Err(ApiError::forbidden("certificate_revoked", "this certificate has been revoked"));
+            return Err(ApiError::forbidden(
+                "certificate_revoked",
+                "this certificate has been revoked",
+            ));
         }
-        let agent = app
-            .store
-            .agent(&identity.agent_id)
-            .await?
-            .ok_or_else(|| ApiError::forbidden("unknown_agent", "no agent with this certificate's id"))?;
+        let agent = app.store.agent(&identity.agent_id).await?.ok_or_else(|| {
+            ApiError::forbidden("unknown_agent", "no agent with this certificate's id")
+        })?;
         if agent.status == AgentStatus::Revoked {
-            return Err(ApiError::forbidden("agent_revoked", "this agent has been revoked; re-enrol with a token an admin issues for it"));
+            return Err(ApiError::forbidden(
+                "agent_revoked",
+                "this agent has been revoked; re-enrol with a token an admin issues for it",
+            ));
         }
         Ok(AgentAuth { agent, identity })
     }

@@ -33,7 +33,9 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
             flate2::read::GzDecoder::new(&bytes[..])
                 .take(limit + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| ApiError::bad_request("bad_gzip", format!("body is not valid gzip: {e}")))?;
+                .map_err(|e| {
+                    ApiError::bad_request("bad_gzip", format!("body is not valid gzip: {e}"))
+                })?;
             if out.len() as u64 > limit {
                 return Err(ApiError::new(
                     axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -51,7 +53,11 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
             let inner = e.into_inner();
             ApiError::bad_request(
                 "invalid_json",
-                format!("body at {path} (line {}, column {}): {inner}", inner.line(), inner.column()),
+                format!(
+                    "body at {path} (line {}, column {}): {inner}",
+                    inner.line(),
+                    inner.column()
+                ),
             )
         })?;
         Ok(ApiJson(value))

@@ -29,7 +29,11 @@ pub(crate) async fn agent_runs(
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 10_000);
-    Ok(Json(app.store.agent_runs(&id, q.policy.as_deref(), limit).await?))
+    Ok(Json(
+        app.store
+            .agent_runs(&id, q.policy.as_deref(), limit)
+            .await?,
+    ))
 }
 
 /// `?policy=`.
@@ -44,7 +48,9 @@ pub(crate) async fn latest(
     Path(id): Path<String>,
     Query(q): Query<PolicyQuery>,
 ) -> Result<Json<Vec<LatestResult>>, ApiError> {
-    Ok(Json(app.store.latest_results(&id, q.policy.as_deref()).await?))
+    Ok(Json(
+        app.store.latest_results(&id, q.policy.as_deref()).await?,
+    ))
 }
 
 /// A check's history on one agent.
@@ -77,7 +83,10 @@ pub(crate) async fn check_history(
         .into_iter()
         .find(|l| l.check_id == check);
     if points.is_empty() && current.is_none() {
-        return Err(ApiError::not_found("check", &format!("{policy}/{check} on agent {id}")));
+        return Err(ApiError::not_found(
+            "check",
+            &format!("{policy}/{check} on agent {id}"),
+        ));
     }
     Ok(Json(CheckHistory { points, current }))
 }
@@ -87,7 +96,11 @@ pub(crate) async fn run(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<RunDetail>, ApiError> {
-    app.store.run(&id).await?.map(Json).ok_or_else(|| ApiError::not_found("run", &id))
+    app.store
+        .run(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("run", &id))
 }
 
 /// One check whose status or evidence differs between two runs.
@@ -132,8 +145,10 @@ fn change(a: Option<&CheckOutcome>, b: Option<&CheckOutcome>) -> CheckChange {
 
 /// Compares two runs check by check.
 pub(crate) fn diff_runs(a: RunDetail, b: RunDetail) -> RunDiff {
-    let before: BTreeMap<&str, &CheckOutcome> = a.checks.iter().map(|c| (c.id.as_str(), c)).collect();
-    let after: BTreeMap<&str, &CheckOutcome> = b.checks.iter().map(|c| (c.id.as_str(), c)).collect();
+    let before: BTreeMap<&str, &CheckOutcome> =
+        a.checks.iter().map(|c| (c.id.as_str(), c)).collect();
+    let after: BTreeMap<&str, &CheckOutcome> =
+        b.checks.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut ids: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
     ids.sort_unstable();
     ids.dedup();
@@ -168,12 +183,23 @@ pub(crate) async fn diff(
     _admin: Admin,
     Path((a, b)): Path<(String, String)>,
 ) -> Result<Json<RunDiff>, ApiError> {
-    let ra = app.store.run(&a).await?.ok_or_else(|| ApiError::not_found("run", &a))?;
-    let rb = app.store.run(&b).await?.ok_or_else(|| ApiError::not_found("run", &b))?;
+    let ra = app
+        .store
+        .run(&a)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &a))?;
+    let rb = app
+        .store
+        .run(&b)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &b))?;
     if ra.run.policy_id != rb.run.policy_id {
         return Err(ApiError::bad_request(
             "different_policies",
-            format!("run {a} is of policy {}, run {b} of {}", ra.run.policy_id, rb.run.policy_id),
+            format!(
+                "run {a} is of policy {}, run {b} of {}",
+                ra.run.policy_id, rb.run.policy_id
+            ),
         ));
     }
     Ok(Json(diff_runs(ra, rb)))
@@ -196,9 +222,14 @@ pub(crate) async fn policy_score(
         "day" => 86_400,
         "hour" => 3_600,
         other => {
-            return Err(ApiError::bad_request("invalid_bucket", format!("bucket {other:?}: 'day' or 'hour'")));
+            return Err(ApiError::bad_request(
+                "invalid_bucket",
+                format!("bucket {other:?}: 'day' or 'hour'"),
+            ));
         }
     };
     let since = OffsetDateTime::now_utc() - Duration::days(q.days.unwrap_or(30).clamp(1, 3660));
-    Ok(Json(app.store.policy_score_history(&id, since, bucket).await?))
+    Ok(Json(
+        app.store.policy_score_history(&id, since, bucket).await?,
+    ))
 }

@@ -100,14 +100,12 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Der, || get(public::crl)),
         ep!(POST "/api/v1/enrol", Api, Public, "Enrol an agent: one-time token + CSR in, 24 h client certificate out",
             req: Some(schema::<EnrolRequest>), reply: Json(schema::<EnrolResponse>), || post(public::enrol)),
-
         ep!(POST "/api/v1/tokens", Api, Admin, "Create an enrolment token",
             req: Some(schema::<admin::TokenRequest>), reply: Json(schema::<admin::TokenCreated>), || post(admin::create_token)),
         ep!(GET "/api/v1/tokens", Api, Admin, "List enrolment tokens",
             req: None, reply: Json(schema::<Vec<rampart_store::EnrolmentToken>>), || get(admin::list_tokens)),
         ep!(DELETE "/api/v1/tokens/{jti}", Api, Admin, "Revoke an enrolment token",
             req: None, reply: Json(schema::<admin::Done>), || delete(admin::revoke_token)),
-
         ep!(GET "/api/v1/agents", Api, Admin, "List agents (optionally one group) with online status",
             req: None, reply: Json(schema::<Vec<admin::AgentView>>), || get(admin::list_agents)),
         ep!(GET "/api/v1/agents/{id}", Api, Admin, "One agent with its certificates",
@@ -116,7 +114,6 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: Some(schema::<admin::RevokeRequest>), reply: Json(schema::<admin::Revoked>), || post(admin::revoke_agent)),
         ep!(POST "/api/v1/agents/{id}/scan", Api, Admin, "Ask an agent to scan now (delivered with its next heartbeat)",
             req: None, reply: Json(schema::<admin::Done>), || post(admin::scan_now)),
-
         ep!(POST "/api/v1/policies", Api, Admin, "Upload a policy (Rampart YAML or Wazuh SCA); validated, stored as a new immutable version",
             req: Some(schema::<admin::PolicyUpload>), reply: Json(schema::<admin::PolicyUploaded>), || post(admin::upload_policy)),
         ep!(GET "/api/v1/policies", Api, Admin, "List policies with their newest version",
@@ -133,7 +130,6 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Json(schema::<Vec<rampart_store::Assignment>>), || get(admin::list_assignments)),
         ep!(GET "/api/v1/policies/{id}/score", Api, Admin, "A policy's fleet-wide score over time",
             req: None, reply: Json(schema::<Vec<rampart_store::ScorePoint>>), || get(history::policy_score)),
-
         ep!(GET "/api/v1/agents/{id}/runs", Api, Admin, "An agent's runs, newest first",
             req: None, reply: Json(schema::<Vec<rampart_store::RunSummary>>), || get(history::agent_runs)),
         ep!(GET "/api/v1/agents/{id}/latest", Api, Admin, "Latest state of every check on an agent, with when it entered that state",
@@ -144,7 +140,6 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
         ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, Admin, "What changed from run a to run b",
             req: None, reply: Json(schema::<history::RunDiff>), || get(history::diff)),
-
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
             req: Some(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
         ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",
@@ -168,7 +163,11 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
         r = r.route(e.path, (e.route)());
     }
     r.fallback(|| async {
-        crate::error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+        crate::error::ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "no_route",
+            "no such endpoint",
+        )
     })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
     .with_state(app)

@@ -7,7 +7,10 @@ use super::{Auth, Port, Reply, endpoints};
 
 fn operation_id(method: &str, path: &str) -> String {
     let mut id = method.to_ascii_lowercase();
-    for seg in path.split('/').filter(|s| !s.is_empty() && *s != "api" && *s != "agent" && *s != "v1") {
+    for seg in path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "api" && *s != "agent" && *s != "v1")
+    {
         id.push('_');
         id.push_str(&seg.replace(['{', '}'], "").replace(['.', '-'], "_"));
     }
@@ -71,7 +74,8 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
         }
         if let Some(req) = e.request {
             let schema = serde_json::to_value(req(&mut g)).unwrap_or(Value::Null);
-            let mut body = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+            let mut body =
+                json!({"required": true, "content": {"application/json": {"schema": schema}}});
             if e.gzip_request {
                 body["description"] = json!("Sent with Content-Encoding: gzip.");
             }
@@ -84,7 +88,9 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
             }
             Reply::Pem => json!({"description": "PEM", "content": {"application/x-pem-file": {}}}),
             Reply::Der => json!({"description": "DER", "content": {"application/pkix-crl": {}}}),
-            Reply::Bytes => json!({"description": "Document", "content": {"application/octet-stream": {}}}),
+            Reply::Bytes => {
+                json!({"description": "Document", "content": {"application/octet-stream": {}}})
+            }
         };
         op.insert(
             "responses".into(),

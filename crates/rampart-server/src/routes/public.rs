@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use rampart_core::fleet::{EnrolRequest, EnrolResponse};
 use rampart_pki::TokenError;
 use rampart_store::{Backend, CertificateRecord, NewAgent, Redemption};
@@ -108,7 +108,10 @@ pub(crate) async fn enrol(
     ] {
         field(name, value)?;
     }
-    let claims = app.tokens.verify(&req.token, &app.enrol_audience, now).map_err(token_error)?;
+    let claims = app
+        .tokens
+        .verify(&req.token, &app.enrol_audience, now)
+        .map_err(token_error)?;
     let agent_id = match &claims.agent {
         Some(id) => id.clone(),
         None => uuid::Uuid::new_v4().to_string(),
@@ -125,21 +128,36 @@ pub(crate) async fn enrol(
     {
         Redemption::Accepted(t) => t,
         Redemption::Unknown => {
-            return Err(ApiError::unauthorized("token_unknown", "enrolment token was not issued by this server"));
+            return Err(ApiError::unauthorized(
+                "token_unknown",
+                "enrolment token was not issued by this server",
+            ));
         }
         Redemption::Exhausted => {
-            return Err(ApiError::unauthorized("token_already_used", "enrolment token already used (replay refused)"));
+            return Err(ApiError::unauthorized(
+                "token_already_used",
+                "enrolment token already used (replay refused)",
+            ));
         }
         Redemption::Expired => {
-            return Err(ApiError::unauthorized("token_expired", "enrolment token expired"));
+            return Err(ApiError::unauthorized(
+                "token_expired",
+                "enrolment token expired",
+            ));
         }
         Redemption::Revoked => {
-            return Err(ApiError::unauthorized("token_revoked", "enrolment token was revoked by an admin"));
+            return Err(ApiError::unauthorized(
+                "token_revoked",
+                "enrolment token was revoked by an admin",
+            ));
         }
     };
     if let Some(id) = &token.reenrol_agent_id {
         if *id != agent_id {
-            return Err(ApiError::unauthorized("token_forged", "token agent claim does not match its record"));
+            return Err(ApiError::unauthorized(
+                "token_forged",
+                "token agent claim does not match its record",
+            ));
         }
         if app.store.agent(id).await?.is_none() {
             return Err(ApiError::not_found("agent", id));
@@ -174,4 +192,3 @@ pub(crate) async fn enrol(
         heartbeat_secs: app.config.heartbeat.as_secs(),
     }))
 }
-

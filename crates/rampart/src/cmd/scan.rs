@@ -244,7 +244,11 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &ctx.counters;
         tracing::info!(
-            checks = report.policies.iter().map(|r| r.checks.len()).sum::<usize>(),
+            checks = report
+                .policies
+                .iter()
+                .map(|r| r.checks.len())
+                .sum::<usize>(),
             commands_run = c.commands_run.load(Relaxed),
             files_read = c.files_read.load(Relaxed),
             dirs_listed = c.dirs_listed.load(Relaxed),
