@@ -21,7 +21,7 @@ mod status;
 
 pub use enrol::{EnrolOptions, enroll};
 pub use error::AgentError;
-pub use runner::{AgentOptions, run, run_once};
+pub use runner::{AgentOptions, renew_now, run, run_once};
 pub use spool::Spool;
 pub use state::{AgentIdentityFile, StateDir};
 pub use status::AgentStatusReport;

@@ -118,6 +118,18 @@ async fn renew(state: &StateDir, l: &Loaded) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// Renews the certificate now, whatever its age (`rampart agent renew`).
+pub async fn renew_now(state: &StateDir) -> Result<(), AgentError> {
+    let l = load(state)?;
+    if OffsetDateTime::now_utc() >= l.cert.not_after {
+        return Err(AgentError::CertificateExpired {
+            at: fmt(l.cert.not_after),
+            agent_id: l.identity.agent_id.clone(),
+        });
+    }
+    renew(state, &l).await
+}
+
 async fn heartbeat(
     l: &Loaded,
     spooled: u64,
@@ -268,17 +280,31 @@ async fn pass(
         &l.cert.serial,
     )));
 
-    let hb = heartbeat(&l, spool.len() as u64, "idle").await?;
-    status.last_heartbeat = Some(fmt(now));
-    status.state = "idle".into();
-    let changed = sync(state, &l.client, &l.identity.agent_url, &hb.assignments).await?;
-    flush_spool(&l, spool).await?;
+    // An unreachable server does not stop scheduled scans: they run from the policies held
+    // and wait in the spool. Only the network steps are skipped, and the error is reported.
+    let mut offline: Option<AgentError> = None;
+    let (scan_now, changed) = match heartbeat(&l, spool.len() as u64, "idle").await {
+        Ok(hb) => {
+            status.last_heartbeat = Some(fmt(now));
+            status.state = "idle".into();
+            let changed = sync(state, &l.client, &l.identity.agent_url, &hb.assignments).await?;
+            if let Err(e) = flush_spool(&l, spool).await {
+                offline = Some(e);
+            }
+            (hb.scan_now, changed)
+        }
+        Err(e) if e.is_transient() => {
+            offline = Some(e);
+            (false, Vec::new())
+        }
+        Err(e) => return Err(e),
+    };
 
     let mut sched = ScheduleState::load(state);
     let held = held(state);
     let mut due: Vec<(HeldPolicy, &str)> = Vec::new();
     for p in &held {
-        let trigger = if hb.scan_now {
+        let trigger = if scan_now {
             Some("on_demand")
         } else if changed.contains(&p.policy_id)
             || sched
@@ -315,7 +341,11 @@ async fn pass(
         tracing::info!(policy = %p.policy_id, run = %sub.run_id, trigger, "scan finished");
     }
     status.state = "idle".into();
-    flush_spool(&l, spool).await?;
+    if offline.is_none()
+        && let Err(e) = flush_spool(&l, spool).await
+    {
+        offline = Some(e);
+    }
 
     status.policies = held
         .iter()
@@ -331,7 +361,10 @@ async fn pass(
             }
         })
         .collect();
-    Ok(())
+    match offline {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Runs the loop until `shutdown` turns true. Failures are logged and retried at the next

@@ -1,0 +1,11 @@
+//! The fleet server end to end: a real server on loopback (TLS on both ports), real agents
+//! (the `rampart-agent` runtime), real certificates, on SQLite and on PostgreSQL.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, missing_docs)]
+
+mod server {
+    mod api;
+    mod enrolment;
+    mod fleet;
+    pub mod harness;
+    mod mtls;
+}

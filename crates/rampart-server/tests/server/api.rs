@@ -1,0 +1,134 @@
+use serde_json::{Value, json};
+
+use super::harness::{Db, TestServer};
+use crate::server_test;
+
+const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+
+/// The OpenAPI document is generated from the route table; this snapshot makes every change to
+/// the API surface visible in review. Regenerate with `RAMPART_UPDATE_SNAPSHOTS=1`.
+#[test]
+fn openapi_snapshot() {
+    let doc = rampart_server::openapi_document(None, None);
+    let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    if std::env::var("RAMPART_UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+        std::fs::write(SNAPSHOT, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(SNAPSHOT).expect("openapi.json snapshot exists");
+    assert!(
+        committed == text,
+        "OpenAPI document changed; review and run with RAMPART_UPDATE_SNAPSHOTS=1"
+    );
+    // Every $ref resolves.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let marker = "\"$ref\": \"#/components/schemas/";
+    for (at, _) in text.match_indices(marker) {
+        let rest = &text[at + marker.len()..];
+        let name = &rest[..rest.find('"').unwrap()];
+        assert!(schemas.contains_key(name), "dangling $ref {name}");
+    }
+}
+
+async fn served_document_errors_and_admin_auth(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let served: Value = s
+        .http
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served["servers"][0]["url"], s.api_url);
+    assert_eq!(
+        served["paths"],
+        rampart_server::openapi_document(None, None)["paths"]
+    );
+    let health: Value = s
+        .http
+        .get(s.url("/api/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["backend"],
+        if db == Db::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+
+    // Admin calls need the token; errors are problem objects.
+    let r = s.http.get(s.url("/api/v1/agents")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "missing_token");
+    let r = s
+        .http
+        .get(s.url("/api/v1/agents"))
+        .bearer_auth("rmp_admin_nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    // A broken policy is refused with its location.
+    let (st, p) = s
+        .call(reqwest::Method::POST, "/api/v1/policies", Some(json!({"file_name": "bad.yml", "content": "rampart: 1\npolicy:\n  id: x\n  name: y\nchecks:\n  - id: A\n    title: t\n    severity: extreme\n    rules: [{file: /x}]\n"})))
+        .await;
+    assert_eq!(st, 422, "{p}");
+    assert_eq!(p["code"], "invalid_policy");
+    assert!(p["detail"].as_str().unwrap().contains("bad.yml:8"), "{p}");
+    // Bad JSON names the field.
+    let (st, p) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"group": 5})),
+        )
+        .await;
+    assert_eq!((st, p["code"].as_str()), (400, Some("invalid_json")));
+    assert!(p["detail"].as_str().unwrap().contains("group"), "{p}");
+    // Bad schedule.
+    s.call(
+        reqwest::Method::POST,
+        "/api/v1/policies",
+        Some(json!({"file_name": "p.yml", "content": super::harness::POLICY_V1})),
+    )
+    .await;
+    let (st, p) = s
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/policies/test-ssh/assignments",
+            Some(json!({"target": {"kind": "group", "name": "web"}, "schedule": "every day"})),
+        )
+        .await;
+    assert_eq!((st, p["code"].as_str()), (400, Some("invalid_schedule")));
+    // Unknown things are 404 problems.
+    let (st, p) = s
+        .call(reqwest::Method::GET, "/api/v1/runs/nope", None)
+        .await;
+    assert_eq!((st, p["code"].as_str()), (404, Some("not_found")));
+    // Uploading the same content twice keeps one version.
+    let (st, v) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(json!({"file_name": "p.yml", "content": super::harness::POLICY_V1})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["created"].as_bool(), v["version"].as_i64()),
+        (200, Some(false), Some(1))
+    );
+    s.finish().await;
+}
+server_test!(served_document_errors_and_admin_auth);

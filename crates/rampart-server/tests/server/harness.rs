@@ -1,0 +1,400 @@
+//! Starts servers and agents for tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_agent::{AgentOptions, EnrolOptions, StateDir};
+use rampart_pki::{Ca, CaFiles, TokenSigner};
+use rampart_server::{RunningServer, ServerConfig};
+use rampart_store::Store;
+use serde_json::{Value, json};
+
+pub const PASSPHRASE: &[u8] = b"test passphrase";
+
+/// Which store a test server uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub config: ServerConfig,
+    pub admin_token: String,
+    pub root_pem: String,
+    pub api_url: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+fn pg_base() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A URL to a fresh PostgreSQL schema, or `None` (with a SKIP line) when there is no server.
+pub async fn pg_schema() -> Option<(String, String)> {
+    let base = pg_base();
+    let admin = match sqlx::PgPool::connect(&base).await {
+        Ok(p) => p,
+        Err(e) => {
+            if std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("PostgreSQL required but unreachable at {base}: {e}");
+            }
+            eprintln!("SKIP: PostgreSQL server test: cannot reach {base}: {e}");
+            return None;
+        }
+    };
+    let schema = format!("rampart_s_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some((
+        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        schema,
+    ))
+}
+
+pub fn http_client(root_pem: &str) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(cfg)
+        .build()
+        .unwrap()
+}
+
+impl TestServer {
+    /// A server on `db`, or `None` when that backend is unavailable (PostgreSQL absent).
+    pub async fn start(db: Db) -> Option<TestServer> {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: Db, tweak: impl FnOnce(&mut ServerConfig)) -> Option<TestServer> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::for_test(dir.path().join("data"));
+        let pg = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(pg_schema().await?),
+        };
+        config.database_url = pg.as_ref().map(|(u, _)| u.clone());
+        tweak(&mut config);
+        let server = RunningServer::start(config.clone())
+            .await
+            .expect("server starts");
+        let admin_token = server
+            .initial_admin_token
+            .clone()
+            .expect("first start prints an admin token");
+        let root_pem = server.root_pem.clone();
+        // Keep the ports for restarts.
+        config.listen = server.api_addr;
+        config.agent_listen = server.agent_addr;
+        Some(TestServer {
+            api_url: server.api_url.clone(),
+            http: http_client(&root_pem),
+            server: Some(server),
+            config,
+            admin_token,
+            root_pem,
+            _dir: dir,
+            pg,
+        })
+    }
+
+    /// Stops the server (the data stays).
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// Starts it again on the same data and ports.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let mut last = None;
+        for _ in 0..50 {
+            match RunningServer::start(self.config.clone()).await {
+                Ok(s) => {
+                    assert!(
+                        s.initial_admin_token.is_none(),
+                        "admin token printed only once"
+                    );
+                    self.server = Some(s);
+                    return;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("restart failed: {last:?}");
+    }
+
+    /// The store the server uses, opened separately (as another process would).
+    pub async fn store(&self) -> Store {
+        match &self.config.database_url {
+            Some(url) => Store::open(url).await.unwrap(),
+            None => Store::open_sqlite(&self.config.data_dir.join("rampart.db"))
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// The server's CA and token signer, loaded from its store with the passphrase.
+    pub async fn ca(&self) -> (Ca, TokenSigner) {
+        let store = self.store().await;
+        let f = |m: rampart_store::CaMaterial| CaFiles {
+            cert_pem: m.cert_pem,
+            key_pem: m.key_pem,
+        };
+        let root = f(store.ca_material("root").await.unwrap().unwrap());
+        let inter = f(store.ca_material("intermediate").await.unwrap().unwrap());
+        let signer = f(store.ca_material("token-signer").await.unwrap().unwrap());
+        store.close().await;
+        (
+            Ca::load(&root, &inter, PASSPHRASE).unwrap(),
+            TokenSigner::load(&signer, PASSPHRASE).unwrap(),
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api_url)
+    }
+
+    /// An admin call; returns (status, JSON body).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    pub async fn token(&self, group: &str, max_uses: u32) -> String {
+        let (status, v) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"group": group, "max_uses": max_uses, "labels": {"env": "test"}})),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    /// Uploads a policy and assigns it to a group; returns the version.
+    pub async fn push_policy(&self, content: &str, group: &str, schedule: &str) -> i64 {
+        let (status, v) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/policies",
+                Some(json!({"file_name": "p.yml", "content": content})),
+            )
+            .await;
+        assert!(status == 201 || status == 200, "{status} {v}");
+        let id = v["policy_id"].as_str().unwrap().to_string();
+        let version = v["version"].as_i64().unwrap();
+        let (status, v) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/policies/{id}/assignments"),
+                Some(json!({"target": {"kind": "group", "name": group}, "version": version, "schedule": schedule})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        version
+    }
+
+    pub async fn finish(mut self) {
+        self.stop().await;
+        if let Some((_, schema)) = self.pg.take() {
+            let admin = sqlx::PgPool::connect(&pg_base()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{schema}\" CASCADE"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+            admin.close().await;
+        }
+    }
+}
+
+/// A test agent: a state directory and a scan root.
+pub struct TestAgent {
+    pub state: StateDir,
+    pub opts: AgentOptions,
+    pub id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A scan root with an sshd_config that passes one check and fails another.
+pub fn fixture_root(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("etc/ssh")).unwrap();
+    std::fs::write(
+        root.join("etc/ssh/sshd_config"),
+        "PermitRootLogin no\nPasswordAuthentication yes\n",
+    )
+    .unwrap();
+    root
+}
+
+pub const POLICY_V1: &str = r#"rampart: 1
+policy:
+  id: test-ssh
+  name: Test SSH policy
+checks:
+  - id: SSH-1
+    title: Root login disabled
+    severity: high
+    rules:
+      - {file: /etc/ssh/sshd_config, match: '^PermitRootLogin\s+no'}
+  - id: SSH-2
+    title: Password authentication disabled
+    severity: medium
+    rules:
+      - {file: /etc/ssh/sshd_config, match: '^PasswordAuthentication\s+no'}
+"#;
+
+impl TestAgent {
+    pub async fn enrol(
+        server: &TestServer,
+        token: &str,
+    ) -> Result<TestAgent, rampart_agent::AgentError> {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let opts = AgentOptions {
+            scan_root: fixture_root(dir.path()),
+            jobs: 2,
+            ..AgentOptions::default()
+        };
+        let identity = rampart_agent::enroll(
+            &state,
+            token,
+            &EnrolOptions {
+                server: Some(server.api_url.clone()),
+                hostname: "web-01".into(),
+                os: "Debian GNU/Linux 12".into(),
+                arch: "x86_64".into(),
+            },
+        )
+        .await?;
+        Ok(TestAgent {
+            state,
+            opts,
+            id: identity.agent_id,
+            _dir: dir,
+        })
+    }
+
+    pub async fn run_once(
+        &self,
+    ) -> Result<rampart_agent::AgentStatusReport, rampart_agent::AgentError> {
+        rampart_agent::run_once(&self.state, &self.opts).await
+    }
+
+    pub fn spool(&self) -> rampart_agent::Spool {
+        rampart_agent::Spool::new(self.state.root().join("spool"), 1000, u64::MAX)
+    }
+}
+
+/// Declares `name::sqlite` and `name::postgres` for `async fn name(db: Db)`.
+#[macro_export]
+macro_rules! server_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::server::harness::Db::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::server::harness::Db::Postgres).await;
+            }
+        }
+    };
+}
+
+/// A client presenting `chain_pem`/`key_pem` (or nothing) to the agent port.
+pub fn mtls_client(root_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let cfg = match identity {
+        Some((chain, key)) => {
+            let chain: Vec<_> = CertificateDer::pem_slice_iter(chain.as_bytes())
+                .map(|c| c.unwrap())
+                .collect();
+            builder
+                .with_client_auth_cert(
+                    chain,
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                )
+                .unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(cfg)
+        .build()
+        .unwrap()
+}
+
+/// Every message in an error's cause chain.
+pub fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}

@@ -1,0 +1,251 @@
+use std::time::Duration;
+
+use rampart_agent::AgentError;
+use rampart_pki::Ca;
+use time::OffsetDateTime;
+use tokio::io::AsyncReadExt;
+use x509_parser::prelude::FromDer;
+
+use super::harness::{Db, PASSPHRASE, TestAgent, TestServer, chain_text, mtls_client};
+use crate::server_test;
+
+fn agent_url(s: &TestServer) -> String {
+    format!(
+        "https://127.0.0.1:{}/agent/v1/heartbeat",
+        s.config.agent_listen.port()
+    )
+}
+
+/// Posts a heartbeat; `Err` carries the connection-level failure text.
+async fn beat(client: &reqwest::Client, url: &str) -> Result<u16, String> {
+    client
+        .post(url)
+        .json(&serde_json::json!({"state": "idle", "spooled_runs": 0, "agent_version": "t"}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| chain_text(&e))
+}
+
+/// A key (PEM) and a CSR for it.
+fn key_and_csr() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    (key.serialize_pem(), csr)
+}
+
+async fn handshake_refuses_missing_foreign_expired_and_revoked(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let chain = std::fs::read_to_string(a.state.root().join("agent-cert.pem")).unwrap();
+    let key = std::fs::read_to_string(a.state.root().join("agent-key.pem")).unwrap();
+    let url = agent_url(&s);
+
+    let good = mtls_client(&s.root_pem, Some((&chain, &key)));
+    assert_eq!(beat(&good, &url).await, Ok(200));
+
+    // No certificate at all.
+    let none = mtls_client(&s.root_pem, None);
+    let err = beat(&none, &url).await.unwrap_err();
+    assert!(
+        err.contains("CertificateRequired") || err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    // A certificate from another CA (same agent id, valid dates).
+    let (other, _, _) = Ca::create(PASSPHRASE, OffsetDateTime::now_utc()).unwrap();
+    let (k, c) = key_and_csr();
+    let foreign = other
+        .issue_agent(&c, &a.id, OffsetDateTime::now_utc())
+        .unwrap();
+    let client = mtls_client(&s.root_pem, Some((&foreign.chain_pem, &k)));
+    let err = beat(&client, &url).await.unwrap_err();
+    assert!(
+        err.contains("UnknownCA") || err.contains("BadCertificate") || err.contains("alert"),
+        "{err}"
+    );
+
+    // A certificate from the right CA that expired (issued two days ago).
+    let (ca, _) = s.ca().await;
+    let (k, c) = key_and_csr();
+    let old = ca
+        .issue_agent(
+            &c,
+            &a.id,
+            OffsetDateTime::now_utc() - time::Duration::days(2),
+        )
+        .unwrap();
+    let client = mtls_client(&s.root_pem, Some((&old.chain_pem, &k)));
+    let err = beat(&client, &url).await.unwrap_err();
+    assert!(err.contains("Expired") || err.contains("alert"), "{err}");
+
+    // Revocation: the kept-alive connection gets 403 on its next request, a new handshake is
+    // refused — no restart in between. (Beat first so the pooled connection is fresh, not one
+    // the server is about to close for idleness.)
+    assert_eq!(beat(&good, &url).await, Ok(200));
+    let (st, v) = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/agents/{}/revoke", a.id),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["serials"].as_array().unwrap().len(), 1);
+    assert_eq!(beat(&good, &url).await, Ok(403));
+    let fresh = mtls_client(&s.root_pem, Some((&chain, &key)));
+    let err = beat(&fresh, &url).await.unwrap_err();
+    assert!(err.contains("Revoked"), "{err}");
+    // The agent runtime reports it as a refusal it cannot fix by retrying.
+    match a.run_once().await {
+        Err(e @ AgentError::Unreachable { .. }) => {
+            assert!(e.to_string().contains("Revoked"), "{e}")
+        }
+        other => panic!("expected a refused handshake, got {other:?}"),
+    }
+    // The CRL lists the serial.
+    let der = s
+        .http
+        .get(s.url("/api/v1/ca/crl.der"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+    let serials: Vec<String> = crl
+        .iter_revoked_certificates()
+        .map(|r| hex::encode(r.raw_serial()))
+        .collect();
+    assert_eq!(serials, [v["serials"][0].as_str().unwrap()]);
+    s.finish().await;
+}
+server_test!(handshake_refuses_missing_foreign_expired_and_revoked);
+
+/// A revocation made through one replica reaches another sharing the database within its
+/// refresh interval, without a restart.
+async fn revocation_reaches_other_replicas(db: Db) {
+    let Some(s) =
+        TestServer::start_with(db, |c| c.revocation_refresh = Duration::from_millis(200)).await
+    else {
+        return;
+    };
+    let mut cfg2 = s.config.clone();
+    cfg2.listen = "127.0.0.1:0".parse().unwrap();
+    cfg2.agent_listen = "127.0.0.1:0".parse().unwrap();
+    if cfg2.database_url.is_none() {
+        // Two SQLite servers on one file is not a supported deployment; replicas need PostgreSQL.
+        s.finish().await;
+        return;
+    }
+    let replica = rampart_server::RunningServer::start(cfg2).await.unwrap();
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let chain = std::fs::read_to_string(a.state.root().join("agent-cert.pem")).unwrap();
+    let key = std::fs::read_to_string(a.state.root().join("agent-key.pem")).unwrap();
+    let url2 = format!(
+        "https://127.0.0.1:{}/agent/v1/heartbeat",
+        replica.agent_addr.port()
+    );
+    assert_eq!(
+        beat(&mtls_client(&s.root_pem, Some((&chain, &key))), &url2).await,
+        Ok(200)
+    );
+    s.call(
+        reqwest::Method::POST,
+        &format!("/api/v1/agents/{}/revoke", a.id),
+        Some(serde_json::json!({})),
+    )
+    .await;
+    let mut refused = false;
+    for _ in 0..50 {
+        if beat(&mtls_client(&s.root_pem, Some((&chain, &key))), &url2)
+            .await
+            .is_err()
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused,
+        "the replica refused the revoked certificate within 5 s"
+    );
+    replica.shutdown().await;
+    s.finish().await;
+}
+server_test!(revocation_reaches_other_replicas);
+
+async fn silent_clients_are_cut_off(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| {
+        c.handshake_timeout = Duration::from_millis(500);
+        c.header_timeout = Duration::from_millis(500);
+    })
+    .await
+    else {
+        return;
+    };
+    // TCP connected, no TLS ClientHello: closed after the handshake timeout.
+    let mut tcp = tokio::net::TcpStream::connect(s.config.agent_listen)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("closed by the server");
+    assert_eq!(n.unwrap_or(0), 0);
+    // TLS done, no request headers: closed after the header-read timeout.
+    let client = super::harness::http_client(&s.root_pem);
+    // Warm a connection with a real request, then stay silent on a raw TLS connection.
+    assert!(
+        client
+            .get(s.url("/api/v1/health"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let tcp = tokio::net::TcpStream::connect(s.config.listen)
+        .await
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(s.root_pem.as_bytes()).unwrap())
+        .unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let mut tls = connector
+        .connect(
+            rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+            tcp,
+        )
+        .await
+        .expect("handshake completes");
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
+        .await
+        .expect("closed by the server");
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    s.finish().await;
+}
+server_test!(silent_clients_are_cut_off);
