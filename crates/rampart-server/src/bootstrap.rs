@@ -140,3 +140,37 @@ pub(crate) async fn bootstrap(
         initial_admin_token,
     })
 }
+
+/// Replaces the intermediate CA with a new one signed by the same root; returns the new
+/// intermediate's SHA-256. Servers pick it up at their next start. Agents need nothing: they
+/// trust the root, their current certificates (from the old intermediate) stay valid until
+/// they expire, and their next renewal comes from the new intermediate.
+pub async fn rotate_intermediate(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    passphrase: &[u8],
+) -> Result<String, ServerError> {
+    let store = match database_url {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_sqlite(&data_dir.join("rampart.db")).await?,
+    };
+    let root = store.ca_material("root").await?.ok_or_else(|| {
+        ServerError::IncompleteCa("no CA in this database yet; start the server once first".into())
+    })?;
+    let inter = store
+        .ca_material("intermediate")
+        .await?
+        .ok_or_else(|| ServerError::IncompleteCa("no intermediate".into()))?;
+    let ca = Ca::load(&files(&root), &files(&inter), passphrase)?;
+    let now = OffsetDateTime::now_utc();
+    let (_, new) = ca.rotate_intermediate(passphrase, now)?;
+    store
+        .replace_ca_material(&material("intermediate", &new, now))
+        .await?;
+    store.close().await;
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(new.cert_pem.as_bytes())
+        .map_err(|e| ServerError::IncompleteCa(e.to_string()))?;
+    tracing::warn!("intermediate CA rotated; restart the servers");
+    Ok(rampart_pki::fingerprint(&der))
+}

@@ -20,6 +20,7 @@ mod ingest;
 mod routes;
 mod tls;
 
+pub use bootstrap::rotate_intermediate;
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use routes::openapi::openapi_document;

@@ -27,9 +27,286 @@ pub enum Command {
         #[arg(value_enum)]
         of: SchemaOf,
     },
-    /// Inspect policies: lint, show, schema.
+    /// Policies: lint, show, schema locally; push, list, assign on a fleet server.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the fleet server (API port + mTLS agent port).
+    Server(ServerArgs),
+    /// Enrolment tokens (admin, through the server's API).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// This host's agent: enrol, run, status, renew.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Enrolled agents (admin, through the server's API).
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Results history (admin, through the server's API).
+    #[command(subcommand)]
+    Results(ResultsCommand),
+    /// CA maintenance, run on the server host against its database.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// Where the server is and how to prove admin rights.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConn {
+    /// Server API base URL.
+    #[arg(long, env = "RAMPART_SERVER", default_value = "https://localhost:8443")]
+    pub server: String,
+    /// File holding the admin token (else RAMPART_ADMIN_TOKEN).
+    #[arg(long, env = "RAMPART_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Root CA certificate to trust (the server writes it to DATA_DIR/root-ca.pem).
+    #[arg(
+        long,
+        env = "RAMPART_CA_FILE",
+        default_value = "rampart-data/root-ca.pem"
+    )]
+    pub ca_file: PathBuf,
+    /// Print JSON as the API returns it.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Data directory (SQLite database, root-ca.pem).
+    #[arg(long, env = "RAMPART_DATA_DIR", default_value = "rampart-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…); default: SQLite in the data directory.
+    #[arg(long, env = "RAMPART_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// API port address.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Agent (mTLS) port address.
+    #[arg(long, default_value = "0.0.0.0:8444")]
+    pub agent_listen: std::net::SocketAddr,
+    /// Name (DNS or IP) for the server certificate; repeat for several. The first is used in URLs.
+    #[arg(long = "name", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+    pub names: Vec<String>,
+    /// Externally visible API URL (behind a TCP load balancer); tokens are bound to it.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Externally visible agent-port URL.
+    #[arg(long)]
+    pub agent_public_url: Option<String>,
+    /// File with the CA passphrase (else RAMPART_CA_PASSPHRASE).
+    #[arg(long, env = "RAMPART_CA_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Heartbeat interval agents keep, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub heartbeat_secs: u64,
+    /// Missed heartbeats before an agent shows as offline.
+    #[arg(long, default_value_t = 3)]
+    pub offline_after_missed: u32,
+    /// Keep runs this many days.
+    #[arg(long, default_value_t = 400)]
+    pub retention_days: u32,
+}
+
+/// `rampart token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an enrolment token (printed once; store it in a file for the agent).
+    Create {
+        /// Group enrolled agents join.
+        #[arg(long)]
+        group: String,
+        /// Label KEY=VALUE for enrolled agents; repeatable.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Lifetime: seconds or with a unit (90s, 15m, 1h, 2d).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Enrolments allowed.
+        #[arg(long, default_value_t = 1)]
+        max_uses: u32,
+        /// Re-enrol this existing agent, keeping its identity.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Write the token to this file (mode 0600) instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// List tokens.
+    List {
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// Token id (jti).
+        jti: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+}
+
+/// Where the agent keeps its identity and spool.
+#[derive(Debug, Clone, Args)]
+pub struct AgentState {
+    /// Agent state directory.
+    #[arg(
+        long,
+        env = "RAMPART_AGENT_DIR",
+        default_value = "/var/lib/rampart-agent"
+    )]
+    pub state_dir: PathBuf,
+}
+
+/// `rampart agent …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Enrol this host: generates a key here, sends a CSR with the one-time token.
+    Enroll {
+        /// Server API base URL (default: the token's audience).
+        #[arg(long)]
+        server: Option<String>,
+        /// File holding the token; '-' reads stdin. Else RAMPART_ENROL_TOKEN. Never an argument.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// State directory.
+        #[command(flatten)]
+        state: AgentState,
+    },
+    /// Run the agent daemon.
+    Run {
+        /// State directory.
+        #[command(flatten)]
+        state: AgentState,
+        /// Directory to scan (default: the host).
+        #[arg(long, default_value = "/")]
+        scan_root: PathBuf,
+        /// Per-command timeout, seconds.
+        #[arg(long, default_value_t = 30)]
+        command_timeout: u64,
+        /// Spool bound, results.
+        #[arg(long, default_value_t = 1000)]
+        spool_max: usize,
+        /// Run one pass and exit (status 0 when everything went through).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Show what the agent is doing.
+    Status {
+        /// State directory.
+        #[command(flatten)]
+        state: AgentState,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Renew the client certificate now.
+    Renew {
+        /// State directory.
+        #[command(flatten)]
+        state: AgentState,
+    },
+}
+
+/// `rampart agents …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// List agents.
+    List {
+        /// Only this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Show one agent.
+    Show {
+        /// Agent id.
+        id: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Revoke an agent: its certificates are refused from the next handshake on.
+    Revoke {
+        /// Agent id.
+        id: String,
+        /// Reason, kept with the certificates.
+        #[arg(long, default_value = "revoked by an administrator")]
+        reason: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Ask an agent to scan now.
+    Scan {
+        /// Agent id.
+        id: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+}
+
+/// `rampart results …`.
+#[derive(Debug, Subcommand)]
+pub enum ResultsCommand {
+    /// An agent's runs; with --run one run's checks; with --diff what changed between two runs.
+    Show {
+        /// Agent id.
+        agent: String,
+        /// Only this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Show this run's checks.
+        #[arg(long, conflicts_with = "diff")]
+        run: Option<String>,
+        /// Compare two runs.
+        #[arg(long, num_args = 2, value_names = ["RUN_A", "RUN_B"])]
+        diff: Option<Vec<String>>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// One check's history on an agent ("when did this start failing?").
+    History {
+        /// Agent id.
+        agent: String,
+        /// Policy id.
+        policy: String,
+        /// Check id.
+        check: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+}
+
+/// `rampart ca …`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Replace the intermediate CA (same root). Restart the servers afterwards; agents keep
+    /// working and move to the new intermediate at their next renewal.
+    RotateIntermediate {
+        /// Data directory (for the SQLite database).
+        #[arg(long, env = "RAMPART_DATA_DIR", default_value = "rampart-data")]
+        data_dir: PathBuf,
+        /// PostgreSQL URL.
+        #[arg(long, env = "RAMPART_DATABASE_URL")]
+        database_url: Option<String>,
+        /// File with the CA passphrase (else RAMPART_CA_PASSPHRASE).
+        #[arg(long, env = "RAMPART_CA_PASSPHRASE_FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
 }
 
 /// Documents with a published JSON Schema.
@@ -204,4 +481,41 @@ pub enum PolicyCommand {
     },
     /// Print the JSON Schema of Rampart's native policy format.
     Schema,
+    /// Upload a policy to the server (validated there, stored as a new version) and assign it.
+    Push {
+        /// Policy file.
+        file: PathBuf,
+        /// Assign to this group.
+        #[arg(long, conflicts_with = "agent")]
+        group: Option<String>,
+        /// Assign to this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Cron schedule (UTC).
+        #[arg(long, default_value = "0 */6 * * *")]
+        schedule: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// List the server's policies and assignments.
+    List {
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Remove a policy's assignment from a group or agent.
+    Unassign {
+        /// Policy id.
+        policy: String,
+        /// The group.
+        #[arg(long, conflicts_with = "agent", required_unless_present = "agent")]
+        group: Option<String>,
+        /// The agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
 }

@@ -1,7 +1,9 @@
 //! Subcommand implementations.
 
+mod fleet;
 mod policy;
 mod scan;
+mod server;
 
 use crate::cli::{Cli, Command};
 use std::path::Path;
@@ -13,6 +15,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => scan::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Report(args) => scan::rerender(args),
+        Command::Server(args) => server::run(args),
+        Command::Ca(cmd) => server::ca(cmd),
+        Command::Token(cmd) => fleet::token(cmd),
+        Command::Agent(cmd) => fleet::agent(cmd),
+        Command::Agents(cmd) => fleet::agents(cmd),
+        Command::Results(cmd) => fleet::results(cmd),
         Command::Schema { of } => {
             let schema = match of {
                 crate::cli::SchemaOf::Report => rampart_core::report::report_schema(),

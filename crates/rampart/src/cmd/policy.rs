@@ -1,4 +1,4 @@
-//! `rampart policy lint | show | schema`.
+//! `rampart policy lint | show | schema` (local); push, list and unassign live in `fleet`.
 
 use crate::cli::PolicyCommand;
 use crate::exit;
@@ -65,6 +65,9 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(exit::OK))
         }
+        remote @ (PolicyCommand::Push { .. }
+        | PolicyCommand::List { .. }
+        | PolicyCommand::Unassign { .. }) => super::fleet::policy(remote),
     }
 }
 

@@ -1,0 +1,734 @@
+//! Fleet commands: thin clients of the server's API (`token`, `agents`, `results`,
+//! `policy push|list|unassign`) and the agent runtime (`agent`).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{
+    AgentCommand, AgentsCommand, PolicyCommand, ResultsCommand, ServerConn, TokenCommand,
+};
+use crate::exit;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// An authenticated API client.
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    json: bool,
+}
+
+impl Api {
+    fn new(conn: &ServerConn) -> anyhow::Result<Api> {
+        let token = match &conn.admin_token_file {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("--admin-token-file {}", f.display()))?,
+            None => std::env::var("RAMPART_ADMIN_TOKEN").map_err(|_| {
+                anyhow!("no admin token: pass --admin-token-file FILE or set RAMPART_ADMIN_TOKEN")
+            })?,
+        };
+        let root = std::fs::read_to_string(&conn.ca_file).with_context(|| {
+            format!(
+                "--ca-file {}: the server's root CA is needed to trust it (the server writes DATA_DIR/root-ca.pem)",
+                conn.ca_file.display()
+            )
+        })?;
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(root.as_bytes()) {
+            roots.add(c.context("--ca-file: not a PEM certificate")?)?;
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(cfg)
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
+        Ok(Api {
+            base: conn.server.trim_end_matches('/').to_string(),
+            token: token.trim().to_string(),
+            http,
+            json: conn.json,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(x) = src {
+                s.push_str(": ");
+                s.push_str(&x.to_string());
+                src = x.source();
+            }
+            anyhow!("cannot reach {url}: {s}")
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            let detail = v["detail"].as_str().map_or_else(
+                || String::from_utf8_lossy(&bytes).into_owned(),
+                str::to_string,
+            );
+            bail!(
+                "server: {} ({}): {detail}",
+                status.as_u16(),
+                v["code"].as_str().unwrap_or("error")
+            );
+        }
+        Ok(v)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints rows as aligned columns.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+/// `1h`, `15m`, `90s`, `2d` or plain seconds.
+fn parse_ttl(t: &str) -> anyhow::Result<i64> {
+    let t = t.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow!("--ttl {t:?}: expected a number with s, m, h or d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("--ttl {t:?}: unit must be s, m, h or d"),
+    };
+    Ok(n * mult)
+}
+
+/// `rampart token …`.
+pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        match cmd {
+            TokenCommand::Create { group, labels, ttl, max_uses, agent, output, conn } => {
+                let api = Api::new(&conn)?;
+                let mut map = serde_json::Map::new();
+                for l in labels {
+                    let (k, v) = l.split_once('=').ok_or_else(|| anyhow!("--label {l:?}: expected KEY=VALUE"))?;
+                    map.insert(k.to_string(), json!(v));
+                }
+                let v = api
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/tokens",
+                        Some(json!({"group": group, "labels": map, "ttl_secs": parse_ttl(&ttl)?, "max_uses": max_uses, "agent_id": agent})),
+                    )
+                    .await?;
+                let token = v["token"].as_str().ok_or_else(|| anyhow!("server answered without a token"))?;
+                match output {
+                    Some(path) => {
+                        write_secret(&path, token)?;
+                        eprintln!("token {} written to {} (expires {})", s(&v["jti"]), path.display(), s(&v["expires_at"]));
+                    }
+                    None if api.json => print_json(&v)?,
+                    None => {
+                        println!("{token}");
+                        eprintln!("token {} for group {group}, {max_uses} use(s), expires {}", s(&v["jti"]), s(&v["expires_at"]));
+                    }
+                }
+            }
+            TokenCommand::List { conn } => {
+                let api = Api::new(&conn)?;
+                let v = api.get("/api/v1/tokens").await?;
+                if api.json {
+                    return print_json(&v);
+                }
+                let rows = v.as_array().cloned().unwrap_or_default().iter().map(|t| {
+                    vec![s(&t["jti"]), s(&t["group"]), format!("{}/{}", s(&t["uses"]), s(&t["max_uses"])), s(&t["expires_at"]), if t["revoked_at"].is_null() { "" } else { "revoked" }.to_string()]
+                }).collect();
+                table(&["JTI", "GROUP", "USES", "EXPIRES", ""], rows);
+            }
+            TokenCommand::Revoke { jti, conn } => {
+                Api::new(&conn)?.call(reqwest::Method::DELETE, &format!("/api/v1/tokens/{jti}"), None).await?;
+                println!("token {jti} revoked");
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("--output {}", path.display()))?;
+    writeln!(f, "{secret}").with_context(|| format!("--output {}", path.display()))?;
+    Ok(())
+}
+
+/// `rampart policy push | list | unassign`.
+pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        match cmd {
+            PolicyCommand::Push {
+                file,
+                group,
+                agent,
+                schedule,
+                conn,
+            } => {
+                let api = Api::new(&conn)?;
+                let content = std::fs::read_to_string(&file)
+                    .with_context(|| format!("{}", file.display()))?;
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("policy.yml")
+                    .to_string();
+                let v = api
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/policies",
+                        Some(json!({"file_name": name, "content": content})),
+                    )
+                    .await?;
+                let id = s(&v["policy_id"]);
+                let version = v["version"].as_i64().unwrap_or(0);
+                println!(
+                    "policy {id} version {version} ({}){}",
+                    s(&v["digest"]).chars().take(12).collect::<String>(),
+                    if v["created"] == json!(false) {
+                        ", unchanged"
+                    } else {
+                        ""
+                    }
+                );
+                let target = match (group, agent) {
+                    (Some(g), _) => Some(json!({"kind": "group", "name": g})),
+                    (None, Some(a)) => Some(json!({"kind": "agent", "name": a})),
+                    (None, None) => None,
+                };
+                if let Some(target) = target {
+                    let a = api
+                        .call(
+                            reqwest::Method::PUT,
+                            &format!("/api/v1/policies/{id}/assignments"),
+                            Some(
+                                json!({"target": target, "version": version, "schedule": schedule}),
+                            ),
+                        )
+                        .await?;
+                    println!(
+                        "assigned to {} {} on schedule {:?}",
+                        s(&a["target"]["kind"]),
+                        s(&a["target"]["name"]),
+                        s(&a["schedule"])
+                    );
+                }
+            }
+            PolicyCommand::List { conn } => {
+                let api = Api::new(&conn)?;
+                let p = api.get("/api/v1/policies").await?;
+                let a = api.get("/api/v1/assignments").await?;
+                if api.json {
+                    return print_json(&json!({"policies": p, "assignments": a}));
+                }
+                let rows = p
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            s(&x["id"]),
+                            s(&x["latest"]["version"]),
+                            s(&x["versions"]),
+                            s(&x["latest"]["format"]),
+                            s(&x["latest"]["check_count"]),
+                            s(&x["name"]),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["POLICY", "LATEST", "VERSIONS", "FORMAT", "CHECKS", "NAME"],
+                    rows,
+                );
+                println!();
+                let rows = a
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            s(&x["policy_id"]),
+                            s(&x["version"]),
+                            format!("{} {}", s(&x["target"]["kind"]), s(&x["target"]["name"])),
+                            s(&x["schedule"]),
+                        ]
+                    })
+                    .collect();
+                table(&["POLICY", "VERSION", "TARGET", "SCHEDULE"], rows);
+            }
+            PolicyCommand::Unassign {
+                policy,
+                group,
+                agent,
+                conn,
+            } => {
+                let (kind, name) = match (group, agent) {
+                    (Some(g), _) => ("group", g),
+                    (None, Some(a)) => ("agent", a),
+                    (None, None) => bail!("--group or --agent is required"),
+                };
+                Api::new(&conn)?
+                    .call(
+                        reqwest::Method::DELETE,
+                        &format!("/api/v1/policies/{policy}/assignments/{kind}/{name}"),
+                        None,
+                    )
+                    .await?;
+                println!("policy {policy} unassigned from {kind} {name}");
+            }
+            _ => bail!("not a server command"),
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// `rampart agents …`.
+pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        match cmd {
+            AgentsCommand::List { group, conn } => {
+                let api = Api::new(&conn)?;
+                let path = match group {
+                    Some(g) => format!("/api/v1/agents?group={g}"),
+                    None => "/api/v1/agents".into(),
+                };
+                let v = api.get(&path).await?;
+                if api.json {
+                    return print_json(&v);
+                }
+                let rows = v
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(&a["id"]),
+                            s(&a["hostname"]),
+                            s(&a["group"]),
+                            s(&a["connection"]),
+                            s(&a["last_seen"]),
+                            s(&a["cert_not_after"]),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "ID",
+                        "HOSTNAME",
+                        "GROUP",
+                        "STATE",
+                        "LAST SEEN",
+                        "CERT EXPIRES",
+                    ],
+                    rows,
+                );
+            }
+            AgentsCommand::Show { id, conn } => {
+                let api = Api::new(&conn)?;
+                let v = api.get(&format!("/api/v1/agents/{id}")).await?;
+                print_json(&v)?;
+            }
+            AgentsCommand::Revoke { id, reason, conn } => {
+                let v = Api::new(&conn)?
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/agents/{id}/revoke"),
+                        Some(json!({"reason": reason})),
+                    )
+                    .await?;
+                println!(
+                    "agent {id} revoked; certificates refused from the next handshake: {}",
+                    s(&v["serials"])
+                );
+            }
+            AgentsCommand::Scan { id, conn } => {
+                Api::new(&conn)?
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/agents/{id}/scan"),
+                        None,
+                    )
+                    .await?;
+                println!("scan requested; agent {id} starts it at its next heartbeat");
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// `rampart results …`.
+pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        match cmd {
+            ResultsCommand::Show {
+                agent,
+                policy,
+                limit,
+                run,
+                diff,
+                conn,
+            } => {
+                let api = Api::new(&conn)?;
+                if let Some(ids) = diff {
+                    let v = api
+                        .get(&format!("/api/v1/runs/{}/diff/{}", ids[0], ids[1]))
+                        .await?;
+                    if api.json {
+                        return print_json(&v);
+                    }
+                    for (key, label) in [
+                        ("newly_failing", "Newly failing"),
+                        ("newly_passing", "Newly passing"),
+                        ("other_changes", "Other status changes"),
+                        ("evidence_changed", "Same status, different evidence"),
+                    ] {
+                        let items = v[key].as_array().cloned().unwrap_or_default();
+                        println!("{label} ({}):", items.len());
+                        for c in items {
+                            println!(
+                                "  {:<12} {} → {}  {}",
+                                s(&c["check_id"]),
+                                s(&c["before"]),
+                                s(&c["after"]),
+                                s(&c["title"])
+                            );
+                        }
+                    }
+                    return Ok(());
+                }
+                if let Some(run) = run {
+                    let v = api.get(&format!("/api/v1/runs/{run}")).await?;
+                    if api.json {
+                        return print_json(&v);
+                    }
+                    println!(
+                        "run {} of {} v{} on {}: score {}",
+                        s(&v["id"]),
+                        s(&v["policy_id"]),
+                        s(&v["policy_version"]),
+                        s(&v["host"]["hostname"]),
+                        s(&v["summary"]["score"])
+                    );
+                    let rows = v["checks"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                s(&c["id"]),
+                                s(&c["status"]),
+                                s(&c["severity"]),
+                                s(&c["title"]),
+                            ]
+                        })
+                        .collect();
+                    table(&["CHECK", "STATUS", "SEVERITY", "TITLE"], rows);
+                    return Ok(());
+                }
+                let mut path = format!("/api/v1/agents/{agent}/runs?limit={limit}");
+                if let Some(p) = policy {
+                    path.push_str(&format!("&policy={p}"));
+                }
+                let v = api.get(&path).await?;
+                if api.json {
+                    return print_json(&v);
+                }
+                let rows = v
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            s(&r["id"]),
+                            s(&r["policy_id"]),
+                            s(&r["policy_version"]),
+                            s(&r["started_at"]),
+                            s(&r["trigger"]),
+                            s(&r["summary"]["passed"]),
+                            s(&r["summary"]["failed"]),
+                            format!("{:.1}", r["summary"]["score"].as_f64().unwrap_or(0.0)),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "RUN", "POLICY", "VER", "STARTED", "TRIGGER", "PASS", "FAIL", "SCORE",
+                    ],
+                    rows,
+                );
+            }
+            ResultsCommand::History {
+                agent,
+                policy,
+                check,
+                conn,
+            } => {
+                let api = Api::new(&conn)?;
+                let v = api
+                    .get(&format!("/api/v1/agents/{agent}/checks/{policy}/{check}"))
+                    .await?;
+                if api.json {
+                    return print_json(&v);
+                }
+                if !v["current"].is_null() {
+                    println!(
+                        "{check} is {} since {}",
+                        s(&v["current"]["status"]),
+                        s(&v["current"]["since"])
+                    );
+                }
+                let rows = v["points"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| vec![s(&p["started_at"]), s(&p["status"]), s(&p["run_id"])])
+                    .collect();
+                table(&["STARTED", "STATUS", "RUN"], rows);
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// The enrolment token: from a file ('-' = stdin) or RAMPART_ENROL_TOKEN.
+fn read_token(file: Option<&Path>) -> anyhow::Result<String> {
+    let t = match file {
+        Some(p) if p == Path::new("-") => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading the token from stdin")?;
+            s
+        }
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("--token-file {}", p.display()))?,
+        None => std::env::var("RAMPART_ENROL_TOKEN")
+            .map_err(|_| anyhow!("no enrolment token: pass --token-file FILE ('-' for stdin) or set RAMPART_ENROL_TOKEN"))?,
+    };
+    let t = t.trim().to_string();
+    if t.is_empty() {
+        bail!("the enrolment token is empty");
+    }
+    Ok(t)
+}
+
+fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_string())
+}
+
+/// `rampart agent …`.
+pub fn agent(cmd: AgentCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AgentCommand::Enroll {
+            server,
+            token_file,
+            state,
+        } => {
+            let token = read_token(token_file.as_deref())?;
+            let dir = rampart_agent::StateDir::new(state.state_dir);
+            let opts = rampart_agent::EnrolOptions {
+                server,
+                hostname: hostname(),
+                os: os_name(),
+                arch: std::env::consts::ARCH.to_string(),
+            };
+            let id = runtime()?.block_on(rampart_agent::enroll(&dir, &token, &opts))?;
+            println!("enrolled as agent {} with {}", id.agent_id, id.api_url);
+            Ok(ExitCode::from(exit::OK))
+        }
+        AgentCommand::Run {
+            state,
+            scan_root,
+            command_timeout,
+            spool_max,
+            once,
+        } => {
+            let dir = rampart_agent::StateDir::new(state.state_dir);
+            let opts = rampart_agent::AgentOptions {
+                scan_root,
+                command_timeout: std::time::Duration::from_secs(command_timeout),
+                spool_max_entries: spool_max,
+                ..rampart_agent::AgentOptions::default()
+            };
+            let rt = runtime()?;
+            if once {
+                let st = rt.block_on(rampart_agent::run_once(&dir, &opts))?;
+                println!(
+                    "{}: {} policies, {} result(s) spooled",
+                    st.state,
+                    st.policies.len(),
+                    st.spooled_runs
+                );
+                return Ok(ExitCode::from(exit::OK));
+            }
+            rt.block_on(async {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    if let Ok(mut term) = signal(SignalKind::terminate()) {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = term.recv() => {}
+                        }
+                    } else {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                    let _ = tx.send(true);
+                });
+                rampart_agent::run(&dir, &opts, rx).await
+            })?;
+            Ok(ExitCode::from(exit::OK))
+        }
+        AgentCommand::Status { state, json } => {
+            let dir = rampart_agent::StateDir::new(state.state_dir);
+            let identity = dir.load_identity()?;
+            let st = rampart_agent::AgentStatusReport::load(&dir).unwrap_or_default();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+                return Ok(ExitCode::from(exit::OK));
+            }
+            println!("agent        {}", identity.agent_id);
+            println!("server       {}", identity.agent_url);
+            println!(
+                "state        {}",
+                if st.state.is_empty() {
+                    "not run yet"
+                } else {
+                    &st.state
+                }
+            );
+            println!(
+                "heartbeat    {}",
+                st.last_heartbeat.as_deref().unwrap_or("never")
+            );
+            println!(
+                "certificate  expires {}, renewal planned {}",
+                st.certificate_not_after.as_deref().unwrap_or("?"),
+                st.renew_at.as_deref().unwrap_or("?")
+            );
+            println!("spool        {} result(s) waiting", st.spooled_runs);
+            if let Some(e) = &st.last_error {
+                println!("last error   {e}");
+            }
+            for p in &st.policies {
+                println!(
+                    "policy       {} v{}  schedule {:?}  last {}  next {}",
+                    p.policy_id,
+                    p.version,
+                    p.schedule,
+                    p.last_scan.as_deref().unwrap_or("never"),
+                    p.next_scan.as_deref().unwrap_or("-")
+                );
+            }
+            println!(
+                "updated      {}",
+                if st.updated_at.is_empty() {
+                    "never"
+                } else {
+                    &st.updated_at
+                }
+            );
+            Ok(ExitCode::from(exit::OK))
+        }
+        AgentCommand::Renew { state } => {
+            let dir = rampart_agent::StateDir::new(state.state_dir);
+            runtime()?.block_on(rampart_agent::renew_now(&dir))?;
+            println!("certificate renewed");
+            Ok(ExitCode::from(exit::OK))
+        }
+    }
+}
