@@ -1,0 +1,438 @@
+//! `rampart server` and the fleet commands as real processes: the CLI end to end, a wrong CA
+//! passphrase, and `kill -9` of the server while agents post results.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::harness::{code, s, stderr, stdout, write};
+
+const PASS: &str = "cli test passphrase";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct ServerProc {
+    child: Child,
+    data: PathBuf,
+    api: u16,
+    admin_token: Option<String>,
+}
+
+impl ServerProc {
+    fn spawn(data: &Path, api: u16, agent: u16, passphrase: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args([
+                "server",
+                "--data-dir",
+                s(data),
+                "--listen",
+                &format!("127.0.0.1:{api}"),
+                "--agent-listen",
+                &format!("127.0.0.1:{agent}"),
+            ])
+            .args(["--name", "localhost", "--name", "127.0.0.1"])
+            .env("RAMPART_CA_PASSPHRASE", passphrase)
+            .env_remove("RAMPART_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rampart server")
+    }
+
+    /// Starts a server and waits until it prints its banner (and admin token on first start).
+    fn start(data: &Path, api: u16, agent: u16) -> ServerProc {
+        let first_start = !data.join("rampart.db").exists();
+        let mut child = Self::spawn(data, api, agent, PASS);
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let mut admin_token = None;
+        let mut ready = false;
+        while let Some(Ok(line)) = lines.next() {
+            if line.starts_with("rmp_admin_") {
+                admin_token = Some(line.trim().to_string());
+                break;
+            }
+            if line.starts_with("root CA:") {
+                ready = true;
+                if !first_start {
+                    break;
+                }
+            }
+        }
+        assert!(ready, "server did not start");
+        std::thread::spawn(move || for _ in lines {});
+        ServerProc {
+            child,
+            data: data.to_path_buf(),
+            api,
+            admin_token,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://localhost:{}", self.api)
+    }
+
+    fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .env("RAMPART_SERVER", self.url())
+            .env("RAMPART_CA_FILE", self.data.join("root-ca.pem"))
+            .env("RAMPART_ADMIN_TOKEN", token)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const POLICY: &str = r#"rampart: 1
+policy:
+  id: cli-ssh
+  name: CLI SSH policy
+checks:
+  - id: SSH-1
+    title: Root login disabled
+    severity: high
+    rules:
+      - {file: /etc/ssh/sshd_config, match: '^PermitRootLogin\s+no'}
+"#;
+
+#[test]
+fn fleet_commands_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start(&dir.path().join("data"), free_port(), free_port());
+    let token = server
+        .admin_token
+        .clone()
+        .expect("first start prints the admin token");
+    let tfile = dir.path().join("t.txt");
+    let o = server.cli(
+        &token,
+        &[
+            "token",
+            "create",
+            "--group",
+            "web",
+            "--label",
+            "env=prod",
+            "--ttl",
+            "15m",
+            "--output",
+            s(&tfile),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&tfile).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The token is never a command-line argument.
+    let o = server.cli(&token, &["agent", "enroll", "--token", "abc"]);
+    assert_eq!(code(&o), 2);
+
+    let state = dir.path().join("agent");
+    let o = server.cli(
+        &token,
+        &[
+            "agent",
+            "enroll",
+            "--token-file",
+            s(&tfile),
+            "--state-dir",
+            s(&state),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let agent_id = stdout(&o).split_whitespace().nth(3).unwrap().to_string();
+
+    let pfile = write(dir.path(), "p.yml", POLICY);
+    let o = server.cli(
+        &token,
+        &[
+            "policy",
+            "push",
+            s(&pfile),
+            "--group",
+            "web",
+            "--schedule",
+            "0 */6 * * *",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("policy cli-ssh version 1"),
+        "{}",
+        stdout(&o)
+    );
+
+    let root = dir.path().join("root");
+    write(&root, "etc/ssh/sshd_config", "PermitRootLogin no\n");
+    let o = server.cli(
+        &token,
+        &[
+            "agent",
+            "run",
+            "--once",
+            "--state-dir",
+            s(&state),
+            "--scan-root",
+            s(&root),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = server.cli(&token, &["results", "show", &agent_id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("cli-ssh") && out.contains("policy_update") && out.contains("100.0"),
+        "{out}"
+    );
+    let o = server.cli(&token, &["agents", "list"]);
+    assert!(
+        stdout(&o).contains(&agent_id) && stdout(&o).contains("online"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Revoked: the next pass is refused at the handshake and says so.
+    let o = server.cli(&token, &["agents", "revoke", &agent_id, "--reason", "test"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = server.cli(
+        &token,
+        &[
+            "agent",
+            "run",
+            "--once",
+            "--state-dir",
+            s(&state),
+            "--scan-root",
+            s(&root),
+        ],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("Revoked"), "{}", stderr(&o));
+    let o = server.cli(&token, &["agent", "status", "--state-dir", s(&state)]);
+    assert!(
+        stdout(&o).contains("last error") && stdout(&o).contains(&agent_id),
+        "{}",
+        stdout(&o)
+    );
+    // Wrong admin token.
+    let o = server.cli("rmp_admin_wrong", &["agents", "list"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("invalid_token"), "{}", stderr(&o));
+}
+
+#[test]
+fn wrong_passphrase_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(ServerProc::start(&data, free_port(), free_port()));
+    let mut child = ServerProc::spawn(&data, free_port(), free_port(), "another passphrase!");
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("wrong CA passphrase"), "{err}");
+    // And a missing one is explained.
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["server", "--data-dir", s(&data)])
+        .env_remove("RAMPART_CA_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("RAMPART_CA_PASSPHRASE"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Agents post results as fast as they can; the server is killed with SIGKILL mid-stream and
+/// restarted. Every result the server acknowledged must be there, complete.
+#[test]
+fn kill_9_during_ingestion_loses_no_acknowledged_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (api, agent_port) = (free_port(), free_port());
+    let mut server = ServerProc::start(&data, api, agent_port);
+    let token = server.admin_token.clone().unwrap();
+    let tfile = dir.path().join("t.txt");
+    let o = server.cli(
+        &token,
+        &[
+            "token",
+            "create",
+            "--group",
+            "load",
+            "--max-uses",
+            "4",
+            "--output",
+            s(&tfile),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let enrol_token = std::fs::read_to_string(&tfile).unwrap();
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let state = rampart_agent::StateDir::new(dir.path().join(format!("agent{i}")));
+        let opts = rampart_agent::EnrolOptions {
+            server: None,
+            hostname: format!("h{i}"),
+            os: "t".into(),
+            arch: "t".into(),
+        };
+        rt.block_on(rampart_agent::enroll(&state, &enrol_token, &opts))
+            .unwrap();
+        clients.push(agent_http(&state));
+    }
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let url = format!("https://localhost:{agent_port}/agent/v1/runs");
+    let body_checks = 50;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (i, client) in clients.into_iter().enumerate() {
+        let (acked, url, stop) = (acked.clone(), url.clone(), stop.clone());
+        tasks.push(rt.spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let run_id = format!("kill9-{i}-{n:08}");
+                n += 1;
+                let body = gz_submission(&run_id, body_checks);
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "gzip")
+                    .body(body)
+                    .send()
+                    .await;
+                if let Ok(r) = sent
+                    && r.status().is_success()
+                {
+                    acked.lock().unwrap().push(run_id);
+                }
+            }
+        }));
+    }
+    // Let ingestion run, then kill -9 while requests are in flight.
+    let t = Instant::now();
+    while acked.lock().unwrap().len() < 40 && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    rustix_kill(&server.child);
+    let _ = server.child.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        rt.block_on(t).unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 40,
+        "only {} results acknowledged before the kill",
+        acked.len()
+    );
+
+    let server = ServerProc::start(&data, api, agent_port);
+    let store = rt
+        .block_on(rampart_store::Store::open_sqlite(&data.join("rampart.db")))
+        .unwrap();
+    for id in &acked {
+        let run = rt
+            .block_on(store.run(id))
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged run {id} lost"));
+        assert_eq!(
+            run.checks.len(),
+            body_checks,
+            "run {id} stored incompletely"
+        );
+    }
+    drop(server);
+    eprintln!(
+        "kill -9 test: {} acknowledged results, all present and complete",
+        acked.len()
+    );
+}
+
+fn rustix_kill(child: &Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+}
+
+fn agent_http(state: &rampart_agent::StateDir) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |n: &str| std::fs::read_to_string(state.root().join(n)).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(read("root-ca.pem").as_bytes()).unwrap())
+        .unwrap();
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(read("agent-cert.pem").as_bytes())
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(read("agent-key.pem").as_bytes()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(cfg)
+        .build()
+        .unwrap()
+}
+
+fn gz_submission(run_id: &str, checks: usize) -> Vec<u8> {
+    use rampart_core::{CheckOutcome, PolicyInfo, ScanReport, Status};
+    let outcomes = (0..checks)
+        .map(|i| {
+            CheckOutcome::new(
+                format!("C-{i}"),
+                format!("check {i}"),
+                if i % 3 == 0 {
+                    Status::Fail
+                } else {
+                    Status::Pass
+                },
+            )
+        })
+        .collect();
+    let info = PolicyInfo {
+        id: "load".into(),
+        name: "load".into(),
+        ..PolicyInfo::default()
+    };
+    let report = ScanReport::single(info, outcomes, time::OffsetDateTime::now_utc());
+    let sub = rampart_core::fleet::RunSubmission {
+        run_id: run_id.into(),
+        policy_version: None,
+        policy_digest: "00".repeat(32),
+        trigger: "manual".into(),
+        report,
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&serde_json::to_vec(&sub).unwrap()).unwrap();
+    gz.finish().unwrap()
+}
