@@ -195,3 +195,52 @@ async fn reenrolment_keeps_identity_and_history(db: Db) {
     s.finish().await;
 }
 server_test!(reenrolment_keeps_identity_and_history);
+
+/// `rampart ca rotate-intermediate`, then a restart: the agent keeps working with its old
+/// certificate and renews onto the new intermediate, without re-enrolling.
+async fn intermediate_rotation_needs_no_reenrolment(db: Db) {
+    let Some(mut s) = TestServer::start(db).await else {
+        return;
+    };
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let old_chain = std::fs::read_to_string(a.state.root().join("agent-cert.pem")).unwrap();
+    s.stop().await;
+    let fp = rampart_server::rotate_intermediate(
+        &s.config.data_dir,
+        s.config.database_url.as_deref(),
+        super::harness::PASSPHRASE,
+    )
+    .await
+    .unwrap();
+    s.restart().await;
+    a.run_once().await.expect("old certificate still accepted");
+    rampart_agent::renew_now(&a.state).await.unwrap();
+    let new_chain = std::fs::read_to_string(a.state.root().join("agent-cert.pem")).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let certs = |pem: &str| {
+        rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+            .map(|c| c.unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rampart_pki::fingerprint(&certs(&new_chain)[1]),
+        fp,
+        "renewed under the new intermediate"
+    );
+    assert_ne!(certs(&old_chain)[1], certs(&new_chain)[1]);
+    a.run_once().await.expect("new certificate accepted");
+    // A wrong passphrase cannot rotate.
+    assert!(
+        rampart_server::rotate_intermediate(
+            &s.config.data_dir,
+            s.config.database_url.as_deref(),
+            b"wrong"
+        )
+        .await
+        .is_err()
+    );
+    s.finish().await;
+}
+server_test!(intermediate_rotation_needs_no_reenrolment);

@@ -436,3 +436,41 @@ fn gz_submission(run_id: &str, checks: usize) -> Vec<u8> {
     gz.write_all(&serde_json::to_vec(&sub).unwrap()).unwrap();
     gz.finish().unwrap()
 }
+
+/// The systemd units in `deploy/` are valid for systemd itself (checked with
+/// `systemd-analyze verify`, pointing ExecStart at the binary under test).
+#[test]
+fn deploy_units_verify() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: systemd-analyze not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for unit in ["rampart-agent.service", "rampart-server.service"] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../deploy")
+                .join(unit),
+        )
+        .unwrap();
+        assert!(text.contains("ExecStart=/usr/local/bin/rampart "), "{unit}");
+        let path = write(
+            dir.path(),
+            unit,
+            &text.replace("/usr/local/bin/rampart", env!("CARGO_BIN_EXE_rampart")),
+        );
+        let o = Command::new("systemd-analyze")
+            .args(["verify", s(&path)])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success() && stderr(&o).trim().is_empty(),
+            "{unit}: {}",
+            stderr(&o)
+        );
+    }
+}
