@@ -47,6 +47,53 @@ pub enum Command {
     /// CA maintenance, run on the server host against its database.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Benchmarks (figures recorded in docs/performance.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `rampart bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Starts a real `rampart server` process, enrols simulated agents over TLS, then measures
+    /// heartbeat latency with every agent on its own mTLS identity, server RSS, and result
+    /// ingestion rate.
+    Fleet(BenchFleetArgs),
+}
+
+/// `rampart bench fleet`.
+#[derive(Debug, Args)]
+pub struct BenchFleetArgs {
+    /// Simulated agents.
+    #[arg(long, default_value_t = 10_000)]
+    pub agents: usize,
+    /// Heartbeat interval of every agent, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub interval: u64,
+    /// How long to measure heartbeats, seconds (at least one interval is sensible).
+    #[arg(long, default_value_t = 120)]
+    pub duration: u64,
+    /// Concurrent enrolments.
+    #[arg(long, default_value_t = 16)]
+    pub enrol_concurrency: usize,
+    /// Runs posted in the ingestion phase.
+    #[arg(long, default_value_t = 3000)]
+    pub runs: usize,
+    /// Check results per run.
+    #[arg(long, default_value_t = 121)]
+    pub checks_per_run: usize,
+    /// Concurrent uploaders in the ingestion phase.
+    #[arg(long, default_value_t = 32)]
+    pub uploaders: usize,
+    /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Skip the heartbeat phase (ingestion only).
+    #[arg(long)]
+    pub skip_heartbeats: bool,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the server is and how to prove admin rights.

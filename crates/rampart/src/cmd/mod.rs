@@ -1,5 +1,6 @@
 //! Subcommand implementations.
 
+mod bench;
 mod fleet;
 mod policy;
 mod scan;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => scan::rerender(args),
         Command::Server(args) => server::run(args),
         Command::Ca(cmd) => server::ca(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Token(cmd) => fleet::token(cmd),
         Command::Agent(cmd) => fleet::agent(cmd),
         Command::Agents(cmd) => fleet::agents(cmd),

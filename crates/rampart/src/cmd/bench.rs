@@ -1,0 +1,449 @@
+//! `rampart bench fleet`: a real server process, simulated agents with real mTLS identities.
+//!
+//! Phases: (1) enrol every simulated agent through the API (real tokens, CSRs, certificates);
+//! (2) every agent heartbeats on its own TLS identity once per interval, offsets spread over the
+//! interval, while the server's RSS is sampled from /proc; (3) uploaders post pre-built results
+//! (gzip JSON, as agents send them) and the acknowledged check results per second are counted.
+//! The load generator runs on the same machine and competes for the same cores: the figures are
+//! a lower bound for the server alone.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use rampart_core::fleet::{EnrolRequest, EnrolResponse, RunSubmission};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::cli::{BenchCommand, BenchFleetArgs};
+use crate::exit;
+
+/// Runs a benchmark.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Fleet(args) => fleet(args),
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+struct Server {
+    child: std::process::Child,
+    data: std::path::PathBuf,
+    api: u16,
+    agent: u16,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(dir: &std::path::Path, args: &BenchFleetArgs) -> anyhow::Result<Server> {
+    let (api, agent) = (free_port()?, free_port()?);
+    let data = dir.join("data");
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["server", "--data-dir"])
+        .arg(&data)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+            "--agent-listen",
+            &format!("127.0.0.1:{agent}"),
+        ])
+        .args([
+            "--name",
+            "localhost",
+            "--name",
+            "127.0.0.1",
+            "--heartbeat-secs",
+            &args.interval.to_string(),
+        ])
+        .env("RAMPART_CA_PASSPHRASE", "benchmark passphrase")
+        .env("RAMPART_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    match &args.database_url {
+        Some(url) => cmd.args(["--database-url", url]),
+        None => cmd.env_remove("RAMPART_DATABASE_URL"),
+    };
+    let mut child = cmd.spawn().context("spawning rampart server")?;
+    let out = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no server stdout"))?;
+    let mut lines = BufReader::new(out).lines();
+    let mut token = None;
+    for line in lines.by_ref() {
+        let line = line?;
+        if line.starts_with("rmp_admin_") {
+            token = Some(line.trim().to_string());
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let token = token
+        .ok_or_else(|| anyhow!("the server printed no admin token (is the database empty?)"))?;
+    Ok(Server {
+        child,
+        data,
+        api,
+        agent,
+        token,
+    })
+}
+
+fn tls(root_pem: &str, identity: Option<(&str, &str)>) -> anyhow::Result<reqwest::Client> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(root_pem.as_bytes())?)?;
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots);
+    let cfg = match identity {
+        Some((chain, key)) => {
+            let chain =
+                CertificateDer::pem_slice_iter(chain.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+            b.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(key.as_bytes())?)?
+        }
+        None => b.with_no_client_auth(),
+    };
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(cfg)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+async fn enrol_one(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    i: usize,
+    root: &str,
+) -> anyhow::Result<reqwest::Client> {
+    let key = rcgen::KeyPair::generate()?;
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)?
+        .pem()?;
+    let req = EnrolRequest {
+        token: token.to_string(),
+        csr_pem: csr,
+        hostname: format!("sim-{i:05}"),
+        os: "simulated".into(),
+        arch: "x86_64".into(),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let resp = http
+        .post(format!("{api}/api/v1/enrol"))
+        .json(&req)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!(
+            "enrolment {i}: {} {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let e: EnrolResponse = resp.json().await?;
+    tls(root, Some((&e.certificate_chain_pem, &key.serialize_pem())))
+}
+
+fn submission(run_id: &str, checks: usize) -> anyhow::Result<Vec<u8>> {
+    use rampart_core::{
+        CheckOutcome, Evidence, Observation, ObservationKind, PolicyInfo, RuleVerdict, ScanReport,
+        Status,
+    };
+    let outcomes = (0..checks)
+        .map(|i| {
+            let mut c = CheckOutcome::new(
+                format!("RMP-{i:03}"),
+                format!("Benchmark check {i}"),
+                if i % 3 == 0 {
+                    Status::Fail
+                } else {
+                    Status::Pass
+                },
+            );
+            c.remediation = "Set the value as the benchmark recommends.".into();
+            c.evidence = vec![Evidence {
+                rule: "f:/etc/ssh/sshd_config -> r:^PermitRootLogin\\s+no".into(),
+                verdict: RuleVerdict::Found,
+                observations: vec![Observation {
+                    kind: ObservationKind::File,
+                    target: "/etc/ssh/sshd_config".into(),
+                    line: Some(33),
+                    text: Some("PermitRootLogin no".into()),
+                    detail: None,
+                }],
+            }];
+            c
+        })
+        .collect();
+    let info = PolicyInfo {
+        id: "bench".into(),
+        name: "bench".into(),
+        ..PolicyInfo::default()
+    };
+    let report = ScanReport::single(info, outcomes, time::OffsetDateTime::now_utc());
+    let sub = RunSubmission {
+        run_id: run_id.into(),
+        policy_version: None,
+        policy_digest: "00".repeat(32),
+        trigger: "manual".into(),
+        report,
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&serde_json::to_vec(&sub)?)?;
+    Ok(gz.finish()?)
+}
+
+fn fleet(args: BenchFleetArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    let server = start_server(dir.path(), &args)?;
+    let pid = server.child.id();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(async {
+        let root = std::fs::read_to_string(server.data.join("root-ca.pem"))?;
+        let admin = tls(&root, None)?;
+        let api = format!("https://localhost:{}", server.api);
+        let agent_url = format!("https://localhost:{}", server.agent);
+        let n = args.agents.max(args.uploaders);
+        let t: serde_json::Value = admin
+            .post(format!("{api}/api/v1/tokens"))
+            .bearer_auth(&server.token)
+            .json(&json!({"group": "bench", "max_uses": n, "ttl_secs": 6 * 3600}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = t["token"].as_str().ok_or_else(|| anyhow!("no token: {t}"))?.to_string();
+
+        // Phase 1: enrolment.
+        eprintln!("enrolling {n} agents…");
+        let started = Instant::now();
+        let sem = Arc::new(Semaphore::new(args.enrol_concurrency.max(1)));
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let (sem, admin, api, token, root) = (sem.clone(), admin.clone(), api.clone(), token.clone(), root.clone());
+            tasks.push(tokio::spawn(async move {
+                let _p = sem.acquire().await?;
+                enrol_one(&admin, &api, &token, i, &root).await
+            }));
+        }
+        let mut clients = Vec::with_capacity(n);
+        for t in tasks {
+            clients.push(t.await??);
+        }
+        let enrol_secs = started.elapsed().as_secs_f64();
+        let rss_after_enrol = rss_kib(pid).unwrap_or(0);
+        eprintln!("enrolled {n} in {enrol_secs:.1} s");
+
+        // Phase 2: heartbeats.
+        let mut hb = json!(null);
+        if !args.skip_heartbeats {
+            eprintln!("heartbeats: {} agents every {} s for {} s…", args.agents, args.interval, args.duration);
+            let peak = Arc::new(AtomicUsize::new(0));
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let sampler = {
+                let (peak, stop) = (peak.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Some(r) = rss_kib(pid) {
+                            peak.fetch_max(r as usize, Ordering::Relaxed);
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                })
+            };
+            let cpu0 = cpu_ticks(pid).unwrap_or(0);
+            let deadline = Instant::now() + Duration::from_secs(args.duration);
+            let interval = Duration::from_secs(args.interval.max(1));
+            let errors = Arc::new(AtomicUsize::new(0));
+            let mut tasks = Vec::new();
+            for (i, c) in clients.iter().take(args.agents).enumerate() {
+                let (c, url, errors) = (c.clone(), format!("{agent_url}/agent/v1/heartbeat"), errors.clone());
+                let offset = interval.mul_f64(i as f64 / args.agents as f64);
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    let mut next = Instant::now() + offset;
+                    loop {
+                        tokio::time::sleep_until(next.into()).await;
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        let t = Instant::now();
+                        let r = c.post(&url).json(&json!({"state": "idle", "spooled_runs": 0, "agent_version": "bench"})).send().await;
+                        match r {
+                            Ok(resp) if resp.status().is_success() => {
+                                let _ = resp.bytes().await;
+                                lat.push(t.elapsed().as_micros() as u64);
+                            }
+                            _ => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        next += interval;
+                    }
+                    lat
+                }));
+            }
+            let mut lat = Vec::new();
+            for t in tasks {
+                lat.extend(t.await?);
+            }
+            stop.store(true, Ordering::Relaxed);
+            let _ = sampler.await;
+            let cpu1 = cpu_ticks(pid).unwrap_or(0);
+            lat.sort_unstable();
+            hb = json!({
+                "agents": args.agents,
+                "interval_s": args.interval,
+                "duration_s": args.duration,
+                "heartbeats": lat.len(),
+                "errors": errors.load(Ordering::Relaxed),
+                "rate_per_s": lat.len() as f64 / args.duration as f64,
+                "p50_ms": percentile(&lat, 0.50),
+                "p90_ms": percentile(&lat, 0.90),
+                "p99_ms": percentile(&lat, 0.99),
+                "max_ms": percentile(&lat, 1.0),
+                "server_peak_rss_mib": peak.load(Ordering::Relaxed) as f64 / 1024.0,
+                "server_cpu_s": (cpu1.saturating_sub(cpu0)) as f64 / 100.0,
+            });
+            eprintln!("heartbeats: {hb}");
+        }
+
+        // Phase 3: ingestion.
+        let uploaders = args.uploaders.max(1).min(clients.len());
+        eprintln!("building {} runs of {} checks…", args.runs, args.checks_per_run);
+        let mut bodies: Vec<Vec<Vec<u8>>> = vec![Vec::new(); uploaders];
+        for r in 0..args.runs {
+            bodies[r % uploaders].push(submission(&format!("bench-{r:08}-{}", uuid::Uuid::new_v4().simple()), args.checks_per_run)?);
+        }
+        let bytes: usize = bodies.iter().flatten().map(Vec::len).sum();
+        eprintln!("posting ({:.1} MiB gzip)…", bytes as f64 / 1048576.0);
+        let rss_before = rss_kib(pid).unwrap_or(0);
+        let cpu0 = cpu_ticks(pid).unwrap_or(0);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (c, bodies) in clients.iter().zip(bodies) {
+            let (c, url) = (c.clone(), format!("{agent_url}/agent/v1/runs"));
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0usize;
+                for b in bodies {
+                    let r = c
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("content-encoding", "gzip")
+                        .body(b)
+                        .send()
+                        .await?;
+                    if !r.status().is_success() {
+                        bail!("upload refused: {} {}", r.status(), r.text().await.unwrap_or_default());
+                    }
+                    ok += 1;
+                }
+                anyhow::Ok(ok)
+            }));
+        }
+        let mut stored = 0;
+        for t in tasks {
+            stored += t.await??;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let cpu1 = cpu_ticks(pid).unwrap_or(0);
+        let results = stored * args.checks_per_run;
+        let ingest = json!({
+            "runs": stored,
+            "checks_per_run": args.checks_per_run,
+            "check_results": results,
+            "seconds": secs,
+            "check_results_per_s": results as f64 / secs,
+            "runs_per_s": stored as f64 / secs,
+            "uploaders": uploaders,
+            "server_cpu_s": (cpu1.saturating_sub(cpu0)) as f64 / 100.0,
+            "server_rss_mib_after": rss_kib(pid).unwrap_or(rss_before) as f64 / 1024.0,
+        });
+        eprintln!("ingestion: {ingest}");
+        anyhow::Ok(json!({
+            "backend": if args.database_url.is_some() { "postgres" } else { "sqlite" },
+            "enrolment": {"agents": n, "seconds": enrol_secs, "per_s": n as f64 / enrol_secs, "concurrency": args.enrol_concurrency, "server_rss_mib_after": rss_after_enrol as f64 / 1024.0},
+            "heartbeats": hb,
+            "ingestion": ingest,
+        }))
+    })?;
+    drop(server);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("backend      {}", report["backend"].as_str().unwrap_or("?"));
+        let e = &report["enrolment"];
+        println!(
+            "enrolment    {} agents in {:.1} s = {:.0}/s",
+            e["agents"],
+            e["seconds"].as_f64().unwrap_or(0.0),
+            e["per_s"].as_f64().unwrap_or(0.0)
+        );
+        let h = &report["heartbeats"];
+        if !h.is_null() {
+            println!(
+                "heartbeats   {} agents / {} s: {} beats, {} errors, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server peak RSS {:.0} MiB",
+                h["agents"],
+                h["interval_s"],
+                h["heartbeats"],
+                h["errors"],
+                h["p50_ms"].as_f64().unwrap_or(0.0),
+                h["p99_ms"].as_f64().unwrap_or(0.0),
+                h["max_ms"].as_f64().unwrap_or(0.0),
+                h["server_peak_rss_mib"].as_f64().unwrap_or(0.0)
+            );
+        }
+        let i = &report["ingestion"];
+        println!(
+            "ingestion    {} check results in {:.1} s = {:.0} results/s ({:.0} runs/s)",
+            i["check_results"],
+            i["seconds"].as_f64().unwrap_or(0.0),
+            i["check_results_per_s"].as_f64().unwrap_or(0.0),
+            i["runs_per_s"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(ExitCode::from(exit::OK))
+}
