@@ -30,6 +30,15 @@ pub(crate) async fn submit(app: &App, run: NewRun) -> Result<IngestOutcome, Stri
         .map_err(|_| "server is shutting down".to_string())?
 }
 
+/// Transactions in flight at once: SQLite has one writer anyway; PostgreSQL uses a core per
+/// connection, so a few concurrent batches keep both cores busy.
+fn writers(app: &App) -> usize {
+    match app.store.backend() {
+        rampart_store::Backend::Sqlite => 1,
+        rampart_store::Backend::Postgres => 4,
+    }
+}
+
 pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let Some(mut rx) = app
         .ingest_rx
@@ -39,6 +48,8 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     else {
         return;
     };
+    let slots = writers(&app);
+    let permits = Arc::new(tokio::sync::Semaphore::new(slots));
     loop {
         let first = tokio::select! {
             _ = shutdown.changed() => None,
@@ -54,6 +65,14 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             if !rest.is_empty() {
                 commit(&app, rest).await;
             }
+            // Wait for batches still committing.
+            let _all = permits
+                .acquire_many(u32::try_from(slots).unwrap_or(1))
+                .await;
+            return;
+        };
+        // Wait for a free writer first: runs arriving meanwhile join this batch.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
         let mut batch = vec![first];
@@ -63,7 +82,11 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 Err(_) => break,
             }
         }
-        commit(&app, batch).await;
+        let app = app.clone();
+        tokio::spawn(async move {
+            commit(&app, batch).await;
+            drop(permit);
+        });
     }
 }
 

@@ -418,3 +418,32 @@ pub struct ScorePoint {
     /// passed / (passed + failed) × 100.
     pub score: f64,
 }
+
+/// One row of the flat results view: a check result with its run and agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlatResult {
+    /// Run.
+    pub run_id: String,
+    /// Agent.
+    pub agent_id: String,
+    /// Agent host name.
+    pub hostname: String,
+    /// Agent group.
+    pub group: String,
+    /// Policy.
+    pub policy_id: String,
+    /// Policy version.
+    pub policy_version: Option<i64>,
+    /// Run start.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub started_at: OffsetDateTime,
+    /// Check.
+    pub check_id: String,
+    /// Check title.
+    pub title: String,
+    /// Severity.
+    pub severity: String,
+    /// Status.
+    pub status: Status,
+}

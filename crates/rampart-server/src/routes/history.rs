@@ -233,3 +233,32 @@ pub(crate) async fn policy_score(
         app.store.policy_score_history(&id, since, bucket).await?,
     ))
 }
+
+/// `?agent=&policy=&status=&limit=`.
+#[derive(Deserialize)]
+pub(crate) struct FlatQuery {
+    agent: Option<String>,
+    policy: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(crate) async fn flat_results(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Query(q): Query<FlatQuery>,
+) -> Result<Json<Vec<rampart_store::FlatResult>>, ApiError> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            s.parse::<Status>()
+                .map_err(|e| ApiError::bad_request("invalid_status", format!("status: {e}")))?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
+    Ok(Json(
+        app.store
+            .flat_results(q.agent.as_deref(), q.policy.as_deref(), status, limit)
+            .await?,
+    ))
+}

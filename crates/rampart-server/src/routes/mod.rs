@@ -138,6 +138,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Json(schema::<history::CheckHistory>), || get(history::check_history)),
         ep!(GET "/api/v1/runs/{id}", Api, Admin, "One run with every check result and its evidence",
             req: None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
+        ep!(GET "/api/v1/results", Api, Admin, "Flat check results (run, agent, policy, check, status), newest first; filters: agent, policy, status, limit",
+            req: None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
         ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, Admin, "What changed from run a to run b",
             req: None, reply: Json(schema::<history::RunDiff>), || get(history::diff)),
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",

@@ -233,3 +233,75 @@ async fn reopening_applies_no_migration_twice(store: &Store) {
     assert_eq!(store.agents(None).await.unwrap().len(), 1);
 }
 backend_test!(reopening_applies_no_migration_twice);
+
+async fn flat_view_joins_runs_and_agents(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "db").await;
+    store
+        .ingest_runs(&[
+            run(
+                "r1",
+                "a1",
+                t0(),
+                vec![outcome("1", Status::Pass), outcome("2", Status::Fail)],
+            ),
+            run(
+                "r2",
+                "a2",
+                t0() + Duration::hours(1),
+                vec![outcome("1", Status::Fail)],
+            ),
+        ])
+        .await
+        .unwrap();
+    let all = store.flat_results(None, None, None, 100).await.unwrap();
+    let got: Vec<(&str, &str, &str, Status)> = all
+        .iter()
+        .map(|f| {
+            (
+                f.run_id.as_str(),
+                f.group.as_str(),
+                f.check_id.as_str(),
+                f.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("r2", "db", "1", Status::Fail),
+            ("r1", "web", "1", Status::Pass),
+            ("r1", "web", "2", Status::Fail)
+        ]
+    );
+    assert_eq!(all[1].hostname, "host-a1");
+    let failing = store
+        .flat_results(None, Some("baseline"), Some(Status::Fail), 100)
+        .await
+        .unwrap();
+    assert_eq!(failing.len(), 2);
+    assert_eq!(
+        store
+            .flat_results(Some("a1"), None, None, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+backend_test!(flat_view_joins_runs_and_agents);
+
+/// One batch carrying a retry of the same run and two runs of one agent, newest first: the
+/// retry is stored once and the latest state is the newest run's, whatever the order.
+async fn batch_with_retry_and_out_of_order_runs(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let newer = run("r2", "a1", h(1), vec![outcome("1", Status::Fail)]);
+    let older = run("r1", "a1", h(0), vec![outcome("1", Status::Pass)]);
+    let got = store.ingest_runs(&[newer.clone(), older, newer]).await.unwrap();
+    assert_eq!(got, [IngestOutcome::Stored, IngestOutcome::Stored, IngestOutcome::Duplicate]);
+    let latest = store.latest_results("a1", None).await.unwrap();
+    assert_eq!((latest[0].run_id.as_str(), latest[0].status), ("r2", Status::Fail));
+    assert_eq!(store.run("r2").await.unwrap().unwrap().checks.len(), 1);
+}
+backend_test!(batch_with_retry_and_out_of_order_runs);

@@ -306,10 +306,10 @@ fn fleet(args: BenchFleetArgs) -> anyhow::Result<ExitCode> {
                     let mut lat = Vec::new();
                     let mut next = Instant::now() + offset;
                     loop {
-                        tokio::time::sleep_until(next.into()).await;
-                        if Instant::now() >= deadline {
+                        if next >= deadline {
                             break;
                         }
+                        tokio::time::sleep_until(next.into()).await;
                         let t = Instant::now();
                         let r = c.post(&url).json(&json!({"state": "idle", "spooled_runs": 0, "agent_version": "bench"})).send().await;
                         match r {
