@@ -123,3 +123,63 @@ impl Spool {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_core::{CheckOutcome, PolicyInfo, ScanReport, Status};
+
+    fn sub(id: &str) -> RunSubmission {
+        let info = PolicyInfo {
+            id: "p".into(),
+            ..PolicyInfo::default()
+        };
+        RunSubmission {
+            run_id: id.into(),
+            policy_version: Some(1),
+            policy_digest: "d".into(),
+            trigger: "schedule".into(),
+            report: ScanReport::single(
+                info,
+                vec![CheckOutcome::new("1", "t", Status::Pass)],
+                time::OffsetDateTime::now_utc(),
+            ),
+        }
+    }
+
+    #[test]
+    fn full_spool_drops_the_oldest_and_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path().join("spool"), 2, u64::MAX);
+        for id in ["run-0001", "run-0002", "run-0003"] {
+            spool.push(&sub(id)).unwrap();
+        }
+        let names: Vec<String> = spool
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2);
+        assert!(
+            names[0].ends_with("-run-0002.json.gz") && names[1].ends_with("-run-0003.json.gz"),
+            "{names:?}"
+        );
+        // The entry is the exact upload body: gzip JSON of the submission.
+        let body = spool.read(&spool.entries().unwrap()[1]).unwrap();
+        let mut json = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut json)
+            .unwrap();
+        let back: RunSubmission = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.run_id, "run-0003");
+        assert_eq!(
+            back.report.policies[0].checks,
+            sub("x").report.policies[0].checks
+        );
+        // A byte bound smaller than one entry still keeps the newest result.
+        let tiny = Spool::new(dir.path().join("tiny"), 100, 1);
+        tiny.push(&sub("run-0004")).unwrap();
+        tiny.push(&sub("run-0005")).unwrap();
+        assert_eq!(tiny.len(), 1);
+    }
+}

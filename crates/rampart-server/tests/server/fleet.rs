@@ -319,3 +319,59 @@ async fn agents_go_offline_after_missed_heartbeats(db: Db) {
     s.finish().await;
 }
 server_test!(agents_go_offline_after_missed_heartbeats);
+
+/// Automatic renewal: a certificate past about two thirds of its life is renewed by the next
+/// pass of the loop, over mTLS, and an unchanged policy is not downloaded again.
+async fn due_renewal_happens_in_the_loop(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    s.push_policy(POLICY_V1, "web", "0 0 1 1 *").await;
+    a.run_once().await.unwrap();
+    let policy_file = std::fs::read_dir(a.state.root().join("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "yml"))
+        .unwrap();
+    let fetched_at = std::fs::metadata(&policy_file).unwrap().modified().unwrap();
+
+    // A certificate issued 17 h ago (renewal is due between 15.2 h and 17.2 h… so use 17.5 h).
+    let (ca, _) = s.ca().await;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    let aged = ca
+        .issue_agent(
+            &csr,
+            &a.id,
+            OffsetDateTime::now_utc() - time::Duration::minutes(17 * 60 + 30),
+        )
+        .unwrap();
+    std::fs::write(a.state.root().join("agent-cert.pem"), &aged.chain_pem).unwrap();
+    std::fs::write(a.state.root().join("agent-key.pem"), key.serialize_pem()).unwrap();
+    let st = a.run_once().await.unwrap();
+    let chain = std::fs::read_to_string(a.state.root().join("agent-cert.pem")).unwrap();
+    assert_ne!(chain, aged.chain_pem, "renewed");
+    let not_after = OffsetDateTime::parse(
+        st.certificate_not_after.as_deref().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        not_after - OffsetDateTime::now_utc() > time::Duration::hours(23),
+        "a fresh 24 h certificate"
+    );
+    assert_eq!(
+        std::fs::metadata(&policy_file).unwrap().modified().unwrap(),
+        fetched_at,
+        "same digest: not downloaded again"
+    );
+    s.finish().await;
+}
+server_test!(due_renewal_happens_in_the_loop);

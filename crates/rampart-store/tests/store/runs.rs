@@ -298,10 +298,23 @@ async fn batch_with_retry_and_out_of_order_runs(store: &Store) {
     let h = |n: i64| t0() + Duration::hours(n);
     let newer = run("r2", "a1", h(1), vec![outcome("1", Status::Fail)]);
     let older = run("r1", "a1", h(0), vec![outcome("1", Status::Pass)]);
-    let got = store.ingest_runs(&[newer.clone(), older, newer]).await.unwrap();
-    assert_eq!(got, [IngestOutcome::Stored, IngestOutcome::Stored, IngestOutcome::Duplicate]);
+    let got = store
+        .ingest_runs(&[newer.clone(), older, newer])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            IngestOutcome::Stored,
+            IngestOutcome::Stored,
+            IngestOutcome::Duplicate
+        ]
+    );
     let latest = store.latest_results("a1", None).await.unwrap();
-    assert_eq!((latest[0].run_id.as_str(), latest[0].status), ("r2", Status::Fail));
+    assert_eq!(
+        (latest[0].run_id.as_str(), latest[0].status),
+        ("r2", Status::Fail)
+    );
     assert_eq!(store.run("r2").await.unwrap().unwrap().checks.len(), 1);
 }
 backend_test!(batch_with_retry_and_out_of_order_runs);
