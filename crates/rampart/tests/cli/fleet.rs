@@ -20,6 +20,7 @@ fn free_port() -> u16 {
 }
 
 struct ServerProc {
+    database_url: Option<String>,
     child: Child,
     data: PathBuf,
     api: u16,
@@ -28,11 +29,13 @@ struct ServerProc {
 
 impl ServerProc {
     fn spawn(data: &Path, api: u16, agent: u16, passphrase: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_rampart"))
+        Self::spawn_db(data, api, agent, passphrase, None)
+    }
+
+    fn spawn_db(data: &Path, api: u16, agent: u16, passphrase: &str, db: Option<&str>) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
+        cmd.args(["server", "--data-dir", s(data)])
             .args([
-                "server",
-                "--data-dir",
-                s(data),
                 "--listen",
                 &format!("127.0.0.1:{api}"),
                 "--agent-listen",
@@ -42,15 +45,26 @@ impl ServerProc {
             .env("RAMPART_CA_PASSPHRASE", passphrase)
             .env_remove("RAMPART_DATABASE_URL")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rampart server")
+            .stderr(Stdio::piped());
+        if let Some(url) = db {
+            cmd.args(["--database-url", url]);
+        }
+        cmd.spawn().expect("spawn rampart server")
     }
 
     /// Starts a server and waits until it prints its banner (and admin token on first start).
     fn start(data: &Path, api: u16, agent: u16) -> ServerProc {
-        let first_start = !data.join("rampart.db").exists();
-        let mut child = Self::spawn(data, api, agent, PASS);
+        Self::start_db(data, api, agent, None, !data.join("rampart.db").exists())
+    }
+
+    fn start_db(
+        data: &Path,
+        api: u16,
+        agent: u16,
+        db: Option<&str>,
+        first_start: bool,
+    ) -> ServerProc {
+        let mut child = Self::spawn_db(data, api, agent, PASS, db);
         let out = child.stdout.take().unwrap();
         let mut lines = BufReader::new(out).lines();
         let mut admin_token = None;
@@ -70,6 +84,7 @@ impl ServerProc {
         assert!(ready, "server did not start");
         std::thread::spawn(move || for _ in lines {});
         ServerProc {
+            database_url: db.map(str::to_string),
             child,
             data: data.to_path_buf(),
             api,
@@ -267,11 +282,51 @@ fn wrong_passphrase_refuses_to_start() {
 /// Agents post results as fast as they can; the server is killed with SIGKILL mid-stream and
 /// restarted. Every result the server acknowledged must be there, complete.
 #[test]
-fn kill_9_during_ingestion_loses_no_acknowledged_result() {
+fn kill_9_during_ingestion_loses_no_acknowledged_result_sqlite() {
+    kill_9_during_ingestion(None);
+}
+
+/// The same against PostgreSQL (a fresh schema of the server at `DATABASE_URL`).
+#[test]
+fn kill_9_during_ingestion_loses_no_acknowledged_result_postgres() {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let admin = match rt.block_on(sqlx::PgPool::connect(&base)) {
+        Ok(p) => p,
+        Err(e) => {
+            assert_ne!(
+                std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref(),
+                Ok("1"),
+                "PostgreSQL required: {e}"
+            );
+            eprintln!("SKIP: PostgreSQL kill -9 test: cannot reach {base}: {e}");
+            return;
+        }
+    };
+    let schema = format!("rampart_k_{}", uuid::Uuid::new_v4().simple());
+    rt.block_on(
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\""))).execute(&admin),
+    )
+    .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    kill_9_during_ingestion(Some(format!(
+        "{base}{sep}options=-c%20search_path%3D{schema}"
+    )));
+    rt.block_on(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA \"{schema}\" CASCADE"
+        )))
+        .execute(&admin),
+    )
+    .unwrap();
+}
+
+fn kill_9_during_ingestion(db: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (api, agent_port) = (free_port(), free_port());
-    let mut server = ServerProc::start(&data, api, agent_port);
+    let mut server = ServerProc::start_db(&data, api, agent_port, db.as_deref(), true);
     let token = server.admin_token.clone().unwrap();
     let tfile = dir.path().join("t.txt");
     let o = server.cli(
@@ -351,10 +406,13 @@ fn kill_9_during_ingestion_loses_no_acknowledged_result() {
         acked.len()
     );
 
-    let server = ServerProc::start(&data, api, agent_port);
-    let store = rt
-        .block_on(rampart_store::Store::open_sqlite(&data.join("rampart.db")))
-        .unwrap();
+    let server = ServerProc::start_db(&data, api, agent_port, db.as_deref(), false);
+    let store = match &server.database_url {
+        Some(url) => rt.block_on(rampart_store::Store::open(url)).unwrap(),
+        None => rt
+            .block_on(rampart_store::Store::open_sqlite(&data.join("rampart.db")))
+            .unwrap(),
+    };
     for id in &acked {
         let run = rt
             .block_on(store.run(id))
