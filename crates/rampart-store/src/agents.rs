@@ -67,6 +67,25 @@ macro_rules! cert_from_row {
     }};
 }
 
+/// Inserts a certificate inside an open transaction; a macro so it compiles for both backends.
+macro_rules! insert_certificate {
+    ($tx:ident, $cert:expr) => {
+        sqlx::query(concat!(
+            "INSERT INTO certificates (",
+            cert_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)"
+        ))
+        .bind(&$cert.serial)
+        .bind(&$cert.agent_id)
+        .bind(&$cert.fingerprint)
+        .bind(secs($cert.not_before))
+        .bind(secs($cert.not_after))
+        .bind(secs($cert.issued_at))
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
 impl Store {
     /// Registers an agent with its first certificate, or — on re-enrolment of a known id —
     /// updates its description and certificate, in one transaction. Re-enrolment reactivates an
@@ -90,11 +109,6 @@ impl Store {
              cert_not_after = excluded.cert_not_after, last_seen = excluded.last_seen, \
              status = 'active'"
         );
-        let insert_cert = concat!(
-            "INSERT INTO certificates (",
-            cert_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)"
-        );
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             sqlx::query(upsert)
@@ -110,15 +124,7 @@ impl Store {
                 .bind(secs(now))
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(insert_cert)
-                .bind(&cert.serial)
-                .bind(&cert.agent_id)
-                .bind(&cert.fingerprint)
-                .bind(secs(cert.not_before))
-                .bind(secs(cert.not_after))
-                .bind(secs(cert.issued_at))
-                .execute(&mut *tx)
-                .await?;
+            insert_certificate!(tx, cert);
             tx.commit().await?;
         });
         self.agent(&agent.id)
@@ -128,24 +134,11 @@ impl Store {
 
     /// Records a renewed certificate as the agent's current one.
     pub async fn record_renewal(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
-        let insert_cert = concat!(
-            "INSERT INTO certificates (",
-            cert_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)"
-        );
         const UPDATE: &str =
             "UPDATE agents SET cert_serial = $2, cert_not_after = $3 WHERE id = $1";
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
-            sqlx::query(insert_cert)
-                .bind(&cert.serial)
-                .bind(&cert.agent_id)
-                .bind(&cert.fingerprint)
-                .bind(secs(cert.not_before))
-                .bind(secs(cert.not_after))
-                .bind(secs(cert.issued_at))
-                .execute(&mut *tx)
-                .await?;
+            insert_certificate!(tx, cert);
             sqlx::query(UPDATE)
                 .bind(&cert.agent_id)
                 .bind(&cert.serial)

@@ -10,7 +10,7 @@ use rampart_core::fleet::{
     AssignedPolicy, Heartbeat, HeartbeatResponse, RenewRequest, RenewResponse, RunReceipt,
     RunSubmission,
 };
-use rampart_store::{CertificateRecord, IngestOutcome, NewRun};
+use rampart_store::{IngestOutcome, NewRun};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -99,16 +99,11 @@ pub(crate) async fn renew(
         .issue_agent(&req.csr_pem, &auth.agent.id, now)
         .map_err(|e| ApiError::bad_request("bad_csr", e.to_string()))?;
     app.store
-        .record_renewal(&CertificateRecord {
-            serial: issued.serial.clone(),
-            agent_id: auth.agent.id.clone(),
-            fingerprint: issued.fingerprint.clone(),
-            not_before: issued.not_before,
-            not_after: issued.not_after,
-            issued_at: now,
-            revoked_at: None,
-            revocation_reason: None,
-        })
+        .record_renewal(&super::public::certificate_record(
+            &issued,
+            &auth.agent.id,
+            now,
+        ))
         .await?;
     tracing::info!(agent = %auth.agent.id, old_serial = %auth.identity.serial, serial = %issued.serial, "certificate renewed");
     Ok(Json(RenewResponse {

@@ -95,6 +95,24 @@ fn field(name: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The store's record of a certificate just issued.
+pub(crate) fn certificate_record(
+    issued: &rampart_pki::IssuedCert,
+    agent_id: &str,
+    now: OffsetDateTime,
+) -> CertificateRecord {
+    CertificateRecord {
+        serial: issued.serial.clone(),
+        agent_id: agent_id.to_string(),
+        fingerprint: issued.fingerprint.clone(),
+        not_before: issued.not_before,
+        not_after: issued.not_after,
+        issued_at: now,
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
 pub(crate) async fn enrol(
     State(app): State<Arc<App>>,
     ApiJson(req): ApiJson<EnrolRequest>,
@@ -172,16 +190,7 @@ pub(crate) async fn enrol(
         labels: token.labels.clone(),
         group: token.group.clone(),
     };
-    let cert = CertificateRecord {
-        serial: issued.serial.clone(),
-        agent_id: agent_id.clone(),
-        fingerprint: issued.fingerprint.clone(),
-        not_before: issued.not_before,
-        not_after: issued.not_after,
-        issued_at: now,
-        revoked_at: None,
-        revocation_reason: None,
-    };
+    let cert = certificate_record(&issued, &agent_id, now);
     app.store.enrol_agent(&agent, &cert, now).await?;
     tracing::info!(agent = %agent_id, hostname = %agent.hostname, group = %agent.group, serial = %issued.serial, reenrol = token.reenrol_agent_id.is_some(), "agent enrolled");
     Ok(Json(EnrolResponse {

@@ -122,6 +122,13 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// Table rows from a JSON array (no rows when it is not one).
+fn json_rows(v: &Value, f: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    v.as_array()
+        .map(|a| a.iter().map(f).collect())
+        .unwrap_or_default()
+}
+
 /// Prints rows as aligned columns.
 fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
@@ -198,9 +205,9 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 if api.json {
                     return print_json(&v);
                 }
-                let rows = v.as_array().cloned().unwrap_or_default().iter().map(|t| {
+                let rows = json_rows(&v, |t| {
                     vec![s(&t["jti"]), s(&t["group"]), format!("{}/{}", s(&t["uses"]), s(&t["max_uses"])), s(&t["expires_at"]), if t["revoked_at"].is_null() { "" } else { "revoked" }.to_string()]
-                }).collect();
+                });
                 table(&["JTI", "GROUP", "USES", "EXPIRES", ""], rows);
             }
             TokenCommand::Revoke { jti, conn } => {
@@ -294,41 +301,29 @@ pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 if api.json {
                     return print_json(&json!({"policies": p, "assignments": a}));
                 }
-                let rows = p
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|x| {
-                        vec![
-                            s(&x["id"]),
-                            s(&x["latest"]["version"]),
-                            s(&x["versions"]),
-                            s(&x["latest"]["format"]),
-                            s(&x["latest"]["check_count"]),
-                            s(&x["name"]),
-                        ]
-                    })
-                    .collect();
+                let rows = json_rows(&p, |x| {
+                    vec![
+                        s(&x["id"]),
+                        s(&x["latest"]["version"]),
+                        s(&x["versions"]),
+                        s(&x["latest"]["format"]),
+                        s(&x["latest"]["check_count"]),
+                        s(&x["name"]),
+                    ]
+                });
                 table(
                     &["POLICY", "LATEST", "VERSIONS", "FORMAT", "CHECKS", "NAME"],
                     rows,
                 );
                 println!();
-                let rows = a
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|x| {
-                        vec![
-                            s(&x["policy_id"]),
-                            s(&x["version"]),
-                            format!("{} {}", s(&x["target"]["kind"]), s(&x["target"]["name"])),
-                            s(&x["schedule"]),
-                        ]
-                    })
-                    .collect();
+                let rows = json_rows(&a, |x| {
+                    vec![
+                        s(&x["policy_id"]),
+                        s(&x["version"]),
+                        format!("{} {}", s(&x["target"]["kind"]), s(&x["target"]["name"])),
+                        s(&x["schedule"]),
+                    ]
+                });
                 table(&["POLICY", "VERSION", "TARGET", "SCHEDULE"], rows);
             }
             PolicyCommand::Unassign {
@@ -372,22 +367,16 @@ pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
                 if api.json {
                     return print_json(&v);
                 }
-                let rows = v
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            s(&a["id"]),
-                            s(&a["hostname"]),
-                            s(&a["group"]),
-                            s(&a["connection"]),
-                            s(&a["last_seen"]),
-                            s(&a["cert_not_after"]),
-                        ]
-                    })
-                    .collect();
+                let rows = json_rows(&v, |a| {
+                    vec![
+                        s(&a["id"]),
+                        s(&a["hostname"]),
+                        s(&a["group"]),
+                        s(&a["connection"]),
+                        s(&a["last_seen"]),
+                        s(&a["cert_not_after"]),
+                    ]
+                });
                 table(
                     &[
                         "ID",
@@ -487,20 +476,14 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                         s(&v["host"]["hostname"]),
                         s(&v["summary"]["score"])
                     );
-                    let rows = v["checks"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|c| {
-                            vec![
-                                s(&c["id"]),
-                                s(&c["status"]),
-                                s(&c["severity"]),
-                                s(&c["title"]),
-                            ]
-                        })
-                        .collect();
+                    let rows = json_rows(&v["checks"], |c| {
+                        vec![
+                            s(&c["id"]),
+                            s(&c["status"]),
+                            s(&c["severity"]),
+                            s(&c["title"]),
+                        ]
+                    });
                     table(&["CHECK", "STATUS", "SEVERITY", "TITLE"], rows);
                     return Ok(());
                 }
@@ -512,24 +495,18 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                 if api.json {
                     return print_json(&v);
                 }
-                let rows = v
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            s(&r["id"]),
-                            s(&r["policy_id"]),
-                            s(&r["policy_version"]),
-                            s(&r["started_at"]),
-                            s(&r["trigger"]),
-                            s(&r["summary"]["passed"]),
-                            s(&r["summary"]["failed"]),
-                            format!("{:.1}", r["summary"]["score"].as_f64().unwrap_or(0.0)),
-                        ]
-                    })
-                    .collect();
+                let rows = json_rows(&v, |r| {
+                    vec![
+                        s(&r["id"]),
+                        s(&r["policy_id"]),
+                        s(&r["policy_version"]),
+                        s(&r["started_at"]),
+                        s(&r["trigger"]),
+                        s(&r["summary"]["passed"]),
+                        s(&r["summary"]["failed"]),
+                        format!("{:.1}", r["summary"]["score"].as_f64().unwrap_or(0.0)),
+                    ]
+                });
                 table(
                     &[
                         "RUN", "POLICY", "VER", "STARTED", "TRIGGER", "PASS", "FAIL", "SCORE",
@@ -557,13 +534,9 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                         s(&v["current"]["since"])
                     );
                 }
-                let rows = v["points"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|p| vec![s(&p["started_at"]), s(&p["status"]), s(&p["run_id"])])
-                    .collect();
+                let rows = json_rows(&v["points"], |p| {
+                    vec![s(&p["started_at"]), s(&p["status"]), s(&p["run_id"])]
+                });
                 table(&["STARTED", "STATUS", "RUN"], rows);
             }
         }

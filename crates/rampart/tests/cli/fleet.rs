@@ -198,18 +198,16 @@ fn fleet_commands_end_to_end() {
 
     let root = dir.path().join("root");
     write(&root, "etc/ssh/sshd_config", "PermitRootLogin no\n");
-    let o = server.cli(
-        &token,
-        &[
-            "agent",
-            "run",
-            "--once",
-            "--state-dir",
-            s(&state),
-            "--scan-root",
-            s(&root),
-        ],
-    );
+    let run_once = [
+        "agent",
+        "run",
+        "--once",
+        "--state-dir",
+        s(&state),
+        "--scan-root",
+        s(&root),
+    ];
+    let o = server.cli(&token, &run_once);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = server.cli(&token, &["results", "show", &agent_id]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -228,18 +226,7 @@ fn fleet_commands_end_to_end() {
     // Revoked: the next pass is refused at the handshake and says so.
     let o = server.cli(&token, &["agents", "revoke", &agent_id, "--reason", "test"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = server.cli(
-        &token,
-        &[
-            "agent",
-            "run",
-            "--once",
-            "--state-dir",
-            s(&state),
-            "--scan-root",
-            s(&root),
-        ],
-    );
+    let o = server.cli(&token, &run_once);
     assert_ne!(code(&o), 0);
     assert!(stderr(&o).contains("Revoked"), "{}", stderr(&o));
     let o = server.cli(&token, &["agent", "status", "--state-dir", s(&state)]);
