@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 pub const PASSPHRASE: &[u8] = b"test passphrase";
 
+/// No test request waits longer than this: a server that stops answering fails the test.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Which store a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Db {
@@ -76,6 +79,7 @@ pub fn http_client(root_pem: &str) -> reqwest::Client {
     .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(cfg)
+        .timeout(REQUEST_TIMEOUT)
         .build()
         .unwrap()
 }
@@ -335,6 +339,17 @@ impl TestAgent {
     }
 }
 
+/// How long one server test may take before it fails: a hang must be a failure with the test's
+/// name, never a CI run that waits for ever.
+pub const TEST_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Runs a test body, failing it when it is not done within [`TEST_DEADLINE`].
+pub async fn bounded(test: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_DEADLINE, test).await.is_err() {
+        panic!("test did not finish within {TEST_DEADLINE:?}: it hangs");
+    }
+}
+
 /// Declares `name::sqlite` and `name::postgres` for `async fn name(db: Db)`.
 #[macro_export]
 macro_rules! server_test {
@@ -342,12 +357,16 @@ macro_rules! server_test {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name($crate::server::harness::Db::Sqlite).await;
+                $crate::server::harness::bounded(super::$name($crate::server::harness::Db::Sqlite))
+                    .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name($crate::server::harness::Db::Postgres).await;
+                $crate::server::harness::bounded(super::$name(
+                    $crate::server::harness::Db::Postgres,
+                ))
+                .await;
             }
         }
     };
@@ -383,6 +402,7 @@ pub fn mtls_client(root_pem: &str, identity: Option<(&str, &str)>) -> reqwest::C
     };
     reqwest::Client::builder()
         .use_preconfigured_tls(cfg)
+        .timeout(REQUEST_TIMEOUT)
         .build()
         .unwrap()
 }
@@ -397,4 +417,12 @@ pub fn chain_text(e: &dyn std::error::Error) -> String {
         src = x.source();
     }
     s
+}
+
+/// A threat-intel fixture from `../shared/fixtures/intel/` (read in place, never copied).
+pub fn intel_fixture(rel: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/intel")
+        .join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
