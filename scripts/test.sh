@@ -16,7 +16,8 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # cargo prints one "test result:" line per test binary; the last one is often an empty doc-test
 # run, so add them up for a total a reader (and CI) can see at a glance.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }

@@ -13,9 +13,12 @@
 mod agents;
 mod ca;
 mod error;
+mod intel;
 mod policies;
 mod records;
 mod runs;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tokens;
 
 use std::path::Path;
@@ -28,6 +31,10 @@ use sqlx::sqlite::{
 };
 
 pub use error::StoreError;
+pub use intel::{
+    IntelAllowlist, IntelExportRow, IntelFeed, IntelIndexRow, IntelIndicator, IntelIngestCounts,
+    IntelObservation, IntelRecordIn, NewIntelFeed,
+};
 pub use policies::NewPolicyVersion;
 pub use records::*;
 
@@ -63,6 +70,8 @@ pub(crate) use on_pool;
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// SQLite only: the connection bulk intel ingestion writes through (see `open_sqlite`).
+    intel_writer: Option<SqlitePool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -89,6 +98,20 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        // Bulk intel ingestion gets its own connection with a large page cache and memory-mapped
+        // reads: its random-key indexes (indicators, record digests) otherwise cost one pread per
+        // page miss. Lazy, so a server that never ingests feeds never pays the memory; one
+        // connection, as SQLite has one writer anyway.
+        let intel_writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_lazy_with(
+                options
+                    .clone()
+                    .pragma("mmap_size", "4294967296")
+                    .pragma("cache_size", "-262144")
+                    .pragma("temp_store", "memory"),
+            );
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -103,6 +126,7 @@ impl Store {
             .map_err(StoreError::Migrate)?;
         Ok(Store {
             db: Db::Sqlite(pool),
+            intel_writer: Some(intel_writer),
         })
     }
 
@@ -128,6 +152,7 @@ impl Store {
             .map_err(StoreError::Migrate)?;
         Ok(Store {
             db: Db::Postgres(pool),
+            intel_writer: None,
         })
     }
 
@@ -149,11 +174,30 @@ impl Store {
         }
     }
 
-    /// Closes every pooled connection, waiting for queries in flight.
+    /// Closes every pooled connection, waiting for queries in flight — but not for ever.
+    ///
+    /// A pool's `close` waits until every checked-out connection is returned; one task that
+    /// holds a connection and never finishes (a stuck client, a bug) would then stop a server's
+    /// shutdown for good, and a service manager's stop would end in SIGKILL anyway. After
+    /// [`CLOSE_GRACE`] the remaining connections are left to be dropped with the pool.
     pub async fn close(&self) {
-        on_pool!(&self.db, p => p.close().await)
+        let closing = async {
+            if let Some(writer) = &self.intel_writer {
+                writer.close().await;
+            }
+            on_pool!(&self.db, p => p.close().await)
+        };
+        if tokio::time::timeout(CLOSE_GRACE, closing).await.is_err() {
+            tracing::warn!(
+                grace_secs = CLOSE_GRACE.as_secs(),
+                "store connections still in use at shutdown; not waiting for them"
+            );
+        }
     }
 }
+
+/// How long [`Store::close`] waits for connections in use.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// A database URL fit for logs and error messages: the password is replaced by `***`.
 pub fn redact_url(url: &str) -> String {

@@ -47,6 +47,9 @@ pub enum Command {
     /// CA maintenance, run on the server host against its database.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Threat intelligence: feeds, ingestion, lookups, statistics (on the local store).
+    #[command(subcommand)]
+    Intel(IntelCommand),
     /// Benchmarks (figures recorded in docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -59,6 +62,30 @@ pub enum BenchCommand {
     /// heartbeat latency with every agent on its own mTLS identity, server RSS, and result
     /// ingestion rate.
     Fleet(BenchFleetArgs),
+    /// Threat-intel index and ingestion: builds a synthetic indicator set, measures lookups per
+    /// second (one thread and all cores) and index memory, then end-to-end ingestion of a
+    /// generated feed into a fresh embedded store.
+    Intel(BenchIntelArgs),
+}
+
+/// `rampart bench intel`.
+#[derive(Debug, Args)]
+pub struct BenchIntelArgs {
+    /// Indicators in the lookup index.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub indicators: u64,
+    /// Lookups per thread.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub lookups: u64,
+    /// Indicators in the generated feed for the ingestion phase (0 skips it).
+    #[arg(long, default_value_t = 5_000_000)]
+    pub ingest: u64,
+    /// Ingest into this PostgreSQL database instead of a fresh SQLite file (use an empty one).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rampart bench fleet`.
@@ -335,6 +362,267 @@ pub enum ResultsCommand {
         /// Server connection.
         #[command(flatten)]
         conn: ServerConn,
+    },
+}
+
+/// Where the intel commands find the store (the same one `rampart server` uses).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory (for the SQLite database).
+    #[arg(long, env = "RAMPART_DATA_DIR", default_value = "rampart-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL instead of the SQLite file.
+    #[arg(long, env = "RAMPART_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `rampart intel …`.
+#[derive(Debug, Subcommand)]
+pub enum IntelCommand {
+    /// Feed definitions.
+    #[command(subcommand)]
+    Feeds(FeedsCommand),
+    /// Ingest files (plain, gzip or zip) as observations of a feed: for air-gapped sites and
+    /// one-off imports.
+    Ingest {
+        /// Parser for the files (urlhaus-csv, threatfox-csv, stix, plain, …); defaults to the
+        /// feed's format.
+        #[arg(long)]
+        format: Option<String>,
+        /// Feed to attribute the observations to; created if missing (default `import-FORMAT`).
+        #[arg(long)]
+        feed: Option<String>,
+        /// Reliability of a feed created here, 0–100.
+        #[arg(long, default_value_t = 50)]
+        reliability: u8,
+        /// Files to ingest (`-` for standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Fetch every due feed now (conditional GET, retries), or the named ones, and ingest them.
+    Sync {
+        /// Only these feeds (fetched whether due or not).
+        #[arg(long = "feed")]
+        feeds: Vec<String>,
+        /// Fetch every feed with a URL, due or not.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Match a file of observables (one per line, free text refanged; `-` for standard input)
+    /// against the index; prints one line (or JSON object) per match.
+    Match {
+        /// The file.
+        file: PathBuf,
+        /// Output: text or json (JSON lines, one object per match).
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Include allowlisted matches (flagged) instead of leaving them out.
+        #[arg(long)]
+        include_allowlisted: bool,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Look values up: exact, network containment, parent domain, URL host. Free text is
+    /// refanged first (`hxxp://evil[.]com`).
+    Lookup {
+        /// Values to look up.
+        #[arg(required = true)]
+        values: Vec<String>,
+        /// Also list related indicators: named by the same source rows (hash sets, campaign
+        /// infrastructure) and of the same malware family (capped).
+        #[arg(long)]
+        related: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Export live indicators: csv, blocklist-ip, blocklist-domain, urls, hosts, rpz, suricata, stix.
+    Export {
+        /// Output format.
+        #[arg(long)]
+        format: String,
+        /// Only indicators scoring at least this (0–100).
+        #[arg(long, default_value_t = 0)]
+        min_score: u8,
+        /// Write here (atomically) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// MITRE ATT&CK names for technique, tactic, group and software ids.
+    #[command(subcommand)]
+    Attack(AttackCommand),
+    /// Known-good values that must never alert.
+    #[command(subcommand)]
+    Allowlist(AllowlistCommand),
+    /// Report a sighting of an indicator (a confirmed hit, or a false positive).
+    Sighting {
+        /// The indicator (exact value; free text is refanged).
+        value: String,
+        /// It was a false positive.
+        #[arg(long)]
+        false_positive: bool,
+        /// Who or what saw it.
+        #[arg(long, default_value = "analyst")]
+        source: String,
+        /// A note.
+        #[arg(long)]
+        note: Option<String>,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Really delete indicators that expired more than the retention ago, with their
+    /// observations and the source rows nothing else refers to.
+    Purge {
+        /// How long expired indicators are kept (90s, 15m, 1h, 2d).
+        #[arg(long, default_value = "90d")]
+        retention: String,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Counts per kind and the health of every feed.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `rampart intel attack …`.
+#[derive(Debug, Subcommand)]
+pub enum AttackCommand {
+    /// Import an ATT&CK STIX bundle (e.g. enterprise-attack.json) or single STIX objects.
+    Import {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `rampart intel allowlist …`.
+#[derive(Debug, Subcommand)]
+pub enum AllowlistCommand {
+    /// Create or replace a list.
+    Add {
+        /// Unique name.
+        name: String,
+        /// Match type: cidr, hostname, string, substring, regex.
+        #[arg(long = "type")]
+        match_type: String,
+        /// An entry; repeatable.
+        #[arg(long = "entry")]
+        entries: Vec<String>,
+        /// A file with one entry per line (`#` comments).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// What the list is for.
+        #[arg(long)]
+        description: Option<String>,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Import a MISP warninglist file (`list.json`).
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// Name to store it under (default: from the list's own name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List allowlists (the built-in non-routable list is always active).
+    List {
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a list.
+    Remove {
+        /// The list.
+        name: String,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `rampart intel feeds …`.
+#[derive(Debug, Subcommand)]
+pub enum FeedsCommand {
+    /// Define a feed, or change a definition.
+    Add {
+        /// Unique name.
+        name: String,
+        /// Parser (urlhaus-csv, threatfox-csv, feodo-csv, kev-json, spamhaus-drop, stix, plain, …).
+        #[arg(long)]
+        format: String,
+        /// Where to fetch it (omit for file-only sources).
+        #[arg(long)]
+        url: Option<String>,
+        /// Fetch interval (90s, 15m, 1h, 2d).
+        #[arg(long, default_value = "1h")]
+        interval: String,
+        /// How far the source is trusted, 0–100.
+        #[arg(long, default_value_t = 50)]
+        reliability: u8,
+        /// TLP of its content: clear, green, amber, amber+strict, red.
+        #[arg(long, default_value = "clear")]
+        tlp: String,
+        /// Licence or terms of use.
+        #[arg(long)]
+        terms: Option<String>,
+        /// How long one observation keeps an indicator alive (default 30d).
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List feeds with their health.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a feed and its observations (indicators others reported stay).
+    Remove {
+        /// The feed.
+        name: String,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 

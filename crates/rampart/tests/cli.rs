@@ -6,6 +6,7 @@
 mod cli {
     pub mod fleet;
     pub mod harness;
+    pub mod intel;
     pub mod oscap;
     pub mod scan;
 }

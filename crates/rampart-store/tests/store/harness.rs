@@ -8,75 +8,7 @@ use rampart_core::{
 use rampart_store::{CertificateRecord, NewAgent, NewRun, Store};
 use time::{Duration, OffsetDateTime};
 
-/// A store that cleans up its PostgreSQL schema when the test ends well.
-pub struct TestStore {
-    pub store: Store,
-    _dir: Option<tempfile::TempDir>,
-    pg_schema: Option<(String, String)>,
-}
-
-impl TestStore {
-    pub async fn finish(self) {
-        self.store.close().await;
-        if let Some((url, schema)) = self.pg_schema {
-            let admin = sqlx::PgPool::connect(&url).await.expect("reconnect");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA \"{schema}\" CASCADE"
-            )))
-            .execute(&admin)
-            .await
-            .expect("drop schema");
-            admin.close().await;
-        }
-    }
-}
-
-pub async fn sqlite() -> TestStore {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sqlite(&dir.path().join("rampart.db"))
-        .await
-        .expect("open sqlite");
-    TestStore {
-        store,
-        _dir: Some(dir),
-        pg_schema: None,
-    }
-}
-
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A store on a fresh schema of the PostgreSQL server, or `None` (after saying why) when the
-/// server is unreachable and PostgreSQL is not required.
-pub async fn postgres() -> Option<TestStore> {
-    let url = database_url();
-    let admin = match sqlx::PgPool::connect(&url).await {
-        Ok(a) => a,
-        Err(e) => {
-            if std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("PostgreSQL required but unreachable at {url}: {e}");
-            }
-            eprintln!("SKIP: PostgreSQL backend test: cannot reach {url}: {e}");
-            return None;
-        }
-    };
-    let schema = format!("rampart_t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-        .execute(&admin)
-        .await
-        .expect("create schema");
-    admin.close().await;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let store = Store::open_postgres(&scoped).await.expect("open postgres");
-    Some(TestStore {
-        store,
-        _dir: None,
-        pg_schema: Some((url, schema)),
-    })
-}
+pub use rampart_store::testing::{postgres, sqlite};
 
 /// Runs the behaviour `async fn name(store: &Store)` once per backend: `backend_test!(name);`
 /// declares `name::sqlite` and `name::postgres`.

@@ -25,6 +25,7 @@ use crate::exit;
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Fleet(args) => fleet(args),
+        BenchCommand::Intel(args) => super::bench_intel::run(args),
     }
 }
 

@@ -151,21 +151,26 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-/// `1h`, `15m`, `90s`, `2d` or plain seconds.
 fn parse_ttl(t: &str) -> anyhow::Result<i64> {
+    parse_duration("--ttl", t)
+}
+
+/// `1h`, `15m`, `90s`, `2d` or plain seconds, for the option `flag`.
+pub(crate) fn parse_duration(flag: &str, t: &str) -> anyhow::Result<i64> {
     let t = t.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: i64 = num
         .parse()
-        .map_err(|_| anyhow!("--ttl {t:?}: expected a number with s, m, h or d"))?;
+        .map_err(|_| anyhow!("{flag} {t:?}: expected a number with s, m, h or d"))?;
     let mult = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => bail!("--ttl {t:?}: unit must be s, m, h or d"),
+        _ => bail!("{flag} {t:?}: unit must be s, m, h or d"),
     };
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .ok_or_else(|| anyhow!("{flag} {t:?}: too large"))
 }
 
 /// `rampart token …`.

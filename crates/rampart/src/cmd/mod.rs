@@ -1,7 +1,9 @@
 //! Subcommand implementations.
 
 mod bench;
+mod bench_intel;
 mod fleet;
+mod intel;
 mod policy;
 mod scan;
 mod server;
@@ -19,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Server(args) => server::run(args),
         Command::Ca(cmd) => server::ca(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Intel(cmd) => intel::run(cmd),
         Command::Token(cmd) => fleet::token(cmd),
         Command::Agent(cmd) => fleet::agent(cmd),
         Command::Agents(cmd) => fleet::agents(cmd),

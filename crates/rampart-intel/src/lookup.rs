@@ -1,0 +1,151 @@
+//! "What do we know about this value?" — answered the same way by the CLI and the server.
+//!
+//! The index finds the matches (exact, network, parent domain, URL host…); the store then adds
+//! every source row that named the indicator, ATT&CK names and, on request, related indicators
+//! computed from its indexes (never from a materialised pair table). Answers are JSON values
+//! because they are only ever rendered: the CLI prints them, the API returns them.
+
+use rampart_store::{Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::allowlist::Allowlists;
+use crate::canon::{Ioc, detect};
+use crate::fang::refang;
+use crate::index::{Index, Match};
+use crate::kind::IocKind;
+
+/// Related indicators listed per relation (all are counted).
+pub const RELATED_CAP: i64 = 50;
+
+/// `kind:value` texts of stored (kind code, value) pairs.
+pub fn kind_values(list: &[(i64, String)]) -> Vec<String> {
+    list.iter()
+        .map(|(k, v)| {
+            let kind = IocKind::from_stored(*k).map_or("unknown", IocKind::as_str);
+            format!("{kind}:{v}")
+        })
+        .collect()
+}
+
+/// A free-text value (refanged) as a query, or why it is not an indicator.
+pub fn query(raw: &str) -> Result<Ioc, String> {
+    detect(&refang(raw)).map_err(|e| e.to_string())
+}
+
+/// The matches of `query` in `index`, each resolved to its indicator (entries removed since
+/// the match was found are skipped).
+pub fn matches(index: &Index, query: &Ioc) -> Vec<(Match, Ioc)> {
+    index
+        .all(query)
+        .into_iter()
+        .filter_map(|m| index.ioc(m.entry).map(|ioc| (m, ioc)))
+        .collect()
+}
+
+/// One match as JSON, with what the index alone knows: the indicator, how it matched, its score
+/// and the allowlist entry that covers it.
+pub fn match_summary(index: &Index, allow: &Allowlists, m: &Match, ioc: &Ioc) -> Value {
+    let allowlisted = if index.is_allowlisted(m.entry) {
+        allow.check(ioc)
+    } else {
+        None
+    };
+    json!({
+        "indicator": {"kind": ioc.kind, "value": ioc.value},
+        "how": m.how,
+        "score": index.score(m.entry),
+        "allowlisted": allowlisted,
+    })
+}
+
+/// The full answer for one query value: `{"query", "kind", "canonical", "matches": […]}`, or
+/// `{"query", "error"}` when the value is not an indicator. The index is read under the
+/// caller's control (`find`), so a server can hold its lock only while matching.
+pub async fn describe(
+    store: &Store,
+    raw: &str,
+    found: Result<(Ioc, Vec<(Value, Ioc)>), String>,
+    related: bool,
+) -> Result<Value, StoreError> {
+    let (query, hits) = match found {
+        Ok(f) => f,
+        Err(e) => return Ok(json!({"query": raw, "error": e})),
+    };
+    let mut out = Vec::with_capacity(hits.len());
+    for (mut summary, ioc) in hits {
+        let stored = store
+            .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+            .await?;
+        let sources = match &stored {
+            Some(s) => store.intel_observations(s.id).await?,
+            None => Vec::new(),
+        };
+        let mut attack_ids: Vec<String> = sources
+            .iter()
+            .flat_map(|o| o.attack.iter().cloned())
+            .collect();
+        attack_ids.sort();
+        attack_ids.dedup();
+        let named = store.intel_attack_names(&attack_ids).await?;
+        let attack: Vec<Value> = attack_ids
+            .iter()
+            .map(|id| match named.iter().find(|n| &n.0 == id) {
+                Some((_, kind, name, tactics)) => {
+                    json!({"id": id, "kind": kind, "name": name, "tactics": tactics})
+                }
+                None => json!({"id": id}),
+            })
+            .collect();
+        let related_json = match (&stored, related) {
+            (Some(s), true) => {
+                let by_record = store.intel_related_by_record(s.id, RELATED_CAP).await?;
+                let mut families = serde_json::Map::new();
+                let mut names: Vec<String> = sources
+                    .iter()
+                    .flat_map(|o| o.malware.iter().cloned())
+                    .collect();
+                names.sort();
+                names.dedup();
+                for family in names {
+                    let (total, list) = store.intel_by_family(&family, RELATED_CAP).await?;
+                    families.insert(
+                        family,
+                        json!({"total": total, "listed": kind_values(&list), "capped": total > RELATED_CAP}),
+                    );
+                }
+                json!({"same_record": kind_values(&by_record), "same_family": families})
+            }
+            _ => Value::Null,
+        };
+        if let Some(obj) = summary.as_object_mut() {
+            obj.insert("related".into(), related_json);
+            obj.insert("attack".into(), Value::Array(attack));
+            obj.insert(
+                "first_seen".into(),
+                json!(stored.as_ref().map(|s| s.first_seen)),
+            );
+            obj.insert(
+                "last_seen".into(),
+                json!(stored.as_ref().map(|s| s.last_seen)),
+            );
+            obj.insert("sources".into(), json!(sources));
+        }
+        out.push(summary);
+    }
+    Ok(json!({"query": raw, "kind": query.kind, "canonical": query.value, "matches": out}))
+}
+
+/// Matches `raw` against `index` and summarises each match (the part of [`describe`] that
+/// needs the index).
+pub fn find(
+    index: &Index,
+    allow: &Allowlists,
+    raw: &str,
+) -> Result<(Ioc, Vec<(Value, Ioc)>), String> {
+    let q = query(raw)?;
+    let hits = matches(index, &q)
+        .into_iter()
+        .map(|(m, ioc)| (match_summary(index, allow, &m, &ioc), ioc))
+        .collect();
+    Ok((q, hits))
+}

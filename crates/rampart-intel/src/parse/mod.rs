@@ -1,0 +1,444 @@
+//! Feed parsers: one [`Format`] per dialect, all producing [`Record`]s.
+//!
+//! Rules every parser follows (the reference's key take-aways):
+//! - columns are found **by header name**, never by position; a known feed whose file lost its
+//!   header falls back to the documented column order for that many fields, and says so;
+//! - comment and null conventions are per feed (`#` banners with the header inside a comment,
+//!   Spamhaus `;`, `n/a`/`None`/empty as null);
+//! - a malformed row is reported with its line number and skipped, and the rest of the file is
+//!   still read; a broken document (invalid JSON, a zip bomb) is one clear [`ParseError`];
+//! - memory is bounded by [`Limits`], whatever the input.
+
+mod abusech;
+mod fields;
+mod input;
+mod json;
+mod lists;
+mod misp;
+mod otx;
+mod stix;
+mod table;
+mod vuln;
+
+use std::io::{BufRead, Read};
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::canon::{Rejection, canonicalize};
+use crate::kind::IocKind;
+use crate::record::{Problem, Record};
+
+pub use fields::parse_time;
+pub use misp::{MispFeedManifest, parse_misp_manifest};
+pub(crate) use stix::attack_id as stix_attack_id;
+
+/// The feed dialects Rampart reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// abuse.ch URLhaus CSV dumps (`csv_recent`, `csv_online`, full).
+    UrlhausCsv,
+    /// URLhaus JSON (full dump keyed by id, or one object per line).
+    UrlhausJson,
+    /// ThreatFox CSV export.
+    ThreatfoxCsv,
+    /// ThreatFox JSON export (keyed by id), API response (`data`) or API objects per line.
+    ThreatfoxJson,
+    /// Feodo Tracker IP blocklist CSV.
+    FeodoCsv,
+    /// Feodo Tracker IP blocklist JSON (bare array).
+    FeodoJson,
+    /// MalwareBazaar CSV export (one sample's hashes per row).
+    MalwarebazaarCsv,
+    /// abuse.ch SSL certificate blacklist (SHA-1 fingerprints).
+    SslblCsv,
+    /// CISA Known Exploited Vulnerabilities, JSON.
+    KevJson,
+    /// CISA Known Exploited Vulnerabilities, CSV.
+    KevCsv,
+    /// AlienVault OTX: pulses (array, or `results`) or exported indicators one per line.
+    OtxJson,
+    /// PhishTank `online-valid.csv`.
+    PhishtankCsv,
+    /// PhishTank `online-valid.json`.
+    PhishtankJson,
+    /// OpenPhish `feed.txt` (one URL per line; all phishing).
+    Openphish,
+    /// Spamhaus DROP / EDROP / ASN-DROP, text (`;` comments) or JSON lines.
+    SpamhausDrop,
+    /// One indicator per line, kind detected per line; `#`, `;` and `//` comments.
+    Plain,
+    /// Any CSV with a header; columns named like indicator kinds are read.
+    Csv,
+    /// A MISP event (`{"Event": …}`), as in MISP feeds.
+    MispEvent,
+    /// A STIX 2.1 (or 2.0) bundle.
+    Stix,
+}
+
+impl Format {
+    /// Every format, for help texts and tests.
+    pub const ALL: [Format; 19] = [
+        Format::UrlhausCsv,
+        Format::UrlhausJson,
+        Format::ThreatfoxCsv,
+        Format::ThreatfoxJson,
+        Format::FeodoCsv,
+        Format::FeodoJson,
+        Format::MalwarebazaarCsv,
+        Format::SslblCsv,
+        Format::KevJson,
+        Format::KevCsv,
+        Format::OtxJson,
+        Format::PhishtankCsv,
+        Format::PhishtankJson,
+        Format::Openphish,
+        Format::SpamhausDrop,
+        Format::Plain,
+        Format::Csv,
+        Format::MispEvent,
+        Format::Stix,
+    ];
+
+    /// The format's name on the command line and in feed definitions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::UrlhausCsv => "urlhaus-csv",
+            Format::UrlhausJson => "urlhaus-json",
+            Format::ThreatfoxCsv => "threatfox-csv",
+            Format::ThreatfoxJson => "threatfox-json",
+            Format::FeodoCsv => "feodo-csv",
+            Format::FeodoJson => "feodo-json",
+            Format::MalwarebazaarCsv => "malwarebazaar-csv",
+            Format::SslblCsv => "sslbl-csv",
+            Format::KevJson => "kev-json",
+            Format::KevCsv => "kev-csv",
+            Format::OtxJson => "otx-json",
+            Format::PhishtankCsv => "phishtank-csv",
+            Format::PhishtankJson => "phishtank-json",
+            Format::Openphish => "openphish",
+            Format::SpamhausDrop => "spamhaus-drop",
+            Format::Plain => "plain",
+            Format::Csv => "csv",
+            Format::MispEvent => "misp-event",
+            Format::Stix => "stix",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name is not a format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown feed format `{0}`; known formats: urlhaus-csv, urlhaus-json, threatfox-csv, threatfox-json, feodo-csv, feodo-json, malwarebazaar-csv, sslbl-csv, kev-json, kev-csv, otx-json, phishtank-csv, phishtank-json, openphish, spamhaus-drop, plain, csv, misp-event, misp-feed (a directory), stix"
+)]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        let alias = match s.as_str() {
+            "feodo-txt" | "txt" | "list" => "plain",
+            "threatfox-api" => "threatfox-json",
+            "otx" => "otx-json",
+            "misp" => "misp-event",
+            "stix2" | "stix-bundle" => "stix",
+            "drop" => "spamhaus-drop",
+            other => other,
+        };
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str() == alias)
+            .ok_or(UnknownFormat(s))
+    }
+}
+
+/// Caps that keep memory and time bounded on hostile input. The defaults fit every real feed
+/// (the largest, ThreatFox's full dump, is about 300 MB unpacked).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest line read; longer lines are reported and skipped.
+    pub max_line: usize,
+    /// Largest document read into memory (JSON formats, zip archives).
+    pub max_document: u64,
+    /// Most bytes decompressed from one input (gzip, zip), against decompression bombs.
+    pub max_decompressed: u64,
+    /// Most records taken from one input; the rest is reported as truncated.
+    pub max_records: u64,
+    /// Problems kept with their text; the rest are only counted.
+    pub max_problems_kept: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 1 << 20,
+            max_document: 1 << 30,
+            max_decompressed: 8 << 30,
+            max_records: 200_000_000,
+            max_problems_kept: 1000,
+        }
+    }
+}
+
+/// A document that cannot be read at all (row-level trouble is a [`Problem`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Reading failed.
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The input exceeds a limit.
+    #[error("{what} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// The compressed container is broken.
+    #[error("corrupt input: {0}")]
+    Corrupt(String),
+    /// The JSON document is broken.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// serde_json's explanation.
+        message: String,
+    },
+    /// The document is well-formed but not what the format expects.
+    #[error("not a {format} document: {message}")]
+    Shape {
+        /// The format expected.
+        format: Format,
+        /// What is missing or wrong.
+        message: String,
+    },
+}
+
+impl ParseError {
+    pub(crate) fn json(e: &serde_json::Error) -> ParseError {
+        ParseError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        }
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; Rampart reports those separately.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// What a parse produced besides its records.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Documents read (1, or the members of a zip archive).
+    pub documents: u64,
+    /// Records handed on.
+    pub records: u64,
+    /// Indicators in those records (observations to store).
+    pub indicators: u64,
+    /// Rows or values that were rejected.
+    pub problems: u64,
+    /// The first [`Limits::max_problems_kept`] problems.
+    pub problem_samples: Vec<Problem>,
+    /// Records not taken because [`Limits::max_records`] was reached.
+    pub truncated: bool,
+    /// Things worth knowing that are not errors (an assumed header, skipped non-IDS values).
+    pub notes: Vec<String>,
+}
+
+/// Parser state shared by all formats: problems, limits, and where records go.
+pub(crate) struct Ctx<'a> {
+    limits: &'a Limits,
+    summary: &'a mut Summary,
+    sink: &'a mut dyn FnMut(Record),
+}
+
+impl Ctx<'_> {
+    pub(crate) fn limits(&self) -> &Limits {
+        self.limits
+    }
+
+    /// Records a rejected row or value.
+    pub(crate) fn problem(&mut self, line: u64, field: Option<&str>, message: impl Into<String>) {
+        self.summary.problems += 1;
+        if self.summary.problem_samples.len() < self.limits.max_problems_kept {
+            self.summary.problem_samples.push(Problem {
+                line,
+                field: field.map(str::to_owned),
+                message: message.into(),
+            });
+        }
+    }
+
+    /// Records a note once.
+    pub(crate) fn note(&mut self, note: impl Into<String>) {
+        let note = note.into();
+        if !self.summary.notes.contains(&note) {
+            self.summary.notes.push(note);
+        }
+    }
+
+    /// Canonicalises `raw` as `kind` into `record`, or reports why not. Returns whether it was
+    /// added.
+    pub(crate) fn add(
+        &mut self,
+        record: &mut Record,
+        kind: IocKind,
+        raw: &str,
+        field: &str,
+    ) -> bool {
+        match canonicalize(kind, raw) {
+            Ok(ioc) => {
+                record.push(ioc);
+                true
+            }
+            Err(why) => {
+                self.reject(record.line, field, raw, &why);
+                false
+            }
+        }
+    }
+
+    /// Like [`Ctx::add`] for a value the row must have: a missing one is reported as such.
+    pub(crate) fn require(
+        &mut self,
+        record: &mut Record,
+        kind: IocKind,
+        raw: Option<&str>,
+        field: &str,
+    ) {
+        match raw {
+            Some(raw) => {
+                self.add(record, kind, raw, field);
+            }
+            None => self.problem(
+                record.line,
+                Some(field),
+                format!("no `{field}` value; row skipped"),
+            ),
+        }
+    }
+
+    pub(crate) fn reject(&mut self, line: u64, field: &str, raw: &str, why: &Rejection) {
+        let shown: String = raw.chars().take(120).collect();
+        self.problem(line, Some(field), format!("`{shown}` rejected: {why}"));
+    }
+
+    /// Hands on a record; records without indicators are dropped (their problems were
+    /// reported). Errors once the record limit is reached.
+    pub(crate) fn emit(&mut self, record: Record) -> Result<(), ParseError> {
+        if record.indicators.is_empty() {
+            return Ok(());
+        }
+        if self.summary.records >= self.limits.max_records {
+            if !self.summary.truncated {
+                self.summary.truncated = true;
+                let max = self.limits.max_records;
+                self.problem(
+                    record.line,
+                    None,
+                    format!("record limit of {max} reached; the rest of the input was not read"),
+                );
+            }
+            return Err(ParseError::TooLarge {
+                what: "record count",
+                limit: self.limits.max_records,
+            });
+        }
+        self.summary.records += 1;
+        self.summary.indicators += record.indicators.len() as u64;
+        (self.sink)(record);
+        Ok(())
+    }
+}
+
+/// Parses everything in `input` (plain, gzip or zip) as `format`, handing each record to `sink`
+/// as soon as it is complete.
+///
+/// Row-level problems are in the returned [`Summary`]; a [`ParseError`] means the document
+/// could not be read on (records already handed on stay valid).
+pub fn parse(
+    format: Format,
+    input: &mut dyn Read,
+    limits: &Limits,
+    sink: &mut dyn FnMut(Record),
+) -> Result<Summary, ParseError> {
+    let mut summary = Summary::default();
+    let result = {
+        let mut ctx = Ctx {
+            limits,
+            summary: &mut summary,
+            sink,
+        };
+        input::documents(input, limits, &mut |_name, doc| {
+            ctx.summary.documents += 1;
+            parse_document(format, doc, &mut ctx)
+        })
+    };
+    match result {
+        // The record cap is a reported truncation, not a failure.
+        Err(ParseError::TooLarge {
+            what: "record count",
+            ..
+        }) => Ok(summary),
+        Err(e) => Err(e),
+        Ok(()) => Ok(summary),
+    }
+}
+
+/// Parses a byte slice (tests, fuzzing, API uploads) and collects the records.
+pub fn parse_bytes(
+    format: Format,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(Vec<Record>, Summary), ParseError> {
+    let mut records = Vec::new();
+    let summary = parse(format, &mut &bytes[..], limits, &mut |r| records.push(r))?;
+    Ok((records, summary))
+}
+
+fn parse_document(
+    format: Format,
+    doc: &mut dyn BufRead,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), ParseError> {
+    match format {
+        Format::UrlhausCsv => abusech::urlhaus_csv(doc, ctx),
+        Format::UrlhausJson => abusech::urlhaus_json(doc, ctx),
+        Format::ThreatfoxCsv => abusech::threatfox_csv(doc, ctx),
+        Format::ThreatfoxJson => abusech::threatfox_json(doc, ctx),
+        Format::FeodoCsv => abusech::feodo_csv(doc, ctx),
+        Format::FeodoJson => abusech::feodo_json(doc, ctx),
+        Format::MalwarebazaarCsv => abusech::malwarebazaar_csv(doc, ctx),
+        Format::SslblCsv => abusech::sslbl_csv(doc, ctx),
+        Format::KevJson => vuln::kev_json(doc, ctx),
+        Format::KevCsv => vuln::kev_csv(doc, ctx),
+        Format::OtxJson => otx::otx_json(doc, ctx),
+        Format::PhishtankCsv => lists::phishtank_csv(doc, ctx),
+        Format::PhishtankJson => lists::phishtank_json(doc, ctx),
+        Format::Openphish => lists::plain(doc, ctx, Some("phishing")),
+        Format::SpamhausDrop => lists::spamhaus(doc, ctx),
+        Format::Plain => lists::plain(doc, ctx, None),
+        Format::Csv => lists::generic_csv(doc, ctx),
+        Format::MispEvent => misp::event(doc, ctx),
+        Format::Stix => stix::bundle(doc, ctx),
+    }
+}

@@ -1,0 +1,305 @@
+//! The ingestion pipeline against real stores: SQLite and PostgreSQL (fresh schema per test).
+
+use std::sync::RwLock;
+
+use rampart_intel::ingest::{ingest, load_allowlists, load_index};
+use rampart_intel::{Format, Index, IocKind, Limits, canonicalize};
+use rampart_store::{IntelFeed, NewIntelFeed, Store};
+
+use crate::harness::read;
+
+const NOW: i64 = 1_780_000_000;
+const DAY: i64 = 86_400;
+
+/// Runs `async fn name(store: &Store)` on both backends.
+macro_rules! backend_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let t = rampart_store::testing::sqlite().await;
+                super::$name(&t.store).await;
+                t.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(t) = rampart_store::testing::postgres().await else {
+                    return;
+                };
+                super::$name(&t.store).await;
+                t.finish().await;
+            }
+        }
+    };
+}
+
+async fn feed(store: &Store, name: &str, format: &str, reliability: i64) -> IntelFeed {
+    store
+        .intel_put_feed(
+            &NewIntelFeed {
+                name: name.into(),
+                format: format.into(),
+                url: None,
+                interval_secs: 3600,
+                reliability,
+                tlp: "clear".into(),
+                terms: None,
+                ttl_secs: 30 * DAY,
+            },
+            NOW,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run(
+    store: &Store,
+    feed: &IntelFeed,
+    format: Format,
+    bytes: Vec<u8>,
+    now: i64,
+    index: Option<&RwLock<Index>>,
+) -> rampart_intel::ingest::IngestReport {
+    ingest(
+        store,
+        feed,
+        format,
+        Box::new(std::io::Cursor::new(bytes)),
+        Limits::default(),
+        now,
+        index,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn reingest_is_idempotent_and_counts_are_exact(store: &Store) {
+    let urlhaus = feed(store, "urlhaus", "urlhaus-csv", 80).await;
+    let bytes = read("abusech/urlhaus_csv_recent.excerpt.csv");
+    let first = run(
+        store,
+        &urlhaus,
+        Format::UrlhausCsv,
+        bytes.clone(),
+        NOW,
+        None,
+    )
+    .await;
+    assert_eq!(first.parse.records, 10);
+    assert_eq!(first.stored.new_indicators, 10);
+    assert_eq!(first.stored.new_observations, 10);
+    assert_eq!(first.stored.records, 10);
+    let again = run(store, &urlhaus, Format::UrlhausCsv, bytes, NOW + 3600, None).await;
+    assert_eq!(again.stored.new_indicators, 0);
+    assert_eq!(again.stored.updated_indicators, 10);
+    assert_eq!(again.stored.new_observations, 0);
+    let counts = store
+        .intel_counts(NOW + 3600)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts, [(i64::from(IocKind::Url.code()), 10, 0)]);
+}
+backend_test!(reingest_is_idempotent_and_counts_are_exact);
+
+async fn one_indicator_many_sources(store: &Store) {
+    let a = feed(store, "list-a", "plain", 90).await;
+    let b = feed(store, "list-b", "plain", 40).await;
+    run(
+        store,
+        &a,
+        Format::Plain,
+        b"1.2.3.4\n5.6.7.8\n".to_vec(),
+        NOW,
+        None,
+    )
+    .await;
+    let report = run(
+        store,
+        &b,
+        Format::Plain,
+        b"1.2.3.4 # seen here too\n".to_vec(),
+        NOW + 10,
+        None,
+    )
+    .await;
+    assert_eq!(report.stored.new_indicators, 0);
+    assert_eq!(report.stored.new_observations, 1);
+    let ind = store
+        .intel_indicator(i64::from(IocKind::Ipv4.code()), "1.2.3.4")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("stored"));
+    // Base score is the best observation: reliability 90 × default confidence 75 → 68.
+    assert_eq!(ind.base_score, 68);
+    assert_eq!(ind.first_reported, NOW);
+    assert_eq!(ind.last_reported, NOW + 10);
+    let obs = store
+        .intel_observations(ind.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let feeds: Vec<&str> = obs.iter().map(|o| o.feed.as_str()).collect();
+    assert_eq!(feeds, ["list-b", "list-a"], "newest fetch first");
+    assert_eq!(
+        obs[0].raw, "1.2.3.4 # seen here too",
+        "raw line kept losslessly"
+    );
+}
+backend_test!(one_indicator_many_sources);
+
+async fn equivalence_sets_and_families_are_found_on_demand(store: &Store) {
+    let mb = feed(store, "malwarebazaar", "malwarebazaar-csv", 90).await;
+    run(
+        store,
+        &mb,
+        Format::MalwarebazaarCsv,
+        read("abusech/malwarebazaar_csv_full.dump_20260226.csv"),
+        NOW,
+        None,
+    )
+    .await;
+    let md5 = store
+        .intel_indicator(
+            i64::from(IocKind::Md5.code()),
+            "9363fa2625198beb1fcce0ef07f558ff",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("stored"));
+    let related = store
+        .intel_related_by_record(md5.id, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<i64> = related.iter().map(|(k, _)| *k).collect();
+    let expected: Vec<i64> = [
+        IocKind::Sha1,
+        IocKind::Sha256,
+        IocKind::Ssdeep,
+        IocKind::Tlsh,
+    ]
+    .iter()
+    .map(|k| i64::from(k.code()))
+    .collect();
+    assert_eq!(kinds, expected);
+    assert!(
+        related
+            .iter()
+            .any(|(_, v)| v == "19d854caf81bc884c677bd941abc50b33716e188fa723991820b0ffa3ea7e93e")
+    );
+    // 17 Mirai rows; their hashes counted in full, listed up to the cap.
+    let (total, listed) = store
+        .intel_by_family("mirai", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(total > 17, "{total}");
+    assert_eq!(listed.len(), 10);
+}
+backend_test!(equivalence_sets_and_families_are_found_on_demand);
+
+async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store) {
+    let drop_feed = feed(store, "drop", "spamhaus-drop", 95).await;
+    let index = RwLock::new(Index::new());
+    run(
+        store,
+        &drop_feed,
+        Format::SpamhausDrop,
+        read("other/intelmq_spamhaus_drop.txt"),
+        NOW,
+        Some(&index),
+    )
+    .await;
+    let query = canonicalize(IocKind::Ipv4, "1.4.1.1").unwrap_or_else(|e| panic!("{e}"));
+    {
+        let live = index.read().unwrap_or_else(|e| panic!("{e}"));
+        let hit = live
+            .first(&query)
+            .unwrap_or_else(|| panic!("1.4.1.1 is inside 1.4.0.0/17"));
+        assert_eq!(
+            live.ioc(hit.entry).map(|i| i.value),
+            Some("1.4.0.0/17".into())
+        );
+        assert!(live.score(hit.entry).unwrap_or(0) > 60);
+    }
+    let rebuilt = load_index(
+        store,
+        NOW + DAY,
+        &load_allowlists(store)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rebuilt.len(), 2);
+    assert!(rebuilt.first(&query).is_some());
+    // 30 days later nothing was observed again: expired, not loaded, then purged for real.
+    let later = load_index(
+        store,
+        NOW + 31 * DAY,
+        &load_allowlists(store)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(later.len(), 0);
+    let counts = store
+        .intel_counts(NOW + 31 * DAY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts, [(i64::from(IocKind::Cidr.code()), 0, 2)]);
+    let (indicators, records) = store
+        .intel_purge(NOW + 31 * DAY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((indicators, records), (2, 2));
+    assert!(
+        store
+            .intel_counts(NOW + 31 * DAY)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+}
+backend_test!(the_index_is_rebuilt_from_the_store_and_updated_on_ingest);
+
+async fn garbage_never_wipes_what_a_feed_delivered(store: &Store) {
+    let f = feed(store, "feodo", "feodo-csv", 80).await;
+    run(
+        store,
+        &f,
+        Format::FeodoCsv,
+        read("abusech/feodo_ipblocklist_csv.excerpt_2021.csv"),
+        NOW,
+        None,
+    )
+    .await;
+    // An HTML error page where the CSV should be: every row rejected, nothing removed.
+    let html = b"<html><body>502 Bad Gateway</body></html>\n".to_vec();
+    let report = run(store, &f, Format::FeodoCsv, html, NOW + 60, None).await;
+    assert_eq!(report.parse.records, 0);
+    assert_eq!(report.parse.problems, 1);
+    let counts = store
+        .intel_counts(NOW + 60)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let live: i64 = counts.iter().map(|(_, live, _)| live).sum();
+    assert_eq!(live, 12, "6 addresses and 6 ip:port pairs remain");
+    // A truncated gzip download is an error, and also removes nothing.
+    let result = ingest(
+        store,
+        &f,
+        Format::FeodoCsv,
+        Box::new(std::io::Cursor::new(vec![0x1f, 0x8b, 8, 0, 0])),
+        Limits::default(),
+        NOW + 120,
+        None,
+    )
+    .await;
+    assert!(result.is_err());
+    let counts = store
+        .intel_counts(NOW + 120)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts.iter().map(|(_, live, _)| live).sum::<i64>(), 12);
+}
+backend_test!(garbage_never_wipes_what_a_feed_delivered);

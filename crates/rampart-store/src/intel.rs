@@ -1,0 +1,1066 @@
+//! Threat-intelligence storage: feeds, indicators, verbatim records and the observations that
+//! link them.
+//!
+//! Ingestion is batch-shaped for speed: one batch is three statements in one transaction
+//! (indicators upserted, records upserted, observations inserted), each taking the whole batch
+//! as a single JSON parameter that the database unpacks (`json_each` in SQLite,
+//! `json_array_elements` in PostgreSQL). That keeps round trips and parameter binding out of
+//! the per-indicator cost.
+//!
+//! SQL texts built with `format!` here are assembled from constants only (never from input),
+//! hence `AssertSqlSafe`.
+//!
+//! Times are Unix seconds. Kinds are the intel crate's numeric codes; the store does not
+//! interpret them.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Db, Store, StoreError, on_pool};
+
+/// A feed definition with its health.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntelFeed {
+    /// Row id.
+    pub id: i64,
+    /// Unique name (`urlhaus`).
+    pub name: String,
+    /// Parser name (`urlhaus-csv`).
+    pub format: String,
+    /// Where to fetch it; `None` for file-only sources.
+    pub url: Option<String>,
+    /// Fetch interval, seconds.
+    pub interval_secs: i64,
+    /// How far the source is trusted, 0–100.
+    pub reliability: i64,
+    /// Traffic Light Protocol marking of the feed's content.
+    pub tlp: String,
+    /// Licence or terms of use.
+    pub terms: Option<String>,
+    /// How long one observation keeps an indicator alive, seconds.
+    pub ttl_secs: i64,
+    /// Whether `sync` fetches it.
+    pub enabled: bool,
+    /// Last `ETag` the server sent.
+    pub etag: Option<String>,
+    /// Last `Last-Modified` the server sent.
+    pub last_modified: Option<String>,
+    /// Last fetch attempt.
+    pub last_attempt: Option<i64>,
+    /// Last successful fetch (including "not modified").
+    pub last_success: Option<i64>,
+    /// Last error, cleared on success.
+    pub last_error: Option<String>,
+    /// Consecutive failures.
+    pub failures: i64,
+    /// Records in the last successful parse.
+    pub last_records: Option<i64>,
+    /// Indicators in the last successful parse.
+    pub last_indicators: Option<i64>,
+    /// Rejected rows in the last parse.
+    pub last_problems: Option<i64>,
+    /// When the feed was defined.
+    pub created_at: i64,
+}
+
+/// What an admin sets when defining a feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIntelFeed {
+    /// Unique name.
+    pub name: String,
+    /// Parser name.
+    pub format: String,
+    /// Where to fetch it.
+    pub url: Option<String>,
+    /// Fetch interval, seconds.
+    pub interval_secs: i64,
+    /// 0–100.
+    pub reliability: i64,
+    /// TLP marking.
+    pub tlp: String,
+    /// Licence or terms.
+    pub terms: Option<String>,
+    /// Observation lifetime, seconds.
+    pub ttl_secs: i64,
+}
+
+/// One record to store with the indicators it names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntelRecordIn {
+    /// Hex digest identifying the record within its feed.
+    pub hash: String,
+    /// The feed's own id of the row.
+    pub source_ref: Option<String>,
+    /// When the source first saw it.
+    pub first_seen: Option<i64>,
+    /// When the source last saw it.
+    pub last_seen: Option<i64>,
+    /// Validity end the source gave.
+    pub valid_until: Option<i64>,
+    /// Threat type.
+    pub threat_type: Option<String>,
+    /// Malware families.
+    pub malware: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// ATT&CK technique ids.
+    pub attack: Vec<String>,
+    /// Source confidence.
+    pub confidence: Option<i64>,
+    /// Reporter.
+    pub reporter: Option<String>,
+    /// Reference URL.
+    pub reference: Option<String>,
+    /// Online/offline.
+    pub status: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// The row verbatim.
+    pub raw: String,
+    /// The indicators: (kind code, canonical value, base score 0–100).
+    pub indicators: Vec<(i64, String, i64)>,
+}
+
+/// An indicator as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntelIndicator {
+    /// Row id.
+    pub id: i64,
+    /// Kind code.
+    pub kind: i64,
+    /// Canonical value.
+    pub value: String,
+    /// Earliest source sighting.
+    pub first_seen: i64,
+    /// Latest source sighting.
+    pub last_seen: i64,
+    /// First ingestion.
+    pub first_reported: i64,
+    /// Latest ingestion.
+    pub last_reported: i64,
+    /// When it stops being live unless observed again.
+    pub expires_at: i64,
+    /// Score before decay and sightings.
+    pub base_score: i64,
+    /// Confirmed sightings.
+    pub sightings: i64,
+    /// Reported false positives.
+    pub false_positives: i64,
+    /// Last sighting of either type.
+    pub last_sighting: Option<i64>,
+}
+
+/// One feed row that named an indicator, with its feed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntelObservation {
+    /// Feed name.
+    pub feed: String,
+    /// Feed reliability.
+    pub reliability: i64,
+    /// Feed TLP.
+    pub tlp: String,
+    /// Record hash.
+    pub record: String,
+    /// The feed's id of the row.
+    pub source_ref: Option<String>,
+    /// Source first seen.
+    pub first_seen: Option<i64>,
+    /// Source last seen.
+    pub last_seen: Option<i64>,
+    /// Threat type.
+    pub threat_type: Option<String>,
+    /// Families.
+    pub malware: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// ATT&CK ids.
+    pub attack: Vec<String>,
+    /// Source confidence.
+    pub confidence: Option<i64>,
+    /// Reporter.
+    pub reporter: Option<String>,
+    /// Reference.
+    pub reference: Option<String>,
+    /// Status.
+    pub status: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// The row verbatim.
+    pub raw: String,
+    /// First fetched.
+    pub first_fetched: i64,
+    /// Last fetched.
+    pub last_fetched: i64,
+}
+
+/// What one ingest batch changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IntelIngestCounts {
+    /// Indicators that did not exist before.
+    pub new_indicators: u64,
+    /// Indicators that existed and were refreshed.
+    pub updated_indicators: u64,
+    /// Records written or refreshed.
+    pub records: u64,
+    /// Observation links that did not exist before.
+    pub new_observations: u64,
+}
+
+/// An indicator as exported: its state and the latest record's threat type and family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntelExportRow {
+    /// The indicator's state.
+    pub indicator: IntelIndexRow,
+    /// Earliest source sighting.
+    pub first_seen: i64,
+    /// Threat type of the most recently fetched record naming it.
+    pub threat_type: Option<String>,
+    /// Family of the most recently fetched record naming it that has one.
+    pub family: Option<String>,
+}
+
+/// A stored allowlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntelAllowlist {
+    /// Unique name.
+    pub name: String,
+    /// `cidr`, `hostname`, `string`, `substring` or `regex`.
+    pub match_type: String,
+    /// The entries.
+    pub entries: Vec<String>,
+    /// What the list is for.
+    pub description: Option<String>,
+    /// When it was stored.
+    pub created_at: i64,
+}
+
+/// An indicator's state for the lookup index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntelIndexRow {
+    /// Row id.
+    pub id: i64,
+    /// Kind code.
+    pub kind: i64,
+    /// Canonical value.
+    pub value: String,
+    /// Base score.
+    pub base_score: i64,
+    /// Latest source sighting.
+    pub last_seen: i64,
+    /// Confirmed sightings.
+    pub sightings: i64,
+    /// False positives.
+    pub false_positives: i64,
+    /// Latest sighting of either kind.
+    pub last_sighting: Option<i64>,
+}
+
+const FEED_COLUMNS: &str = "id, name, format, url, interval_secs, reliability, tlp, terms, ttl_secs, enabled, \
+     etag, last_modified, last_attempt, last_success, last_error, failures, last_records, \
+     last_indicators, last_problems, created_at";
+
+fn feed_from_row<R: Row>(row: &R) -> Result<IntelFeed, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database>,
+{
+    Ok(IntelFeed {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        format: row.try_get("format")?,
+        url: row.try_get("url")?,
+        interval_secs: row.try_get("interval_secs")?,
+        reliability: row.try_get("reliability")?,
+        tlp: row.try_get("tlp")?,
+        terms: row.try_get("terms")?,
+        ttl_secs: row.try_get("ttl_secs")?,
+        enabled: row.try_get("enabled")?,
+        etag: row.try_get("etag")?,
+        last_modified: row.try_get("last_modified")?,
+        last_attempt: row.try_get("last_attempt")?,
+        last_success: row.try_get("last_success")?,
+        last_error: row.try_get("last_error")?,
+        failures: row.try_get("failures")?,
+        last_records: row.try_get("last_records")?,
+        last_indicators: row.try_get("last_indicators")?,
+        last_problems: row.try_get("last_problems")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt("intel record list", e))
+}
+
+/// The SQL that unpacks a JSON array of arrays, per backend: element `n` of each row, as text
+/// or as an integer (SQLite's `->>` already yields integers; PostgreSQL's yields text).
+struct JsonRows {
+    from: &'static str,
+    int_cast: &'static str,
+}
+
+impl JsonRows {
+    fn col(&self, n: usize, ty: &str) -> String {
+        let cast = if ty == "int" { self.int_cast } else { "" };
+        format!("(j.value ->> {n}){cast}")
+    }
+}
+
+const SQLITE_ROWS: JsonRows = JsonRows {
+    from: "json_each($1) AS j",
+    int_cast: "",
+};
+
+const PG_ROWS: JsonRows = JsonRows {
+    from: "json_array_elements($1::json) AS j(value)",
+    int_cast: "::bigint",
+};
+
+fn indicator_sql(rows: &JsonRows) -> String {
+    let c = |n, ty| rows.col(n, ty);
+    format!(
+        "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
+         SELECT {}, {}, {}, {}, {}, {}, {}, {} FROM {} WHERE true \
+         ON CONFLICT (kind, value) DO UPDATE SET \
+           first_seen = CASE WHEN excluded.first_seen < intel_indicators.first_seen THEN excluded.first_seen ELSE intel_indicators.first_seen END, \
+           last_seen = CASE WHEN excluded.last_seen > intel_indicators.last_seen THEN excluded.last_seen ELSE intel_indicators.last_seen END, \
+           last_reported = excluded.last_reported, \
+           expires_at = CASE WHEN excluded.expires_at > intel_indicators.expires_at THEN excluded.expires_at ELSE intel_indicators.expires_at END, \
+           base_score = CASE WHEN excluded.base_score > intel_indicators.base_score THEN excluded.base_score ELSE intel_indicators.base_score END \
+         RETURNING id, kind, value, (id > $2) AS inserted",
+        c(0, "int"),
+        c(1, "text"),
+        c(2, "int"),
+        c(3, "int"),
+        c(4, "int"),
+        c(4, "int"),
+        c(5, "int"),
+        c(6, "int"),
+        rows.from
+    )
+}
+
+fn record_sql(rows: &JsonRows) -> String {
+    let c = |n, ty| rows.col(n, ty);
+    let cols: Vec<String> = [
+        (0, "text"),
+        (1, "int"),
+        (2, "text"),
+        (3, "int"),
+        (4, "int"),
+        (5, "int"),
+        (6, "text"),
+        (7, "text"),
+        (8, "text"),
+        (9, "text"),
+        (10, "text"),
+        (11, "int"),
+        (12, "text"),
+        (13, "text"),
+        (14, "text"),
+        (15, "text"),
+        (16, "text"),
+        (17, "int"),
+        (17, "int"),
+    ]
+    .iter()
+    .map(|(n, ty)| c(*n, ty))
+    .collect();
+    format!(
+        "INSERT INTO intel_records (hash, feed_id, source_ref, first_seen, last_seen, valid_until, threat_type, family, \
+           malware, tags, attack, confidence, reporter, reference, status, description, raw, first_fetched, last_fetched) \
+         SELECT {} FROM {} WHERE true \
+         ON CONFLICT (hash) DO UPDATE SET last_fetched = excluded.last_fetched RETURNING id, hash",
+        cols.join(", "),
+        rows.from
+    )
+}
+
+fn observation_sql(rows: &JsonRows) -> String {
+    let c = |n, ty| rows.col(n, ty);
+    format!(
+        "INSERT INTO intel_observations (indicator_id, record_id) SELECT {}, {} FROM {} WHERE true \
+         ON CONFLICT DO NOTHING",
+        c(0, "int"),
+        c(1, "int"),
+        rows.from
+    )
+}
+
+impl Store {
+    /// Creates a feed, or updates its definition (health kept) if the name exists.
+    pub async fn intel_put_feed(
+        &self,
+        feed: &NewIntelFeed,
+        now: i64,
+    ) -> Result<IntelFeed, StoreError> {
+        let sql = format!(
+            "INSERT INTO intel_feeds (name, format, url, interval_secs, reliability, tlp, terms, ttl_secs, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (name) DO UPDATE SET format = excluded.format, url = excluded.url, \
+             interval_secs = excluded.interval_secs, reliability = excluded.reliability, tlp = excluded.tlp, \
+             terms = excluded.terms, ttl_secs = excluded.ttl_secs RETURNING {FEED_COLUMNS}"
+        );
+        on_pool!(&self.db, p => {
+            let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(&feed.name)
+                .bind(&feed.format)
+                .bind(&feed.url)
+                .bind(feed.interval_secs)
+                .bind(feed.reliability)
+                .bind(&feed.tlp)
+                .bind(&feed.terms)
+                .bind(feed.ttl_secs)
+                .bind(now)
+                .fetch_one(p)
+                .await?;
+            Ok(feed_from_row(&row)?)
+        })
+    }
+
+    /// A feed by name.
+    pub async fn intel_feed(&self, name: &str) -> Result<Option<IntelFeed>, StoreError> {
+        let sql = format!("SELECT {FEED_COLUMNS} FROM intel_feeds WHERE name = $1");
+        on_pool!(&self.db, p => {
+            let row = sqlx::query(AssertSqlSafe(sql.clone())).bind(name).fetch_optional(p).await?;
+            row.map(|r| feed_from_row(&r)).transpose().map_err(StoreError::from)
+        })
+    }
+
+    /// Every feed, by name.
+    pub async fn intel_feeds(&self) -> Result<Vec<IntelFeed>, StoreError> {
+        let sql = format!("SELECT {FEED_COLUMNS} FROM intel_feeds ORDER BY name");
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(AssertSqlSafe(sql.clone())).fetch_all(p).await?;
+            rows.iter().map(|r| feed_from_row(r).map_err(StoreError::from)).collect()
+        })
+    }
+
+    /// Removes a feed definition. Its records and observations go with it; indicators that no
+    /// other feed reported stay until they expire (the audit trail of what was blocked).
+    pub async fn intel_delete_feed(&self, name: &str) -> Result<bool, StoreError> {
+        on_pool!(&self.db, p => {
+            let done = sqlx::query("DELETE FROM intel_feeds WHERE name = $1").bind(name).execute(p).await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Records the outcome of a fetch attempt. `ok` with counts on success (`None` counts for
+    /// "not modified"), or the error text.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn intel_feed_attempt(
+        &self,
+        feed_id: i64,
+        now: i64,
+        result: Result<Option<(i64, i64, i64)>, &str>,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.db, p => {
+            match result {
+                Ok(counts) => {
+                    let (records, indicators, problems) = match counts {
+                        Some((r, i, pr)) => (Some(r), Some(i), Some(pr)),
+                        None => (None, None, None),
+                    };
+                    sqlx::query(
+                        "UPDATE intel_feeds SET last_attempt = $2, last_success = $2, last_error = NULL, failures = 0, \
+                         etag = COALESCE($3, etag), last_modified = COALESCE($4, last_modified), \
+                         last_records = COALESCE($5, last_records), last_indicators = COALESCE($6, last_indicators), \
+                         last_problems = COALESCE($7, last_problems) WHERE id = $1",
+                    )
+                    .bind(feed_id)
+                    .bind(now)
+                    .bind(etag)
+                    .bind(last_modified)
+                    .bind(records)
+                    .bind(indicators)
+                    .bind(problems)
+                    .execute(p)
+                    .await?;
+                }
+                Err(error) => {
+                    sqlx::query(
+                        "UPDATE intel_feeds SET last_attempt = $2, last_error = $3, failures = failures + 1 WHERE id = $1",
+                    )
+                    .bind(feed_id)
+                    .bind(now)
+                    .bind(error)
+                    .execute(p)
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores one batch of records of one feed: indicators upserted (first/last seen widened,
+    /// expiry pushed to `now + ttl`, base score raised), records upserted, observations linked.
+    /// Returns the counts and, for the lookup index, `(id, kind, value)` of every indicator
+    /// touched.
+    pub async fn intel_ingest(
+        &self,
+        feed_id: i64,
+        ttl_secs: i64,
+        now: i64,
+        records: &[IntelRecordIn],
+    ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
+        use std::collections::HashMap;
+        // One row per indicator per batch (a statement may not update a row twice); `slots`
+        // maps an indicator to its aggregate, which later receives the row id.
+        struct Agg {
+            first: i64,
+            last: i64,
+            score: i64,
+            id: Option<i64>,
+        }
+        let mut slots: HashMap<(i64, &str), usize> = HashMap::new();
+        let mut aggs: Vec<(i64, &str, Agg)> = Vec::new();
+        let mut obs: Vec<(usize, &str)> = Vec::new();
+        for r in records {
+            // A source that gives no times lists the value now; one that gives only a first
+            // sighting has not seen it since (MISP's rule for decay).
+            let first = r.first_seen.or(r.last_seen).unwrap_or(now);
+            let last = r.last_seen.or(r.first_seen).unwrap_or(now).max(first);
+            for (kind, value, score) in &r.indicators {
+                let slot = *slots.entry((*kind, value.as_str())).or_insert_with(|| {
+                    aggs.push((
+                        *kind,
+                        value.as_str(),
+                        Agg {
+                            first,
+                            last,
+                            score: *score,
+                            id: None,
+                        },
+                    ));
+                    aggs.len() - 1
+                });
+                let agg = &mut aggs[slot].2;
+                agg.first = agg.first.min(first);
+                agg.last = agg.last.max(last);
+                agg.score = agg.score.max(*score);
+                obs.push((slot, r.hash.as_str()));
+            }
+        }
+        let expires = now.saturating_add(ttl_secs);
+        let indicator_rows: Vec<serde_json::Value> = aggs
+            .iter()
+            .map(|(kind, value, a)| json!([kind, value, a.first, a.last, now, expires, a.score]))
+            .collect();
+        // A feed may repeat a row verbatim; one record row per digest per statement.
+        let mut seen_records = std::collections::HashSet::with_capacity(records.len());
+        let record_rows: Vec<serde_json::Value> = records
+            .iter()
+            .filter(|r| seen_records.insert(r.hash.as_str()))
+            .map(|r| {
+                json!([
+                    r.hash,
+                    feed_id,
+                    r.source_ref,
+                    r.first_seen,
+                    r.last_seen,
+                    r.valid_until,
+                    r.threat_type,
+                    r.malware.first(),
+                    serde_json::to_string(&r.malware).unwrap_or_default(),
+                    serde_json::to_string(&r.tags).unwrap_or_default(),
+                    serde_json::to_string(&r.attack).unwrap_or_default(),
+                    r.confidence,
+                    r.reporter,
+                    r.reference,
+                    r.status,
+                    r.description,
+                    r.raw,
+                    now
+                ])
+            })
+            .collect();
+        let indicator_json = serde_json::Value::Array(indicator_rows).to_string();
+        let record_json = serde_json::Value::Array(record_rows).to_string();
+        let rows = match &self.db {
+            Db::Sqlite(_) => &SQLITE_ROWS,
+            Db::Postgres(_) => &PG_ROWS,
+        };
+        let (ind_sql, rec_sql, obs_sql) =
+            (indicator_sql(rows), record_sql(rows), observation_sql(rows));
+        let db = match &self.intel_writer {
+            Some(writer) => Db::Sqlite(writer.clone()),
+            None => self.db.clone(),
+        };
+        on_pool!(&db, p => {
+            let mut tx = p.begin().await?;
+            // Rows with ids above the largest before this statement are new. (On PostgreSQL a
+            // concurrent ingest can interleave identity values; the counts are informational.)
+            let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM intel_indicators")
+                .fetch_one(&mut *tx)
+                .await?;
+            let returned = sqlx::query(AssertSqlSafe(ind_sql.clone()))
+                .bind(&indicator_json)
+                .bind(before)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut touched = Vec::with_capacity(returned.len());
+            let mut counts = IntelIngestCounts::default();
+            for row in &returned {
+                let id: i64 = row.try_get("id")?;
+                let kind: i64 = row.try_get("kind")?;
+                let value: String = row.try_get("value")?;
+                let inserted: bool = row.try_get("inserted")?;
+                if inserted {
+                    counts.new_indicators += 1;
+                } else {
+                    counts.updated_indicators += 1;
+                }
+                if let Some(&slot) = slots.get(&(kind, value.as_str())) {
+                    aggs[slot].2.id = Some(id);
+                }
+                touched.push((id, kind, value));
+            }
+            let stored = sqlx::query(AssertSqlSafe(rec_sql.clone())).bind(&record_json).fetch_all(&mut *tx).await?;
+            counts.records = stored.len() as u64;
+            let mut record_ids: HashMap<String, i64> = HashMap::with_capacity(stored.len());
+            for row in &stored {
+                record_ids.insert(row.try_get("hash")?, row.try_get("id")?);
+            }
+            let obs_rows: Vec<serde_json::Value> = obs
+                .iter()
+                .filter_map(|(slot, h)| Some(json!([aggs[*slot].2.id?, record_ids.get(*h)?])))
+                .collect();
+            let obs_json = serde_json::Value::Array(obs_rows).to_string();
+            let done = sqlx::query(AssertSqlSafe(obs_sql.clone())).bind(&obs_json).execute(&mut *tx).await?;
+            counts.new_observations = done.rows_affected();
+            tx.commit().await?;
+            Ok((counts, touched))
+        })
+    }
+
+    /// An indicator by kind and canonical value.
+    pub async fn intel_indicator(
+        &self,
+        kind: i64,
+        value: &str,
+    ) -> Result<Option<IntelIndicator>, StoreError> {
+        on_pool!(&self.db, p => {
+            let row = sqlx::query(
+                "SELECT id, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, \
+                 sightings, false_positives, last_sighting FROM intel_indicators WHERE kind = $1 AND value = $2",
+            )
+            .bind(kind)
+            .bind(value)
+            .fetch_optional(p)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(IntelIndicator {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                value: row.try_get("value")?,
+                first_seen: row.try_get("first_seen")?,
+                last_seen: row.try_get("last_seen")?,
+                first_reported: row.try_get("first_reported")?,
+                last_reported: row.try_get("last_reported")?,
+                expires_at: row.try_get("expires_at")?,
+                base_score: row.try_get("base_score")?,
+                sightings: row.try_get("sightings")?,
+                false_positives: row.try_get("false_positives")?,
+                last_sighting: row.try_get("last_sighting")?,
+            }))
+        })
+    }
+
+    /// Every observation of an indicator, newest fetch first.
+    pub async fn intel_observations(
+        &self,
+        indicator_id: i64,
+    ) -> Result<Vec<IntelObservation>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(
+                "SELECT f.name, f.reliability, f.tlp, r.hash, r.source_ref, r.first_seen, r.last_seen, r.threat_type, \
+                 r.malware, r.tags, r.attack, r.confidence, r.reporter, r.reference, r.status, r.description, r.raw, \
+                 r.first_fetched, r.last_fetched \
+                 FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+                 JOIN intel_feeds f ON f.id = r.feed_id WHERE o.indicator_id = $1 \
+                 ORDER BY r.last_fetched DESC, f.name, r.hash",
+            )
+            .bind(indicator_id)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let malware: String = row.try_get("malware")?;
+                let tags: String = row.try_get("tags")?;
+                let attack: String = row.try_get("attack")?;
+                out.push(IntelObservation {
+                    feed: row.try_get("name")?,
+                    reliability: row.try_get("reliability")?,
+                    tlp: row.try_get("tlp")?,
+                    record: row.try_get("hash")?,
+                    source_ref: row.try_get("source_ref")?,
+                    first_seen: row.try_get("first_seen")?,
+                    last_seen: row.try_get("last_seen")?,
+                    threat_type: row.try_get("threat_type")?,
+                    malware: json_list(&malware)?,
+                    tags: json_list(&tags)?,
+                    attack: json_list(&attack)?,
+                    confidence: row.try_get("confidence")?,
+                    reporter: row.try_get("reporter")?,
+                    reference: row.try_get("reference")?,
+                    status: row.try_get("status")?,
+                    description: row.try_get("description")?,
+                    raw: row.try_get("raw")?,
+                    first_fetched: row.try_get("first_fetched")?,
+                    last_fetched: row.try_get("last_fetched")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Indicators named by the same records as `indicator_id` (a MalwareBazaar row's other
+    /// hashes, a STIX OR pattern's other values), at most `limit`.
+    pub async fn intel_related_by_record(
+        &self,
+        indicator_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(
+                "SELECT DISTINCT i.kind, i.value FROM intel_observations o \
+                 JOIN intel_observations o2 ON o2.record_id = o.record_id AND o2.indicator_id <> o.indicator_id \
+                 JOIN intel_indicators i ON i.id = o2.indicator_id \
+                 WHERE o.indicator_id = $1 ORDER BY i.kind, i.value LIMIT $2",
+            )
+            .bind(indicator_id)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("value")?))).collect()
+        })
+    }
+
+    /// How many indicators carry a malware family, and up to `limit` of them (for "same family"
+    /// correlation with a cap on over-correlating values).
+    pub async fn intel_by_family(
+        &self,
+        family: &str,
+        limit: i64,
+    ) -> Result<(i64, Vec<(i64, String)>), StoreError> {
+        on_pool!(&self.db, p => {
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT o.indicator_id) FROM intel_records r \
+                 JOIN intel_observations o ON o.record_id = r.id WHERE r.family = $1",
+            )
+            .bind(family)
+            .fetch_one(p)
+            .await?;
+            let rows = sqlx::query(
+                "SELECT DISTINCT i.kind, i.value FROM intel_records r JOIN intel_observations o ON o.record_id = r.id \
+                 JOIN intel_indicators i ON i.id = o.indicator_id WHERE r.family = $1 ORDER BY i.kind, i.value LIMIT $2",
+            )
+            .bind(family)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            let list = rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("value")?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok((total, list))
+        })
+    }
+
+    /// Every live indicator (not expired at `now`), for rebuilding the lookup index, in id
+    /// order, `batch` rows at a time through `each`.
+    pub async fn intel_live_indicators(
+        &self,
+        now: i64,
+        batch: i64,
+        each: &mut (dyn FnMut(IntelIndexRow) + Send),
+    ) -> Result<u64, StoreError> {
+        let mut after = 0i64;
+        let mut total = 0u64;
+        loop {
+            let rows = on_pool!(&self.db, p => {
+                let rows = sqlx::query(
+                    "SELECT id, kind, value, base_score, last_seen, sightings, false_positives, last_sighting FROM intel_indicators \
+                     WHERE id > $1 AND expires_at > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(after)
+                .bind(now)
+                .bind(batch)
+                .fetch_all(p)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(IntelIndexRow {
+                            id: r.try_get("id")?,
+                            kind: r.try_get("kind")?,
+                            value: r.try_get("value")?,
+                            base_score: r.try_get("base_score")?,
+                            last_seen: r.try_get("last_seen")?,
+                            sightings: r.try_get("sightings")?,
+                            false_positives: r.try_get("false_positives")?,
+                            last_sighting: r.try_get("last_sighting")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            });
+            let n = rows.len();
+            for row in rows {
+                after = row.id;
+                total += 1;
+                each(row);
+            }
+            if (n as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Every live indicator with the context exports need, in id order, `batch` at a time.
+    pub async fn intel_export_rows(
+        &self,
+        now: i64,
+        batch: i64,
+        each: &mut (dyn FnMut(IntelExportRow) + Send),
+    ) -> Result<u64, StoreError> {
+        let mut after = 0i64;
+        let mut total = 0u64;
+        loop {
+            let rows = self.intel_export_page(now, after, None, batch).await?;
+            let n = rows.len();
+            for (row, _) in rows {
+                after = row.indicator.id;
+                total += 1;
+                each(row);
+            }
+            if (n as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One page of live indicators in id order: ids above `after`, first ingested after
+    /// `added_after` when given, at most `limit`, each with when Rampart first ingested it.
+    /// Ids grow with ingestion time, so this is also the order in which indicators were added
+    /// (what TAXII's `added_after` and `next` page through).
+    pub async fn intel_export_page(
+        &self,
+        now: i64,
+        after: i64,
+        added_after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(IntelExportRow, i64)>, StoreError> {
+        Ok(on_pool!(&self.db, p => {
+            let rows = sqlx::query(
+                "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, \
+                 (SELECT r.threat_type FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+                  WHERE o.indicator_id = i.id ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS threat_type, \
+                 (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+                  WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS family \
+                 FROM intel_indicators i WHERE i.id > $1 AND i.expires_at > $2 AND i.first_reported > $3 ORDER BY i.id LIMIT $4",
+            )
+            .bind(after)
+            .bind(now)
+            .bind(added_after.unwrap_or(i64::MIN))
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        IntelExportRow {
+                            indicator: IntelIndexRow {
+                                id: r.try_get("id")?,
+                                kind: r.try_get("kind")?,
+                                value: r.try_get("value")?,
+                                base_score: r.try_get("base_score")?,
+                                last_seen: r.try_get("last_seen")?,
+                                sightings: r.try_get("sightings")?,
+                                false_positives: r.try_get("false_positives")?,
+                                last_sighting: r.try_get("last_sighting")?,
+                            },
+                            first_seen: r.try_get("first_seen")?,
+                            threat_type: r.try_get("threat_type")?,
+                            family: r.try_get("family")?,
+                        },
+                        r.try_get("first_reported")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        }))
+    }
+
+    /// Creates or replaces an allowlist.
+    pub async fn intel_put_allowlist(&self, list: &IntelAllowlist) -> Result<(), StoreError> {
+        let entries = serde_json::to_string(&list.entries)
+            .map_err(|e| StoreError::corrupt("allowlist entries", e))?;
+        on_pool!(&self.db, p => {
+            sqlx::query(
+                "INSERT INTO intel_allowlists (name, match_type, entries, description, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (name) DO UPDATE SET match_type = excluded.match_type, entries = excluded.entries, \
+                 description = excluded.description",
+            )
+            .bind(&list.name)
+            .bind(&list.match_type)
+            .bind(&entries)
+            .bind(&list.description)
+            .bind(list.created_at)
+            .execute(p)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Every allowlist, by name.
+    pub async fn intel_allowlists(&self) -> Result<Vec<IntelAllowlist>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query("SELECT name, match_type, entries, description, created_at FROM intel_allowlists ORDER BY name")
+                .fetch_all(p)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let entries: String = r.try_get("entries")?;
+                out.push(IntelAllowlist {
+                    name: r.try_get("name")?,
+                    match_type: r.try_get("match_type")?,
+                    entries: json_list(&entries)?,
+                    description: r.try_get("description")?,
+                    created_at: r.try_get("created_at")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Removes an allowlist. Returns whether it existed.
+    pub async fn intel_delete_allowlist(&self, name: &str) -> Result<bool, StoreError> {
+        on_pool!(&self.db, p => {
+            let done = sqlx::query("DELETE FROM intel_allowlists WHERE name = $1").bind(name).execute(p).await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Records a sighting (`hit` or `false_positive`) of an indicator and updates its counters,
+    /// in one transaction. Returns the indicator after the update.
+    pub async fn intel_add_sighting(
+        &self,
+        indicator_id: i64,
+        false_positive: bool,
+        source: &str,
+        note: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let (kind, column) = if false_positive {
+            ("false_positive", "false_positives")
+        } else {
+            ("hit", "sightings")
+        };
+        let update = format!(
+            "UPDATE intel_indicators SET {column} = {column} + 1, \
+             last_sighting = CASE WHEN last_sighting IS NULL OR last_sighting < $2 THEN $2 ELSE last_sighting END WHERE id = $1"
+        );
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(AssertSqlSafe(update.clone())).bind(indicator_id).bind(at).execute(&mut *tx).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("indicator", indicator_id.to_string()));
+            }
+            sqlx::query("INSERT INTO intel_sightings (indicator_id, sighting_type, source, note, seen_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(indicator_id)
+                .bind(kind)
+                .bind(source)
+                .bind(note)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Stores ATT&CK entries `(id, kind, name, tactics)`, replacing earlier imports of the same
+    /// ids. Returns how many were stored.
+    pub async fn intel_put_attack(
+        &self,
+        entries: &[(String, String, String, Vec<String>)],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            for (id, kind, name, tactics) in entries {
+                let tactics = serde_json::to_string(tactics).map_err(|e| StoreError::corrupt("attack tactics", e))?;
+                sqlx::query(
+                    "INSERT INTO intel_attack (id, kind, name, tactics, imported_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, tactics = excluded.tactics, \
+                     imported_at = excluded.imported_at",
+                )
+                .bind(id)
+                .bind(kind)
+                .bind(name)
+                .bind(&tactics)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(entries.len() as u64)
+        })
+    }
+
+    /// Names and tactics of ATT&CK ids: `(id, kind, name, tactics)` for those imported.
+    pub async fn intel_attack_names(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, String, Vec<String>)>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        on_pool!(&self.db, p => {
+            for id in ids {
+                let row = sqlx::query("SELECT id, kind, name, tactics FROM intel_attack WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?;
+                if let Some(r) = row {
+                    let tactics: String = r.try_get("tactics")?;
+                    out.push((r.try_get("id")?, r.try_get("kind")?, r.try_get("name")?, json_list(&tactics)?));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Counts per kind code: (kind, live, expired).
+    pub async fn intel_counts(&self, now: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(
+                "SELECT kind, SUM(CASE WHEN expires_at > $1 THEN 1 ELSE 0 END) AS live, \
+                 SUM(CASE WHEN expires_at > $1 THEN 0 ELSE 1 END) AS expired FROM intel_indicators GROUP BY kind ORDER BY kind",
+            )
+            .bind(now)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("kind")?, r.try_get::<Option<i64>, _>("live")?.unwrap_or(0), r.try_get::<Option<i64>, _>("expired")?.unwrap_or(0))))
+                .collect()
+        })
+    }
+
+    /// Deletes indicators whose expiry is older than `cutoff` (really deleted, with their
+    /// observations), and records no indicator refers to any more. Returns (indicators,
+    /// records) deleted.
+    pub async fn intel_purge(&self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let ind = sqlx::query("DELETE FROM intel_indicators WHERE expires_at <= $1").bind(cutoff).execute(&mut *tx).await?;
+            let rec = sqlx::query(
+                "DELETE FROM intel_records WHERE NOT EXISTS (SELECT 1 FROM intel_observations o WHERE o.record_id = intel_records.id)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((ind.rows_affected(), rec.rows_affected()))
+        })
+    }
+}

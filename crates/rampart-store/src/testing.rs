@@ -1,0 +1,93 @@
+//! Test support shared by every crate whose tests need a real store (feature `testing`):
+//! a fresh SQLite file, or a fresh schema on the PostgreSQL server named by `DATABASE_URL`.
+//!
+//! Helpers panic on set-up failure: they only run inside tests, where a panic is the report.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use crate::Store;
+
+/// A store that removes its files or PostgreSQL schema when the test calls [`TestStore::finish`].
+pub struct TestStore {
+    /// The store under test.
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestStore {
+    /// Closes the store and drops its PostgreSQL schema.
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some((url, schema)) = self.pg_schema {
+            drop_schema(&url, &schema).await;
+        }
+    }
+}
+
+/// A store on a new SQLite file in a temporary directory.
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sqlite(&dir.path().join("rampart.db"))
+        .await
+        .expect("open sqlite");
+    TestStore {
+        store,
+        _dir: Some(dir),
+        pg_schema: None,
+    }
+}
+
+/// `DATABASE_URL`, or this machine's default test database.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A new empty schema on the PostgreSQL server: `(url scoped to it, server url, schema name)`,
+/// or `None` (after printing `SKIP` and the reason) when the server is unreachable and
+/// `RAMPART_REQUIRE_POSTGRES` is not `1`.
+pub async fn fresh_schema() -> Option<(String, String, String)> {
+    let url = database_url();
+    let admin = match sqlx::PgPool::connect(&url).await {
+        Ok(a) => a,
+        Err(e) => {
+            if std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("PostgreSQL required but unreachable at {url}: {e}");
+            }
+            eprintln!("SKIP: PostgreSQL backend test: cannot reach {url}: {e}");
+            return None;
+        }
+    };
+    let schema = format!("rampart_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some((scoped, url, schema))
+}
+
+/// Drops a schema made by [`fresh_schema`].
+pub async fn drop_schema(url: &str, schema: &str) {
+    let admin = sqlx::PgPool::connect(url).await.expect("reconnect");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&admin)
+    .await
+    .expect("drop schema");
+    admin.close().await;
+}
+
+/// A store on a fresh PostgreSQL schema, or `None` when skipped (see [`fresh_schema`]).
+pub async fn postgres() -> Option<TestStore> {
+    let (scoped, url, schema) = fresh_schema().await?;
+    let store = Store::open_postgres(&scoped).await.expect("open postgres");
+    Some(TestStore {
+        store,
+        _dir: None,
+        pg_schema: Some((url, schema)),
+    })
+}

@@ -1,0 +1,791 @@
+//! `rampart intel …`: feeds, ingestion, lookups and statistics against the local store (the
+//! SQLite file in the data directory, or PostgreSQL), without a running server.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::{Context, anyhow, bail};
+use rampart_intel::fang::refang;
+use rampart_intel::ingest::{IngestReport, ingest, load_allowlists, load_index};
+use rampart_intel::lookup::{describe, find, match_summary, matches};
+use rampart_intel::{Format, IocKind, Limits, detect};
+use rampart_store::{IntelFeed, NewIntelFeed, Store};
+use serde_json::json;
+
+use super::fleet::parse_duration;
+use crate::cli::{AllowlistCommand, AttackCommand, FeedsCommand, IntelCommand, StoreArgs};
+use crate::exit;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn open(store: &StoreArgs) -> anyhow::Result<Store> {
+    Ok(match &store.database_url {
+        Some(url) => Store::open(url).await?,
+        None => {
+            std::fs::create_dir_all(&store.data_dir).with_context(|| {
+                format!("cannot create data directory {}", store.data_dir.display())
+            })?;
+            Store::open_sqlite(&store.data_dir.join("rampart.db")).await?
+        }
+    })
+}
+
+/// Runs an intel command.
+pub fn run(cmd: IntelCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cmd {
+            IntelCommand::Feeds(cmd) => feeds(cmd).await,
+            IntelCommand::Ingest {
+                format,
+                feed,
+                reliability,
+                files,
+                json,
+                store,
+            } => ingest_files(format, feed, reliability, files, json, &store).await,
+            IntelCommand::Sync {
+                feeds,
+                force,
+                json,
+                store,
+            } => sync(feeds, force, json, &store).await,
+            IntelCommand::Lookup {
+                values,
+                related,
+                json,
+                store,
+            } => lookup(values, related, json, &store).await,
+            IntelCommand::Match {
+                file,
+                format,
+                include_allowlisted,
+                store,
+            } => match_file(&file, &format, include_allowlisted, &store).await,
+            IntelCommand::Stats { json, store } => stats(json, &store).await,
+            IntelCommand::Allowlist(cmd) => allowlist(cmd).await,
+            IntelCommand::Purge { retention, store } => {
+                let retention = parse_duration("--retention", &retention)?;
+                let store = open(&store).await?;
+                let (indicators, records) = store.intel_purge(now().saturating_sub(retention)).await?;
+                store.close().await;
+                eprintln!("purged {indicators} indicators and {records} source rows (expired more than {retention} s ago)");
+                Ok(ExitCode::from(exit::OK))
+            }
+            IntelCommand::Attack(AttackCommand::Import { files, store }) => {
+                attack_import(files, &store).await
+            }
+            IntelCommand::Sighting {
+                value,
+                false_positive,
+                source,
+                note,
+                store,
+            } => sighting(&value, false_positive, &source, note.as_deref(), &store).await,
+            IntelCommand::Export {
+                format,
+                min_score,
+                output,
+                store,
+            } => export(&format, min_score, output, &store).await,
+        }
+    })
+}
+
+fn check_format(name: &str) -> anyhow::Result<Format> {
+    Format::from_str(name).map_err(|e| anyhow!("--format: {e}"))
+}
+
+async fn feeds(cmd: FeedsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        FeedsCommand::Add {
+            name,
+            format,
+            url,
+            interval,
+            reliability,
+            tlp,
+            terms,
+            ttl,
+            store,
+        } => {
+            let mut def = NewIntelFeed {
+                name,
+                format,
+                url,
+                interval_secs: parse_duration("--interval", &interval)?,
+                reliability: i64::from(reliability),
+                tlp,
+                terms,
+                ttl_secs: parse_duration("--ttl", &ttl)?,
+            };
+            rampart_intel::feeds::validate(&mut def).map_err(|e| match e.field {
+                "name" => anyhow!("feed name {}", e.reason),
+                field => anyhow!("--{field} {}", e.reason),
+            })?;
+            let store = open(&store).await?;
+            let feed = store.intel_put_feed(&def, now()).await?;
+            eprintln!(
+                "feed {} ({}), reliability {}, every {} s",
+                feed.name, feed.format, feed.reliability, feed.interval_secs
+            );
+            store.close().await;
+            Ok(ExitCode::from(exit::OK))
+        }
+        FeedsCommand::List { json, store } => {
+            let store = open(&store).await?;
+            let feeds = store.intel_feeds().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&feeds)?);
+            } else {
+                println!(
+                    "{:<20} {:<18} {:>5} {:>8} {:>10} {:>9}  LAST ERROR",
+                    "NAME", "FORMAT", "REL", "INTERVAL", "RECORDS", "FAILURES"
+                );
+                for f in &feeds {
+                    println!(
+                        "{:<20} {:<18} {:>5} {:>7}s {:>10} {:>9}  {}",
+                        f.name,
+                        f.format,
+                        f.reliability,
+                        f.interval_secs,
+                        f.last_records.map_or("-".into(), |n| n.to_string()),
+                        f.failures,
+                        f.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            store.close().await;
+            Ok(ExitCode::from(exit::OK))
+        }
+        FeedsCommand::Remove { name, store } => {
+            let store = open(&store).await?;
+            let removed = store.intel_delete_feed(&name).await?;
+            store.close().await;
+            if !removed {
+                bail!("no feed named {name:?}");
+            }
+            eprintln!("feed {name} removed");
+            Ok(ExitCode::from(exit::OK))
+        }
+    }
+}
+
+async fn ingest_files(
+    format: Option<String>,
+    feed_name: Option<String>,
+    reliability: u8,
+    files: Vec<std::path::PathBuf>,
+    json: bool,
+    args: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    if reliability > 100 {
+        bail!("--reliability {reliability}: must be 0–100");
+    }
+    let store = open(args).await?;
+    let existing = match &feed_name {
+        Some(name) => store.intel_feed(name).await?,
+        None => None,
+    };
+    let format = match (&format, &existing) {
+        (Some(f), _) => check_format(f)?,
+        (None, Some(feed)) => check_format(&feed.format)?,
+        (None, None) => bail!("--format is required (or --feed naming a defined feed)"),
+    };
+    let feed: IntelFeed = match existing {
+        Some(f) => f,
+        None => {
+            let name = feed_name.unwrap_or_else(|| format!("import-{format}"));
+            store
+                .intel_put_feed(
+                    &NewIntelFeed {
+                        name,
+                        format: format.as_str().to_owned(),
+                        url: None,
+                        interval_secs: 86_400,
+                        reliability: i64::from(reliability),
+                        tlp: "clear".into(),
+                        terms: None,
+                        ttl_secs: 30 * 86_400,
+                    },
+                    now(),
+                )
+                .await?
+        }
+    };
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for path in &files {
+        let input: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(
+                std::fs::File::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
+            )
+        };
+        let shown = path.display().to_string();
+        match ingest(&store, &feed, format, input, Limits::default(), now(), None).await {
+            Ok(report) => {
+                if !json {
+                    print_report(&shown, &report);
+                }
+                reports.push(json!({"file": shown, "report": report}));
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("{shown}: {e}");
+                reports.push(json!({"file": shown, "error": e.to_string()}));
+            }
+        }
+    }
+    store.close().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(ExitCode::from(if failed { exit::USAGE } else { exit::OK }))
+}
+
+async fn sync(
+    names: Vec<String>,
+    force: bool,
+    json: bool,
+    args: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due, sync_feed};
+    let store = open(args).await?;
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let opts = FetchOptions::default();
+    let at = now();
+    let outcomes = if names.is_empty() {
+        sync_due(&store, &client, at, force, &opts, None).await?
+    } else {
+        let mut out = Vec::new();
+        for name in &names {
+            let feed = store
+                .intel_feed(name)
+                .await?
+                .ok_or_else(|| anyhow!("--feed {name:?}: no such feed"))?;
+            out.push((
+                feed.name.clone(),
+                sync_feed(&store, &client, &feed, at, &opts, None).await?,
+            ));
+        }
+        out
+    };
+    store.close().await;
+    let failed = outcomes
+        .iter()
+        .any(|(_, o)| matches!(o, SyncOutcome::Failed { .. }));
+    if json {
+        let list: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|(n, o)| json!({"feed": n, "result": o}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else if outcomes.is_empty() {
+        eprintln!("no feed is due (use --force to fetch all)");
+    } else {
+        for (name, outcome) in &outcomes {
+            match outcome {
+                SyncOutcome::NotModified => eprintln!("{name}: not modified"),
+                SyncOutcome::Ingested { report, bytes } => {
+                    print_report(&format!("{name} ({bytes} bytes)"), report)
+                }
+                SyncOutcome::Failed { error } => eprintln!("{name}: FAILED: {error}"),
+            }
+        }
+    }
+    Ok(ExitCode::from(if failed {
+        exit::FAILURES
+    } else {
+        exit::OK
+    }))
+}
+
+fn print_report(file: &str, report: &IngestReport) {
+    let p = &report.parse;
+    let s = &report.stored;
+    eprintln!(
+        "{file}: {} records, {} indicators ({} new, {} refreshed), {} new observations, {} rejected",
+        p.records,
+        p.indicators,
+        s.new_indicators,
+        s.updated_indicators,
+        s.new_observations,
+        p.problems
+    );
+    for note in &p.notes {
+        eprintln!("{file}: note: {note}");
+    }
+    for problem in &p.problem_samples {
+        eprintln!("{file}:{problem}");
+    }
+    if p.problems > p.problem_samples.len() as u64 {
+        eprintln!(
+            "{file}: … and {} more rejected rows",
+            p.problems - p.problem_samples.len() as u64
+        );
+    }
+}
+
+/// Cap on listed related indicators per relation (over-correlating values are counted, not
+/// listed in full).
+async fn match_file(
+    path: &std::path::Path,
+    format: &str,
+    include_allowlisted: bool,
+    args: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let json = match format {
+        "json" => true,
+        "text" => false,
+        other => bail!("--format {other:?}: text or json"),
+    };
+    let store = open(args).await?;
+    let at = now();
+    let allow = load_allowlists(&store).await?;
+    let index = load_index(&store, at, &allow).await?;
+    store.close().await;
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        ))
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut lines, mut matched, mut invalid) = (0u64, 0u64, 0u64);
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{}: line {}", path.display(), n + 1))?;
+        let text = line.trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        lines += 1;
+        let Ok(query) = detect(&refang(text)) else {
+            invalid += 1;
+            continue;
+        };
+        for (m, ioc) in matches(&index, &query) {
+            let allowlisted = index.is_allowlisted(m.entry);
+            if allowlisted && !include_allowlisted {
+                continue;
+            }
+            matched += 1;
+            let summary = match_summary(&index, &allow, &m, &ioc);
+            use std::io::Write as _;
+            if json {
+                let mut v = json!({"line": n + 1, "observable": text});
+                if let (Some(o), Some(extra)) = (v.as_object_mut(), summary.as_object()) {
+                    o.extend(extra.clone());
+                }
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "{}:{}: {} {:?} {} {} score {}{}",
+                    path.display(),
+                    n + 1,
+                    text,
+                    m.how,
+                    ioc.kind,
+                    ioc.value,
+                    index.score(m.entry).unwrap_or(0),
+                    summary["allowlisted"]["list"]
+                        .as_str()
+                        .map(|l| format!(" allowlisted by {l}"))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
+    }
+    std::io::Write::flush(&mut out)?;
+    eprintln!("{lines} observables, {matched} matches, {invalid} not indicators");
+    Ok(ExitCode::from(if matched > 0 {
+        exit::OK
+    } else {
+        exit::FAILURES
+    }))
+}
+
+async fn lookup(
+    values: Vec<String>,
+    related: bool,
+    json: bool,
+    args: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    let store = open(args).await?;
+    let at = now();
+    let allow = load_allowlists(&store).await?;
+    let index = load_index(&store, at, &allow).await?;
+    let mut out = Vec::new();
+    let mut any_match = false;
+    let mut any_invalid = false;
+    for raw in &values {
+        let answer = describe(&store, raw, find(&index, &allow, raw), related).await?;
+        if let Some(e) = answer["error"].as_str() {
+            any_invalid = true;
+            if !json {
+                eprintln!("{raw}: {e}");
+            }
+            out.push(answer);
+            continue;
+        }
+        let found: Vec<serde_json::Value> =
+            answer["matches"].as_array().cloned().unwrap_or_default();
+        any_match |= !found.is_empty();
+        if !json {
+            if found.is_empty() {
+                println!(
+                    "{raw}: no match ({} {})",
+                    answer["kind"].as_str().unwrap_or_default(),
+                    answer["canonical"].as_str().unwrap_or_default()
+                );
+            }
+            for f in &found {
+                let sources: Vec<String> = f["sources"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|s| {
+                                let mut text = s["feed"].as_str().unwrap_or_default().to_owned();
+                                if let Some(r) = s["source_ref"].as_str() {
+                                    text.push_str(&format!(" #{r}"));
+                                }
+                                if let Some(m) = s["malware"]
+                                    .as_array()
+                                    .and_then(|m| m.first())
+                                    .and_then(|m| m.as_str())
+                                {
+                                    text.push_str(&format!(" {m}"));
+                                }
+                                text
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{raw}: {} {} {} (score {}{}) — {}",
+                    f["how"].as_str().unwrap_or_default(),
+                    f["indicator"]["kind"].as_str().unwrap_or_default(),
+                    f["indicator"]["value"].as_str().unwrap_or_default(),
+                    f["score"],
+                    match f["allowlisted"]["list"].as_str() {
+                        Some(list) => format!(
+                            ", allowlisted by {list}: {}",
+                            f["allowlisted"]["entry"].as_str().unwrap_or_default()
+                        ),
+                        None => String::new(),
+                    },
+                    sources.join("; ")
+                );
+                for r in f["related"]["same_record"].as_array().into_iter().flatten() {
+                    println!("    same source row: {}", r.as_str().unwrap_or_default());
+                }
+                for (family, v) in f["related"]["same_family"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    println!(
+                        "    family {family}: {} indicators{}",
+                        v["total"],
+                        if v["capped"] == json!(true) {
+                            " (listing capped)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                for a in f["attack"].as_array().into_iter().flatten() {
+                    let tactics: Vec<&str> = a["tactics"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str())
+                        .collect();
+                    println!(
+                        "    ATT&CK {} {}{}",
+                        a["id"].as_str().unwrap_or_default(),
+                        a["name"].as_str().unwrap_or("(not imported)"),
+                        if tactics.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", tactics.join(", "))
+                        }
+                    );
+                }
+            }
+        }
+        out.push(answer);
+    }
+    store.close().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    // grep's convention: 0 a match, 1 none, 2 a value that is not an indicator.
+    let code = if any_invalid {
+        exit::USAGE
+    } else if any_match {
+        exit::OK
+    } else {
+        exit::FAILURES
+    };
+    Ok(ExitCode::from(code))
+}
+
+async fn export(
+    format: &str,
+    min_score: u8,
+    output: Option<std::path::PathBuf>,
+    args: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    use rampart_intel::export::{ExportFormat, export_all};
+    let format: ExportFormat = format
+        .parse()
+        .map_err(|e: String| anyhow!("--format: {e}"))?;
+    if min_score > 100 {
+        bail!("--min-score {min_score}: must be 0–100");
+    }
+    let store = open(args).await?;
+    let at = now();
+    let allow = load_allowlists(&store).await?;
+    let (mut file, mut stdout) = (None, None);
+    let out: &mut (dyn std::io::Write + Send) = match &output {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            file.insert(std::io::BufWriter::new(
+                tempfile::NamedTempFile::new_in(dir)
+                    .with_context(|| format!("cannot write in {}", dir.display()))?,
+            ))
+        }
+        None => stdout.insert(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let (written, skipped) = export_all(&store, &allow, format, min_score, at, out).await?;
+    store.close().await;
+    if let (Some(path), Some(writer)) = (&output, file) {
+        let temp = writer
+            .into_inner()
+            .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
+        temp.persist(path)
+            .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    eprintln!("{written} indicators exported ({skipped} allowlisted left out)");
+    Ok(ExitCode::from(exit::OK))
+}
+
+async fn allowlist(cmd: AllowlistCommand) -> anyhow::Result<ExitCode> {
+    use rampart_intel::allowlist::{
+        AllowlistDef, Allowlists, MatchType, builtin_non_routable, from_warninglist,
+    };
+    let (def, args) = match cmd {
+        AllowlistCommand::Add {
+            name,
+            match_type,
+            mut entries,
+            file,
+            description,
+            store,
+        } => {
+            let match_type: MatchType = match_type
+                .parse()
+                .map_err(|e: String| anyhow!("--type: {e}"))?;
+            if let Some(path) = file {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                entries.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(str::to_owned),
+                );
+            }
+            if entries.is_empty() {
+                bail!("allowlist {name}: no entries (--entry or --file)");
+            }
+            (
+                AllowlistDef {
+                    name,
+                    match_type,
+                    entries,
+                    description,
+                },
+                store,
+            )
+        }
+        AllowlistCommand::Import { file, name, store } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let def = from_warninglist(&bytes, name.as_deref())
+                .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            (def, store)
+        }
+        AllowlistCommand::List { store } => {
+            let store = open(&store).await?;
+            let lists = store.intel_allowlists().await?;
+            store.close().await;
+            let builtin = builtin_non_routable();
+            println!(
+                "{:<28} {:<10} {:>8}  DESCRIPTION",
+                "NAME", "TYPE", "ENTRIES"
+            );
+            println!(
+                "{:<28} {:<10} {:>8}  {}",
+                builtin.name,
+                "cidr",
+                builtin.entries.len(),
+                builtin.description.unwrap_or_default()
+            );
+            for l in lists {
+                println!(
+                    "{:<28} {:<10} {:>8}  {}",
+                    l.name,
+                    l.match_type,
+                    l.entries.len(),
+                    l.description.unwrap_or_default()
+                );
+            }
+            return Ok(ExitCode::from(exit::OK));
+        }
+        AllowlistCommand::Remove { name, store } => {
+            let store = open(&store).await?;
+            let removed = store.intel_delete_allowlist(&name).await?;
+            store.close().await;
+            if !removed {
+                bail!("no allowlist named {name:?}");
+            }
+            eprintln!("allowlist {name} removed");
+            return Ok(ExitCode::from(exit::OK));
+        }
+    };
+    // Validate every entry before storing anything.
+    Allowlists::new(vec![def.clone()])?;
+    let store = open(&args).await?;
+    store
+        .intel_put_allowlist(&rampart_store::IntelAllowlist {
+            name: def.name.clone(),
+            match_type: def.match_type.as_str().to_owned(),
+            entries: def.entries.clone(),
+            description: def.description.clone(),
+            created_at: now(),
+        })
+        .await?;
+    store.close().await;
+    eprintln!(
+        "allowlist {} ({}, {} entries)",
+        def.name,
+        def.match_type.as_str(),
+        def.entries.len()
+    );
+    Ok(ExitCode::from(exit::OK))
+}
+
+async fn attack_import(
+    files: Vec<std::path::PathBuf>,
+    args: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut entries = Vec::new();
+    for path in &files {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let found = rampart_intel::attack::parse_bundle(&bytes)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        entries.extend(found.into_iter().map(|e| (e.id, e.kind, e.name, e.tactics)));
+    }
+    let store = open(args).await?;
+    let n = store.intel_put_attack(&entries, now()).await?;
+    store.close().await;
+    eprintln!("{n} ATT&CK entries imported from {} file(s)", files.len());
+    Ok(ExitCode::from(exit::OK))
+}
+
+async fn sighting(
+    value: &str,
+    false_positive: bool,
+    source: &str,
+    note: Option<&str>,
+    args: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    let ioc = detect(&refang(value)).map_err(|e| anyhow!("{value}: {e}"))?;
+    let store = open(args).await?;
+    let Some(ind) = store
+        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+        .await?
+    else {
+        store.close().await;
+        bail!("{} {} is not a known indicator", ioc.kind, ioc.value);
+    };
+    store
+        .intel_add_sighting(ind.id, false_positive, source, note, now())
+        .await?;
+    store.close().await;
+    eprintln!(
+        "{} recorded for {} {}",
+        if false_positive {
+            "false positive"
+        } else {
+            "sighting"
+        },
+        ioc.kind,
+        ioc.value
+    );
+    Ok(ExitCode::from(exit::OK))
+}
+
+async fn stats(json: bool, args: &StoreArgs) -> anyhow::Result<ExitCode> {
+    let store = open(args).await?;
+    let counts = store.intel_counts(now()).await?;
+    let feeds = store.intel_feeds().await?;
+    store.close().await;
+    let kinds: Vec<serde_json::Value> = counts
+        .iter()
+        .map(|(kind, live, expired)| {
+            let name = IocKind::from_stored(*kind).map_or("unknown", IocKind::as_str);
+            json!({"kind": name, "live": live, "expired": expired})
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"kinds": kinds, "feeds": feeds}))?
+        );
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let (live, expired) = counts
+        .iter()
+        .fold((0, 0), |(l, e), (_, a, b)| (l + a, e + b));
+    println!(
+        "{live} live indicators, {expired} expired (kept until purged), {} feeds",
+        feeds.len()
+    );
+    for k in &kinds {
+        println!(
+            "  {:<18} {:>10} live {:>10} expired",
+            k["kind"].as_str().unwrap_or_default(),
+            k["live"],
+            k["expired"]
+        );
+    }
+    for f in &feeds {
+        let health = match (&f.last_error, f.last_success) {
+            (Some(e), _) => format!("failing ({} in a row): {e}", f.failures),
+            (None, Some(_)) => "ok".to_owned(),
+            (None, None) => "never fetched".to_owned(),
+        };
+        println!("  feed {:<18} {:<18} {health}", f.name, f.format);
+    }
+    Ok(ExitCode::from(exit::OK))
+}

@@ -1,0 +1,567 @@
+//! `rampart intel …` end to end: real binary, real SQLite store in a temporary data directory.
+
+use super::harness::{code, rampart, s, shared, stderr, stdout, write};
+
+fn intel(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["intel"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--data-dir", s(dir)]);
+    rampart(&all)
+}
+
+/// Ingests shared fixture files, each as `(format, path under ../shared)`.
+fn ingest_fixtures(dir: &std::path::Path, files: &[(&str, &str)]) {
+    for (format, rel) in files {
+        let out = intel(dir, &["ingest", "--format", format, s(&shared(rel))]);
+        assert_eq!(code(&out), 0, "{rel}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn feeds_ingest_lookup_and_stats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let urlhaus = shared("fixtures/intel/abusech/urlhaus_csv_recent.excerpt.csv");
+    let drop = shared("fixtures/intel/other/intelmq_spamhaus_drop.txt");
+    let out = intel(
+        d,
+        &[
+            "feeds",
+            "add",
+            "urlhaus",
+            "--format",
+            "urlhaus-csv",
+            "--url",
+            "https://urlhaus.abuse.ch/downloads/csv_recent/",
+            "--reliability",
+            "80",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(d, &["ingest", "--feed", "urlhaus", s(&urlhaus)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "10 records, 10 indicators (10 new, 0 refreshed), 10 new observations, 0 rejected"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = intel(
+        d,
+        &[
+            "ingest",
+            "--format",
+            "spamhaus-drop",
+            "--reliability",
+            "95",
+            s(&drop),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // Defanged input, network containment, a miss.
+    let out = intel(d, &["lookup", "hxxp://182.126.120.150:58801/i", "1.4.77.1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("exact url http://182.126.120.150:58801/i"),
+        "{text}"
+    );
+    assert!(text.contains("urlhaus #3786237"), "{text}");
+    assert!(text.contains("network cidr 1.4.0.0/17"), "{text}");
+    assert!(text.contains("import-spamhaus-drop #SBL256893"), "{text}");
+
+    let out = intel(d, &["lookup", "www.dropbox.com", "--json"]);
+    assert_eq!(code(&out), 1, "a miss exits 1: {}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(
+        v[0]["matches"],
+        serde_json::json!([]),
+        "the host of a listed URL is not itself listed"
+    );
+
+    let out = intel(d, &["lookup", "not an indicator"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("not recognised"), "{}", stderr(&out));
+
+    let out = intel(d, &["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let live: i64 = v["kinds"]
+        .as_array()
+        .expect("kinds")
+        .iter()
+        .map(|k| k["live"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(live, 12);
+    assert_eq!(v["feeds"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn bad_input_is_named_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let out = intel(d, &["feeds", "add", "x", "--format", "nope"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("unknown feed format `nope`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = intel(
+        d,
+        &[
+            "feeds",
+            "add",
+            "x",
+            "--format",
+            "plain",
+            "--reliability",
+            "101",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = intel(
+        d,
+        &[
+            "feeds",
+            "add",
+            "x",
+            "--format",
+            "plain",
+            "--interval",
+            "soon",
+        ],
+    );
+    assert!(
+        stderr(&out).contains("--interval \"soon\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let good = write(d, "good.txt", "1.2.3.4\n");
+    let out = intel(d, &["ingest", "--format", "plain", s(&good)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let broken = write(
+        d,
+        "broken.json",
+        "{\n  \"vulnerabilities\": [ {\"cveID\": } ]\n}\n",
+    );
+    let out = intel(d, &["ingest", "--format", "kev-json", s(&broken)]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("invalid JSON at line 2, column"),
+        "{}",
+        stderr(&out)
+    );
+    let out = intel(
+        d,
+        &["ingest", "--format", "plain", s(&d.join("missing.txt"))],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("missing.txt"), "{}", stderr(&out));
+    let mixed = write(d, "mixed.txt", "5.6.7.8\nwww..bad.example\n");
+    let out = intel(d, &["ingest", "--format", "plain", s(&mixed)]);
+    assert_eq!(code(&out), 0);
+    assert!(stderr(&out).contains("mixed.txt:line 2, field `value`: `www..bad.example` rejected: not a domain name: empty label"), "{}", stderr(&out));
+    let out = intel(d, &["lookup", "1.2.3.4", "5.6.7.8"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out).matches("exact ipv4").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn exports_round_trip_through_stix_and_feed_firewalls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    ingest_fixtures(
+        d,
+        &[
+            (
+                "urlhaus-csv",
+                "fixtures/intel/abusech/urlhaus_csv_recent.excerpt.csv",
+            ),
+            (
+                "spamhaus-drop",
+                "fixtures/intel/other/intelmq_spamhaus_drop.txt",
+            ),
+            (
+                "spamhaus-drop",
+                "fixtures/intel/other/intelmq_spamhaus_asndrop.txt",
+            ),
+            (
+                "kev-json",
+                "fixtures/intel/kev/known_exploited_vulnerabilities.head5.json",
+            ),
+            (
+                "malwarebazaar-csv",
+                "fixtures/intel/abusech/malwarebazaar_csv_full.dump_20260226.csv",
+            ),
+            ("stix", "fixtures/intel/stix/poisonivy.json"),
+        ],
+    );
+    let stats = |dir: &std::path::Path| -> serde_json::Value {
+        let out = intel(dir, &["stats", "--json"]);
+        serde_json::from_str(&stdout(&out)).expect("stats json")
+    };
+    let before = stats(d);
+
+    // STIX out of one store, into a fresh one: the same indicators.
+    let bundle = d.join("export.json");
+    let out = intel(d, &["export", "--format", "stix", "--output", s(&bundle)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let other = tempfile::tempdir().expect("tempdir");
+    let out = intel(other.path(), &["ingest", "--format", "stix", s(&bundle)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains(" 0 rejected"), "{}", stderr(&out));
+    assert_eq!(stats(other.path())["kinds"], before["kinds"]);
+
+    // Firewall and resolver formats.
+    let out = intel(d, &["export", "--format", "blocklist-ip"]);
+    let ips: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        ips.contains(&"1.4.0.0/17".to_owned()) && ips.contains(&"2a06:e480::/29".to_owned()),
+        "{ips:?}"
+    );
+    assert!(ips.contains(&"219.90.112.203".to_owned()));
+    let out = intel(d, &["export", "--format", "rpz"]);
+    assert!(
+        stdout(&out)
+            .contains("\nwww.webserver.freetcp.com CNAME .\n*.www.webserver.freetcp.com CNAME .\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("\n17.0.0.4.1.rpz-ip CNAME .\n"));
+    let out = intel(d, &["export", "--format", "suricata"]);
+    let rules = stdout(&out);
+    assert!(
+        rules
+            .lines()
+            .filter(|l| l.starts_with("alert "))
+            .all(|l| l.contains("sid:") && l.ends_with("rev:1;)"))
+    );
+    assert!(rules.contains("alert dns $HOME_NET any -> any any (msg:\"Rampart intel domain www.webserver.freetcp.com"), "{rules}");
+    let out = intel(d, &["export", "--format", "yaml"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("unknown export format `yaml`"));
+}
+
+#[test]
+fn allowlists_stop_known_good_values_and_sightings_move_scores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let list = write(
+        d,
+        "list.txt",
+        "10.1.2.3\n8.8.4.4\nmail.google.com\nevil.example\n",
+    );
+    let out = intel(
+        d,
+        &[
+            "ingest",
+            "--format",
+            "plain",
+            "--reliability",
+            "80",
+            s(&list),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(
+        d,
+        &[
+            "allowlist",
+            "add",
+            "top-sites",
+            "--type",
+            "hostname",
+            "--entry",
+            "google.com",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(
+        d,
+        &[
+            "allowlist",
+            "import",
+            s(&shared(
+                "fixtures/intel/misp/warninglists/rfc1918.list.json",
+            )),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("allowlist list-of-rfc-1918-cidr-blocks (cidr, 3 entries)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = intel(
+        d,
+        &[
+            "allowlist",
+            "add",
+            "bad",
+            "--type",
+            "cidr",
+            "--entry",
+            "10.0.0.0/8",
+            "--entry",
+            "300.1.1.1",
+        ],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("allowlist bad, entry 1 `300.1.1.1`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = intel(
+        d,
+        &["lookup", "10.1.2.3", "mail.google.com", "evil.example"],
+    );
+    let text = stdout(&out);
+    assert!(text.contains("10.1.2.3: exact ipv4 10.1.2.3 (score 60, allowlisted by builtin-non-routable: 10.0.0.0/8)"), "{text}");
+    assert!(text.contains("mail.google.com: exact domain mail.google.com (score 60, allowlisted by top-sites: google.com)"), "{text}");
+    assert!(
+        text.contains("evil.example: exact domain evil.example (score 60)"),
+        "{text}"
+    );
+
+    let out = intel(d, &["export", "--format", "blocklist-ip"]);
+    let text = stdout(&out);
+    let ips: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(ips, ["8.8.4.4"]);
+    assert!(
+        stderr(&out).contains("(2 allowlisted left out)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A false positive costs 25 points; a confirmed sighting restarts the clock and adds 5.
+    let out = intel(
+        d,
+        &[
+            "sighting",
+            "8.8.4.4",
+            "--false-positive",
+            "--note",
+            "Google DNS",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(d, &["sighting", "hxxp://evil[.]example"]);
+    assert_eq!(code(&out), 2, "not an indicator we hold: {}", stderr(&out));
+    let out = intel(d, &["sighting", "evil[.]example"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(d, &["lookup", "8.8.4.4", "evil.example", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v[0]["matches"][0]["score"], 35);
+    assert_eq!(v[1]["matches"][0]["score"], 65);
+}
+
+#[test]
+fn attack_ids_from_tags_resolve_to_imported_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let feed = write(
+        d,
+        "feed.csv",
+        "url,tags,family\nhttp://dump.example/m.exe,\"T1003,attack.t1059.001,stealer\",Rover\n",
+    );
+    let out = intel(d, &["ingest", "--format", "csv", s(&feed)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let objects = shared("fixtures/intel/stix/attack_from_cti-python-stix2");
+    let mut files: Vec<String> = std::fs::read_dir(&objects)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path().display().to_string())
+        .collect();
+    files.sort();
+    let mut args = vec!["attack", "import"];
+    args.extend(files.iter().map(String::as_str));
+    let out = intel(d, &args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // T1003 (technique), G0009 (group), S0090 (software); the mitigation has no ATT&CK id
+    // in this old sample and the relationship is not an entry.
+    assert!(
+        stderr(&out).contains("3 ATT&CK entries imported from 5 file(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = intel(d, &["lookup", "http://dump.example/m.exe"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("    ATT&CK T1003 Credential Dumping [credential-access]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    ATT&CK T1059.001 (not imported)"),
+        "{text}"
+    );
+    let out = intel(d, &["lookup", "http://dump.example/m.exe", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(
+        v[0]["matches"][0]["attack"][0]["name"],
+        "Credential Dumping"
+    );
+    let broken = write(d, "broken.json", "{\"objects\": [");
+    let out = intel(d, &["attack", "import", s(&broken)]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("broken.json: invalid JSON at line 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bulk_match_and_related_indicators() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    ingest_fixtures(
+        d,
+        &[
+            (
+                "malwarebazaar-csv",
+                "fixtures/intel/abusech/malwarebazaar_csv_full.dump_20260226.csv",
+            ),
+            (
+                "spamhaus-drop",
+                "fixtures/intel/other/intelmq_spamhaus_drop.txt",
+            ),
+            (
+                "plain",
+                "fixtures/intel/other/cinsscore_cinsscore_sample.txt",
+            ),
+        ],
+    );
+    let observables = write(
+        d,
+        "obs.txt",
+        "# remote addresses seen on a host\n1.4.9.9\n1[.]0[.]164[.]165\n9.9.9.9\n9363FA2625198BEB1FCCE0EF07F558FF\nnot an observable\n",
+    );
+    let out = intel(d, &["match", s(&observables), "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let hits: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let summary: Vec<(u64, &str, &str)> = hits
+        .iter()
+        .map(|h| {
+            (
+                h["line"].as_u64().unwrap_or(0),
+                h["indicator"]["value"].as_str().unwrap_or(""),
+                h["how"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (2, "1.4.0.0/17", "network"),
+            (3, "1.0.164.165", "exact"),
+            (5, "9363fa2625198beb1fcce0ef07f558ff", "exact")
+        ]
+    );
+    assert!(
+        stderr(&out).contains("5 observables, 3 matches, 1 not indicators"),
+        "{}",
+        stderr(&out)
+    );
+    let none = write(d, "none.txt", "9.9.9.9\n");
+    assert_eq!(code(&intel(d, &["match", s(&none)])), 1);
+
+    // The MD5's sample: its other hashes (same MalwareBazaar row); its family is not set.
+    let out = intel(
+        d,
+        &[
+            "lookup",
+            "--related",
+            "--json",
+            "9363fa2625198beb1fcce0ef07f558ff",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let same: Vec<&str> = v[0]["matches"][0]["related"]["same_record"]
+        .as_array()
+        .expect("related")
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert_eq!(same.len(), 4, "{same:?}");
+    assert!(
+        same.contains(&"sha256:19d854caf81bc884c677bd941abc50b33716e188fa723991820b0ffa3ea7e93e")
+    );
+    // A Mirai sample: the family relation counts every Mirai hash (17 rows, 85 non-null hashes,
+    // counted with Python's csv module) and lists at most 50.
+    let out = intel(
+        d,
+        &[
+            "lookup",
+            "--related",
+            "--json",
+            "601dd90719729f87caf388d4a9bc9be91d5443c3181f1fb3b337a21df5de4bb9",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let mirai = &v[0]["matches"][0]["related"]["same_family"]["mirai"];
+    assert_eq!(mirai["total"], 85, "{v}");
+    assert_eq!(mirai["capped"], true);
+    assert_eq!(mirai["listed"].as_array().map(Vec::len), Some(50));
+}
+
+#[test]
+fn expired_indicators_are_purged_after_the_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // A feed whose observations keep indicators alive for one second.
+    let out = intel(
+        d,
+        &["feeds", "add", "short", "--format", "plain", "--ttl", "1s"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let list = write(d, "l.txt", "1.2.3.4\nevil.example\n");
+    let out = intel(d, &["ingest", "--feed", "short", s(&list)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = intel(d, &["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let expired: i64 = v["kinds"]
+        .as_array()
+        .expect("kinds")
+        .iter()
+        .map(|k| k["expired"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(expired, 2, "{v}");
+    assert_eq!(
+        code(&intel(d, &["lookup", "1.2.3.4"])),
+        1,
+        "expired indicators do not match"
+    );
+    // Kept while within the retention, deleted after it.
+    let out = intel(d, &["purge", "--retention", "1h"]);
+    assert!(
+        stderr(&out).contains("purged 0 indicators"),
+        "{}",
+        stderr(&out)
+    );
+    let out = intel(d, &["purge", "--retention", "0s"]);
+    assert!(
+        stderr(&out).contains("purged 2 indicators and 2 source rows"),
+        "{}",
+        stderr(&out)
+    );
+    let out = intel(d, &["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["kinds"], serde_json::json!([]));
+}
