@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ServerConfig;
 use crate::ingest::IngestJob;
+use crate::intel::Intel;
 
 /// Everything request handlers share.
 pub(crate) struct App {
@@ -30,6 +31,8 @@ pub(crate) struct App {
     beats: Mutex<BTreeMap<String, OffsetDateTime>>,
     pub ingest_tx: mpsc::Sender<IngestJob>,
     pub ingest_rx: Mutex<Option<mpsc::Receiver<IngestJob>>>,
+    /// Threat intelligence: the lookup index and feed state.
+    pub intel: Intel,
 }
 
 impl App {
@@ -41,6 +44,7 @@ impl App {
         config: ServerConfig,
         api_url: String,
         agent_url: String,
+        intel: Intel,
     ) -> App {
         let (ingest_tx, ingest_rx) = mpsc::channel(1024);
         App {
@@ -55,6 +59,7 @@ impl App {
             beats: Mutex::new(BTreeMap::new()),
             ingest_tx,
             ingest_rx: Mutex::new(Some(ingest_rx)),
+            intel,
         }
     }
 

@@ -133,7 +133,10 @@ pub(crate) async fn bootstrap(
         .unwrap_or_else(|| format!("https://{host_in_url}:{}", agent_addr.port()));
     let api_url = api_url.trim_end_matches('/').to_string();
     let agent_url = agent_url.trim_end_matches('/').to_string();
-    let app = Arc::new(App::new(store, ca, tokens, config, api_url, agent_url));
+    let intel = crate::intel::Intel::load(&store).await?;
+    let app = Arc::new(App::new(
+        store, ca, tokens, config, api_url, agent_url, intel,
+    ));
     app.refresh_revocations().await?;
     Ok(Boot {
         app,

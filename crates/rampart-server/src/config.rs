@@ -38,6 +38,13 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Largest request body accepted (after decompression for result uploads).
     pub max_body_bytes: usize,
+    /// Fetch threat-intel feeds when they are due (off: only on request, e.g. air-gapped).
+    pub intel_sync: bool,
+    /// How often feeds are checked for being due.
+    pub intel_sync_check: Duration,
+    /// How often the threat-intel index is rebuilt from the store (expiry, score decay, other
+    /// replicas' ingests).
+    pub intel_refresh: Duration,
 }
 
 impl ServerConfig {
@@ -60,6 +67,9 @@ impl ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_body_bytes: 256 * 1024 * 1024,
+            intel_sync: true,
+            intel_sync_check: Duration::from_secs(60),
+            intel_refresh: Duration::from_secs(15 * 60),
         }
     }
 
@@ -69,6 +79,8 @@ impl ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             agent_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             names: vec!["127.0.0.1".into(), "localhost".into()],
+            // Tests sync feeds explicitly.
+            intel_sync: false,
             ..ServerConfig::new(data_dir, b"test passphrase".to_vec())
         }
     }

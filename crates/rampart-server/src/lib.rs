@@ -17,6 +17,7 @@ mod bootstrap;
 mod config;
 mod error;
 mod ingest;
+mod intel;
 mod routes;
 mod tls;
 
@@ -92,6 +93,7 @@ impl RunningServer {
             rx.clone(),
         ));
         tasks.spawn(app::background(app.clone(), rx.clone()));
+        tasks.spawn(intel::background(app.clone(), rx.clone()));
         tasks.spawn(ingest::writer(app.clone(), rx));
         tracing::info!(api = %app.api_url, agent = %app.agent_url, backend = ?app.store.backend(), "rampart server listening");
         Ok(RunningServer {

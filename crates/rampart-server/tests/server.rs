@@ -7,5 +7,6 @@ mod server {
     mod enrolment;
     mod fleet;
     pub mod harness;
+    mod intel;
     mod mtls;
 }

@@ -7,6 +7,7 @@ mod agent;
 mod auth;
 mod body;
 mod history;
+mod intel;
 pub mod openapi;
 mod public;
 
@@ -142,6 +143,26 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
         ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, Admin, "What changed from run a to run b",
             req: None, reply: Json(schema::<history::RunDiff>), || get(history::diff)),
+        ep!(GET "/api/v1/intel/lookup", Api, Admin, "Look a value up (query: value, related): every match from the index with its score, allowlisting, ATT&CK names and source rows",
+            req: None, reply: Json(schema::<serde_json::Value>), || get(intel::lookup)),
+        ep!(POST "/api/v1/intel/match", Api, Admin, "Match many observables against the index at once",
+            req: Some(schema::<intel::MatchRequest>), reply: Json(schema::<intel::MatchResponse>), || post(intel::match_observables)),
+        ep!(GET "/api/v1/intel/stats", Api, Admin, "Indicator counts per kind, index size and feed health",
+            req: None, reply: Json(schema::<intel::IntelStats>), || get(intel::stats)),
+        ep!(GET "/api/v1/intel/feeds", Api, Admin, "Feeds with their health",
+            req: None, reply: Json(schema::<intel::FeedList>), || get(intel::list_feeds)),
+        ep!(POST "/api/v1/intel/feeds", Api, Admin, "Define or redefine a feed",
+            req: Some(schema::<intel::FeedRequest>), reply: Json(schema::<serde_json::Value>), || post(intel::put_feed)),
+        ep!(DELETE "/api/v1/intel/feeds/{name}", Api, Admin, "Remove a feed and its observations",
+            req: None, reply: Json(schema::<admin::Done>), || delete(intel::delete_feed)),
+        ep!(POST "/api/v1/intel/feeds/{name}/sync", Api, Admin, "Fetch a feed now (conditional GET), whatever its schedule",
+            req: None, reply: Json(schema::<serde_json::Value>), || post(intel::sync_now)),
+        ep!(POST "/api/v1/intel/feeds/{name}/upload", Api, Admin, "Ingest a file of this feed sent as the body (plain, gzip or zip)",
+            req: None, reply: Json(schema::<serde_json::Value>), || post(intel::upload)),
+        ep!(GET "/api/v1/intel/export", Api, Admin, "Export live indicators (query: format, min_score) as CSV, blocklists, hosts, RPZ, Suricata rules or a STIX bundle",
+            req: None, reply: Bytes, || get(intel::export)),
+        ep!(POST "/api/v1/intel/sightings", Api, Admin, "Record a confirmed sighting or a false positive of an indicator",
+            req: Some(schema::<intel::SightingRequest>), reply: Json(schema::<admin::Done>), || post(intel::sighting)),
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
             req: Some(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
         ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",

@@ -1,0 +1,426 @@
+//! Threat-intel endpoints (admin): lookups answered from the in-memory index, bulk matching,
+//! feeds, uploads for air-gapped sites, exports and sightings. The same operations as
+//! `rampart intel …` on the local store, through the running server's index.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rampart_intel::Format;
+use rampart_intel::export::{ExportFormat, export_all};
+use rampart_intel::feeds::{SyncOutcome, sync_feed, validate};
+use rampart_intel::ingest::{IngestError, IngestReport, ingest};
+use rampart_intel::lookup::{describe, find, match_summary, matches, query};
+use rampart_intel::{IocKind, Limits};
+use rampart_store::{IntelFeed, NewIntelFeed};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::admin::Done;
+use super::auth::Admin;
+use super::body::ApiJson;
+use crate::app::App;
+use crate::error::ApiError;
+use crate::intel::now;
+
+/// Observables accepted in one match request.
+const MAX_OBSERVABLES: usize = 100_000;
+
+fn ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::Parse(p) => ApiError::bad_request("unparsable_feed", p.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// `GET /api/v1/intel/lookup` query.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct LookupQuery {
+    /// The value: an address, network, domain, URL, e-mail, hash, CVE… (defanged text accepted).
+    value: String,
+    /// Also list indicators from the same source rows and of the same malware families.
+    #[serde(default)]
+    related: bool,
+}
+
+pub(crate) async fn lookup(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Query(q): Query<LookupQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let allow = app.intel.allowlists();
+    let found = app.intel.with_index(|index| find(index, &allow, &q.value));
+    if let Err(e) = &found {
+        return Err(ApiError::bad_request(
+            "not_an_indicator",
+            format!("value {:?}: {e}", q.value),
+        ));
+    }
+    Ok(Json(
+        describe(&app.store, &q.value, found, q.related).await?,
+    ))
+}
+
+/// `POST /api/v1/intel/match`.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct MatchRequest {
+    /// Observables, free text (refanged); at most 100,000.
+    observables: Vec<String>,
+    /// Report allowlisted matches too (marked with the list that covers them).
+    #[serde(default)]
+    include_allowlisted: bool,
+}
+
+/// Bulk match results.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct MatchResponse {
+    /// One entry per (observable, indicator) match: `observable`, `index` (position in the
+    /// request), `indicator {kind, value}`, `how`, `score`, `allowlisted`.
+    matches: Vec<Value>,
+    /// Observables that are not indicators, with the reason.
+    invalid: Vec<Value>,
+}
+
+pub(crate) async fn match_observables(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    ApiJson(req): ApiJson<MatchRequest>,
+) -> Result<Json<MatchResponse>, ApiError> {
+    if req.observables.len() > MAX_OBSERVABLES {
+        return Err(ApiError::bad_request(
+            "too_many_observables",
+            format!(
+                "observables: {} given, at most {MAX_OBSERVABLES} per request",
+                req.observables.len()
+            ),
+        ));
+    }
+    let allow = app.intel.allowlists();
+    let mut out = MatchResponse {
+        matches: Vec::new(),
+        invalid: Vec::new(),
+    };
+    app.intel.with_index(|index| {
+        for (i, raw) in req.observables.iter().enumerate() {
+            let q = match query(raw) {
+                Ok(q) => q,
+                Err(e) => {
+                    out.invalid
+                        .push(json!({"index": i, "observable": raw, "error": e}));
+                    continue;
+                }
+            };
+            for (m, ioc) in matches(index, &q) {
+                if index.is_allowlisted(m.entry) && !req.include_allowlisted {
+                    continue;
+                }
+                let mut v = match_summary(index, &allow, &m, &ioc);
+                v["observable"] = json!(raw);
+                v["index"] = json!(i);
+                out.matches.push(v);
+            }
+        }
+    });
+    Ok(Json(out))
+}
+
+/// Index and store statistics.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct IntelStats {
+    /// Indicators in the lookup index.
+    indexed: usize,
+    /// Index memory, bytes.
+    index_bytes: usize,
+    /// Per kind: `{kind, live, expired}` in the store.
+    kinds: Vec<Value>,
+    /// Feeds with their health.
+    feeds: Vec<Value>,
+}
+
+pub(crate) async fn stats(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+) -> Result<Json<IntelStats>, ApiError> {
+    let counts = app.store.intel_counts(now()).await?;
+    let feeds = app.store.intel_feeds().await?;
+    let (indexed, index_bytes) = app.intel.with_index(|i| (i.len(), i.memory_bytes()));
+    Ok(Json(IntelStats {
+        indexed,
+        index_bytes,
+        kinds: counts
+            .iter()
+            .map(|(kind, live, expired)| {
+                let name = IocKind::from_stored(*kind).map_or("unknown", IocKind::as_str);
+                json!({"kind": name, "live": live, "expired": expired})
+            })
+            .collect(),
+        feeds: feeds.iter().map(|f| json!(f)).collect(),
+    }))
+}
+
+/// `POST /api/v1/intel/feeds`: defines (or redefines) a feed.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct FeedRequest {
+    /// Unique name, one word.
+    name: String,
+    /// Parser: `urlhaus-csv`, `threatfox-json`, `stix`, `misp-event`, `plain`… (see docs/intel.md).
+    format: String,
+    /// Where to fetch it (none: uploads only).
+    #[serde(default)]
+    url: Option<String>,
+    /// Fetch interval, seconds (at least 60; default 3600).
+    #[serde(default = "default_interval")]
+    interval_secs: i64,
+    /// Source reliability, 0–100 (default 50).
+    #[serde(default = "default_reliability")]
+    reliability: i64,
+    /// TLP 2.0 marking (default `clear`).
+    #[serde(default = "default_tlp")]
+    tlp: String,
+    /// Licence or terms of use.
+    #[serde(default)]
+    terms: Option<String>,
+    /// How long one delivery keeps an indicator alive, seconds (default 30 days).
+    #[serde(default = "default_ttl")]
+    ttl_secs: i64,
+}
+
+fn default_interval() -> i64 {
+    3600
+}
+fn default_reliability() -> i64 {
+    50
+}
+fn default_tlp() -> String {
+    "clear".into()
+}
+fn default_ttl() -> i64 {
+    30 * 86_400
+}
+
+/// Feeds, as stored with their health.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct FeedList {
+    /// Each feed: definition, validators, last attempt/success/error, counts.
+    feeds: Vec<Value>,
+}
+
+pub(crate) async fn list_feeds(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+) -> Result<Json<FeedList>, ApiError> {
+    let feeds: Vec<IntelFeed> = app.store.intel_feeds().await?;
+    Ok(Json(FeedList {
+        feeds: feeds.iter().map(|f| json!(f)).collect(),
+    }))
+}
+
+pub(crate) async fn put_feed(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    ApiJson(req): ApiJson<FeedRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut def = NewIntelFeed {
+        name: req.name,
+        format: req.format,
+        url: req.url,
+        interval_secs: req.interval_secs,
+        reliability: req.reliability,
+        tlp: req.tlp,
+        terms: req.terms,
+        ttl_secs: req.ttl_secs,
+    };
+    validate(&mut def).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("{}: {}", field_name(e.field), e.reason),
+        )
+    })?;
+    let feed = app.store.intel_put_feed(&def, now()).await?;
+    Ok((StatusCode::CREATED, Json(json!(feed))))
+}
+
+/// The request field behind a validation field name.
+fn field_name(field: &str) -> &str {
+    match field {
+        "interval" => "interval_secs",
+        "ttl" => "ttl_secs",
+        other => other,
+    }
+}
+
+pub(crate) async fn delete_feed(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Done>, ApiError> {
+    if app.store.intel_delete_feed(&name).await? {
+        Ok(Json(Done { ok: true }))
+    } else {
+        Err(ApiError::not_found("feed", &name))
+    }
+}
+
+async fn feed_named(app: &App, name: &str) -> Result<IntelFeed, ApiError> {
+    app.store
+        .intel_feed(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("feed", name))
+}
+
+/// One feed fetched now, whatever its schedule.
+pub(crate) async fn sync_now(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let feed = feed_named(&app, &name).await?;
+    if feed.url.is_none() {
+        return Err(ApiError::bad_request(
+            "no_url",
+            format!("feed {name:?} has no URL: upload its files instead"),
+        ));
+    }
+    let _w = app.intel.writer.lock().await;
+    let outcome: SyncOutcome = sync_feed(
+        &app.store,
+        &app.intel.http,
+        &feed,
+        now(),
+        &app.intel.fetch,
+        Some(&app.intel.index),
+    )
+    .await
+    .map_err(ingest_error)?;
+    Ok(Json(json!(outcome)))
+}
+
+/// A file for a feed, uploaded as the request body (plain, gzip or zip), for sites that cannot
+/// reach the feed's URL.
+pub(crate) async fn upload(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<IngestReport>, ApiError> {
+    let feed = feed_named(&app, &name).await?;
+    let format: Format = feed
+        .format
+        .parse()
+        .map_err(|e| ApiError::internal(format!("feed {name}: stored format: {e}")))?;
+    let _w = app.intel.writer.lock().await;
+    let report = ingest(
+        &app.store,
+        &feed,
+        format,
+        Box::new(std::io::Cursor::new(body)),
+        Limits::default(),
+        now(),
+        Some(&app.intel.index),
+    )
+    .await
+    .map_err(ingest_error)?;
+    Ok(Json(report))
+}
+
+/// `GET /api/v1/intel/export` query.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct ExportQuery {
+    /// `csv`, `blocklist-ip`, `blocklist-domain`, `urls`, `hosts`, `rpz`, `suricata` or `stix`.
+    format: String,
+    /// Leave out indicators scoring below this (0–100, default 0).
+    #[serde(default)]
+    min_score: u8,
+}
+
+pub(crate) async fn export(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let format: ExportFormat = q
+        .format
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("invalid_field", format!("format: {e}")))?;
+    if q.min_score > 100 {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("min_score: {} must be 0–100", q.min_score),
+        ));
+    }
+    let allow = app.intel.allowlists();
+    let mut out = Vec::new();
+    let (written, skipped) = export_all(&app.store, &allow, format, q.min_score, now(), &mut out)
+        .await
+        .map_err(ApiError::internal)?;
+    let content_type = match format {
+        ExportFormat::Stix => "application/stix+json;version=2.1",
+        ExportFormat::Csv => "text/csv; charset=utf-8",
+        _ => "text/plain; charset=utf-8",
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::HeaderName::from_static("x-rampart-exported"),
+                written.to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-rampart-allowlisted"),
+                skipped.to_string(),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/intel/sightings`.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct SightingRequest {
+    /// The indicator's value (any form; canonicalised).
+    value: String,
+    /// A false alarm rather than a confirmed hit.
+    #[serde(default)]
+    false_positive: bool,
+    /// Who saw it (default `api`).
+    #[serde(default)]
+    source: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub(crate) async fn sighting(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    ApiJson(req): ApiJson<SightingRequest>,
+) -> Result<(StatusCode, Json<Done>), ApiError> {
+    let ioc = query(&req.value).map_err(|e| {
+        ApiError::bad_request("not_an_indicator", format!("value {:?}: {e}", req.value))
+    })?;
+    let Some(ind) = app
+        .store
+        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+        .await?
+    else {
+        return Err(ApiError::not_found(
+            "indicator",
+            &format!("{}:{}", ioc.kind, ioc.value),
+        ));
+    };
+    app.store
+        .intel_add_sighting(
+            ind.id,
+            req.false_positive,
+            req.source.as_deref().unwrap_or("api"),
+            req.note.as_deref(),
+            now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(Done { ok: true })))
+}

@@ -1,0 +1,245 @@
+//! Threat intelligence through the running server: feeds defined over the API, a file uploaded
+//! for an air-gapped feed, a feed fetched from a local HTTP server that serves the fixture, and
+//! lookups, bulk matches, exports and sightings answered from the server's in-memory index —
+//! which a restart rebuilds from the store.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::harness::{Db, TestServer, intel_fixture};
+use crate::server_test;
+
+async fn lookup(s: &TestServer, value: &str) -> Value {
+    let (status, v) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/intel/lookup?value={}", url_escape(value)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Serves `body` at `/feed.csv` on loopback (public feeds cannot be reached from tests).
+async fn feed_server(body: Vec<u8>) -> String {
+    let app = axum::Router::new().route(
+        "/feed.csv",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/feed.csv")
+}
+
+async fn feeds_lookups_exports_and_sightings(db: Db) {
+    let Some(mut s) = TestServer::start(db).await else {
+        return;
+    };
+    // A feed definition with a bad field is refused, naming the field.
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/feeds",
+            Some(json!({"name": "feodo", "format": "feodo-csv", "reliability": 150})),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().starts_with("reliability:"),
+        "{v}"
+    );
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/feeds",
+            Some(json!({"name": "feodo", "format": "no-such-format"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["detail"].as_str().unwrap().starts_with("format:"), "{v}");
+
+    // An air-gapped feed: defined without a URL, its file uploaded.
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/feeds",
+            Some(
+                json!({"name": "feodo", "format": "feodo-csv", "reliability": 90, "tlp": "GREEN"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["tlp"], "green");
+    let resp = s
+        .http
+        .post(s.url("/api/v1/intel/feeds/feodo/upload"))
+        .bearer_auth(&s.admin_token)
+        .body(intel_fixture(
+            "abusech/feodo_ipblocklist_csv.excerpt_2021.csv",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert!(report["parse"]["records"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["stored"]["new_indicators"].as_u64().unwrap() > 0);
+
+    // Lookups: exact, defanged, ip:port down to its address, with the source row.
+    let v = lookup(&s, "67.213.75.205").await;
+    let m = &v["matches"][0];
+    assert_eq!(
+        m["indicator"],
+        json!({"kind": "ipv4", "value": "67.213.75.205"}),
+        "{v}"
+    );
+    assert_eq!(m["how"], "exact");
+    assert_eq!(m["sources"][0]["feed"], "feodo");
+    assert!(
+        m["sources"][0]["raw"]
+            .as_str()
+            .unwrap()
+            .contains("67.213.75.205")
+    );
+    // Feodo last saw it online in 2021: past the 120-day lifetime, its score has decayed to 0.
+    assert_eq!(m["score"], 0, "{m}");
+    let v = lookup(&s, "67[.]213[.]75[.]205").await;
+    assert_eq!(v["matches"][0]["indicator"]["value"], "67.213.75.205");
+    let v = lookup(&s, "198.51.100.7").await;
+    assert_eq!(v["matches"], json!([]), "{v}");
+    let (status, v) = s
+        .call(Method::GET, "/api/v1/intel/lookup?value=%21%21", None)
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["code"], "not_an_indicator");
+
+    // Bulk match: hits keep the observable and its position; invalid ones say why.
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/match",
+            Some(json!({"observables": ["8.8.8.8", "67.213.75.205:443", "not an indicator"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let hits = v["matches"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{v}");
+    assert!(hits.iter().all(|h| h["index"] == 1), "{v}");
+    assert!(
+        hits.iter()
+            .any(|h| h["indicator"]["value"] == "67.213.75.205"),
+        "{v}"
+    );
+    assert_eq!(v["invalid"][0]["index"], 2);
+
+    // Export: the address is in the IP blocklist; the headers count what was written.
+    let resp = s
+        .http
+        .get(s.url("/api/v1/intel/export?format=blocklist-ip"))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let written: u64 = resp.headers()["x-rampart-exported"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = resp.text().await.unwrap();
+    assert!(body.lines().any(|l| l == "67.213.75.205"), "{body}");
+    assert_eq!(
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count() as u64,
+        written
+    );
+    let (status, _) = s
+        .call(Method::GET, "/api/v1/intel/export?format=pdf", None)
+        .await;
+    assert_eq!(status, 400);
+
+    // Sightings: recorded for a known indicator, 404 for an unknown one.
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/sightings",
+            Some(json!({"value": "67.213.75.205", "false_positive": true, "note": "lab"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/sightings",
+            Some(json!({"value": "198.51.100.7"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // A feed with a URL, fetched on request from a local server.
+    let url = feed_server(intel_fixture("abusech/urlhaus_csv_recent.excerpt.csv")).await;
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/feeds",
+            Some(
+                json!({"name": "urlhaus", "format": "urlhaus-csv", "url": url, "reliability": 80}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = s
+        .call(Method::POST, "/api/v1/intel/feeds/urlhaus/sync", None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["outcome"], "ingested", "{v}");
+    let (status, v) = s
+        .call(Method::POST, "/api/v1/intel/feeds/feodo/sync", None)
+        .await;
+    assert_eq!(status, 400, "a feed without a URL cannot be fetched: {v}");
+    let stats = s.get("/api/v1/intel/stats").await;
+    let urls = stats["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "url")
+        .expect("urls counted");
+    assert!(urls["live"].as_u64().unwrap() > 0, "{stats}");
+    let indexed = stats["indexed"].as_u64().unwrap();
+    assert!(indexed > 0);
+    let feeds = s.get("/api/v1/intel/feeds").await;
+    let urlhaus = feeds["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "urlhaus")
+        .unwrap();
+    assert!(urlhaus["last_success"].is_i64(), "{urlhaus}");
+
+    // A restart rebuilds the index from the store: same size, same answers.
+    s.restart().await;
+    let stats = s.get("/api/v1/intel/stats").await;
+    assert_eq!(stats["indexed"].as_u64().unwrap(), indexed);
+    let v = lookup(&s, "67.213.75.205").await;
+    assert_eq!(v["matches"][0]["indicator"]["value"], "67.213.75.205");
+    s.finish().await;
+}
+server_test!(feeds_lookups_exports_and_sightings);
