@@ -3,6 +3,8 @@
 #   openscap-scanner + ssg-debian: `oscap` and the SCAP Security Guide's Debian content, to
 #   produce real XCCDF/ARF result files for the OpenSCAP import tests (generated at test time,
 #   never committed).
+# And from PyPI:
+#   taxii2-client: the OASIS TAXII 2.1 client, run against Rampart's TAXII server by a test.
 # Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
 set -euo pipefail
 need=()
@@ -18,3 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+python3 -c 'import taxii2client' 2>/dev/null || {
+  echo "setup-test-deps: installing taxii2-client (PyPI)" >&2
+  python3 -m pip install -q --disable-pip-version-check taxii2-client==2.3.0
+}

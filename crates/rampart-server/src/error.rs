@@ -70,6 +70,11 @@ impl ApiError {
         }
     }
 
+    /// Status, machine code and detail, for renderings other than a problem object (TAXII).
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, &str) {
+        (self.status, self.code, &self.detail)
+    }
+
     pub(crate) fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, detail)
     }

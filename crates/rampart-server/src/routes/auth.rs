@@ -32,12 +32,7 @@ impl FromRequestParts<Arc<App>> for Admin {
                     "an admin bearer token is required (Authorization: Bearer …)",
                 )
             })?;
-        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
-            ApiError::unauthorized(
-                "bad_authorization",
-                "Authorization must be 'Bearer <token>'",
-            )
-        })?;
+        let token = admin_token(header)?;
         match app.store.admin_token(&token_hash(token.trim())).await? {
             Some(label) => Ok(Admin { label }),
             None => Err(ApiError::unauthorized(
@@ -46,6 +41,38 @@ impl FromRequestParts<Arc<App>> for Admin {
             )),
         }
     }
+}
+
+/// The admin token of an `Authorization` header: `Bearer TOKEN`, or HTTP Basic with the token
+/// as the password (any user name) — what TAXII clients and many SIEM connectors send.
+fn admin_token(header: &str) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    if let Some(token) = header.strip_prefix("Bearer ") {
+        return Ok(token.to_owned());
+    }
+    if let Some(encoded) = header.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "bad_authorization",
+                    "Basic credentials are not base64 of user:password",
+                )
+            })?;
+        return match decoded.split_once(':') {
+            Some((_, password)) => Ok(password.to_owned()),
+            None => Err(ApiError::unauthorized(
+                "bad_authorization",
+                "Basic credentials must be user:password",
+            )),
+        };
+    }
+    Err(ApiError::unauthorized(
+        "bad_authorization",
+        "Authorization must be 'Bearer <token>' (or Basic with the token as password)",
+    ))
 }
 
 /// An agent, identified by the client certificate its connection presented.

@@ -10,6 +10,7 @@ mod history;
 mod intel;
 pub mod openapi;
 mod public;
+mod taxii;
 
 use std::sync::Arc;
 
@@ -56,6 +57,8 @@ pub(crate) enum Reply {
     Pem,
     Der,
     Bytes,
+    /// A TAXII 2.1 resource (`application/taxii+json;version=2.1`).
+    Taxii,
 }
 
 pub(crate) struct Endpoint {
@@ -163,6 +166,20 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Bytes, || get(intel::export)),
         ep!(POST "/api/v1/intel/sightings", Api, Admin, "Record a confirmed sighting or a false positive of an indicator",
             req: Some(schema::<intel::SightingRequest>), reply: Json(schema::<admin::Done>), || post(intel::sighting)),
+        ep!(GET "/taxii2/", Api, Admin, "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
+            req: None, reply: Taxii, || get(taxii::discovery)),
+        ep!(GET "/taxii2/api/", Api, Admin, "TAXII 2.1 API root",
+            req: None, reply: Taxii, || get(taxii::api_root)),
+        ep!(GET "/taxii2/api/collections/", Api, Admin, "TAXII 2.1 collections (one: every live, non-allowlisted indicator)",
+            req: None, reply: Taxii, || get(taxii::collections)),
+        ep!(GET "/taxii2/api/collections/{id}/", Api, Admin, "TAXII 2.1 collection",
+            req: None, reply: Taxii, || get(taxii::one_collection)),
+        ep!(GET "/taxii2/api/collections/{id}/objects/", Api, Admin, "TAXII 2.1 objects envelope (added_after, limit, next, match[id|type|version|spec_version])",
+            req: None, reply: Taxii, || get(taxii::objects)),
+        ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/", Api, Admin, "TAXII 2.1 one object",
+            req: None, reply: Taxii, || get(taxii::object)),
+        ep!(GET "/taxii2/api/collections/{id}/manifest/", Api, Admin, "TAXII 2.1 manifest (ids, date added, versions, media types)",
+            req: None, reply: Taxii, || get(taxii::manifest)),
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
             req: Some(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
         ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",

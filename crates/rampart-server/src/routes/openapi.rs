@@ -91,6 +91,9 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
             Reply::Bytes => {
                 json!({"description": "Document", "content": {"application/octet-stream": {}}})
             }
+            Reply::Taxii => {
+                json!({"description": "TAXII 2.1 resource", "content": {super::taxii::TAXII: {}}})
+            }
         };
         op.insert(
             "responses".into(),

@@ -48,6 +48,35 @@ async fn feed_server(body: Vec<u8>) -> String {
     format!("http://{addr}/feed.csv")
 }
 
+/// Defines the `feodo` feed (no URL) and uploads its fixture file.
+async fn upload_feodo(s: &TestServer) {
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/feeds",
+            Some(
+                json!({"name": "feodo", "format": "feodo-csv", "reliability": 90, "tlp": "GREEN"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["tlp"], "green");
+    let resp = s
+        .http
+        .post(s.url("/api/v1/intel/feeds/feodo/upload"))
+        .bearer_auth(&s.admin_token)
+        .body(intel_fixture(
+            "abusech/feodo_ipblocklist_csv.excerpt_2021.csv",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert!(report["parse"]["records"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["stored"]["new_indicators"].as_u64().unwrap() > 0);
+}
+
 async fn feeds_lookups_exports_and_sightings(db: Db) {
     let Some(mut s) = TestServer::start(db).await else {
         return;
@@ -76,31 +105,7 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
     assert!(v["detail"].as_str().unwrap().starts_with("format:"), "{v}");
 
     // An air-gapped feed: defined without a URL, its file uploaded.
-    let (status, v) = s
-        .call(
-            Method::POST,
-            "/api/v1/intel/feeds",
-            Some(
-                json!({"name": "feodo", "format": "feodo-csv", "reliability": 90, "tlp": "GREEN"}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    assert_eq!(v["tlp"], "green");
-    let resp = s
-        .http
-        .post(s.url("/api/v1/intel/feeds/feodo/upload"))
-        .bearer_auth(&s.admin_token)
-        .body(intel_fixture(
-            "abusech/feodo_ipblocklist_csv.excerpt_2021.csv",
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let report: Value = resp.json().await.unwrap();
-    assert!(report["parse"]["records"].as_u64().unwrap() > 0, "{report}");
-    assert!(report["stored"]["new_indicators"].as_u64().unwrap() > 0);
+    upload_feodo(&s).await;
 
     // Lookups: exact, defanged, ip:port down to its address, with the source row.
     let v = lookup(&s, "67.213.75.205").await;
@@ -243,3 +248,114 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
     s.finish().await;
 }
 server_test!(feeds_lookups_exports_and_sightings);
+
+/// The TAXII 2.1 server as the OASIS `taxii2-client` sees it (installed by
+/// `scripts/setup-test-deps.sh`), plus what that client does not exercise: content
+/// negotiation and TAXII-shaped errors.
+async fn taxii_server_serves_taxii2_client(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    upload_feodo(&s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, &s.root_pem).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/taxii-client-check.py");
+    // requests lets these variables override a session's own CA file (psf/requests#3829).
+    let out = tokio::process::Command::new("python3")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .arg(&script)
+        .arg(s.url("/taxii2/"))
+        .arg(&s.admin_token)
+        .arg(&ca)
+        .arg("67.213.75.205")
+        .output()
+        .await
+        .expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'taxii2client'"),
+        "taxii2-client is missing: run scripts/setup-test-deps.sh"
+    );
+    assert!(
+        out.status.success(),
+        "taxii2-client check failed:\n{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["indicators"].as_u64().unwrap() > 5, "{summary}");
+
+    // Content negotiation: TAXII 2.1 or nothing.
+    let objects = s.url(&format!(
+        "/taxii2/api/collections/{}/objects/",
+        "3f6d9a52-5c1e-4b8a-9e27-6a0c1d4e7b90"
+    ));
+    let resp = s
+        .http
+        .get(&objects)
+        .bearer_auth(&s.admin_token)
+        .header("Accept", "application/taxii+json;version=2.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 406);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/taxii+json;version=2.1"
+    );
+    // Errors are TAXII error messages; a missing token asks for Basic credentials.
+    let resp = s.http.get(&objects).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["http_status"], "401", "{err}");
+    assert!(
+        err["description"].as_str().unwrap().contains("token"),
+        "{err}"
+    );
+    let resp = s
+        .http
+        .get(s.url("/taxii2/api/collections/nope/"))
+        .basic_auth("anyone", Some(&s.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = s
+        .http
+        .get(format!("{objects}?limit=0"))
+        .basic_auth("anyone", Some(&s.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // Pages carry the date headers and resume exactly where they stopped.
+    let resp = s
+        .http
+        .get(format!("{objects}?limit=4"))
+        .basic_auth("anyone", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "a wrong Basic password is refused");
+    let resp = s
+        .http
+        .get(format!("{objects}?limit=4"))
+        .basic_auth("anyone", Some(&s.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-taxii-date-added-first"));
+    let page: Value = resp.json().await.unwrap();
+    assert_eq!(page["more"], true);
+    assert!(page["objects"].as_array().unwrap().len() <= 4);
+    s.finish().await;
+}
+server_test!(taxii_server_serves_taxii2_client);
