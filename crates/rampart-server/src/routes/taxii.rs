@@ -380,15 +380,21 @@ fn with_date_headers(mut resp: Response, items: &[Item]) -> Response {
     resp
 }
 
-fn envelope(page: Page) -> Response {
+/// A paged TAXII resource: `more`, `next`, and `objects` (each item rendered by `render`)
+/// when there are any, with the date headers.
+fn paged(page: &Page, render: impl Fn(&Item) -> Value) -> Response {
     let mut body = json!({"more": page.more});
     if let Some(n) = &page.next {
         body["next"] = json!(n);
     }
     if !page.items.is_empty() {
-        body["objects"] = Value::Array(page.items.iter().map(|i| i.object.clone()).collect());
+        body["objects"] = Value::Array(page.items.iter().map(render).collect());
     }
     with_date_headers(ok(&body), &page.items)
+}
+
+fn envelope(page: Page) -> Response {
+    paged(&page, |i| i.object.clone())
 }
 
 pub(crate) async fn objects(
@@ -435,24 +441,12 @@ pub(crate) async fn manifest(
     check_accept(&headers)?;
     check_collection(&id)?;
     let page = page(&app, &q).await?;
-    let mut body = json!({"more": page.more});
-    if let Some(n) = &page.next {
-        body["next"] = json!(n);
-    }
-    if !page.items.is_empty() {
-        body["objects"] = Value::Array(
-            page.items
-                .iter()
-                .map(|i| {
-                    json!({
-                        "id": i.object["id"],
-                        "date_added": taxii_time(i.date_added),
-                        "version": version_of(&i.object, i.date_added),
-                        "media_type": STIX,
-                    })
-                })
-                .collect(),
-        );
-    }
-    Ok(with_date_headers(ok(&body), &page.items))
+    Ok(paged(&page, |i| {
+        json!({
+            "id": i.object["id"],
+            "date_added": taxii_time(i.date_added),
+            "version": version_of(&i.object, i.date_added),
+            "media_type": STIX,
+        })
+    }))
 }
