@@ -12,6 +12,7 @@
 mod client;
 mod enrol;
 mod error;
+pub mod observe;
 mod policies;
 mod runner;
 mod schedule;

@@ -33,6 +33,9 @@ pub struct AgentOptions {
     pub spool_max_bytes: u64,
     /// Override of the server's heartbeat interval (tests).
     pub heartbeat: Option<Duration>,
+    /// Report connections, listeners and `/etc/hosts` entries with each run, for threat-intel
+    /// matching on the server.
+    pub report_observables: bool,
 }
 
 impl Default for AgentOptions {
@@ -44,6 +47,7 @@ impl Default for AgentOptions {
             spool_max_entries: 1000,
             spool_max_bytes: 512 * 1024 * 1024,
             heartbeat: None,
+            report_observables: true,
         }
     }
 }
@@ -223,6 +227,11 @@ fn scan(
         policy_digest: p.digest.clone(),
         trigger: trigger.into(),
         report,
+        observables: if opts.report_observables {
+            crate::observe::observables(&opts.scan_root)
+        } else {
+            Vec::new()
+        },
     })
 }
 

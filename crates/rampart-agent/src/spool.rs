@@ -144,6 +144,7 @@ mod tests {
                 vec![CheckOutcome::new("1", "t", Status::Pass)],
                 time::OffsetDateTime::now_utc(),
             ),
+            observables: Vec::new(),
         }
     }
 

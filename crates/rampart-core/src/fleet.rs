@@ -113,6 +113,34 @@ pub struct RunSubmission {
     pub trigger: String,
     /// The engine's report, exactly one policy.
     pub report: ScanReport,
+    /// What the host was talking to and serving when it scanned, for threat-intel matching
+    /// (absent from older agents).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observables: Vec<Observable>,
+}
+
+/// Where an observable came from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservableKind {
+    /// The remote end of an established TCP connection (`/proc/net/tcp`, `tcp6`).
+    Connection,
+    /// A listening TCP socket.
+    Listener,
+    /// A name or address in the resolver's static table (`/etc/hosts`).
+    Resolver,
+}
+
+/// Something an agent saw on its host that may match an indicator.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+pub struct Observable {
+    /// Where it came from.
+    pub kind: ObservableKind,
+    /// The value to match: `203.0.113.5:443`, `[2001:db8::1]:443`, `evil.example`, `198.51.100.7`.
+    pub value: String,
+    /// Where exactly, for the analyst: the socket (`tcp 10.0.0.5:53422 -> 203.0.113.5:443`), the
+    /// file and line (`/etc/hosts:12`).
+    pub context: String,
 }
 
 /// The server's receipt: once the agent has it, the run is durable and the spool entry can go.

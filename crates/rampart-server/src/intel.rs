@@ -7,11 +7,13 @@
 
 use std::sync::{Arc, RwLock};
 
+use rampart_core::fleet::Observable;
 use rampart_intel::allowlist::Allowlists;
 use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due};
 use rampart_intel::index::Index;
 use rampart_intel::ingest::{IngestError, load_allowlists, load_index};
-use rampart_store::Store;
+use rampart_intel::lookup::{matches, query};
+use rampart_store::{NewIntelHit, Store};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -108,6 +110,66 @@ impl Intel {
             Some(&self.index),
         )
         .await
+    }
+}
+
+impl Intel {
+    /// The indicators `observables` match, left out what an allowlist covers.
+    pub fn match_observables(&self, observables: &[Observable]) -> Vec<NewIntelHit> {
+        self.with_index(|index| {
+            let mut hits = Vec::new();
+            for o in observables {
+                let Ok(q) = query(&o.value) else {
+                    continue;
+                };
+                for (m, _) in matches(index, &q) {
+                    let Some(id) = index.id(m.entry) else {
+                        continue;
+                    };
+                    if index.is_allowlisted(m.entry) {
+                        continue;
+                    }
+                    hits.push(NewIntelHit {
+                        indicator_id: i64::try_from(id).unwrap_or(i64::MAX),
+                        observable_kind: serde_json::to_value(o.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        observable: o.value.clone(),
+                        context: o.context.clone(),
+                        how: serde_json::to_value(m.how)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+            hits
+        })
+    }
+}
+
+/// Matches a stored run's observables and records the hits. Failures are logged, never
+/// returned: the run itself is already stored and acknowledged.
+pub(crate) async fn record_matches(
+    app: &App,
+    agent_id: &str,
+    run_id: &str,
+    observables: &[Observable],
+) {
+    let hits = app.intel.match_observables(observables);
+    if hits.is_empty() {
+        return;
+    }
+    for h in &hits {
+        tracing::warn!(agent = agent_id, run = run_id, observable = %h.observable, context = %h.context, how = %h.how, indicator_id = h.indicator_id, "threat-intel match on an agent");
+    }
+    if let Err(e) = app
+        .store
+        .intel_record_hits(agent_id, run_id, now(), &hits)
+        .await
+    {
+        tracing::error!(agent = agent_id, run = run_id, error = %e, "could not record threat-intel matches");
     }
 }
 

@@ -14,6 +14,7 @@ mod agents;
 mod ca;
 mod error;
 mod intel;
+mod intel_hits;
 mod policies;
 mod records;
 mod runs;
@@ -35,6 +36,7 @@ pub use intel::{
     IntelAllowlist, IntelExportRow, IntelFeed, IntelIndexRow, IntelIndicator, IntelIngestCounts,
     IntelObservation, IntelRecordIn, NewIntelFeed,
 };
+pub use intel_hits::{IntelHit, NewIntelHit};
 pub use policies::NewPolicyVersion;
 pub use records::*;
 

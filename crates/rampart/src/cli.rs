@@ -326,6 +326,18 @@ pub enum AgentsCommand {
         #[command(flatten)]
         conn: ServerConn,
     },
+    /// Threat-intel matches: connections, listeners and /etc/hosts entries agents reported
+    /// that match an indicator, most recent first.
+    Hits {
+        /// Only this agent.
+        id: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
 }
 
 /// `rampart results …`.

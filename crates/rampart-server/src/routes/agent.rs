@@ -171,6 +171,10 @@ pub(crate) async fn post_run(
     let outcome = crate::ingest::submit(&app, run)
         .await
         .map_err(ApiError::internal)?;
+    // A resend of a stored run was matched the first time.
+    if outcome == IngestOutcome::Stored && !sub.observables.is_empty() {
+        crate::intel::record_matches(&app, &auth.agent.id, &sub.run_id, &sub.observables).await;
+    }
     Ok(Json(RunReceipt {
         run_id: sub.run_id,
         outcome: match outcome {

@@ -424,3 +424,60 @@ pub(crate) async fn sighting(
         .await?;
     Ok((StatusCode::CREATED, Json(Done { ok: true })))
 }
+
+/// `GET /api/v1/intel/hits` query.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct HitsQuery {
+    /// Only this agent.
+    #[serde(default)]
+    agent: Option<String>,
+    /// Only matches seen at or after this Unix time.
+    #[serde(default)]
+    since: i64,
+    /// At most this many (default 100, at most 10,000).
+    #[serde(default = "default_hits")]
+    limit: i64,
+}
+
+fn default_hits() -> i64 {
+    100
+}
+
+/// Fleet matches, most recent first.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct HitList {
+    /// Each: agent id and host name, the indicator (`indicator_kind`, `indicator`), how it
+    /// matched, the observable (`observable_kind`: connection, listener or resolver), where the
+    /// agent saw it (`context`), first and last time, the last run, how many runs reported it,
+    /// and the feeds that list the indicator.
+    hits: Vec<Value>,
+}
+
+pub(crate) async fn hits(
+    State(app): State<Arc<App>>,
+    _admin: Admin,
+    Query(q): Query<HitsQuery>,
+) -> Result<Json<HitList>, ApiError> {
+    if !(1..=10_000).contains(&q.limit) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("limit {}: must be 1–10000", q.limit),
+        ));
+    }
+    let rows = app
+        .store
+        .intel_hits(q.agent.as_deref(), q.since, q.limit)
+        .await?;
+    Ok(Json(HitList {
+        hits: rows
+            .iter()
+            .map(|h| {
+                let mut v = json!(h);
+                v["indicator_kind"] = json!(
+                    IocKind::from_stored(h.indicator_kind).map_or("unknown", IocKind::as_str)
+                );
+                v
+            })
+            .collect(),
+    }))
+}

@@ -166,6 +166,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Bytes, || get(intel::export)),
         ep!(POST "/api/v1/intel/sightings", Api, Admin, "Record a confirmed sighting or a false positive of an indicator",
             req: Some(schema::<intel::SightingRequest>), reply: Json(schema::<admin::Done>), || post(intel::sighting)),
+        ep!(GET "/api/v1/intel/hits", Api, Admin, "Fleet matches: observables agents reported (connections, listeners, /etc/hosts) that matched an indicator (query: agent, since, limit)",
+            req: None, reply: Json(schema::<intel::HitList>), || get(intel::hits)),
         ep!(GET "/taxii2/", Api, Admin, "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
             req: None, reply: Taxii, || get(taxii::discovery)),
         ep!(GET "/taxii2/api/", Api, Admin, "TAXII 2.1 API root",

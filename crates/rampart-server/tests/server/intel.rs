@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::harness::{Db, TestServer, intel_fixture};
+use super::harness::{Db, POLICY_V1, TestAgent, TestServer, intel_fixture};
 use crate::server_test;
 
 async fn lookup(s: &TestServer, value: &str) -> Value {
@@ -359,3 +359,114 @@ async fn taxii_server_serves_taxii2_client(db: Db) {
     s.finish().await;
 }
 server_test!(taxii_server_serves_taxii2_client);
+
+/// `67.213.75.205` as `/proc/net/tcp` prints it on a little-endian host (each 32-bit word in
+/// host order, the port big-endian): the C2 address of the Feodo fixture, port 443.
+const TCP_TO_FEODO_C2: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 20 1 0 100 0 0 10 0
+   1: 0500000A:D0EE CD4BD543:01BB 01 00000000:00000000 02:000A7F0C 00000000  1000        0 22 2 0 20 4 30 10 -1
+   2: 0500000A:D0F0 0100000A:01BB 01 00000000:00000000 02:000A7F0C 00000000  1000        0 23 2 0 20 4 30 10 -1
+";
+
+/// Agents report what their host talks to; the server matches it against the index and keeps
+/// one row per finding, counting the runs that saw it again.
+async fn agent_observables_are_matched(db: Db) {
+    if cfg!(target_endian = "big") {
+        return; // the /proc line above is little-endian
+    }
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    upload_feodo(&s).await;
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let root = &a.opts.scan_root;
+    std::fs::create_dir_all(root.join("proc/net")).unwrap();
+    std::fs::write(root.join("proc/net/tcp"), TCP_TO_FEODO_C2).unwrap();
+    std::fs::write(
+        root.join("etc/hosts"),
+        "127.0.0.1 localhost\n67.213.75.205 update.example.net # pinned by an installer\n",
+    )
+    .unwrap();
+    s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    a.run_once().await.unwrap();
+
+    let v = s.get(&format!("/api/v1/intel/hits?agent={}", a.id)).await;
+    let hits = v["hits"].as_array().unwrap();
+    let found: Vec<(&str, &str, &str, &str)> = hits
+        .iter()
+        .map(|h| {
+            (
+                h["observable_kind"].as_str().unwrap(),
+                h["observable"].as_str().unwrap(),
+                h["indicator"].as_str().unwrap(),
+                h["how"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The connection matches the listed ip:port and its address; the hosts entry the address.
+    // The listener (0.0.0.0:22) and the private peer (10.0.0.1) match nothing.
+    let mut sorted = found.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            (
+                "connection",
+                "67.213.75.205:443",
+                "67.213.75.205",
+                "address"
+            ),
+            (
+                "connection",
+                "67.213.75.205:443",
+                "67.213.75.205:443",
+                "exact"
+            ),
+            ("resolver", "67.213.75.205", "67.213.75.205", "exact"),
+        ],
+        "{v}"
+    );
+    for h in hits {
+        assert_eq!(h["hostname"], "web-01");
+        assert_eq!(h["feeds"], json!(["feodo"]));
+        assert_eq!(h["count"], 1);
+    }
+    let conn = hits
+        .iter()
+        .find(|h| h["how"] == "exact" && h["observable_kind"] == "connection")
+        .unwrap();
+    assert_eq!(conn["indicator_kind"], "ip_port");
+    assert_eq!(conn["context"], "tcp 10.0.0.5:53486 -> 67.213.75.205:443");
+    let resolver = hits
+        .iter()
+        .find(|h| h["observable_kind"] == "resolver")
+        .unwrap();
+    assert!(
+        resolver["context"]
+            .as_str()
+            .unwrap()
+            .starts_with("/etc/hosts:2 67.213.75.205 update.example.net"),
+        "{resolver}"
+    );
+
+    // Another run sees the same: the same rows, counted twice.
+    let (status, _) = s
+        .call(Method::POST, &format!("/api/v1/agents/{}/scan", a.id), None)
+        .await;
+    assert_eq!(status, 200);
+    a.run_once().await.unwrap();
+    let runs = s.get(&format!("/api/v1/agents/{}/runs", a.id)).await;
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs}");
+    let v = s.get("/api/v1/intel/hits").await;
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3, "{v}");
+    assert!(hits.iter().all(|h| h["count"] == 2), "{v}");
+    let (status, _) = s
+        .call(Method::GET, "/api/v1/intel/hits?limit=0", None)
+        .await;
+    assert_eq!(status, 400);
+    s.finish().await;
+}
+server_test!(agent_observables_are_matched);

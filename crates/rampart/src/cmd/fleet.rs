@@ -422,6 +422,42 @@ pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
                     .await?;
                 println!("scan requested; agent {id} starts it at its next heartbeat");
             }
+            AgentsCommand::Hits { id, limit, conn } => {
+                let api = Api::new(&conn)?;
+                let mut path = format!("/api/v1/intel/hits?limit={limit}");
+                if let Some(id) = &id {
+                    path.push_str(&format!("&agent={id}"));
+                }
+                let v = api.get(&path).await?;
+                if api.json {
+                    return print_json(&v);
+                }
+                let rows = json_rows(&v["hits"], |h| {
+                    vec![
+                        s(&h["hostname"]),
+                        s(&h["observable_kind"]),
+                        s(&h["observable"]),
+                        format!("{} {}", s(&h["indicator_kind"]), s(&h["indicator"])),
+                        s(&h["how"]),
+                        s(&h["count"]),
+                        s(&h["feeds"]),
+                        s(&h["context"]),
+                    ]
+                });
+                table(
+                    &[
+                        "HOST",
+                        "SEEN AS",
+                        "OBSERVABLE",
+                        "INDICATOR",
+                        "HOW",
+                        "RUNS",
+                        "FEEDS",
+                        "WHERE",
+                    ],
+                    rows,
+                );
+            }
         }
         anyhow::Ok(())
     })?;

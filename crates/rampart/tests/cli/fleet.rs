@@ -476,6 +476,7 @@ fn gz_submission(run_id: &str, checks: usize) -> Vec<u8> {
         policy_digest: "00".repeat(32),
         trigger: "manual".into(),
         report,
+        observables: Vec::new(),
     };
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&serde_json::to_vec(&sub).unwrap()).unwrap();

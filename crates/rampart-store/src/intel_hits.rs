@@ -1,0 +1,165 @@
+//! Fleet matches: observables agents reported that matched an indicator.
+//!
+//! One row per (agent, indicator, observable): a beacon seen in every scan is one row whose
+//! `last_seen` and `count` move, not one row per scan, so the table grows with distinct
+//! findings, never with time.
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Backend, Store, StoreError, on_pool};
+
+/// A match to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIntelHit {
+    /// The indicator's row id.
+    pub indicator_id: i64,
+    /// `connection`, `listener` or `resolver`.
+    pub observable_kind: String,
+    /// The observable as reported.
+    pub observable: String,
+    /// Where the agent saw it.
+    pub context: String,
+    /// How it matched (`exact`, `network`, `parent_domain`, …).
+    pub how: String,
+}
+
+/// A recorded match, with its indicator and the feeds that reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntelHit {
+    /// Row id.
+    pub id: i64,
+    /// The agent.
+    pub agent_id: String,
+    /// Its host name.
+    pub hostname: String,
+    /// The indicator's kind code.
+    #[serde(skip)]
+    pub indicator_kind: i64,
+    /// The indicator's canonical value.
+    pub indicator: String,
+    /// `connection`, `listener` or `resolver`.
+    pub observable_kind: String,
+    /// The observable as reported.
+    pub observable: String,
+    /// Where the agent saw it.
+    pub context: String,
+    /// How it matched.
+    pub how: String,
+    /// First report (Unix seconds).
+    pub first_seen: i64,
+    /// Latest report.
+    pub last_seen: i64,
+    /// The run that reported it last.
+    pub last_run: String,
+    /// Runs that reported it.
+    pub count: i64,
+    /// Feeds that list the indicator.
+    pub feeds: Vec<String>,
+}
+
+impl Store {
+    /// Records what one run of `agent_id` matched; returns how many matches are new.
+    pub async fn intel_record_hits(
+        &self,
+        agent_id: &str,
+        run_id: &str,
+        at: i64,
+        hits: &[NewIntelHit],
+    ) -> Result<u64, StoreError> {
+        if hits.is_empty() {
+            return Ok(0);
+        }
+        // `count = 1` on insert and `+ 1` on conflict: RETURNING tells which happened.
+        const SQL: &str = "INSERT INTO intel_hits (agent_id, indicator_id, observable_kind, observable, context, how, first_seen, last_seen, last_run) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
+             ON CONFLICT (agent_id, indicator_id, observable) DO UPDATE SET \
+             last_seen = excluded.last_seen, last_run = excluded.last_run, context = excluded.context, \
+             how = excluded.how, count = intel_hits.count + 1 \
+             RETURNING count";
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let mut new = 0u64;
+            for h in hits {
+                let count: i64 = sqlx::query(SQL)
+                    .bind(agent_id)
+                    .bind(h.indicator_id)
+                    .bind(&h.observable_kind)
+                    .bind(&h.observable)
+                    .bind(&h.context)
+                    .bind(&h.how)
+                    .bind(at)
+                    .bind(run_id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if count == 1 {
+                    new += 1;
+                }
+            }
+            tx.commit().await?;
+            Ok(new)
+        })
+    }
+
+    /// Recorded matches, most recent first: one agent's or the fleet's, seen at or after
+    /// `since`, at most `limit`.
+    pub async fn intel_hits(
+        &self,
+        agent_id: Option<&str>,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<IntelHit>, StoreError> {
+        let feeds = match self.backend() {
+            Backend::Sqlite => {
+                "(SELECT group_concat(name, char(10)) FROM (SELECT DISTINCT f.name FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id JOIN intel_feeds f ON f.id = r.feed_id \
+                 WHERE o.indicator_id = h.indicator_id ORDER BY f.name))"
+            }
+            Backend::Postgres => {
+                "(SELECT string_agg(DISTINCT f.name, chr(10) ORDER BY f.name) FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id JOIN intel_feeds f ON f.id = r.feed_id \
+                 WHERE o.indicator_id = h.indicator_id)"
+            }
+        };
+        let sql = format!(
+            "SELECT h.id, h.agent_id, a.hostname, i.kind, i.value, h.observable_kind, h.observable, h.context, h.how, \
+             h.first_seen, h.last_seen, h.last_run, h.count, {feeds} AS feeds \
+             FROM intel_hits h JOIN agents a ON a.id = h.agent_id JOIN intel_indicators i ON i.id = h.indicator_id \
+             WHERE ($1 IS NULL OR h.agent_id = $1) AND h.last_seen >= $2 \
+             ORDER BY h.last_seen DESC, h.id DESC LIMIT $3"
+        );
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(agent_id)
+                .bind(since)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let feeds: Option<String> = r.try_get("feeds")?;
+                    Ok(IntelHit {
+                        id: r.try_get("id")?,
+                        agent_id: r.try_get("agent_id")?,
+                        hostname: r.try_get("hostname")?,
+                        indicator_kind: r.try_get("kind")?,
+                        indicator: r.try_get("value")?,
+                        observable_kind: r.try_get("observable_kind")?,
+                        observable: r.try_get("observable")?,
+                        context: r.try_get("context")?,
+                        how: r.try_get("how")?,
+                        first_seen: r.try_get("first_seen")?,
+                        last_seen: r.try_get("last_seen")?,
+                        last_run: r.try_get("last_run")?,
+                        count: r.try_get("count")?,
+                        feeds: feeds
+                            .map(|f| f.split('\n').map(str::to_owned).collect())
+                            .unwrap_or_default(),
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+}
