@@ -33,6 +33,8 @@ pub struct Exported {
     pub threat_type: Option<String>,
     /// Malware family of its latest record.
     pub family: Option<String>,
+    /// ATT&CK technique ids from all its records.
+    pub attack: Vec<String>,
 }
 
 /// Export formats.
@@ -110,6 +112,7 @@ pub fn from_row(row: IntelExportRow, at: i64) -> Option<Exported> {
         last_seen: i.last_seen,
         threat_type: row.threat_type,
         family: row.family,
+        attack: row.attack,
     })
 }
 
@@ -348,6 +351,20 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
         if let Some(f) = &e.family {
             o.insert("description".into(), json!(format!("malware family: {f}")));
         }
+        if !e.attack.is_empty() {
+            let refs: Vec<serde_json::Value> = e
+                .attack
+                .iter()
+                .map(|t| {
+                    json!({
+                        "source_name": "mitre-attack",
+                        "external_id": t,
+                        "url": format!("https://attack.mitre.org/techniques/{}/", t.replace('.', "/")),
+                    })
+                })
+                .collect();
+            o.insert("external_references".into(), json!(refs));
+        }
     }
     let mut out = vec![indicator];
     if let Some((sco, sco_id)) = stix_observable(&e.ioc) {
@@ -391,7 +408,7 @@ impl<'w> Exporter<'w> {
         match format {
             ExportFormat::Csv => writeln!(
                 out,
-                "kind,value,score,first_seen,last_seen,threat_type,malware"
+                "kind,value,score,first_seen,last_seen,threat_type,malware,attack"
             )?,
             ExportFormat::BlocklistIp
             | ExportFormat::BlocklistDomain
@@ -456,6 +473,8 @@ impl<'w> Exporter<'w> {
                 csv_field(self.out, e.threat_type.as_deref().unwrap_or(""))?;
                 self.out.write_all(b",")?;
                 csv_field(self.out, e.family.as_deref().unwrap_or(""))?;
+                self.out.write_all(b",")?;
+                csv_field(self.out, &e.attack.join(";"))?;
                 self.out.write_all(b"\n")?;
                 true
             }
@@ -611,6 +630,7 @@ mod tests {
             last_seen: 1_772_105_424,
             threat_type: Some("botnet_cc".into()),
             family: Some("win.cobalt_strike".into()),
+            attack: Vec::new(),
         }
     }
 
@@ -701,7 +721,37 @@ mod tests {
         let line = csv.lines().nth(4).unwrap_or_default();
         assert_eq!(
             line,
-            "url,\"http://evil.example/a;b\"\"c\",80,2026-02-26T11:30:24Z,2026-02-26T11:30:24Z,botnet_cc,win.cobalt_strike"
+            "url,\"http://evil.example/a;b\"\"c\",80,2026-02-26T11:30:24Z,2026-02-26T11:30:24Z,botnet_cc,win.cobalt_strike,"
+        );
+    }
+
+    #[test]
+    fn attack_techniques_travel_in_csv_and_stix() {
+        let mut item = e(IocKind::Domain, "evil.example");
+        item.attack = vec!["T1071.001".into(), "T1105".into()];
+        let csv = export(ExportFormat::Csv, std::slice::from_ref(&item));
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap_or_default()
+                .ends_with(",T1071.001;T1105"),
+            "{csv}"
+        );
+        let stix = export(ExportFormat::Stix, &[item]);
+        let bundle: serde_json::Value =
+            serde_json::from_str(&stix).unwrap_or_else(|e| panic!("{e}"));
+        let objects = bundle["objects"].as_array().cloned().unwrap_or_default();
+        let indicator = objects
+            .iter()
+            .find(|o| o["type"] == "indicator")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            indicator["external_references"],
+            json!([
+                {"source_name": "mitre-attack", "external_id": "T1071.001", "url": "https://attack.mitre.org/techniques/T1071/001/"},
+                {"source_name": "mitre-attack", "external_id": "T1105", "url": "https://attack.mitre.org/techniques/T1105/"}
+            ])
         );
     }
 

@@ -218,6 +218,8 @@ pub struct IntelExportRow {
     pub threat_type: Option<String>,
     /// Family of the most recently fetched record naming it that has one.
     pub family: Option<String>,
+    /// ATT&CK technique ids of every record naming it, sorted.
+    pub attack: Vec<String>,
 }
 
 /// A stored allowlist.
@@ -853,15 +855,28 @@ impl Store {
         added_after: Option<i64>,
         limit: i64,
     ) -> Result<Vec<(IntelExportRow, i64)>, StoreError> {
+        // Every record's technique ids, as one JSON array (each dialect has its own JSON).
+        let attack = match self.backend() {
+            crate::Backend::Sqlite => {
+                "(SELECT json_group_array(DISTINCT j.value) FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id, json_each(r.attack) j WHERE o.indicator_id = i.id)"
+            }
+            crate::Backend::Postgres => {
+                "(SELECT COALESCE(json_agg(DISTINCT j), '[]')::text FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id, json_array_elements_text(r.attack::json) j WHERE o.indicator_id = i.id)"
+            }
+        };
+        let sql = format!(
+            "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, \
+             (SELECT r.threat_type FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+              WHERE o.indicator_id = i.id ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS threat_type, \
+             (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+              WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS family, \
+             {attack} AS attack \
+             FROM intel_indicators i WHERE i.id > $1 AND i.expires_at > $2 AND i.first_reported > $3 ORDER BY i.id LIMIT $4"
+        );
         Ok(on_pool!(&self.db, p => {
-            let rows = sqlx::query(
-                "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, \
-                 (SELECT r.threat_type FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
-                  WHERE o.indicator_id = i.id ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS threat_type, \
-                 (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
-                  WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS family \
-                 FROM intel_indicators i WHERE i.id > $1 AND i.expires_at > $2 AND i.first_reported > $3 ORDER BY i.id LIMIT $4",
-            )
+            let rows = sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(after)
             .bind(now)
             .bind(added_after.unwrap_or(i64::MIN))
@@ -885,6 +900,15 @@ impl Store {
                             first_seen: r.try_get("first_seen")?,
                             threat_type: r.try_get("threat_type")?,
                             family: r.try_get("family")?,
+                            attack: {
+                                let text: Option<String> = r.try_get("attack")?;
+                                let mut ids: Vec<String> = text
+                                    .as_deref()
+                                    .and_then(|t| serde_json::from_str(t).ok())
+                                    .unwrap_or_default();
+                                ids.sort();
+                                ids
+                            },
                         },
                         r.try_get("first_reported")?,
                     ))

@@ -303,3 +303,38 @@ async fn garbage_never_wipes_what_a_feed_delivered(store: &Store) {
     assert_eq!(counts.iter().map(|(_, live, _)| live).sum::<i64>(), 12);
 }
 backend_test!(garbage_never_wipes_what_a_feed_delivered);
+
+/// Technique ids from every source row reach the CSV and STIX exports (each backend aggregates
+/// them in its own JSON dialect).
+async fn exports_carry_attack_techniques(store: &Store) {
+    use rampart_intel::export::{ExportFormat, export_all};
+    let a = feed(store, "tags-a", "csv", 80).await;
+    let b = feed(store, "tags-b", "csv", 60).await;
+    let csv_a =
+        "url,tags,family\nhttp://dump.example/m.exe,\"T1003,attack.t1059.001,stealer\",Rover\n";
+    let csv_b = "url,tags\nhttp://dump.example/m.exe,T1105\nhttp://plain.example/x,nothing\n";
+    run(store, &a, Format::Csv, csv_a.into(), NOW, None).await;
+    run(store, &b, Format::Csv, csv_b.into(), NOW, None).await;
+    let allow = load_allowlists(store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    let (written, _) = export_all(store, &allow, ExportFormat::Csv, 0, NOW, &mut out)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(written, 2);
+    let text = String::from_utf8(out).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with(",malware,attack"), "{text}");
+    let dump = lines
+        .iter()
+        .find(|l| l.contains("dump.example"))
+        .unwrap_or(&"");
+    assert!(dump.ends_with(",T1003;T1059.001;T1105"), "{text}");
+    let plain = lines
+        .iter()
+        .find(|l| l.contains("plain.example"))
+        .unwrap_or(&"");
+    assert!(plain.ends_with(','), "no techniques: empty field: {text}");
+}
+backend_test!(exports_carry_attack_techniques);
