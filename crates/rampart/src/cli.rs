@@ -83,6 +83,12 @@ pub struct BenchIntelArgs {
     /// Ingest into this PostgreSQL database instead of a fresh SQLite file (use an empty one).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// After ingestion, lookups per second sent to a real server on the ingested store (0 skips).
+    #[arg(long, default_value_t = 1_000)]
+    pub api_rate: u64,
+    /// How long the API phase lasts, seconds (after a one-second warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub api_seconds: u64,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,

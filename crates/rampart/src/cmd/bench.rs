@@ -35,7 +35,7 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -49,7 +49,7 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -57,12 +57,19 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-struct Server {
+pub(crate) struct Server {
     child: std::process::Child,
-    data: std::path::PathBuf,
-    api: u16,
+    pub data: std::path::PathBuf,
+    pub api: u16,
     agent: u16,
-    token: String,
+    pub token: String,
+}
+
+impl Server {
+    /// The server's process id.
+    pub(crate) fn child_id(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Server {
@@ -73,8 +80,22 @@ impl Drop for Server {
 }
 
 fn start_server(dir: &std::path::Path, args: &BenchFleetArgs) -> anyhow::Result<Server> {
+    start_server_on(
+        &dir.join("data"),
+        args.database_url.as_deref(),
+        &["--heartbeat-secs", &args.interval.to_string()],
+    )
+}
+
+/// Starts `rampart server` (this executable) on `data` and free loopback ports; returns once it
+/// printed its admin token, so the data directory must be new.
+pub(crate) fn start_server_on(
+    data: &std::path::Path,
+    database_url: Option<&str>,
+    extra: &[&str],
+) -> anyhow::Result<Server> {
     let (api, agent) = (free_port()?, free_port()?);
-    let data = dir.join("data");
+    let data = data.to_path_buf();
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["server", "--data-dir"])
         .arg(&data)
@@ -84,19 +105,13 @@ fn start_server(dir: &std::path::Path, args: &BenchFleetArgs) -> anyhow::Result<
             "--agent-listen",
             &format!("127.0.0.1:{agent}"),
         ])
-        .args([
-            "--name",
-            "localhost",
-            "--name",
-            "127.0.0.1",
-            "--heartbeat-secs",
-            &args.interval.to_string(),
-        ])
+        .args(["--name", "localhost", "--name", "127.0.0.1"])
+        .args(extra)
         .env("RAMPART_CA_PASSPHRASE", "benchmark passphrase")
         .env("RAMPART_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    match &args.database_url {
+    match database_url {
         Some(url) => cmd.args(["--database-url", url]),
         None => cmd.env_remove("RAMPART_DATABASE_URL"),
     };
@@ -126,7 +141,10 @@ fn start_server(dir: &std::path::Path, args: &BenchFleetArgs) -> anyhow::Result<
     })
 }
 
-fn tls(root_pem: &str, identity: Option<(&str, &str)>) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn tls(
+    root_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> anyhow::Result<reqwest::Client> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();

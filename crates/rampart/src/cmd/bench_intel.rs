@@ -25,12 +25,12 @@ fn rss_bytes() -> u64 {
 /// Writes a generated feed (one indicator per line, as blocklists are) and ingests it end to
 /// end into a fresh embedded store: parse, canonicalise, dedup, store with observations.
 fn ingest_phase(
+    dir: &std::path::Path,
     n: u64,
     database_url: Option<&str>,
 ) -> anyhow::Result<(f64, f64, rampart_store::IntelIngestCounts)> {
     use std::io::Write as _;
-    let dir = tempfile::tempdir()?;
-    let feed_path = dir.path().join("feed.txt");
+    let feed_path = dir.join("feed.txt");
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&feed_path)?);
         writeln!(out, "# generated benchmark feed")?;
@@ -45,7 +45,7 @@ fn ingest_phase(
     runtime.block_on(async {
         let store = match database_url {
             Some(url) => rampart_store::Store::open_postgres(url).await?,
-            None => rampart_store::Store::open_sqlite(&dir.path().join("rampart.db")).await?,
+            None => rampart_store::Store::open_sqlite(&dir.join("rampart.db")).await?,
         };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let feed = store
@@ -77,7 +77,120 @@ fn ingest_phase(
         .await?;
         let seconds = started.elapsed().as_secs_f64();
         store.close().await;
+        std::fs::remove_file(&feed_path)?;
         Ok((n as f64 / seconds * 60.0, seconds, report.stored))
+    })
+}
+
+/// Starts a real `rampart server` on the ingested store and sends `rate` lookups per second
+/// for `seconds` through its API (TLS, admin token), open loop: each request's latency is
+/// measured from when it was due, so a slow server cannot hide behind a slowed-down client.
+fn api_phase(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    n: u64,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<serde_json::Value> {
+    use crate::cmd::bench::{percentile, rss_kib, start_server_on, tls};
+    let started = Instant::now();
+    let server = start_server_on(dir, database_url, &[])?;
+    let root = std::fs::read_to_string(server.data.join("root-ca.pem"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let client = tls(&root, None)?;
+        let base = format!(
+            "https://127.0.0.1:{}/api/v1/intel/lookup?value=",
+            server.api
+        );
+        // Wait for the index: the server answers once it has loaded it.
+        let mut ready = false;
+        for _ in 0..600 {
+            if let Ok(r) = client
+                .get(format!(
+                    "https://127.0.0.1:{}/api/v1/intel/stats",
+                    server.api
+                ))
+                .bearer_auth(&server.token)
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::ensure!(ready, "the server did not answer within 60 s");
+        let startup = started.elapsed().as_secs_f64();
+        let mut rng = Rng::new(7);
+        let values: Vec<String> = (0..10_000)
+            .map(|_| {
+                let q = synthetic::query(&mut rng, n);
+                q.value
+                    .bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect()
+            })
+            .collect();
+        let period = std::time::Duration::from_nanos(1_000_000_000 / rate.max(1));
+        let warmup = rate; // one second, not recorded
+        let total = warmup + rate * seconds;
+        let mut tick = tokio::time::interval(period);
+        let mut tasks = tokio::task::JoinSet::new();
+        let phase = Instant::now();
+        for k in 0..total {
+            let due = tick.tick().await;
+            let (client, url, token) = (
+                client.clone(),
+                format!("{base}{}", values[(k % values.len() as u64) as usize]),
+                server.token.clone(),
+            );
+            tasks.spawn(async move {
+                let ok = client
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                (k >= warmup, ok, due.elapsed().as_micros() as u64)
+            });
+        }
+        let mut latencies = Vec::with_capacity((rate * seconds) as usize);
+        let mut errors = 0u64;
+        while let Some(r) = tasks.join_next().await {
+            let (recorded, ok, micros) = r?;
+            if recorded {
+                if ok {
+                    latencies.push(micros);
+                } else {
+                    errors += 1;
+                }
+            }
+        }
+        let elapsed = phase.elapsed().as_secs_f64();
+        latencies.sort_unstable();
+        let rss = rss_kib(server.child_id()).unwrap_or(0);
+        Ok(json!({
+            "startup_seconds": startup,
+            "requests": latencies.len() as u64 + errors,
+            "errors": errors,
+            "offered_rate": rate,
+            "achieved_rate": total as f64 / elapsed,
+            "p50_ms": percentile(&latencies, 0.50),
+            "p90_ms": percentile(&latencies, 0.90),
+            "p99_ms": percentile(&latencies, 0.99),
+            "max_ms": percentile(&latencies, 1.0),
+            "server_rss_mib": rss as f64 / 1024.0,
+        }))
     })
 }
 
@@ -149,7 +262,9 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     drop(index);
 
     if args.ingest > 0 {
-        let (rate, seconds, stored) = ingest_phase(args.ingest, args.database_url.as_deref())?;
+        let dir = tempfile::tempdir()?;
+        let (rate, seconds, stored) =
+            ingest_phase(dir.path(), args.ingest, args.database_url.as_deref())?;
         figures.insert(
             "ingest_backend".into(),
             json!(if args.database_url.is_some() {
@@ -166,6 +281,16 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
             "ingest_new_observations".into(),
             json!(stored.new_observations),
         );
+        if args.api_rate > 0 {
+            let api = api_phase(
+                dir.path(),
+                args.database_url.as_deref(),
+                args.ingest,
+                args.api_rate,
+                args.api_seconds,
+            )?;
+            figures.insert("api_lookup".into(), api);
+        }
     }
 
     if args.json {
