@@ -19,8 +19,14 @@ use crate::parse::{Format, Limits, ParseError, Summary};
 use crate::record::Record;
 use crate::score;
 
-/// Records per database transaction.
+/// Records per database transaction, at most. Ingestion is CPU-bound in the database, and
+/// 200,000 was slower than 50,000 here (docs/performance.md): parsing overlaps less with
+/// writing when batches are few.
 pub const BATCH: usize = 50_000;
+
+/// Raw bytes per database transaction, at most: bounds memory for feeds whose rows are large
+/// (a MISP event, a STIX indicator with a long description).
+pub const BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why an ingest stopped.
 #[derive(Debug, thiserror::Error)]
@@ -100,16 +106,18 @@ pub async fn ingest(
         .name("intel-parse".into())
         .spawn(move || {
             let mut input = input;
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch = Vec::new();
+            let mut bytes = 0usize;
             let mut closed = false;
             let result = crate::parse::parse(format, &mut input, &limits, &mut |record| {
                 if closed {
                     return;
                 }
+                bytes += record.raw.len();
                 batch.push(to_store(&feed_for_parser, record));
-                if batch.len() >= BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    closed = tx.blocking_send(full).is_err();
+                if batch.len() >= BATCH || bytes >= BATCH_BYTES {
+                    bytes = 0;
+                    closed = tx.blocking_send(std::mem::take(&mut batch)).is_err();
                 }
             });
             if !batch.is_empty() && !closed {

@@ -314,7 +314,7 @@ impl JsonRows {
 }
 
 const SQLITE_ROWS: JsonRows = JsonRows {
-    from: "json_each($1) AS j",
+    from: "jsonb_each($1) AS j",
     int_cast: "",
 };
 

@@ -26,6 +26,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -111,8 +112,14 @@ impl Store {
                 options
                     .clone()
                     .pragma("mmap_size", "4294967296")
-                    .pragma("cache_size", "-262144")
-                    .pragma("temp_store", "memory"),
+                    .pragma("cache_size", "-1048576")
+                    .pragma("temp_store", "memory")
+                    // WAL with NORMAL cannot corrupt the database; a power cut may lose the
+                    // last batches, which the next fetch of the feed brings back (ingestion is
+                    // idempotent). Fleet data keeps FULL on the main pool.
+                    .synchronous(SqliteSynchronous::Normal)
+                    // Batch statements take seconds by design: not "slow statements".
+                    .disable_statement_logging(),
             );
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -105,15 +105,11 @@ fn api_phase(
             "https://127.0.0.1:{}/api/v1/intel/lookup?value=",
             server.api
         );
-        // Wait for the index: the server answers once it has loaded it.
+        // Wait for the index: the server serves requests only once it has loaded it.
         let mut ready = false;
         for _ in 0..600 {
             if let Ok(r) = client
-                .get(format!(
-                    "https://127.0.0.1:{}/api/v1/intel/stats",
-                    server.api
-                ))
-                .bearer_auth(&server.token)
+                .get(format!("https://127.0.0.1:{}/api/v1/health", server.api))
                 .send()
                 .await
                 && r.status().is_success()
