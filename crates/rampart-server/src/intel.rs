@@ -162,14 +162,30 @@ pub(crate) async fn record_matches(
         return;
     }
     for h in &hits {
-        tracing::warn!(agent = agent_id, run = run_id, observable = %h.observable, context = %h.context, how = %h.how, indicator_id = h.indicator_id, "threat-intel match on an agent");
+        tracing::debug!(agent = agent_id, run = run_id, observable = %h.observable, context = %h.context, how = %h.how, indicator_id = h.indicator_id, "threat-intel match");
     }
-    if let Err(e) = app
+    match app
         .store
         .intel_record_hits(agent_id, run_id, now(), &hits)
         .await
     {
-        tracing::error!(agent = agent_id, run = run_id, error = %e, "could not record threat-intel matches");
+        // Seen before: counted, not repeated as a warning at every scan.
+        Ok(0) => tracing::info!(
+            agent = agent_id,
+            run = run_id,
+            matches = hits.len(),
+            "threat-intel matches seen again"
+        ),
+        Ok(new) => tracing::warn!(
+            agent = agent_id,
+            run = run_id,
+            matches = hits.len(),
+            new,
+            "new threat-intel matches on an agent (GET /api/v1/intel/hits)"
+        ),
+        Err(e) => {
+            tracing::error!(agent = agent_id, run = run_id, error = %e, "could not record threat-intel matches")
+        }
     }
 }
 
