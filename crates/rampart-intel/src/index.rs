@@ -275,6 +275,21 @@ impl Index {
         self.live
     }
 
+    /// Live indicators per kind (code order), counted from memory: what a statistics page
+    /// needs without scanning the store.
+    pub fn count_by_kind(&self) -> Vec<(IocKind, usize)> {
+        let mut counts = [0usize; 256];
+        for e in self.entries.iter().filter(|e| e.flags & LIVE != 0) {
+            counts[usize::from(e.kind)] += 1;
+        }
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(code, n)| Some((IocKind::from_code(u8::try_from(code).ok()?)?, *n)))
+            .collect()
+    }
+
     /// Whether the index holds no live indicator.
     pub fn is_empty(&self) -> bool {
         self.live == 0

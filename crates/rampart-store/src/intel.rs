@@ -1005,6 +1005,16 @@ impl Store {
         })
     }
 
+    /// Indicators expired at `now` but not yet purged (a range scan of the expiry index).
+    pub async fn intel_expired_count(&self, now: i64) -> Result<i64, StoreError> {
+        on_pool!(&self.db, p => {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM intel_indicators WHERE expires_at <= $1")
+                .bind(now)
+                .fetch_one(p)
+                .await?)
+        })
+    }
+
     /// Stores ATT&CK entries `(id, kind, name, tactics)`, replacing earlier imports of the same
     /// ids. Returns how many were stored.
     pub async fn intel_put_attack(

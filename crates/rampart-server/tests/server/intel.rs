@@ -230,6 +230,14 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
     assert!(urls["live"].as_u64().unwrap() > 0, "{stats}");
     let indexed = stats["indexed"].as_u64().unwrap();
     assert!(indexed > 0);
+    let per_kind: u64 = stats["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["live"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_kind, indexed, "per-kind counts add up: {stats}");
+    assert_eq!(stats["expired"], 0);
     let feeds = s.get("/api/v1/intel/feeds").await;
     let urlhaus = feeds["feeds"]
         .as_array()
