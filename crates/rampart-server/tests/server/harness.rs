@@ -33,35 +33,11 @@ pub struct TestServer {
     pg: Option<(String, String)>,
 }
 
-fn pg_base() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A URL to a fresh PostgreSQL schema, or `None` (with a SKIP line) when there is no server.
+/// A URL to a fresh PostgreSQL schema and the schema's name, or `None` (with a SKIP line)
+/// when there is no server — the store crate's shared test helper.
 pub async fn pg_schema() -> Option<(String, String)> {
-    let base = pg_base();
-    let admin = match sqlx::PgPool::connect(&base).await {
-        Ok(p) => p,
-        Err(e) => {
-            if std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("PostgreSQL required but unreachable at {base}: {e}");
-            }
-            eprintln!("SKIP: PostgreSQL server test: cannot reach {base}: {e}");
-            return None;
-        }
-    };
-    let schema = format!("rampart_s_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some((
-        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-        schema,
-    ))
+    let (scoped, _, schema) = rampart_store::testing::fresh_schema().await?;
+    Some((scoped, schema))
 }
 
 pub fn http_client(root_pem: &str) -> reqwest::Client {
@@ -248,14 +224,8 @@ impl TestServer {
     pub async fn finish(mut self) {
         self.stop().await;
         if let Some((_, schema)) = self.pg.take() {
-            let admin = sqlx::PgPool::connect(&pg_base()).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA \"{schema}\" CASCADE"
-            )))
-            .execute(&admin)
-            .await
-            .unwrap();
-            admin.close().await;
+            rampart_store::testing::drop_schema(&rampart_store::testing::database_url(), &schema)
+                .await;
         }
     }
 }
