@@ -280,21 +280,15 @@ async fn page(app: &App, q: &ObjectsQuery) -> Result<Page, TaxiiError> {
     };
     let ids = list(&q.match_id);
     let types = list(&q.match_type);
-    let versions: Option<Vec<i64>> = match list(&q.match_version) {
-        Some(l)
-            if l.iter()
-                .all(|v| matches!(v.as_str(), "last" | "first" | "all")) =>
-        {
-            None
-        }
-        Some(l) => Some(
-            l.iter()
-                .filter(|v| !matches!(v.as_str(), "last" | "first" | "all"))
-                .map(|v| parse_time("match[version]", v))
-                .collect::<Result<_, _>>()?,
-        ),
-        None => None,
-    };
+    // `last`, `first` and `all` select every object (each has one version); timestamps
+    // select by version.
+    let stamps: Vec<i64> = list(&q.match_version)
+        .unwrap_or_default()
+        .iter()
+        .filter(|v| !matches!(v.as_str(), "last" | "first" | "all"))
+        .map(|v| parse_time("match[version]", v))
+        .collect::<Result<_, _>>()?;
+    let versions = (!stamps.is_empty()).then_some(stamps);
     let mut items = Vec::new();
     if !spec_ok {
         // Every object here is STIX 2.1.
