@@ -42,6 +42,21 @@ pub fn matches(index: &Index, query: &Ioc) -> Vec<(Match, Ioc)> {
         .collect()
 }
 
+/// The matches of a free-text observable (refanged), leaving out allowlisted indicators unless
+/// `include_allowlisted`, or why it is not an indicator. What bulk matching — the CLI's
+/// `match`, the API's, and the fleet's observables — does for each value.
+pub fn observable_matches(
+    index: &Index,
+    raw: &str,
+    include_allowlisted: bool,
+) -> Result<Vec<(Match, Ioc)>, String> {
+    let q = query(raw)?;
+    Ok(matches(index, &q)
+        .into_iter()
+        .filter(|(m, _)| include_allowlisted || !index.is_allowlisted(m.entry))
+        .collect())
+}
+
 /// One match as JSON, with what the index alone knows: the indicator, how it matched, its score
 /// and the allowlist entry that covers it.
 pub fn match_summary(index: &Index, allow: &Allowlists, m: &Match, ioc: &Ioc) -> Value {

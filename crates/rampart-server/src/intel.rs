@@ -12,7 +12,7 @@ use rampart_intel::allowlist::Allowlists;
 use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due};
 use rampart_intel::index::Index;
 use rampart_intel::ingest::{IngestError, load_allowlists, load_index};
-use rampart_intel::lookup::{matches, query};
+use rampart_intel::lookup::observable_matches;
 use rampart_store::{NewIntelHit, Store};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -37,11 +37,25 @@ pub(crate) fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// A unit enum variant's wire name (`connection`, `parent_domain`), as stored beside it.
+fn serde_name(v: impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// The allowlists in the store and the index of every live indicator, marked with them.
+async fn build(store: &Store) -> Result<(Index, Allowlists), IngestError> {
+    let allow = load_allowlists(store).await?;
+    let index = load_index(store, now(), &allow).await?;
+    Ok((index, allow))
+}
+
 impl Intel {
     /// Builds the index from the store.
     pub async fn load(store: &Store) -> Result<Intel, IngestError> {
-        let allow = load_allowlists(store).await?;
-        let index = load_index(store, now(), &allow).await?;
+        let (index, allow) = build(store).await?;
         tracing::info!(
             indicators = index.len(),
             bytes = index.memory_bytes(),
@@ -79,8 +93,7 @@ impl Intel {
     /// Rebuilds the index (and allowlists) from the store and swaps it in. The caller holds
     /// `writer`, so no ingest's update is lost in the swap.
     pub async fn rebuild_locked(&self, store: &Store) -> Result<(), IngestError> {
-        let allow = load_allowlists(store).await?;
-        let index = load_index(store, now(), &allow).await?;
+        let (index, allow) = build(store).await?;
         let n = index.len();
         *self
             .index
@@ -119,28 +132,19 @@ impl Intel {
         self.with_index(|index| {
             let mut hits = Vec::new();
             for o in observables {
-                let Ok(q) = query(&o.value) else {
+                let Ok(found) = observable_matches(index, &o.value, false) else {
                     continue;
                 };
-                for (m, _) in matches(index, &q) {
+                for (m, _) in found {
                     let Some(id) = index.id(m.entry) else {
                         continue;
                     };
-                    if index.is_allowlisted(m.entry) {
-                        continue;
-                    }
                     hits.push(NewIntelHit {
                         indicator_id: i64::try_from(id).unwrap_or(i64::MAX),
-                        observable_kind: serde_json::to_value(o.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
+                        observable_kind: serde_name(o.kind),
                         observable: o.value.clone(),
                         context: o.context.clone(),
-                        how: serde_json::to_value(m.how)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
+                        how: serde_name(m.how),
                     });
                 }
             }

@@ -13,7 +13,7 @@ use rampart_intel::Format;
 use rampart_intel::export::{ExportFormat, export_all};
 use rampart_intel::feeds::{SyncOutcome, sync_feed, validate};
 use rampart_intel::ingest::{IngestError, IngestReport, ingest};
-use rampart_intel::lookup::{describe, find, match_summary, matches, query};
+use rampart_intel::lookup::{describe, find, match_summary, observable_matches, query};
 use rampart_intel::{IocKind, Limits};
 use rampart_store::{IntelFeed, NewIntelFeed};
 use schemars::JsonSchema;
@@ -106,18 +106,15 @@ pub(crate) async fn match_observables(
     };
     app.intel.with_index(|index| {
         for (i, raw) in req.observables.iter().enumerate() {
-            let q = match query(raw) {
-                Ok(q) => q,
+            let found = match observable_matches(index, raw, req.include_allowlisted) {
+                Ok(found) => found,
                 Err(e) => {
                     out.invalid
                         .push(json!({"index": i, "observable": raw, "error": e}));
                     continue;
                 }
             };
-            for (m, ioc) in matches(index, &q) {
-                if index.is_allowlisted(m.entry) && !req.include_allowlisted {
-                    continue;
-                }
+            for (m, ioc) in found {
                 let mut v = match_summary(index, &allow, &m, &ioc);
                 v["observable"] = json!(raw);
                 v["index"] = json!(i);

@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
-use rampart_intel::fang::refang;
 use rampart_intel::ingest::{IngestReport, ingest, load_allowlists, load_index};
-use rampart_intel::lookup::{describe, find, match_summary, matches};
-use rampart_intel::{Format, IocKind, Limits, detect};
+use rampart_intel::lookup::{describe, find, match_summary, observable_matches, query};
+use rampart_intel::{Format, IocKind, Limits};
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
 use serde_json::json;
 
@@ -372,15 +371,11 @@ async fn match_file(
             continue;
         }
         lines += 1;
-        let Ok(query) = detect(&refang(text)) else {
+        let Ok(found) = observable_matches(&index, text, include_allowlisted) else {
             invalid += 1;
             continue;
         };
-        for (m, ioc) in matches(&index, &query) {
-            let allowlisted = index.is_allowlisted(m.entry);
-            if allowlisted && !include_allowlisted {
-                continue;
-            }
+        for (m, ioc) in found {
             matched += 1;
             let summary = match_summary(&index, &allow, &m, &ioc);
             use std::io::Write as _;
@@ -719,7 +714,7 @@ async fn sighting(
     note: Option<&str>,
     args: &StoreArgs,
 ) -> anyhow::Result<ExitCode> {
-    let ioc = detect(&refang(value)).map_err(|e| anyhow!("{value}: {e}"))?;
+    let ioc = query(value).map_err(|e| anyhow!("{value}: {e}"))?;
     let store = open(args).await?;
     let Some(ind) = store
         .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
