@@ -14,7 +14,6 @@
 //! interpret them.
 
 use serde::Serialize;
-use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Db, Store, StoreError, on_pool};
@@ -349,38 +348,78 @@ fn indicator_sql(rows: &JsonRows) -> String {
 
 fn record_sql(rows: &JsonRows) -> String {
     let c = |n, ty| rows.col(n, ty);
+    // Positions as written by `RecordRow`; the last (fetch time) fills two columns.
     let cols: Vec<String> = [
-        (0, "text"),
-        (1, "int"),
-        (2, "text"),
-        (3, "int"),
+        (0, "int"),
+        (1, "text"),
+        (2, "int"),
+        (3, "text"),
         (4, "int"),
         (5, "int"),
-        (6, "text"),
+        (6, "int"),
         (7, "text"),
         (8, "text"),
         (9, "text"),
         (10, "text"),
-        (11, "int"),
-        (12, "text"),
+        (11, "text"),
+        (12, "int"),
         (13, "text"),
         (14, "text"),
         (15, "text"),
         (16, "text"),
-        (17, "int"),
-        (17, "int"),
+        (17, "text"),
+        (18, "int"),
+        (18, "int"),
     ]
     .iter()
     .map(|(n, ty)| c(*n, ty))
     .collect();
     format!(
-        "INSERT INTO intel_records (hash, feed_id, source_ref, first_seen, last_seen, valid_until, threat_type, family, \
+        "INSERT INTO intel_records (anchor, hash, feed_id, source_ref, first_seen, last_seen, valid_until, threat_type, family, \
            malware, tags, attack, confidence, reporter, reference, status, description, raw, first_fetched, last_fetched) \
          SELECT {} FROM {} WHERE true \
-         ON CONFLICT (hash) DO UPDATE SET last_fetched = excluded.last_fetched RETURNING id, hash",
+         ON CONFLICT (anchor, hash) DO UPDATE SET last_fetched = excluded.last_fetched RETURNING id, hash",
         cols.join(", "),
         rows.from
     )
+}
+
+/// One record as a row of the batch's JSON array, in `record_sql`'s column order.
+struct RecordRow<'a> {
+    anchor: i64,
+    feed_id: i64,
+    now: i64,
+    record: &'a IntelRecordIn,
+}
+
+impl Serialize for RecordRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeTuple as _};
+        let r = self.record;
+        // The list columns hold JSON text.
+        let list = |v: &[String]| serde_json::to_string(v).map_err(S::Error::custom);
+        let mut t = serializer.serialize_tuple(19)?;
+        t.serialize_element(&self.anchor)?;
+        t.serialize_element(&r.hash)?;
+        t.serialize_element(&self.feed_id)?;
+        t.serialize_element(&r.source_ref)?;
+        t.serialize_element(&r.first_seen)?;
+        t.serialize_element(&r.last_seen)?;
+        t.serialize_element(&r.valid_until)?;
+        t.serialize_element(&r.threat_type)?;
+        t.serialize_element(&r.malware.first())?;
+        t.serialize_element(&list(&r.malware)?)?;
+        t.serialize_element(&list(&r.tags)?)?;
+        t.serialize_element(&list(&r.attack)?)?;
+        t.serialize_element(&r.confidence)?;
+        t.serialize_element(&r.reporter)?;
+        t.serialize_element(&r.reference)?;
+        t.serialize_element(&r.status)?;
+        t.serialize_element(&r.description)?;
+        t.serialize_element(&r.raw)?;
+        t.serialize_element(&self.now)?;
+        t.end()
+    }
 }
 
 fn observation_sql(rows: &JsonRows) -> String {
@@ -551,40 +590,20 @@ impl Store {
             }
         }
         let expires = now.saturating_add(ttl_secs);
-        let indicator_rows: Vec<serde_json::Value> = aggs
+        // The batch goes to the database as JSON text written straight from borrowed fields
+        // (tuples serialise as arrays): no `serde_json::Value` tree, no copies of the values.
+        let indicator_rows: Vec<_> = aggs
             .iter()
-            .map(|(kind, value, a)| json!([kind, value, a.first, a.last, now, expires, a.score]))
+            .map(|(kind, value, a)| (kind, value, a.first, a.last, now, expires, a.score))
             .collect();
+        let indicator_json = serde_json::to_string(&indicator_rows)
+            .map_err(|e| StoreError::corrupt("intel batch", e))?;
         // A feed may repeat a row verbatim; one record row per digest per statement.
         let mut seen_records = std::collections::HashSet::with_capacity(records.len());
-        let record_rows: Vec<serde_json::Value> = records
+        let unique_records: Vec<&IntelRecordIn> = records
             .iter()
             .filter(|r| seen_records.insert(r.hash.as_str()))
-            .map(|r| {
-                json!([
-                    r.hash,
-                    feed_id,
-                    r.source_ref,
-                    r.first_seen,
-                    r.last_seen,
-                    r.valid_until,
-                    r.threat_type,
-                    r.malware.first(),
-                    serde_json::to_string(&r.malware).unwrap_or_default(),
-                    serde_json::to_string(&r.tags).unwrap_or_default(),
-                    serde_json::to_string(&r.attack).unwrap_or_default(),
-                    r.confidence,
-                    r.reporter,
-                    r.reference,
-                    r.status,
-                    r.description,
-                    r.raw,
-                    now
-                ])
-            })
             .collect();
-        let indicator_json = serde_json::Value::Array(indicator_rows).to_string();
-        let record_json = serde_json::Value::Array(record_rows).to_string();
         let rows = match &self.db {
             Db::Sqlite(_) => &SQLITE_ROWS,
             Db::Postgres(_) => &PG_ROWS,
@@ -624,17 +643,36 @@ impl Store {
                 }
                 touched.push((id, kind, value));
             }
+            // A record is identified by its anchor (the smallest id among its indicators, now
+            // known) and its digest.
+            let record_rows: Vec<RecordRow<'_>> = unique_records
+                .iter()
+                .map(|r| RecordRow {
+                    anchor: r
+                        .indicators
+                        .iter()
+                        .filter_map(|(kind, value, _)| aggs[*slots.get(&(*kind, value.as_str()))?].2.id)
+                        .min()
+                        .unwrap_or(0),
+                    feed_id,
+                    now,
+                    record: r,
+                })
+                .collect();
+            let record_json = serde_json::to_string(&record_rows)
+                .map_err(|e| StoreError::corrupt("intel batch", e))?;
             let stored = sqlx::query(AssertSqlSafe(rec_sql.clone())).bind(&record_json).fetch_all(&mut *tx).await?;
             counts.records = stored.len() as u64;
             let mut record_ids: HashMap<String, i64> = HashMap::with_capacity(stored.len());
             for row in &stored {
                 record_ids.insert(row.try_get("hash")?, row.try_get("id")?);
             }
-            let obs_rows: Vec<serde_json::Value> = obs
+            let obs_rows: Vec<(i64, i64)> = obs
                 .iter()
-                .filter_map(|(slot, h)| Some(json!([aggs[*slot].2.id?, record_ids.get(*h)?])))
+                .filter_map(|(slot, h)| Some((aggs[*slot].2.id?, *record_ids.get(*h)?)))
                 .collect();
-            let obs_json = serde_json::Value::Array(obs_rows).to_string();
+            let obs_json = serde_json::to_string(&obs_rows)
+                .map_err(|e| StoreError::corrupt("intel batch", e))?;
             let done = sqlx::query(AssertSqlSafe(obs_sql.clone())).bind(&obs_json).execute(&mut *tx).await?;
             counts.new_observations = done.rows_affected();
             tx.commit().await?;
@@ -1090,6 +1128,16 @@ impl Store {
             let ind = sqlx::query("DELETE FROM intel_indicators WHERE expires_at <= $1").bind(cutoff).execute(&mut *tx).await?;
             let rec = sqlx::query(
                 "DELETE FROM intel_records WHERE NOT EXISTS (SELECT 1 FROM intel_observations o WHERE o.record_id = intel_records.id)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            // A record that outlived the indicator it was anchored to moves to the smallest id
+            // it still names: the one a re-ingest of the same row computes, so the row is
+            // recognised instead of stored twice.
+            sqlx::query(
+                "UPDATE intel_records SET anchor = \
+                   (SELECT MIN(o.indicator_id) FROM intel_observations o WHERE o.record_id = intel_records.id) \
+                 WHERE NOT EXISTS (SELECT 1 FROM intel_indicators i WHERE i.id = intel_records.anchor)",
             )
             .execute(&mut *tx)
             .await?;

@@ -7,6 +7,7 @@
 mod store {
     mod agents;
     pub mod harness;
+    mod migrations;
     mod policies;
     mod runs;
     mod tokens;

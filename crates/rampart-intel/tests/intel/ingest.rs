@@ -338,3 +338,113 @@ async fn exports_carry_attack_techniques(store: &Store) {
     assert!(plain.ends_with(','), "no techniques: empty field: {text}");
 }
 backend_test!(exports_carry_attack_techniques);
+
+/// A record is identified by its digest and its anchor, the smallest id among the indicators
+/// it names. When a purge removes the anchor but the record lives on through its other
+/// indicators, the record must move to the next anchor, or the next ingest of the same row
+/// would store it a second time.
+async fn a_record_outliving_its_anchor_is_recognised_after_a_purge(store: &Store) {
+    let bazaar = feed(store, "bazaar", "malwarebazaar-csv", 80).await;
+    let keeper = feed(store, "keeper", "plain", 60).await;
+    // The header block and the first sample of the real dump: one record, three hashes.
+    let dump = String::from_utf8(read("abusech/malwarebazaar_csv_full.dump_20260226.csv"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut one_row: String = dump
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let sample = dump
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap_or_else(|| panic!("no data row"));
+    one_row.push_str(sample);
+    one_row.push('\n');
+    let first = run(
+        store,
+        &bazaar,
+        Format::MalwarebazaarCsv,
+        one_row.clone().into_bytes(),
+        NOW,
+        None,
+    )
+    .await;
+    // Every hash of the sample (sha256, md5, sha1, ssdeep, tlsh…), as the parser reads them.
+    let (parsed, _) = crate::harness::parse_ok(Format::MalwarebazaarCsv, one_row.as_bytes());
+    let named = &parsed[0].indicators;
+    assert!(named.len() >= 3, "{named:?}");
+    assert_eq!(
+        (first.stored.new_indicators, first.stored.records),
+        (named.len() as u64, 1)
+    );
+    let mut stored = Vec::new();
+    for ioc in named {
+        let row = store
+            .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("{} stored", ioc.value));
+        stored.push((row.id, ioc.kind, ioc.value.as_str()));
+    }
+    stored.sort();
+    let anchor_value = stored[0].2;
+    // Another feed keeps the plain hashes other than the anchor alive; the anchor (and the
+    // fuzzy hashes, which a plain list cannot name) are not listed again.
+    let others: Vec<(i64, &str)> = stored[1..]
+        .iter()
+        .filter(|(_, kind, _)| matches!(kind, IocKind::Md5 | IocKind::Sha1 | IocKind::Sha256))
+        .map(|(id, _, value)| (*id, *value))
+        .collect();
+    assert!(!others.is_empty());
+    let expiring = (named.len() - others.len()) as u64;
+    let kept: String = others.iter().map(|(_, v)| format!("{v}\n")).collect();
+    run(
+        store,
+        &keeper,
+        Format::Plain,
+        kept.into_bytes(),
+        NOW + 20 * DAY,
+        None,
+    )
+    .await;
+    let (purged, orphans) = store
+        .intel_purge(NOW + 31 * DAY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (purged, orphans),
+        (expiring, 0),
+        "{anchor_value} and the unlisted hashes expired; the record lives on"
+    );
+    // The same row again: its anchor comes back with a new id, the record is the same one.
+    let again = run(
+        store,
+        &bazaar,
+        Format::MalwarebazaarCsv,
+        one_row.into_bytes(),
+        NOW + 32 * DAY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (again.stored.new_indicators, again.stored.new_observations),
+        (expiring, expiring)
+    );
+    for (id, value) in &others {
+        let sources = store
+            .intel_observations(*id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let feeds: Vec<&str> = sources.iter().map(|o| o.feed.as_str()).collect();
+        assert_eq!(
+            feeds.len(),
+            2,
+            "{value}: one record per feed, got {feeds:?}"
+        );
+        assert!(
+            feeds.contains(&"bazaar") && feeds.contains(&"keeper"),
+            "{feeds:?}"
+        );
+    }
+}
+backend_test!(a_record_outliving_its_anchor_is_recognised_after_a_purge);

@@ -1,0 +1,163 @@
+//! Upgrades of a store that already holds data: the schema as an earlier release left it,
+//! filled through SQL, then opened by this release.
+
+use std::path::{Path, PathBuf};
+
+use sqlx::migrate::Migrator;
+use sqlx::{AssertSqlSafe, Row};
+
+use rampart_store::Store;
+use rampart_store::testing::fresh_schema;
+
+/// The migrations up to and including `last`, copied to a directory of their own.
+fn migrations_until(backend: &str, last: &str, into: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let dst = into.join(backend);
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name.as_str() <= last {
+            std::fs::copy(entry.path(), dst.join(&name)).unwrap();
+        }
+    }
+    dst
+}
+
+/// Intel rows as release 0003 stored them: record 1 names indicators 2 and 3 (anchor 2),
+/// record 2 names indicator 1 and was deleted with it (so ids 1 of the indicators and 2 of the
+/// records must never come back), record 3 names indicator 3, record 4 was the newest and was
+/// deleted (so the next record is 5, though the largest id left is 3).
+const RELEASE_0003_ROWS: &[&str] = &[
+    "INSERT INTO intel_feeds (name, format, interval_secs, reliability, tlp, ttl_secs, created_at) \
+     VALUES ('f', 'plain', 3600, 80, 'clear', 86400, 1)",
+    "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
+     VALUES (1, '192.0.2.1', 1, 1, 1, 1, 99, 50), (1, '192.0.2.2', 1, 1, 1, 1, 99, 50), (1, '192.0.2.3', 1, 1, 1, 1, 99, 50)",
+    "INSERT INTO intel_records (hash, feed_id, malware, tags, attack, raw, first_fetched, last_fetched) \
+     VALUES ('h1', 1, '[]', '[]', '[]', 'row one', 1, 1), ('h2', 1, '[]', '[]', '[]', 'row two', 1, 1), \
+            ('h3', 1, '[]', '[]', '[]', 'row three', 1, 1), ('h4', 1, '[]', '[]', '[]', 'row four', 1, 1)",
+    "INSERT INTO intel_observations (indicator_id, record_id) VALUES (3, 1), (2, 1), (1, 2), (3, 3)",
+    "DELETE FROM intel_indicators WHERE id = 1",
+    "DELETE FROM intel_records WHERE id IN (2, 4)",
+];
+
+async fn fill<'c, E>(conn: E)
+where
+    E: sqlx::Executor<'c> + Copy,
+{
+    for sql in RELEASE_0003_ROWS {
+        conn.execute(AssertSqlSafe(*sql)).await.unwrap();
+    }
+}
+
+/// What release 0004 must show for the rows above: records and links intact, anchors set,
+/// deletes still cascading.
+async fn check_upgraded(store: &Store) {
+    let sources = store.intel_observations(2).await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0].raw, "row one");
+    let sources = store.intel_observations(3).await.unwrap();
+    let mut raws: Vec<&str> = sources.iter().map(|o| o.raw.as_str()).collect();
+    raws.sort_unstable();
+    assert_eq!(raws, ["row one", "row three"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_record_anchor_upgrade_keeps_rows_links_and_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.db");
+    let old = Migrator::new(migrations_until(
+        "sqlite",
+        "0003_intel_hits.sql",
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options.clone())
+        .await
+        .unwrap();
+    old.run(&pool).await.unwrap();
+    fill(&pool).await;
+    pool.close().await;
+
+    let store = Store::open_sqlite(&path).await.unwrap();
+    check_upgraded(&store).await;
+    store.close().await;
+
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let anchors: Vec<(i64, i64)> = sqlx::query("SELECT id, anchor FROM intel_records ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(anchors, [(1, 2), (3, 3)]);
+    let broken = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "dangling references after the rebuild");
+    // AUTOINCREMENT's high-water mark survived the rebuild: the next record is 5.
+    let next: i64 = sqlx::query_scalar(
+        "INSERT INTO intel_records (anchor, hash, feed_id, malware, tags, attack, raw, first_fetched, last_fetched) \
+         VALUES (3, 'h5', 1, '[]', '[]', '[]', 'row five', 2, 2) RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(next, 5);
+    // The observations' foreign key points at the rebuilt table: deleting cascades.
+    sqlx::query("DELETE FROM intel_records WHERE id = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let links: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM intel_observations WHERE record_id = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(links, 0);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_record_anchor_upgrade_keeps_rows_and_links() {
+    let Some((scoped, url, schema)) = fresh_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let old = Migrator::new(migrations_until(
+        "postgres",
+        "0003_intel_hits.sql",
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
+    old.run(&pool).await.unwrap();
+    fill(&pool).await;
+    pool.close().await;
+
+    let store = Store::open_postgres(&scoped).await.unwrap();
+    check_upgraded(&store).await;
+    store.close().await;
+
+    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
+    let anchors: Vec<(i64, i64)> = sqlx::query("SELECT id, anchor FROM intel_records ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(anchors, [(1, 2), (3, 3)]);
+    pool.close().await;
+    rampart_store::testing::drop_schema(&url, &schema).await;
+}
