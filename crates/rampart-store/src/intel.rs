@@ -14,6 +14,9 @@
 //! interpret them.
 
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Db, Store, StoreError, on_pool};
@@ -322,7 +325,7 @@ const PG_ROWS: JsonRows = JsonRows {
     int_cast: "::bigint",
 };
 
-fn indicator_sql(rows: &JsonRows) -> String {
+fn indicator_upsert_sql(rows: &JsonRows) -> String {
     let c = |n, ty| rows.col(n, ty);
     format!(
         "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
@@ -346,46 +349,69 @@ fn indicator_sql(rows: &JsonRows) -> String {
     )
 }
 
-fn record_sql(rows: &JsonRows) -> String {
-    let c = |n, ty| rows.col(n, ty);
+/// The record columns, then the SELECT list that fills them from `RecordRow`'s JSON (with the
+/// row id in front when `with_id`).
+fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
     // Positions as written by `RecordRow`; the last (fetch time) fills two columns.
-    let cols: Vec<String> = [
-        (0, "int"),
-        (1, "text"),
-        (2, "int"),
-        (3, "text"),
-        (4, "int"),
-        (5, "int"),
-        (6, "int"),
-        (7, "text"),
-        (8, "text"),
-        (9, "text"),
-        (10, "text"),
-        (11, "text"),
-        (12, "int"),
-        (13, "text"),
-        (14, "text"),
-        (15, "text"),
-        (16, "text"),
-        (17, "text"),
-        (18, "int"),
-        (18, "int"),
-    ]
-    .iter()
-    .map(|(n, ty)| c(*n, ty))
-    .collect();
+    const COLUMNS: [(&str, &str); 20] = [
+        ("anchor", "int"),
+        ("hash", "text"),
+        ("feed_id", "int"),
+        ("source_ref", "text"),
+        ("first_seen", "int"),
+        ("last_seen", "int"),
+        ("valid_until", "int"),
+        ("threat_type", "text"),
+        ("family", "text"),
+        ("malware", "text"),
+        ("tags", "text"),
+        ("attack", "text"),
+        ("confidence", "int"),
+        ("reporter", "text"),
+        ("reference", "text"),
+        ("status", "text"),
+        ("description", "text"),
+        ("raw", "text"),
+        ("first_fetched", "int"),
+        ("last_fetched", "int"),
+    ];
+    let shift = usize::from(with_id);
+    let mut names: Vec<&str> = Vec::with_capacity(21);
+    let mut values: Vec<String> = Vec::with_capacity(21);
+    if with_id {
+        names.push("id");
+        values.push(rows.col(0, "int"));
+    }
+    for (n, (name, ty)) in COLUMNS.iter().enumerate() {
+        names.push(name);
+        values.push(rows.col(n.min(COLUMNS.len() - 2) + shift, ty));
+    }
+    (names.join(", "), values.join(", "))
+}
+
+/// Inserts records that are known to be new (SQLite's writer, ids given).
+fn record_insert_sql(rows: &JsonRows, with_id: bool) -> String {
+    let (names, values) = record_columns(rows, with_id);
     format!(
-        "INSERT INTO intel_records (anchor, hash, feed_id, source_ref, first_seen, last_seen, valid_until, threat_type, family, \
-           malware, tags, attack, confidence, reporter, reference, status, description, raw, first_fetched, last_fetched) \
-         SELECT {} FROM {} WHERE true \
+        "INSERT INTO intel_records ({names}) SELECT {values} FROM {}",
+        rows.from
+    )
+}
+
+/// Inserts records or refreshes the ones already stored, returning every row's id.
+fn record_upsert_sql(rows: &JsonRows) -> String {
+    let (names, values) = record_columns(rows, false);
+    format!(
+        "INSERT INTO intel_records ({names}) SELECT {values} FROM {} WHERE true \
          ON CONFLICT (anchor, hash) DO UPDATE SET last_fetched = excluded.last_fetched RETURNING id, hash",
-        cols.join(", "),
         rows.from
     )
 }
 
 /// One record as a row of the batch's JSON array, in `record_sql`'s column order.
 struct RecordRow<'a> {
+    /// The row id, when the writer hands ids out (SQLite).
+    id: Option<i64>,
     anchor: i64,
     feed_id: i64,
     now: i64,
@@ -398,7 +424,10 @@ impl Serialize for RecordRow<'_> {
         let r = self.record;
         // The list columns hold JSON text.
         let list = |v: &[String]| serde_json::to_string(v).map_err(S::Error::custom);
-        let mut t = serializer.serialize_tuple(19)?;
+        let mut t = serializer.serialize_tuple(19 + usize::from(self.id.is_some()))?;
+        if let Some(id) = self.id {
+            t.serialize_element(&id)?;
+        }
         t.serialize_element(&self.anchor)?;
         t.serialize_element(&r.hash)?;
         t.serialize_element(&self.feed_id)?;
@@ -431,6 +460,390 @@ fn observation_sql(rows: &JsonRows) -> String {
         c(1, "int"),
         rows.from
     )
+}
+
+/// One ingest batch, aggregated: one row per distinct indicator (a statement may not touch a
+/// row twice), the observations as (indicator slot, record digest), and each record once.
+struct Batch<'a> {
+    feed_id: i64,
+    now: i64,
+    expires: i64,
+    slots: HashMap<(i64, &'a str), usize>,
+    aggs: Vec<Agg<'a>>,
+    obs: Vec<(usize, &'a str)>,
+    records: Vec<&'a IntelRecordIn>,
+}
+
+/// One distinct indicator of a batch; `id` is filled in once it is stored.
+struct Agg<'a> {
+    kind: i64,
+    value: &'a str,
+    first: i64,
+    last: i64,
+    score: i64,
+    id: Option<i64>,
+}
+
+/// 64 bits of SHA-256 over an indicator's kind code and value: the SQLite dedup key
+/// (migration 0005). It is stored, so it may never change.
+pub(crate) fn indicator_key(kind: i64, value: &str) -> i64 {
+    let digest = Sha256::new()
+        .chain_update(kind.to_le_bytes())
+        .chain_update(value.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(first)
+}
+
+fn to_json<T: Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError::corrupt("intel batch", e))
+}
+
+impl<'a> Batch<'a> {
+    fn new(feed_id: i64, now: i64, expires: i64, records: &'a [IntelRecordIn]) -> Batch<'a> {
+        let mut batch = Batch {
+            feed_id,
+            now,
+            expires,
+            slots: HashMap::new(),
+            aggs: Vec::new(),
+            obs: Vec::new(),
+            records: Vec::with_capacity(records.len()),
+        };
+        // A feed may repeat a row verbatim: one record row per digest.
+        let mut seen_records = HashSet::with_capacity(records.len());
+        for r in records {
+            if seen_records.insert(r.hash.as_str()) {
+                batch.records.push(r);
+            }
+            // A source that gives no times lists the value now; one that gives only a first
+            // sighting has not seen it since (MISP's rule for decay).
+            let first = r.first_seen.or(r.last_seen).unwrap_or(now);
+            let last = r.last_seen.or(r.first_seen).unwrap_or(now).max(first);
+            for (kind, value, score) in &r.indicators {
+                let aggs = &mut batch.aggs;
+                let slot = *batch
+                    .slots
+                    .entry((*kind, value.as_str()))
+                    .or_insert_with(|| {
+                        aggs.push(Agg {
+                            kind: *kind,
+                            value: value.as_str(),
+                            first,
+                            last,
+                            score: *score,
+                            id: None,
+                        });
+                        aggs.len() - 1
+                    });
+                let agg = &mut batch.aggs[slot];
+                agg.first = agg.first.min(first);
+                agg.last = agg.last.max(last);
+                agg.score = agg.score.max(*score);
+                batch.obs.push((slot, r.hash.as_str()));
+            }
+        }
+        batch
+    }
+
+    /// The smallest stored id among the indicators `r` names (ids must be filled in).
+    fn anchor(&self, r: &IntelRecordIn) -> i64 {
+        r.indicators
+            .iter()
+            .filter_map(|(kind, value, _)| self.aggs[*self.slots.get(&(*kind, value.as_str()))?].id)
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn record_rows(&self, ids: Option<&[i64]>) -> Vec<RecordRow<'a>> {
+        self.records
+            .iter()
+            .enumerate()
+            .map(|(n, r)| RecordRow {
+                id: ids.map(|ids| ids[n]),
+                anchor: self.anchor(r),
+                feed_id: self.feed_id,
+                now: self.now,
+                record: r,
+            })
+            .collect()
+    }
+
+    /// `(indicator id, record id)` of every observation, given the records' ids by digest.
+    fn observation_json(&self, record_ids: &HashMap<&str, i64>) -> Result<String, StoreError> {
+        let rows: Vec<(i64, i64)> = self
+            .obs
+            .iter()
+            .filter_map(|(slot, h)| Some((self.aggs[*slot].id?, *record_ids.get(h)?)))
+            .collect();
+        to_json(&rows)
+    }
+
+    fn touched(&self) -> Vec<(i64, i64, String)> {
+        self.aggs
+            .iter()
+            .filter_map(|a| Some((a.id?, a.kind, a.value.to_owned())))
+            .collect()
+    }
+
+    /// SQLite, through the single intel writer: existing indicators and records are looked up
+    /// by their small keys, updated in place, and the rest inserted with ids handed out here,
+    /// so nothing but the lookups' hits comes back through the driver. `BEGIN IMMEDIATE` takes
+    /// the write lock first, so no other writer can slip in between a lookup and an insert.
+    async fn store_sqlite(
+        &mut self,
+        pool: &sqlx::SqlitePool,
+    ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut counts = IntelIngestCounts::default();
+
+        let probe: Vec<(i64, i64, &str)> = self
+            .aggs
+            .iter()
+            .map(|a| (indicator_key(a.kind, a.value), a.kind, a.value))
+            .collect();
+        let found = sqlx::query(
+            "SELECT CAST(j.key AS INTEGER) AS pos, i.id FROM jsonb_each($1) AS j \
+             JOIN intel_indicators AS i ON i.key = (j.value ->> 0) AND i.kind = (j.value ->> 1) AND i.value = (j.value ->> 2)",
+        )
+        .bind(to_json(&probe)?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut updates = Vec::with_capacity(found.len());
+        for row in &found {
+            let pos: i64 = row.try_get("pos")?;
+            let id: i64 = row.try_get("id")?;
+            let agg = usize::try_from(pos)
+                .ok()
+                .and_then(|p| self.aggs.get_mut(p))
+                .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
+            agg.id = Some(id);
+            updates.push((id, agg.first, agg.last, agg.score));
+        }
+        if !updates.is_empty() {
+            sqlx::query(
+                "UPDATE intel_indicators SET \
+                   first_seen = min(first_seen, u.value ->> 1), \
+                   last_seen = max(last_seen, u.value ->> 2), \
+                   last_reported = $2, \
+                   expires_at = max(expires_at, $3), \
+                   base_score = max(base_score, u.value ->> 3) \
+                 FROM (SELECT value FROM jsonb_each($1)) AS u WHERE intel_indicators.id = (u.value ->> 0)",
+            )
+            .bind(to_json(&updates)?)
+            .bind(self.now)
+            .bind(self.expires)
+            .execute(&mut *tx)
+            .await?;
+        }
+        counts.updated_indicators = updates.len() as u64;
+        let mut next = sqlite_next_id(&mut tx, "intel_indicators").await?;
+        let mut inserts = Vec::with_capacity(self.aggs.len() - updates.len());
+        for (agg, key) in self.aggs.iter_mut().zip(probe.iter().map(|p| p.0)) {
+            if agg.id.is_none() {
+                agg.id = Some(next);
+                inserts.push((
+                    next, key, agg.kind, agg.value, agg.first, agg.last, agg.score,
+                ));
+                next += 1;
+            }
+        }
+        if !inserts.is_empty() {
+            sqlx::query(
+                "INSERT INTO intel_indicators (id, key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
+                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, $2, $2, $3, j.value ->> 6 \
+                 FROM jsonb_each($1) AS j",
+            )
+            .bind(to_json(&inserts)?)
+            .bind(self.now)
+            .bind(self.expires)
+            .execute(&mut *tx)
+            .await?;
+        }
+        counts.new_indicators = inserts.len() as u64;
+
+        let anchors: Vec<(i64, &str)> = self
+            .records
+            .iter()
+            .map(|r| (self.anchor(r), r.hash.as_str()))
+            .collect();
+        let found = sqlx::query(
+            "SELECT CAST(j.key AS INTEGER) AS pos, r.id FROM jsonb_each($1) AS j \
+             JOIN intel_records AS r ON r.anchor = (j.value ->> 0) AND r.hash = (j.value ->> 1)",
+        )
+        .bind(to_json(&anchors)?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = vec![0i64; self.records.len()];
+        let mut refreshed = Vec::with_capacity(found.len());
+        for row in &found {
+            let pos: i64 = row.try_get("pos")?;
+            let id: i64 = row.try_get("id")?;
+            let slot = usize::try_from(pos)
+                .ok()
+                .and_then(|p| ids.get_mut(p))
+                .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
+            *slot = id;
+            refreshed.push(id);
+        }
+        if !refreshed.is_empty() {
+            sqlx::query("UPDATE intel_records SET last_fetched = $2 WHERE id IN (SELECT value FROM jsonb_each($1))")
+                .bind(to_json(&refreshed)?)
+                .bind(self.now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut next = sqlite_next_id(&mut tx, "intel_records").await?;
+        let mut fresh = Vec::with_capacity(self.records.len() - refreshed.len());
+        for (n, id) in ids.iter_mut().enumerate() {
+            if *id == 0 {
+                *id = next;
+                next += 1;
+                fresh.push(n);
+            }
+        }
+        if !fresh.is_empty() {
+            let rows = self.record_rows(Some(&ids));
+            let rows: Vec<&RecordRow<'_>> = fresh.iter().map(|n| &rows[*n]).collect();
+            sqlx::query(AssertSqlSafe(record_insert_sql(&SQLITE_ROWS, true)))
+                .bind(to_json(&rows)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        counts.records = self.records.len() as u64;
+        let record_ids: HashMap<&str, i64> = self
+            .records
+            .iter()
+            .zip(&ids)
+            .map(|(r, id)| (r.hash.as_str(), *id))
+            .collect();
+        let done = sqlx::query(AssertSqlSafe(observation_sql(&SQLITE_ROWS)))
+            .bind(self.observation_json(&record_ids)?)
+            .execute(&mut *tx)
+            .await?;
+        counts.new_observations = done.rows_affected();
+        tx.commit().await?;
+        Ok((counts, self.touched()))
+    }
+
+    /// PostgreSQL: upserts on the unique keys, which stay safe when several replicas ingest at
+    /// once.
+    async fn store_postgres(
+        &mut self,
+        pool: &sqlx::PgPool,
+    ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
+        let indicator_rows: Vec<_> = self
+            .aggs
+            .iter()
+            .map(|a| {
+                (
+                    a.kind,
+                    a.value,
+                    a.first,
+                    a.last,
+                    self.now,
+                    self.expires,
+                    a.score,
+                )
+            })
+            .collect();
+        let mut tx = pool.begin().await?;
+        // Rows with ids above the largest before this statement are new. (A concurrent ingest
+        // can interleave identity values; the counts are informational.)
+        let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM intel_indicators")
+            .fetch_one(&mut *tx)
+            .await?;
+        let returned = sqlx::query(AssertSqlSafe(indicator_upsert_sql(&PG_ROWS)))
+            .bind(to_json(&indicator_rows)?)
+            .bind(before)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut counts = IntelIngestCounts::default();
+        for row in &returned {
+            let id: i64 = row.try_get("id")?;
+            let kind: i64 = row.try_get("kind")?;
+            let value: String = row.try_get("value")?;
+            let inserted: bool = row.try_get("inserted")?;
+            if inserted {
+                counts.new_indicators += 1;
+            } else {
+                counts.updated_indicators += 1;
+            }
+            if let Some(&slot) = self.slots.get(&(kind, value.as_str())) {
+                self.aggs[slot].id = Some(id);
+            }
+        }
+        let rows = self.record_rows(None);
+        let stored = sqlx::query(AssertSqlSafe(record_upsert_sql(&PG_ROWS)))
+            .bind(to_json(&rows)?)
+            .fetch_all(&mut *tx)
+            .await?;
+        counts.records = stored.len() as u64;
+        let mut by_hash: HashMap<String, i64> = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            by_hash.insert(row.try_get("hash")?, row.try_get("id")?);
+        }
+        let record_ids: HashMap<&str, i64> =
+            by_hash.iter().map(|(h, id)| (h.as_str(), *id)).collect();
+        let done = sqlx::query(AssertSqlSafe(observation_sql(&PG_ROWS)))
+            .bind(self.observation_json(&record_ids)?)
+            .execute(&mut *tx)
+            .await?;
+        counts.new_observations = done.rows_affected();
+        tx.commit().await?;
+        Ok((counts, self.touched()))
+    }
+}
+
+/// Gives indicators stored before migration 0005 their key (SQLite cannot compute SHA-256),
+/// in batches, each in its own transaction; returns how many it keyed.
+pub(crate) async fn sqlite_backfill_indicator_keys(
+    pool: &sqlx::SqlitePool,
+) -> Result<u64, StoreError> {
+    let mut done = 0u64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, kind, value FROM intel_indicators WHERE key IS NULL LIMIT 50000",
+        )
+        .fetch_all(pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (id, kind, value): (i64, i64, String) = (
+                row.try_get("id")?,
+                row.try_get("kind")?,
+                row.try_get("value")?,
+            );
+            keys.push((id, indicator_key(kind, &value)));
+        }
+        sqlx::query(
+            "UPDATE intel_indicators SET key = (u.value ->> 1) \
+             FROM (SELECT value FROM jsonb_each($1)) AS u WHERE intel_indicators.id = (u.value ->> 0)",
+        )
+        .bind(to_json(&keys)?)
+        .execute(pool)
+        .await?;
+        done += keys.len() as u64;
+    }
+}
+
+/// The next id an AUTOINCREMENT table hands out: above its high-water mark, so ids of deleted
+/// rows never come back.
+async fn sqlite_next_id(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    table: &'static str,
+) -> Result<i64, StoreError> {
+    let sql = format!(
+        "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
+                    COALESCE((SELECT MAX(id) FROM {table}), 0)) + 1"
+    );
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_one(&mut **tx)
+        .await?)
 }
 
 impl Store {
@@ -551,133 +964,14 @@ impl Store {
         now: i64,
         records: &[IntelRecordIn],
     ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
-        use std::collections::HashMap;
-        // One row per indicator per batch (a statement may not update a row twice); `slots`
-        // maps an indicator to its aggregate, which later receives the row id.
-        struct Agg {
-            first: i64,
-            last: i64,
-            score: i64,
-            id: Option<i64>,
+        let mut batch = Batch::new(feed_id, now, now.saturating_add(ttl_secs), records);
+        match &self.db {
+            Db::Sqlite(main) => {
+                let pool = self.intel_writer.as_ref().unwrap_or(main);
+                batch.store_sqlite(pool).await
+            }
+            Db::Postgres(pool) => batch.store_postgres(pool).await,
         }
-        let mut slots: HashMap<(i64, &str), usize> = HashMap::new();
-        let mut aggs: Vec<(i64, &str, Agg)> = Vec::new();
-        let mut obs: Vec<(usize, &str)> = Vec::new();
-        for r in records {
-            // A source that gives no times lists the value now; one that gives only a first
-            // sighting has not seen it since (MISP's rule for decay).
-            let first = r.first_seen.or(r.last_seen).unwrap_or(now);
-            let last = r.last_seen.or(r.first_seen).unwrap_or(now).max(first);
-            for (kind, value, score) in &r.indicators {
-                let slot = *slots.entry((*kind, value.as_str())).or_insert_with(|| {
-                    aggs.push((
-                        *kind,
-                        value.as_str(),
-                        Agg {
-                            first,
-                            last,
-                            score: *score,
-                            id: None,
-                        },
-                    ));
-                    aggs.len() - 1
-                });
-                let agg = &mut aggs[slot].2;
-                agg.first = agg.first.min(first);
-                agg.last = agg.last.max(last);
-                agg.score = agg.score.max(*score);
-                obs.push((slot, r.hash.as_str()));
-            }
-        }
-        let expires = now.saturating_add(ttl_secs);
-        // The batch goes to the database as JSON text written straight from borrowed fields
-        // (tuples serialise as arrays): no `serde_json::Value` tree, no copies of the values.
-        let indicator_rows: Vec<_> = aggs
-            .iter()
-            .map(|(kind, value, a)| (kind, value, a.first, a.last, now, expires, a.score))
-            .collect();
-        let indicator_json = serde_json::to_string(&indicator_rows)
-            .map_err(|e| StoreError::corrupt("intel batch", e))?;
-        // A feed may repeat a row verbatim; one record row per digest per statement.
-        let mut seen_records = std::collections::HashSet::with_capacity(records.len());
-        let unique_records: Vec<&IntelRecordIn> = records
-            .iter()
-            .filter(|r| seen_records.insert(r.hash.as_str()))
-            .collect();
-        let rows = match &self.db {
-            Db::Sqlite(_) => &SQLITE_ROWS,
-            Db::Postgres(_) => &PG_ROWS,
-        };
-        let (ind_sql, rec_sql, obs_sql) =
-            (indicator_sql(rows), record_sql(rows), observation_sql(rows));
-        let db = match &self.intel_writer {
-            Some(writer) => Db::Sqlite(writer.clone()),
-            None => self.db.clone(),
-        };
-        on_pool!(&db, p => {
-            let mut tx = p.begin().await?;
-            // Rows with ids above the largest before this statement are new. (On PostgreSQL a
-            // concurrent ingest can interleave identity values; the counts are informational.)
-            let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM intel_indicators")
-                .fetch_one(&mut *tx)
-                .await?;
-            let returned = sqlx::query(AssertSqlSafe(ind_sql.clone()))
-                .bind(&indicator_json)
-                .bind(before)
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut touched = Vec::with_capacity(returned.len());
-            let mut counts = IntelIngestCounts::default();
-            for row in &returned {
-                let id: i64 = row.try_get("id")?;
-                let kind: i64 = row.try_get("kind")?;
-                let value: String = row.try_get("value")?;
-                let inserted: bool = row.try_get("inserted")?;
-                if inserted {
-                    counts.new_indicators += 1;
-                } else {
-                    counts.updated_indicators += 1;
-                }
-                if let Some(&slot) = slots.get(&(kind, value.as_str())) {
-                    aggs[slot].2.id = Some(id);
-                }
-                touched.push((id, kind, value));
-            }
-            // A record is identified by its anchor (the smallest id among its indicators, now
-            // known) and its digest.
-            let record_rows: Vec<RecordRow<'_>> = unique_records
-                .iter()
-                .map(|r| RecordRow {
-                    anchor: r
-                        .indicators
-                        .iter()
-                        .filter_map(|(kind, value, _)| aggs[*slots.get(&(*kind, value.as_str()))?].2.id)
-                        .min()
-                        .unwrap_or(0),
-                    feed_id,
-                    now,
-                    record: r,
-                })
-                .collect();
-            let record_json = serde_json::to_string(&record_rows)
-                .map_err(|e| StoreError::corrupt("intel batch", e))?;
-            let stored = sqlx::query(AssertSqlSafe(rec_sql.clone())).bind(&record_json).fetch_all(&mut *tx).await?;
-            counts.records = stored.len() as u64;
-            let mut record_ids: HashMap<String, i64> = HashMap::with_capacity(stored.len());
-            for row in &stored {
-                record_ids.insert(row.try_get("hash")?, row.try_get("id")?);
-            }
-            let obs_rows: Vec<(i64, i64)> = obs
-                .iter()
-                .filter_map(|(slot, h)| Some((aggs[*slot].2.id?, *record_ids.get(*h)?)))
-                .collect();
-            let obs_json = serde_json::to_string(&obs_rows)
-                .map_err(|e| StoreError::corrupt("intel batch", e))?;
-            let done = sqlx::query(AssertSqlSafe(obs_sql.clone())).bind(&obs_json).execute(&mut *tx).await?;
-            counts.new_observations = done.rows_affected();
-            tx.commit().await?;
-            Ok((counts, touched))
-        })
     }
 
     /// An indicator by kind and canonical value.
@@ -686,15 +980,20 @@ impl Store {
         kind: i64,
         value: &str,
     ) -> Result<Option<IntelIndicator>, StoreError> {
+        // SQLite finds it through the 64-bit key (migration 0005), PostgreSQL through its
+        // unique index on (kind, value).
+        let sqlite = matches!(self.db, Db::Sqlite(_));
+        let sql = format!(
+            "SELECT id, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, \
+             sightings, false_positives, last_sighting FROM intel_indicators WHERE kind = $1 AND value = $2{}",
+            if sqlite { " AND key = $3" } else { "" }
+        );
         on_pool!(&self.db, p => {
-            let row = sqlx::query(
-                "SELECT id, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, \
-                 sightings, false_positives, last_sighting FROM intel_indicators WHERE kind = $1 AND value = $2",
-            )
-            .bind(kind)
-            .bind(value)
-            .fetch_optional(p)
-            .await?;
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(kind).bind(value);
+            if sqlite {
+                query = query.bind(indicator_key(kind, value));
+            }
+            let row = query.fetch_optional(p).await?;
             let Some(row) = row else { return Ok(None) };
             Ok(Some(IntelIndicator {
                 id: row.try_get("id")?,

@@ -133,6 +133,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
+        intel::sqlite_backfill_indicator_keys(&pool).await?;
         Ok(Store {
             db: Db::Sqlite(pool),
             intel_writer: Some(intel_writer),

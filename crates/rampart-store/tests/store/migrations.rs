@@ -27,19 +27,20 @@ fn migrations_until(backend: &str, last: &str, into: &Path) -> PathBuf {
 }
 
 /// Intel rows as release 0003 stored them: record 1 names indicators 2 and 3 (anchor 2),
-/// record 2 names indicator 1 and was deleted with it (so ids 1 of the indicators and 2 of the
-/// records must never come back), record 3 names indicator 3, record 4 was the newest and was
+/// record 2 names indicator 1 and was deleted with it, indicator 4 (the newest) was deleted (so
+/// the next indicator is 5), record 3 names indicator 3, record 4 was the newest and was
 /// deleted (so the next record is 5, though the largest id left is 3).
 const RELEASE_0003_ROWS: &[&str] = &[
     "INSERT INTO intel_feeds (name, format, interval_secs, reliability, tlp, ttl_secs, created_at) \
      VALUES ('f', 'plain', 3600, 80, 'clear', 86400, 1)",
     "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
-     VALUES (1, '192.0.2.1', 1, 1, 1, 1, 99, 50), (1, '192.0.2.2', 1, 1, 1, 1, 99, 50), (1, '192.0.2.3', 1, 1, 1, 1, 99, 50)",
+     VALUES (1, '192.0.2.1', 1, 1, 1, 1, 99, 50), (1, '192.0.2.2', 1, 1, 1, 1, 99, 50), (1, '192.0.2.3', 1, 1, 1, 1, 99, 50), \
+            (1, '192.0.2.4', 1, 1, 1, 1, 99, 50)",
     "INSERT INTO intel_records (hash, feed_id, malware, tags, attack, raw, first_fetched, last_fetched) \
      VALUES ('h1', 1, '[]', '[]', '[]', 'row one', 1, 1), ('h2', 1, '[]', '[]', '[]', 'row two', 1, 1), \
             ('h3', 1, '[]', '[]', '[]', 'row three', 1, 1), ('h4', 1, '[]', '[]', '[]', 'row four', 1, 1)",
     "INSERT INTO intel_observations (indicator_id, record_id) VALUES (3, 1), (2, 1), (1, 2), (3, 3)",
-    "DELETE FROM intel_indicators WHERE id = 1",
+    "DELETE FROM intel_indicators WHERE id IN (1, 4)",
     "DELETE FROM intel_records WHERE id IN (2, 4)",
 ];
 
@@ -55,6 +56,16 @@ where
 /// What release 0004 must show for the rows above: records and links intact, anchors set,
 /// deletes still cascading.
 async fn check_upgraded(store: &Store) {
+    // Found by value: on SQLite through the key the upgrade computed for the old rows.
+    let found = store.intel_indicator(1, "192.0.2.2").await.unwrap();
+    assert_eq!(found.map(|i| i.id), Some(2));
+    assert!(
+        store
+            .intel_indicator(1, "192.0.2.1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let sources = store.intel_observations(2).await.unwrap();
     assert_eq!(sources.len(), 1);
     assert_eq!(sources[0].raw, "row one");
@@ -65,7 +76,7 @@ async fn check_upgraded(store: &Store) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_record_anchor_upgrade_keeps_rows_links_and_ids() {
+async fn sqlite_intel_upgrade_keeps_rows_links_and_ids() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rampart.db");
     let old = Migrator::new(migrations_until(
@@ -113,6 +124,23 @@ async fn sqlite_record_anchor_upgrade_keeps_rows_links_and_ids() {
     .await
     .unwrap();
     assert_eq!(next, 5);
+    let unkeyed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM intel_indicators WHERE key IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(unkeyed, 0);
+    let next: i64 = sqlx::query_scalar(
+        "INSERT INTO intel_indicators (key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
+         VALUES (0, 1, '192.0.2.5', 2, 2, 2, 2, 99, 50) RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        next, 5,
+        "the indicators' high-water mark survived the rebuild"
+    );
     // The observations' foreign key points at the rebuilt table: deleting cascades.
     sqlx::query("DELETE FROM intel_records WHERE id = 1")
         .execute(&pool)
@@ -128,7 +156,7 @@ async fn sqlite_record_anchor_upgrade_keeps_rows_links_and_ids() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_record_anchor_upgrade_keeps_rows_and_links() {
+async fn postgres_intel_upgrade_keeps_rows_and_links() {
     let Some((scoped, url, schema)) = fresh_schema().await else {
         return;
     };
