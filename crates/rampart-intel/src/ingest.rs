@@ -22,7 +22,7 @@ use crate::score;
 /// Records per database transaction, at most. Ingestion is CPU-bound in the database, and
 /// 200,000 was slower than 50,000 here (docs/performance.md): parsing overlaps less with
 /// writing when batches are few.
-pub const BATCH: usize = 50_000;
+pub const BATCH: usize = 200_000;
 
 /// Raw bytes per database transaction, at most: bounds memory for feeds whose rows are large
 /// (a MISP event, a STIX indicator with a long description).

@@ -350,13 +350,14 @@ fn indicator_upsert_sql(rows: &JsonRows) -> String {
 }
 
 /// The record columns, then the SELECT list that fills them from `RecordRow`'s JSON (with the
-/// row id in front when `with_id`).
+/// row id in front when `with_id`). The feed and the fetch time are the same for the whole
+/// batch: parameters `$2` and `$3`, not JSON (every `->> n` walks the row from its start).
 fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
-    // Positions as written by `RecordRow`; the last (fetch time) fills two columns.
+    // JSON positions as written by `RecordRow`, or a parameter.
     const COLUMNS: [(&str, &str); 20] = [
         ("anchor", "int"),
         ("hash", "text"),
-        ("feed_id", "int"),
+        ("feed_id", "$2"),
         ("source_ref", "text"),
         ("first_seen", "int"),
         ("last_seen", "int"),
@@ -372,19 +373,25 @@ fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
         ("status", "text"),
         ("description", "text"),
         ("raw", "text"),
-        ("first_fetched", "int"),
-        ("last_fetched", "int"),
+        ("first_fetched", "$3"),
+        ("last_fetched", "$3"),
     ];
-    let shift = usize::from(with_id);
     let mut names: Vec<&str> = Vec::with_capacity(21);
     let mut values: Vec<String> = Vec::with_capacity(21);
+    let mut pos = 0;
     if with_id {
         names.push("id");
         values.push(rows.col(0, "int"));
+        pos = 1;
     }
-    for (n, (name, ty)) in COLUMNS.iter().enumerate() {
+    for (name, source) in COLUMNS {
         names.push(name);
-        values.push(rows.col(n.min(COLUMNS.len() - 2) + shift, ty));
+        if source.starts_with('$') {
+            values.push(source.to_owned());
+        } else {
+            values.push(rows.col(pos, source));
+            pos += 1;
+        }
     }
     (names.join(", "), values.join(", "))
 }
@@ -413,8 +420,6 @@ struct RecordRow<'a> {
     /// The row id, when the writer hands ids out (SQLite).
     id: Option<i64>,
     anchor: i64,
-    feed_id: i64,
-    now: i64,
     record: &'a IntelRecordIn,
 }
 
@@ -424,13 +429,12 @@ impl Serialize for RecordRow<'_> {
         let r = self.record;
         // The list columns hold JSON text.
         let list = |v: &[String]| serde_json::to_string(v).map_err(S::Error::custom);
-        let mut t = serializer.serialize_tuple(19 + usize::from(self.id.is_some()))?;
+        let mut t = serializer.serialize_tuple(17 + usize::from(self.id.is_some()))?;
         if let Some(id) = self.id {
             t.serialize_element(&id)?;
         }
         t.serialize_element(&self.anchor)?;
         t.serialize_element(&r.hash)?;
-        t.serialize_element(&self.feed_id)?;
         t.serialize_element(&r.source_ref)?;
         t.serialize_element(&r.first_seen)?;
         t.serialize_element(&r.last_seen)?;
@@ -446,7 +450,6 @@ impl Serialize for RecordRow<'_> {
         t.serialize_element(&r.status)?;
         t.serialize_element(&r.description)?;
         t.serialize_element(&r.raw)?;
-        t.serialize_element(&self.now)?;
         t.end()
     }
 }
@@ -463,15 +466,17 @@ fn observation_sql(rows: &JsonRows) -> String {
 }
 
 /// One ingest batch, aggregated: one row per distinct indicator (a statement may not touch a
-/// row twice), the observations as (indicator slot, record digest), and each record once.
+/// row twice), each record once, and the observations as (indicator slot, record position).
 struct Batch<'a> {
     feed_id: i64,
     now: i64,
     expires: i64,
     slots: HashMap<(i64, &'a str), usize>,
     aggs: Vec<Agg<'a>>,
-    obs: Vec<(usize, &'a str)>,
     records: Vec<&'a IntelRecordIn>,
+    /// Each record's observations: a range of `obs`.
+    record_obs: Vec<std::ops::Range<usize>>,
+    obs: Vec<(usize, usize)>,
 }
 
 /// One distinct indicator of a batch; `id` is filled in once it is stored.
@@ -508,15 +513,16 @@ impl<'a> Batch<'a> {
             expires,
             slots: HashMap::new(),
             aggs: Vec::new(),
-            obs: Vec::new(),
             records: Vec::with_capacity(records.len()),
+            record_obs: Vec::with_capacity(records.len()),
+            obs: Vec::new(),
         };
-        // A feed may repeat a row verbatim: one record row per digest.
+        // A feed may repeat a row verbatim: one record row per digest (the same text names
+        // the same indicators, so its observations are the first copy's).
         let mut seen_records = HashSet::with_capacity(records.len());
         for r in records {
-            if seen_records.insert(r.hash.as_str()) {
-                batch.records.push(r);
-            }
+            let unique = seen_records.insert(r.hash.as_str());
+            let start = batch.obs.len();
             // A source that gives no times lists the value now; one that gives only a first
             // sighting has not seen it since (MISP's rule for decay).
             let first = r.first_seen.or(r.last_seen).unwrap_or(now);
@@ -541,17 +547,23 @@ impl<'a> Batch<'a> {
                 agg.first = agg.first.min(first);
                 agg.last = agg.last.max(last);
                 agg.score = agg.score.max(*score);
-                batch.obs.push((slot, r.hash.as_str()));
+                if unique {
+                    batch.obs.push((slot, batch.records.len()));
+                }
+            }
+            if unique {
+                batch.records.push(r);
+                batch.record_obs.push(start..batch.obs.len());
             }
         }
         batch
     }
 
-    /// The smallest stored id among the indicators `r` names (ids must be filled in).
-    fn anchor(&self, r: &IntelRecordIn) -> i64 {
-        r.indicators
+    /// The smallest stored id among the indicators record `n` names (ids must be filled in).
+    fn anchor(&self, n: usize) -> i64 {
+        self.obs[self.record_obs[n].clone()]
             .iter()
-            .filter_map(|(kind, value, _)| self.aggs[*self.slots.get(&(*kind, value.as_str()))?].id)
+            .filter_map(|(slot, _)| self.aggs[*slot].id)
             .min()
             .unwrap_or(0)
     }
@@ -562,20 +574,21 @@ impl<'a> Batch<'a> {
             .enumerate()
             .map(|(n, r)| RecordRow {
                 id: ids.map(|ids| ids[n]),
-                anchor: self.anchor(r),
-                feed_id: self.feed_id,
-                now: self.now,
+                anchor: self.anchor(n),
                 record: r,
             })
             .collect()
     }
 
-    /// `(indicator id, record id)` of every observation, given the records' ids by digest.
-    fn observation_json(&self, record_ids: &HashMap<&str, i64>) -> Result<String, StoreError> {
+    /// `(indicator id, record id)` of every observation, given the records' ids by position.
+    fn observation_json(&self, record_ids: &[i64]) -> Result<String, StoreError> {
         let rows: Vec<(i64, i64)> = self
             .obs
             .iter()
-            .filter_map(|(slot, h)| Some((self.aggs[*slot].id?, *record_ids.get(h)?)))
+            .filter_map(|(slot, n)| {
+                let record = *record_ids.get(*n)?;
+                Some((self.aggs[*slot].id?, record)).filter(|_| record > 0)
+            })
             .collect();
         to_json(&rows)
     }
@@ -639,6 +652,7 @@ impl<'a> Batch<'a> {
         }
         counts.updated_indicators = updates.len() as u64;
         let mut next = sqlite_next_id(&mut tx, "intel_indicators").await?;
+        let first_new = next;
         let mut inserts = Vec::with_capacity(self.aggs.len() - updates.len());
         for (agg, key) in self.aggs.iter_mut().zip(probe.iter().map(|p| p.0)) {
             if agg.id.is_none() {
@@ -663,29 +677,36 @@ impl<'a> Batch<'a> {
         }
         counts.new_indicators = inserts.len() as u64;
 
-        let anchors: Vec<(i64, &str)> = self
-            .records
+        // A record anchored to an indicator new in this batch cannot be stored yet: no
+        // record ever had that id as its anchor (ids above the high-water mark were never
+        // handed out). Only the others are looked up.
+        let anchors: Vec<i64> = (0..self.records.len()).map(|n| self.anchor(n)).collect();
+        let probe: Vec<(usize, i64, &str)> = anchors
             .iter()
-            .map(|r| (self.anchor(r), r.hash.as_str()))
+            .enumerate()
+            .filter(|(_, anchor)| **anchor < first_new)
+            .map(|(n, anchor)| (n, *anchor, self.records[n].hash.as_str()))
             .collect();
-        let found = sqlx::query(
-            "SELECT CAST(j.key AS INTEGER) AS pos, r.id FROM jsonb_each($1) AS j \
-             JOIN intel_records AS r ON r.anchor = (j.value ->> 0) AND r.hash = (j.value ->> 1)",
-        )
-        .bind(to_json(&anchors)?)
-        .fetch_all(&mut *tx)
-        .await?;
         let mut ids = vec![0i64; self.records.len()];
-        let mut refreshed = Vec::with_capacity(found.len());
-        for row in &found {
-            let pos: i64 = row.try_get("pos")?;
-            let id: i64 = row.try_get("id")?;
-            let slot = usize::try_from(pos)
-                .ok()
-                .and_then(|p| ids.get_mut(p))
-                .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
-            *slot = id;
-            refreshed.push(id);
+        let mut refreshed = Vec::new();
+        if !probe.is_empty() {
+            let found = sqlx::query(
+                "SELECT (j.value ->> 0) AS pos, r.id FROM jsonb_each($1) AS j \
+                 JOIN intel_records AS r ON r.anchor = (j.value ->> 1) AND r.hash = (j.value ->> 2)",
+            )
+            .bind(to_json(&probe)?)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &found {
+                let pos: i64 = row.try_get("pos")?;
+                let id: i64 = row.try_get("id")?;
+                let slot = usize::try_from(pos)
+                    .ok()
+                    .and_then(|p| ids.get_mut(p))
+                    .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
+                *slot = id;
+                refreshed.push(id);
+            }
         }
         if !refreshed.is_empty() {
             sqlx::query("UPDATE intel_records SET last_fetched = $2 WHERE id IN (SELECT value FROM jsonb_each($1))")
@@ -700,26 +721,24 @@ impl<'a> Batch<'a> {
             if *id == 0 {
                 *id = next;
                 next += 1;
-                fresh.push(n);
+                fresh.push(RecordRow {
+                    id: Some(*id),
+                    anchor: anchors[n],
+                    record: self.records[n],
+                });
             }
         }
         if !fresh.is_empty() {
-            let rows = self.record_rows(Some(&ids));
-            let rows: Vec<&RecordRow<'_>> = fresh.iter().map(|n| &rows[*n]).collect();
             sqlx::query(AssertSqlSafe(record_insert_sql(&SQLITE_ROWS, true)))
-                .bind(to_json(&rows)?)
+                .bind(to_json(&fresh)?)
+                .bind(self.feed_id)
+                .bind(self.now)
                 .execute(&mut *tx)
                 .await?;
         }
         counts.records = self.records.len() as u64;
-        let record_ids: HashMap<&str, i64> = self
-            .records
-            .iter()
-            .zip(&ids)
-            .map(|(r, id)| (r.hash.as_str(), *id))
-            .collect();
         let done = sqlx::query(AssertSqlSafe(observation_sql(&SQLITE_ROWS)))
-            .bind(self.observation_json(&record_ids)?)
+            .bind(self.observation_json(&ids)?)
             .execute(&mut *tx)
             .await?;
         counts.new_observations = done.rows_affected();
@@ -777,6 +796,8 @@ impl<'a> Batch<'a> {
         let rows = self.record_rows(None);
         let stored = sqlx::query(AssertSqlSafe(record_upsert_sql(&PG_ROWS)))
             .bind(to_json(&rows)?)
+            .bind(self.feed_id)
+            .bind(self.now)
             .fetch_all(&mut *tx)
             .await?;
         counts.records = stored.len() as u64;
@@ -784,8 +805,11 @@ impl<'a> Batch<'a> {
         for row in &stored {
             by_hash.insert(row.try_get("hash")?, row.try_get("id")?);
         }
-        let record_ids: HashMap<&str, i64> =
-            by_hash.iter().map(|(h, id)| (h.as_str(), *id)).collect();
+        let record_ids: Vec<i64> = self
+            .records
+            .iter()
+            .map(|r| by_hash.get(&r.hash).copied().unwrap_or(0))
+            .collect();
         let done = sqlx::query(AssertSqlSafe(observation_sql(&PG_ROWS)))
             .bind(self.observation_json(&record_ids)?)
             .execute(&mut *tx)
