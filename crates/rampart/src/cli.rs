@@ -89,9 +89,21 @@ pub struct BenchIntelArgs {
     /// How long the API phase lasts, seconds (after a one-second warm-up).
     #[arg(long, default_value_t = 20)]
     pub api_seconds: u64,
+    /// A real feed file, as FORMAT=PATH (repeatable): its indicators join the lookup index
+    /// and every tenth query, and after the generated feed it is ingested into the same store.
+    #[arg(long = "feed", value_name = "FORMAT=PATH", value_parser = parse_bench_feed)]
+    pub feeds: Vec<(rampart_intel::Format, PathBuf)>,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_bench_feed(arg: &str) -> Result<(rampart_intel::Format, PathBuf), String> {
+    let (format, path) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("`{arg}`: expected FORMAT=PATH, e.g. urlhaus-csv=recent.csv"))?;
+    let format: rampart_intel::Format = format.parse().map_err(|e| format!("`{arg}`: {e}"))?;
+    Ok((format, PathBuf::from(path)))
 }
 
 /// `rampart bench fleet`.

@@ -1,9 +1,11 @@
 //! `rampart bench intel`: lookup rate and memory of the indicator index on a synthetic set,
 //! and end-to-end ingestion into the embedded store.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context as _;
 use rampart_intel::synthetic::{self, Rng};
 use rampart_intel::{Index, Ioc};
 use serde_json::json;
@@ -22,13 +24,93 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Every indicator of the real feed files given with `--feed`.
+fn feed_indicators(feeds: &[(rampart_intel::Format, PathBuf)]) -> anyhow::Result<Vec<Ioc>> {
+    let mut out = Vec::new();
+    for (format, path) in feeds {
+        let mut input = std::fs::File::open(path)
+            .with_context(|| format!("--feed {}: cannot open", path.display()))?;
+        rampart_intel::parse(
+            *format,
+            &mut input,
+            &rampart_intel::Limits::default(),
+            &mut |record| out.extend(record.indicators),
+        )
+        .with_context(|| format!("--feed {}", path.display()))?;
+    }
+    Ok(out)
+}
+
+/// Ingests each `--feed` file into `store` (after the generated feed: real rows deduplicated
+/// against a large store) and reports what each did and how long it took.
+async fn ingest_feeds(
+    store: &rampart_store::Store,
+    feeds: &[(rampart_intel::Format, PathBuf)],
+    now: i64,
+) -> anyhow::Result<serde_json::Value> {
+    let mut out = Vec::new();
+    for (format, path) in feeds {
+        let name = path.file_name().map_or_else(
+            || format.as_str().to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let feed = store
+            .intel_put_feed(
+                &rampart_store::NewIntelFeed {
+                    name: name.clone(),
+                    format: format.as_str().into(),
+                    url: None,
+                    interval_secs: 3600,
+                    reliability: 80,
+                    tlp: "clear".into(),
+                    terms: None,
+                    ttl_secs: 30 * 86_400,
+                },
+                now,
+            )
+            .await?;
+        let input = Box::new(
+            std::fs::File::open(path)
+                .with_context(|| format!("--feed {}: cannot open", path.display()))?,
+        );
+        let started = Instant::now();
+        let report = rampart_intel::ingest::ingest(
+            store,
+            &feed,
+            *format,
+            input,
+            rampart_intel::Limits::default(),
+            now,
+            None,
+        )
+        .await?;
+        out.push(json!({
+            "file": name,
+            "format": format.as_str(),
+            "records": report.parse.records,
+            "problems": report.parse.problems,
+            "new_indicators": report.stored.new_indicators,
+            "updated_indicators": report.stored.updated_indicators,
+            "seconds": started.elapsed().as_secs_f64(),
+        }));
+    }
+    Ok(serde_json::Value::Array(out))
+}
+
 /// Writes a generated feed (one indicator per line, as blocklists are) and ingests it end to
-/// end into a fresh embedded store: parse, canonicalise, dedup, store with observations.
+/// end into a fresh embedded store: parse, canonicalise, dedup, store with observations. Then
+/// the `--feed` files, into the same store.
 fn ingest_phase(
     dir: &std::path::Path,
     n: u64,
     database_url: Option<&str>,
-) -> anyhow::Result<(f64, f64, rampart_store::IntelIngestCounts)> {
+    feeds: &[(rampart_intel::Format, PathBuf)],
+) -> anyhow::Result<(
+    f64,
+    f64,
+    rampart_store::IntelIngestCounts,
+    serde_json::Value,
+)> {
     use std::io::Write as _;
     let feed_path = dir.join("feed.txt");
     {
@@ -76,9 +158,10 @@ fn ingest_phase(
         )
         .await?;
         let seconds = started.elapsed().as_secs_f64();
+        let real = ingest_feeds(&store, feeds, now).await?;
         store.close().await;
         std::fs::remove_file(&feed_path)?;
-        Ok((n as f64 / seconds * 60.0, seconds, report.stored))
+        Ok((n as f64 / seconds * 60.0, seconds, report.stored, real))
     })
 }
 
@@ -199,11 +282,17 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     for i in 0..args.indicators {
         index.upsert(&synthetic::indicator(i), i + 1, 50)?;
     }
+    // The real feeds' indicators join the index (ids after the generated ones).
+    let real = feed_indicators(&args.feeds)?;
+    for (k, ioc) in real.iter().enumerate() {
+        index.upsert(ioc, args.indicators + 1 + k as u64, 50)?;
+    }
     index.commit();
     let build = started.elapsed().as_secs_f64();
     let rss_after = rss_bytes();
     let len = index.len() as f64;
     figures.insert("indicators".into(), json!(index.len()));
+    figures.insert("feed_indicators".into(), json!(real.len()));
     figures.insert("index_build_seconds".into(), json!(build));
     figures.insert("index_bytes".into(), json!(index.memory_bytes()));
     figures.insert(
@@ -220,7 +309,11 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     let queries: Vec<Ioc> = {
         let mut rng = Rng::new(42);
         (0..1_000_000.min(args.lookups))
-            .map(|_| synthetic::query(&mut rng, n))
+            .map(|k| match real.get(k as usize / 10 % real.len().max(1)) {
+                // Every tenth query is a real feed's indicator, looked up exactly.
+                Some(ioc) if k % 10 == 9 => ioc.clone(),
+                _ => synthetic::query(&mut rng, n),
+            })
             .collect()
     };
     let mut hits = 0u64;
@@ -259,8 +352,15 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
 
     if args.ingest > 0 {
         let dir = tempfile::tempdir()?;
-        let (rate, seconds, stored) =
-            ingest_phase(dir.path(), args.ingest, args.database_url.as_deref())?;
+        let (rate, seconds, stored, real) = ingest_phase(
+            dir.path(),
+            args.ingest,
+            args.database_url.as_deref(),
+            &args.feeds,
+        )?;
+        if !args.feeds.is_empty() {
+            figures.insert("feed_ingest".into(), real);
+        }
         figures.insert(
             "ingest_backend".into(),
             json!(if args.database_url.is_some() {

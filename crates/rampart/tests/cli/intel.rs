@@ -565,3 +565,52 @@ fn expired_indicators_are_purged_after_the_retention() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(v["kinds"], serde_json::json!([]));
 }
+
+/// `rampart bench intel --feed`: a real feed joins the index and is ingested after the
+/// generated one into the same store, deduplicated against it; a malformed `--feed` is a usage
+/// error naming the flag's value.
+#[test]
+fn bench_intel_takes_real_feeds() {
+    let drop = shared("fixtures/intel/other/intelmq_spamhaus_drop.txt");
+    let feed = format!("spamhaus-drop={}", s(&drop));
+    let out = rampart(&[
+        "bench",
+        "intel",
+        "--indicators",
+        "1000",
+        "--lookups",
+        "1000",
+        "--ingest",
+        "1000",
+        "--api-rate",
+        "0",
+        "--feed",
+        &feed,
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let figures: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    // The fixture lists two networks, 1.4.0.0/17 and 2a06:e480::/29.
+    assert_eq!(figures["feed_indicators"], 2);
+    assert_eq!(figures["indicators"], 1002);
+    let ingested = &figures["feed_ingest"][0];
+    assert_eq!(ingested["format"], "spamhaus-drop");
+    assert_eq!(ingested["records"], 2);
+    assert_eq!(ingested["new_indicators"], 2);
+
+    let out = rampart(&["bench", "intel", "--feed", "no-such-format=x"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-format=x"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rampart(&["bench", "intel", "--feed", "plain"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected FORMAT=PATH"),
+        "{}",
+        stderr(&out)
+    );
+}
