@@ -276,14 +276,15 @@ fn api_phase(
 /// Runs the intel benchmark.
 pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     let mut figures = serde_json::Map::new();
+    // The real feeds' indicators join the index (ids after the generated ones).
+    let real = feed_indicators(&args.feeds)?;
     let rss_before = rss_bytes();
     let started = Instant::now();
-    let mut index = Index::with_capacity(args.indicators as usize, args.indicators as usize * 32);
+    let capacity = args.indicators as usize + real.len();
+    let mut index = Index::with_capacity(capacity, capacity * 32);
     for i in 0..args.indicators {
         index.upsert(&synthetic::indicator(i), i + 1, 50)?;
     }
-    // The real feeds' indicators join the index (ids after the generated ones).
-    let real = feed_indicators(&args.feeds)?;
     for (k, ioc) in real.iter().enumerate() {
         index.upsert(ioc, args.indicators + 1 + k as u64, 50)?;
     }
