@@ -52,19 +52,46 @@ pub struct Facts {
     pub sightings: u32,
     /// Reported false positives.
     pub false_positives: u32,
-    /// Latest sighting of either kind.
+    /// Latest confirmed sighting (hit); decay restarts from it. False positives never move it.
     pub last_sighting: Option<i64>,
 }
 
 impl Facts {
     /// The facts of an indicator as the store keeps them (counters clamped into range).
     pub fn from_row(row: &rampart_store::IntelIndexRow) -> Facts {
+        Facts::stored(
+            row.base_score,
+            row.last_seen,
+            row.sightings,
+            row.false_positives,
+            row.last_sighting,
+        )
+    }
+
+    /// The facts of a stored indicator as a lookup reads it.
+    pub fn from_indicator(ind: &rampart_store::IntelIndicator) -> Facts {
+        Facts::stored(
+            ind.base_score,
+            ind.last_seen,
+            ind.sightings,
+            ind.false_positives,
+            ind.last_sighting,
+        )
+    }
+
+    fn stored(
+        base: i64,
+        last_seen: i64,
+        sightings: i64,
+        false_positives: i64,
+        last_sighting: Option<i64>,
+    ) -> Facts {
         Facts {
-            base: u8::try_from(row.base_score.clamp(0, 100)).unwrap_or(0),
-            last_seen: row.last_seen,
-            sightings: u32::try_from(row.sightings.max(0)).unwrap_or(u32::MAX),
-            false_positives: u32::try_from(row.false_positives.max(0)).unwrap_or(u32::MAX),
-            last_sighting: row.last_sighting,
+            base: u8::try_from(base.clamp(0, 100)).unwrap_or(0),
+            last_seen,
+            sightings: u32::try_from(sightings.max(0)).unwrap_or(u32::MAX),
+            false_positives: u32::try_from(false_positives.max(0)).unwrap_or(u32::MAX),
+            last_sighting,
         }
     }
 }

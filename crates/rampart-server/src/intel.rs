@@ -10,9 +10,11 @@ use std::sync::{Arc, RwLock};
 use rampart_core::fleet::Observable;
 use rampart_intel::allowlist::Allowlists;
 use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due};
-use rampart_intel::index::Index;
+use rampart_intel::index::{Index, IndexFull};
 use rampart_intel::ingest::{IngestError, load_allowlists, load_index};
 use rampart_intel::lookup::observable_matches;
+use rampart_intel::score::{self, DecayModel, Facts};
+use rampart_intel::{Ioc, IocKind};
 use rampart_store::{NewIntelHit, Store};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -88,6 +90,25 @@ impl Intel {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&guard)
+    }
+
+    /// Re-scores one indicator in the index from its stored state (`ind`, read after the
+    /// change), so a sighting moves its score at once instead of at the next rebuild. An
+    /// indicator the index does not hold (expired, too long to index) is left out.
+    pub fn rescore(&self, ind: &rampart_store::IntelIndicator, now: i64) -> Result<(), IndexFull> {
+        let Some(kind) = IocKind::from_stored(ind.kind) else {
+            return Ok(());
+        };
+        let ioc = Ioc::new(kind, ind.value.clone());
+        let score = score::current(&Facts::from_indicator(ind), now, &DecayModel::default());
+        let mut index = self
+            .index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if index.get(&ioc).is_some() {
+            index.upsert(&ioc, u64::try_from(ind.id).unwrap_or(0), score)?;
+        }
+        Ok(())
     }
 
     /// Rebuilds the index (and allowlists) from the store and swaps it in. The caller holds

@@ -258,7 +258,7 @@ pub struct IntelIndexRow {
     pub sightings: i64,
     /// False positives.
     pub false_positives: i64,
-    /// Latest sighting of either kind.
+    /// Latest confirmed sighting (hit); decay restarts from it.
     pub last_sighting: Option<i64>,
 }
 
@@ -1331,7 +1331,9 @@ impl Store {
     }
 
     /// Records a sighting (`hit` or `false_positive`) of an indicator and updates its counters,
-    /// in one transaction. Returns the indicator after the update.
+    /// in one transaction. Only a hit moves `last_sighting`, the time decay restarts from: a
+    /// false positive must lower the score, never revive a decayed indicator (MISP's decay
+    /// model restarts on sightings of type 0 only).
     pub async fn intel_add_sighting(
         &self,
         indicator_id: i64,
@@ -1340,18 +1342,24 @@ impl Store {
         note: Option<&str>,
         at: i64,
     ) -> Result<(), StoreError> {
-        let (kind, column) = if false_positive {
-            ("false_positive", "false_positives")
+        let update = if false_positive {
+            "UPDATE intel_indicators SET false_positives = false_positives + 1 WHERE id = $1"
         } else {
-            ("hit", "sightings")
-        };
-        let update = format!(
-            "UPDATE intel_indicators SET {column} = {column} + 1, \
+            "UPDATE intel_indicators SET sightings = sightings + 1, \
              last_sighting = CASE WHEN last_sighting IS NULL OR last_sighting < $2 THEN $2 ELSE last_sighting END WHERE id = $1"
-        );
+        };
+        let kind = if false_positive {
+            "false_positive"
+        } else {
+            "hit"
+        };
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
-            let done = sqlx::query(AssertSqlSafe(update.clone())).bind(indicator_id).bind(at).execute(&mut *tx).await?;
+            let mut query = sqlx::query(update).bind(indicator_id);
+            if !false_positive {
+                query = query.bind(at);
+            }
+            let done = query.execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::not_found("indicator", indicator_id.to_string()));
             }

@@ -423,6 +423,16 @@ pub(crate) async fn sighting(
             now(),
         )
         .await?;
+    // The lookup index carries the score: it moves now, not at the next rebuild.
+    if let Some(updated) = app
+        .store
+        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+        .await?
+    {
+        app.intel
+            .rescore(&updated, now())
+            .map_err(ApiError::internal)?;
+    }
     Ok((StatusCode::CREATED, Json(Done { ok: true })))
 }
 

@@ -181,7 +181,34 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
         .await;
     assert_eq!(status, 400);
 
-    // Sightings: recorded for a known indicator, 404 for an unknown one.
+    // Sightings: recorded for a known indicator, 404 for an unknown one. The score lookups
+    // report moves at once, not at the next index rebuild. This 2021 feed entry has decayed to
+    // 0; a false positive must not revive it, a confirmed sighting restarts its decay, and a
+    // false positive then takes 25 off.
+    let score = |v: Value| v["matches"][0]["score"].as_u64().unwrap();
+    assert_eq!(score(lookup(&s, "67.213.75.205").await), 0);
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/sightings",
+            Some(json!({"value": "67.213.75.205", "false_positive": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(score(lookup(&s, "67.213.75.205").await), 0);
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/sightings",
+            Some(json!({"value": "67.213.75.205", "source": "soc"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let revived = score(lookup(&s, "67.213.75.205").await);
+    assert!(
+        revived > 25,
+        "a confirmed sighting restarts the decay: {revived}"
+    );
     let (status, v) = s
         .call(
             Method::POST,
@@ -190,6 +217,8 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
         )
         .await;
     assert_eq!(status, 201, "{v}");
+    let after = score(lookup(&s, "67.213.75.205").await);
+    assert_eq!(after, revived - 25, "a false positive takes 25 off at once");
     let (status, _) = s
         .call(
             Method::POST,
