@@ -626,13 +626,8 @@ impl<'a> Batch<'a> {
         .fetch_all(&mut *tx)
         .await?;
         let mut updates = Vec::with_capacity(found.len());
-        for row in &found {
-            let pos: i64 = row.try_get("pos")?;
-            let id: i64 = row.try_get("id")?;
-            let agg = usize::try_from(pos)
-                .ok()
-                .and_then(|p| self.aggs.get_mut(p))
-                .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
+        for (pos, id) in probe_hits(&found, self.aggs.len())? {
+            let agg = &mut self.aggs[pos];
             agg.id = Some(id);
             updates.push((id, agg.first, agg.last, agg.score));
         }
@@ -699,14 +694,8 @@ impl<'a> Batch<'a> {
             .bind(to_json(&probe)?)
             .fetch_all(&mut *tx)
             .await?;
-            for row in &found {
-                let pos: i64 = row.try_get("pos")?;
-                let id: i64 = row.try_get("id")?;
-                let slot = usize::try_from(pos)
-                    .ok()
-                    .and_then(|p| ids.get_mut(p))
-                    .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
-                *slot = id;
+            for (pos, id) in probe_hits(&found, ids.len())? {
+                ids[pos] = id;
                 refreshed.push(id);
             }
         }
@@ -855,6 +844,24 @@ pub(crate) async fn sqlite_backfill_indicator_keys(
         .await?;
         done += keys.len() as u64;
     }
+}
+
+/// The `(pos, id)` rows of a batch lookup: which batch position was found, as which row.
+fn probe_hits(
+    rows: &[sqlx::sqlite::SqliteRow],
+    len: usize,
+) -> Result<Vec<(usize, i64)>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let pos: i64 = row.try_get("pos")?;
+            let id: i64 = row.try_get("id")?;
+            let pos = usize::try_from(pos)
+                .ok()
+                .filter(|p| *p < len)
+                .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
+            Ok((pos, id))
+        })
+        .collect()
 }
 
 /// The next id an AUTOINCREMENT table hands out: above its high-water mark, so ids of deleted

@@ -24,6 +24,20 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// A feed definition for the benchmark: file-only, reliability 80, 30-day TTL.
+fn bench_feed(name: &str, format: &str) -> rampart_store::NewIntelFeed {
+    rampart_store::NewIntelFeed {
+        name: name.into(),
+        format: format.into(),
+        url: None,
+        interval_secs: 3600,
+        reliability: 80,
+        tlp: "clear".into(),
+        terms: None,
+        ttl_secs: 30 * 86_400,
+    }
+}
+
 /// Every indicator of the real feed files given with `--feed`.
 fn feed_indicators(feeds: &[(rampart_intel::Format, PathBuf)]) -> anyhow::Result<Vec<Ioc>> {
     let mut out = Vec::new();
@@ -55,19 +69,7 @@ async fn ingest_feeds(
             |n| n.to_string_lossy().into_owned(),
         );
         let feed = store
-            .intel_put_feed(
-                &rampart_store::NewIntelFeed {
-                    name: name.clone(),
-                    format: format.as_str().into(),
-                    url: None,
-                    interval_secs: 3600,
-                    reliability: 80,
-                    tlp: "clear".into(),
-                    terms: None,
-                    ttl_secs: 30 * 86_400,
-                },
-                now,
-            )
+            .intel_put_feed(&bench_feed(&name, format.as_str()), now)
             .await?;
         let input = Box::new(
             std::fs::File::open(path)
@@ -131,19 +133,7 @@ fn ingest_phase(
         };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let feed = store
-            .intel_put_feed(
-                &rampart_store::NewIntelFeed {
-                    name: "bench".into(),
-                    format: "plain".into(),
-                    url: None,
-                    interval_secs: 3600,
-                    reliability: 80,
-                    tlp: "clear".into(),
-                    terms: None,
-                    ttl_secs: 30 * 86_400,
-                },
-                now,
-            )
+            .intel_put_feed(&bench_feed("bench", "plain"), now)
             .await?;
         let input = Box::new(std::fs::File::open(&feed_path)?);
         let started = Instant::now();
