@@ -355,26 +355,28 @@ fn indicator_upsert_sql(rows: &JsonRows) -> String {
 /// row id in front when `with_id`). The feed and the fetch time are the same for the whole
 /// batch: parameters `$2` and `$3`, not JSON (every `->> n` walks the row from its start).
 fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
-    // JSON positions as written by `RecordRow`, or a parameter.
+    // JSON positions as written by `RecordRow`, or a parameter. The optional columns come
+    // last, and `RecordRow` leaves out trailing nulls: a blocklist row is four elements, and a
+    // position past the end reads as NULL.
     const COLUMNS: [(&str, &str); 20] = [
         ("anchor", "int"),
         ("hash", "text"),
-        ("feed_id", "$2"),
-        ("source_ref", "text"),
+        ("raw", "text"),
+        ("malware", "list"),
+        ("tags", "list"),
+        ("attack", "list"),
+        ("family", "text"),
+        ("threat_type", "text"),
         ("first_seen", "int"),
         ("last_seen", "int"),
         ("valid_until", "int"),
-        ("threat_type", "text"),
-        ("family", "text"),
-        ("malware", "text"),
-        ("tags", "text"),
-        ("attack", "text"),
+        ("source_ref", "text"),
         ("confidence", "int"),
         ("reporter", "text"),
         ("reference", "text"),
         ("status", "text"),
         ("description", "text"),
-        ("raw", "text"),
+        ("feed_id", "$2"),
         ("first_fetched", "$3"),
         ("last_fetched", "$3"),
     ];
@@ -390,6 +392,9 @@ fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
         names.push(name);
         if source.starts_with('$') {
             values.push(source.to_owned());
+        } else if source == "list" {
+            values.push(format!("COALESCE({}, '[]')", rows.col(pos, "text")));
+            pos += 1;
         } else {
             values.push(rows.col(pos, source));
             pos += 1;
@@ -425,33 +430,70 @@ struct RecordRow<'a> {
     record: &'a IntelRecordIn,
 }
 
+/// One optional value of a record row.
+enum Cell<'a> {
+    Int(i64),
+    Text(&'a str),
+    Json(String),
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Int(n) => serializer.serialize_i64(*n),
+            Cell::Text(t) => serializer.serialize_str(t),
+            Cell::Json(j) => serializer.serialize_str(j),
+        }
+    }
+}
+
 impl Serialize for RecordRow<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error as _, SerializeTuple as _};
         let r = self.record;
-        // The list columns hold JSON text.
-        let list = |v: &[String]| serde_json::to_string(v).map_err(S::Error::custom);
-        let mut t = serializer.serialize_tuple(17 + usize::from(self.id.is_some()))?;
+        // The list columns hold JSON text; an empty list is left to the column's default.
+        let list = |v: &[String]| -> Result<Option<Cell<'_>>, S::Error> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(Cell::Json(
+                serde_json::to_string(v).map_err(S::Error::custom)?,
+            )))
+        };
+        fn text(v: &Option<String>) -> Option<Cell<'_>> {
+            v.as_deref().map(Cell::Text)
+        }
+        let int = |v: Option<i64>| v.map(Cell::Int);
+        let optional = [
+            list(&r.malware)?,
+            list(&r.tags)?,
+            list(&r.attack)?,
+            r.malware.first().map(|m| Cell::Text(m.as_str())),
+            text(&r.threat_type),
+            int(r.first_seen),
+            int(r.last_seen),
+            int(r.valid_until),
+            text(&r.source_ref),
+            int(r.confidence),
+            text(&r.reporter),
+            text(&r.reference),
+            text(&r.status),
+            text(&r.description),
+        ];
+        let used = optional
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |p| p + 1);
+        let mut t = serializer.serialize_tuple(3 + used + usize::from(self.id.is_some()))?;
         if let Some(id) = self.id {
             t.serialize_element(&id)?;
         }
         t.serialize_element(&self.anchor)?;
         t.serialize_element(&r.hash)?;
-        t.serialize_element(&r.source_ref)?;
-        t.serialize_element(&r.first_seen)?;
-        t.serialize_element(&r.last_seen)?;
-        t.serialize_element(&r.valid_until)?;
-        t.serialize_element(&r.threat_type)?;
-        t.serialize_element(&r.malware.first())?;
-        t.serialize_element(&list(&r.malware)?)?;
-        t.serialize_element(&list(&r.tags)?)?;
-        t.serialize_element(&list(&r.attack)?)?;
-        t.serialize_element(&r.confidence)?;
-        t.serialize_element(&r.reporter)?;
-        t.serialize_element(&r.reference)?;
-        t.serialize_element(&r.status)?;
-        t.serialize_element(&r.description)?;
         t.serialize_element(&r.raw)?;
+        for cell in &optional[..used] {
+            t.serialize_element(cell)?;
+        }
         t.end()
     }
 }

@@ -448,3 +448,96 @@ async fn a_record_outliving_its_anchor_is_recognised_after_a_purge(store: &Store
     }
 }
 backend_test!(a_record_outliving_its_anchor_is_recognised_after_a_purge);
+
+/// Every field of a feed row survives the store: what `intel_observations` returns for each
+/// record equals what the parser made of it (the oracle), for feeds that fill different
+/// fields (URLhaus: threat type, tags, reporter, reference, status; ThreatFox: malware,
+/// confidence; STIX: description, ATT&CK ids; Spamhaus: almost nothing).
+async fn stored_sources_keep_every_field_of_the_record(store: &Store) {
+    let cases = [
+        (
+            Format::UrlhausCsv,
+            "urlhaus-csv",
+            "abusech/urlhaus_csv_recent.excerpt.csv",
+        ),
+        (
+            Format::ThreatfoxCsv,
+            "threatfox-csv",
+            "abusech/threatfox_csv_full.excerpt.csv",
+        ),
+        (Format::Stix, "stix", "stix/poisonivy.json"),
+        (
+            Format::SpamhausDrop,
+            "spamhaus-drop",
+            "other/intelmq_spamhaus_drop.txt",
+        ),
+    ];
+    let mut checked = 0;
+    for (format, format_name, rel) in cases {
+        let f = feed(store, format_name, format_name, 70).await;
+        let bytes = read(rel);
+        run(store, &f, format, bytes.clone(), NOW, None).await;
+        let (records, _) = crate::harness::parse_ok(format, &bytes);
+        for record in &records {
+            let hash = rampart_intel::ingest::record_hash(f.id, &record.raw);
+            for ioc in &record.indicators {
+                let stored = store
+                    .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .unwrap_or_else(|| panic!("{rel}: {} stored", ioc.value));
+                let sources = store
+                    .intel_observations(stored.id)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let o = sources
+                    .iter()
+                    .find(|o| o.record == hash)
+                    .unwrap_or_else(|| panic!("{rel}: {} has no source row {hash}", ioc.value));
+                let parsed = (
+                    (
+                        record.source_ref.clone(),
+                        record.first_seen,
+                        record.last_seen,
+                        record.threat_type.clone(),
+                        record.malware.clone(),
+                        record.tags.clone(),
+                    ),
+                    (
+                        record.attack.clone(),
+                        record.confidence.map(i64::from),
+                        record.reporter.clone(),
+                        record.reference.clone(),
+                        record.status.clone(),
+                        record.description.clone(),
+                        record.raw.clone(),
+                    ),
+                );
+                let kept = (
+                    (
+                        o.source_ref.clone(),
+                        o.first_seen,
+                        o.last_seen,
+                        o.threat_type.clone(),
+                        o.malware.clone(),
+                        o.tags.clone(),
+                    ),
+                    (
+                        o.attack.clone(),
+                        o.confidence,
+                        o.reporter.clone(),
+                        o.reference.clone(),
+                        o.status.clone(),
+                        o.description.clone(),
+                        o.raw.clone(),
+                    ),
+                );
+                assert_eq!(kept, parsed, "{rel}: {}", ioc.value);
+                assert_eq!(o.feed, format_name);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 40, "{checked} observations compared");
+}
+backend_test!(stored_sources_keep_every_field_of_the_record);
