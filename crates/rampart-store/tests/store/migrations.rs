@@ -189,3 +189,33 @@ async fn postgres_intel_upgrade_keeps_rows_and_links() {
     pool.close().await;
     rampart_store::testing::drop_schema(&url, &schema).await;
 }
+
+/// A new SQLite store uses 16 KiB pages (the intel ingestion figures depend on it); an existing
+/// file keeps the page size it was created with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_new_stores_get_16_kib_pages_and_old_ones_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.db");
+    Store::open_sqlite(&fresh).await.unwrap().close().await;
+    let old = dir.path().join("old.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&old)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::query("CREATE TABLE t (x)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    Store::open_sqlite(&old).await.unwrap().close().await;
+    for (path, expected) in [(&fresh, 16384), (&old, 4096)] {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(size, expected, "{}", path.display());
+        pool.close().await;
+    }
+}
