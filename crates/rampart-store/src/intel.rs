@@ -404,8 +404,8 @@ fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
 }
 
 /// Inserts records that are known to be new (SQLite's writer, ids given).
-fn record_insert_sql(rows: &JsonRows, with_id: bool) -> String {
-    let (names, values) = record_columns(rows, with_id);
+fn record_insert_sql(rows: &JsonRows) -> String {
+    let (names, values) = record_columns(rows, true);
     format!(
         "INSERT INTO intel_records ({names}) SELECT {values} FROM {}",
         rows.from
@@ -612,12 +612,13 @@ impl<'a> Batch<'a> {
             .unwrap_or(0)
     }
 
-    fn record_rows(&self, ids: Option<&[i64]>) -> Vec<RecordRow<'a>> {
+    /// Every record as a row for the upsert, which lets the database assign ids (PostgreSQL).
+    fn record_rows(&self) -> Vec<RecordRow<'a>> {
         self.records
             .iter()
             .enumerate()
             .map(|(n, r)| RecordRow {
-                id: ids.map(|ids| ids[n]),
+                id: None,
                 anchor: self.anchor(n),
                 record: r,
             })
@@ -762,7 +763,7 @@ impl<'a> Batch<'a> {
             }
         }
         if !fresh.is_empty() {
-            sqlx::query(AssertSqlSafe(record_insert_sql(&SQLITE_ROWS, true)))
+            sqlx::query(AssertSqlSafe(record_insert_sql(&SQLITE_ROWS)))
                 .bind(to_json(&fresh)?)
                 .bind(self.feed_id)
                 .bind(self.now)
@@ -826,7 +827,7 @@ impl<'a> Batch<'a> {
                 self.aggs[slot].id = Some(id);
             }
         }
-        let rows = self.record_rows(None);
+        let rows = self.record_rows();
         let stored = sqlx::query(AssertSqlSafe(record_upsert_sql(&PG_ROWS)))
             .bind(to_json(&rows)?)
             .bind(self.feed_id)
