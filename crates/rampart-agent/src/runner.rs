@@ -212,6 +212,7 @@ fn scan(
         command_timeout: opts.command_timeout,
         deadline: None,
         jobs: opts.jobs,
+        command_slots: rampart_engine::context::default_command_slots(),
         skip_nfs: true,
     });
     let run_id = uuid::Uuid::now_v7().to_string();

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::slots::Slot;
+
 /// Output beyond this is dropped (Wazuh also caps command output).
 const MAX_OUTPUT: usize = 64 * 1024 * 1024;
 
@@ -50,6 +52,17 @@ impl CommandOutcome {
 /// Runs `argv` (the first element looked up in `PATH`) with a timeout. `chroot` runs it inside
 /// that directory through the system's `chroot` command.
 pub fn run(argv: &[String], timeout: Duration, chroot: Option<&std::path::Path>) -> CommandOutcome {
+    run_in_slot(argv, timeout, chroot, None)
+}
+
+/// [`run`], holding a CPU slot (see [`crate::slots`]) while the command keeps a CPU busy: the
+/// slot is given back as soon as the command is seen asleep twice in a row, or its output ends.
+pub fn run_in_slot(
+    argv: &[String],
+    timeout: Duration,
+    chroot: Option<&std::path::Path>,
+    slot: Option<&mut Slot<'_>>,
+) -> CommandOutcome {
     let mut full: Vec<std::ffi::OsString> = Vec::new();
     if let Some(dir) = chroot {
         full.push("chroot".into());
@@ -59,7 +72,7 @@ pub fn run(argv: &[String], timeout: Duration, chroot: Option<&std::path::Path>)
     let Some((program, args)) = full.split_first() else {
         return CommandOutcome::NotStarted("empty command".into());
     };
-    match spawn_and_collect(program, args, timeout) {
+    match spawn_and_collect(program, args, timeout, slot) {
         Ok(outcome) => outcome,
         Err(e) => CommandOutcome::NotStarted(e.to_string()),
     }
@@ -69,6 +82,7 @@ fn spawn_and_collect(
     program: &std::ffi::OsString,
     args: &[std::ffi::OsString],
     timeout: Duration,
+    slot: Option<&mut Slot<'_>>,
 ) -> io::Result<CommandOutcome> {
     let (mut reader, writer) = io::pipe()?;
     let path = find_program(program)?;
@@ -94,6 +108,7 @@ fn spawn_and_collect(
     // Drop our write end (the children hold their own) so EOF arrives when the child exits.
     drop(writer);
     let pgid = Pid::from_child(&child);
+    let mut watch = SlotWatch::new(slot, pgid);
     let deadline = Instant::now() + timeout;
     let mut output = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -104,12 +119,11 @@ fn spawn_and_collect(
             timed_out = true;
             break;
         }
-        let ts = rustix::time::Timespec {
-            tv_sec: remaining.as_secs() as i64,
-            tv_nsec: i64::from(remaining.subsec_nanos()),
-        };
+        let ts = timespec(watch.wait(remaining));
         let mut fds = [PollFd::new(&reader, PollFlags::IN | PollFlags::HUP)];
-        match poll(&mut fds, Some(&ts)) {
+        let polled = poll(&mut fds, Some(&ts));
+        watch.look();
+        match polled {
             Ok(0) => continue,
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
@@ -127,6 +141,7 @@ fn spawn_and_collect(
             Err(e) => return Err(e),
         }
     }
+    watch.release();
     if !timed_out {
         // Output closed; the process normally exits right away, but do not wait past the deadline.
         // A pidfd becomes readable when the process exits, so this waits without polling.
@@ -145,10 +160,7 @@ fn spawn_and_collect(
             }
             match &pidfd {
                 Some(fd) => {
-                    let ts = rustix::time::Timespec {
-                        tv_sec: remaining.as_secs() as i64,
-                        tv_nsec: i64::from(remaining.subsec_nanos()),
-                    };
+                    let ts = timespec(remaining);
                     let mut fds = [PollFd::new(fd, PollFlags::IN)];
                     match poll(&mut fds, Some(&ts)) {
                         Ok(_) | Err(rustix::io::Errno::INTR) => {}
@@ -165,6 +177,78 @@ fn spawn_and_collect(
     let _ = child.kill();
     let _ = child.wait();
     Ok(CommandOutcome::TimedOut)
+}
+
+fn timespec(d: Duration) -> rustix::time::Timespec {
+    rustix::time::Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// How often a command holding a CPU slot is looked at.
+const SLOT_LOOK_EVERY: Duration = Duration::from_millis(20);
+
+/// Watches a running command on behalf of its CPU slot. A command counts as busy while the
+/// kernel reports it runnable (`R`); waiting for a core still shows `R`, so a loaded machine
+/// does not make a busy command look idle. Two sleeping looks in a row give the slot back:
+/// one could be a short read between bursts of work.
+struct SlotWatch<'s, 'a> {
+    slot: Option<&'s mut Slot<'a>>,
+    stat: PathBuf,
+    next_look: Instant,
+    asleep: u8,
+}
+
+impl<'s, 'a> SlotWatch<'s, 'a> {
+    fn new(slot: Option<&'s mut Slot<'a>>, pid: Pid) -> Self {
+        SlotWatch {
+            slot: slot.filter(|s| s.is_held()),
+            stat: PathBuf::from(format!("/proc/{}/stat", pid.as_raw_nonzero())),
+            next_look: Instant::now() + SLOT_LOOK_EVERY,
+            asleep: 0,
+        }
+    }
+
+    /// How long the caller may block before the next look.
+    fn wait(&self, remaining: Duration) -> Duration {
+        match self.slot {
+            Some(_) => remaining.min(self.next_look.saturating_duration_since(Instant::now())),
+            None => remaining,
+        }
+    }
+
+    fn look(&mut self) {
+        if self.slot.is_none() || Instant::now() < self.next_look {
+            return;
+        }
+        self.next_look = Instant::now() + SLOT_LOOK_EVERY;
+        if process_runnable(&self.stat) {
+            self.asleep = 0;
+        } else {
+            self.asleep += 1;
+            if self.asleep >= 2 {
+                self.release();
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.release();
+        }
+    }
+}
+
+/// Whether `/proc/PID/stat` says the process is running or runnable. The state is the first
+/// field after the command name, which is in parentheses and may itself contain `)`.
+fn process_runnable(stat: &Path) -> bool {
+    std::fs::read(stat).is_ok_and(|text| {
+        text.iter()
+            .rposition(|b| *b == b')')
+            .and_then(|i| text.get(i + 2))
+            == Some(&b'R')
+    })
 }
 
 /// Finds `program` in [`COMMAND_PATH`] the way `execvp` does: a name with a `/` is used as it is;

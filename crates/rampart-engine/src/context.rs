@@ -6,6 +6,7 @@
 use crate::command::{self, CommandOutcome};
 use crate::fsroot::{FsError, FsRoot};
 use crate::process::{self, ProcInfo};
+use crate::slots::CpuSlots;
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::hash::Hash;
@@ -30,6 +31,8 @@ pub struct ScanOptions {
     pub deadline: Option<Duration>,
     /// Worker threads evaluating checks.
     pub jobs: usize,
+    /// Commands that may keep a CPU busy at the same time ([`crate::slots`]).
+    pub command_slots: usize,
     /// Treat NFS/CIFS directories as not applicable in `d:` rules (Wazuh's default).
     pub skip_nfs: bool,
 }
@@ -42,6 +45,7 @@ impl Default for ScanOptions {
             command_timeout: Duration::from_secs(30),
             deadline: None,
             jobs: default_jobs(),
+            command_slots: default_command_slots(),
             skip_nfs: true,
         }
     }
@@ -52,6 +56,12 @@ impl Default for ScanOptions {
 pub fn default_jobs() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (cores * 4).clamp(4, 32)
+}
+
+/// Default CPU slots for commands: one per core this process may use (the standard library
+/// reads the cgroup CPU quota and the affinity mask), since the commands are CPU-bound.
+pub fn default_command_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// One line of a file as Wazuh reads it (`fgets` into a 2048-byte buffer, CR/LF trimmed).
@@ -99,6 +109,8 @@ pub struct ScanContext {
     dirs: Mutex<HashMap<String, DirSlot>>,
     commands: Mutex<HashMap<Vec<String>, Slot<Arc<CommandOutcome>>>>,
     processes: OnceLock<Result<Arc<Vec<ProcInfo>>, String>>,
+    /// CPU slots shared by the scan's commands.
+    pub slots: CpuSlots,
     /// Work counters.
     pub counters: Counters,
 }
@@ -114,6 +126,7 @@ fn slot<K: Eq + Hash + Clone, T>(map: &Mutex<HashMap<K, Slot<T>>>, key: &K) -> S
 impl ScanContext {
     /// A fresh context (empty caches).
     pub fn new(options: ScanOptions) -> ScanContext {
+        let slots = CpuSlots::new(options.command_slots);
         ScanContext {
             root: FsRoot::new(options.root.clone()),
             options,
@@ -123,6 +136,7 @@ impl ScanContext {
             dirs: Mutex::default(),
             commands: Mutex::default(),
             processes: OnceLock::new(),
+            slots,
             counters: Counters::default(),
         }
     }
@@ -176,6 +190,13 @@ impl ScanContext {
     pub fn command(&self, argv: &[String]) -> Arc<CommandOutcome> {
         slot(&self.commands, &argv.to_vec())
             .get_or_init(|| {
+                let deadline = self.options.deadline.map(|d| self.started + d);
+                if deadline.is_some_and(|at| at <= Instant::now()) {
+                    return Arc::new(CommandOutcome::DeadlinePassed);
+                }
+                let Some(mut slot) = self.slots.acquire(deadline) else {
+                    return Arc::new(CommandOutcome::DeadlinePassed);
+                };
                 let mut timeout = self.options.command_timeout;
                 if let Some(left) = self.remaining() {
                     if left.is_zero() {
@@ -187,7 +208,7 @@ impl ScanContext {
                 let chroot = (!self.root.is_host() && self.options.chroot_commands)
                     .then(|| self.root.path());
                 let started = self.started.elapsed();
-                let outcome = command::run(argv, timeout, chroot);
+                let outcome = command::run_in_slot(argv, timeout, chroot, Some(&mut slot));
                 tracing::debug!(
                     command = argv.join(" "),
                     started_ms = started.as_millis() as u64,

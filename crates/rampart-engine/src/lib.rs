@@ -16,6 +16,7 @@ pub mod fsroot;
 pub mod host;
 pub mod process;
 pub mod report;
+pub mod slots;
 
 pub use context::{ScanContext, ScanOptions};
 pub use report::scan_report;

@@ -10,4 +10,5 @@ mod engine {
     pub mod harness;
     pub mod real_policies;
     pub mod sca_semantics;
+    pub mod scheduling;
 }

@@ -752,6 +752,10 @@ pub struct ScanArgs {
     /// Worker threads (default: 4 per core, 4 to 32).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Commands that may keep a CPU busy at once; one that sleeps gives its place up
+    /// (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub command_slots: Option<usize>,
     /// Read SCA files as this Wazuh version.
     #[arg(long, value_enum, default_value_t = ScaVersionArg::Auto)]
     pub sca_version: ScaVersionArg,

@@ -50,6 +50,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     if args.jobs == Some(0) {
         return Err(anyhow!("--jobs: must be at least 1"));
     }
+    if args.command_slots == Some(0) {
+        return Err(anyhow!("--command-slots: must be at least 1"));
+    }
     if args.command_timeout == 0 || args.command_timeout > 3600 {
         return Err(anyhow!(
             "--command-timeout: {} is outside 1..=3600 seconds",
@@ -216,6 +219,9 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         jobs: args
             .jobs
             .unwrap_or_else(rampart_engine::context::default_jobs),
+        command_slots: args
+            .command_slots
+            .unwrap_or_else(rampart_engine::context::default_command_slots),
         skip_nfs: !args.no_skip_nfs,
     };
     let ctx = ScanContext::new(options);

@@ -107,6 +107,8 @@ fn usage_and_input_errors_exit_2_with_a_place() {
         (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--fail-under".into(), "120".into()], "--fail-under"),
         (vec!["scan".into(), "--root".into(), "/nonexistent-root".into()], "--root /nonexistent-root"),
         (vec!["scan".into(), "--format".into(), "yaml".into()], "invalid value 'yaml'"),
+        (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--jobs".into(), "0".into()], "--jobs: must be at least 1"),
+        (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--command-slots".into(), "0".into()], "--command-slots: must be at least 1"),
         (vec!["scan".into(), "--policy".into(), s(&policy).into(), "--policy".into(), s(&policy).into()], "already used"),
     ];
     for (args, want) in cases {
