@@ -206,6 +206,13 @@ fn scan(
     let path = content_path(state, &p.policy_id);
     let policy = rampart_policy::load_file(&path, rampart_policy::LoadOptions::default())
         .map_err(|e| AgentError::corrupt(&path, e))?;
+    // The costs only order the work: a cache that cannot be read or written costs speed, never
+    // a scan, so it is logged and passed over.
+    let costs_path = state.command_costs();
+    let mut costs = rampart_engine::costs::CommandCosts::load(&costs_path).unwrap_or_else(|e| {
+        tracing::warn!("ignoring the command-costs cache: {e}");
+        rampart_engine::costs::CommandCosts::new()
+    });
     let ctx = ScanContext::new(ScanOptions {
         root: opts.scan_root.clone(),
         chroot_commands: false,
@@ -214,7 +221,8 @@ fn scan(
         jobs: opts.jobs,
         command_slots: rampart_engine::context::default_command_slots(),
         skip_nfs: true,
-    });
+    })
+    .with_command_costs(costs.clone());
     let run_id = uuid::Uuid::now_v7().to_string();
     let report = rampart_engine::scan_report(
         &ctx,
@@ -222,6 +230,13 @@ fn scan(
         &|_, _| {},
         run_id.clone(),
     );
+    let measured = ctx.measured_costs();
+    if !measured.is_empty() {
+        costs.merge_newer(measured);
+        if let Err(e) = costs.save(&costs_path) {
+            tracing::warn!("cannot update the command-costs cache: {e}");
+        }
+    }
     Ok(RunSubmission {
         run_id,
         policy_version: Some(p.version),
@@ -421,6 +436,50 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scans_keep_the_command_costs_and_survive_a_broken_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let held = HeldPolicy {
+            policy_id: "costs".into(),
+            version: 1,
+            digest: "00".repeat(32),
+            schedule: "1h".into(),
+        };
+        let path = content_path(&state, &held.policy_id);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            "policy:\n  id: costs\n  file: costs.yml\n  name: Costs\n  description: d\nchecks:\n  \
+             - id: 1\n    title: t\n    condition: all\n    rules:\n      \
+             - 'c:echo rampart-cost -> r:rampart-cost'\n",
+        )
+        .unwrap();
+        let opts = AgentOptions {
+            report_observables: false,
+            ..AgentOptions::default()
+        };
+        let argv = ["echo".to_string(), "rampart-cost".to_string()];
+        let root = std::path::Path::new("/");
+        let run = scan(&state, &opts, &held, "test").unwrap();
+        assert_eq!(
+            run.report.policies[0].checks[0].status,
+            rampart_core::Status::Pass
+        );
+        let costs = rampart_engine::costs::CommandCosts::load(&state.command_costs()).unwrap();
+        assert!(costs.expected(root, &argv).is_some(), "{costs:?}");
+
+        // A broken cache costs the ordering, never the scan, and is rewritten whole.
+        std::fs::write(state.command_costs(), "{ broken").unwrap();
+        let run = scan(&state, &opts, &held, "test").unwrap();
+        assert_eq!(
+            run.report.policies[0].checks[0].status,
+            rampart_core::Status::Pass
+        );
+        let costs = rampart_engine::costs::CommandCosts::load(&state.command_costs()).unwrap();
+        assert!(costs.expected(root, &argv).is_some(), "{costs:?}");
+    }
 
     #[test]
     fn renewal_is_near_two_thirds_and_stable() {

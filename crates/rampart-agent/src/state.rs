@@ -73,6 +73,11 @@ impl StateDir {
         self.root.join("schedule.json")
     }
 
+    /// Command durations of earlier scans ([`rampart_engine::costs`]).
+    pub(crate) fn command_costs(&self) -> PathBuf {
+        self.root.join("command-costs.json")
+    }
+
     /// The enrolled identity, if any.
     pub fn load_identity(&self) -> Result<AgentIdentityFile, AgentError> {
         let path = self.identity();

@@ -4,6 +4,7 @@
 //! wait for one run instead of starting two.
 
 use crate::command::{self, CommandOutcome};
+use crate::costs::CommandCosts;
 use crate::fsroot::{FsError, FsRoot};
 use crate::process::{self, ProcInfo};
 use crate::slots::CpuSlots;
@@ -111,6 +112,10 @@ pub struct ScanContext {
     processes: OnceLock<Result<Arc<Vec<ProcInfo>>, String>>,
     /// CPU slots shared by the scan's commands.
     pub slots: CpuSlots,
+    /// Durations measured in earlier scans, for ordering work.
+    expected: CommandCosts,
+    /// Durations measured in this scan.
+    measured: Mutex<CommandCosts>,
     /// Work counters.
     pub counters: Counters,
 }
@@ -137,7 +142,28 @@ impl ScanContext {
             commands: Mutex::default(),
             processes: OnceLock::new(),
             slots,
+            expected: CommandCosts::new(),
+            measured: Mutex::default(),
             counters: Counters::default(),
+        }
+    }
+
+    /// Orders this scan's work by what earlier scans measured ([`crate::costs`]).
+    pub fn with_command_costs(mut self, costs: CommandCosts) -> ScanContext {
+        self.expected = costs;
+        self
+    }
+
+    /// How long `argv` took when an earlier scan ran it.
+    pub fn expected_cost(&self, argv: &[String]) -> Option<Duration> {
+        self.expected.expected(&self.options.root, argv)
+    }
+
+    /// How long each command this scan ran took (timed-out ones: until they were killed).
+    pub fn measured_costs(&self) -> CommandCosts {
+        match self.measured.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -209,12 +235,17 @@ impl ScanContext {
                     .then(|| self.root.path());
                 let started = self.started.elapsed();
                 let outcome = command::run_in_slot(argv, timeout, chroot, Some(&mut slot));
+                let took = self.started.elapsed() - started;
                 tracing::debug!(
                     command = argv.join(" "),
                     started_ms = started.as_millis() as u64,
-                    took_ms = (self.started.elapsed() - started).as_millis() as u64,
+                    took_ms = took.as_millis() as u64,
                     "command finished"
                 );
+                match self.measured.lock() {
+                    Ok(mut g) => g.record(&self.options.root, argv, took),
+                    Err(poisoned) => poisoned.into_inner().record(&self.options.root, argv, took),
+                }
                 Arc::new(outcome)
             })
             .clone()

@@ -11,6 +11,7 @@
 
 pub mod command;
 pub mod context;
+pub mod costs;
 pub mod eval;
 pub mod fsroot;
 pub mod host;
@@ -76,18 +77,28 @@ pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> V
         });
     }
 
-    // Longest work first: checks whose first rule runs a command, those with the most command
-    // rules (the longest sequential chains) ahead; cheap file checks fill in at the end. Results
-    // are put back in policy order afterwards.
-    work.sort_by_key(|&(pi, ci)| {
+    // Longest work first. Checks whose commands took longest in earlier scans of this host lead
+    // (see `costs`); then, and on a first scan, checks whose first rule runs a command, those
+    // with the most command rules (the longest sequential chains) ahead; cheap file checks fill
+    // in at the end. Results are put back in policy order afterwards.
+    work.sort_by_cached_key(|&(pi, ci)| {
         let rules = &policies[pi].checks[ci].rules;
-        let is_cmd = |r: &rampart_policy::ir::Rule| {
-            matches!(r.probe, rampart_policy::ir::Probe::Command { .. })
-        };
-        let first_is_cmd = rules.first().is_some_and(is_cmd);
+        fn command(r: &rampart_policy::ir::Rule) -> Option<&[String]> {
+            match &r.probe {
+                rampart_policy::ir::Probe::Command { argv, .. } => Some(argv),
+                _ => None,
+            }
+        }
+        let first_is_cmd = rules.first().and_then(command).is_some();
+        let chain: std::time::Duration = rules
+            .iter()
+            .filter_map(command)
+            .filter_map(|argv| ctx.expected_cost(argv))
+            .sum();
         (
+            std::cmp::Reverse(chain),
             !first_is_cmd,
-            std::cmp::Reverse(rules.iter().filter(|r| is_cmd(r)).count()),
+            std::cmp::Reverse(rules.iter().filter_map(command).count()),
         )
     });
     let total = work.len();

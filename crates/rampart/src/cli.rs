@@ -756,6 +756,10 @@ pub struct ScanArgs {
     /// (default: one per core).
     #[arg(long, value_name = "N")]
     pub command_slots: Option<usize>,
+    /// Neither read nor update the command-costs cache ($XDG_CACHE_HOME/rampart, else
+    /// ~/.cache/rampart), which lets a scan start the commands that took longest last time first.
+    #[arg(long)]
+    pub no_cost_cache: bool,
     /// Read SCA files as this Wazuh version.
     #[arg(long, value_enum, default_value_t = ScaVersionArg::Auto)]
     pub sca_version: ScaVersionArg,

@@ -71,3 +71,94 @@ fn a_computing_command_keeps_its_slot_until_it_ends() {
         "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"
     ));
 }
+
+/// Four checks whose commands append their number to `log`, scanned one at a time, with
+/// `costs` (argv of check N → duration); returns the order the commands ran in and the report.
+fn run_order(
+    log: &Path,
+    costs: &[(u32, u64)],
+) -> (
+    String,
+    rampart_core::PolicyReport,
+    rampart_engine::ScanContext,
+) {
+    use crate::engine::harness::{load, options, sca4};
+    let _ = std::fs::remove_file(log);
+    let argv = |n: u32| {
+        vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("echo {n} >> {}; echo ran", log.display()),
+        ]
+    };
+    let rules: Vec<String> = (1..=4)
+        .map(|n| format!("c:{} -> r:ran", shell_words(&argv(n))))
+        .collect();
+    let checks: Vec<(u32, &str, Vec<&str>)> = (1..=4u32)
+        .map(|n| (n, "all", vec![rules[n as usize - 1].as_str()]))
+        .collect();
+    let refs: Vec<(u32, &str, &[&str])> = checks
+        .iter()
+        .map(|(n, c, r)| (*n, *c, r.as_slice()))
+        .collect();
+    let policy = load(&sca4(&refs));
+    let mut expected = rampart_engine::costs::CommandCosts::new();
+    for (n, ms) in costs {
+        expected.record(Path::new("/"), &argv(*n), Duration::from_millis(*ms));
+    }
+    let ctx = rampart_engine::ScanContext::new(rampart_engine::ScanOptions {
+        jobs: 1,
+        command_slots: 1,
+        ..options(Path::new("/"))
+    })
+    .with_command_costs(expected);
+    let mut reports = rampart_engine::scan(&ctx, std::slice::from_ref(&policy), &|_, _| {});
+    let order = std::fs::read_to_string(log)
+        .expect("log")
+        .split_whitespace()
+        .collect();
+    (order, reports.remove(0), ctx)
+}
+
+/// The SCA command line for `argv` (Wazuh tokenises on spaces, double quotes group).
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("\"{a}\"")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn checks_behind_the_longest_commands_of_earlier_scans_start_first() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("order");
+    // No history: policy order.
+    let (order, plain, ctx) = run_order(&log, &[]);
+    assert_eq!(order, "1234");
+    // What this scan measured is what the next one orders by: every command, once.
+    let measured = ctx.measured_costs();
+    assert_eq!(measured.len(), 4, "{measured:?}");
+    // History says check 3's command is slowest, then check 2's; unknown ones keep their order.
+    let (order, costed, _) = run_order(&log, &[(3, 900), (2, 40)]);
+    assert_eq!(order, "3214");
+    // Ordering never changes a result.
+    let statuses = |r: &rampart_core::PolicyReport| {
+        r.checks
+            .iter()
+            .map(|c| (c.id.clone(), c.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(&plain), statuses(&costed));
+    assert!(
+        costed
+            .checks
+            .iter()
+            .all(|c| c.status == rampart_core::Status::Pass)
+    );
+}

@@ -5,10 +5,12 @@ use crate::exit;
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rampart_core::{Framework, ScanReport, Status};
+use rampart_engine::costs::CommandCosts;
 use rampart_engine::{ScanContext, ScanOptions};
 use rampart_policy::{LoadOptions, Policy, ScaVersion, Waivers};
 use rampart_report::{Format, PrettyOptions};
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -224,7 +226,15 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
             .unwrap_or_else(rampart_engine::context::default_command_slots),
         skip_nfs: !args.no_skip_nfs,
     };
-    let ctx = ScanContext::new(options);
+    let cache = (!args.no_cost_cache).then(cost_cache_path).flatten();
+    let mut costs = CommandCosts::new();
+    if let Some(path) = &cache {
+        match CommandCosts::load(path) {
+            Ok(c) => costs = c,
+            Err(e) => eprintln!("rampart: warning: ignoring the command-costs cache: {e}"),
+        }
+    }
+    let ctx = ScanContext::new(options).with_command_costs(costs.clone());
     let started_at = OffsetDateTime::now_utc();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let bar = ProgressBar::with_draw_target(
@@ -246,6 +256,13 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
     };
     let report = rampart_engine::scan_report(&ctx, policies, &progress, new_scan_id(started_at));
     bar.finish_and_clear();
+    let measured = ctx.measured_costs();
+    if let (Some(path), false) = (&cache, measured.is_empty()) {
+        costs.merge_newer(measured);
+        if let Err(e) = costs.save(path) {
+            eprintln!("rampart: warning: cannot update the command-costs cache: {e}");
+        }
+    }
     {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &ctx.counters;
@@ -268,6 +285,20 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         }
     }
     Ok(report)
+}
+
+/// The command-costs cache: `$XDG_CACHE_HOME/rampart/command-costs.json`, else
+/// `$HOME/.cache/rampart/command-costs.json` (the XDG base directory rules); none when neither
+/// variable is set to an absolute path.
+fn cost_cache_path() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|h| h.join(".cache")))
+        .map(|dir| dir.join("rampart").join("command-costs.json"))
 }
 
 fn rustix_is_root() -> bool {

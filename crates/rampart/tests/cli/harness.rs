@@ -4,11 +4,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn rampart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run rampart")
+    // Scans keep a command-costs cache under XDG_CACHE_HOME: keep the tests' out of $HOME.
+    let cache = std::env::temp_dir().join(format!("rampart-cli-tests-{}", std::process::id()));
+    rampart_env(args, &[("XDG_CACHE_HOME", cache.as_path())])
+}
+
+/// [`rampart`] with extra environment variables.
+pub fn rampart_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
+    cmd.args(args).env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run rampart")
 }
 
 pub fn code(o: &Output) -> i32 {

@@ -711,3 +711,51 @@ fn report_schema_describes_every_field_a_report_has() {
         assert!(statuses.contains(st), "{st}");
     }
 }
+
+#[test]
+fn command_costs_are_cached_between_scans_and_a_broken_cache_is_only_a_warning() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write(
+        dir.path(),
+        "cmd.yml",
+        "policy:\n  id: c\n  file: cmd.yml\n  name: C\n  description: d\nchecks:\n  \
+         - id: 1\n    title: t\n    condition: all\n    rules:\n      \
+         - 'c:echo rampart-cost-test -> r:rampart-cost-test'\n",
+    );
+    let cache_home = dir.path().join("cache");
+    let file = cache_home.join("rampart/command-costs.json");
+    let env = [("XDG_CACHE_HOME", cache_home.as_path())];
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "-q", "--format", "json", "--policy", s(&policy)];
+        args.extend_from_slice(extra);
+        rampart_env(&args, &env)
+    };
+    // --no-cost-cache neither reads nor writes it.
+    let o = scan(&["--no-cost-cache"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!file.exists());
+    // A scan records how long each command took.
+    let o = scan(&[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = std::fs::read_to_string(&file).expect("cache written");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let entry = &json["commands"][0];
+    assert_eq!(entry["root"], "/");
+    assert_eq!(
+        entry["argv"],
+        serde_json::json!(["echo", "rampart-cost-test"])
+    );
+    assert!(entry["micros"].as_u64().is_some(), "{text}");
+    // A broken cache: the scan still runs, says so, and leaves a good cache behind.
+    std::fs::write(&file, "{\"format\": 1,\n \"commands\": 7}").expect("write");
+    let o = scan(&[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: ignoring the command-costs cache")
+            && stderr(&o).contains("command-costs.json:2:"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&file).expect("cache rewritten");
+    assert!(text.contains("rampart-cost-test"), "{text}");
+}
