@@ -6,26 +6,14 @@ use rampart_engine::slots::CpuSlots;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Whether the process whose pid `sh` wrote to `pidfile` is alive and not a zombie.
-fn alive(pidfile: &Path) -> bool {
-    let Ok(pid) = std::fs::read_to_string(pidfile) else {
-        return false;
-    };
-    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
-        !matches!(state, Some("Z" | "X"))
-    })
-}
-
-/// Runs `script` under `sh` holding the only slot of `slots`, waits until the script has written
-/// its pid, then waits for the slot and reports whether the script was still running when the
-/// slot came free.
-fn slot_freed_while_running(script: &str) -> bool {
+/// Runs `sh -c "echo $$ > pid; BODY; echo > done"` holding the only slot of a set, waits until
+/// the script has written its pid, then waits for the slot and reports whether BODY was still
+/// going when the slot came free. (Whether the process is alive would not do: it closes its
+/// output, which gives the slot back, a moment before it becomes a zombie.)
+fn slot_freed_while_running(body: &str) -> bool {
     let dir = tempfile::tempdir().expect("tmp");
     let pidfile = dir.path().join("pid");
+    let donefile = dir.path().join("done");
     let slots = CpuSlots::new(1);
     let mut slot = slots.acquire(None).expect("free slot");
     std::thread::scope(|s| {
@@ -33,19 +21,23 @@ fn slot_freed_while_running(script: &str) -> bool {
             let argv = [
                 "sh".to_string(),
                 "-c".to_string(),
-                format!("echo $$ > {}; {script}", pidfile.display()),
+                format!(
+                    "echo $$ > {}; {body}; echo > {}",
+                    pidfile.display(),
+                    donefile.display()
+                ),
             ];
             run_in_slot(&argv, Duration::from_secs(60), None, Some(&mut slot))
         });
-        while !pidfile.exists() || std::fs::read_to_string(&pidfile).expect("pid").is_empty() {
+        while !std::fs::read_to_string(&pidfile).is_ok_and(|p| p.ends_with('\n')) {
             assert!(!runner.is_finished(), "the script never wrote its pid");
             std::thread::sleep(Duration::from_millis(5));
         }
         let _mine = slots
             .acquire(Some(Instant::now() + Duration::from_secs(60)))
             .expect("slot within a minute");
-        let running = alive(&pidfile);
-        if running {
+        let still_going = !donefile.exists();
+        if still_going {
             // Done with it: end the script early.
             let pid = std::fs::read_to_string(&pidfile).expect("pid");
             let _ = std::process::Command::new("kill").arg(pid.trim()).status();
@@ -55,7 +47,7 @@ fn slot_freed_while_running(script: &str) -> bool {
             matches!(outcome, CommandOutcome::Exited { .. }),
             "{outcome:?}"
         );
-        running
+        still_going
     })
 }
 
