@@ -461,24 +461,21 @@ mod tests {
             ..AgentOptions::default()
         };
         let argv = ["echo".to_string(), "rampart-cost".to_string()];
-        let root = std::path::Path::new("/");
-        let run = scan(&state, &opts, &held, "test").unwrap();
-        assert_eq!(
-            run.report.policies[0].checks[0].status,
-            rampart_core::Status::Pass
-        );
-        let costs = rampart_engine::costs::CommandCosts::load(&state.command_costs()).unwrap();
-        assert!(costs.expected(root, &argv).is_some(), "{costs:?}");
-
+        // Scans, checks the result and that the cache now holds the command's duration.
+        let scan_and_check = || {
+            let run = scan(&state, &opts, &held, "test").unwrap();
+            assert_eq!(
+                run.report.policies[0].checks[0].status,
+                rampart_core::Status::Pass
+            );
+            let costs = rampart_engine::costs::CommandCosts::load(&state.command_costs()).unwrap();
+            let root = std::path::Path::new("/");
+            assert!(costs.expected(root, &argv).is_some(), "{costs:?}");
+        };
+        scan_and_check();
         // A broken cache costs the ordering, never the scan, and is rewritten whole.
         std::fs::write(state.command_costs(), "{ broken").unwrap();
-        let run = scan(&state, &opts, &held, "test").unwrap();
-        assert_eq!(
-            run.report.policies[0].checks[0].status,
-            rampart_core::Status::Pass
-        );
-        let costs = rampart_engine::costs::CommandCosts::load(&state.command_costs()).unwrap();
-        assert!(costs.expected(root, &argv).is_some(), "{costs:?}");
+        scan_and_check();
     }
 
     #[test]
