@@ -190,12 +190,13 @@ fn timespec(d: Duration) -> rustix::time::Timespec {
 const SLOT_LOOK_EVERY: Duration = Duration::from_millis(20);
 
 /// Watches a running command on behalf of its CPU slot. A command counts as busy while the
-/// kernel reports it runnable (`R`); waiting for a core still shows `R`, so a loaded machine
-/// does not make a busy command look idle. Two sleeping looks in a row give the slot back:
-/// one could be a short read between bursts of work.
+/// kernel reports it, or one of its descendants, runnable (`R`): a shell running a pipeline
+/// sleeps while the pipeline computes. Waiting for a core still shows `R`, so a loaded machine
+/// does not make a busy command look idle. Two sleeping looks in a row give the slot back: one
+/// could be a short read between bursts of work.
 struct SlotWatch<'s, 'a> {
     slot: Option<&'s mut Slot<'a>>,
-    stat: PathBuf,
+    pid: u32,
     next_look: Instant,
     asleep: u8,
 }
@@ -204,7 +205,7 @@ impl<'s, 'a> SlotWatch<'s, 'a> {
     fn new(slot: Option<&'s mut Slot<'a>>, pid: Pid) -> Self {
         SlotWatch {
             slot: slot.filter(|s| s.is_held()),
-            stat: PathBuf::from(format!("/proc/{}/stat", pid.as_raw_nonzero())),
+            pid: pid.as_raw_nonzero().get().unsigned_abs(),
             next_look: Instant::now() + SLOT_LOOK_EVERY,
             asleep: 0,
         }
@@ -223,7 +224,7 @@ impl<'s, 'a> SlotWatch<'s, 'a> {
             return;
         }
         self.next_look = Instant::now() + SLOT_LOOK_EVERY;
-        if process_runnable(&self.stat) {
+        if tree_runnable(self.pid, TREE_DEPTH) {
             self.asleep = 0;
         } else {
             self.asleep += 1;
@@ -240,10 +241,30 @@ impl<'s, 'a> SlotWatch<'s, 'a> {
     }
 }
 
+/// How many generations below a command are looked at (`sh -c "a | b"` is one).
+const TREE_DEPTH: u8 = 3;
+
+/// Whether `pid`, or a descendant down to `depth` generations, is running or runnable. Children
+/// come from `/proc/PID/task/PID/children` (a single-threaded parent's, which a shell is).
+fn tree_runnable(pid: u32, depth: u8) -> bool {
+    if process_runnable(pid) {
+        return true;
+    }
+    depth > 0
+        && std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).is_ok_and(
+            |children| {
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse().ok())
+                    .any(|child| tree_runnable(child, depth - 1))
+            },
+        )
+}
+
 /// Whether `/proc/PID/stat` says the process is running or runnable. The state is the first
 /// field after the command name, which is in parentheses and may itself contain `)`.
-fn process_runnable(stat: &Path) -> bool {
-    std::fs::read(stat).is_ok_and(|text| {
+fn process_runnable(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/stat")).is_ok_and(|text| {
         text.iter()
             .rposition(|b| *b == b')')
             .and_then(|i| text.get(i + 2))

@@ -57,6 +57,14 @@ fn a_sleeping_command_gives_its_slot_back() {
 }
 
 #[test]
+fn a_computing_pipeline_keeps_its_slot_while_its_shell_waits() {
+    // The outer shell and `cat` sleep; the inner shell computes.
+    assert!(!slot_freed_while_running(
+        "sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done' | cat"
+    ));
+}
+
+#[test]
 fn a_computing_command_keeps_its_slot_until_it_ends() {
     // A shell loop: runnable the whole time, however loaded the machine is.
     assert!(!slot_freed_while_running(
