@@ -10,10 +10,11 @@
 //! own from the moment it starts, and the scan takes about as long as its longest command or its
 //! total CPU time over the cores, whichever is larger.
 //!
-//! A command that is not using the CPU (it waits on the network, a lock, a pipe or its own
-//! children) gives its slot back, so a slow but idle command never holds up the rest: a slot
-//! limits CPU contention, not the number of commands in flight. Slots are handed out in the
-//! order they were asked for, so the engine's "longest chains first" ordering survives.
+//! A command that is not using the CPU (it waits on the network, a lock or a pipe, and none of
+//! its descendants computes either) gives its slot back, so a slow but idle command never holds
+//! up the rest: a slot limits CPU contention, not the number of commands in flight. Slots are
+//! handed out in the order they were asked for, so the engine's ordering of checks (longest
+//! measured commands first, see [`crate::costs`]) survives.
 
 use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex, MutexGuard};
