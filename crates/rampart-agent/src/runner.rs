@@ -209,7 +209,7 @@ fn scan(
     // The costs only order the work: a cache that cannot be read or written costs speed, never
     // a scan, so it is logged and passed over.
     let costs_path = state.command_costs();
-    let mut costs = rampart_engine::costs::CommandCosts::load(&costs_path).unwrap_or_else(|e| {
+    let costs = rampart_engine::costs::CommandCosts::load(&costs_path).unwrap_or_else(|e| {
         tracing::warn!("ignoring the command-costs cache: {e}");
         rampart_engine::costs::CommandCosts::new()
     });
@@ -222,7 +222,7 @@ fn scan(
         command_slots: rampart_engine::context::default_command_slots(),
         skip_nfs: true,
     })
-    .with_command_costs(costs.clone());
+    .with_command_costs(costs);
     let run_id = uuid::Uuid::now_v7().to_string();
     let report = rampart_engine::scan_report(
         &ctx,
@@ -230,12 +230,8 @@ fn scan(
         &|_, _| {},
         run_id.clone(),
     );
-    let measured = ctx.measured_costs();
-    if !measured.is_empty() {
-        costs.merge_newer(measured);
-        if let Err(e) = costs.save(&costs_path) {
-            tracing::warn!("cannot update the command-costs cache: {e}");
-        }
+    if let Some(Err(e)) = ctx.updated_costs().map(|costs| costs.save(&costs_path)) {
+        tracing::warn!("cannot update the command-costs cache: {e}");
     }
     Ok(RunSubmission {
         run_id,

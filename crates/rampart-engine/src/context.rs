@@ -167,6 +167,19 @@ impl ScanContext {
         }
     }
 
+    /// What the next scan should order its work by: this scan's measurements over the earlier
+    /// ones ([`CommandCosts::merge_newer`]). `None` when this scan ran no command, so there is
+    /// nothing new to keep.
+    pub fn updated_costs(&self) -> Option<CommandCosts> {
+        let measured = self.measured_costs();
+        if measured.is_empty() {
+            return None;
+        }
+        let mut costs = self.expected.clone();
+        costs.merge_newer(measured);
+        Some(costs)
+    }
+
     /// `realpath` inside the root, cached.
     pub fn resolve(&self, path: &str) -> Result<PathBuf, FsError> {
         slot(&self.resolved, &path.to_string())
@@ -216,10 +229,9 @@ impl ScanContext {
     pub fn command(&self, argv: &[String]) -> Arc<CommandOutcome> {
         slot(&self.commands, &argv.to_vec())
             .get_or_init(|| {
+                // Past the deadline, a wait for a slot ends at once and the check below
+                // reports it.
                 let deadline = self.options.deadline.map(|d| self.started + d);
-                if deadline.is_some_and(|at| at <= Instant::now()) {
-                    return Arc::new(CommandOutcome::DeadlinePassed);
-                }
                 let Some(mut slot) = self.slots.acquire(deadline) else {
                     return Arc::new(CommandOutcome::DeadlinePassed);
                 };

@@ -145,8 +145,14 @@ fn checks_behind_the_longest_commands_of_earlier_scans_start_first() {
     let measured = ctx.measured_costs();
     assert_eq!(measured.len(), 4, "{measured:?}");
     // History says check 3's command is slowest, then check 2's; unknown ones keep their order.
-    let (order, costed, _) = run_order(&log, &[(3, 900), (2, 40)]);
+    let (order, costed, ctx) = run_order(&log, &[(3, 900), (2, 40)]);
     assert_eq!(order, "3214");
+    // What is kept for the next scan: this scan's four measurements, replacing the earlier ones.
+    let updated = ctx.updated_costs().expect("commands ran");
+    assert_eq!(updated, ctx.measured_costs());
+    // A scan that ran no command has nothing new to keep.
+    let idle = rampart_engine::ScanContext::new(crate::engine::harness::options(Path::new("/")));
+    assert!(idle.updated_costs().is_none());
     // Ordering never changes a result.
     let statuses = |r: &rampart_core::PolicyReport| {
         r.checks

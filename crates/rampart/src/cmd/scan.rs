@@ -234,7 +234,7 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
             Err(e) => eprintln!("rampart: warning: ignoring the command-costs cache: {e}"),
         }
     }
-    let ctx = ScanContext::new(options).with_command_costs(costs.clone());
+    let ctx = ScanContext::new(options).with_command_costs(costs);
     let started_at = OffsetDateTime::now_utc();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let bar = ProgressBar::with_draw_target(
@@ -256,12 +256,11 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
     };
     let report = rampart_engine::scan_report(&ctx, policies, &progress, new_scan_id(started_at));
     bar.finish_and_clear();
-    let measured = ctx.measured_costs();
-    if let (Some(path), false) = (&cache, measured.is_empty()) {
-        costs.merge_newer(measured);
-        if let Err(e) = costs.save(path) {
-            eprintln!("rampart: warning: cannot update the command-costs cache: {e}");
-        }
+    let saved = cache
+        .as_ref()
+        .and_then(|path| ctx.updated_costs().map(|costs| costs.save(path)));
+    if let Some(Err(e)) = saved {
+        eprintln!("rampart: warning: cannot update the command-costs cache: {e}");
     }
     {
         use std::sync::atomic::Ordering::Relaxed;
