@@ -210,7 +210,7 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
         }
         None => "/".into(),
     };
-    if args.chroot_commands && !rustix_is_root() {
+    if args.chroot_commands && !rustix::process::geteuid().is_root() {
         return Err(anyhow!("--chroot-commands needs root privileges"));
     }
     let options = ScanOptions {
@@ -288,23 +288,42 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
 
 /// The command-costs cache: `$XDG_CACHE_HOME/rampart/command-costs.json`, else
 /// `$HOME/.cache/rampart/command-costs.json` (the XDG base directory rules); none when neither
-/// variable is set to an absolute path.
+/// variable is set to an absolute path, and none for root when the path lies in another user's
+/// tree (see [`foreign_to_root`]).
 fn cost_cache_path() -> Option<PathBuf> {
     let absolute = |var: &str| {
         std::env::var_os(var)
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
-    absolute("XDG_CACHE_HOME")
+    let path = absolute("XDG_CACHE_HOME")
         .or_else(|| absolute("HOME").map(|h| h.join(".cache")))
-        .map(|dir| dir.join("rampart").join("command-costs.json"))
+        .map(|dir| dir.join("rampart").join("command-costs.json"))?;
+    if rustix::process::geteuid().is_root()
+        && let Some(owner) = foreign_to_root(&path)
+    {
+        tracing::debug!(
+            path = %path.display(),
+            owner,
+            "not using the command-costs cache: run as root in a directory owned by another user"
+        );
+        return None;
+    }
+    Some(path)
 }
 
-fn rustix_is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| {
-        use std::os::unix::fs::MetadataExt;
-        m.uid() == 0
-    })
+/// The owner of the nearest existing directory on `path`, when it is not root.
+///
+/// `sudo -E rampart scan` keeps the invoking user's `HOME`; without this check root would leave
+/// a root-owned `~/.cache/rampart` in that user's home, which the user's own scans then could
+/// not update. The cache only orders work, so root simply scans without one there.
+fn foreign_to_root(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = path
+        .ancestors()
+        .skip(1)
+        .find_map(|dir| std::fs::metadata(dir).ok())?;
+    (meta.uid() != 0).then_some(meta.uid())
 }
 
 /// A random scan id (128 bits, hex), from the process's randomly keyed hasher and the clock.

@@ -1,6 +1,7 @@
 //! `rampart scan` and `rampart policy` from the command line.
 
 use super::harness::*;
+use std::path::Path;
 
 /// A policy over a fixture tree: one pass, one fail, one not applicable; mapped to frameworks.
 const POLICY: &str = r#"rampart: 1
@@ -758,4 +759,46 @@ fn command_costs_are_cached_between_scans_and_a_broken_cache_is_only_a_warning()
     );
     let text = std::fs::read_to_string(&file).expect("cache rewritten");
     assert!(text.contains("rampart-cost-test"), "{text}");
+}
+
+#[test]
+fn root_keeps_no_command_costs_cache_in_another_users_home() {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: needs root to own files as another user (the `sudo -E` case)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write(
+        dir.path(),
+        "cmd.yml",
+        "policy:\n  id: c\n  file: cmd.yml\n  name: C\n  description: d\nchecks:\n  \
+         - id: 1\n    title: t\n    condition: all\n    rules:\n      \
+         - 'c:echo rampart-cost-test -> r:rampart-cost-test'\n",
+    );
+    // An empty XDG_CACHE_HOME is ignored (not absolute), so HOME decides, as after `sudo -E`.
+    let scan_with_home = |home: &Path| {
+        rampart_env(
+            &["scan", "-q", "--format", "json", "--policy", s(&policy)],
+            &[("XDG_CACHE_HOME", Path::new("")), ("HOME", home)],
+        )
+    };
+    // Root's own home: the cache is kept there.
+    let own = dir.path().join("root-home");
+    std::fs::create_dir(&own).expect("mkdir");
+    let o = scan_with_home(&own);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(own.join(".cache/rampart/command-costs.json").exists());
+    // Another user's home: nothing is created in it, and the scan is the same.
+    let foreign = dir.path().join("user-home");
+    std::fs::create_dir(&foreign).expect("mkdir");
+    rustix::fs::chown(&foreign, Some(rustix::fs::Uid::from_raw(65534)), None).expect("chown");
+    assert_eq!(std::fs::metadata(&foreign).expect("stat").uid(), 65534);
+    let o = scan_with_home(&foreign);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    assert!(
+        !foreign.join(".cache").exists(),
+        "root wrote into another user's home"
+    );
 }
