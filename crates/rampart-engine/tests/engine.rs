@@ -6,6 +6,7 @@
 
 mod engine {
     pub mod baseline;
+    pub mod evidence;
     #[allow(dead_code)]
     pub mod harness;
     pub mod real_policies;

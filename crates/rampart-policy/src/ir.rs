@@ -323,6 +323,18 @@ pub enum CompareOp {
 }
 
 impl CompareOp {
+    /// The operator as policies write it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+
     /// Applies the operator.
     pub fn apply(self, left: i64, right: i64) -> bool {
         match self {

@@ -6,7 +6,7 @@
 //! (3, 4, 6) behave as they do there.
 
 use super::Reason;
-use rampart_policy::ir::{Compare, Dialect, Matcher, Minterm, Pattern, Test};
+use rampart_policy::ir::{Compare, CompareOp, Dialect, Matcher, Minterm, Pattern, Test};
 
 /// Wazuh's FOUND.
 pub const FOUND: i32 = 1;
@@ -63,31 +63,23 @@ fn numeric(
         reason.set(format!("Cannot compile regex '{pattern}'"));
         return INVALID;
     }
-    let capture = match regex.first_capture(line) {
-        None => return NOT_FOUND,
-        Some(c) => c,
-    };
-    let captured = match (capture, dialect) {
-        (Some(c), _) => c,
-        // 5.x falls back to the whole match when there is no group.
-        (None, Dialect::Sca5) => match whole_match(regex, line) {
-            Some(m) => m,
-            None => return NOT_FOUND,
-        },
-        (None, _) => {
+    let value = match capture_number(regex, line, dialect) {
+        Captured::NoMatch => return NOT_FOUND,
+        Captured::NoGroup => {
             reason.set(format!(
                 "Regex '{}' matched, but no string was captured by it. Did you forget specifying a capture group?",
                 regex.as_str()
             ));
             return INVALID;
         }
-    };
-    let Some(value) = c_strtol(&captured) else {
-        reason.set(format!(
-            "Conversion error. Cannot convert '{}' to integer.",
-            String::from_utf8_lossy(&captured)
-        ));
-        return INVALID;
+        Captured::NotANumber(text) => {
+            reason.set(format!(
+                "Conversion error. Cannot convert '{}' to integer.",
+                String::from_utf8_lossy(&text)
+            ));
+            return INVALID;
+        }
+        Captured::Number(v) => v,
     };
     match compare {
         Compare::Op(op, rhs) => i32::from(op.apply(value, *rhs)),
@@ -96,6 +88,106 @@ fn numeric(
             INVALID
         }
     }
+}
+
+/// What an `n:` regex captured on a line.
+enum Captured {
+    NoMatch,
+    /// It matched but captured nothing (4.x: invalid).
+    NoGroup,
+    NotANumber(Vec<u8>),
+    Number(i64),
+}
+
+fn capture_number(regex: &Matcher, line: &[u8], dialect: Dialect) -> Captured {
+    let captured = match (regex.first_capture(line), dialect) {
+        (None, _) => return Captured::NoMatch,
+        (Some(Some(c)), _) => c,
+        // 5.x falls back to the whole match when there is no group.
+        (Some(None), Dialect::Sca5) => match whole_match(regex, line) {
+            Some(m) => m,
+            None => return Captured::NoMatch,
+        },
+        (Some(None), _) => return Captured::NoGroup,
+    };
+    match c_strtol(&captured) {
+        Some(v) => Captured::Number(v),
+        None => Captured::NotANumber(captured),
+    }
+}
+
+/// A line that satisfies every part of a pattern except an `n:` comparison: the evidence a
+/// reader needs when "no line matches" hides a value out of range (`PASS_MAX_DAYS 99999`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfRange {
+    /// Index into the lines.
+    pub line: usize,
+    /// The number the line holds.
+    pub value: i64,
+    /// The comparison it fails.
+    pub op: CompareOp,
+    /// The comparison's right-hand side.
+    pub bound: i64,
+}
+
+impl OutOfRange {
+    /// "99999 is not <= 365".
+    pub fn describe(&self) -> String {
+        format!("{} is not {} {}", self.value, self.op.symbol(), self.bound)
+    }
+}
+
+/// The first line on which only `n:` comparisons of `p` fail, if any. Evidence only: called
+/// after a scan found no line, it never changes a value (and records no reason).
+pub fn out_of_range(p: &Pattern, lines: &[&[u8]], dialect: Dialect) -> Option<OutOfRange> {
+    let has_comparison = p.minterms.iter().any(|m| {
+        !m.negated
+            && matches!(
+                m.test,
+                Test::Numeric {
+                    compare: Compare::Op(..),
+                    ..
+                }
+            )
+    });
+    if !has_comparison {
+        return None;
+    }
+    let mut scratch = Reason::default();
+    lines.iter().enumerate().find_map(|(i, line)| {
+        let mut miss = None;
+        for m in &p.minterms {
+            match (&m.test, m.negated) {
+                (
+                    Test::Numeric {
+                        regex,
+                        compare: Compare::Op(op, bound),
+                        ..
+                    },
+                    false,
+                ) => {
+                    let Captured::Number(value) = capture_number(regex, line, dialect) else {
+                        return None;
+                    };
+                    if miss.is_none() && !op.apply(value, *bound) {
+                        miss = Some(OutOfRange {
+                            line: i,
+                            value,
+                            op: *op,
+                            bound: *bound,
+                        });
+                    }
+                }
+                _ => {
+                    let v = positive(m, line, dialect, &mut scratch);
+                    if (if m.negated { v ^ 1 } else { v }) != FOUND {
+                        return None;
+                    }
+                }
+            }
+        }
+        miss
+    })
 }
 
 fn whole_match(regex: &Matcher, line: &[u8]) -> Option<Vec<u8>> {
@@ -327,6 +419,51 @@ mod tests {
         let lines: Vec<&[u8]> = vec![b"x3", b""];
         let res = scan_lines(&p, &lines, Dialect::Sca4, LineMode::LastUnlessFound, &mut r);
         assert_eq!(res.value, NOT_FOUND);
+    }
+
+    #[test]
+    fn out_of_range_finds_the_line_that_fails_only_its_comparison() {
+        let p = pat(r"n:^PASS_MAX_DAYS\s+(\d+) compare <= 365");
+        let lines: Vec<&[u8]> = vec![
+            b"# PASS_MAX_DAYS 30 is a comment",
+            b"PASS_MAX_DAYS 99999",
+            b"PASS_MAX_DAYS 400",
+        ];
+        let o = out_of_range(&p, &lines, Dialect::Sca4).expect("near miss");
+        assert_eq!(
+            (o.line, o.value, o.op, o.bound),
+            (1, 99999, CompareOp::Le, 365)
+        );
+        assert_eq!(o.describe(), "99999 is not <= 365");
+        // A value in range is no near miss (the caller only asks after no line matched, but
+        // the answer must still be right).
+        let ok: Vec<&[u8]> = vec![b"PASS_MAX_DAYS 90"];
+        assert_eq!(out_of_range(&p, &ok, Dialect::Sca4), None);
+        // Every other minterm must hold on the line, negated ones included.
+        let p = pat(r"n:^MaxAuthTries\s+(\d+) compare <= 4 && !r:#");
+        let lines: Vec<&[u8]> = vec![b"MaxAuthTries 6 # too many", b"MaxAuthTries 10"];
+        let o = out_of_range(&p, &lines, Dialect::Sca4).expect("near miss");
+        assert_eq!((o.line, o.value), (1, 10));
+        let p = pat(r"n:^MaxAuthTries\s+(\d+) compare <= 4 && r:sshd");
+        assert_eq!(out_of_range(&p, &lines, Dialect::Sca4), None);
+        // Nothing to say without a comparison, or when the capture is not a number.
+        assert_eq!(
+            out_of_range(&pat(r"r:^MaxAuthTries"), &lines, Dialect::Sca4),
+            None
+        );
+        let p = pat(r"n:^MaxAuthTries\s+(\S+) compare <= 4");
+        let words: Vec<&[u8]> = vec![b"MaxAuthTries many"];
+        assert_eq!(out_of_range(&p, &words, Dialect::Sca4), None);
+        // 5.x compares the whole match when there is no group.
+        let p = parse_pattern(
+            r"n:\d+ compare < 3",
+            Dialect::Sca5,
+            RegexEngine::Pcre2Caseless,
+        )
+        .expect("p");
+        let lines: Vec<&[u8]> = vec![b"retries 7"];
+        let o = out_of_range(&p, &lines, Dialect::Sca5).expect("near miss");
+        assert_eq!((o.value, o.op, o.bound), (7, CompareOp::Lt, 3));
     }
 
     #[test]

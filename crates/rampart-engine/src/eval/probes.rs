@@ -1,7 +1,7 @@
 //! The SCA probes: files, directories, commands and processes, with the exact result and reason
 //! rules of `wm_sca.c` (4.x) and the 5.x differences.
 
-use super::pattern::{FOUND, INVALID, LineMode, NOT_FOUND, scan_lines};
+use super::pattern::{FOUND, INVALID, LineMode, NOT_FOUND, out_of_range, scan_lines};
 use super::{Reason, RuleResult};
 use crate::command::{CommandOutcome, break_lines};
 use crate::context::ScanContext;
@@ -231,20 +231,36 @@ fn contents(
                 ),
             );
         }
-        None => push(
-            r,
-            obs(
-                ObservationKind::File,
-                path,
-                None,
-                None,
-                match res.value {
-                    INVALID => format!("a line of {} could not be evaluated", lines.len()),
-                    FOUND => format!("no line of {} matches", lines.len()),
-                    _ => format!("no line of {} matches", lines.len()),
-                },
-            ),
-        ),
+        None => {
+            let near = (res.value == NOT_FOUND)
+                .then(|| out_of_range(pattern, &texts, dialect))
+                .flatten();
+            let observation = match near {
+                // The line that holds the setting, with the value that fails.
+                Some(o) => obs(
+                    ObservationKind::File,
+                    path,
+                    Some(lines[o.line].number),
+                    Some(clip(&lines[o.line].text)),
+                    format!(
+                        "value {} (no line of {} matches)",
+                        o.describe(),
+                        lines.len()
+                    ),
+                ),
+                None => obs(
+                    ObservationKind::File,
+                    path,
+                    None,
+                    None,
+                    match res.value {
+                        INVALID => format!("a line of {} could not be evaluated", lines.len()),
+                        _ => format!("no line of {} matches", lines.len()),
+                    },
+                ),
+            };
+            push(r, observation);
+        }
     }
     res.value
 }
@@ -617,6 +633,24 @@ pub fn command(
                         ),
                     ),
                 ),
+                None if let Some(o) = (res.value == NOT_FOUND)
+                    .then(|| out_of_range(pattern, &texts, dialect))
+                    .flatten() =>
+                {
+                    push(
+                        &mut r,
+                        obs(
+                            ObservationKind::Command,
+                            command,
+                            Some(o.line as u64 + 1),
+                            Some(clip(texts[o.line])),
+                            format!(
+                                "exit status {code}; value {} (no line matches)",
+                                o.describe()
+                            ),
+                        ),
+                    );
+                }
                 None => {
                     let excerpt: Vec<String> = texts
                         .iter()
