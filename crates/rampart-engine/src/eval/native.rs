@@ -208,10 +208,10 @@ pub fn package(ctx: &ScanContext, name: &str, reason: &mut Reason) -> RuleResult
                     status
                         .clone()
                         .map(|s| format!("Package: {name} Status: {s}")),
-                    if installed {
-                        "installed"
-                    } else {
-                        "not installed"
+                    match (installed, &status) {
+                        (true, _) => format!("{name} is installed"),
+                        (false, Some(_)) => format!("{name} is not installed"),
+                        (false, None) => format!("{name} is not installed (not in the database)"),
                     },
                 );
                 r.value = if installed { FOUND } else { NOT_FOUND };

@@ -86,3 +86,33 @@ fn a_command_value_out_of_range_is_shown_on_its_output_line() {
         Some("exit status 0; value 10 is not <= 4 (no line matches)")
     );
 }
+
+#[test]
+fn package_evidence_names_the_package() {
+    let t = Tree::new();
+    t.file(
+        "/var/lib/dpkg/status",
+        "Package: sudo\nStatus: install ok installed\n\nPackage: telnet\nStatus: deinstall ok config-files\n\n",
+    );
+    let p = load(
+        "rampart: 1\npolicy:\n  id: pk\n  name: P\n  description: d\nchecks:\n  \
+         - id: P1\n    title: packages\n    severity: low\n    condition: any\n    rules:\n      \
+         - {package: telnet}\n      - {package: libpam-pwquality}\n      - {package: sudo}\n",
+    );
+    let r = scan_root(&p, t.path());
+    let details: Vec<_> = observations(&r, "P1")
+        .iter()
+        .map(|o| (o.target.as_str(), o.detail.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        details,
+        [
+            ("/var/lib/dpkg/status", "telnet is not installed"),
+            (
+                "/var/lib/dpkg/status",
+                "libpam-pwquality is not installed (not in the database)"
+            ),
+            ("/var/lib/dpkg/status", "sudo is installed"),
+        ]
+    );
+}
