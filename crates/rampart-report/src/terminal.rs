@@ -107,7 +107,7 @@ pub fn render(report: &ScanReport, opts: PrettyOptions) -> String {
                 let _ = writeln!(
                     out,
                     "  {}",
-                    p.dim(&format!("({hidden} passed, not applicable or waived checks not shown; --verbose lists them)"))
+                    p.dim(&format!("({hidden} passed, not applicable or waived checks not shown; --show-all lists them)"))
                 );
             }
         }
@@ -297,7 +297,9 @@ mod tests {
             !out.contains("check 1"),
             "passing checks are hidden without --show-all"
         );
-        assert!(out.contains("(2 passed, not applicable or waived checks not shown"));
+        assert!(out.contains(
+            "(2 passed, not applicable or waived checks not shown; --show-all lists them)"
+        ));
         assert!(out.contains("Score 50.0%"));
         assert!(out.contains("nist_800_53"));
     }
