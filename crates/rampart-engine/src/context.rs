@@ -8,7 +8,7 @@ use crate::costs::CommandCosts;
 use crate::fsroot::{FsError, FsRoot};
 use crate::process::{self, ProcInfo};
 use crate::slots::CpuSlots;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::Metadata;
 use std::hash::Hash;
 use std::path::PathBuf;
@@ -118,6 +118,8 @@ pub struct ScanContext {
     measured: Mutex<CommandCosts>,
     /// Work counters.
     pub counters: Counters,
+    /// Host paths the OS refused to let the scan read, for the report's warning.
+    denied: Mutex<BTreeSet<String>>,
 }
 
 fn slot<K: Eq + Hash + Clone, T>(map: &Mutex<HashMap<K, Slot<T>>>, key: &K) -> Slot<T> {
@@ -145,6 +147,7 @@ impl ScanContext {
             expected: CommandCosts::new(),
             measured: Mutex::default(),
             counters: Counters::default(),
+            denied: Mutex::default(),
         }
     }
 
@@ -183,7 +186,11 @@ impl ScanContext {
     /// `realpath` inside the root, cached.
     pub fn resolve(&self, path: &str) -> Result<PathBuf, FsError> {
         slot(&self.resolved, &path.to_string())
-            .get_or_init(|| self.root.resolve(path))
+            .get_or_init(|| {
+                self.root.resolve(path).inspect_err(|e| {
+                    self.note_denied(e, || self.root.path().join(path.trim_start_matches('/')))
+                })
+            })
             .clone()
     }
 
@@ -192,9 +199,30 @@ impl ScanContext {
         slot(&self.files, host_path)
             .get_or_init(|| {
                 self.counters.files_read.fetch_add(1, Ordering::Relaxed);
-                read_lines(host_path).map(Arc::new)
+                read_lines(host_path)
+                    .map(Arc::new)
+                    .inspect_err(|e| self.note_denied(e, || host_path.clone()))
             })
             .clone()
+    }
+
+    fn note_denied(&self, e: &FsError, host_path: impl FnOnce() -> PathBuf) {
+        if e.is_permission_denied() {
+            let mut denied = match self.denied.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            denied.insert(host_path().display().to_string());
+        }
+    }
+
+    /// The paths (on the host) the OS refused to let this scan read, sorted. The checks that
+    /// needed them are not applicable, which an unprivileged scan must not pass off as complete.
+    pub fn denied_paths(&self) -> Vec<String> {
+        match self.denied.lock() {
+            Ok(g) => g.iter().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
+        }
     }
 
     /// A directory listing (logical path), each entry `lstat`ed, read once.
@@ -203,7 +231,9 @@ impl ScanContext {
             .get_or_init(|| {
                 self.counters.dirs_listed.fetch_add(1, Ordering::Relaxed);
                 let host = self.resolve(dir)?;
-                let rd = std::fs::read_dir(&host).map_err(|e| FsError::from_io(&e))?;
+                let rd = std::fs::read_dir(&host)
+                    .map_err(|e| FsError::from_io(&e))
+                    .inspect_err(|e| self.note_denied(e, || host.clone()))?;
                 let mut out = Vec::new();
                 for entry in rd {
                     let entry = entry.map_err(|e| FsError::from_io(&e))?;

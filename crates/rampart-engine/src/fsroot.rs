@@ -43,6 +43,12 @@ impl FsError {
         self.errno == rustix::io::Errno::NOENT.raw_os_error()
     }
 
+    /// Whether the OS refused access (EACCES, EPERM): a privilege problem, not a finding.
+    pub fn is_permission_denied(&self) -> bool {
+        self.errno == rustix::io::Errno::ACCESS.raw_os_error()
+            || self.errno == rustix::io::Errno::PERM.raw_os_error()
+    }
+
     /// The message `strerror(errno)` gives.
     pub fn strerror(&self) -> String {
         let s = io::Error::from_raw_os_error(self.errno).to_string();

@@ -40,6 +40,53 @@ pub fn scan_report(
             ));
         }
     }
+    if let Some(w) = denied_warning(&ctx.denied_paths()) {
+        report.warnings.push(w);
+    }
     report.refresh();
     report
+}
+
+/// How many paths listed by name in the permission warning.
+const DENIED_NAMED: usize = 5;
+
+/// The warning for paths the scan could not read: their checks are not applicable, so the
+/// score of an unprivileged scan looks better than the host is, and the report must say so.
+fn denied_warning(denied: &[String]) -> Option<String> {
+    let (first, rest) = denied.split_at(denied.len().min(DENIED_NAMED));
+    if first.is_empty() {
+        return None;
+    }
+    let mut names = first.join(", ");
+    if !rest.is_empty() {
+        names.push_str(&format!(" and {} more", rest.len()));
+    }
+    let what = if denied.len() == 1 { "path" } else { "paths" };
+    Some(format!(
+        "permission denied reading {} {what} ({names}): the checks that need them are not applicable; scan with the privileges to read them (usually as root) for complete results",
+        denied.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_warning_names_the_first_paths_and_counts_the_rest() {
+        assert_eq!(denied_warning(&[]), None);
+        let one = denied_warning(&["/etc/shadow".into()]).expect("warning");
+        assert!(
+            one.starts_with("permission denied reading 1 path (/etc/shadow): "),
+            "{one}"
+        );
+        let many: Vec<String> = (1..=7).map(|i| format!("/p{i}")).collect();
+        let w = denied_warning(&many).expect("warning");
+        assert!(
+            w.starts_with(
+                "permission denied reading 7 paths (/p1, /p2, /p3, /p4, /p5 and 2 more): "
+            ),
+            "{w}"
+        );
+    }
 }

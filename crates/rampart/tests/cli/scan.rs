@@ -2,6 +2,7 @@
 
 use super::harness::*;
 use std::path::Path;
+use std::process::Command;
 
 /// A policy over a fixture tree: one pass, one fail, one not applicable; mapped to frameworks.
 const POLICY: &str = r#"rampart: 1
@@ -801,4 +802,62 @@ fn root_keeps_no_command_costs_cache_in_another_users_home() {
         !foreign.join(".cache").exists(),
         "root wrote into another user's home"
     );
+}
+
+#[test]
+fn an_unprivileged_scan_says_which_paths_it_could_not_read() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path();
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let secret = write(root, "etc/secret.conf", "token = x\n");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    write(root, "etc/open.conf", "token = x\n");
+    let policy = write(
+        root,
+        "p.yml",
+        "policy:\n  id: c\n  file: p.yml\n  name: C\n  description: d\nchecks:\n  \
+         - id: 1\n    title: secret\n    condition: all\n    rules:\n      \
+         - 'f:/etc/secret.conf -> r:token'\n  \
+         - id: 2\n    title: open\n    condition: all\n    rules:\n      \
+         - 'f:/etc/open.conf -> r:token'\n",
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
+    cmd.args(["scan", "--format", "json", "--no-cost-cache", "--policy"])
+        .arg(&policy)
+        .arg("--root")
+        .arg(root);
+    // Root reads everything; the case is a scan by an ordinary user.
+    if rustix::process::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    let o = cmd.output().expect("run rampart");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let statuses: Vec<_> = report["policies"][0]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                c["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("1".to_owned(), serde_json::json!("not_applicable")),
+            ("2".to_owned(), serde_json::json!("pass"))
+        ]
+    );
+    let expected = format!(
+        "permission denied reading 1 path ({}): the checks that need them are not applicable",
+        root.join("etc/secret.conf").display()
+    );
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains(&expected), "{warnings}");
+    assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
 }
