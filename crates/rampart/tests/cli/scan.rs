@@ -714,16 +714,21 @@ fn report_schema_describes_every_field_a_report_has() {
     }
 }
 
-#[test]
-fn command_costs_are_cached_between_scans_and_a_broken_cache_is_only_a_warning() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = write(
-        dir.path(),
+/// A policy whose one check runs one command (`echo rampart-cost-test`), for the costs cache.
+fn one_command_policy(dir: &Path) -> std::path::PathBuf {
+    write(
+        dir,
         "cmd.yml",
         "policy:\n  id: c\n  file: cmd.yml\n  name: C\n  description: d\nchecks:\n  \
          - id: 1\n    title: t\n    condition: all\n    rules:\n      \
          - 'c:echo rampart-cost-test -> r:rampart-cost-test'\n",
-    );
+    )
+}
+
+#[test]
+fn command_costs_are_cached_between_scans_and_a_broken_cache_is_only_a_warning() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = one_command_policy(dir.path());
     let cache_home = dir.path().join("cache");
     let file = cache_home.join("rampart/command-costs.json");
     let env = [("XDG_CACHE_HOME", cache_home.as_path())];
@@ -770,13 +775,7 @@ fn root_keeps_no_command_costs_cache_in_another_users_home() {
         return;
     }
     let dir = tempfile::tempdir().expect("tmp");
-    let policy = write(
-        dir.path(),
-        "cmd.yml",
-        "policy:\n  id: c\n  file: cmd.yml\n  name: C\n  description: d\nchecks:\n  \
-         - id: 1\n    title: t\n    condition: all\n    rules:\n      \
-         - 'c:echo rampart-cost-test -> r:rampart-cost-test'\n",
-    );
+    let policy = one_command_policy(dir.path());
     // An empty XDG_CACHE_HOME is ignored (not absolute), so HOME decides, as after `sudo -E`.
     let scan_with_home = |home: &Path| {
         rampart_env(
