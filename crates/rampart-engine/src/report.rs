@@ -2,6 +2,7 @@
 
 use rampart_core::ScanReport;
 use rampart_policy::ir::Policy;
+use std::sync::atomic::Ordering;
 use time::OffsetDateTime;
 
 use crate::{Progress, ScanContext};
@@ -42,6 +43,17 @@ pub fn scan_report(
     }
     if let Some(w) = denied_warning(&ctx.denied_paths()) {
         report.warnings.push(w);
+    }
+    let commands = ctx.counters.commands_run.load(Ordering::Relaxed);
+    let uid = rustix::process::geteuid();
+    if commands > 0 && !uid.is_root() {
+        // A command's own "permission denied" is only text in its output; the engine cannot
+        // tell it from a finding, so it says how the commands were run.
+        let what = if commands == 1 { "command" } else { "commands" };
+        report.warnings.push(format!(
+            "not run as root (uid {}): the {commands} {what} the checks ran had only that user's privileges, so checks based on them may differ from a scan as root",
+            uid.as_raw()
+        ));
     }
     report.refresh();
     report

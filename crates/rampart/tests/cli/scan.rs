@@ -804,7 +804,7 @@ fn root_keeps_no_command_costs_cache_in_another_users_home() {
 }
 
 #[test]
-fn an_unprivileged_scan_says_which_paths_it_could_not_read() {
+fn an_unprivileged_scan_says_what_it_could_not_read_and_how_commands_ran() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().expect("tmp");
@@ -812,25 +812,32 @@ fn an_unprivileged_scan_says_which_paths_it_could_not_read() {
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let secret = write(root, "etc/secret.conf", "token = x\n");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
-    write(root, "etc/open.conf", "token = x\n");
+    let open = write(root, "etc/open.conf", "token = x\n");
     let policy = write(
         root,
         "p.yml",
-        "policy:\n  id: c\n  file: p.yml\n  name: C\n  description: d\nchecks:\n  \
-         - id: 1\n    title: secret\n    condition: all\n    rules:\n      \
-         - 'f:/etc/secret.conf -> r:token'\n  \
-         - id: 2\n    title: open\n    condition: all\n    rules:\n      \
-         - 'f:/etc/open.conf -> r:token'\n",
+        &format!(
+            "policy:\n  id: c\n  file: p.yml\n  name: C\n  description: d\nchecks:\n  \
+             - id: 1\n    title: secret\n    condition: all\n    rules:\n      \
+             - 'f:{} -> r:token'\n  \
+             - id: 2\n    title: open\n    condition: all\n    rules:\n      \
+             - 'f:{} -> r:token'\n  \
+             - id: 3\n    title: command\n    condition: all\n    rules:\n      \
+             - 'c:id -u -> r:^\\d+$'\n",
+            secret.display(),
+            open.display()
+        ),
     );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
     cmd.args(["scan", "--format", "json", "--no-cost-cache", "--policy"])
-        .arg(&policy)
-        .arg("--root")
-        .arg(root);
+        .arg(&policy);
     // Root reads everything; the case is a scan by an ordinary user.
-    if rustix::process::geteuid().is_root() {
+    let uid = if rustix::process::geteuid().is_root() {
         cmd.uid(65534).gid(65534);
-    }
+        65534
+    } else {
+        rustix::process::geteuid().as_raw()
+    };
     let o = cmd.output().expect("run rampart");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
@@ -838,25 +845,19 @@ fn an_unprivileged_scan_says_which_paths_it_could_not_read() {
         .as_array()
         .expect("checks")
         .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap_or_default().to_owned(),
-                c["status"].clone(),
-            )
-        })
+        .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(
-        statuses,
-        [
-            ("1".to_owned(), serde_json::json!("not_applicable")),
-            ("2".to_owned(), serde_json::json!("pass"))
-        ]
-    );
-    let expected = format!(
+    assert_eq!(statuses, ["not_applicable", "pass", "pass"]);
+    let denied = format!(
         "permission denied reading 1 path ({}): the checks that need them are not applicable",
-        root.join("etc/secret.conf").display()
+        secret.display()
+    );
+    let commands = format!(
+        "not run as root (uid {uid}): the 1 command the checks ran had only that user's privileges"
     );
     let warnings = report["warnings"].to_string();
-    assert!(warnings.contains(&expected), "{warnings}");
-    assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+    for expected in [&denied, &commands] {
+        assert!(warnings.contains(expected.as_str()), "{warnings}");
+        assert!(stderr(&o).contains(expected.as_str()), "{}", stderr(&o));
+    }
 }
