@@ -13,7 +13,7 @@ use std::fs::Metadata;
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Largest file read for content rules; the rest is ignored (and said so in evidence).
@@ -122,12 +122,14 @@ pub struct ScanContext {
     denied: Mutex<BTreeSet<String>>,
 }
 
+/// Locks `m`, poisoned or not: every value behind these locks is changed in single steps
+/// (an insert, a record), so a panic elsewhere cannot leave one half-written.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn slot<K: Eq + Hash + Clone, T>(map: &Mutex<HashMap<K, Slot<T>>>, key: &K) -> Slot<T> {
-    let mut guard = match map.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    guard.entry(key.clone()).or_default().clone()
+    lock(map).entry(key.clone()).or_default().clone()
 }
 
 impl ScanContext {
@@ -164,10 +166,7 @@ impl ScanContext {
 
     /// How long each command this scan ran took (timed-out ones: until they were killed).
     pub fn measured_costs(&self) -> CommandCosts {
-        match self.measured.lock() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        lock(&self.measured).clone()
     }
 
     /// What the next scan should order its work by: this scan's measurements over the earlier
@@ -208,21 +207,14 @@ impl ScanContext {
 
     fn note_denied(&self, e: &FsError, host_path: impl FnOnce() -> PathBuf) {
         if e.is_permission_denied() {
-            let mut denied = match self.denied.lock() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            denied.insert(host_path().display().to_string());
+            lock(&self.denied).insert(host_path().display().to_string());
         }
     }
 
     /// The paths (on the host) the OS refused to let this scan read, sorted. The checks that
     /// needed them are not applicable, which an unprivileged scan must not pass off as complete.
     pub fn denied_paths(&self) -> Vec<String> {
-        match self.denied.lock() {
-            Ok(g) => g.iter().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
-        }
+        lock(&self.denied).iter().cloned().collect()
     }
 
     /// A directory listing (logical path), each entry `lstat`ed, read once.
@@ -284,10 +276,7 @@ impl ScanContext {
                     took_ms = took.as_millis() as u64,
                     "command finished"
                 );
-                match self.measured.lock() {
-                    Ok(mut g) => g.record(&self.options.root, argv, took),
-                    Err(poisoned) => poisoned.into_inner().record(&self.options.root, argv, took),
-                }
+                lock(&self.measured).record(&self.options.root, argv, took);
                 Arc::new(outcome)
             })
             .clone()
