@@ -234,6 +234,16 @@ pub struct LinesResult<'a> {
     pub lines: &'a [&'a [u8]],
 }
 
+impl LinesResult<'_> {
+    /// For a scan that found no line at all: the line that failed only an `n:` comparison
+    /// ([`out_of_range`]), the evidence a reader needs. Evidence only; never changes `value`.
+    pub fn near_miss(&self, p: &Pattern, dialect: Dialect) -> Option<OutOfRange> {
+        (self.value == NOT_FOUND && self.decisive.is_none())
+            .then(|| out_of_range(p, self.lines, dialect))
+            .flatten()
+    }
+}
+
 /// How a probe combines per-line values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineMode {

@@ -1,7 +1,7 @@
 //! The SCA probes: files, directories, commands and processes, with the exact result and reason
 //! rules of `wm_sca.c` (4.x) and the 5.x differences.
 
-use super::pattern::{FOUND, INVALID, LineMode, NOT_FOUND, out_of_range, scan_lines};
+use super::pattern::{FOUND, INVALID, LineMode, NOT_FOUND, scan_lines};
 use super::{Reason, RuleResult};
 use crate::command::{CommandOutcome, break_lines};
 use crate::context::ScanContext;
@@ -232,10 +232,7 @@ fn contents(
             );
         }
         None => {
-            let near = (res.value == NOT_FOUND)
-                .then(|| out_of_range(pattern, &texts, dialect))
-                .flatten();
-            let observation = match near {
+            let observation = match res.near_miss(pattern, dialect) {
                 // The line that holds the setting, with the value that fails.
                 Some(o) => obs(
                     ObservationKind::File,
@@ -633,10 +630,7 @@ pub fn command(
                         ),
                     ),
                 ),
-                None if let Some(o) = (res.value == NOT_FOUND)
-                    .then(|| out_of_range(pattern, &texts, dialect))
-                    .flatten() =>
-                {
+                None if let Some(o) = res.near_miss(pattern, dialect) => {
                     push(
                         &mut r,
                         obs(
