@@ -3,23 +3,56 @@
 #   openscap-scanner + ssg-debian: `oscap` and the SCAP Security Guide's Debian content, to
 #   produce real XCCDF/ARF result files for the OpenSCAP import tests (generated at test time,
 #   never committed).
+#   bind9-utils: `named-checkzone`, which must load the RPZ export.
+#   suricata (from bookworm-backports, which this script adds to apt's sources): loads and runs
+#   the Suricata rule export over a pcap of real conversations.
 # And from PyPI:
 #   taxii2-client: the OASIS TAXII 2.1 client, run against Rampart's TAXII server by a test.
+#   scapy: writes the pcap the Suricata tests run the exported rules over.
 # Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
 set -euo pipefail
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-test-deps: need root to install $* (apt-get)" >&2
+    exit 1
+  fi
+}
+export DEBIAN_FRONTEND=noninteractive
+updated=
 need=()
 command -v oscap >/dev/null 2>&1 || need+=(openscap-scanner)
 [ -f /usr/share/xml/scap/ssg/content/ssg-debian11-ds.xml ] || need+=(ssg-debian)
+command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-test-deps: need root to install ${need[*]} (apt-get)" >&2
-    exit 1
-  fi
+  need_root "${need[*]}"
   echo "setup-test-deps: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  updated=1
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# Suricata 7 is only in bookworm-backports (bookworm itself has 6).
+if ! command -v suricata >/dev/null 2>&1; then
+  need_root suricata
+  backports=/etc/apt/sources.list.d/bookworm-backports.sources
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    # The same mirror as the machine's own bookworm sources.
+    mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+    if [ -z "$mirror" ]; then
+      echo "setup-test-deps: no bookworm mirror found in apt's sources to add bookworm-backports" >&2
+      exit 1
+    fi
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" >"$backports"
+    updated=
+  fi
+  echo "setup-test-deps: installing suricata (bookworm-backports)" >&2
+  [ -n "$updated" ] || apt-get update -qq
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports suricata >/dev/null
+fi
+python3 -c 'import scapy' 2>/dev/null || {
+  echo "setup-test-deps: installing scapy (PyPI)" >&2
+  python3 -m pip install -q --disable-pip-version-check scapy==2.6.1
+}
 python3 -c 'import taxii2client' 2>/dev/null || {
   echo "setup-test-deps: installing taxii2-client (PyPI)" >&2
   python3 -m pip install -q --disable-pip-version-check taxii2-client==2.3.0

@@ -12,3 +12,5 @@ mod hostile;
 mod ingest;
 #[path = "intel/parsers.rs"]
 mod parsers;
+#[path = "intel/suricata.rs"]
+mod suricata;

@@ -224,6 +224,8 @@ pub struct IntelExportRow {
     pub family: Option<String>,
     /// ATT&CK technique ids of every record naming it, sorted.
     pub attack: Vec<String>,
+    /// Every feed with a record naming it, by name, with the feed's TLP; sorted by name.
+    pub feeds: Vec<(String, String)>,
 }
 
 /// A stored allowlist.
@@ -1279,13 +1281,24 @@ impl Store {
                  JOIN intel_records r ON r.id = o.record_id, json_array_elements_text(r.attack::json) j WHERE o.indicator_id = i.id)"
             }
         };
+        // Every feed naming it, as a JSON array of [name, tlp] pairs.
+        let feeds = match self.backend() {
+            crate::Backend::Sqlite => {
+                "(SELECT json_group_array(json_array(f.name, f.tlp)) FROM (SELECT DISTINCT r.feed_id FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id WHERE o.indicator_id = i.id) d JOIN intel_feeds f ON f.id = d.feed_id)"
+            }
+            crate::Backend::Postgres => {
+                "(SELECT COALESCE(json_agg(json_build_array(f.name, f.tlp)), '[]')::text FROM (SELECT DISTINCT r.feed_id FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id WHERE o.indicator_id = i.id) d JOIN intel_feeds f ON f.id = d.feed_id)"
+            }
+        };
         let sql = format!(
             "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, \
              (SELECT r.threat_type FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
               WHERE o.indicator_id = i.id ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS threat_type, \
              (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
               WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS family, \
-             {attack} AS attack \
+             {attack} AS attack, {feeds} AS feeds \
              FROM intel_indicators i WHERE i.id > $1 AND i.expires_at > $2 AND i.first_reported > $3 ORDER BY i.id LIMIT $4"
         );
         Ok(on_pool!(&self.db, p => {
@@ -1321,6 +1334,15 @@ impl Store {
                                     .unwrap_or_default();
                                 ids.sort();
                                 ids
+                            },
+                            feeds: {
+                                let text: Option<String> = r.try_get("feeds")?;
+                                let mut feeds: Vec<(String, String)> = text
+                                    .as_deref()
+                                    .and_then(|t| serde_json::from_str(t).ok())
+                                    .unwrap_or_default();
+                                feeds.sort();
+                                feeds
                             },
                         },
                         r.try_get("first_reported")?,

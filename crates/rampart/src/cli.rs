@@ -490,9 +490,14 @@ pub enum IntelCommand {
         /// Only indicators scoring at least this (0–100).
         #[arg(long, default_value_t = 0)]
         min_score: u8,
-        /// Write here (atomically) instead of standard output.
+        /// Write here (atomically: a reader sees the old file or the new one) instead of
+        /// standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Octal mode of the --output file (default: that of the file replaced, else 0666 less
+        /// the umask, 0644 under umask 022).
+        #[arg(long, value_parser = parse_mode, requires = "output")]
+        mode: Option<u32>,
         /// Where the store is.
         #[command(flatten)]
         store: StoreArgs,
@@ -891,4 +896,15 @@ pub enum PolicyCommand {
         #[command(flatten)]
         conn: ServerConn,
     },
+}
+
+/// An octal file mode (`644`, `0640`, `0o600`): permission bits only.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 && !digits.is_empty() => Ok(mode),
+        _ => Err(format!(
+            "`{text}` is not an octal file mode (permission bits, 000-777, e.g. 0644)"
+        )),
+    }
 }

@@ -35,6 +35,16 @@ macro_rules! backend_test {
 }
 
 async fn feed(store: &Store, name: &str, format: &str, reliability: i64) -> IntelFeed {
+    feed_tlp(store, name, format, reliability, "clear").await
+}
+
+async fn feed_tlp(
+    store: &Store,
+    name: &str,
+    format: &str,
+    reliability: i64,
+    tlp: &str,
+) -> IntelFeed {
     store
         .intel_put_feed(
             &NewIntelFeed {
@@ -43,7 +53,7 @@ async fn feed(store: &Store, name: &str, format: &str, reliability: i64) -> Inte
                 url: None,
                 interval_secs: 3600,
                 reliability,
-                tlp: "clear".into(),
+                tlp: tlp.into(),
                 terms: None,
                 ttl_secs: 30 * DAY,
             },
@@ -304,12 +314,12 @@ async fn garbage_never_wipes_what_a_feed_delivered(store: &Store) {
 }
 backend_test!(garbage_never_wipes_what_a_feed_delivered);
 
-/// Technique ids from every source row reach the CSV and STIX exports (each backend aggregates
+/// Technique ids, feeds and the strictest TLP from every source row reach the CSV export (each backend aggregates
 /// them in its own JSON dialect).
 async fn exports_carry_attack_techniques(store: &Store) {
     use rampart_intel::export::{ExportFormat, export_all};
     let a = feed(store, "tags-a", "csv", 80).await;
-    let b = feed(store, "tags-b", "csv", 60).await;
+    let b = feed_tlp(store, "tags-b", "csv", 60, "amber").await;
     let csv_a =
         "url,tags,family\nhttp://dump.example/m.exe,\"T1003,attack.t1059.001,stealer\",Rover\n";
     let csv_b = "url,tags\nhttp://dump.example/m.exe,T1105\nhttp://plain.example/x,nothing\n";
@@ -319,23 +329,33 @@ async fn exports_carry_attack_techniques(store: &Store) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
-    let (written, _) = export_all(store, &allow, ExportFormat::Csv, 0, NOW, &mut out)
+    let summary = export_all(store, &allow, ExportFormat::Csv, 0, NOW, &mut out)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(written, 2);
+    assert_eq!(summary.written, 2);
     let text = String::from_utf8(out).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].ends_with(",malware,attack"), "{text}");
+    assert!(
+        lines[0].ends_with(",malware,attack,feeds,tlp,sources"),
+        "{text}"
+    );
     let dump = lines
         .iter()
         .find(|l| l.contains("dump.example"))
         .unwrap_or(&"");
-    assert!(dump.ends_with(",T1003;T1059.001;T1105"), "{text}");
+    // Both feeds, the stricter TLP of the two, two sources.
+    assert!(
+        dump.ends_with(",T1003;T1059.001;T1105,tags-a;tags-b,amber,2"),
+        "{text}"
+    );
     let plain = lines
         .iter()
         .find(|l| l.contains("plain.example"))
         .unwrap_or(&"");
-    assert!(plain.ends_with(','), "no techniques: empty field: {text}");
+    assert!(
+        plain.ends_with(",,tags-b,amber,1"),
+        "no techniques: empty field: {text}"
+    );
 }
 backend_test!(exports_carry_attack_techniques);
 

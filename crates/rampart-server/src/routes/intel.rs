@@ -355,7 +355,7 @@ pub(crate) async fn export(
     }
     let allow = app.intel.allowlists();
     let mut out = Vec::new();
-    let (written, skipped) = export_all(&app.store, &allow, format, q.min_score, now(), &mut out)
+    let summary = export_all(&app.store, &allow, format, q.min_score, now(), &mut out)
         .await
         .map_err(ApiError::internal)?;
     let content_type = match format {
@@ -368,11 +368,11 @@ pub(crate) async fn export(
             (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::HeaderName::from_static("x-rampart-exported"),
-                written.to_string(),
+                summary.written.to_string(),
             ),
             (
                 header::HeaderName::from_static("x-rampart-allowlisted"),
-                skipped.to_string(),
+                summary.excluded.allowlisted.to_string(),
             ),
         ],
         out,

@@ -91,8 +91,9 @@ pub fn run(cmd: IntelCommand) -> anyhow::Result<ExitCode> {
                 format,
                 min_score,
                 output,
+                mode,
                 store,
-            } => export(&format, min_score, output, &store).await,
+            } => export(&format, min_score, output, mode, &store).await,
         }
     })
 }
@@ -543,6 +544,7 @@ async fn export(
     format: &str,
     min_score: u8,
     output: Option<std::path::PathBuf>,
+    mode: Option<u32>,
     args: &StoreArgs,
 ) -> anyhow::Result<ExitCode> {
     use rampart_intel::export::{ExportFormat, export_all};
@@ -555,30 +557,28 @@ async fn export(
     let store = open(args).await?;
     let at = now();
     let allow = load_allowlists(&store).await?;
-    let (mut file, mut stdout) = (None, None);
-    let out: &mut (dyn std::io::Write + Send) = match &output {
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            file.insert(std::io::BufWriter::new(
-                tempfile::NamedTempFile::new_in(dir)
-                    .with_context(|| format!("cannot write in {}", dir.display()))?,
-            ))
-        }
-        None => stdout.insert(std::io::BufWriter::new(std::io::stdout())),
-    };
-    let (written, skipped) = export_all(&store, &allow, format, min_score, at, out).await?;
+    // Formatted in memory (the export holds every row anyway) and written in one step: a daemon
+    // reading the file sees the old export or the new one, never half of one.
+    let mut bytes = Vec::new();
+    let summary = export_all(&store, &allow, format, min_score, at, &mut bytes).await?;
     store.close().await;
-    if let (Some(path), Some(writer)) = (&output, file) {
-        let temp = writer
-            .into_inner()
-            .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
-        temp.persist(path)
-            .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
+    match &output {
+        Some(path) => super::write_atomic_mode(path, &bytes, mode)?,
+        None => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+                // A reader that stopped early (`| head`) is not an error of ours.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(anyhow!("cannot write the export: {e}"));
+                }
+            }
+        }
     }
-    eprintln!("{written} indicators exported ({skipped} allowlisted left out)");
+    eprintln!("{} indicators exported", summary.written);
+    for line in summary.left_out_lines() {
+        eprintln!("left out: {line}");
+    }
     Ok(ExitCode::from(exit::OK))
 }
 

@@ -37,23 +37,36 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Writes a report to `path`.
+/// Writes a report to `path`, with the mode a new file gets from `open(2)` (0666 less the umask)
+/// or the mode of the file it replaces. See [`write_atomic_mode`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_mode(path, bytes, None)
+}
+
+/// Writes `bytes` to `path`.
 ///
 /// A regular file (or a new one) is replaced atomically: a temporary file in the same directory,
-/// then a rename, so a failed or interrupted run never leaves a truncated report behind. A symlink
-/// is followed, so the link survives and its target is replaced. Anything else that exists — a
-/// device such as `/dev/null` or `/dev/stdout`, a FIFO, a socket — is opened and written in place:
-/// renaming over it would destroy it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// then a rename, so a failed or interrupted run never leaves a truncated file behind, and a
+/// daemon reading the file never sees half of it. A symlink is followed, so the link survives
+/// and its target is replaced. Anything else that exists — a device such as `/dev/null` or
+/// `/dev/stdout`, a FIFO, a socket — is opened and written in place: renaming over it would
+/// destroy it.
+///
+/// The file gets `mode` when given; otherwise the mode of the file it replaces, or for a new
+/// file 0666 less the umask, as a shell redirection would (0644 under umask 022), so that a
+/// daemon running as another user (Suricata, BIND) can read an export.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let target = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
             .with_context(|| format!("cannot resolve {}", path.display()))?,
         _ => path.to_path_buf(),
     };
-    match std::fs::metadata(&target) {
-        Ok(m) if !m.is_file() => {
+    let existing = std::fs::metadata(&target).ok();
+    match &existing {
+        Some(m) if !m.is_file() => {
             if m.is_dir() {
                 anyhow::bail!("--output {}: is a directory", path.display());
             }
@@ -72,18 +85,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    // Created 0666 less the umask (the kernel applies it), like any new file.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.flush())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    // Keep the mode of the file being replaced (NamedTempFile creates 0600).
-    if let Ok(m) = std::fs::metadata(&target) {
-        let _ = std::fs::set_permissions(tmp.path(), m.permissions());
-    } else {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+    let chosen = match (mode, &existing) {
+        (Some(mode), _) => Some(mode),
+        (None, Some(m)) => Some(m.permissions().mode() & 0o7777),
+        (None, None) => None,
+    };
+    if let Some(mode) = chosen {
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(&target)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

@@ -9,6 +9,26 @@ fn intel(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     rampart(&all)
 }
 
+/// Runs rampart under a given umask (a shell sets it, then becomes rampart).
+fn rampart_umask(umask: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_rampart"))
+        .args(args)
+        .output()
+        .expect("sh")
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
 /// Ingests shared fixture files, each as `(format, path under ../shared)`.
 fn ingest_fixtures(dir: &std::path::Path, files: &[(&str, &str)]) {
     for (format, rel) in files {
@@ -240,6 +260,78 @@ fn exports_round_trip_through_stix_and_feed_firewalls() {
         stdout(&out)
     );
     assert!(stdout(&out).contains("\n17.0.0.4.1.rpz-ip CNAME .\n"));
+    // IPv6 networks too: 2a06:e480::/29, words reversed, the zero run as `zz` (BIND ARM).
+    assert!(
+        stdout(&out).contains("\n29.zz.e480.2a06.rpz-ip CNAME .\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Written atomically to a file a daemon can read (0666 less the umask), and BIND loads it.
+    let zone = d.join("rampart.rpz");
+    let out = rampart_umask(
+        "022",
+        &[
+            "intel",
+            "export",
+            "--format",
+            "rpz",
+            "--output",
+            s(&zone),
+            "--data-dir",
+            s(d),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(mode_of(&zone), 0o644);
+    let check = std::process::Command::new("named-checkzone")
+        .args(["-k", "fail", "-i", "local", "rpz.rampart.test", s(&zone)])
+        .output()
+        .expect("named-checkzone (bind9-utils, installed by scripts/setup-test-deps.sh)");
+    assert!(
+        check.status.success() && stdout(&check).contains("OK"),
+        "named-checkzone refused the RPZ export:\n{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    let out = intel(
+        d,
+        &[
+            "export",
+            "--format",
+            "rpz",
+            "--output",
+            s(&zone),
+            "--mode",
+            "0600",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(mode_of(&zone), 0o600);
+    // Replacing the file keeps its mode unless one is asked for.
+    let out = intel(d, &["export", "--format", "rpz", "--output", s(&zone)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(mode_of(&zone), 0o600);
+    for bad in ["9", "01000", "rw"] {
+        let out = intel(
+            d,
+            &[
+                "export",
+                "--format",
+                "rpz",
+                "--output",
+                s(&zone),
+                "--mode",
+                bad,
+            ],
+        );
+        assert_eq!(code(&out), 2, "--mode {bad}");
+        assert!(
+            stderr(&out).contains(&format!("`{bad}` is not an octal file mode")),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = intel(d, &["export", "--format", "suricata"]);
     let rules = stdout(&out);
     assert!(
@@ -342,7 +434,7 @@ fn allowlists_stop_known_good_values_and_sightings_move_scores() {
     let ips: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(ips, ["8.8.4.4"]);
     assert!(
-        stderr(&out).contains("(2 allowlisted left out)"),
+        stderr(&out).contains("left out: 2 allowlisted"),
         "{}",
         stderr(&out)
     );
