@@ -593,13 +593,14 @@ pub fn write_export(
     Ok(summary)
 }
 
-/// The owner name of an RPZ IP trigger (BIND ARM, "Response Policy Zone" triggers), without
-/// `.rpz-ip`: the prefix length, then the address reversed; IPv4 by octets, IPv6 by 16-bit
-/// words in hex without leading zeros, with `zz` standing for the longest run of zero words
-/// (the run RFC 5952 writes as `::`).
+/// The owner name of an RPZ IP trigger, without `.rpz-ip`, in the canonical form BIND's
+/// `ip2name` writes (it logs "is not the canonical" for any other): the prefix length, then
+/// the address reversed; IPv4 by octets, IPv6 by 16-bit words in hex without leading zeros,
+/// with `zz` for the longest run of two or more zero words (the run RFC 5952 writes as `::`).
+/// BIND refuses a prefix length of 0, so a `/0` network has no trigger.
 fn rpz_ip(value: &str) -> Option<String> {
     let (addr, prefix) = match value.split_once('/') {
-        Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+        Some((a, p)) => (a, Some(p.parse::<u8>().ok().filter(|p| *p > 0)?)),
         None => (value, None),
     };
     match addr.parse::<std::net::IpAddr>().ok()? {
@@ -873,9 +874,9 @@ mod tests {
     }
 
     #[test]
-    fn rpz_ipv6_triggers_follow_the_bind_arm() {
-        // The examples of BIND's ARM ("Response Policy Zone (RPZ) Rewriting"):
-        // 128.1.zz.3.2.2001.rpz-ip for 2001:2:3::1/128 and 48.zz.2.2001.rpz-ip for 2001:2::/48.
+    fn rpz_ipv6_triggers_in_binds_canonical_form() {
+        // Worked by hand from BIND's ip2name (lib/dns/rpz.c): words from the last, `zz` for the
+        // longest zero run, the leftmost of the address on a tie.
         assert_eq!(rpz_ip("2001:2:3::1").as_deref(), Some("128.1.zz.3.2.2001"));
         assert_eq!(rpz_ip("2001:2::/48").as_deref(), Some("48.zz.2.2001"));
         assert_eq!(
@@ -887,7 +888,13 @@ mod tests {
             Some("128.1.zz.1.0.db8.2001"),
             "a single zero word stays a word; the longer run is zz"
         );
-        assert_eq!(rpz_ip("::/0").as_deref(), Some("0.zz"));
+        assert_eq!(
+            rpz_ip("2001:db8:0:0:1:0:0:1").as_deref(),
+            Some("128.1.0.0.1.zz.db8.2001"),
+            "equal runs: the leftmost of the address is zz"
+        );
+        assert_eq!(rpz_ip("::/0"), None, "BIND refuses prefix length 0");
+        assert_eq!(rpz_ip("0.0.0.0/0"), None);
         assert_eq!(rpz_ip("1.2.3.4").as_deref(), Some("32.4.3.2.1"));
         assert_eq!(rpz_ip("10.0.0.0/8").as_deref(), Some("8.0.0.0.10"));
     }

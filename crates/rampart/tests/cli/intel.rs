@@ -260,7 +260,7 @@ fn exports_round_trip_through_stix_and_feed_firewalls() {
         stdout(&out)
     );
     assert!(stdout(&out).contains("\n17.0.0.4.1.rpz-ip CNAME .\n"));
-    // IPv6 networks too: 2a06:e480::/29, words reversed, the zero run as `zz` (BIND ARM).
+    // IPv6 networks too: 2a06:e480::/29, words reversed, the zero run as `zz` (BIND's form).
     assert!(
         stdout(&out).contains("\n29.zz.e480.2a06.rpz-ip CNAME .\n"),
         "{}",
