@@ -221,6 +221,7 @@ fn scan(
         jobs: opts.jobs,
         command_slots: rampart_engine::context::default_command_slots(),
         skip_nfs: true,
+        requirements: rampart_engine::RequirementsMode::Host,
     })
     .with_command_costs(costs);
     let run_id = uuid::Uuid::now_v7().to_string();

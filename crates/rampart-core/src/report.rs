@@ -136,6 +136,9 @@ pub struct RequirementsOutcome {
     /// Why not, when it does not.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
+    /// How they were judged, when not as on a live host (an image's own files, or skipped).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
 }
 
 /// Everything about one policy's evaluation.

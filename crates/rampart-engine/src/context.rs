@@ -36,6 +36,23 @@ pub struct ScanOptions {
     pub command_slots: usize,
     /// Treat NFS/CIFS directories as not applicable in `d:` rules (Wazuh's default).
     pub skip_nfs: bool,
+    /// How policy requirements are judged.
+    pub requirements: RequirementsMode,
+}
+
+/// How a policy's requirements (the "is this the system the policy is for" block) are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequirementsMode {
+    /// Every rule, as Wazuh does on a live host.
+    #[default]
+    Host,
+    /// Against an image's own identity: rules that read the running system (live kernel
+    /// paths, processes, commands unless chrooted, sysctl, mounts) are left out and the image's
+    /// files (`etc/os-release`, …) decide. A policy whose every requirement reads the running
+    /// system cannot be judged and does not apply.
+    Image,
+    /// Not evaluated: the policy applies (the user says so).
+    Skip,
 }
 
 impl Default for ScanOptions {
@@ -48,6 +65,7 @@ impl Default for ScanOptions {
             jobs: default_jobs(),
             command_slots: default_command_slots(),
             skip_nfs: true,
+            requirements: RequirementsMode::Host,
         }
     }
 }

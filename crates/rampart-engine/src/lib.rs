@@ -19,7 +19,7 @@ pub mod process;
 pub mod report;
 pub mod slots;
 
-pub use context::{ScanContext, ScanOptions};
+pub use context::{RequirementsMode, ScanContext, ScanOptions};
 pub use report::scan_report;
 
 use eval::pattern::FOUND;
@@ -31,6 +31,76 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Progress callback: (checks done, checks total).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
+/// Judges a policy's requirements as [`ScanOptions::requirements`] says.
+fn requirements(
+    ctx: &ScanContext,
+    req: &rampart_policy::ir::Requirements,
+    dialect: Dialect,
+) -> RequirementsOutcome {
+    let outcome =
+        |satisfied: bool, reason: Option<String>, note: Option<String>| RequirementsOutcome {
+            title: req.title.clone(),
+            satisfied,
+            reason,
+            note,
+        };
+    let rules: Vec<rampart_policy::ir::Rule>;
+    let (rules, note) = match ctx.options.requirements {
+        RequirementsMode::Skip => {
+            return outcome(true, None, Some("not evaluated: skipped on request".into()));
+        }
+        RequirementsMode::Host => (&req.rules[..], None),
+        RequirementsMode::Image => {
+            let (live, own): (Vec<_>, Vec<_>) = req
+                .rules
+                .iter()
+                .cloned()
+                .partition(|r| reads_running_system(ctx, r));
+            rules = own;
+            let left_out: Vec<&str> = live.iter().map(|r| r.text.as_str()).collect();
+            if rules.is_empty() {
+                return outcome(
+                    false,
+                    Some(format!(
+                        "no requirement can be judged against an image: every rule reads the running system ({})",
+                        left_out.join("; ")
+                    )),
+                    None,
+                );
+            }
+            let note = if left_out.is_empty() {
+                "judged against the image's own files".to_owned()
+            } else {
+                format!(
+                    "judged against the image's own files; left out, as they read the running system: {}",
+                    left_out.join("; ")
+                )
+            };
+            (&rules[..], Some(note))
+        }
+    };
+    let agg = eval::aggregate(ctx, rules, req.condition, dialect);
+    let satisfied = agg.value == FOUND;
+    let reason = (!satisfied).then(|| {
+        agg.reason
+            .unwrap_or_else(|| "the host does not meet the policy's requirements".into())
+    });
+    outcome(satisfied, reason, note)
+}
+
+/// Whether a rule looks at the running system rather than at files of the scanned tree.
+fn reads_running_system(ctx: &ScanContext, rule: &rampart_policy::ir::Rule) -> bool {
+    use rampart_policy::ir::Probe;
+    match &rule.probe {
+        Probe::File { paths, .. } | Probe::Directory { paths, .. } => {
+            paths.iter().all(|p| eval::probes::is_live_kernel_path(p))
+        }
+        Probe::Command { .. } => !ctx.options.chroot_commands,
+        Probe::Process { .. } | Probe::Sysctl { .. } | Probe::Mount { .. } => true,
+        Probe::Registry { .. } | Probe::Stat(_) | Probe::Package { .. } => false,
+    }
+}
+
 /// Evaluates policies; returns one report per policy, in the order given.
 pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> Vec<PolicyReport> {
     // Requirements first: a policy whose requirements fail is not evaluated at all (4.x) or has
@@ -38,20 +108,11 @@ pub fn scan(ctx: &ScanContext, policies: &[Policy], progress: Progress<'_>) -> V
     let mut reports: Vec<PolicyReport> = Vec::with_capacity(policies.len());
     let mut work: Vec<(usize, usize)> = Vec::new();
     for (pi, p) in policies.iter().enumerate() {
-        let requirements = p.requirements.as_ref().map(|req| {
-            let dialect = p.checks.first().map_or(Dialect::Sca4, |c| c.dialect);
-            let agg = eval::aggregate(ctx, &req.rules, req.condition, dialect);
-            let satisfied = agg.value == FOUND;
-            RequirementsOutcome {
-                title: req.title.clone(),
-                satisfied,
-                reason: (!satisfied).then(|| {
-                    agg.reason.unwrap_or_else(|| {
-                        "the host does not meet the policy's requirements".into()
-                    })
-                }),
-            }
-        });
+        let dialect = p.checks.first().map_or(Dialect::Sca4, |c| c.dialect);
+        let requirements = p
+            .requirements
+            .as_ref()
+            .map(|req| requirements(ctx, req, dialect));
         let applies = requirements.as_ref().is_none_or(|r| r.satisfied);
         let mut checks = Vec::new();
         if applies {

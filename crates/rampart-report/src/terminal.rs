@@ -89,6 +89,9 @@ pub fn render(report: &ScanReport, opts: PrettyOptions) -> String {
                     req.reason.as_deref().unwrap_or("")
                 );
             }
+            if let Some(note) = &req.note {
+                let _ = writeln!(out, "  {}", p.dim(&format!("requirements {note}")));
+            }
         }
         let _ = writeln!(out);
         for c in &pr.checks {
@@ -129,11 +132,18 @@ pub fn render(report: &ScanReport, opts: PrettyOptions) -> String {
         }
         let s = &pr.summary;
         let _ = writeln!(out);
+        // Wazuh's formula gives 0 % when nothing passed or failed; a number would read as a
+        // verdict on a policy that was never evaluated.
+        let score = if s.passed + s.failed == 0 {
+            p.wrap("33", "none (no check evaluated)")
+        } else {
+            p.score(s.score)
+        };
         let _ = writeln!(
             out,
             "  {} {}  ({} passed, {} failed, {} not applicable, {} not run, {} waived, {} errors; {} checks)",
             p.bold("Score"),
-            p.score(s.score),
+            score,
             s.passed,
             s.failed,
             s.not_applicable,

@@ -745,6 +745,11 @@ pub struct ScanArgs {
     /// With --root, run command rules chrooted into the root (needs root privileges).
     #[arg(long, requires = "root")]
     pub chroot_commands: bool,
+    /// How a policy's requirements are judged: `host` (every rule, as Wazuh does), `image`
+    /// (with --root: the image's own files such as etc/os-release decide; rules reading the
+    /// running system are left out) or `skip` (not evaluated; the report says so).
+    #[arg(long, value_enum, default_value_t = RequirementsArg::Host)]
+    pub requirements: RequirementsArg,
     /// What to report and where.
     #[command(flatten)]
     pub out: OutputArgs,
@@ -896,6 +901,17 @@ pub enum PolicyCommand {
         #[command(flatten)]
         conn: ServerConn,
     },
+}
+
+/// `--requirements`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequirementsArg {
+    /// Every rule, against the live host.
+    Host,
+    /// Against the image's own identity (needs --root).
+    Image,
+    /// Not evaluated.
+    Skip,
 }
 
 /// An octal file mode (`644`, `0640`, `0o600`): permission bits only.

@@ -65,6 +65,9 @@ pub fn files(
 ) -> RuleResult {
     let mut r = RuleResult::new(NOT_FOUND);
     for path in paths {
+        if not_in_image(ctx, ObservationKind::File, path, reason, &mut r) {
+            continue;
+        }
         let exists = existence(ctx, path, reason, &mut r);
         let Some(pattern) = content else {
             match exists {
@@ -125,6 +128,52 @@ fn resolve_symlink(
 }
 
 /// `wm_sca_check_file_existence`: FOUND for a regular file (after following symlinks).
+/// Whether `path` names the running kernel's state (`/proc`, `/sys`): an image has none, so
+/// under a root other than `/` such a rule cannot be judged.
+pub fn is_live_kernel_path(path: &str) -> bool {
+    let path = path.trim_start_matches('/');
+    ["proc", "sys"]
+        .iter()
+        .any(|top| path == *top || path.strip_prefix(top).is_some_and(|r| r.starts_with('/')))
+}
+
+/// Under an image root, a live-kernel path that is not there is not available: the rule is not
+/// applicable, and the evidence says why instead of calling the file missing. A procfs or sysfs
+/// mounted into the tree (a host's root mounted into a container, with its `/proc`) is live
+/// state and is read as usual. Returns whether the path was not available.
+fn not_in_image(
+    ctx: &ScanContext,
+    kind: ObservationKind,
+    path: &str,
+    reason: &mut Reason,
+    r: &mut RuleResult,
+) -> bool {
+    if ctx.root.is_host() || !is_live_kernel_path(path) {
+        return false;
+    }
+    if ctx
+        .resolve(path)
+        .is_ok_and(|host| std::fs::symlink_metadata(host).is_ok())
+    {
+        return false;
+    }
+    reason.set(format!(
+        "'{path}' is live kernel state, not available in an image"
+    ));
+    push(
+        r,
+        obs(
+            kind,
+            path,
+            None,
+            None,
+            "not available in an image (live kernel state)",
+        ),
+    );
+    r.value = INVALID;
+    true
+}
+
 fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
     let host = match resolve_symlink(ctx, path, ObservationKind::File, reason, r) {
         Ok(h) => h,
@@ -274,6 +323,9 @@ pub fn dirs(
 ) -> RuleResult {
     let mut r = RuleResult::new(NOT_FOUND);
     for dir in paths {
+        if not_in_image(ctx, ObservationKind::Directory, dir, reason, &mut r) {
+            continue;
+        }
         if ctx.options.skip_nfs && is_network_fs(ctx, dir) {
             reason.set(format!(
                 "Directory '{dir}' flagged as NFS and skip_nfs is enabled"

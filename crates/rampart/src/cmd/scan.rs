@@ -1,12 +1,14 @@
 //! `rampart scan` and `rampart report`.
 
-use crate::cli::{ColorArg, FormatArg, OutputArgs, ReportArgs, ScaVersionArg, ScanArgs};
+use crate::cli::{
+    ColorArg, FormatArg, OutputArgs, ReportArgs, RequirementsArg, ScaVersionArg, ScanArgs,
+};
 use crate::exit;
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rampart_core::{Framework, ScanReport, Status};
 use rampart_engine::costs::CommandCosts;
-use rampart_engine::{ScanContext, ScanOptions};
+use rampart_engine::{RequirementsMode, ScanContext, ScanOptions};
 use rampart_policy::{LoadOptions, Policy, ScaVersion, Waivers};
 use rampart_report::{Format, PrettyOptions};
 use std::io::{IsTerminal, Write};
@@ -54,6 +56,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     if args.command_slots == Some(0) {
         return Err(anyhow!("--command-slots: must be at least 1"));
+    }
+    if args.requirements == RequirementsArg::Image && args.root.is_none() {
+        return Err(anyhow!(
+            "--requirements image: needs --root (the image whose own files judge the requirements)"
+        ));
     }
     if args.command_timeout == 0 || args.command_timeout > 3600 {
         return Err(anyhow!(
@@ -149,12 +156,55 @@ fn finish(
             t.score
         );
     }
-    Ok(ExitCode::from(exit_code(&report, out.fail_under)))
+    let code = exit_code(&report, out.fail_under);
+    if code == exit::NOTHING_EVALUATED {
+        for line in nothing_evaluated(&report) {
+            eprintln!("rampart: {line}");
+        }
+    }
+    Ok(ExitCode::from(code))
 }
 
-/// 1 when a check failed or errored, or the score is under `--fail-under`; else 0.
+/// Why a scan evaluated no check, and what to do about it, as lines for stderr.
+fn nothing_evaluated(report: &ScanReport) -> Vec<String> {
+    let t = report.totals();
+    let mut lines = vec![format!(
+        "no check was evaluated ({} checks, none passed or failed): the score means nothing and the scan is not a success",
+        t.total
+    )];
+    let mut unmet = false;
+    for p in &report.policies {
+        if let Some(req) = p.requirements.as_ref().filter(|r| !r.satisfied) {
+            unmet = true;
+            lines.push(format!(
+                "policy {}: requirements not met ({}): {}",
+                p.policy.id,
+                req.title,
+                req.reason.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if unmet && report.host.root.is_some() {
+        lines.push(
+            "this scans an image, which has no running kernel (/proc, /sys): judge the requirements against its own files with --requirements image, or skip them with --requirements skip".into(),
+        );
+    } else if unmet {
+        lines.push("the policy is not meant for this host (or use --requirements skip)".into());
+    } else if t.total > 0 {
+        lines.push(
+            "every check was not applicable (under --root, command and process rules need --chroot-commands; see the report's reasons)".into(),
+        );
+    }
+    lines
+}
+
+/// 3 when no check was evaluated; 1 when a check failed or errored, or the score is under
+/// `--fail-under`; else 0.
 fn exit_code(report: &ScanReport, fail_under: Option<f64>) -> u8 {
     let totals = report.totals();
+    if totals.passed + totals.failed + totals.waived + totals.error == 0 {
+        return exit::NOTHING_EVALUATED;
+    }
     if let Some(min) = fail_under {
         return if totals.score < min {
             exit::FAILURES
@@ -225,6 +275,11 @@ fn scan(args: &ScanArgs, policies: &[Policy]) -> anyhow::Result<ScanReport> {
             .command_slots
             .unwrap_or_else(rampart_engine::context::default_command_slots),
         skip_nfs: !args.no_skip_nfs,
+        requirements: match args.requirements {
+            RequirementsArg::Host => RequirementsMode::Host,
+            RequirementsArg::Image => RequirementsMode::Image,
+            RequirementsArg::Skip => RequirementsMode::Skip,
+        },
     };
     let cache = (!args.no_cost_cache).then(cost_cache_path).flatten();
     let mut costs = CommandCosts::new();

@@ -389,9 +389,15 @@ fn unmet_requirements_are_warned_about() {
         "--format",
         "json",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Nothing was evaluated: never a success, and stderr says why and what to do.
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("policy cis_debian12: requirements not met (Check Debian version.)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("no check was evaluated"),
         "{}",
         stderr(&o)
     );
@@ -402,6 +408,146 @@ fn unmet_requirements_are_warned_about() {
             .as_str()
             .is_some_and(|w| w.contains("requirements not met"))
     );
+}
+
+/// A Debian 12 image tree as `debootstrap` leaves it for the requirements: its own identity
+/// files and empty `/proc` and `/sys` (nothing is mounted in an image).
+fn debian12_image(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("image");
+    write(&root, "etc/debian_version", "12.8\n");
+    write(
+        &root,
+        "etc/os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n",
+    );
+    write(&root, "etc/login.defs", "PASS_MAX_DAYS\t99999\n");
+    std::fs::create_dir_all(root.join("proc")).expect("proc");
+    std::fs::create_dir_all(root.join("sys")).expect("sys");
+    root
+}
+
+#[test]
+fn image_scans_judge_requirements_by_the_image_and_never_pass_on_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = debian12_image(dir.path());
+    let policy = shared("fixtures/sca/cis_debian12.yml");
+    let scan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            "-q",
+            "--policy",
+            s(&policy),
+            "--root",
+            s(&root),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        rampart(&args)
+    };
+
+    // As on a live host: the image has no /proc, the requirements fail, nothing is evaluated.
+    let o = scan(&[]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("'/proc/sys/kernel/ostype' is live kernel state, not available in an image"),
+        "{err}"
+    );
+    assert!(err.contains("--requirements image"), "{err}");
+    // --fail-under does not turn "nothing evaluated" into a pass.
+    assert_eq!(code(&scan(&["--fail-under", "0"])), 3);
+
+    // Judged by the image's own files: the checks run.
+    let o = scan(&["--requirements", "image"]);
+    assert_eq!(code(&o), 1, "failures in a bare image: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let req = &v["policies"][0]["requirements"];
+    assert_eq!(req["satisfied"], true, "{req}");
+    assert!(
+        req["note"].as_str().is_some_and(|n| n.contains(
+            "left out, as they read the running system: f:/proc/sys/kernel/ostype -> r:Linux"
+        )),
+        "{req}"
+    );
+    let checks = v["policies"][0]["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 207);
+    assert!(checks.iter().any(|c| c["status"] == "fail"));
+
+    // Skipped on request: the report says so.
+    let o = scan(&["--requirements", "skip"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        v["policies"][0]["requirements"]["note"],
+        "not evaluated: skipped on request"
+    );
+
+    // An image cannot be told from a host without --root.
+    let o = rampart(&["scan", "--policy", s(&policy), "--requirements", "image"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--requirements image: needs --root"));
+
+    // Every requirement reads the running system: the image cannot be judged, and says so.
+    let live_only = write(
+        dir.path(),
+        "live.yml",
+        "policy:\n  id: live\n  file: live.yml\n  name: live\n  description: d\nrequirements:\n  title: kernel\n  description: d\n  condition: all\n  rules:\n    - 'f:/proc/sys/kernel/ostype -> r:Linux'\nchecks:\n  - id: 1\n    title: t\n    condition: all\n    rules:\n      - 'f:/etc/debian_version'\n",
+    );
+    let o = rampart(&[
+        "scan",
+        "--policy",
+        s(&live_only),
+        "--root",
+        s(&root),
+        "--requirements",
+        "image",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no requirement can be judged against an image"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn live_kernel_paths_in_an_image_are_not_available_rather_than_missing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = debian12_image(dir.path());
+    let policy = write(
+        dir.path(),
+        "kernel.yml",
+        "policy:\n  id: kernel\n  file: kernel.yml\n  name: kernel\n  description: d\nchecks:\n  - id: 1\n    title: ipv6 on\n    condition: all\n    rules:\n      - 'f:/sys/module/ipv6/parameters/disable -> r:^0$'\n  - id: 2\n    title: no forwarding\n    condition: none\n    rules:\n      - 'f:/proc/sys/net/ipv4/ip_forward -> r:^1$'\n  - id: 3\n    title: debian\n    condition: all\n    rules:\n      - 'f:/etc/debian_version -> r:^12'\n",
+    );
+    let o = rampart(&[
+        "scan",
+        "-q",
+        "--policy",
+        s(&policy),
+        "--root",
+        s(&root),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let checks = v["policies"][0]["checks"].as_array().expect("checks");
+    for c in &checks[..2] {
+        assert_eq!(c["status"], "not_applicable", "{c}");
+        assert!(
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("is live kernel state, not available in an image")),
+            "{c}"
+        );
+        assert_eq!(
+            c["evidence"][0]["observations"][0]["detail"],
+            "not available in an image (live kernel state)",
+            "{c}"
+        );
+    }
+    assert_eq!(checks[2]["status"], "pass");
 }
 
 #[test]
