@@ -9,6 +9,7 @@
 # And from PyPI:
 #   taxii2-client: the OASIS TAXII 2.1 client, run against Rampart's TAXII server by a test.
 #   scapy: writes the pcap the Suricata tests run the exported rules over.
+#   stix2-validator + stix2: the OASIS validator and library judge the STIX export.
 # Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
 set -euo pipefail
 need_root() {
@@ -52,6 +53,10 @@ fi
 python3 -c 'import scapy' 2>/dev/null || {
   echo "setup-test-deps: installing scapy (PyPI)" >&2
   python3 -m pip install -q --disable-pip-version-check scapy==2.6.1
+}
+python3 -c 'import stix2validator, stix2' 2>/dev/null || {
+  echo "setup-test-deps: installing stix2-validator and stix2 (PyPI)" >&2
+  python3 -m pip install -q --disable-pip-version-check stix2-validator==3.3.2 stix2==3.0.2
 }
 python3 -c 'import taxii2client' 2>/dev/null || {
   echo "setup-test-deps: installing taxii2-client (PyPI)" >&2

@@ -698,6 +698,11 @@ fn tlsh(value: &str) -> Result<Ioc, Rejection> {
     if !ok {
         return Err(Rejection::Tlsh);
     }
+    // TLSH 4 writes the version prefix `T1` before the 70 digits older tools print alone: both
+    // are one hash, kept as `t1` + digits so that either spelling finds it.
+    if lower.len() == 70 {
+        return Ok(Ioc::new(IocKind::Tlsh, format!("t1{lower}")));
+    }
     Ok(Ioc::new(IocKind::Tlsh, lower))
 }
 
@@ -999,6 +1004,8 @@ mod tests {
         );
         let tlsh = "T199F33AD7F800DDBDF80AE33B88570905B270B7A254820B376257B96BFD3A1990567EC6";
         assert_eq!(ok(IocKind::Tlsh, tlsh).1, tlsh.to_ascii_lowercase());
+        // The same hash without its version prefix (as STIX and older tools write it).
+        assert_eq!(ok(IocKind::Tlsh, &tlsh[2..]).1, tlsh.to_ascii_lowercase());
         assert_eq!(canonicalize(IocKind::Tlsh, "T1ABC"), Err(Rejection::Tlsh));
     }
 

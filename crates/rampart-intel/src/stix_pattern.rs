@@ -833,6 +833,40 @@ pub fn simple_equalities(obs: &Obs) -> Option<Vec<(&Path, String)>> {
     walk(obs, &mut out).then_some(out)
 }
 
+/// If the pattern is exactly one observation of a destination address and port
+/// (`network-traffic:dst_ref.value = '…' AND network-traffic:dst_port = N`, with or without
+/// `dst_ref.type`), the address text and the port: the form Rampart exports `ip_port` in.
+pub fn destination_ip_port(obs: &Obs) -> Option<(String, u16)> {
+    let Obs::Single(Cmp::And(parts), quals) = obs else {
+        return None;
+    };
+    if !quals.is_empty() {
+        return None;
+    }
+    let (mut addr, mut port) = (None, None);
+    for part in parts {
+        let Cmp::Test {
+            path,
+            negated: false,
+            op: Op::Eq,
+            value,
+        } = part
+        else {
+            return None;
+        };
+        match (path.plain().as_str(), value) {
+            ("network-traffic:dst_ref.value", Lit::Str(v)) if addr.is_none() => addr = Some(v),
+            ("network-traffic:dst_port", Lit::Int(n)) if port.is_none() => {
+                port = Some(u16::try_from(*n).ok()?);
+            }
+            ("network-traffic:dst_ref.type", Lit::Str(t))
+                if t == "ipv4-addr" || t == "ipv6-addr" => {}
+            _ => return None,
+        }
+    }
+    Some((addr?.clone(), port?))
+}
+
 impl Path {
     /// `type:a.b` as a plain string with unquoted keys (`file:hashes.SHA-256`), for matching
     /// against known property paths.

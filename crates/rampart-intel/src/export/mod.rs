@@ -184,6 +184,53 @@ fn timestamp(secs: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
+/// A STIX timestamp: RFC 3339 in UTC with exactly three fractional digits, as STIX 2.1
+/// requires for `created` and `modified` (§3.2) and the validators check everywhere.
+fn stix_timestamp(secs: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The TLP 2.0 marking definitions OASIS publishes (the `tlp-2.0` extension definition of
+/// cti-stix-common-objects): fixed ids every STIX consumer can resolve.
+const TLP_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+
+/// The marking-definition id of a TLP 2.0 name (`clear` … `red`).
+pub fn tlp_marking_id(tlp: &str) -> Option<&'static str> {
+    Some(match tlp {
+        "clear" => "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        "green" => "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        "amber" => "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        "amber+strict" => "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        "red" => "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        _ => return None,
+    })
+}
+
+/// The TLP 2.0 marking-definition object, as OASIS publishes it.
+pub fn tlp_marking(tlp: &str) -> Option<serde_json::Value> {
+    let id = tlp_marking_id(tlp)?;
+    Some(json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": id,
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": format!("TLP:{}", tlp.to_ascii_uppercase()),
+        "extensions": {
+            TLP_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": tlp}
+        }
+    }))
+}
+
 fn csv_field(out: &mut dyn Write, value: &str) -> io::Result<()> {
     if value.contains([',', '"', '\n', '\r']) {
         write!(out, "\"{}\"", value.replace('"', "\"\""))
@@ -232,7 +279,12 @@ pub fn stix_observable(ioc: &Ioc) -> Option<(serde_json::Value, String)> {
                 IocKind::Ssdeep => "SSDEEP",
                 _ => "TLSH",
             };
-            let hashes = json!({"hashes": {key: ioc.value}});
+            // STIX's TLSH is the 70 digits without the version prefix Rampart keeps.
+            let value = match ioc.kind {
+                IocKind::Tlsh => ioc.value.strip_prefix("t1").unwrap_or(&ioc.value),
+                _ => ioc.value.as_str(),
+            };
+            let hashes = json!({"hashes": {key: value}});
             ("file", hashes.clone(), hashes)
         }
         IocKind::Asn => {
@@ -277,7 +329,11 @@ pub fn stix_pattern(ioc: &Ioc) -> Option<String> {
         IocKind::Sha256 => format!("[file:hashes.'SHA-256' = '{v}']"),
         IocKind::Sha512 => format!("[file:hashes.'SHA-512' = '{v}']"),
         IocKind::Ssdeep => format!("[file:hashes.SSDEEP = '{v}']"),
-        IocKind::Tlsh => format!("[file:hashes.TLSH = '{v}']"),
+        IocKind::Tlsh => format!(
+            "[file:hashes.TLSH = '{}']",
+            v.strip_prefix("t1").unwrap_or(&v)
+        ),
+        IocKind::Other => format!("[x-rampart-other:value = '{v}']"),
         IocKind::X509Sha1 => format!("[x509-certificate:hashes.'SHA-1' = '{v}']"),
         IocKind::Imphash => format!("[file:extensions.'windows-pebinary-ext'.imphash = '{v}']"),
         IocKind::Filename => format!("[file:name = '{v}']"),
@@ -315,11 +371,15 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
             "type": "vulnerability",
             "spec_version": "2.1",
             "id": id,
-            "created": timestamp(e.first_seen),
-            "modified": timestamp(e.last_seen.max(e.first_seen)),
+            "created": stix_timestamp(e.first_seen),
+            "modified": stix_timestamp(e.last_seen.max(e.first_seen)),
             "name": e.ioc.value,
+            "description": format!("{} exploited in the wild ({})", e.ioc.value, describe_sources(e)),
             "external_references": [{"source_name": "cve", "external_id": e.ioc.value}],
-        })];
+        })]
+        .into_iter()
+        .map(|o| marked(o, e.tlp))
+        .collect();
     }
     let Some(pattern) = stix_pattern(&e.ioc) else {
         return Vec::new();
@@ -337,23 +397,21 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
         "type": "indicator",
         "spec_version": "2.1",
         "id": indicator_id,
-        "created": timestamp(e.first_seen),
-        "modified": timestamp(e.last_seen.max(e.first_seen)),
+        "created": stix_timestamp(e.first_seen),
+        "modified": stix_timestamp(e.last_seen.max(e.first_seen)),
         "name": format!("{} {}", e.ioc.kind, e.ioc.value),
         "indicator_types": ["malicious-activity"],
         "pattern": pattern,
         "pattern_type": "stix",
         "pattern_version": "2.1",
-        "valid_from": timestamp(e.first_seen),
+        "valid_from": stix_timestamp(e.first_seen),
         "confidence": e.score,
     });
     if let Some(o) = indicator.as_object_mut() {
         if !labels.is_empty() {
             o.insert("labels".into(), json!(labels));
         }
-        if let Some(f) = &e.family {
-            o.insert("description".into(), json!(format!("malware family: {f}")));
-        }
+        o.insert("description".into(), json!(describe(e)));
         if !e.attack.is_empty() {
             let refs: Vec<serde_json::Value> = e
                 .attack
@@ -383,14 +441,47 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
             "type": "relationship",
             "spec_version": "2.1",
             "id": rel_id,
-            "created": timestamp(e.first_seen),
-            "modified": timestamp(e.first_seen),
+            "created": stix_timestamp(e.first_seen),
+            "modified": stix_timestamp(e.first_seen),
             "relationship_type": "based-on",
             "source_ref": indicator_id,
             "target_ref": sco_id,
         }));
     }
-    out
+    out.into_iter().map(|o| marked(o, e.tlp)).collect()
+}
+
+/// A sentence an analyst reads in a TIP: threat type, family, the feeds and the score.
+fn describe(e: &Exported) -> String {
+    let mut text = format!("{} {}", e.ioc.kind, e.ioc.value);
+    if let Some(t) = &e.threat_type {
+        text.push_str(&format!(", threat type {t}"));
+    }
+    if let Some(f) = &e.family {
+        text.push_str(&format!(", malware family {f}"));
+    }
+    text.push_str(&format!(
+        "; {}; Rampart score {}",
+        describe_sources(e),
+        e.score
+    ));
+    text
+}
+
+fn describe_sources(e: &Exported) -> String {
+    match e.feeds.len() {
+        0 => "reported to Rampart directly".to_owned(),
+        1 => format!("reported by the feed {}", e.feeds[0]),
+        n => format!("reported by {n} feeds: {}", e.feeds.join(", ")),
+    }
+}
+
+/// Adds the TLP marking of the indicator's feeds to an object.
+fn marked(mut object: serde_json::Value, tlp: Option<&str>) -> serde_json::Value {
+    if let (Some(id), Some(o)) = (tlp.and_then(tlp_marking_id), object.as_object_mut()) {
+        o.insert("object_marking_refs".into(), json!([id]));
+    }
+    object
 }
 
 /// What was left out before formatting, so that the formats with a header can say so.
@@ -503,6 +594,7 @@ pub fn write_export(
                 "{{\"type\":\"bundle\",\"id\":\"bundle--{bundle_id}\",\"objects\":["
             )?;
             let mut first = true;
+            let mut tlps = std::collections::BTreeSet::new();
             for e in items {
                 let objects = stix_objects(e);
                 if objects.is_empty() {
@@ -510,6 +602,7 @@ pub fn write_export(
                     continue;
                 }
                 summary.written += 1;
+                tlps.extend(e.tlp);
                 for o in objects {
                     if !first {
                         out.write_all(b",")?;
@@ -517,6 +610,14 @@ pub fn write_export(
                     first = false;
                     serde_json::to_writer(&mut *out, &o).map_err(io::Error::other)?;
                 }
+            }
+            // The marking definitions the objects refer to, so the bundle stands alone.
+            for marking in tlps.into_iter().filter_map(tlp_marking) {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                first = false;
+                serde_json::to_writer(&mut *out, &marking).map_err(io::Error::other)?;
             }
             writeln!(out, "]}}")?;
         }

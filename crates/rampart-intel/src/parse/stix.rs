@@ -37,6 +37,7 @@ pub(crate) fn kind_for_path(path: &Path) -> Option<IocKind> {
         "file:name" => IocKind::Filename,
         "mutex:name" => IocKind::Mutex,
         "autonomous-system:number" => IocKind::Asn,
+        "x-rampart-other:value" => IocKind::Other,
         "file:extensions.windows-pebinary-ext.imphash" => IocKind::Imphash,
         _ => {
             let (prefix, key) = plain.rsplit_once('.')?;
@@ -83,26 +84,43 @@ fn bundle_objects(text: &str) -> Result<Vec<BundleObject<'_>>, ParseError> {
         kind: Option<String>,
         #[serde(borrow, default)]
         objects: Option<Vec<&'a RawValue>>,
+        #[serde(default)]
+        id: Option<String>,
     }
     let bundle: Bundle<'_> = serde_json::from_str(text).map_err(|e| ParseError::json(&e))?;
-    let objects = match (bundle.kind.as_deref(), bundle.objects) {
-        (Some("bundle"), Some(objects)) => objects,
+    // A bundle; a TAXII 2.1 envelope (`{"more": …, "objects": […]}`, no `type`); or one STIX
+    // object on its own (what many tools write for a single indicator).
+    let objects: Vec<&str> = match (bundle.kind.as_deref(), bundle.objects) {
+        (Some("bundle") | None, Some(objects)) => objects.iter().map(|r| r.get()).collect(),
         (Some("bundle"), None) => Vec::new(),
+        (Some(kind), None)
+            if bundle
+                .id
+                .as_deref()
+                .is_some_and(|id| id.starts_with(&format!("{kind}--"))) =>
+        {
+            vec![text]
+        }
         (other, _) => {
             return Err(ParseError::Shape {
                 format: Format::Stix,
-                message: format!("top-level `type` is {other:?}, expected \"bundle\""),
+                message: match other {
+                    Some(kind) => format!(
+                        "top-level `type` is \"{kind}\": expected a bundle, a TAXII envelope (`objects`) or one STIX object with a matching `id`"
+                    ),
+                    None => "neither a STIX bundle, a TAXII envelope (`objects`) nor a STIX object (no `type`)".to_owned(),
+                },
             });
         }
     };
     let mut counter = LineCounter::new(text.as_bytes());
     let mut out = Vec::with_capacity(objects.len());
     for raw in objects {
-        let line = counter.line_of(raw.get());
-        if let Ok(map) = serde_json::from_str::<Map<String, Value>>(raw.get()) {
-            out.push((line, raw.get(), map));
+        let line = counter.line_of(raw);
+        if let Ok(map) = serde_json::from_str::<Map<String, Value>>(raw) {
+            out.push((line, raw, map));
         } else {
-            out.push((line, raw.get(), Map::new()));
+            out.push((line, raw, Map::new()));
         }
     }
     Ok(out)
@@ -275,6 +293,17 @@ pub(super) fn bundle(doc: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<(), Par
                 continue;
             }
         };
+        if let Some((addr, port)) = stix_pattern::destination_ip_port(&obs) {
+            // An address and port (Rampart's own `ip_port` export, ThreatFox's ip:port).
+            let value = if addr.contains(':') {
+                format!("[{addr}]:{port}")
+            } else {
+                format!("{addr}:{port}")
+            };
+            ctx.add(&mut record, IocKind::IpPort, &value, "pattern");
+            ctx.emit(record)?;
+            continue;
+        }
         let mut whole = true;
         if let Some(tests) = stix_pattern::simple_equalities(&obs) {
             whole = false;

@@ -650,10 +650,53 @@ fn every_fixture_file_parses_in_its_format() {
         // stix/bundle.json is the JSON *schema* of a bundle, not a bundle: a clear shape error.
         match (rel, result) {
             (&"stix/bundle.json", Err(e)) => {
-                assert!(e.to_string().contains("expected \"bundle\""), "{e}")
+                assert!(
+                    e.to_string()
+                        .contains("top-level `type` is \"object\": expected a bundle"),
+                    "{e}"
+                )
             }
             (_, Ok(_)) => {}
             (_, Err(e)) => panic!("{rel}: {e}"),
         }
     }
 }
+
+#[test]
+fn stix_single_objects_and_taxii_envelopes_are_read() {
+    let indicator = r#"{"type": "indicator", "spec_version": "2.1",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2026-01-05T10:00:00.000Z", "modified": "2026-01-05T10:00:00.000Z",
+        "pattern": "[domain-name:value = 'evil.example']", "pattern_type": "stix",
+        "valid_from": "2026-01-05T10:00:00Z"}"#;
+    let (records, summary) = parse_ok(Format::Stix, indicator.as_bytes());
+    assert_eq!(summary.problems, 0);
+    assert_eq!(values(&records), ["domain:evil.example"]);
+    // A TAXII 2.1 envelope, as a collection's objects endpoint returns it.
+    let envelope = format!(
+        r#"{{"more": false, "objects": [{indicator}, {}]}}"#,
+        indicator
+            .replace("8e2e2d2b", "9e2e2d2b")
+            .replace("evil.example", "worse.example")
+    );
+    let (records, _) = parse_ok(Format::Stix, envelope.as_bytes());
+    assert_eq!(
+        values(&records),
+        ["domain:evil.example", "domain:worse.example"]
+    );
+    // An object whose id is not of its type is neither.
+    let odd = r#"{"type": "indicator", "id": "malware--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"}"#;
+    let err = rampart_intel::parse_bytes(
+        Format::Stix,
+        odd.as_bytes(),
+        &rampart_intel::Limits::default(),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        err.contains("expected a bundle, a TAXII envelope (`objects`) or one STIX object"),
+        "{err}"
+    );
+}
+

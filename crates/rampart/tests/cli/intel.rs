@@ -224,16 +224,84 @@ fn exports_round_trip_through_stix_and_feed_firewalls() {
             ("stix", "fixtures/intel/stix/poisonivy.json"),
         ],
     );
+    // A feed with a TLP (ThreatFox's ip:port values), and a YARA rule kept as `other` (a single
+    // STIX object, not a bundle).
+    let out = intel(
+        d,
+        &[
+            "feeds",
+            "add",
+            "tf",
+            "--format",
+            "threatfox-json",
+            "--tlp",
+            "amber",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(
+        d,
+        &[
+            "ingest",
+            "--feed",
+            "tf",
+            s(&shared(
+                "fixtures/intel/abusech/elastic_test-threatfox-ndjson.excerpt.log",
+            )),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sigma = write(
+        d,
+        "sigma.json",
+        r#"{"type": "indicator", "spec_version": "2.1", "id": "indicator--1d6b7a1e-5d3c-4b1a-9f77-0c2a4f1e9a01",
+            "created": "2026-01-05T10:00:00.000Z", "modified": "2026-01-05T10:00:00.000Z",
+            "pattern_type": "yara", "valid_from": "2026-01-05T10:00:00Z",
+            "pattern": "rule odd { strings: $a = \"C:\\x.exe\" condition: $a } // it's odd"}"#,
+    );
+    let out = intel(d, &["ingest", "--format", "stix", s(&sigma)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let stats = |dir: &std::path::Path| -> serde_json::Value {
         let out = intel(dir, &["stats", "--json"]);
         serde_json::from_str(&stdout(&out)).expect("stats json")
     };
     let before = stats(d);
+    for kind in ["ip_port", "other", "tlsh", "cve", "asn"] {
+        assert!(
+            before["kinds"].to_string().contains(&format!("\"{kind}\"")),
+            "no {kind} in {}",
+            before["kinds"]
+        );
+    }
 
     // STIX out of one store, into a fresh one: the same indicators.
     let bundle = d.join("export.json");
     let out = intel(d, &["export", "--format", "stix", "--output", s(&bundle)]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The OASIS validator finds no error, stix2 parses it without custom content, and every
+    // object carries its feed's TLP 2.0 marking.
+    let check = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/stix-check.py"))
+        .arg(&bundle)
+        .output()
+        .expect("python3");
+    assert!(check.status.success(), "{}", stderr(&check));
+    let verdict: serde_json::Value = serde_json::from_slice(&check.stdout).expect("json");
+    assert_eq!(verdict["errors"], serde_json::json!([]), "{verdict}");
+    // The warnings docs/intel.md explains: deterministic (UUIDv5) ids, and `based-on` an
+    // observable the vocabulary does not suggest.
+    for code in verdict["warnings"].as_object().expect("warnings").keys() {
+        assert!(["103", "202"].contains(&code.as_str()), "{verdict}");
+    }
+    assert_eq!(verdict["unmarked"], serde_json::json!([]), "{verdict}");
+    let amber = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421";
+    let clear = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487";
+    // ThreatFox (counted by hand in the fixture): 3 ip:port values, an indicator each (no
+    // single observable); their 2 distinct addresses and 1 URL, an indicator, an observable and
+    // a relationship each: 3 + 3 x 3 = 12 objects marked amber.
+    assert_eq!(verdict["markings"][amber], 12, "{verdict}");
+    assert!(verdict["markings"][clear].as_u64() > Some(100), "{verdict}");
+    assert_eq!(verdict["types"]["marking-definition"], 2, "{verdict}");
     let other = tempfile::tempdir().expect("tempdir");
     let out = intel(other.path(), &["ingest", "--format", "stix", s(&bundle)]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
