@@ -64,6 +64,20 @@ def main():
     only = coll.get_objects(type="relationship")
     check(all(o["type"] == "relationship" for o in only.get("objects", [])), "match[type]")
 
+    # Every object is STIX 2.1 as the OASIS library reads it, with no custom content, and
+    # carries the TLP 2.0 marking of the feed it came from.
+    import stix2
+
+    for o in objects:
+        try:
+            stix2.parse(json.dumps(o), allow_custom=False)
+        except Exception as e:  # the library's exception types vary by version
+            check(False, f"stix2 refuses {o.get('id')}: {e}")
+        check(
+            any(r.startswith("marking-definition--") for r in o.get("object_marking_refs", [])),
+            f"TLP marking on {o.get('id')}",
+        )
+
     print(json.dumps({"objects": len(objects), "indicators": len(patterns), "pages": pages}))
 
 
