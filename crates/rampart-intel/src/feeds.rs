@@ -8,13 +8,11 @@
 //! validators are not kept, so the next attempt fetches in full.
 
 use std::io::Write;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
 
-use crate::index::Index;
-use crate::ingest::{IngestError, IngestReport, ingest};
+use crate::ingest::{IngestError, IngestReport, LiveIndex, ingest};
 use crate::parse::{Format, Limits};
 
 /// How feeds are fetched.
@@ -245,7 +243,7 @@ pub async fn sync_feed(
     feed: &IntelFeed,
     now: i64,
     opts: &FetchOptions,
-    index: Option<&RwLock<Index>>,
+    index: Option<LiveIndex<'_>>,
 ) -> Result<SyncOutcome, IngestError> {
     let Some(url) = feed.url.clone() else {
         return Ok(SyncOutcome::Failed {
@@ -366,7 +364,7 @@ pub async fn sync_due(
     now: i64,
     force: bool,
     opts: &FetchOptions,
-    index: Option<&RwLock<Index>>,
+    index: Option<LiveIndex<'_>>,
 ) -> Result<Vec<(String, SyncOutcome)>, IngestError> {
     let mut out = Vec::new();
     for feed in store.intel_feeds().await? {

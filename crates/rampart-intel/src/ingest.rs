@@ -99,7 +99,7 @@ pub async fn ingest(
     input: Box<dyn Read + Send>,
     limits: Limits,
     now: i64,
-    index: Option<&RwLock<Index>>,
+    index: Option<LiveIndex<'_>>,
 ) -> Result<IngestReport, IngestError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<IntelRecordIn>>(2);
     let feed_for_parser = feed.clone();
@@ -161,8 +161,20 @@ pub async fn ingest(
     })
 }
 
+/// A running lookup index that ingestion keeps current, with the allowlists its entries are
+/// marked by: an indicator added or changed by an upload or a feed sync is marked at once, not
+/// at the next full rebuild (until then a documentation address a feed lists would answer "not
+/// allowlisted" and raise fleet hits).
+#[derive(Clone, Copy)]
+pub struct LiveIndex<'a> {
+    /// The index.
+    pub index: &'a RwLock<Index>,
+    /// The allowlists in force.
+    pub allow: &'a crate::allowlist::Allowlists,
+}
+
 fn update_index(
-    index: &RwLock<Index>,
+    live: LiveIndex<'_>,
     batch: &[IntelRecordIn],
     touched: &[(i64, i64, String)],
     now: i64,
@@ -180,7 +192,8 @@ fn update_index(
         }
     }
     let model = score::DecayModel::default();
-    let mut guard = index
+    let mut guard = live
+        .index
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     for (id, kind, value) in touched {
@@ -199,11 +212,13 @@ fn update_index(
             last_sighting: None,
         };
         let ioc = crate::canon::Ioc::new(kind_enum, value.clone());
-        guard.upsert(
+        if let Some(entry) = guard.upsert(
             &ioc,
             u64::try_from(*id).unwrap_or(0),
             score::current(&facts, now, &model),
-        )?;
+        )? {
+            guard.set_allowlisted(entry, live.allow.check(&ioc).is_some());
+        }
     }
     guard.commit();
     Ok(())

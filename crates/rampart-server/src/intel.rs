@@ -11,7 +11,7 @@ use rampart_core::fleet::Observable;
 use rampart_intel::allowlist::Allowlists;
 use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due};
 use rampart_intel::index::{Index, IndexFull};
-use rampart_intel::ingest::{IngestError, load_allowlists, load_index};
+use rampart_intel::ingest::{IngestError, LiveIndex, load_allowlists, load_index};
 use rampart_intel::lookup::observable_matches;
 use rampart_intel::score::{self, DecayModel, Facts};
 use rampart_intel::{Ioc, IocKind};
@@ -83,6 +83,15 @@ impl Intel {
             .clone()
     }
 
+    /// The index as ingestion updates it, marked by `allow` (the allowlists in force, taken
+    /// by the caller while it holds `writer`, so a rebuild cannot swap them meanwhile).
+    pub fn live<'a>(&'a self, allow: &'a Allowlists) -> LiveIndex<'a> {
+        LiveIndex {
+            index: &self.index,
+            allow,
+        }
+    }
+
     /// Runs `f` with the index read-locked.
     pub fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
         let guard = self
@@ -135,13 +144,14 @@ impl Intel {
         force: bool,
     ) -> Result<Vec<(String, SyncOutcome)>, IngestError> {
         let _w = self.writer.lock().await;
+        let allow = self.allowlists();
         sync_due(
             store,
             &self.http,
             now(),
             force,
             &self.fetch,
-            Some(&self.index),
+            Some(self.live(&allow)),
         )
         .await
     }

@@ -2,7 +2,7 @@
 
 use std::sync::RwLock;
 
-use rampart_intel::ingest::{ingest, load_allowlists, load_index};
+use rampart_intel::ingest::{LiveIndex, ingest, load_allowlists, load_index};
 use rampart_intel::{Format, Index, IocKind, Limits, canonicalize};
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
 
@@ -69,7 +69,7 @@ async fn run(
     format: Format,
     bytes: Vec<u8>,
     now: i64,
-    index: Option<&RwLock<Index>>,
+    index: Option<LiveIndex<'_>>,
 ) -> rampart_intel::ingest::IngestReport {
     ingest(
         store,
@@ -209,13 +209,20 @@ backend_test!(equivalence_sets_and_families_are_found_on_demand);
 async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store) {
     let drop_feed = feed(store, "drop", "spamhaus-drop", 95).await;
     let index = RwLock::new(Index::new());
+    let allow = load_allowlists(store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let live = LiveIndex {
+        index: &index,
+        allow: &allow,
+    };
     run(
         store,
         &drop_feed,
         Format::SpamhausDrop,
         read("other/intelmq_spamhaus_drop.txt"),
         NOW,
-        Some(&index),
+        Some(live),
     )
     .await;
     let query = canonicalize(IocKind::Ipv4, "1.4.1.1").unwrap_or_else(|e| panic!("{e}"));
@@ -229,6 +236,29 @@ async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store
             Some("1.4.0.0/17".into())
         );
         assert!(live.score(hit.entry).unwrap_or(0) > 60);
+        assert!(!live.is_allowlisted(hit.entry));
+    }
+    // A feed listing a documentation address: the running index marks it allowlisted at once,
+    // as a rebuild would, and the routable one beside it not.
+    let plain = feed(store, "plain", "plain", 60).await;
+    run(
+        store,
+        &plain,
+        Format::Plain,
+        b"192.0.2.44\n203.0.114.9\n".to_vec(),
+        NOW,
+        Some(live),
+    )
+    .await;
+    {
+        let guard = index.read().unwrap_or_else(|e| panic!("{e}"));
+        for (value, allowlisted) in [("192.0.2.44", true), ("203.0.114.9", false)] {
+            let q = canonicalize(IocKind::Ipv4, value).unwrap_or_else(|e| panic!("{e}"));
+            let entry = guard
+                .get(&q)
+                .unwrap_or_else(|| panic!("{value} is indexed"));
+            assert_eq!(guard.is_allowlisted(entry), allowlisted, "{value}");
+        }
     }
     let rebuilt = load_index(
         store,
@@ -239,7 +269,7 @@ async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(rebuilt.len(), 2);
+    assert_eq!(rebuilt.len(), 4);
     assert!(rebuilt.first(&query).is_some());
     // 30 days later nothing was observed again: expired, not loaded, then purged for real.
     let later = load_index(
@@ -256,12 +286,19 @@ async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store
         .intel_counts(NOW + 31 * DAY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(counts, [(i64::from(IocKind::Cidr.code()), 0, 2)]);
+    assert_eq!(
+        counts,
+        [
+            (i64::from(IocKind::Ipv4.code()), 0, 2),
+            (i64::from(IocKind::Cidr.code()), 0, 2)
+        ]
+    );
     let (indicators, records) = store
         .intel_purge(NOW + 31 * DAY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((indicators, records), (2, 2));
+    // Two networks (two DROP rows) and two addresses (one plain line each).
+    assert_eq!((indicators, records), (4, 4));
     assert!(
         store
             .intel_counts(NOW + 31 * DAY)

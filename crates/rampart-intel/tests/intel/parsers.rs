@@ -699,4 +699,3 @@ fn stix_single_objects_and_taxii_envelopes_are_read() {
         "{err}"
     );
 }
-

@@ -287,13 +287,14 @@ pub(crate) async fn sync_now(
         ));
     }
     let _w = app.intel.writer.lock().await;
+    let allow = app.intel.allowlists();
     let outcome: SyncOutcome = sync_feed(
         &app.store,
         &app.intel.http,
         &feed,
         now(),
         &app.intel.fetch,
-        Some(&app.intel.index),
+        Some(app.intel.live(&allow)),
     )
     .await
     .map_err(ingest_error)?;
@@ -314,6 +315,7 @@ pub(crate) async fn upload(
         .parse()
         .map_err(|e| ApiError::internal(format!("feed {name}: stored format: {e}")))?;
     let _w = app.intel.writer.lock().await;
+    let allow = app.intel.allowlists();
     let report = ingest(
         &app.store,
         &feed,
@@ -321,7 +323,7 @@ pub(crate) async fn upload(
         Box::new(std::io::Cursor::new(body)),
         Limits::default(),
         now(),
-        Some(&app.intel.index),
+        Some(app.intel.live(&allow)),
     )
     .await
     .map_err(ingest_error)?;

@@ -286,6 +286,70 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
 }
 server_test!(feeds_lookups_exports_and_sightings);
 
+/// An indicator that enters the running index — by an upload or by a feed sync — is checked
+/// against the allowlists at once: a documentation address a feed lists answers "allowlisted"
+/// immediately, not only after the next rebuild, and agents connected to it raise no hit.
+async fn uploads_and_syncs_apply_the_allowlists_at_once(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let allowlisted = |v: &Value| v["matches"][0]["allowlisted"]["list"].clone();
+    // Upload.
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/feeds",
+            Some(json!({"name": "docs", "format": "plain"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let resp = s
+        .http
+        .post(s.url("/api/v1/intel/feeds/docs/upload"))
+        .bearer_auth(&s.admin_token)
+        .body("192.0.2.44\n203.0.114.9\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v = lookup(&s, "192.0.2.44").await;
+    assert_eq!(allowlisted(&v), "builtin-non-routable", "{v}");
+    let v = lookup(&s, "203.0.114.9").await;
+    assert_eq!(v["matches"][0]["allowlisted"], Value::Null, "{v}");
+    // Feed sync.
+    let url = feed_server(b"198.51.100.23\n".to_vec()).await;
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/feeds",
+            Some(json!({"name": "docs2", "format": "plain", "url": url})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = s
+        .call(Method::POST, "/api/v1/intel/feeds/docs2/sync", None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let v = lookup(&s, "198.51.100.23").await;
+    assert_eq!(allowlisted(&v), "builtin-non-routable", "{v}");
+    // Bulk matching (what agents' observables go through) leaves them out.
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/match",
+            Some(json!({"observables": ["192.0.2.44", "198.51.100.23", "203.0.114.9"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let text = v.to_string();
+    assert!(text.contains("\"value\":\"203.0.114.9\""), "{v}");
+    assert!(
+        !text.contains("\"value\":\"192.0.2.44\"") && !text.contains("\"value\":\"198.51.100.23\""),
+        "{v}"
+    );
+}
+server_test!(uploads_and_syncs_apply_the_allowlists_at_once);
+
 /// The TAXII 2.1 server as the OASIS `taxii2-client` sees it (installed by
 /// `scripts/setup-test-deps.sh`), plus what that client does not exercise: content
 /// negotiation and TAXII-shaped errors.
