@@ -13,6 +13,20 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // A command whose output is piped into `head` ends when the reader does, as Unix tools do
+    // (killed by SIGPIPE, exit status 141 in the shell), instead of panicking on the failed
+    // write. Not for the long-running processes: the server and the agent daemon keep Rust's
+    // default (SIGPIPE ignored), so a peer that goes away is an error they handle, never the
+    // end of the process.
+    let daemon = matches!(
+        cli.command,
+        cli::Command::Server(_)
+            | cli::Command::Agent(cli::AgentCommand::Run { .. })
+            | cli::Command::Bench(_)
+    );
+    if !daemon {
+        sigpipe::reset();
+    }
     init_tracing(cli.verbose);
     match cmd::run(cli) {
         Ok(code) => code,

@@ -1007,3 +1007,25 @@ fn an_unprivileged_scan_says_what_it_could_not_read_and_how_commands_ran() {
         assert!(stderr(&o).contains(expected.as_str()), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly_like_a_unix_tool() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    // `rampart policy show … | head -0`: more output than a pipe holds, and nobody reading.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "policy",
+            "show",
+            s(&shared("fixtures/sca/cis_debian12.yml")),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(13), "killed by SIGPIPE: {out:?}");
+}
