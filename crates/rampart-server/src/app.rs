@@ -33,6 +33,8 @@ pub(crate) struct App {
     pub ingest_rx: Mutex<Option<mpsc::Receiver<IngestJob>>>,
     /// Threat intelligence: the lookup index and feed state.
     pub intel: Intel,
+    /// Failed authentications per client address (logged and rate-limited).
+    pub auth_failures: crate::routes::auth_limit::AuthFailures,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
             agent_url,
             beats: Mutex::new(BTreeMap::new()),
             ingest_tx,
+            auth_failures: Default::default(),
             ingest_rx: Mutex::new(Some(ingest_rx)),
             intel,
         }

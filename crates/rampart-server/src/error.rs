@@ -49,6 +49,10 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     detail: String,
+    /// `WWW-Authenticate` of a 401.
+    challenge: Option<&'static str>,
+    /// `Retry-After` seconds of a 429.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -67,7 +71,23 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            challenge: None,
+            retry_after: None,
         }
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 9110 §11.6.1 requires one).
+    pub(crate) fn with_challenge(mut self, challenge: &'static str) -> ApiError {
+        if self.status == StatusCode::UNAUTHORIZED {
+            self.challenge = Some(challenge);
+        }
+        self
+    }
+
+    /// `Retry-After`, in seconds, of a 429 or 503.
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Status, machine code and detail, for renderings other than a problem object (TAXII).
@@ -125,11 +145,22 @@ impl IntoResponse for ApiError {
             code: self.code,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut response = (
             self.status,
             [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.challenge {
+            headers.insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(challenge),
+            );
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

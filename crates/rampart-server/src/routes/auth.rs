@@ -1,8 +1,11 @@
 //! Who is calling: admin bearer tokens on the API port, client certificates on the agent port.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use rampart_pki::AgentIdentity;
 use rampart_store::{Agent, AgentStatus};
@@ -22,37 +25,84 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Admin, ApiError> {
-        let header = parts
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        // TAXII clients and SIEM connectors send HTTP Basic; the admin API takes only bearer
+        // tokens, so a password prompt never appears on it.
+        let taxii = parts.uri.path().starts_with("/taxii2/");
+        let now = Instant::now();
+        if let Some(wait) = client.and_then(|ip| app.auth_failures.blocked(ip, now)) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                format!("too many failed authentications from this address; retry in {wait} s"),
+            )
+            .with_retry_after(wait));
+        }
+        let verdict = match parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing_token",
-                    "an admin bearer token is required (Authorization: Bearer …)",
-                )
-            })?;
-        let token = admin_token(header)?;
-        match app.store.admin_token(&token_hash(token.trim())).await? {
-            Some(label) => Ok(Admin { label }),
+            .map(|v| v.to_str())
+        {
             None => Err(ApiError::unauthorized(
-                "invalid_token",
-                "admin token not recognised",
+                "missing_token",
+                "an admin bearer token is required (Authorization: Bearer …)",
             )),
-        }
+            Some(Err(_)) => Err(ApiError::unauthorized(
+                "bad_authorization",
+                "the Authorization header is not text",
+            )),
+            Some(Ok(header)) => match admin_token(header, taxii) {
+                Err(e) => Err(e),
+                Ok(token) => match app.store.admin_token(&token_hash(token.trim())).await? {
+                    Some(label) => Ok(Admin { label }),
+                    None => Err(ApiError::unauthorized(
+                        "invalid_token",
+                        "admin token not recognised",
+                    )),
+                },
+            },
+        };
+        verdict.map_err(|e| {
+            let (_, code, _) = e.parts();
+            // The reason and the address, never the credential.
+            tracing::warn!(
+                client = %client.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
+                path = %parts.uri.path(),
+                reason = code,
+                "authentication failed"
+            );
+            if let Some(ip) = client {
+                app.auth_failures.record(ip, now);
+            }
+            e.with_challenge(if taxii {
+                "Basic realm=\"rampart\", Bearer realm=\"rampart\""
+            } else {
+                "Bearer realm=\"rampart\""
+            })
+        })
     }
 }
 
-/// The admin token of an `Authorization` header: `Bearer TOKEN`, or HTTP Basic with the token
-/// as the password (any user name) — what TAXII clients and many SIEM connectors send.
-fn admin_token(header: &str) -> Result<String, ApiError> {
+/// The scheme of an `Authorization` header and its credentials; schemes are case-insensitive
+/// (RFC 9110 §11.1).
+fn scheme<'h>(header: &'h str, name: &str) -> Option<&'h str> {
+    let (scheme, rest) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case(name).then(|| rest.trim())
+}
+
+/// The admin token of an `Authorization` header: `Bearer TOKEN`, or on TAXII HTTP Basic with
+/// the token as the password (any user name) — what TAXII clients and many SIEM connectors send.
+fn admin_token(header: &str, basic_allowed: bool) -> Result<String, ApiError> {
     use base64::Engine as _;
-    if let Some(token) = header.strip_prefix("Bearer ") {
+    if let Some(token) = scheme(header, "Bearer") {
         return Ok(token.to_owned());
     }
-    if let Some(encoded) = header.strip_prefix("Basic ") {
+    if let Some(encoded) = scheme(header, "Basic").filter(|_| basic_allowed) {
         let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
+            .decode(encoded)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| {
@@ -71,7 +121,11 @@ fn admin_token(header: &str) -> Result<String, ApiError> {
     }
     Err(ApiError::unauthorized(
         "bad_authorization",
-        "Authorization must be 'Bearer <token>' (or Basic with the token as password)",
+        if basic_allowed {
+            "Authorization must be 'Bearer <token>' (or Basic with the token as password)"
+        } else {
+            "Authorization must be 'Bearer <token>' (HTTP Basic is accepted on TAXII only)"
+        },
     ))
 }
 

@@ -5,6 +5,7 @@
 mod admin;
 mod agent;
 mod auth;
+pub(crate) mod auth_limit;
 mod body;
 mod history;
 mod intel;

@@ -132,3 +132,77 @@ async fn served_document_errors_and_admin_auth(db: Db) {
     s.finish().await;
 }
 server_test!(served_document_errors_and_admin_auth);
+
+/// Authentication as a hostile client meets it: every 401 carries its challenge, the scheme is
+/// case-insensitive, HTTP Basic is for TAXII only, and an address that keeps failing is refused
+/// with 429 and Retry-After before any token is checked — the right token included.
+async fn failed_authentications_are_challenged_and_limited(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let get = |auth: Option<String>| {
+        let mut req = s.http.get(s.url("/api/v1/agents"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    let r = get(None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"rampart\"");
+    // RFC 9110: the scheme is case-insensitive.
+    let r = get(Some(format!("bearer {}", s.admin_token)))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = get(Some(format!("BEARER {}", s.admin_token)))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Basic with the right token: refused on the admin API, accepted on TAXII.
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x:{}", s.admin_token))
+    );
+    let r = get(Some(basic.clone())).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Basic is accepted on TAXII only"),
+        "{p}"
+    );
+    let r = s
+        .http
+        .get(s.url("/taxii2/"))
+        .header("authorization", &basic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Eight more wrong tokens make ten failures in the window (the missing header and the
+    // Basic attempt counted too); the next request is refused whatever it carries.
+    for i in 0..8 {
+        let r = get(Some(format!("Bearer rmp_admin_guess{i}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "guess {i}");
+    }
+    let r = get(Some(format!("Bearer {}", s.admin_token)))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "too_many_failures");
+}
+server_test!(failed_authentications_are_challenged_and_limited);
