@@ -16,6 +16,86 @@ use crate::{ServerConfig, ServerError};
 pub(crate) struct Boot {
     pub app: Arc<App>,
     pub initial_admin_token: Option<String>,
+    pub initial_admin_token_file: Option<std::path::PathBuf>,
+}
+
+/// File (in the data directory) the first admin token is written to, 0600: never to stdout,
+/// which the shipped unit sends to the journal for any reader of the logs to see.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+fn data_dir_error(path: &std::path::Path, source: std::io::Error) -> ServerError {
+    ServerError::DataDir {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The data directory holds the database (token hashes, the encrypted CA keys) and the first
+/// admin token: 0700, whatever the umask, and tightened when an older release left it wider.
+fn secure_data_dir(dir: &std::path::Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| data_dir_error(dir, e))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| data_dir_error(dir, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode != 0o700 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "data directory was not 0700; tightening it");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| data_dir_error(dir, e))?;
+    }
+    Ok(())
+}
+
+/// The SQLite database and its journal files, 0600. A new database file is created 0600 before
+/// SQLite opens it, so SQLite gives its WAL and shared-memory files the same mode.
+fn secure_database_files(db: &std::path::Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(data_dir_error(db, e)),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| data_dir_error(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the first admin token to a new 0600 file; refuses to overwrite one.
+fn write_admin_token(
+    dir: &std::path::Path,
+    token: &str,
+) -> Result<std::path::PathBuf, ServerError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| data_dir_error(&path, e))?;
+    f.write_all(format!("{token}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| data_dir_error(&path, e))?;
+    Ok(path)
 }
 
 /// Hash under which an admin token is stored.
@@ -87,22 +167,25 @@ pub(crate) async fn bootstrap(
     api_addr: SocketAddr,
     agent_addr: SocketAddr,
 ) -> Result<Boot, ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| ServerError::DataDir {
-        path: config.data_dir.display().to_string(),
-        source: e,
-    })?;
+    secure_data_dir(&config.data_dir)?;
     let store = match &config.database_url {
         Some(url) => Store::open(url).await?,
-        None => Store::open_sqlite(&config.data_dir.join("rampart.db")).await?,
+        None => {
+            let db = config.data_dir.join("rampart.db");
+            secure_database_files(&db)?;
+            Store::open_sqlite(&db).await?
+        }
     };
     let (ca, tokens) = load_or_create_ca(&store, &config.passphrase).await?;
 
     let initial_admin_token = if store.has_admin_token().await? {
         None
     } else {
+        // The file first: a token stored but never handed out would lock the admin out.
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = format!("rmp_admin_{}", hex::encode(bytes));
+        let path = write_admin_token(&config.data_dir, &token)?;
         store
             .add_admin_token(
                 &token_hash(&token),
@@ -110,9 +193,12 @@ pub(crate) async fn bootstrap(
                 OffsetDateTime::now_utc(),
             )
             .await?;
-        Some(token)
+        Some((token, path))
     };
-
+    let (initial_admin_token, initial_admin_token_file) = match initial_admin_token {
+        Some((t, p)) => (Some(t), Some(p)),
+        None => (None, None),
+    };
     let host = config
         .names
         .first()
@@ -141,6 +227,7 @@ pub(crate) async fn bootstrap(
     Ok(Boot {
         app,
         initial_admin_token,
+        initial_admin_token_file,
     })
 }
 

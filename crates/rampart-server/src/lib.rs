@@ -40,6 +40,8 @@ pub struct RunningServer {
     pub agent_addr: SocketAddr,
     /// The admin token, only on the first start of a data set (it is stored hashed).
     pub initial_admin_token: Option<String>,
+    /// The 0600 file in the data directory the first admin token was written to.
+    pub initial_admin_token_file: Option<std::path::PathBuf>,
     /// The root CA certificate, PEM.
     pub root_pem: String,
     /// Base URL of the API, e.g. `https://localhost:8443`.
@@ -100,6 +102,7 @@ impl RunningServer {
             api_addr,
             agent_addr,
             initial_admin_token: boot.initial_admin_token,
+            initial_admin_token_file: boot.initial_admin_token_file,
             root_pem: app.ca().root_pem().to_string(),
             api_url: app.api_url.clone(),
             shutdown,

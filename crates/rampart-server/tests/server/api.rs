@@ -206,3 +206,41 @@ async fn failed_authentications_are_challenged_and_limited(db: Db) {
     assert_eq!(p["code"], "too_many_failures");
 }
 server_test!(failed_authentications_are_challenged_and_limited);
+
+/// What the server keeps on disk is private to it: the data directory 0700, the SQLite files
+/// 0600, and the first admin token in a 0600 file (never printed: stdout is the journal).
+async fn data_at_rest_is_private(db: Db) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = &s.config.data_dir;
+    assert_eq!(mode(data), 0o700);
+    let token_file = data.join("admin-token");
+    assert_eq!(mode(&token_file), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap().trim(),
+        s.admin_token
+    );
+    let server = s.server.as_ref().unwrap();
+    assert_eq!(
+        server.initial_admin_token_file.as_deref(),
+        Some(token_file.as_path())
+    );
+    if db == Db::Sqlite {
+        // A write, so the WAL exists too.
+        let (st, _) = s
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"group": "web"})),
+            )
+            .await;
+        assert_eq!(st, 201);
+        for f in ["rampart.db", "rampart.db-wal", "rampart.db-shm"] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+    }
+}
+server_test!(data_at_rest_is_private);

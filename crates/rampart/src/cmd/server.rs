@@ -61,8 +61,12 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
             server.agent_addr.port()
         );
         println!("root CA: {}", args.data_dir.join("root-ca.pem").display());
-        if let Some(token) = &server.initial_admin_token {
-            println!("admin token (shown once, stored only hashed; keep it safe):\n{token}");
+        if let Some(path) = &server.initial_admin_token_file {
+            // Never the token itself: stdout goes to the journal under the shipped unit.
+            println!(
+                "admin token written to {} (mode 0600; stored only hashed: keep it, then delete the file)",
+                path.display()
+            );
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

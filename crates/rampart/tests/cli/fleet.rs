@@ -52,7 +52,8 @@ impl ServerProc {
         cmd.spawn().expect("spawn rampart server")
     }
 
-    /// Starts a server and waits until it prints its banner (and admin token on first start).
+    /// Starts a server and waits until it prints its banner (and, on first start, where the admin
+    /// token was written).
     fn start(data: &Path, api: u16, agent: u16) -> ServerProc {
         Self::start_db(data, api, agent, None, !data.join("rampart.db").exists())
     }
@@ -70,8 +71,20 @@ impl ServerProc {
         let mut admin_token = None;
         let mut ready = false;
         while let Some(Ok(line)) = lines.next() {
-            if line.starts_with("rmp_admin_") {
-                admin_token = Some(line.trim().to_string());
+            // The token itself never reaches stdout (the journal): only where it was written.
+            assert!(
+                !line.contains("rmp_admin_"),
+                "admin token on stdout: {line}"
+            );
+            if let Some(rest) = line.strip_prefix("admin token written to ") {
+                let path = rest.split(" (").next().unwrap();
+                assert_eq!(Path::new(path), data.join("admin-token"));
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{path}");
+                let token = std::fs::read_to_string(path).unwrap();
+                assert!(token.starts_with("rmp_admin_"), "{token}");
+                admin_token = Some(token.trim().to_string());
                 break;
             }
             if line.starts_with("root CA:") {
