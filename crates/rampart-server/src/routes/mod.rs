@@ -7,6 +7,7 @@ mod agent;
 mod auth;
 pub(crate) mod auth_limit;
 mod body;
+mod headers;
 mod history;
 mod intel;
 pub mod openapi;
@@ -213,6 +214,7 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
         )
     })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .layer(axum::middleware::map_response(headers::add))
     .with_state(app)
 }
 

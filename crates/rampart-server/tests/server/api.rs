@@ -244,3 +244,43 @@ async fn data_at_rest_is_private(db: Db) {
     }
 }
 server_test!(data_at_rest_is_private);
+
+/// Security headers on every response: success, refusal and unknown route alike.
+async fn every_response_carries_security_headers(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let responses = [
+        s.http.get(s.url("/api/v1/health")).send().await.unwrap(),
+        s.http.get(s.url("/api/v1/agents")).send().await.unwrap(),
+        s.http
+            .get(s.url("/api/v1/agents"))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap(),
+        s.http.get(s.url("/no/such/route")).send().await.unwrap(),
+        s.http.get(s.url("/taxii2/")).send().await.unwrap(),
+    ];
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 401, 200, 404, 401]);
+    for r in &responses {
+        let h = r.headers();
+        assert_eq!(
+            h["strict-transport-security"],
+            "max-age=31536000",
+            "{}",
+            r.url()
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+    }
+}
+server_test!(every_response_carries_security_headers);
