@@ -8,6 +8,7 @@
 pub mod digest;
 pub mod fleet;
 pub mod framework;
+pub mod names;
 pub mod report;
 pub mod severity;
 pub mod status;

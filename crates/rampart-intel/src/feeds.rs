@@ -79,17 +79,8 @@ pub struct InvalidFeed {
 /// exactly the same feeds.
 pub fn validate(feed: &mut NewIntelFeed) -> Result<(), InvalidFeed> {
     let bad = |field, reason: String| Err(InvalidFeed { field, reason });
-    if feed.name.trim().is_empty()
-        || feed.name.contains(char::is_whitespace)
-        || feed.name.len() > 128
-    {
-        return bad(
-            "name",
-            format!(
-                "{:?}: must be a non-empty word of at most 128 bytes",
-                feed.name
-            ),
-        );
+    if let Err(e) = rampart_core::names::check_name("feed", &feed.name) {
+        return bad("name", e);
     }
     if let Err(e) = feed.format.parse::<Format>() {
         return bad("format", e.to_string());

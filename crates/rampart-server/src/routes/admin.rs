@@ -75,12 +75,9 @@ pub(crate) async fn create_token(
     _admin: Admin,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    if req.group.trim().is_empty() || req.group.len() > 128 {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "group: 1–128 characters",
-        ));
-    }
+    rampart_core::names::check_name("group", &req.group)
+        .and_then(|()| rampart_core::names::check_labels(req.labels.iter()))
+        .map_err(|e| ApiError::bad_request("invalid_field", e))?;
     let ttl = Duration::seconds(req.ttl_secs);
     if ttl < Duration::seconds(10) || ttl > MAX_TOKEN_TTL {
         return Err(ApiError::bad_request(

@@ -284,3 +284,52 @@ async fn every_response_carries_security_headers(db: Db) {
     }
 }
 server_test!(every_response_carries_security_headers);
+
+/// Names and labels are checked where they enter: a path-like feed name, a group with a slash
+/// and an oversized label are refused with the field named, and nothing is stored.
+async fn names_and_labels_are_validated(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let (st, p) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/intel/feeds",
+            Some(json!({"name": "../../etc/x", "format": "plain"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("name: feed \"../../etc/x\""),
+        "{p}"
+    );
+    for (body, field) in [
+        (json!({"group": "web/../db"}), "group \"web/../db\""),
+        (
+            json!({"group": "web", "labels": {"env": "x".repeat(100_000)}}),
+            "label env:",
+        ),
+        (
+            json!({"group": "web", "labels": {"a b": "x"}}),
+            "label \"a b\"",
+        ),
+    ] {
+        let (st, p) = s
+            .call(reqwest::Method::POST, "/api/v1/tokens", Some(body))
+            .await;
+        assert_eq!(st, 400, "{p}");
+        assert!(
+            p["detail"].as_str().unwrap().starts_with(field),
+            "{field}: {p}"
+        );
+    }
+    let (st, v) = s
+        .call(reqwest::Method::GET, "/api/v1/intel/feeds", None)
+        .await;
+    assert_eq!(st, 200);
+    assert!(!v.to_string().contains("etc/x"), "{v}");
+}
+server_test!(names_and_labels_are_validated);
