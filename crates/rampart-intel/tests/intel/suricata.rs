@@ -192,7 +192,31 @@ fn exports_of_real_feeds_load_without_errors_or_warnings() {
 /// One conversation of the pcap, and the rules that must alert on it (none for a near miss).
 struct Case {
     conversation: Value,
-    alerts: Vec<u64>,
+    alerts: BTreeSet<u64>,
+}
+
+fn case(conversation: Value, alerts: &[u64]) -> Case {
+    Case {
+        conversation,
+        alerts: alerts.iter().copied().collect(),
+    }
+}
+
+/// Every case whose alerts differ from what it expects, described.
+fn wrong_alerts(cases: &[Case], alerts: &BTreeMap<usize, BTreeSet<u64>>) -> Vec<String> {
+    cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, case)| {
+            let got = alerts.get(&i).cloned().unwrap_or_default();
+            (got != case.alerts).then(|| {
+                format!(
+                    "{}: expected {:?}, got {got:?}",
+                    case.conversation, case.alerts
+                )
+            })
+        })
+        .collect()
 }
 
 #[test]
@@ -254,160 +278,77 @@ fn exactly_the_listed_values_alert_on_real_traffic() {
     let tls = |dst: &str, sni: Option<&str>, cert: &Path| json!({"kind": "tls", "dst": dst, "port": 443, "sni": sni, "cert": cert});
     let cases = vec![
         // Domains: on a label boundary, in DNS, TLS SNI and the HTTP host.
-        Case {
-            conversation: dns("evil.cy"),
-            alerts: vec![sid(1, 0)],
-        },
-        Case {
-            conversation: dns("sub.evil.cy"),
-            alerts: vec![sid(1, 0)],
-        },
-        Case {
-            conversation: dns("notevil.cy"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: dns("evil.cy.example"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: tls(srv, Some("WWW.Evil.CY"), &other_cert),
-            alerts: vec![sid(1, 1)],
-        },
-        Case {
-            conversation: tls(srv, Some("notevil.cy"), &other_cert),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http(srv, 80, "evil.cy", "/anything"),
-            alerts: vec![sid(1, 2)],
-        },
-        Case {
-            conversation: http(srv, 80, "notevil.cy", "/anything"),
-            alerts: vec![],
-        },
+        case(dns("evil.cy"), &[sid(1, 0)]),
+        case(dns("sub.evil.cy"), &[sid(1, 0)]),
+        case(dns("notevil.cy"), &[]),
+        case(dns("evil.cy.example"), &[]),
+        case(tls(srv, Some("WWW.Evil.CY"), &other_cert), &[sid(1, 1)]),
+        case(tls(srv, Some("notevil.cy"), &other_cert), &[]),
+        case(http(srv, 80, "evil.cy", "/anything"), &[sid(1, 2)]),
+        case(http(srv, 80, "notevil.cy", "/anything"), &[]),
         // Addresses and networks: in the IP header, never as text.
-        Case {
-            conversation: json!({"kind": "tcp", "dst": "86.54.24.29", "port": 80}),
-            alerts: vec![sid(2, 0)],
-        },
-        Case {
-            conversation: json!({"kind": "tcp", "dst": "186.54.24.29", "port": 80}),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http(srv, 80, "86.54.24.29", "/"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: tls(srv, Some("186.54.24.29.example"), &other_cert),
-            alerts: vec![],
-        },
-        Case {
-            conversation: json!({"kind": "udp", "dst": "2001:db8:bad::1", "port": 53, "src6": true}),
-            alerts: vec![sid(3, 0)],
-        },
-        Case {
-            conversation: json!({"kind": "udp", "dst": "2001:db8:bad::2", "port": 53, "src6": true}),
-            alerts: vec![],
-        },
-        Case {
-            conversation: json!({"kind": "tcp", "dst": "192.0.2.200", "port": 22}),
-            alerts: vec![sid(12, 0)],
-        },
-        Case {
-            conversation: json!({"kind": "tcp", "dst": "192.0.2.100", "port": 22}),
-            alerts: vec![],
-        },
+        case(
+            json!({"kind": "tcp", "dst": "86.54.24.29", "port": 80}),
+            &[sid(2, 0)],
+        ),
+        case(
+            json!({"kind": "tcp", "dst": "186.54.24.29", "port": 80}),
+            &[],
+        ),
+        case(http(srv, 80, "86.54.24.29", "/"), &[]),
+        case(tls(srv, Some("186.54.24.29.example"), &other_cert), &[]),
+        case(
+            json!({"kind": "udp", "dst": "2001:db8:bad::1", "port": 53, "src6": true}),
+            &[sid(3, 0)],
+        ),
+        case(
+            json!({"kind": "udp", "dst": "2001:db8:bad::2", "port": 53, "src6": true}),
+            &[],
+        ),
+        case(
+            json!({"kind": "tcp", "dst": "192.0.2.200", "port": 22}),
+            &[sid(12, 0)],
+        ),
+        case(
+            json!({"kind": "tcp", "dst": "192.0.2.100", "port": 22}),
+            &[],
+        ),
         // http URLs: exact host, exact target, the right buffer for escapes.
-        Case {
-            conversation: http(srv, 80, "files.example", "/i"),
-            alerts: vec![sid(4, 0)],
-        },
-        Case {
-            conversation: http(srv, 80, "files.example", "/index.php"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http(srv, 80, "files.example", "/i?x=1"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http(srv, 80, "www.files.example", "/i"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http(srv, 80, "pipe.example", "/a|b\"c;d"),
-            alerts: vec![sid(5, 0)],
-        },
-        Case {
-            conversation: http(srv, 80, "pipe.example", "/a|b"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http(srv, 80, "enc.example", "/a%20b"),
-            alerts: vec![sid(6, 0)],
-        },
-        Case {
-            conversation: http(srv, 80, "enc.example", "/a%2520b"),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http("203.0.113.9", 8080, "203.0.113.9:8080", "/gate.php"),
-            alerts: vec![sid(11, 0)],
-        },
-        Case {
-            conversation: http("203.0.113.9", 80, "203.0.113.9", "/gate.php"),
-            alerts: vec![],
-        },
+        case(http(srv, 80, "files.example", "/i"), &[sid(4, 0)]),
+        case(http(srv, 80, "files.example", "/index.php"), &[]),
+        case(http(srv, 80, "files.example", "/i?x=1"), &[]),
+        case(http(srv, 80, "www.files.example", "/i"), &[]),
+        case(http(srv, 80, "pipe.example", "/a|b\"c;d"), &[sid(5, 0)]),
+        case(http(srv, 80, "pipe.example", "/a|b"), &[]),
+        case(http(srv, 80, "enc.example", "/a%20b"), &[sid(6, 0)]),
+        case(http(srv, 80, "enc.example", "/a%2520b"), &[]),
+        case(
+            http("203.0.113.9", 8080, "203.0.113.9:8080", "/gate.php"),
+            &[sid(11, 0)],
+        ),
+        case(http("203.0.113.9", 80, "203.0.113.9", "/gate.php"), &[]),
         // https: a URL with a path gets no host-wide rule; a host-only URL matches its SNI.
-        Case {
-            conversation: tls(srv, Some("share.example"), &other_cert),
-            alerts: vec![],
-        },
-        Case {
-            conversation: tls(srv, Some("c2.example"), &other_cert),
-            alerts: vec![sid(8, 0)],
-        },
-        Case {
-            conversation: tls(srv, Some("x.c2.example"), &other_cert),
-            alerts: vec![],
-        },
+        case(tls(srv, Some("share.example"), &other_cert), &[]),
+        case(tls(srv, Some("c2.example"), &other_cert), &[sid(8, 0)]),
+        case(tls(srv, Some("x.c2.example"), &other_cert), &[]),
         // ip:port: that port only, TCP and UDP.
-        Case {
-            conversation: json!({"kind": "tcp", "dst": "198.51.100.7", "port": 4444}),
-            alerts: vec![sid(9, 0)],
-        },
-        Case {
-            conversation: json!({"kind": "udp", "dst": "198.51.100.7", "port": 4444}),
-            alerts: vec![sid(9, 1)],
-        },
-        Case {
-            conversation: json!({"kind": "tcp", "dst": "198.51.100.7", "port": 4445}),
-            alerts: vec![],
-        },
+        case(
+            json!({"kind": "tcp", "dst": "198.51.100.7", "port": 4444}),
+            &[sid(9, 0)],
+        ),
+        case(
+            json!({"kind": "udp", "dst": "198.51.100.7", "port": 4444}),
+            &[sid(9, 1)],
+        ),
+        case(
+            json!({"kind": "tcp", "dst": "198.51.100.7", "port": 4445}),
+            &[],
+        ),
         // Certificates: the listed one alerts, another does not.
-        Case {
-            conversation: tls(srv, None, &cert),
-            alerts: vec![sid(10, 0)],
-        },
-        Case {
-            conversation: tls(srv, None, &other_cert),
-            alerts: vec![],
-        },
+        case(tls(srv, None, &cert), &[sid(10, 0)]),
+        case(tls(srv, None, &other_cert), &[]),
     ];
-    let alerts = alerts_on(dir.path(), &rules_path, &cases);
-    let mut wrong = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let got = alerts.get(&i).cloned().unwrap_or_default();
-        let want: BTreeSet<u64> = case.alerts.iter().copied().collect();
-        if got != want {
-            wrong.push(format!(
-                "{}: expected {want:?}, got {got:?}",
-                case.conversation
-            ));
-        }
-    }
+    let wrong = wrong_alerts(&cases, &alerts_on(dir.path(), &rules_path, &cases));
     assert!(wrong.is_empty(), "{}\nrules:\n{text}", wrong.join("\n"));
 
     // JA3: a rule for the hash of this client hello alerts on every conversation that sends it
@@ -418,25 +359,12 @@ fn exactly_the_listed_values_alert_on_real_traffic() {
         write_rules(&ja3_dir, &[item(20, IocKind::Ja3, ja3_with_sni, None)]);
     suricata_loads(&ja3_rules, &ja3_dir, 1);
     let ja3_cases = vec![
-        Case {
-            conversation: tls(srv, Some("any.example"), &other_cert),
-            alerts: vec![sid(20, 0)],
-        },
-        Case {
-            conversation: tls(srv, None, &other_cert),
-            alerts: vec![],
-        },
-        Case {
-            conversation: http(srv, 80, "any.example", "/"),
-            alerts: vec![],
-        },
+        case(tls(srv, Some("any.example"), &other_cert), &[sid(20, 0)]),
+        case(tls(srv, None, &other_cert), &[]),
+        case(http(srv, 80, "any.example", "/"), &[]),
     ];
-    let alerts = alerts_on(&ja3_dir, &ja3_rules, &ja3_cases);
-    for (i, case) in ja3_cases.iter().enumerate() {
-        let got = alerts.get(&i).cloned().unwrap_or_default();
-        let want: BTreeSet<u64> = case.alerts.iter().copied().collect();
-        assert_eq!(got, want, "{}\n{ja3_text}", case.conversation);
-    }
+    let wrong = wrong_alerts(&ja3_cases, &alerts_on(&ja3_dir, &ja3_rules, &ja3_cases));
+    assert!(wrong.is_empty(), "{}\nrules:\n{ja3_text}", wrong.join("\n"));
 }
 
 /// Writes the cases as a pcap (each from its own client address), runs `suricata -r` with the
