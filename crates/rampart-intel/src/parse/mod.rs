@@ -10,6 +10,7 @@
 //! - memory is bounded by [`Limits`], whatever the input.
 
 mod abusech;
+pub mod detect;
 mod fields;
 mod input;
 mod json;
@@ -29,6 +30,7 @@ use crate::canon::{Rejection, canonicalize};
 use crate::kind::IocKind;
 use crate::record::{Problem, Record};
 
+pub use detect::{Detected, detect_format};
 pub use fields::parse_time;
 pub use misp::{MispFeedManifest, parse_misp_manifest};
 pub(crate) use stix::attack_id as stix_attack_id;

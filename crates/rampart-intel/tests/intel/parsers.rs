@@ -699,3 +699,75 @@ fn stix_single_objects_and_taxii_envelopes_are_read() {
         "{err}"
     );
 }
+
+/// `intel ingest` without `--format` sniffs the format: every real fixture is recognised as the
+/// format its parser test reads it with (OpenPhish's list is plain lines, and says so).
+#[test]
+fn every_fixture_is_detected_as_its_format() {
+    use rampart_intel::parse::{Detected, detect_format};
+    let cases = [
+        (Format::UrlhausCsv, "abusech/urlhaus_csv_recent.excerpt.csv"),
+        (
+            Format::UrlhausJson,
+            "abusech/elastic_test-abusechurl-fulljson.log",
+        ),
+        (
+            Format::ThreatfoxCsv,
+            "abusech/threatfox_csv_full.excerpt.csv",
+        ),
+        (
+            Format::ThreatfoxJson,
+            "abusech/elastic_test-threatfox-ndjson.excerpt.log",
+        ),
+        (
+            Format::FeodoCsv,
+            "abusech/feodo_ipblocklist_csv.excerpt_2021.csv",
+        ),
+        (
+            Format::MalwarebazaarCsv,
+            "abusech/malwarebazaar_csv_full.dump_20260226.csv",
+        ),
+        (Format::SslblCsv, "abusech/sslbl_sslblacklist_1.csv"),
+        (
+            Format::KevJson,
+            "kev/known_exploited_vulnerabilities.head5.json",
+        ),
+        (
+            Format::KevCsv,
+            "kev/known_exploited_vulnerabilities.head5.csv",
+        ),
+        (
+            Format::OtxJson,
+            "other/elastic_test-otx-sample-ndjson.excerpt.log",
+        ),
+        (
+            Format::OtxJson,
+            "other/intelmq_alienvault_test_parser_otx.data",
+        ),
+        (
+            Format::PhishtankJson,
+            "other/phishtank_online-valid.entry.json",
+        ),
+        (Format::SpamhausDrop, "other/intelmq_spamhaus_drop.txt"),
+        (Format::SpamhausDrop, "other/intelmq_spamhaus_asndrop.txt"),
+        (Format::Plain, "other/intelmq_openphish_feed.txt"),
+        (Format::Plain, "other/cinsscore_cinsscore_sample.txt"),
+        (Format::Plain, "other/vxvault_vxvault_sample.txt"),
+        (Format::Csv, "other/viriback_dump.csv"),
+        (Format::MispEvent, "misp/misp_event.json"),
+        (Format::Stix, "stix/poisonivy.json"),
+        (Format::Stix, "stix/indicator-for-c2-ip-address.json"),
+        (Format::Stix, "misp/stix2.json"),
+    ];
+    for (format, rel) in cases {
+        match detect_format(&crate::harness::read(rel)) {
+            Detected::Format(found, _) => assert_eq!(found, format, "{rel}"),
+            other => panic!("{rel}: {other:?}"),
+        }
+    }
+    // The JSON *schema* of a bundle is JSON of no known feed: the candidates are named.
+    match detect_format(&crate::harness::read("stix/bundle.json")) {
+        Detected::Undecided { candidates, .. } => assert!(candidates.contains(&Format::Stix)),
+        other => panic!("{other:?}"),
+    }
+}

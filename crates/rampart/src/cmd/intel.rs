@@ -196,7 +196,7 @@ async fn ingest_files(
     let format = match (&format, &existing) {
         (Some(f), _) => check_format(f)?,
         (None, Some(feed)) => check_format(&feed.format)?,
-        (None, None) => bail!("--format is required (or --feed naming a defined feed)"),
+        (None, None) => detect_file_format(&files)?,
     };
     let feed: IntelFeed = match existing {
         Some(f) => f,
@@ -234,7 +234,7 @@ async fn ingest_files(
         match ingest(&store, &feed, format, input, Limits::default(), now(), None).await {
             Ok(report) => {
                 if !json {
-                    print_report(&shown, &report);
+                    print_report(&shown, &report, Some(format));
                 }
                 reports.push(json!({"file": shown, "report": report}));
             }
@@ -298,7 +298,7 @@ async fn sync(
             match outcome {
                 SyncOutcome::NotModified => eprintln!("{name}: not modified"),
                 SyncOutcome::Ingested { report, bytes } => {
-                    print_report(&format!("{name} ({bytes} bytes)"), report)
+                    print_report(&format!("{name} ({bytes} bytes)"), report, None)
                 }
                 SyncOutcome::Failed { error } => eprintln!("{name}: FAILED: {error}"),
             }
@@ -311,7 +311,41 @@ async fn sync(
     }))
 }
 
-fn print_report(file: &str, report: &IngestReport) {
+/// The format of the first file, sniffed from its start, said on stderr; or why it cannot be
+/// told, with the candidates.
+fn detect_file_format(files: &[std::path::PathBuf]) -> anyhow::Result<Format> {
+    use rampart_intel::parse::detect::DETECT_BYTES;
+    use rampart_intel::parse::{Detected, detect_format};
+    let Some(path) = files.first().filter(|p| p.as_os_str() != "-") else {
+        bail!("--format is required for standard input (or --feed naming a defined feed)");
+    };
+    let mut head = Vec::with_capacity(DETECT_BYTES);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(DETECT_BYTES as u64).read_to_end(&mut head))
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match detect_format(&head) {
+        Detected::Format(format, why) => {
+            eprintln!(
+                "{}: detected format {format} ({why}); --format chooses another",
+                path.display()
+            );
+            Ok(format)
+        }
+        Detected::Undecided { reason, candidates } => {
+            let names: Vec<&str> = candidates.iter().map(|f| f.as_str()).collect();
+            if names.is_empty() {
+                bail!("{}: cannot tell the format: {reason}", path.display());
+            }
+            bail!(
+                "{}: cannot tell the format: {reason}; pass --format, one of: {}",
+                path.display(),
+                names.join(", ")
+            )
+        }
+    }
+}
+
+fn print_report(file: &str, report: &IngestReport, format: Option<Format>) {
     let p = &report.parse;
     let s = &report.stored;
     eprintln!(
@@ -325,6 +359,12 @@ fn print_report(file: &str, report: &IngestReport) {
     );
     for note in &p.notes {
         eprintln!("{file}: note: {note}");
+    }
+    if p.indicators == 0 && p.problems == 0 && p.notes.is_empty() {
+        let what = format.map_or_else(|| "feed".to_owned(), |f| f.to_string());
+        eprintln!(
+            "{file}: no indicator: the file has no {what} record (is it empty, or another format? --format chooses)"
+        );
     }
     for problem in &p.problem_samples {
         eprintln!("{file}:{problem}");

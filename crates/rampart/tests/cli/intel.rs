@@ -774,3 +774,46 @@ fn bench_intel_takes_real_feeds() {
         stderr(&out)
     );
 }
+
+#[test]
+fn ingest_without_format_detects_it_or_names_the_candidates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let urlhaus = shared("fixtures/intel/abusech/urlhaus_csv_recent.excerpt.csv");
+    let out = intel(d, &["ingest", s(&urlhaus)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("detected format urlhaus-csv (the URLhaus banner)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("10 records"), "{}", stderr(&out));
+
+    let empty = write(d, "empty.txt", "\n");
+    let out = intel(d, &["ingest", s(&empty)]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("empty.txt: cannot tell the format: the file is empty"),
+        "{}",
+        stderr(&out)
+    );
+    let odd = write(d, "odd.json", "{\"hello\": \"world\"}\n");
+    let out = intel(d, &["ingest", s(&odd)]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains(
+            "JSON, but none of the keys of a known feed; pass --format, one of: stix, misp-event"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A file that yields nothing says so instead of a silent zero.
+    let comments = write(d, "comments.txt", "# nothing here\n# still nothing\n");
+    let out = intel(d, &["ingest", "--format", "plain", s(&comments)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("comments.txt: no indicator: the file has no plain record"),
+        "{}",
+        stderr(&out)
+    );
+}
