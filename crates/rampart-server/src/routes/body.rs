@@ -19,14 +19,30 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, app: &Arc<App>) -> Result<ApiJson<T>, ApiError> {
+        // `application/json` or `application/…+json`, parameters allowed: a form or a text
+        // body is refused before it is read (a browser form cannot post JSON to the API).
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| {
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        if !json_type {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with Content-Type: application/json",
+            ));
+        }
         let gzip = req
             .headers()
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-        let bytes = Bytes::from_request(req, app)
-            .await
-            .map_err(|e| ApiError::bad_request("body_unreadable", e.body_text()))?;
+        let bytes = Bytes::from_request(req, app).await.map_err(body_error)?;
         let bytes = if gzip {
             let limit = app.config.max_body_bytes as u64;
             let mut out = Vec::new();
@@ -61,5 +77,45 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
             )
         })?;
         Ok(ApiJson(value))
+    }
+}
+
+/// A body that could not be read, with the status the rejection carries: 413 when it is
+/// larger than the endpoint takes, 400 otherwise.
+pub(crate) fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    let status = e.status();
+    let code = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        "body_too_large"
+    } else {
+        "body_unreadable"
+    };
+    ApiError::new(status, code, e.body_text())
+}
+
+/// Refuses a request whose `Content-Length` already says it is larger than the endpoint takes,
+/// before a byte of the body is read (413); a body without a length is cut at the same limit
+/// while it is read ([`axum::extract::DefaultBodyLimit`]).
+pub(crate) async fn early_limit(
+    limit: usize,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "{} takes a body of at most {limit} bytes; this one declares {n}",
+                req.uri().path()
+            ),
+        )
+        .into_response(),
+        _ => next.run(req).await,
     }
 }

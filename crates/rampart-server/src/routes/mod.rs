@@ -201,10 +201,35 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     v
 }
 
+/// The largest body an endpoint takes, sized to what it carries: an anonymous enrolment is a
+/// CSR and a token, admin requests are small JSON, a policy is a YAML file, a run's results are
+/// compressed, a feed upload is a whole dump (the configured maximum caps them all).
+fn body_limit(e: &Endpoint) -> usize {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    match e.path {
+        "/api/v1/enrol" => 64 * KIB,
+        "/api/v1/policies" => 16 * MIB,
+        "/api/v1/intel/feeds/{name}/upload" => usize::MAX,
+        "/api/v1/intel/match" => 16 * MIB,
+        "/agent/v1/runs" => 64 * MIB,
+        _ if e.method == Method::GET || e.method == Method::DELETE => 64 * KIB,
+        _ => MIB,
+    }
+}
+
 fn router_for(app: Arc<App>, port: Port) -> Router {
     let mut r: Router<Arc<App>> = Router::new();
     for e in endpoints().into_iter().filter(|e| e.port == port) {
-        r = r.route(e.path, (e.route)());
+        let limit = body_limit(&e).min(app.config.max_body_bytes);
+        r = r.route(
+            e.path,
+            (e.route)()
+                .layer(DefaultBodyLimit::max(limit))
+                .layer(axum::middleware::from_fn(move |req, next| {
+                    body::early_limit(limit, req, next)
+                })),
+        );
     }
     r.fallback(|| async {
         crate::error::ApiError::new(

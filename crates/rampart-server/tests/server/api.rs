@@ -333,3 +333,82 @@ async fn names_and_labels_are_validated(db: Db) {
     assert!(!v.to_string().contains("etc/x"), "{v}");
 }
 server_test!(names_and_labels_are_validated);
+
+/// Bodies as a hostile client sends them: a body larger than the endpoint takes is refused by
+/// its declared length before it is read (413, anonymous enrolment included), one without a
+/// length is cut at the same limit (413, not 400), and JSON endpoints take only JSON (415).
+async fn bodies_are_bounded_per_endpoint_and_typed(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // 1 MiB declared to the anonymous enrolment endpoint (it takes 64 KiB): answered at once,
+    // without the server waiting for a byte of the body.
+    let mut tls = super::harness::raw_tls(&s).await;
+    tls.write_all(
+        b"POST /api/v1/enrol HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read(&mut answer))
+        .await
+        .expect("answered before the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("body_too_large"), "{answer}");
+    assert!(answer.contains("at most 65536 bytes"), "{answer}");
+    // The same without a Content-Length (chunked): cut while read, still 413.
+    let mut tls = super::harness::raw_tls(&s).await;
+    tls.write_all(
+        b"POST /api/v1/enrol HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // One byte over the limit, in two chunks, and nothing more: the server reads all of it,
+    // so its close is orderly and the answer cannot be lost to a reset.
+    let mut frame = format!("{:x}\r\n", 64 * 1024).into_bytes();
+    frame.extend_from_slice(&vec![b' '; 64 * 1024]);
+    frame.extend_from_slice(b"\r\n1\r\n \r\n");
+    tls.write_all(&frame).await.unwrap();
+    let _ = tls.write_all(b"0\r\n\r\n").await;
+    // Read until the problem object is in (the connection may stay open).
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("body_too_large") {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("body_too_large"), "{answer}");
+    // An admin JSON endpoint refuses a form body.
+    let r = s
+        .http
+        .post(s.url("/api/v1/tokens"))
+        .bearer_auth(&s.admin_token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("group=web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "unsupported_media_type", "{p}");
+    // JSON with a charset parameter is JSON.
+    let r = s
+        .http
+        .post(s.url("/api/v1/tokens"))
+        .bearer_auth(&s.admin_token)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"group": "web"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+}
+server_test!(bodies_are_bounded_per_endpoint_and_typed);

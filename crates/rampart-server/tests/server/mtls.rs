@@ -250,29 +250,7 @@ async fn silent_clients_are_cut_off(db: Db) {
             .status()
             .is_success()
     );
-    let tcp = tokio::net::TcpStream::connect(s.config.listen)
-        .await
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(s.root_pem.as_bytes()).unwrap())
-        .unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
-    let mut tls = connector
-        .connect(
-            rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
-            tcp,
-        )
-        .await
-        .expect("handshake completes");
+    let mut tls = super::harness::raw_tls(&s).await;
     let started = std::time::Instant::now();
     let r = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
         .await
