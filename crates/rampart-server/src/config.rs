@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Largest request body accepted (after decompression for result uploads).
     pub max_body_bytes: usize,
+    /// How fast request bodies must arrive on both listeners.
+    pub body_pace: crate::pace::BodyPace,
     /// Fetch threat-intel feeds when they are due (off: only on request, e.g. air-gapped).
     pub intel_sync: bool,
     /// How often feeds are checked for being due.
@@ -67,6 +69,13 @@ impl ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_body_bytes: 256 * 1024 * 1024,
+            // A 256 MiB feed upload at 1 MiB/s fits in 10 minutes; a body trickled at less than
+            // 1 KiB/s on average is cut after 10 s of grace.
+            body_pace: crate::pace::BodyPace {
+                total: Duration::from_secs(600),
+                grace: Duration::from_secs(10),
+                min_rate: 1024,
+            },
             intel_sync: true,
             intel_sync_check: Duration::from_secs(60),
             intel_refresh: Duration::from_secs(15 * 60),

@@ -18,6 +18,7 @@ mod config;
 mod error;
 mod ingest;
 mod intel;
+pub mod pace;
 mod routes;
 mod tls;
 

@@ -1,5 +1,6 @@
 //! TLS listeners: the handshake (with a timeout), the peer certificate handed to handlers, and
-//! HTTP/1.1 with a header-read timeout, so no slow or silent client holds a connection.
+//! HTTP/1.1 with a header-read timeout and paced request bodies ([`crate::pace`]), so no slow or
+//! silent client holds a connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,8 +73,11 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let handshake_timeout = app.config.handshake_timeout;
-    let header_timeout = app.config.header_timeout;
+    let limits = Limits {
+        handshake: app.config.handshake_timeout,
+        header: app.config.header_timeout,
+        body: app.config.body_pace,
+    };
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -95,8 +99,7 @@ pub(crate) async fn serve(
                     tcp,
                     peer,
                     router.clone(),
-                    handshake_timeout,
-                    header_timeout,
+                    limits,
                     shutdown.clone(),
                 ));
             }
@@ -108,16 +111,23 @@ pub(crate) async fn serve(
     .await;
 }
 
+/// How long a client may take over each part of a connection.
+#[derive(Clone, Copy)]
+struct Limits {
+    handshake: Duration,
+    header: Duration,
+    body: crate::pace::BodyPace,
+}
+
 async fn connection(
     acceptor: TlsAcceptor,
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     router: Router,
-    handshake_timeout: Duration,
-    header_timeout: Duration,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+    let tls = match tokio::time::timeout(limits.handshake, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::info!(%peer, error = %e, "TLS handshake refused");
@@ -135,15 +145,18 @@ async fn connection(
         .and_then(|c| c.first())
         .map(|c| c.clone().into_owned());
     let peer_cert = PeerCert(cert);
+    let pace = limits.body;
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(peer_cert.clone());
         req.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(req.map(Body::new))
+        router
+            .clone()
+            .oneshot(req.map(|b| Body::new(crate::pace::PacedBody::new(b, pace))))
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(limits.header)
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(tls), svc);
     tokio::pin!(conn);

@@ -80,9 +80,16 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
     }
 }
 
-/// A body that could not be read, with the status the rejection carries: 413 when it is
-/// larger than the endpoint takes, 400 otherwise.
+/// A body that could not be read, with the status the rejection carries: 408 when it came too
+/// slowly, 413 when it is larger than the endpoint takes, 400 otherwise.
 pub(crate) fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    if crate::pace::is_too_slow(&e) {
+        return ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "body_too_slow",
+            "the request body arrived too slowly",
+        );
+    }
     let status = e.status();
     let code = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         "body_too_large"

@@ -260,3 +260,57 @@ async fn silent_clients_are_cut_off(db: Db) {
     s.finish().await;
 }
 server_test!(silent_clients_are_cut_off);
+
+/// A body trickled a byte at a time is cut off once it falls behind the minimum rate (after the
+/// grace period), with 408, instead of holding the connection and a handler indefinitely.
+async fn trickled_bodies_are_cut_off(db: Db) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(s) = TestServer::start_with(db, |c| {
+        c.body_pace = rampart_server::pace::BodyPace {
+            total: Duration::from_secs(20),
+            grace: Duration::from_secs(1),
+            min_rate: 1000,
+        };
+    })
+    .await
+    else {
+        return;
+    };
+    let tls = super::harness::raw_tls(&s).await;
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    // Read the answer while writing, so it is never lost to a reset.
+    let reader = tokio::spawn(async move {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("body_too_slow") {
+            match tokio::time::timeout(Duration::from_secs(15), rd.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&answer).to_string()
+    });
+    let started = std::time::Instant::now();
+    wr.write_all(
+        b"POST /api/v1/enrol HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    while !reader.is_finished() && started.elapsed() < Duration::from_secs(15) {
+        if wr.write_all(b" ").await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let answer = reader.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    // Cut soon after the grace period, not at the 20 s total.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    s.finish().await;
+}
+server_test!(trickled_bodies_are_cut_off);
