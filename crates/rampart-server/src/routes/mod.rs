@@ -11,6 +11,7 @@ mod headers;
 mod history;
 mod intel;
 pub mod openapi;
+mod problem;
 mod public;
 mod taxii;
 
@@ -239,6 +240,7 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
         )
     })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+    .layer(axum::middleware::map_response(problem::rewrite))
     .layer(axum::middleware::map_response(headers::add))
     .with_state(app)
 }

@@ -412,3 +412,30 @@ async fn bodies_are_bounded_per_endpoint_and_typed(db: Db) {
     assert_eq!(r.status().as_u16(), 201);
 }
 server_test!(bodies_are_bounded_per_endpoint_and_typed);
+
+/// Errors no handler writes — a query string that does not parse, a method a path does not
+/// take — are problem objects too, with the status and the router's own explanation.
+async fn extractor_and_router_rejections_are_problem_objects(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let r = s
+        .http
+        .get(s.url("/api/v1/intel/export?format=csv&min_score=abc"))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["status"], 400);
+    assert!(p["detail"].as_str().unwrap().contains("min_score"), "{p}");
+    let r = s.http.delete(s.url("/api/v1/health")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.headers().contains_key("allow"), "{:?}", r.headers());
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "method_not_allowed", "{p}");
+}
+server_test!(extractor_and_router_rejections_are_problem_objects);

@@ -1,0 +1,67 @@
+//! Every error is a problem object (RFC 9457), including the ones Rampart's handlers never see:
+//! extractor rejections (a query string that does not parse, a bad path segment) and the
+//! router's own answers (405 for a method a path does not take) come out of axum as plain text
+//! or with an empty body. They are rewritten here, keeping the status and using their text as
+//! the detail. TAXII's own errors (`application/taxii+json`) are left as TAXII renders them.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// Longest plain-text error body carried over as the detail.
+const DETAIL_MAX: usize = 4096;
+
+pub(crate) async fn rewrite(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/problem+json")
+        || content_type.starts_with("application/taxii+json")
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, DETAIL_MAX)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned()
+    } else {
+        text
+    };
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "body_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        _ if status.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let mut rewritten = ApiError::new(status, code, detail).into_response();
+    // Keep what the original said about the exchange (Allow on a 405, Retry-After, …).
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    rewritten
+}
