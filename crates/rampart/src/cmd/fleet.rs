@@ -267,20 +267,23 @@ pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     .await?;
                 let id = s(&v["policy_id"]);
                 let version = v["version"].as_i64().unwrap_or(0);
-                println!(
-                    "policy {id} version {version} ({}){}",
-                    s(&v["digest"]).chars().take(12).collect::<String>(),
-                    if v["created"] == json!(false) {
-                        ", unchanged"
-                    } else {
-                        ""
-                    }
-                );
+                if !api.json {
+                    println!(
+                        "policy {id} version {version} ({}){}",
+                        s(&v["digest"]).chars().take(12).collect::<String>(),
+                        if v["created"] == json!(false) {
+                            ", unchanged"
+                        } else {
+                            ""
+                        }
+                    );
+                }
                 let target = match (group, agent) {
                     (Some(g), _) => Some(json!({"kind": "group", "name": g})),
                     (None, Some(a)) => Some(json!({"kind": "agent", "name": a})),
                     (None, None) => None,
                 };
+                let mut assignment = Value::Null;
                 if let Some(target) = target {
                     let a = api
                         .call(
@@ -291,12 +294,18 @@ pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                             ),
                         )
                         .await?;
-                    println!(
-                        "assigned to {} {} on schedule {:?}",
-                        s(&a["target"]["kind"]),
-                        s(&a["target"]["name"]),
-                        s(&a["schedule"])
-                    );
+                    if !api.json {
+                        println!(
+                            "assigned to {} {} on schedule {:?}",
+                            s(&a["target"]["kind"]),
+                            s(&a["target"]["name"]),
+                            s(&a["schedule"])
+                        );
+                    }
+                    assignment = a;
+                }
+                if api.json {
+                    print_json(&json!({"policy": v, "assignment": assignment}))?;
                 }
             }
             PolicyCommand::List { conn } => {
@@ -400,27 +409,37 @@ pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&v)?;
             }
             AgentsCommand::Revoke { id, reason, conn } => {
-                let v = Api::new(&conn)?
+                let api = Api::new(&conn)?;
+                let v = api
                     .call(
                         reqwest::Method::POST,
                         &format!("/api/v1/agents/{id}/revoke"),
                         Some(json!({"reason": reason})),
                     )
                     .await?;
-                println!(
-                    "agent {id} revoked; certificates refused from the next handshake: {}",
-                    s(&v["serials"])
-                );
+                if api.json {
+                    print_json(&v)?;
+                } else {
+                    println!(
+                        "agent {id} revoked; certificates refused from the next handshake: {}",
+                        s(&v["serials"])
+                    );
+                }
             }
             AgentsCommand::Scan { id, conn } => {
-                Api::new(&conn)?
+                let api = Api::new(&conn)?;
+                let v = api
                     .call(
                         reqwest::Method::POST,
                         &format!("/api/v1/agents/{id}/scan"),
                         None,
                     )
                     .await?;
-                println!("scan requested; agent {id} starts it at its next heartbeat");
+                if api.json {
+                    print_json(&v)?;
+                } else {
+                    println!("scan requested; agent {id} starts it at its next heartbeat");
+                }
             }
             AgentsCommand::Hits { id, limit, conn } => {
                 let api = Api::new(&conn)?;

@@ -208,6 +208,28 @@ fn fleet_commands_end_to_end() {
         "{}",
         stdout(&o)
     );
+    // --json: one JSON document, the stored version and the assignment, and nothing else.
+    let o = server.cli(
+        &token,
+        &[
+            "policy",
+            "push",
+            s(&pfile),
+            "--group",
+            "web",
+            "--schedule",
+            "0 */6 * * *",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("policy push --json");
+    assert_eq!(v["policy"]["policy_id"], "cli-ssh", "{v}");
+    assert_eq!(
+        v["policy"]["created"], false,
+        "the same content: unchanged: {v}"
+    );
+    assert_eq!(v["assignment"]["target"]["name"], "web", "{v}");
 
     let root = dir.path().join("root");
     write(&root, "etc/ssh/sshd_config", "PermitRootLogin no\n");
@@ -237,8 +259,16 @@ fn fleet_commands_end_to_end() {
     );
 
     // Revoked: the next pass is refused at the handshake and says so.
-    let o = server.cli(&token, &["agents", "revoke", &agent_id, "--reason", "test"]);
+    let o = server.cli(
+        &token,
+        &["agents", "revoke", &agent_id, "--reason", "test", "--json"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("agents revoke --json");
+    assert!(
+        v["serials"].as_array().is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
     let o = server.cli(&token, &run_once);
     assert_ne!(code(&o), 0);
     assert!(stderr(&o).contains("Revoked"), "{}", stderr(&o));
