@@ -211,7 +211,8 @@ pub enum TokenCommand {
         /// Label KEY=VALUE for enrolled agents; repeatable.
         #[arg(long = "label")]
         labels: Vec<String>,
-        /// Lifetime: seconds or with a unit (90s, 15m, 1h, 2d).
+        /// Lifetime: seconds or with a unit (90s, 15m, 1h, 2d); 10 s to 7 days (enrolment
+        /// tokens are meant to be short-lived; the server refuses anything else).
         #[arg(long, default_value = "1h")]
         ttl: String,
         /// Enrolments allowed.
