@@ -1,9 +1,10 @@
 //! Exports in the formats firewalls, resolvers, IDS and SIEMs already read.
 //!
 //! Each format takes the indicator kinds it can express and skips the rest (a domain has no
-//! place in an IP blocklist). Output is streamed line by line; the STIX bundle's ids are
-//! deterministic (the same indicator always gets the same ids), so consumers can deduplicate
-//! across exports.
+//! place in an IP blocklist), and says so: the formats with comments open with a header that
+//! counts what was left out and why, so their bodies are built before the header is written.
+//! The STIX bundle's ids are deterministic (the same indicator always gets the same ids), so
+//! consumers can deduplicate across exports.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -239,6 +240,15 @@ fn csv_field(out: &mut dyn Write, value: &str) -> io::Result<()> {
     }
 }
 
+/// A hash as STIX writes it: TLSH is the 70 digits without the `t1` version prefix Rampart's
+/// canonical form keeps; every other hash as it is.
+fn stix_hash_value(ioc: &Ioc) -> &str {
+    match ioc.kind {
+        IocKind::Tlsh => ioc.value.strip_prefix("t1").unwrap_or(&ioc.value),
+        _ => &ioc.value,
+    }
+}
+
 /// The STIX SCO type and deterministic id of an indicator, for kinds that have one.
 pub fn stix_observable(ioc: &Ioc) -> Option<(serde_json::Value, String)> {
     let (sco_type, contributing, object) = match ioc.kind {
@@ -279,12 +289,7 @@ pub fn stix_observable(ioc: &Ioc) -> Option<(serde_json::Value, String)> {
                 IocKind::Ssdeep => "SSDEEP",
                 _ => "TLSH",
             };
-            // STIX's TLSH is the 70 digits without the version prefix Rampart keeps.
-            let value = match ioc.kind {
-                IocKind::Tlsh => ioc.value.strip_prefix("t1").unwrap_or(&ioc.value),
-                _ => ioc.value.as_str(),
-            };
-            let hashes = json!({"hashes": {key: value}});
+            let hashes = json!({"hashes": {key: stix_hash_value(ioc)}});
             ("file", hashes.clone(), hashes)
         }
         IocKind::Asn => {
@@ -329,10 +334,7 @@ pub fn stix_pattern(ioc: &Ioc) -> Option<String> {
         IocKind::Sha256 => format!("[file:hashes.'SHA-256' = '{v}']"),
         IocKind::Sha512 => format!("[file:hashes.'SHA-512' = '{v}']"),
         IocKind::Ssdeep => format!("[file:hashes.SSDEEP = '{v}']"),
-        IocKind::Tlsh => format!(
-            "[file:hashes.TLSH = '{}']",
-            v.strip_prefix("t1").unwrap_or(&v)
-        ),
+        IocKind::Tlsh => format!("[file:hashes.TLSH = '{}']", stix_hash_value(ioc)),
         IocKind::Other => format!("[x-rampart-other:value = '{v}']"),
         IocKind::X509Sha1 => format!("[x509-certificate:hashes.'SHA-1' = '{v}']"),
         IocKind::Imphash => format!("[file:extensions.'windows-pebinary-ext'.imphash = '{v}']"),
@@ -367,19 +369,19 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
             "vulnerability--{}",
             Uuid::new_v5(&RAMPART_NAMESPACE, key.as_bytes())
         );
-        return vec![json!({
-            "type": "vulnerability",
-            "spec_version": "2.1",
-            "id": id,
-            "created": stix_timestamp(e.first_seen),
-            "modified": stix_timestamp(e.last_seen.max(e.first_seen)),
-            "name": e.ioc.value,
-            "description": format!("{} exploited in the wild ({})", e.ioc.value, describe_sources(e)),
-            "external_references": [{"source_name": "cve", "external_id": e.ioc.value}],
-        })]
-        .into_iter()
-        .map(|o| marked(o, e.tlp))
-        .collect();
+        return vec![marked(
+            json!({
+                "type": "vulnerability",
+                "spec_version": "2.1",
+                "id": id,
+                "created": stix_timestamp(e.first_seen),
+                "modified": stix_timestamp(e.last_seen.max(e.first_seen)),
+                "name": e.ioc.value,
+                "description": format!("{} exploited in the wild ({})", e.ioc.value, describe_sources(e)),
+                "external_references": [{"source_name": "cve", "external_id": e.ioc.value}],
+            }),
+            e.tlp,
+        )];
     }
     let Some(pattern) = stix_pattern(&e.ioc) else {
         return Vec::new();
@@ -566,22 +568,12 @@ pub fn write_export(
                 }
             }
             let mut head = String::new();
-            let mut reasons = summary.left_out.clone();
-            if excluded.allowlisted > 0 {
-                reasons.insert("allowlisted".into(), excluded.allowlisted);
-            }
-            if excluded.below_min_score > 0 {
-                reasons.insert(
-                    format!("scoring below {}", excluded.min_score),
-                    excluded.below_min_score,
-                );
-            }
             suricata::header(
                 &mut head,
                 &timestamp(generated),
                 summary.written,
                 count,
-                &reasons,
+                &summary.left_out_lines(),
             );
             out.write_all(head.as_bytes())?;
             out.write_all(body.as_bytes())?;

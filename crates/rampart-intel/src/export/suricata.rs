@@ -26,7 +26,7 @@
 //! indicator keeps its sids across exports (suppressions and thresholds stay valid) and one
 //! indicator may need up to four rules (a domain: DNS, TLS, HTTP).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -114,11 +114,7 @@ impl RuleSet {
     /// Whether the rules of a listed domain or address cover this URL host: the host itself,
     /// one of its parent domains (domain rules match sub-domains), or a network holding it.
     fn host_listed(&self, host: &str) -> bool {
-        if let Ok(addr) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
+        if let Some(addr) = literal_address(host) {
             return self.listed.contains(&addr.to_string())
                 || networks_holding(addr).any(|n| self.listed.contains(&n));
         }
@@ -208,12 +204,7 @@ impl RuleSet {
     fn url_rules(&self, rules: &mut Rules<'_>, v: &str) -> Result<(), LeftOut> {
         let parts = canon::url_parts(v).ok_or(LeftOut::NoRuleForm(IocKind::Url))?;
         let target = request_target(v);
-        let literal = parts
-            .host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok();
+        let literal = literal_address(parts.host);
         match parts.scheme {
             "http" => {
                 let port = parts.port.map_or("any".to_owned(), |p| p.to_string());
@@ -332,6 +323,14 @@ impl<'e> Rules<'e> {
     }
 }
 
+/// The address a URL host names when it is an IP literal (`1.2.3.4`, `[2001:db8::1]`).
+fn literal_address(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
 /// Every network holding `a`, in Rampart's canonical CIDR form (host bits masked), from the
 /// longest prefix to `/0`: a few dozen set lookups instead of a walk over every listed network.
 fn networks_holding(a: IpAddr) -> impl Iterator<Item = String> {
@@ -447,14 +446,8 @@ pub fn classtype(threat_type: Option<&str>) -> &'static str {
 }
 
 /// Writes the header lines: what the file holds, the sid scheme, and every reason for which
-/// indicators were left out with its count.
-pub fn header(
-    out: &mut String,
-    generated: &str,
-    indicators: u64,
-    rules: u64,
-    left_out: &BTreeMap<String, u64>,
-) {
+/// indicators were left out with its count ([`super::ExportSummary::left_out_lines`]).
+pub fn header(out: &mut String, generated: &str, indicators: u64, rules: u64, left_out: &[String]) {
     let _ = writeln!(
         out,
         "# Rampart threat-intel rules for Suricata 7, generated {generated}"
@@ -466,8 +459,8 @@ pub fn header(
     if left_out.is_empty() {
         let _ = writeln!(out, "# left out: none");
     }
-    for (why, n) in left_out {
-        let _ = writeln!(out, "# left out: {n} {why}");
+    for line in left_out {
+        let _ = writeln!(out, "# left out: {line}");
     }
 }
 
