@@ -195,10 +195,7 @@ pub(crate) async fn bootstrap(
             .await?;
         Some((token, path))
     };
-    let (initial_admin_token, initial_admin_token_file) = match initial_admin_token {
-        Some((t, p)) => (Some(t), Some(p)),
-        None => (None, None),
-    };
+    let (initial_admin_token, initial_admin_token_file) = initial_admin_token.unzip();
     let host = config
         .names
         .first()

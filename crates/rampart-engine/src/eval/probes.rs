@@ -127,7 +127,6 @@ fn resolve_symlink(
     }
 }
 
-/// `wm_sca_check_file_existence`: FOUND for a regular file (after following symlinks).
 /// Whether `path` names the running kernel's state (`/proc`, `/sys`): an image has none, so
 /// under a root other than `/` such a rule cannot be judged.
 pub fn is_live_kernel_path(path: &str) -> bool {
@@ -174,6 +173,7 @@ fn not_in_image(
     true
 }
 
+/// `wm_sca_check_file_existence`: FOUND for a regular file (after following symlinks).
 fn existence(ctx: &ScanContext, path: &str, reason: &mut Reason, r: &mut RuleResult) -> i32 {
     let host = match resolve_symlink(ctx, path, ObservationKind::File, reason, r) {
         Ok(h) => h,

@@ -42,7 +42,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-        let bytes = Bytes::from_request(req, app).await.map_err(body_error)?;
+        let ApiBytes(bytes) = ApiBytes::from_request(req, app).await?;
         let bytes = if gzip {
             let limit = app.config.max_body_bytes as u64;
             let mut out = Vec::new();
@@ -80,9 +80,24 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
     }
 }
 
+/// A raw body (a feed file), read within the endpoint's limit and pace; a body that cannot be
+/// read is a problem object with the status that says why ([`body_error`]).
+pub(crate) struct ApiBytes(pub Bytes);
+
+impl FromRequest<Arc<App>> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<ApiBytes, ApiError> {
+        Bytes::from_request(req, app)
+            .await
+            .map(ApiBytes)
+            .map_err(body_error)
+    }
+}
+
 /// A body that could not be read, with the status the rejection carries: 408 when it came too
 /// slowly, 413 when it is larger than the endpoint takes, 400 otherwise.
-pub(crate) fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
+fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
     if crate::pace::is_too_slow(&e) {
         return ApiError::new(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::admin::Done;
 use super::auth::Admin;
-use super::body::ApiJson;
+use super::body::{ApiBytes, ApiJson};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::intel::now;
@@ -307,7 +306,7 @@ pub(crate) async fn upload(
     State(app): State<Arc<App>>,
     _admin: Admin,
     Path(name): Path<String>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<IngestReport>, ApiError> {
     let feed = feed_named(&app, &name).await?;
     let format: Format = feed

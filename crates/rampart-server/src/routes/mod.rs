@@ -208,13 +208,15 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
 fn body_limit(e: &Endpoint) -> usize {
     const KIB: usize = 1024;
     const MIB: usize = 1024 * KIB;
+    if e.method == Method::GET || e.method == Method::DELETE {
+        return 64 * KIB;
+    }
     match e.path {
         "/api/v1/enrol" => 64 * KIB,
         "/api/v1/policies" => 16 * MIB,
         "/api/v1/intel/feeds/{name}/upload" => usize::MAX,
         "/api/v1/intel/match" => 16 * MIB,
         "/agent/v1/runs" => 64 * MIB,
-        _ if e.method == Method::GET || e.method == Method::DELETE => 64 * KIB,
         _ => MIB,
     }
 }

@@ -4,7 +4,7 @@
 //! or with an empty body. They are rewritten here, keeping the status and using their text as
 //! the detail. TAXII's own errors (`application/taxii+json`) are left as TAXII renders them.
 
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -53,15 +53,12 @@ pub(crate) async fn rewrite(response: Response) -> Response {
         _ => "refused",
     };
     let mut rewritten = ApiError::new(status, code, detail).into_response();
-    // Keep what the original said about the exchange (Allow on a 405, Retry-After, …).
+    // Keep what the original said about the exchange (Allow on a 405, Retry-After, …); the
+    // problem object brings its own type and length.
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rewritten.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    rewritten.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
     rewritten
 }

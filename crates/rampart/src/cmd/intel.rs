@@ -605,14 +605,13 @@ async fn export(
     match &output {
         Some(path) => super::write_atomic_mode(path, &bytes, mode)?,
         None => {
+            // A reader that stops early (`| head`) ends the process by SIGPIPE (see main).
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
-                // A reader that stopped early (`| head`) is not an error of ours.
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(anyhow!("cannot write the export: {e}"));
-                }
-            }
+            stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .context("cannot write the export")?;
         }
     }
     eprintln!("{} indicators exported", summary.written);

@@ -190,18 +190,16 @@ fn fleet_commands_end_to_end() {
     let agent_id = stdout(&o).split_whitespace().nth(3).unwrap().to_string();
 
     let pfile = write(dir.path(), "p.yml", POLICY);
-    let o = server.cli(
-        &token,
-        &[
-            "policy",
-            "push",
-            s(&pfile),
-            "--group",
-            "web",
-            "--schedule",
-            "0 */6 * * *",
-        ],
-    );
+    let push = [
+        "policy",
+        "push",
+        s(&pfile),
+        "--group",
+        "web",
+        "--schedule",
+        "0 */6 * * *",
+    ];
+    let o = server.cli(&token, &push);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stdout(&o).contains("policy cli-ssh version 1"),
@@ -209,19 +207,7 @@ fn fleet_commands_end_to_end() {
         stdout(&o)
     );
     // --json: one JSON document, the stored version and the assignment, and nothing else.
-    let o = server.cli(
-        &token,
-        &[
-            "policy",
-            "push",
-            s(&pfile),
-            "--group",
-            "web",
-            "--schedule",
-            "0 */6 * * *",
-            "--json",
-        ],
-    );
+    let o = server.cli(&token, &[&push[..], &["--json"]].concat());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("policy push --json");
     assert_eq!(v["policy"]["policy_id"], "cli-ssh", "{v}");
