@@ -226,7 +226,24 @@ pub struct IntelExportRow {
     pub attack: Vec<String>,
     /// Every feed with a record naming it, by name, with the feed's TLP; sorted by name.
     pub feeds: Vec<(String, String)>,
+    /// When Rampart first ingested it.
+    pub first_reported: i64,
+    /// The stamp of its current version (`intel_clock`), microseconds since the epoch.
+    pub version: i64,
 }
+
+/// Where a page of export rows starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportCursor {
+    /// In id order, after this row id (whole exports).
+    AfterId(i64),
+    /// In version order, rows whose objects may carry a stamp above this one: versions above
+    /// `stamp - STAMPS_PER_VERSION` (TAXII's `added_after` and `next`).
+    AfterStamp(i64),
+}
+
+/// Stamps each indicator version reserves: its STIX objects are added at `version + k`.
+pub const STAMPS_PER_VERSION: i64 = 4;
 
 /// A stored allowlist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -332,9 +349,11 @@ const PG_ROWS: JsonRows = JsonRows {
 fn indicator_upsert_sql(rows: &JsonRows) -> String {
     let c = |n, ty| rows.col(n, ty);
     format!(
-        "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
-         SELECT {}, {}, {}, {}, {}, {}, {}, {} FROM {} WHERE true \
+        "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, version) \
+         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {} WHERE true \
          ON CONFLICT (kind, value) DO UPDATE SET \
+           version = CASE WHEN excluded.first_seen < intel_indicators.first_seen OR excluded.last_seen > intel_indicators.last_seen \
+             OR excluded.base_score > intel_indicators.base_score THEN excluded.version ELSE intel_indicators.version END, \
            first_seen = CASE WHEN excluded.first_seen < intel_indicators.first_seen THEN excluded.first_seen ELSE intel_indicators.first_seen END, \
            last_seen = CASE WHEN excluded.last_seen > intel_indicators.last_seen THEN excluded.last_seen ELSE intel_indicators.last_seen END, \
            last_reported = excluded.last_reported, \
@@ -349,6 +368,7 @@ fn indicator_upsert_sql(rows: &JsonRows) -> String {
         c(4, "int"),
         c(5, "int"),
         c(6, "int"),
+        c(7, "int"),
         rows.from
     )
 }
@@ -504,7 +524,7 @@ fn observation_sql(rows: &JsonRows) -> String {
     let c = |n, ty| rows.col(n, ty);
     format!(
         "INSERT INTO intel_observations (indicator_id, record_id) SELECT {}, {} FROM {} WHERE true \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO NOTHING RETURNING indicator_id",
         c(0, "int"),
         c(1, "int"),
         rows.from
@@ -533,6 +553,42 @@ struct Agg<'a> {
     last: i64,
     score: i64,
     id: Option<i64>,
+    /// The stamp this indicator's version gets if the batch changes it.
+    stamp: i64,
+    /// Whether this batch created it.
+    fresh: bool,
+}
+
+/// Reserves version stamps, `STAMPS_PER_VERSION` apart, from the one clock: bind the span
+/// (`ClockReservation::span`) and the wall clock in microseconds; returns the last stamp
+/// reserved. The clock row stays locked until the transaction ends (PostgreSQL's row lock,
+/// SQLite's write lock), so stamps are handed out in commit order across every writer and
+/// replica: a reader never sees a stamp while a smaller one is still uncommitted.
+const RESERVE_STAMPS_SQL: &str = "UPDATE intel_clock SET last = CASE WHEN last + $1 > $2 THEN last + $1 ELSE $2 END \
+     WHERE id = 1 RETURNING last";
+
+/// The arguments of one `RESERVE_STAMPS_SQL` for `count` versions.
+struct ClockReservation {
+    span: i64,
+    now_us: i64,
+}
+
+impl ClockReservation {
+    fn new(count: usize) -> ClockReservation {
+        let count = i64::try_from(count.max(1)).unwrap_or(i64::MAX / (2 * STAMPS_PER_VERSION));
+        ClockReservation {
+            span: STAMPS_PER_VERSION * count,
+            now_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 2))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The first stamp, given the clock's new value.
+    fn first(&self, last: i64) -> i64 {
+        last - self.span + STAMPS_PER_VERSION
+    }
 }
 
 /// 64 bits of SHA-256 over an indicator's kind code and value: the SQLite dedup key
@@ -586,6 +642,8 @@ impl<'a> Batch<'a> {
                             last,
                             score: *score,
                             id: None,
+                            stamp: 0,
+                            fresh: false,
                         });
                         aggs.len() - 1
                     });
@@ -603,6 +661,31 @@ impl<'a> Batch<'a> {
             }
         }
         batch
+    }
+
+    /// Gives every indicator of the batch its version stamp, from the first one reserved.
+    fn set_stamps(&mut self, first: i64) {
+        for (n, agg) in self.aggs.iter_mut().enumerate() {
+            agg.stamp = first + STAMPS_PER_VERSION * n as i64;
+        }
+    }
+
+    /// `(id, stamp)` of every indicator that existed before this batch and gained an
+    /// observation in it (a new source is a new version), from the observations' inserts.
+    fn newly_observed(&self, indicator_ids: &[i64]) -> Vec<(i64, i64)> {
+        let by_id: HashMap<i64, &Agg<'_>> = self
+            .aggs
+            .iter()
+            .filter(|a| !a.fresh)
+            .filter_map(|a| Some((a.id?, a)))
+            .collect();
+        let mut out: Vec<(i64, i64)> = indicator_ids
+            .iter()
+            .filter_map(|id| by_id.get(id).map(|a| (*id, a.stamp)))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The smallest stored id among the indicators record `n` names (ids must be filled in).
@@ -657,6 +740,13 @@ impl<'a> Batch<'a> {
     ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut counts = IntelIngestCounts::default();
+        let clock = ClockReservation::new(self.aggs.len());
+        let last: i64 = sqlx::query_scalar(RESERVE_STAMPS_SQL)
+            .bind(clock.span)
+            .bind(clock.now_us)
+            .fetch_one(&mut *tx)
+            .await?;
+        self.set_stamps(clock.first(last));
 
         let probe: Vec<(i64, i64, &str)> = self
             .aggs
@@ -674,11 +764,13 @@ impl<'a> Batch<'a> {
         for (pos, id) in probe_hits(&found, self.aggs.len())? {
             let agg = &mut self.aggs[pos];
             agg.id = Some(id);
-            updates.push((id, agg.first, agg.last, agg.score));
+            updates.push((id, agg.first, agg.last, agg.score, agg.stamp));
         }
         if !updates.is_empty() {
             sqlx::query(
                 "UPDATE intel_indicators SET \
+                   version = CASE WHEN first_seen > (u.value ->> 1) OR last_seen < (u.value ->> 2) \
+                     OR base_score < (u.value ->> 3) THEN (u.value ->> 4) ELSE version END, \
                    first_seen = min(first_seen, u.value ->> 1), \
                    last_seen = max(last_seen, u.value ->> 2), \
                    last_reported = $2, \
@@ -699,16 +791,17 @@ impl<'a> Batch<'a> {
         for (agg, key) in self.aggs.iter_mut().zip(probe.iter().map(|p| p.0)) {
             if agg.id.is_none() {
                 agg.id = Some(next);
+                agg.fresh = true;
                 inserts.push((
-                    next, key, agg.kind, agg.value, agg.first, agg.last, agg.score,
+                    next, key, agg.kind, agg.value, agg.first, agg.last, agg.score, agg.stamp,
                 ));
                 next += 1;
             }
         }
         if !inserts.is_empty() {
             sqlx::query(
-                "INSERT INTO intel_indicators (id, key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
-                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, $2, $2, $3, j.value ->> 6 \
+                "INSERT INTO intel_indicators (id, key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, version) \
+                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, $2, $2, $3, j.value ->> 6, j.value ->> 7 \
                  FROM jsonb_each($1) AS j",
             )
             .bind(to_json(&inserts)?)
@@ -773,11 +866,22 @@ impl<'a> Batch<'a> {
                 .await?;
         }
         counts.records = self.records.len() as u64;
-        let done = sqlx::query(AssertSqlSafe(observation_sql(&SQLITE_ROWS)))
+        let observed: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(observation_sql(&SQLITE_ROWS)))
             .bind(self.observation_json(&ids)?)
+            .fetch_all(&mut *tx)
+            .await?;
+        counts.new_observations = observed.len() as u64;
+        let versioned = self.newly_observed(&observed);
+        if !versioned.is_empty() {
+            sqlx::query(
+                "UPDATE intel_indicators SET version = (u.value ->> 1) \
+                 FROM (SELECT value FROM jsonb_each($1)) AS u \
+                 WHERE intel_indicators.id = (u.value ->> 0) AND intel_indicators.version <> (u.value ->> 1)",
+            )
+            .bind(to_json(&versioned)?)
             .execute(&mut *tx)
             .await?;
-        counts.new_observations = done.rows_affected();
+        }
         tx.commit().await?;
         Ok((counts, self.touched()))
     }
@@ -788,6 +892,15 @@ impl<'a> Batch<'a> {
         &mut self,
         pool: &sqlx::PgPool,
     ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
+        let mut tx = pool.begin().await?;
+        // The clock first: every ingest takes it in the same order, so it adds no deadlock.
+        let clock = ClockReservation::new(self.aggs.len());
+        let last: i64 = sqlx::query_scalar(RESERVE_STAMPS_SQL)
+            .bind(clock.span)
+            .bind(clock.now_us)
+            .fetch_one(&mut *tx)
+            .await?;
+        self.set_stamps(clock.first(last));
         let indicator_rows: Vec<_> = self
             .aggs
             .iter()
@@ -800,10 +913,10 @@ impl<'a> Batch<'a> {
                     self.now,
                     self.expires,
                     a.score,
+                    a.stamp,
                 )
             })
             .collect();
-        let mut tx = pool.begin().await?;
         // Rows with ids above the largest before this statement are new. (A concurrent ingest
         // can interleave identity values; the counts are informational.)
         let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM intel_indicators")
@@ -827,6 +940,7 @@ impl<'a> Batch<'a> {
             }
             if let Some(&slot) = self.slots.get(&(kind, value.as_str())) {
                 self.aggs[slot].id = Some(id);
+                self.aggs[slot].fresh = inserted;
             }
         }
         let rows = self.record_rows();
@@ -846,11 +960,22 @@ impl<'a> Batch<'a> {
             .iter()
             .map(|r| by_hash.get(&r.hash).copied().unwrap_or(0))
             .collect();
-        let done = sqlx::query(AssertSqlSafe(observation_sql(&PG_ROWS)))
+        let observed: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(observation_sql(&PG_ROWS)))
             .bind(self.observation_json(&record_ids)?)
+            .fetch_all(&mut *tx)
+            .await?;
+        counts.new_observations = observed.len() as u64;
+        let versioned = self.newly_observed(&observed);
+        if !versioned.is_empty() {
+            sqlx::query(
+                "UPDATE intel_indicators i SET version = (u.value ->> 1)::bigint \
+                 FROM json_array_elements($1::json) AS u(value) \
+                 WHERE i.id = (u.value ->> 0)::bigint AND i.version <> (u.value ->> 1)::bigint",
+            )
+            .bind(to_json(&versioned)?)
             .execute(&mut *tx)
             .await?;
-        counts.new_observations = done.rows_affected();
+        }
         tx.commit().await?;
         Ok((counts, self.touched()))
     }
@@ -1246,9 +1371,11 @@ impl Store {
         let mut after = 0i64;
         let mut total = 0u64;
         loop {
-            let rows = self.intel_export_page(now, after, None, batch).await?;
+            let rows = self
+                .intel_export_page(now, ExportCursor::AfterId(after), batch)
+                .await?;
             let n = rows.len();
-            for (row, _) in rows {
+            for row in rows {
                 after = row.indicator.id;
                 total += 1;
                 each(row);
@@ -1259,17 +1386,21 @@ impl Store {
         }
     }
 
-    /// One page of live indicators in id order: ids above `after`, first ingested after
-    /// `added_after` when given, at most `limit`, each with when Rampart first ingested it.
-    /// Ids grow with ingestion time, so this is also the order in which indicators were added
-    /// (what TAXII's `added_after` and `next` page through).
+    /// One page of live indicators from `cursor` in its order, at most `limit`.
     pub async fn intel_export_page(
         &self,
         now: i64,
-        after: i64,
-        added_after: Option<i64>,
+        cursor: ExportCursor,
         limit: i64,
-    ) -> Result<Vec<(IntelExportRow, i64)>, StoreError> {
+    ) -> Result<Vec<IntelExportRow>, StoreError> {
+        let (filter, order, after) = match cursor {
+            ExportCursor::AfterId(id) => ("i.id > $1", "i.id", id),
+            ExportCursor::AfterStamp(stamp) => (
+                "i.version > $1",
+                "i.version",
+                stamp.saturating_sub(STAMPS_PER_VERSION),
+            ),
+        };
         // Every record's technique ids, as one JSON array (each dialect has its own JSON).
         let attack = match self.backend() {
             crate::Backend::Sqlite => {
@@ -1293,26 +1424,24 @@ impl Store {
             }
         };
         let sql = format!(
-            "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, \
+            "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, i.version, \
              (SELECT r.threat_type FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
               WHERE o.indicator_id = i.id ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS threat_type, \
              (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
               WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS family, \
              {attack} AS attack, {feeds} AS feeds \
-             FROM intel_indicators i WHERE i.id > $1 AND i.expires_at > $2 AND i.first_reported > $3 ORDER BY i.id LIMIT $4"
+             FROM intel_indicators i WHERE {filter} AND i.expires_at > $2 ORDER BY {order} LIMIT $3"
         );
         Ok(on_pool!(&self.db, p => {
             let rows = sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(after)
             .bind(now)
-            .bind(added_after.unwrap_or(i64::MIN))
             .bind(limit)
             .fetch_all(p)
             .await?;
             rows.iter()
                 .map(|r| {
-                    Ok((
-                        IntelExportRow {
+                    Ok(IntelExportRow {
                             indicator: IntelIndexRow {
                                 id: r.try_get("id")?,
                                 kind: r.try_get("kind")?,
@@ -1344,9 +1473,9 @@ impl Store {
                                 feeds.sort();
                                 feeds
                             },
-                        },
-                        r.try_get("first_reported")?,
-                    ))
+                            first_reported: r.try_get("first_reported")?,
+                            version: r.try_get("version")?,
+                        })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?
         }))
@@ -1414,10 +1543,11 @@ impl Store {
         note: Option<&str>,
         at: i64,
     ) -> Result<(), StoreError> {
+        // A sighting changes the score: a new version (TAXII pollers see it).
         let update = if false_positive {
-            "UPDATE intel_indicators SET false_positives = false_positives + 1 WHERE id = $1"
+            "UPDATE intel_indicators SET false_positives = false_positives + 1, version = $2 WHERE id = $1"
         } else {
-            "UPDATE intel_indicators SET sightings = sightings + 1, \
+            "UPDATE intel_indicators SET sightings = sightings + 1, version = $3, \
              last_sighting = CASE WHEN last_sighting IS NULL OR last_sighting < $2 THEN $2 ELSE last_sighting END WHERE id = $1"
         };
         let kind = if false_positive {
@@ -1427,11 +1557,17 @@ impl Store {
         };
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
+            let clock = ClockReservation::new(1);
+            let last: i64 = sqlx::query_scalar(RESERVE_STAMPS_SQL)
+                .bind(clock.span)
+                .bind(clock.now_us)
+                .fetch_one(&mut *tx)
+                .await?;
             let mut query = sqlx::query(update).bind(indicator_id);
             if !false_positive {
                 query = query.bind(at);
             }
-            let done = query.execute(&mut *tx).await?;
+            let done = query.bind(clock.first(last)).execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::not_found("indicator", indicator_id.to_string()));
             }

@@ -34,8 +34,8 @@ use sqlx::sqlite::{
 
 pub use error::StoreError;
 pub use intel::{
-    IntelAllowlist, IntelExportRow, IntelFeed, IntelIndexRow, IntelIndicator, IntelIngestCounts,
-    IntelObservation, IntelRecordIn, NewIntelFeed,
+    ExportCursor, IntelAllowlist, IntelExportRow, IntelFeed, IntelIndexRow, IntelIndicator,
+    IntelIngestCounts, IntelObservation, IntelRecordIn, NewIntelFeed, STAMPS_PER_VERSION,
 };
 pub use intel_hits::{IntelHit, NewIntelHit};
 pub use policies::NewPolicyVersion;

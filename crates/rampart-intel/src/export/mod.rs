@@ -45,6 +45,10 @@ pub struct Exported {
     pub feeds: Vec<String>,
     /// The most restrictive TLP among those feeds (TLP 2.0 name), if any feed reports it.
     pub tlp: Option<&'static str>,
+    /// The stamp of its current version, microseconds since the epoch (0: none). It is the
+    /// STIX `modified` of its objects, so every change is a new STIX version and TAXII
+    /// pollers see updates.
+    pub version: i64,
 }
 
 /// The most restrictive of TLP 2.0 markings (`red` over `amber+strict` over `amber` …);
@@ -140,6 +144,7 @@ pub fn from_row(row: IntelExportRow, at: i64) -> Option<Exported> {
         attack: row.attack,
         tlp: strictest_tlp(row.feeds.iter().map(|(_, tlp)| tlp.as_str())),
         feeds: row.feeds.into_iter().map(|(name, _)| name).collect(),
+        version: row.version,
     })
 }
 
@@ -185,8 +190,8 @@ fn timestamp(secs: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
-/// A STIX timestamp: RFC 3339 in UTC with exactly three fractional digits, as STIX 2.1
-/// requires for `created` and `modified` (§3.2) and the validators check everywhere.
+/// A STIX timestamp: RFC 3339 in UTC with three fractional digits, the precision STIX 2.1
+/// requires at least for `created` and `modified` (§3.2) and the validators check everywhere.
 fn stix_timestamp(secs: i64) -> String {
     let t =
         time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -199,6 +204,20 @@ fn stix_timestamp(secs: i64) -> String {
         t.minute(),
         t.second()
     )
+}
+
+/// A STIX timestamp with microseconds, for `modified`: a version stamp in full, so two
+/// versions of an object never share one (STIX allows any sub-second precision from
+/// milliseconds up).
+fn stix_timestamp_us(us: i64) -> String {
+    let whole = stix_timestamp(us.div_euclid(1_000_000));
+    let date = whole.strip_suffix(".000Z").unwrap_or(&whole);
+    format!("{date}.{:06}Z", us.rem_euclid(1_000_000))
+}
+
+/// An indicator's STIX `modified`: its version, never before `created`.
+fn stix_modified(e: &Exported) -> String {
+    stix_timestamp_us(e.version.max(e.first_seen.saturating_mul(1_000_000)))
 }
 
 /// The TLP 2.0 marking definitions OASIS publishes (the `tlp-2.0` extension definition of
@@ -375,7 +394,7 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
                 "spec_version": "2.1",
                 "id": id,
                 "created": stix_timestamp(e.first_seen),
-                "modified": stix_timestamp(e.last_seen.max(e.first_seen)),
+                "modified": stix_modified(e),
                 "name": e.ioc.value,
                 "description": format!("{} exploited in the wild ({})", e.ioc.value, describe_sources(e)),
                 "external_references": [{"source_name": "cve", "external_id": e.ioc.value}],
@@ -400,7 +419,7 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
         "spec_version": "2.1",
         "id": indicator_id,
         "created": stix_timestamp(e.first_seen),
-        "modified": stix_timestamp(e.last_seen.max(e.first_seen)),
+        "modified": stix_modified(e),
         "name": format!("{} {}", e.ioc.kind, e.ioc.value),
         "indicator_types": ["malicious-activity"],
         "pattern": pattern,
@@ -444,7 +463,7 @@ pub fn stix_objects(e: &Exported) -> Vec<serde_json::Value> {
             "spec_version": "2.1",
             "id": rel_id,
             "created": stix_timestamp(e.first_seen),
-            "modified": stix_timestamp(e.first_seen),
+            "modified": stix_modified(e),
             "relationship_type": "based-on",
             "source_ref": indicator_id,
             "target_ref": sco_id,
@@ -789,6 +808,7 @@ mod tests {
             attack: Vec::new(),
             feeds: vec!["threatfox".into(), "urlhaus".into()],
             tlp: Some("amber"),
+            version: 1_772_105_424_123_456,
         }
     }
 

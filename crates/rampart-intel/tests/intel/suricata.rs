@@ -34,6 +34,7 @@ fn item(id: u64, kind: IocKind, value: &str, threat: Option<&str>) -> Exported {
         attack: Vec::new(),
         feeds: Vec::new(),
         tlp: None,
+        version: 0,
     }
 }
 
@@ -136,6 +137,7 @@ fn exports_of_real_feeds_load_without_errors_or_warnings() {
                     attack: Vec::new(),
                     feeds: Vec::new(),
                     tlp: None,
+                    version: 0,
                 });
             }
         }

@@ -183,6 +183,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: None, reply: Taxii, || get(taxii::objects)),
         ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/", Api, Admin, "TAXII 2.1 one object",
             req: None, reply: Taxii, || get(taxii::object)),
+        ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/versions/", Api, Admin, "TAXII 2.1 versions of one object (the current one)",
+            req: None, reply: Taxii, || get(taxii::versions)),
         ep!(GET "/taxii2/api/collections/{id}/manifest/", Api, Admin, "TAXII 2.1 manifest (ids, date added, versions, media types)",
             req: None, reply: Taxii, || get(taxii::manifest)),
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
@@ -242,7 +244,7 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
         )
     })
     .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
-    .layer(axum::middleware::map_response(problem::rewrite))
+    .layer(axum::middleware::from_fn(problem::layer))
     .layer(axum::middleware::map_response(headers::add))
     .with_state(app)
 }

@@ -2,17 +2,46 @@
 //! extractor rejections (a query string that does not parse, a bad path segment) and the
 //! router's own answers (405 for a method a path does not take) come out of axum as plain text
 //! or with an empty body. They are rewritten here, keeping the status and using their text as
-//! the detail. TAXII's own errors (`application/taxii+json`) are left as TAXII renders them.
+//! the detail. Under `/taxii2/` every error becomes a TAXII error message instead
+//! (`taxii::rewrite_error`).
 
-use axum::http::header;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
 /// Longest plain-text error body carried over as the detail.
-const DETAIL_MAX: usize = 4096;
+pub(crate) const DETAIL_MAX: usize = 4096;
 
-pub(crate) async fn rewrite(response: Response) -> Response {
+/// The middleware: TAXII paths get TAXII errors, every other path problem objects.
+pub(crate) async fn layer(req: Request, next: Next) -> Response {
+    let taxii = req.uri().path().starts_with("/taxii2/");
+    let response = next.run(req).await;
+    if taxii {
+        super::taxii::rewrite_error(response).await
+    } else {
+        rewrite(response).await
+    }
+}
+
+/// The machine code of an error nobody gave one.
+pub(crate) fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "body_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        _ if status.is_server_error() => "internal",
+        _ => "refused",
+    }
+}
+
+async fn rewrite(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -41,18 +70,7 @@ pub(crate) async fn rewrite(response: Response) -> Response {
     } else {
         text
     };
-    let code = match status.as_u16() {
-        400 => "bad_request",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        408 => "request_timeout",
-        413 => "body_too_large",
-        415 => "unsupported_media_type",
-        422 => "unprocessable",
-        _ if status.is_server_error() => "internal",
-        _ => "refused",
-    };
-    let mut rewritten = ApiError::new(status, code, detail).into_response();
+    let mut rewritten = ApiError::new(status, code_of(status), detail).into_response();
     // Keep what the original said about the exchange (Allow on a 405, Retry-After, …); the
     // problem object brings its own type and length.
     for (name, value) in parts.headers.iter() {

@@ -3,10 +3,15 @@
 //!
 //! One API root (`/taxii2/api/`) with one collection, `indicators`: every live indicator that
 //! no allowlist covers, as STIX 2.1 objects (indicator + observable + `based-on` relationship;
-//! a `vulnerability` for CVEs) with deterministic ids. An object's `date_added` is when Rampart
-//! first ingested its indicator; pages follow ingestion order, so `added_after` plus `next`
-//! walk the collection without gaps or repeats. Authentication: the admin token as a bearer
-//! token or as the password of HTTP Basic (what TAXII clients send).
+//! a `vulnerability` for CVEs) with deterministic ids. Every change to an indicator (a new
+//! source, new dates, a higher score, a sighting) is a new version: its objects' `modified`
+//! is the version's stamp and their `date_added` the stamp + the object's position, handed
+//! out in commit order by the store's clock (`rampart_store::STAMPS_PER_VERSION`). So no object
+//! committed after a response can carry a `date_added` at or before that response's
+//! `X-TAXII-Date-Added-Last`, on one server or several replicas: a poller that sends it back
+//! as `added_after` misses nothing and sees each version once. Rampart keeps the current
+//! version of each object. Authentication: the admin token as a bearer token or as the
+//! password of HTTP Basic (what TAXII clients send).
 
 use std::sync::Arc;
 
@@ -14,6 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_intel::export::{from_row, stix_objects};
+use rampart_store::{ExportCursor, STAMPS_PER_VERSION};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -57,21 +63,82 @@ impl From<rampart_store::StoreError> for TaxiiError {
 impl IntoResponse for TaxiiError {
     fn into_response(self) -> Response {
         let (status, code, detail) = self.0.parts();
-        let body = json!({
-            "title": status.canonical_reason().unwrap_or("error"),
-            "description": detail,
-            "error_code": code,
-            "http_status": status.as_u16().to_string(),
-        });
-        let mut resp = (status, taxii_json(&body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"rampart-taxii\""),
-            );
-        }
-        resp
+        taxii_error(status, code, detail)
     }
+}
+
+/// A TAXII error message (section 3.6.1) with its status; a 401 asks for Basic credentials,
+/// which is what TAXII clients send.
+fn taxii_error(status: StatusCode, code: &str, detail: &str) -> Response {
+    let body = json!({
+        "title": status.canonical_reason().unwrap_or("error"),
+        "description": detail,
+        "error_code": code,
+        "http_status": status.as_u16().to_string(),
+    });
+    let mut resp = (status, taxii_json(&body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"rampart-taxii\""),
+        );
+    }
+    resp
+}
+
+/// The parts of a problem object a TAXII error carries over.
+#[derive(Deserialize)]
+struct ProblemParts {
+    detail: String,
+    code: String,
+}
+
+/// Every error under `/taxii2/` is a TAXII error message, including the ones no TAXII handler
+/// wrote: the router's 404 and 405, extractor rejections (a `limit` that is not a number),
+/// body and time limits, the authentication limiter's 429. Their status, detail and
+/// exchange headers (`Allow`, `Retry-After`) are kept.
+pub(crate) async fn rewrite_error(response: Response) -> Response {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !(status.is_client_error() || status.is_server_error())
+        || content_type.starts_with("application/taxii+json")
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, super::problem::DETAIL_MAX)
+        .await
+        .unwrap_or_default();
+    let (code, detail) = match serde_json::from_slice::<ProblemParts>(&bytes) {
+        Ok(p) if content_type.starts_with("application/problem+json") => (p.code, p.detail),
+        _ => {
+            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            let detail = if text.is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("request refused")
+                    .to_owned()
+            } else {
+                text
+            };
+            (super::problem::code_of(status).to_owned(), detail)
+        }
+    };
+    let mut rewritten = taxii_error(status, &code, &detail);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !rewritten.headers().contains_key(name)
+        {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
 }
 
 fn taxii_json(v: &Value) -> ([(header::HeaderName, &'static str); 1], Vec<u8>) {
@@ -119,22 +186,33 @@ fn ok(v: &Value) -> Response {
     taxii_json(v).into_response()
 }
 
-/// TAXII time stamps: RFC 3339 in UTC with milliseconds.
-fn taxii_time(secs: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .map(|t| t.replace('Z', ".000Z"))
-        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into())
+/// TAXII time stamps: RFC 3339 in UTC with microseconds, the clock's resolution: every
+/// object's `date_added` is distinct, so `X-TAXII-Date-Added-Last` is an exact cursor.
+fn taxii_time(us: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(us.div_euclid(1_000_000))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        us.rem_euclid(1_000_000)
+    )
 }
 
+/// An RFC 3339 time in microseconds, rounded down: "after 12:00:00.0000015" is "after
+/// 12:00:00.000001" at this resolution, since no stamp lies between the two.
 fn parse_time(field: &str, text: &str) -> Result<i64, TaxiiError> {
     OffsetDateTime::parse(text, &Rfc3339)
-        .map(|t| t.unix_timestamp())
-        .map_err(|e| {
+        .ok()
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000)).ok())
+        .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_field",
-                format!("{field} {text:?}: not an RFC 3339 timestamp ({e})"),
+                format!("{field} {text:?}: not an RFC 3339 timestamp"),
             )
             .into()
         })
@@ -208,13 +286,14 @@ pub(crate) async fn one_collection(
     Ok(ok(&collection()))
 }
 
-/// Query parameters of the objects and manifest endpoints (section 3.4).
+/// Query parameters of the objects, object, versions and manifest endpoints (section 3.4).
 #[derive(Deserialize, JsonSchema, Default)]
 pub(crate) struct ObjectsQuery {
-    /// Only objects added after this time (RFC 3339).
+    /// Only objects added after this time (RFC 3339; microseconds are honoured).
     added_after: Option<String>,
-    /// At most this many objects (default 1,000, at most 10,000).
-    limit: Option<usize>,
+    /// At most this many objects (default 1,000; larger values are capped at 10,000).
+    #[schemars(range(min = 1))]
+    limit: Option<u64>,
     /// The `next` value of the previous page.
     next: Option<String>,
     /// Only these object ids (comma-separated).
@@ -223,7 +302,8 @@ pub(crate) struct ObjectsQuery {
     /// Only these STIX types (comma-separated).
     #[serde(rename = "match[type]")]
     match_type: Option<String>,
-    /// Versions: only `last` (the default) and `all` are meaningful here — each object has one.
+    /// Versions: `last` (the default), `first`, `all`, or `modified` timestamps
+    /// (comma-separated). Rampart keeps the current version of each object.
     #[serde(rename = "match[version]")]
     match_version: Option<String>,
     /// Spec versions: only `2.1` matches.
@@ -234,6 +314,7 @@ pub(crate) struct ObjectsQuery {
 /// One object of the collection with its TAXII metadata.
 struct Item {
     object: Value,
+    /// When this version of the object was added, microseconds.
     date_added: i64,
 }
 
@@ -252,45 +333,85 @@ fn list(text: &Option<String>) -> Option<Vec<String>> {
     })
 }
 
-/// Fills one page: indicator rows in ingestion order, each expanded to its STIX objects and
-/// filtered; a page ends on an indicator boundary, so `next` (the last indicator's row id)
-/// resumes exactly after it.
-async fn page(app: &App, q: &ObjectsQuery) -> Result<Page, TaxiiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("limit {limit}: must be 1–{MAX_LIMIT}"),
-        )
-        .into());
+/// The filters of one request, parsed.
+struct Filter {
+    limit: usize,
+    /// Objects added at or before this stamp are not returned (`added_after`, `next`).
+    cursor: i64,
+    ids: Option<Vec<String>>,
+    types: Option<Vec<String>>,
+    /// `modified` stamps to match, when timestamps were asked for.
+    versions: Option<Vec<i64>>,
+    spec_ok: bool,
+}
+
+impl Filter {
+    fn parse(q: &ObjectsQuery) -> Result<Filter, TaxiiError> {
+        let limit = match q.limit {
+            None => DEFAULT_LIMIT,
+            Some(0) => {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    "limit 0: must be a positive integer (values above 10000 are capped)",
+                )
+                .into());
+            }
+            Some(n) => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+        };
+        let mut cursor = match &q.added_after {
+            Some(t) => parse_time("added_after", t)?,
+            None => i64::MIN,
+        };
+        if let Some(n) = &q.next {
+            let stamp = n.parse::<i64>().map_err(|_| {
+                TaxiiError(ApiError::bad_request(
+                    "invalid_field",
+                    format!("next {n:?}: not a value this server returned"),
+                ))
+            })?;
+            cursor = cursor.max(stamp);
+        }
+        // `last`, `first` and `all` select every object (Rampart keeps one version of each);
+        // timestamps select by `modified`.
+        let stamps: Vec<i64> = list(&q.match_version)
+            .unwrap_or_default()
+            .iter()
+            .filter(|v| !matches!(v.as_str(), "last" | "first" | "all"))
+            .map(|v| parse_time("match[version]", v))
+            .collect::<Result<_, _>>()?;
+        Ok(Filter {
+            limit,
+            cursor,
+            ids: list(&q.match_id),
+            types: list(&q.match_type),
+            versions: (!stamps.is_empty()).then_some(stamps),
+            spec_ok: list(&q.match_spec_version).is_none_or(|l| l.iter().any(|v| v == "2.1")),
+        })
     }
-    let spec_ok = list(&q.match_spec_version).is_none_or(|l| l.iter().any(|v| v == "2.1"));
-    let added_after = match &q.added_after {
-        Some(t) => Some(parse_time("added_after", t)?),
-        None => None,
-    };
-    let mut after = match &q.next {
-        Some(n) => n.parse::<i64>().map_err(|_| {
-            TaxiiError(ApiError::bad_request(
-                "invalid_field",
-                format!("next {n:?}: not a value this server returned"),
-            ))
-        })?,
-        None => 0,
-    };
-    let ids = list(&q.match_id);
-    let types = list(&q.match_type);
-    // `last`, `first` and `all` select every object (each has one version); timestamps
-    // select by version.
-    let stamps: Vec<i64> = list(&q.match_version)
-        .unwrap_or_default()
-        .iter()
-        .filter(|v| !matches!(v.as_str(), "last" | "first" | "all"))
-        .map(|v| parse_time("match[version]", v))
-        .collect::<Result<_, _>>()?;
-    let versions = (!stamps.is_empty()).then_some(stamps);
+
+    fn matches(&self, item: &Item) -> bool {
+        let o = &item.object;
+        self.ids
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|i| o["id"].as_str() == Some(i)))
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|t| o["type"].as_str() == Some(t)))
+            && self
+                .versions
+                .as_ref()
+                .is_none_or(|l| l.contains(&version_stamp(o, item.date_added)))
+    }
+}
+
+/// Fills one page. Indicator rows come in version order, each expanded to its STIX objects,
+/// the k-th added at the version's stamp + k; objects at or before the cursor are skipped, so
+/// a page may end inside an indicator and `next` (the last stamp served) resumes exactly
+/// after it. `more` is true only when another matching object was seen.
+async fn page(app: &App, f: &Filter) -> Result<Page, TaxiiError> {
     let mut items = Vec::new();
-    if !spec_ok {
+    if !f.spec_ok {
         // Every object here is STIX 2.1.
         return Ok(Page {
             items,
@@ -300,50 +421,46 @@ async fn page(app: &App, q: &ObjectsQuery) -> Result<Page, TaxiiError> {
     }
     let allow = app.intel.allowlists();
     let at = now();
+    let mut query_after = f.cursor;
+    // The largest stamp examined: where a page cut short by the scan bound resumes.
+    let mut examined = f.cursor;
     let mut scanned = 0usize;
     loop {
         let rows = app
             .store
-            .intel_export_page(at, after, added_after, ROWS_PER_QUERY)
+            .intel_export_page(at, ExportCursor::AfterStamp(query_after), ROWS_PER_QUERY)
             .await?;
         let exhausted = (rows.len() as i64) < ROWS_PER_QUERY;
         scanned += rows.len();
-        for (row, first_reported) in rows {
-            let id = row.indicator.id;
+        for row in rows {
+            let version = row.version;
+            query_after = version.saturating_add(STAMPS_PER_VERSION);
+            examined = examined.max(version.saturating_add(STAMPS_PER_VERSION - 1));
             let Some(e) = from_row(row, at) else {
-                after = id;
                 continue;
             };
             if allow.check(&e.ioc).is_some() {
-                after = id;
                 continue;
             }
-            let objects: Vec<Value> = stix_objects(&e)
-                .into_iter()
-                .filter(|o| {
-                    ids.as_ref()
-                        .is_none_or(|l| l.iter().any(|i| o["id"].as_str() == Some(i)))
-                        && types
-                            .as_ref()
-                            .is_none_or(|l| l.iter().any(|t| o["type"].as_str() == Some(t)))
-                        && versions.as_ref().is_none_or(|l| {
-                            let version = version_of(o, first_reported);
-                            l.iter().any(|v| taxii_time(*v) == version)
-                        })
-                })
-                .collect();
-            if !items.is_empty() && items.len() + objects.len() > limit {
-                return Ok(Page {
-                    items,
-                    more: true,
-                    next: Some(after.to_string()),
-                });
+            for (k, object) in stix_objects(&e).into_iter().enumerate() {
+                let date_added = version.saturating_add(k as i64);
+                if date_added <= f.cursor {
+                    continue;
+                }
+                let item = Item { object, date_added };
+                if !f.matches(&item) {
+                    continue;
+                }
+                if items.len() == f.limit {
+                    let next = items.last().map(|i: &Item| i.date_added.to_string());
+                    return Ok(Page {
+                        items,
+                        more: true,
+                        next,
+                    });
+                }
+                items.push(item);
             }
-            after = id;
-            items.extend(objects.into_iter().map(|object| Item {
-                object,
-                date_added: first_reported,
-            }));
         }
         if exhausted {
             return Ok(Page {
@@ -356,25 +473,29 @@ async fn page(app: &App, q: &ObjectsQuery) -> Result<Page, TaxiiError> {
             return Ok(Page {
                 items,
                 more: true,
-                next: Some(after.to_string()),
+                next: Some(examined.to_string()),
             });
         }
     }
 }
 
-/// An object's version: its `modified`, else `created`, else when it was added.
+/// An object's version as a stamp: its `modified`, else `created`, else when it was added.
+fn version_stamp(o: &Value, date_added: i64) -> i64 {
+    o["modified"]
+        .as_str()
+        .or_else(|| o["created"].as_str())
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000)).ok())
+        .unwrap_or(date_added)
+}
+
+/// An object's version as TAXII writes it.
 fn version_of(o: &Value, date_added: i64) -> String {
     o["modified"]
         .as_str()
         .or_else(|| o["created"].as_str())
-        .map(normalise_time)
+        .map(str::to_owned)
         .unwrap_or_else(|| taxii_time(date_added))
-}
-
-fn normalise_time(s: &str) -> String {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map(|t| taxii_time(t.unix_timestamp()))
-        .unwrap_or_else(|_| s.to_owned())
 }
 
 fn with_date_headers(mut resp: Response, items: &[Item]) -> Response {
@@ -394,21 +515,21 @@ fn with_date_headers(mut resp: Response, items: &[Item]) -> Response {
     resp
 }
 
-/// A paged TAXII resource: `more`, `next`, and `objects` (each item rendered by `render`)
-/// when there are any, with the date headers.
-fn paged(page: &Page, render: impl Fn(&Item) -> Value) -> Response {
+/// A paged TAXII resource: `more`, `next`, and the items under `key` (each rendered by
+/// `render`) when there are any, with the date headers.
+fn paged(page: &Page, key: &str, render: impl Fn(&Item) -> Value) -> Response {
     let mut body = json!({"more": page.more});
     if let Some(n) = &page.next {
         body["next"] = json!(n);
     }
     if !page.items.is_empty() {
-        body["objects"] = Value::Array(page.items.iter().map(render).collect());
+        body[key] = Value::Array(page.items.iter().map(render).collect());
     }
     with_date_headers(ok(&body), &page.items)
 }
 
 fn envelope(page: Page) -> Response {
-    paged(&page, |i| i.object.clone())
+    paged(&page, "objects", |i| i.object.clone())
 }
 
 pub(crate) async fn objects(
@@ -421,27 +542,51 @@ pub(crate) async fn objects(
     admin?;
     check_accept(&headers)?;
     check_collection(&id)?;
-    Ok(envelope(page(&app, &q).await?))
+    Ok(envelope(page(&app, &Filter::parse(&q)?).await?))
 }
 
-/// One object by id (all its versions: one). Object ids are derived from the indicator, not
-/// stored, so this walks the collection: linear in its size.
+/// The page of one object's versions, or 404 when the whole collection was walked without
+/// finding it. Object ids are derived from the indicator, not stored, so this walks the
+/// collection: linear in its size, bounded per request like every page (`more` and `next`
+/// resume a walk that did not reach the end).
+async fn one_object(app: &App, q: ObjectsQuery, object_id: &str) -> Result<Page, TaxiiError> {
+    let mut f = Filter::parse(&q)?;
+    f.ids = Some(vec![object_id.to_owned()]);
+    let page = page(app, &f).await?;
+    if page.items.is_empty() && !page.more && q.next.is_none() {
+        return Err(ApiError::not_found("object", object_id).into());
+    }
+    Ok(page)
+}
+
 pub(crate) async fn object(
     State(app): State<Arc<App>>,
     admin: Result<Admin, ApiError>,
     headers: HeaderMap,
     Path((id, object_id)): Path<(String, String)>,
-    Query(mut q): Query<ObjectsQuery>,
+    Query(q): Query<ObjectsQuery>,
 ) -> Result<Response, TaxiiError> {
     admin?;
     check_accept(&headers)?;
     check_collection(&id)?;
-    q.match_id = Some(object_id.clone());
-    let page = page(&app, &q).await?;
-    if page.items.is_empty() && !page.more && q.next.is_none() {
-        return Err(ApiError::not_found("object", &object_id).into());
-    }
-    Ok(envelope(page))
+    Ok(envelope(one_object(&app, q, &object_id).await?))
+}
+
+/// Every version of one object (section 5.8): Rampart keeps the current one.
+pub(crate) async fn versions(
+    State(app): State<Arc<App>>,
+    admin: Result<Admin, ApiError>,
+    headers: HeaderMap,
+    Path((id, object_id)): Path<(String, String)>,
+    Query(q): Query<ObjectsQuery>,
+) -> Result<Response, TaxiiError> {
+    admin?;
+    check_accept(&headers)?;
+    check_collection(&id)?;
+    let page = one_object(&app, q, &object_id).await?;
+    Ok(paged(&page, "versions", |i| {
+        json!(version_of(&i.object, i.date_added))
+    }))
 }
 
 pub(crate) async fn manifest(
@@ -454,8 +599,8 @@ pub(crate) async fn manifest(
     admin?;
     check_accept(&headers)?;
     check_collection(&id)?;
-    let page = page(&app, &q).await?;
-    Ok(paged(&page, |i| {
+    let page = page(&app, &Filter::parse(&q)?).await?;
+    Ok(paged(&page, "objects", |i| {
         json!({
             "id": i.object["id"],
             "date_added": taxii_time(i.date_added),
