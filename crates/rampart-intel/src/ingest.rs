@@ -171,6 +171,8 @@ pub struct LiveIndex<'a> {
     pub index: &'a RwLock<Index>,
     /// The allowlists in force.
     pub allow: &'a crate::allowlist::Allowlists,
+    /// The decay models in force.
+    pub decay: &'a score::DecayModels,
 }
 
 fn update_index(
@@ -179,19 +181,24 @@ fn update_index(
     touched: &[(i64, i64, String)],
     now: i64,
 ) -> Result<(), IngestError> {
-    // The batch's best base score and latest sighting per indicator; stored values may be
-    // higher (earlier feeds) — the periodic rescore from the store settles that.
-    let mut best: std::collections::HashMap<(i64, &str), (u8, i64)> =
+    // The batch's best base score, latest sighting and threat type per indicator; stored
+    // values may differ (earlier feeds) — the periodic rescore from the store settles that.
+    type Best<'b> = (u8, i64, Option<&'b str>);
+    let mut best: std::collections::HashMap<(i64, &str), Best<'_>> =
         std::collections::HashMap::new();
     for r in batch {
         let seen = r.last_seen.or(r.first_seen).unwrap_or(now);
         for (kind, value, base) in &r.indicators {
-            let e = best.entry((*kind, value.as_str())).or_insert((0, i64::MIN));
+            let e = best
+                .entry((*kind, value.as_str()))
+                .or_insert((0, i64::MIN, None));
             e.0 = e.0.max(u8::try_from(*base).unwrap_or(0));
             e.1 = e.1.max(seen);
+            if r.threat_type.is_some() {
+                e.2 = r.threat_type.as_deref();
+            }
         }
     }
-    let model = score::DecayModel::default();
     let mut guard = live
         .index
         .write()
@@ -200,10 +207,10 @@ fn update_index(
         let Some(kind_enum) = IocKind::from_stored(*kind) else {
             continue;
         };
-        let (base, last_seen) = best
+        let (base, last_seen, threat) = best
             .get(&(*kind, value.as_str()))
             .copied()
-            .unwrap_or((0, now));
+            .unwrap_or((0, now, None));
         let facts = score::Facts {
             base,
             last_seen,
@@ -215,7 +222,7 @@ fn update_index(
         if let Some(entry) = guard.upsert(
             &ioc,
             u64::try_from(*id).unwrap_or(0),
-            score::current(&facts, now, &model),
+            live.decay.score(&facts, kind_enum, threat, now),
         )? {
             guard.set_allowlisted(entry, live.allow.check(&ioc).is_some());
         }
@@ -250,14 +257,37 @@ pub async fn load_allowlists(store: &Store) -> Result<crate::allowlist::Allowlis
     })
 }
 
-/// Builds the lookup index from every live indicator in the store, marking those `allow`
-/// covers.
+/// The built-in decay models with the operators' overrides from the store.
+pub async fn load_decay_models(store: &Store) -> Result<score::DecayModels, IngestError> {
+    let mut overrides = Vec::new();
+    for row in store.intel_decay_models().await? {
+        let corrupt = |detail: String| {
+            IngestError::Store(StoreError::Corrupt {
+                what: "decay model",
+                detail,
+            })
+        };
+        let scope: score::Scope = row.scope.parse().map_err(corrupt)?;
+        let model = score::DecayModel {
+            lifetime_days: row.lifetime_days,
+            speed: row.speed,
+        };
+        model
+            .validate()
+            .map_err(|e| corrupt(format!("{}: {e}", row.scope)))?;
+        overrides.push((scope, model));
+    }
+    Ok(score::DecayModels::with_overrides(overrides))
+}
+
+/// Builds the lookup index from every live indicator in the store, scored under `decay`,
+/// marking those `allow` covers.
 pub async fn load_index(
     store: &Store,
     now: i64,
     allow: &crate::allowlist::Allowlists,
+    decay: &score::DecayModels,
 ) -> Result<Index, IngestError> {
-    let model = score::DecayModel::default();
     let mut index = Index::new();
     let mut full = None;
     store
@@ -265,7 +295,12 @@ pub async fn load_index(
             let Some(kind) = IocKind::from_stored(row.kind) else {
                 return;
             };
-            let score = score::current(&score::Facts::from_row(&row), now, &model);
+            let score = decay.score(
+                &score::Facts::from_row(&row),
+                kind,
+                row.threat_type.as_deref(),
+                now,
+            );
             let ioc = crate::canon::Ioc::new(kind, row.value);
             match index.upsert(&ioc, u64::try_from(row.id).unwrap_or(0), score) {
                 Ok(Some(entry)) if allow.check(&ioc).is_some() => {

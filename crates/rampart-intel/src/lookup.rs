@@ -13,6 +13,7 @@ use crate::canon::{Ioc, detect};
 use crate::fang::refang;
 use crate::index::{Index, Match};
 use crate::kind::IocKind;
+use crate::score::{self, DecayModels, Facts};
 
 /// Related indicators listed per relation (all are counted).
 pub const RELATED_CAP: i64 = 50;
@@ -75,12 +76,16 @@ pub fn match_summary(index: &Index, allow: &Allowlists, m: &Match, ioc: &Ioc) ->
 
 /// The full answer for one query value: `{"query", "kind", "canonical", "matches": […]}`, or
 /// `{"query", "error"}` when the value is not an indicator. The index is read under the
-/// caller's control (`find`), so a server can hold its lock only while matching.
+/// caller's control (`find`), so a server can hold its lock only while matching. Each match
+/// carries what an analyst acts on: threat type, family, status, first and last seen, the
+/// sources, and the score explained (`score_explained`, scored under `decay` at `at`).
 pub async fn describe(
     store: &Store,
     raw: &str,
     found: Result<(Ioc, Vec<(Value, Ioc)>), String>,
     related: bool,
+    decay: &DecayModels,
+    at: i64,
 ) -> Result<Value, StoreError> {
     let (query, hits) = match found {
         Ok(f) => f,
@@ -132,7 +137,54 @@ pub async fn describe(
             }
             _ => Value::Null,
         };
+        // Sources come newest first: the latest that says something speaks for the indicator.
+        let family = sources.iter().find_map(|o| o.malware.first().cloned());
+        let status = sources.iter().find_map(|o| o.status.clone());
+        let explained = stored.as_ref().map(|s| {
+            let mut e = serde_json::to_value(decay.explain(
+                &Facts::from_indicator(s),
+                ioc.kind,
+                s.threat_type.as_deref(),
+                at,
+            ))
+            .unwrap_or(Value::Null);
+            // Which source gave the base score: reliability × confidence, the best wins.
+            let best = sources.iter().max_by_key(|o| {
+                score::base(
+                    u8::try_from(o.reliability.clamp(0, 100)).unwrap_or(0),
+                    o.confidence
+                        .map(|c| u8::try_from(c.clamp(0, 100)).unwrap_or(0)),
+                )
+            });
+            if let (Some(obj), Some(b)) = (e.as_object_mut(), best) {
+                obj.insert(
+                    "base_from".into(),
+                    json!({
+                        "feed": b.feed,
+                        "reliability": b.reliability,
+                        "confidence": b.confidence,
+                        "confidence_assumed": b.confidence.is_none().then_some(score::DEFAULT_CONFIDENCE),
+                    }),
+                );
+            }
+            e
+        });
         if let Some(obj) = summary.as_object_mut() {
+            obj.insert(
+                "threat_type".into(),
+                json!(stored.as_ref().and_then(|s| s.threat_type.clone())),
+            );
+            obj.insert("family".into(), json!(family));
+            obj.insert("status".into(), json!(status));
+            let mut feeds: Vec<&str> = sources.iter().map(|o| o.feed.as_str()).collect();
+            feeds.sort_unstable();
+            feeds.dedup();
+            obj.insert("source_count".into(), json!(feeds.len()));
+            obj.insert(
+                "expires_at".into(),
+                json!(stored.as_ref().map(|s| s.expires_at)),
+            );
+            obj.insert("score_explained".into(), json!(explained));
             obj.insert("related".into(), related_json);
             obj.insert("attack".into(), Value::Array(attack));
             obj.insert(

@@ -11,9 +11,11 @@ use rampart_core::fleet::Observable;
 use rampart_intel::allowlist::Allowlists;
 use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due};
 use rampart_intel::index::{Index, IndexFull};
-use rampart_intel::ingest::{IngestError, LiveIndex, load_allowlists, load_index};
+use rampart_intel::ingest::{
+    IngestError, LiveIndex, load_allowlists, load_decay_models, load_index,
+};
 use rampart_intel::lookup::observable_matches;
-use rampart_intel::score::{self, DecayModel, Facts};
+use rampart_intel::score::{DecayModels, Facts};
 use rampart_intel::{Ioc, IocKind};
 use rampart_store::{NewIntelHit, Store};
 use time::OffsetDateTime;
@@ -21,12 +23,22 @@ use tokio::sync::watch;
 
 use crate::app::App;
 
-/// The index, the allowlists it was marked with, and the writer lock.
+/// What the index was judged by: the allowlists that mark entries and the decay models that
+/// score them. Read from the store at every build, so an operator's change reaches lookups at
+/// the next rebuild.
+pub(crate) struct Rules {
+    /// Allowlists in force (the built-in non-routable list and every stored one).
+    pub allow: Allowlists,
+    /// Decay models in force (the built-in ones and the operators' overrides).
+    pub decay: DecayModels,
+}
+
+/// The index, the rules it was built by, and the writer lock.
 pub(crate) struct Intel {
     /// Live indicators.
     pub index: RwLock<Index>,
-    /// Allowlists in force (the built-in non-routable list and every stored one).
-    pub allow: RwLock<Arc<Allowlists>>,
+    /// The rules in force.
+    pub rules: RwLock<Arc<Rules>>,
     /// One writer at a time (ingest, sync, rebuild): they all update `index`.
     pub writer: tokio::sync::Mutex<()>,
     /// Client for feed downloads.
@@ -47,17 +59,18 @@ fn serde_name(v: impl serde::Serialize) -> String {
     }
 }
 
-/// The allowlists in the store and the index of every live indicator, marked with them.
-async fn build(store: &Store) -> Result<(Index, Allowlists), IngestError> {
+/// The rules in the store and the index of every live indicator, judged by them.
+async fn build(store: &Store) -> Result<(Index, Rules), IngestError> {
     let allow = load_allowlists(store).await?;
-    let index = load_index(store, now(), &allow).await?;
-    Ok((index, allow))
+    let decay = load_decay_models(store).await?;
+    let index = load_index(store, now(), &allow, &decay).await?;
+    Ok((index, Rules { allow, decay }))
 }
 
 impl Intel {
     /// Builds the index from the store.
     pub async fn load(store: &Store) -> Result<Intel, IngestError> {
-        let (index, allow) = build(store).await?;
+        let (index, rules) = build(store).await?;
         tracing::info!(
             indicators = index.len(),
             bytes = index.memory_bytes(),
@@ -65,7 +78,7 @@ impl Intel {
         );
         Ok(Intel {
             index: RwLock::new(index),
-            allow: RwLock::new(Arc::new(allow)),
+            rules: RwLock::new(Arc::new(rules)),
             writer: tokio::sync::Mutex::new(()),
             http: reqwest::Client::builder()
                 .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
@@ -75,20 +88,21 @@ impl Intel {
         })
     }
 
-    /// The allowlists in force.
-    pub fn allowlists(&self) -> Arc<Allowlists> {
-        self.allow
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<Rules> {
+        self.rules
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    /// The index as ingestion updates it, marked by `allow` (the allowlists in force, taken
-    /// by the caller while it holds `writer`, so a rebuild cannot swap them meanwhile).
-    pub fn live<'a>(&'a self, allow: &'a Allowlists) -> LiveIndex<'a> {
+    /// The index as ingestion updates it, judged by `rules` (the rules in force, taken by the
+    /// caller while it holds `writer`, so a rebuild cannot swap them meanwhile).
+    pub fn live<'a>(&'a self, rules: &'a Rules) -> LiveIndex<'a> {
         LiveIndex {
             index: &self.index,
-            allow,
+            allow: &rules.allow,
+            decay: &rules.decay,
         }
     }
 
@@ -109,7 +123,12 @@ impl Intel {
             return Ok(());
         };
         let ioc = Ioc::new(kind, ind.value.clone());
-        let score = score::current(&Facts::from_indicator(ind), now, &DecayModel::default());
+        let score = self.rules().decay.score(
+            &Facts::from_indicator(ind),
+            kind,
+            ind.threat_type.as_deref(),
+            now,
+        );
         let mut index = self
             .index
             .write()
@@ -120,19 +139,19 @@ impl Intel {
         Ok(())
     }
 
-    /// Rebuilds the index (and allowlists) from the store and swaps it in. The caller holds
+    /// Rebuilds the index (and its rules) from the store and swaps it in. The caller holds
     /// `writer`, so no ingest's update is lost in the swap.
     pub async fn rebuild_locked(&self, store: &Store) -> Result<(), IngestError> {
-        let (index, allow) = build(store).await?;
+        let (index, rules) = build(store).await?;
         let n = index.len();
         *self
             .index
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = index;
         *self
-            .allow
+            .rules
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(allow);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(rules);
         tracing::debug!(indicators = n, "threat-intel index rebuilt");
         Ok(())
     }
@@ -144,14 +163,14 @@ impl Intel {
         force: bool,
     ) -> Result<Vec<(String, SyncOutcome)>, IngestError> {
         let _w = self.writer.lock().await;
-        let allow = self.allowlists();
+        let rules = self.rules();
         sync_due(
             store,
             &self.http,
             now(),
             force,
             &self.fetch,
-            Some(self.live(&allow)),
+            Some(self.live(&rules)),
         )
         .await
     }

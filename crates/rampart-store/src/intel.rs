@@ -153,6 +153,10 @@ pub struct IntelIndicator {
     pub false_positives: i64,
     /// Last sighting of either type.
     pub last_sighting: Option<i64>,
+    /// Threat type of its latest record that has one.
+    pub threat_type: Option<String>,
+    /// The stamp of its current version (TAXII's `date_added`), microseconds.
+    pub version: i64,
 }
 
 /// One feed row that named an indicator, with its feed.
@@ -218,8 +222,6 @@ pub struct IntelExportRow {
     pub indicator: IntelIndexRow,
     /// Earliest source sighting.
     pub first_seen: i64,
-    /// Threat type of the most recently fetched record naming it.
-    pub threat_type: Option<String>,
     /// Family of the most recently fetched record naming it that has one.
     pub family: Option<String>,
     /// ATT&CK technique ids of every record naming it, sorted.
@@ -279,6 +281,19 @@ pub struct IntelIndexRow {
     pub false_positives: i64,
     /// Latest confirmed sighting (hit); decay restarts from it.
     pub last_sighting: Option<i64>,
+    /// Threat type of its latest record that has one (it chooses the decay model).
+    pub threat_type: Option<String>,
+}
+
+/// An operator's decay model for one scope (`kind:ipv4`, `threat:botnet_cc`, `default`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntelDecayRow {
+    /// What it applies to.
+    pub scope: String,
+    /// Days to reach 0; `None`: never decays.
+    pub lifetime_days: Option<f64>,
+    /// MISP's decay speed.
+    pub speed: f64,
 }
 
 const FEED_COLUMNS: &str = "id, name, format, url, interval_secs, reliability, tlp, terms, ttl_secs, enabled, \
@@ -349,11 +364,14 @@ const PG_ROWS: JsonRows = JsonRows {
 fn indicator_upsert_sql(rows: &JsonRows) -> String {
     let c = |n, ty| rows.col(n, ty);
     format!(
-        "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, version) \
-         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {} WHERE true \
+        "INSERT INTO intel_indicators (kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, version, threat_type) \
+         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {} WHERE true \
          ON CONFLICT (kind, value) DO UPDATE SET \
            version = CASE WHEN excluded.first_seen < intel_indicators.first_seen OR excluded.last_seen > intel_indicators.last_seen \
-             OR excluded.base_score > intel_indicators.base_score THEN excluded.version ELSE intel_indicators.version END, \
+             OR excluded.base_score > intel_indicators.base_score \
+             OR (excluded.threat_type IS NOT NULL AND excluded.threat_type IS DISTINCT FROM intel_indicators.threat_type) \
+             THEN excluded.version ELSE intel_indicators.version END, \
+           threat_type = COALESCE(excluded.threat_type, intel_indicators.threat_type), \
            first_seen = CASE WHEN excluded.first_seen < intel_indicators.first_seen THEN excluded.first_seen ELSE intel_indicators.first_seen END, \
            last_seen = CASE WHEN excluded.last_seen > intel_indicators.last_seen THEN excluded.last_seen ELSE intel_indicators.last_seen END, \
            last_reported = excluded.last_reported, \
@@ -369,6 +387,7 @@ fn indicator_upsert_sql(rows: &JsonRows) -> String {
         c(5, "int"),
         c(6, "int"),
         c(7, "int"),
+        c(8, "text"),
         rows.from
     )
 }
@@ -557,6 +576,8 @@ struct Agg<'a> {
     stamp: i64,
     /// Whether this batch created it.
     fresh: bool,
+    /// The threat type of the batch's last record naming it that has one.
+    threat: Option<&'a str>,
 }
 
 /// Reserves version stamps, `STAMPS_PER_VERSION` apart, from the one clock: bind the span
@@ -644,6 +665,7 @@ impl<'a> Batch<'a> {
                             id: None,
                             stamp: 0,
                             fresh: false,
+                            threat: None,
                         });
                         aggs.len() - 1
                     });
@@ -651,6 +673,9 @@ impl<'a> Batch<'a> {
                 agg.first = agg.first.min(first);
                 agg.last = agg.last.max(last);
                 agg.score = agg.score.max(*score);
+                if r.threat_type.is_some() {
+                    agg.threat = r.threat_type.as_deref();
+                }
                 if unique {
                     batch.obs.push((slot, batch.records.len()));
                 }
@@ -764,13 +789,16 @@ impl<'a> Batch<'a> {
         for (pos, id) in probe_hits(&found, self.aggs.len())? {
             let agg = &mut self.aggs[pos];
             agg.id = Some(id);
-            updates.push((id, agg.first, agg.last, agg.score, agg.stamp));
+            updates.push((id, agg.first, agg.last, agg.score, agg.stamp, agg.threat));
         }
         if !updates.is_empty() {
             sqlx::query(
                 "UPDATE intel_indicators SET \
                    version = CASE WHEN first_seen > (u.value ->> 1) OR last_seen < (u.value ->> 2) \
-                     OR base_score < (u.value ->> 3) THEN (u.value ->> 4) ELSE version END, \
+                     OR base_score < (u.value ->> 3) \
+                     OR ((u.value ->> 5) IS NOT NULL AND threat_type IS NOT (u.value ->> 5)) \
+                     THEN (u.value ->> 4) ELSE version END, \
+                   threat_type = COALESCE(u.value ->> 5, threat_type), \
                    first_seen = min(first_seen, u.value ->> 1), \
                    last_seen = max(last_seen, u.value ->> 2), \
                    last_reported = $2, \
@@ -794,14 +822,15 @@ impl<'a> Batch<'a> {
                 agg.fresh = true;
                 inserts.push((
                     next, key, agg.kind, agg.value, agg.first, agg.last, agg.score, agg.stamp,
+                    agg.threat,
                 ));
                 next += 1;
             }
         }
         if !inserts.is_empty() {
             sqlx::query(
-                "INSERT INTO intel_indicators (id, key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, version) \
-                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, $2, $2, $3, j.value ->> 6, j.value ->> 7 \
+                "INSERT INTO intel_indicators (id, key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, version, threat_type) \
+                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, $2, $2, $3, j.value ->> 6, j.value ->> 7, j.value ->> 8 \
                  FROM jsonb_each($1) AS j",
             )
             .bind(to_json(&inserts)?)
@@ -914,6 +943,7 @@ impl<'a> Batch<'a> {
                     self.expires,
                     a.score,
                     a.stamp,
+                    a.threat,
                 )
             })
             .collect();
@@ -1188,7 +1218,7 @@ impl Store {
         let sqlite = matches!(self.db, Db::Sqlite(_));
         let sql = format!(
             "SELECT id, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, \
-             sightings, false_positives, last_sighting FROM intel_indicators WHERE kind = $1 AND value = $2{}",
+             sightings, false_positives, last_sighting, threat_type, version FROM intel_indicators WHERE kind = $1 AND value = $2{}",
             if sqlite { " AND key = $3" } else { "" }
         );
         on_pool!(&self.db, p => {
@@ -1211,6 +1241,8 @@ impl Store {
                 sightings: row.try_get("sightings")?,
                 false_positives: row.try_get("false_positives")?,
                 last_sighting: row.try_get("last_sighting")?,
+                threat_type: row.try_get("threat_type")?,
+                version: row.try_get("version")?,
             }))
         })
     }
@@ -1326,7 +1358,7 @@ impl Store {
         loop {
             let rows = on_pool!(&self.db, p => {
                 let rows = sqlx::query(
-                    "SELECT id, kind, value, base_score, last_seen, sightings, false_positives, last_sighting FROM intel_indicators \
+                    "SELECT id, kind, value, base_score, last_seen, sightings, false_positives, last_sighting, threat_type FROM intel_indicators \
                      WHERE id > $1 AND expires_at > $2 ORDER BY id LIMIT $3",
                 )
                 .bind(after)
@@ -1345,6 +1377,7 @@ impl Store {
                             sightings: r.try_get("sightings")?,
                             false_positives: r.try_get("false_positives")?,
                             last_sighting: r.try_get("last_sighting")?,
+                            threat_type: r.try_get("threat_type")?,
                         })
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()?
@@ -1425,8 +1458,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, i.version, \
-             (SELECT r.threat_type FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
-              WHERE o.indicator_id = i.id ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS threat_type, \
+             i.threat_type, \
              (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
               WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS family, \
              {attack} AS attack, {feeds} AS feeds \
@@ -1451,9 +1483,9 @@ impl Store {
                                 sightings: r.try_get("sightings")?,
                                 false_positives: r.try_get("false_positives")?,
                                 last_sighting: r.try_get("last_sighting")?,
+                                threat_type: r.try_get("threat_type")?,
                             },
                             first_seen: r.try_get("first_seen")?,
-                            threat_type: r.try_get("threat_type")?,
                             family: r.try_get("family")?,
                             attack: {
                                 let text: Option<String> = r.try_get("attack")?;
@@ -1479,6 +1511,49 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?
         }))
+    }
+
+    /// The operators' decay models.
+    pub async fn intel_decay_models(&self) -> Result<Vec<IntelDecayRow>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query("SELECT scope, lifetime_days, speed FROM intel_decay_models ORDER BY scope")
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(IntelDecayRow {
+                        scope: r.try_get("scope")?,
+                        lifetime_days: r.try_get("lifetime_days")?,
+                        speed: r.try_get("speed")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// Sets an operator's decay model for a scope (replacing one set before).
+    pub async fn intel_put_decay_model(&self, row: &IntelDecayRow) -> Result<(), StoreError> {
+        on_pool!(&self.db, p => {
+            sqlx::query(
+                "INSERT INTO intel_decay_models (scope, lifetime_days, speed) VALUES ($1, $2, $3) \
+                 ON CONFLICT (scope) DO UPDATE SET lifetime_days = excluded.lifetime_days, speed = excluded.speed",
+            )
+            .bind(&row.scope)
+            .bind(row.lifetime_days)
+            .bind(row.speed)
+            .execute(p)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Removes an operator's decay model (the built-in one applies again); false if none.
+    pub async fn intel_delete_decay_model(&self, scope: &str) -> Result<bool, StoreError> {
+        on_pool!(&self.db, p => {
+            let done = sqlx::query("DELETE FROM intel_decay_models WHERE scope = $1").bind(scope).execute(p).await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Creates or replaces an allowlist.

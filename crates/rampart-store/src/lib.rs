@@ -34,8 +34,9 @@ use sqlx::sqlite::{
 
 pub use error::StoreError;
 pub use intel::{
-    ExportCursor, IntelAllowlist, IntelExportRow, IntelFeed, IntelIndexRow, IntelIndicator,
-    IntelIngestCounts, IntelObservation, IntelRecordIn, NewIntelFeed, STAMPS_PER_VERSION,
+    ExportCursor, IntelAllowlist, IntelDecayRow, IntelExportRow, IntelFeed, IntelIndexRow,
+    IntelIndicator, IntelIngestCounts, IntelObservation, IntelRecordIn, NewIntelFeed,
+    STAMPS_PER_VERSION,
 };
 pub use intel_hits::{IntelHit, NewIntelHit};
 pub use policies::NewPolicyVersion;

@@ -509,6 +509,9 @@ pub enum IntelCommand {
     /// Known-good values that must never alert.
     #[command(subcommand)]
     Allowlist(AllowlistCommand),
+    /// How scores decay with age, per kind and threat type (docs/intel.md, "Scores").
+    #[command(subcommand)]
+    Decay(DecayCommand),
     /// Report a sighting of an indicator (a confirmed hit, or a false positive).
     Sighting {
         /// The indicator (exact value; free text is refanged).
@@ -605,6 +608,43 @@ pub enum AllowlistCommand {
     Remove {
         /// The list.
         name: String,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `rampart intel decay …`.
+#[derive(Debug, Subcommand)]
+pub enum DecayCommand {
+    /// Every model in force: built in, or set by an operator.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set the model of a scope, replacing the built-in one. A running server applies it at
+    /// its next index rebuild.
+    Set {
+        /// `kind:KIND` (kind:ipv4), `threat:TYPE` (threat:botnet_cc) or `default`.
+        scope: String,
+        /// Days until the score's decayed part reaches 0 (`30`, `7.5`), or `never`.
+        #[arg(long)]
+        lifetime: String,
+        /// MISP's decay speed: 1 is linear, higher keeps the score up longer before it falls.
+        #[arg(long, default_value_t = 2.0)]
+        speed: f64,
+        /// Where the store is.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove an operator's model: the built-in one applies again.
+    Reset {
+        /// The scope.
+        scope: String,
         /// Where the store is.
         #[command(flatten)]
         store: StoreArgs,

@@ -124,14 +124,15 @@ pub enum ExportError {
     Io(#[from] io::Error),
 }
 
-/// A stored row as exporters see it, with its current score.
-pub fn from_row(row: IntelExportRow, at: i64) -> Option<Exported> {
+/// A stored row as exporters see it, with its current score under `decay`.
+pub fn from_row(row: IntelExportRow, at: i64, decay: &score::DecayModels) -> Option<Exported> {
     let i = &row.indicator;
     let kind = IocKind::from_stored(i.kind)?;
-    let score = score::current(
+    let score = decay.score(
         &score::Facts::from_row(i),
+        kind,
+        i.threat_type.as_deref(),
         at,
-        &score::DecayModel::default(),
     );
     Some(Exported {
         id: u64::try_from(i.id).unwrap_or(0),
@@ -139,7 +140,7 @@ pub fn from_row(row: IntelExportRow, at: i64) -> Option<Exported> {
         score,
         first_seen: row.first_seen,
         last_seen: i.last_seen,
-        threat_type: row.threat_type,
+        threat_type: row.indicator.threat_type.clone(),
         family: row.family,
         attack: row.attack,
         tlp: strictest_tlp(row.feeds.iter().map(|(_, tlp)| tlp.as_str())),
@@ -148,11 +149,13 @@ pub fn from_row(row: IntelExportRow, at: i64) -> Option<Exported> {
     })
 }
 
-/// Exports every live indicator scoring at least `min_score` and not covered by `allow`.
-/// Rows are read in batches, so the store is never held for the length of the write.
+/// Exports every live indicator scoring at least `min_score` (under `decay`) and not covered
+/// by `allow`. Rows are read in batches, so the store is never held for the length of the
+/// write.
 pub async fn export_all(
     store: &Store,
     allow: &Allowlists,
+    decay: &score::DecayModels,
     format: ExportFormat,
     min_score: u8,
     at: i64,
@@ -165,7 +168,7 @@ pub async fn export_all(
     };
     store
         .intel_export_rows(at, 50_000, &mut |row| {
-            let Some(item) = from_row(row, at) else {
+            let Some(item) = from_row(row, at, decay) else {
                 return;
             };
             if item.score < min_score {

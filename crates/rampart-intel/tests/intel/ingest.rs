@@ -2,7 +2,8 @@
 
 use std::sync::RwLock;
 
-use rampart_intel::ingest::{LiveIndex, ingest, load_allowlists, load_index};
+use rampart_intel::ingest::{LiveIndex, ingest, load_allowlists, load_decay_models, load_index};
+use rampart_intel::score::DecayModels;
 use rampart_intel::{Format, Index, IocKind, Limits, canonicalize};
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
 
@@ -212,9 +213,11 @@ async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store
     let allow = load_allowlists(store)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let decay = DecayModels::builtin();
     let live = LiveIndex {
         index: &index,
         allow: &allow,
+        decay: &decay,
     };
     run(
         store,
@@ -266,6 +269,7 @@ async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store
         &load_allowlists(store)
             .await
             .unwrap_or_else(|e| panic!("{e}")),
+        &decay,
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -278,6 +282,7 @@ async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store
         &load_allowlists(store)
             .await
             .unwrap_or_else(|e| panic!("{e}")),
+        &decay,
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -366,9 +371,17 @@ async fn exports_carry_attack_techniques(store: &Store) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
-    let summary = export_all(store, &allow, ExportFormat::Csv, 0, NOW, &mut out)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let summary = export_all(
+        store,
+        &allow,
+        &DecayModels::builtin(),
+        ExportFormat::Csv,
+        0,
+        NOW,
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary.written, 2);
     let text = String::from_utf8(out).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -598,3 +611,114 @@ async fn stored_sources_keep_every_field_of_the_record(store: &Store) {
     assert!(checked > 40, "{checked} observations compared");
 }
 backend_test!(stored_sources_keep_every_field_of_the_record);
+
+/// Scores decay by what an indicator is (the issue's measurement: every KEV entry and every
+/// MalwareBazaar hash scored 0 because every kind decayed like an address): an exploited CVE
+/// from 2021 and a hash keep their base score, the same feed's 2021 C2 addresses have decayed
+/// to 0, the threat type chosen the model is stored on the indicator, and an operator's model
+/// from the store replaces the built-in one.
+async fn scores_decay_by_kind_and_threat_type(store: &Store) {
+    let kev = feed(store, "kev", "kev-json", 95).await;
+    run(
+        store,
+        &kev,
+        Format::KevJson,
+        read("kev/known_exploited_vulnerabilities.json"),
+        NOW,
+        None,
+    )
+    .await;
+    let bazaar = feed(store, "bazaar", "malwarebazaar-csv", 90).await;
+    run(
+        store,
+        &bazaar,
+        Format::MalwarebazaarCsv,
+        read("abusech/malwarebazaar_csv_full.dump_20260226.csv"),
+        NOW,
+        None,
+    )
+    .await;
+    let feodo = feed(store, "feodo", "feodo-csv", 90).await;
+    run(
+        store,
+        &feodo,
+        Format::FeodoCsv,
+        read("abusech/feodo_ipblocklist_csv.excerpt_2021.csv"),
+        NOW,
+        None,
+    )
+    .await;
+    let allow = load_allowlists(store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let score_of = |index: &Index, kind: IocKind, value: &str| {
+        let q = canonicalize(kind, value).unwrap_or_else(|e| panic!("{e}"));
+        let entry = index
+            .get(&q)
+            .unwrap_or_else(|| panic!("{value} is indexed"));
+        index.score(entry).unwrap_or(0)
+    };
+    let builtin = load_decay_models(store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let index = load_index(store, NOW, &allow, &builtin)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Log4Shell, added to KEV on 2021-12-10: base 95 × 75 (no confidence given) = 71.
+    assert_eq!(score_of(&index, IocKind::Cve, "CVE-2021-44228"), 71);
+    // A sample first seen three months before NOW: base 90 × 75 = 68, undecayed.
+    let (sha, _) = first_bazaar_sha256();
+    assert_eq!(score_of(&index, IocKind::Sha256, &sha), 68);
+    // A Feodo C2 address last online in 2021: decayed to nothing.
+    assert_eq!(score_of(&index, IocKind::Ipv4, "67.213.75.205"), 0);
+    let stored = store
+        .intel_indicator(i64::from(IocKind::Ipv4.code()), "67.213.75.205")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("stored"));
+    assert_eq!(stored.threat_type.as_deref(), Some("botnet_cc"));
+    // An operator decides CVEs do age, over 30 days: the 2021 entry is at 0 after a rebuild.
+    store
+        .intel_put_decay_model(&rampart_store::IntelDecayRow {
+            scope: "kind:cve".into(),
+            lifetime_days: Some(30.0),
+            speed: 2.0,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let operator = load_decay_models(store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let index = load_index(store, NOW, &allow, &operator)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(score_of(&index, IocKind::Cve, "CVE-2021-44228"), 0);
+    assert_eq!(score_of(&index, IocKind::Sha256, &sha), 68);
+    // A scope the store holds but cannot parse is an error naming it, not a silent default.
+    store
+        .intel_put_decay_model(&rampart_store::IntelDecayRow {
+            scope: "kind:nonsense".into(),
+            lifetime_days: None,
+            speed: 1.0,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = load_decay_models(store).await.err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("nonsense")),
+        "{err:?}"
+    );
+}
+backend_test!(scores_decay_by_kind_and_threat_type);
+
+/// The sha256 and first-seen date of the dump's first sample row.
+fn first_bazaar_sha256() -> (String, String) {
+    let dump = String::from_utf8(read("abusech/malwarebazaar_csv_full.dump_20260226.csv"))
+        .unwrap_or_default();
+    let row = dump
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap_or_default();
+    let fields: Vec<&str> = row.split(',').map(|f| f.trim().trim_matches('"')).collect();
+    (fields[1].to_owned(), fields[0].to_owned())
+}

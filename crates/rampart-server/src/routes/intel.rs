@@ -51,8 +51,9 @@ pub(crate) async fn lookup(
     _admin: Admin,
     Query(q): Query<LookupQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let allow = app.intel.allowlists();
-    let found = app.intel.with_index(|index| find(index, &allow, &q.value));
+    let rules = app.intel.rules();
+    let allow = &rules.allow;
+    let found = app.intel.with_index(|index| find(index, allow, &q.value));
     if let Err(e) = &found {
         return Err(ApiError::bad_request(
             "not_an_indicator",
@@ -60,7 +61,7 @@ pub(crate) async fn lookup(
         ));
     }
     Ok(Json(
-        describe(&app.store, &q.value, found, q.related).await?,
+        describe(&app.store, &q.value, found, q.related, &rules.decay, now()).await?,
     ))
 }
 
@@ -98,7 +99,8 @@ pub(crate) async fn match_observables(
             ),
         ));
     }
-    let allow = app.intel.allowlists();
+    let rules = app.intel.rules();
+    let allow = &rules.allow;
     let mut out = MatchResponse {
         matches: Vec::new(),
         invalid: Vec::new(),
@@ -114,7 +116,7 @@ pub(crate) async fn match_observables(
                 }
             };
             for (m, ioc) in found {
-                let mut v = match_summary(index, &allow, &m, &ioc);
+                let mut v = match_summary(index, allow, &m, &ioc);
                 v["observable"] = json!(raw);
                 v["index"] = json!(i);
                 out.matches.push(v);
@@ -286,14 +288,14 @@ pub(crate) async fn sync_now(
         ));
     }
     let _w = app.intel.writer.lock().await;
-    let allow = app.intel.allowlists();
+    let rules = app.intel.rules();
     let outcome: SyncOutcome = sync_feed(
         &app.store,
         &app.intel.http,
         &feed,
         now(),
         &app.intel.fetch,
-        Some(app.intel.live(&allow)),
+        Some(app.intel.live(&rules)),
     )
     .await
     .map_err(ingest_error)?;
@@ -314,7 +316,7 @@ pub(crate) async fn upload(
         .parse()
         .map_err(|e| ApiError::internal(format!("feed {name}: stored format: {e}")))?;
     let _w = app.intel.writer.lock().await;
-    let allow = app.intel.allowlists();
+    let rules = app.intel.rules();
     let report = ingest(
         &app.store,
         &feed,
@@ -322,7 +324,7 @@ pub(crate) async fn upload(
         Box::new(std::io::Cursor::new(body)),
         Limits::default(),
         now(),
-        Some(app.intel.live(&allow)),
+        Some(app.intel.live(&rules)),
     )
     .await
     .map_err(ingest_error)?;
@@ -354,11 +356,20 @@ pub(crate) async fn export(
             format!("min_score: {} must be 0–100", q.min_score),
         ));
     }
-    let allow = app.intel.allowlists();
+    let rules = app.intel.rules();
+    let allow = &rules.allow;
     let mut out = Vec::new();
-    let summary = export_all(&app.store, &allow, format, q.min_score, now(), &mut out)
-        .await
-        .map_err(ApiError::internal)?;
+    let summary = export_all(
+        &app.store,
+        allow,
+        &rules.decay,
+        format,
+        q.min_score,
+        now(),
+        &mut out,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let content_type = match format {
         ExportFormat::Stix => "application/stix+json;version=2.1",
         ExportFormat::Csv => "text/csv; charset=utf-8",

@@ -419,7 +419,7 @@ async fn page(app: &App, f: &Filter) -> Result<Page, TaxiiError> {
             next: None,
         });
     }
-    let allow = app.intel.allowlists();
+    let rules = app.intel.rules();
     let at = now();
     let mut query_after = f.cursor;
     // The largest stamp examined: where a page cut short by the scan bound resumes.
@@ -436,10 +436,10 @@ async fn page(app: &App, f: &Filter) -> Result<Page, TaxiiError> {
             let version = row.version;
             query_after = version.saturating_add(STAMPS_PER_VERSION);
             examined = examined.max(version.saturating_add(STAMPS_PER_VERSION - 1));
-            let Some(e) = from_row(row, at) else {
+            let Some(e) = from_row(row, at, &rules.decay) else {
                 continue;
             };
-            if allow.check(&e.ioc).is_some() {
+            if rules.allow.check(&e.ioc).is_some() {
                 continue;
             }
             for (k, object) in stix_objects(&e).into_iter().enumerate() {

@@ -6,14 +6,16 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
-use rampart_intel::ingest::{IngestReport, ingest, load_allowlists, load_index};
+use rampart_intel::ingest::{IngestReport, ingest, load_allowlists, load_decay_models, load_index};
 use rampart_intel::lookup::{describe, find, match_summary, observable_matches, query};
 use rampart_intel::{Format, IocKind, Limits};
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
 use serde_json::json;
 
 use super::fleet::parse_duration;
-use crate::cli::{AllowlistCommand, AttackCommand, FeedsCommand, IntelCommand, StoreArgs};
+use crate::cli::{
+    AllowlistCommand, AttackCommand, DecayCommand, FeedsCommand, IntelCommand, StoreArgs,
+};
 use crate::exit;
 
 fn now() -> i64 {
@@ -69,6 +71,7 @@ pub fn run(cmd: IntelCommand) -> anyhow::Result<ExitCode> {
             } => match_file(&file, &format, include_allowlisted, &store).await,
             IntelCommand::Stats { json, store } => stats(json, &store).await,
             IntelCommand::Allowlist(cmd) => allowlist(cmd).await,
+            IntelCommand::Decay(cmd) => decay(cmd).await,
             IntelCommand::Purge { retention, store } => {
                 let retention = parse_duration("--retention", &retention)?;
                 let store = open(&store).await?;
@@ -394,7 +397,8 @@ async fn match_file(
     let store = open(args).await?;
     let at = now();
     let allow = load_allowlists(&store).await?;
-    let index = load_index(&store, at, &allow).await?;
+    let decay = load_decay_models(&store).await?;
+    let index = load_index(&store, at, &allow, &decay).await?;
     store.close().await;
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
@@ -454,6 +458,68 @@ async fn match_file(
     }))
 }
 
+/// A Unix time as a UTC date, or `?`.
+fn date(v: &serde_json::Value) -> String {
+    v.as_i64()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// What an analyst acts on, under a lookup's first line: threat type, family, status, how
+/// many sources, the dates, and how the score came about.
+fn analyst_lines(f: &serde_json::Value) -> Vec<String> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_owned();
+    let sources = f["source_count"].as_u64().unwrap_or(0);
+    let mut lines = vec![
+        format!(
+            "threat type {} · family {} · status {} · {sources} source{}",
+            text(&f["threat_type"]),
+            text(&f["family"]),
+            text(&f["status"]),
+            if sources == 1 { "" } else { "s" }
+        ),
+        format!(
+            "first seen {} · last seen {} · expires {}",
+            date(&f["first_seen"]),
+            date(&f["last_seen"]),
+            date(&f["expires_at"])
+        ),
+    ];
+    let e = &f["score_explained"];
+    if e.is_object() {
+        let from = &e["base_from"];
+        let confidence = match (
+            from["confidence"].as_i64(),
+            from["confidence_assumed"].as_i64(),
+        ) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(c)) => format!("{c} assumed"),
+            (None, None) => "?".to_owned(),
+        };
+        let model = match e["model"]["lifetime_days"].as_f64() {
+            Some(days) => format!("lifetime {days} days, speed {}", e["model"]["speed"]),
+            None => "never decays".to_owned(),
+        };
+        lines.push(format!(
+            "score {} = base {} ({}: reliability {} × confidence {confidence}) × age factor {} \
+             ({} days old; {} model: {model}) + {} for {} sighting(s) − {} for {} false positive(s)",
+            e["score"],
+            e["base"],
+            from["feed"].as_str().unwrap_or("?"),
+            from["reliability"],
+            e["age_factor"],
+            e["age_days"],
+            e["model_scope"].as_str().unwrap_or("?"),
+            e["sightings_bonus"],
+            e["sightings"],
+            e["false_positive_penalty"],
+            e["false_positives"],
+        ));
+    }
+    lines
+}
+
 async fn lookup(
     values: Vec<String>,
     related: bool,
@@ -463,12 +529,13 @@ async fn lookup(
     let store = open(args).await?;
     let at = now();
     let allow = load_allowlists(&store).await?;
-    let index = load_index(&store, at, &allow).await?;
+    let decay = load_decay_models(&store).await?;
+    let index = load_index(&store, at, &allow, &decay).await?;
     let mut out = Vec::new();
     let mut any_match = false;
     let mut any_invalid = false;
     for raw in &values {
-        let answer = describe(&store, raw, find(&index, &allow, raw), related).await?;
+        let answer = describe(&store, raw, find(&index, &allow, raw), related, &decay, at).await?;
         if let Some(e) = answer["error"].as_str() {
             any_invalid = true;
             if !json {
@@ -525,6 +592,9 @@ async fn lookup(
                     },
                     sources.join("; ")
                 );
+                for line in analyst_lines(f) {
+                    println!("    {line}");
+                }
                 for r in f["related"]["same_record"].as_array().into_iter().flatten() {
                     println!("    same source row: {}", r.as_str().unwrap_or_default());
                 }
@@ -600,7 +670,8 @@ async fn export(
     // Formatted in memory (the export holds every row anyway) and written in one step: a daemon
     // reading the file sees the old export or the new one, never half of one.
     let mut bytes = Vec::new();
-    let summary = export_all(&store, &allow, format, min_score, at, &mut bytes).await?;
+    let decay = load_decay_models(&store).await?;
+    let summary = export_all(&store, &allow, &decay, format, min_score, at, &mut bytes).await?;
     store.close().await;
     match &output {
         Some(path) => super::write_atomic_mode(path, &bytes, mode)?,
@@ -617,6 +688,82 @@ async fn export(
     eprintln!("{} indicators exported", summary.written);
     for line in summary.left_out_lines() {
         eprintln!("left out: {line}");
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+async fn decay(cmd: DecayCommand) -> anyhow::Result<ExitCode> {
+    use rampart_intel::score::{DecayModel, Scope};
+    match cmd {
+        DecayCommand::List { json, store } => {
+            let store = open(&store).await?;
+            let models = load_decay_models(&store).await?;
+            store.close().await;
+            if json {
+                let list: Vec<serde_json::Value> = models
+                    .list()
+                    .map(|(scope, model, set)| {
+                        json!({
+                            "scope": scope.to_string(),
+                            "lifetime_days": model.lifetime_days,
+                            "speed": model.speed,
+                            "source": if set { "operator" } else { "builtin" },
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<32} {:<9} MODEL", "SCOPE", "SOURCE");
+                for (scope, model, set) in models.list() {
+                    println!(
+                        "{:<32} {:<9} {model}",
+                        scope.to_string(),
+                        if set { "operator" } else { "builtin" }
+                    );
+                }
+            }
+        }
+        DecayCommand::Set {
+            scope,
+            lifetime,
+            speed,
+            store,
+        } => {
+            let parsed: Scope = scope.parse().map_err(|e: String| anyhow!("{e}"))?;
+            let lifetime_days = match lifetime.as_str() {
+                "never" => None,
+                days => Some(days.parse::<f64>().map_err(|_| {
+                    anyhow!("--lifetime {days:?}: a number of days (30, 7.5) or `never`")
+                })?),
+            };
+            let model = DecayModel {
+                lifetime_days,
+                speed,
+            };
+            model
+                .validate()
+                .map_err(|e| anyhow!("--lifetime/--speed: {e}"))?;
+            let store = open(&store).await?;
+            store
+                .intel_put_decay_model(&rampart_store::IntelDecayRow {
+                    scope: parsed.to_string(),
+                    lifetime_days,
+                    speed,
+                })
+                .await?;
+            store.close().await;
+            eprintln!("decay model {parsed}: {model}");
+        }
+        DecayCommand::Reset { scope, store } => {
+            let parsed: Scope = scope.parse().map_err(|e: String| anyhow!("{e}"))?;
+            let store = open(&store).await?;
+            let removed = store.intel_delete_decay_model(&parsed.to_string()).await?;
+            store.close().await;
+            if !removed {
+                bail!("no operator's decay model for {parsed}");
+            }
+            eprintln!("decay model {parsed}: built-in again");
+        }
     }
     Ok(ExitCode::from(exit::OK))
 }

@@ -817,3 +817,112 @@ fn ingest_without_format_detects_it_or_names_the_candidates() {
         stderr(&out)
     );
 }
+
+/// `intel lookup` says what an analyst acts on and explains the score; `intel decay` shows,
+/// sets and resets the models that score decays by, refusing bad scopes and lifetimes.
+#[test]
+fn lookups_explain_scores_and_decay_models_are_set_by_operators() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let out = intel(
+        d,
+        &[
+            "ingest",
+            "--format",
+            "kev-json",
+            "--reliability",
+            "95",
+            s(&shared(
+                "fixtures/intel/kev/known_exploited_vulnerabilities.json",
+            )),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Log4Shell, in KEV since 2021-12-10, ransomware use known: it does not age.
+    let out = intel(d, &["lookup", "CVE-2021-44228"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "exact cve CVE-2021-44228 (score 71)",
+        "threat type exploited_vulnerability · family unknown · status unknown · 1 source",
+        "first seen 2021-12-10 · last seen 2021-12-10",
+        "score 71 = base 71 (import-kev-json: reliability 95 × confidence 75 assumed) × age factor 1.0",
+        "kind:cve model: never decays) + 0 for 0 sighting(s) − 0 for 0 false positive(s)",
+    ] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+    let out = intel(d, &["decay", "list"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("kind:cve                         builtin   never decays"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The operator decides CVEs age over 30 days, linearly: five years on it scores 0.
+    let out = intel(
+        d,
+        &[
+            "decay",
+            "set",
+            "kind:cve",
+            "--lifetime",
+            "30",
+            "--speed",
+            "1",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(d, &["lookup", "CVE-2021-44228", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let explained = &v[0]["matches"][0]["score_explained"];
+    assert_eq!(explained["score"], 0, "{explained}");
+    assert_eq!(explained["model_scope"], "kind:cve");
+    assert_eq!(explained["model"]["lifetime_days"], 30.0);
+    assert_eq!(explained["age_factor"], 0.0);
+    assert_eq!(explained["base_from"]["reliability"], 95);
+    assert_eq!(v[0]["matches"][0]["source_count"], 1);
+    let out = intel(d, &["decay", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert!(
+        list.as_array()
+            .expect("list")
+            .iter()
+            .any(|m| m["scope"] == "kind:cve" && m["source"] == "operator"),
+        "{list}"
+    );
+    let out = intel(d, &["decay", "reset", "kind:cve"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = intel(d, &["lookup", "CVE-2021-44228"]);
+    assert!(stdout(&out).contains("(score 71)"), "{}", stdout(&out));
+
+    // Bad scopes and models are refused with the reason, and nothing is stored.
+    for (args, why) in [
+        (
+            &["decay", "set", "kind:nope", "--lifetime", "3"][..],
+            "kind:nope",
+        ),
+        (
+            &["decay", "set", "ipv4", "--lifetime", "3"][..],
+            "kind:KIND",
+        ),
+        (
+            &["decay", "set", "kind:ipv4", "--lifetime", "soon"][..],
+            "--lifetime \"soon\"",
+        ),
+        (
+            &["decay", "set", "kind:ipv4", "--lifetime", "0"][..],
+            "lifetime 0 days",
+        ),
+        (
+            &["decay", "reset", "kind:ipv4"][..],
+            "no operator's decay model",
+        ),
+    ] {
+        let out = intel(d, args);
+        assert_ne!(code(&out), 0, "{args:?}");
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+    }
+    let out = intel(d, &["decay", "list", "--json"]);
+    assert!(!stdout(&out).contains("\"operator\""), "{}", stdout(&out));
+}
