@@ -5,6 +5,7 @@
 //! indicators ingested by another replica sharing the database arrive. Rebuilds happen off the
 //! lock (a new index is built, then swapped in), so lookups never wait for one.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rampart_core::fleet::Observable;
@@ -39,6 +40,8 @@ pub(crate) struct Intel {
     pub index: RwLock<Index>,
     /// The rules in force.
     pub rules: RwLock<Arc<Rules>>,
+    /// The store's rules generation (`intel_rules`) they were read at.
+    pub generation: AtomicI64,
     /// One writer at a time (ingest, sync, rebuild): they all update `index`.
     pub writer: tokio::sync::Mutex<()>,
     /// Client for feed downloads.
@@ -59,18 +62,20 @@ fn serde_name(v: impl serde::Serialize) -> String {
     }
 }
 
-/// The rules in the store and the index of every live indicator, judged by them.
-async fn build(store: &Store) -> Result<(Index, Rules), IngestError> {
+/// The rules in the store and the index of every live indicator, judged by them, with the
+/// rules' generation read first (a change made meanwhile is seen at the next check).
+async fn build(store: &Store) -> Result<(Index, Rules, i64), IngestError> {
+    let generation = store.intel_rules_generation().await?;
     let allow = load_allowlists(store).await?;
     let decay = load_decay_models(store).await?;
     let index = load_index(store, now(), &allow, &decay).await?;
-    Ok((index, Rules { allow, decay }))
+    Ok((index, Rules { allow, decay }, generation))
 }
 
 impl Intel {
     /// Builds the index from the store.
     pub async fn load(store: &Store) -> Result<Intel, IngestError> {
-        let (index, rules) = build(store).await?;
+        let (index, rules, generation) = build(store).await?;
         tracing::info!(
             indicators = index.len(),
             bytes = index.memory_bytes(),
@@ -79,6 +84,7 @@ impl Intel {
         Ok(Intel {
             index: RwLock::new(index),
             rules: RwLock::new(Arc::new(rules)),
+            generation: AtomicI64::new(generation),
             writer: tokio::sync::Mutex::new(()),
             http: reqwest::Client::builder()
                 .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
@@ -139,10 +145,32 @@ impl Intel {
         Ok(())
     }
 
+    /// The rules in force, made current first: when an allowlist or a decay model changed in
+    /// the store (through the CLI or another replica) since they were read, the index is
+    /// rebuilt under them before this returns. Every lookup, match, fleet hit and export goes
+    /// through here, so a change applies before the next one; checking costs one read of one
+    /// row.
+    pub async fn current_rules(&self, store: &Store) -> Result<Arc<Rules>, IngestError> {
+        if store.intel_rules_generation().await? != self.generation.load(Ordering::Acquire) {
+            let _w = self.writer.lock().await;
+            self.current_rules_locked(store).await?;
+        }
+        Ok(self.rules())
+    }
+
+    /// [`Intel::current_rules`] for a caller that holds `writer` (ingest, sync).
+    pub async fn current_rules_locked(&self, store: &Store) -> Result<Arc<Rules>, IngestError> {
+        // Another request may have rebuilt while this one waited for the lock.
+        if store.intel_rules_generation().await? != self.generation.load(Ordering::Acquire) {
+            self.rebuild_locked(store).await?;
+        }
+        Ok(self.rules())
+    }
+
     /// Rebuilds the index (and its rules) from the store and swaps it in. The caller holds
     /// `writer`, so no ingest's update is lost in the swap.
     pub async fn rebuild_locked(&self, store: &Store) -> Result<(), IngestError> {
-        let (index, rules) = build(store).await?;
+        let (index, rules, generation) = build(store).await?;
         let n = index.len();
         *self
             .index
@@ -152,6 +180,7 @@ impl Intel {
             .rules
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(rules);
+        self.generation.store(generation, Ordering::Release);
         tracing::debug!(indicators = n, "threat-intel index rebuilt");
         Ok(())
     }
@@ -163,7 +192,7 @@ impl Intel {
         force: bool,
     ) -> Result<Vec<(String, SyncOutcome)>, IngestError> {
         let _w = self.writer.lock().await;
-        let rules = self.rules();
+        let rules = self.current_rules_locked(store).await?;
         sync_due(
             store,
             &self.http,
@@ -211,6 +240,9 @@ pub(crate) async fn record_matches(
     run_id: &str,
     observables: &[Observable],
 ) {
+    if let Err(e) = app.intel.current_rules(&app.store).await {
+        tracing::warn!(error = %e, "threat-intel rules could not be refreshed; matching under the current ones");
+    }
     let hits = app.intel.match_observables(observables);
     if hits.is_empty() {
         return;

@@ -588,6 +588,9 @@ struct Agg<'a> {
 const RESERVE_STAMPS_SQL: &str = "UPDATE intel_clock SET last = CASE WHEN last + $1 > $2 THEN last + $1 ELSE $2 END \
      WHERE id = 1 RETURNING last";
 
+/// Moves the rules' generation (`intel_rules`), in the transaction that changed them.
+const BUMP_RULES_SQL: &str = "UPDATE intel_rules SET generation = generation + 1 WHERE id = 1";
+
 /// The arguments of one `RESERVE_STAMPS_SQL` for `count` versions.
 struct ClockReservation {
     span: i64,
@@ -1513,6 +1516,15 @@ impl Store {
         }))
     }
 
+    /// The rules' generation: moved by every change to allowlists and decay models.
+    pub async fn intel_rules_generation(&self) -> Result<i64, StoreError> {
+        on_pool!(&self.db, p => {
+            Ok(sqlx::query_scalar("SELECT generation FROM intel_rules WHERE id = 1")
+                .fetch_one(p)
+                .await?)
+        })
+    }
+
     /// The operators' decay models.
     pub async fn intel_decay_models(&self) -> Result<Vec<IntelDecayRow>, StoreError> {
         on_pool!(&self.db, p => {
@@ -1535,6 +1547,7 @@ impl Store {
     /// Sets an operator's decay model for a scope (replacing one set before).
     pub async fn intel_put_decay_model(&self, row: &IntelDecayRow) -> Result<(), StoreError> {
         on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO intel_decay_models (scope, lifetime_days, speed) VALUES ($1, $2, $3) \
                  ON CONFLICT (scope) DO UPDATE SET lifetime_days = excluded.lifetime_days, speed = excluded.speed",
@@ -1542,8 +1555,10 @@ impl Store {
             .bind(&row.scope)
             .bind(row.lifetime_days)
             .bind(row.speed)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            sqlx::query(BUMP_RULES_SQL).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -1551,7 +1566,10 @@ impl Store {
     /// Removes an operator's decay model (the built-in one applies again); false if none.
     pub async fn intel_delete_decay_model(&self, scope: &str) -> Result<bool, StoreError> {
         on_pool!(&self.db, p => {
-            let done = sqlx::query("DELETE FROM intel_decay_models WHERE scope = $1").bind(scope).execute(p).await?;
+            let mut tx = p.begin().await?;
+            let done = sqlx::query("DELETE FROM intel_decay_models WHERE scope = $1").bind(scope).execute(&mut *tx).await?;
+            sqlx::query(BUMP_RULES_SQL).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(done.rows_affected() > 0)
         })
     }
@@ -1561,6 +1579,7 @@ impl Store {
         let entries = serde_json::to_string(&list.entries)
             .map_err(|e| StoreError::corrupt("allowlist entries", e))?;
         on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO intel_allowlists (name, match_type, entries, description, created_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (name) DO UPDATE SET match_type = excluded.match_type, entries = excluded.entries, \
@@ -1571,8 +1590,10 @@ impl Store {
             .bind(&entries)
             .bind(&list.description)
             .bind(list.created_at)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            sqlx::query(BUMP_RULES_SQL).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -1601,7 +1622,10 @@ impl Store {
     /// Removes an allowlist. Returns whether it existed.
     pub async fn intel_delete_allowlist(&self, name: &str) -> Result<bool, StoreError> {
         on_pool!(&self.db, p => {
-            let done = sqlx::query("DELETE FROM intel_allowlists WHERE name = $1").bind(name).execute(p).await?;
+            let mut tx = p.begin().await?;
+            let done = sqlx::query("DELETE FROM intel_allowlists WHERE name = $1").bind(name).execute(&mut *tx).await?;
+            sqlx::query(BUMP_RULES_SQL).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(done.rows_affected() > 0)
         })
     }

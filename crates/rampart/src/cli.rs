@@ -626,8 +626,8 @@ pub enum DecayCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Set the model of a scope, replacing the built-in one. A running server applies it at
-    /// its next index rebuild.
+    /// Set the model of a scope, replacing the built-in one. A running server applies it
+    /// before its next lookup, match or export.
     Set {
         /// `kind:KIND` (kind:ipv4), `threat:TYPE` (threat:botnet_cc) or `default`.
         scope: String,

@@ -51,7 +51,11 @@ pub(crate) async fn lookup(
     _admin: Admin,
     Query(q): Query<LookupQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let rules = app.intel.rules();
+    let rules = app
+        .intel
+        .current_rules(&app.store)
+        .await
+        .map_err(ingest_error)?;
     let allow = &rules.allow;
     let found = app.intel.with_index(|index| find(index, allow, &q.value));
     if let Err(e) = &found {
@@ -99,7 +103,11 @@ pub(crate) async fn match_observables(
             ),
         ));
     }
-    let rules = app.intel.rules();
+    let rules = app
+        .intel
+        .current_rules(&app.store)
+        .await
+        .map_err(ingest_error)?;
     let allow = &rules.allow;
     let mut out = MatchResponse {
         matches: Vec::new(),
@@ -288,7 +296,11 @@ pub(crate) async fn sync_now(
         ));
     }
     let _w = app.intel.writer.lock().await;
-    let rules = app.intel.rules();
+    let rules = app
+        .intel
+        .current_rules_locked(&app.store)
+        .await
+        .map_err(ingest_error)?;
     let outcome: SyncOutcome = sync_feed(
         &app.store,
         &app.intel.http,
@@ -316,7 +328,11 @@ pub(crate) async fn upload(
         .parse()
         .map_err(|e| ApiError::internal(format!("feed {name}: stored format: {e}")))?;
     let _w = app.intel.writer.lock().await;
-    let rules = app.intel.rules();
+    let rules = app
+        .intel
+        .current_rules_locked(&app.store)
+        .await
+        .map_err(ingest_error)?;
     let report = ingest(
         &app.store,
         &feed,
@@ -356,7 +372,11 @@ pub(crate) async fn export(
             format!("min_score: {} must be 0–100", q.min_score),
         ));
     }
-    let rules = app.intel.rules();
+    let rules = app
+        .intel
+        .current_rules(&app.store)
+        .await
+        .map_err(ingest_error)?;
     let allow = &rules.allow;
     let mut out = Vec::new();
     let summary = export_all(

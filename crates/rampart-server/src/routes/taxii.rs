@@ -419,7 +419,11 @@ async fn page(app: &App, f: &Filter) -> Result<Page, TaxiiError> {
             next: None,
         });
     }
-    let rules = app.intel.rules();
+    let rules = app
+        .intel
+        .current_rules(&app.store)
+        .await
+        .map_err(|e| TaxiiError(ApiError::internal(e)))?;
     let at = now();
     let mut query_after = f.cursor;
     // The largest stamp examined: where a page cut short by the scan bound resumes.

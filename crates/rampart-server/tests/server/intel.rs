@@ -350,6 +350,109 @@ async fn uploads_and_syncs_apply_the_allowlists_at_once(db: Db) {
 }
 server_test!(uploads_and_syncs_apply_the_allowlists_at_once);
 
+/// An allowlist or decay model changed in the store behind a running server's back (the CLI,
+/// another replica) applies before the server's next lookup, bulk match, export, TAXII page and
+/// fleet hit: no waiting for the periodic rebuild.
+async fn rule_changes_apply_before_the_next_answer(db: Db) {
+    if cfg!(target_endian = "big") {
+        return; // TCP_TO_FEODO_C2 is little-endian
+    }
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    upload_feodo(&s).await;
+    let c2 = "67.213.75.205";
+    assert_eq!(
+        lookup(&s, c2).await["matches"][0]["allowlisted"],
+        Value::Null
+    );
+    let score = |v: &Value| v["matches"][0]["score"].as_u64().unwrap();
+    // Feodo's 2021 C2 addresses have decayed to 0 under the built-in botnet_cc model.
+    assert_eq!(score(&lookup(&s, c2).await), 0);
+    let store = s.store().await;
+    store
+        .intel_put_allowlist(&rampart_store::IntelAllowlist {
+            name: "lab".into(),
+            match_type: "cidr".into(),
+            entries: vec!["67.213.75.0/24".into()],
+            description: Some("our lab's range".into()),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    store
+        .intel_put_decay_model(&rampart_store::IntelDecayRow {
+            scope: "threat:botnet_cc".into(),
+            lifetime_days: None,
+            speed: 1.0,
+        })
+        .await
+        .unwrap();
+    // Lookup: allowlisted at once, and scored under the new model.
+    let v = lookup(&s, c2).await;
+    assert_eq!(v["matches"][0]["allowlisted"]["list"], "lab", "{v}");
+    assert!(score(&v) > 0, "{v}");
+    assert_eq!(
+        v["matches"][0]["score_explained"]["model_scope"], "threat:botnet_cc",
+        "{v}"
+    );
+    // Bulk match leaves it out.
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/intel/match",
+            Some(json!({"observables": [c2]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        !v.to_string().contains(&format!("\"value\":\"{c2}\"")),
+        "{v}"
+    );
+    // Export leaves it out and counts it.
+    let resp = s
+        .http
+        .get(s.url("/api/v1/intel/export?format=blocklist-ip"))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_ne!(resp.headers()["x-rampart-allowlisted"], "0");
+    let text = resp.text().await.unwrap();
+    assert!(!text.lines().any(|l| l == c2), "{text}");
+    // TAXII leaves it out.
+    let resp = s
+        .http
+        .get(s.url(
+            "/taxii2/api/collections/3f6d9a52-5c1e-4b8a-9e27-6a0c1d4e7b90/objects/?match[type]=indicator",
+        ))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = resp.json().await.unwrap();
+    assert!(!page.to_string().contains(&format!("'{c2}'")), "{page}");
+    // An agent connected to it raises no fleet hit.
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let root = &a.opts.scan_root;
+    std::fs::create_dir_all(root.join("proc/net")).unwrap();
+    std::fs::write(root.join("proc/net/tcp"), TCP_TO_FEODO_C2).unwrap();
+    s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    a.run_once().await.unwrap();
+    let v = s.get(&format!("/api/v1/intel/hits?agent={}", a.id)).await;
+    assert_eq!(v["hits"], json!([]), "{v}");
+    // Removing the list applies as fast: the next lookup is not allowlisted.
+    assert!(store.intel_delete_allowlist("lab").await.unwrap());
+    let v = lookup(&s, c2).await;
+    assert_eq!(v["matches"][0]["allowlisted"], Value::Null, "{v}");
+    store.close().await;
+    s.finish().await;
+}
+server_test!(rule_changes_apply_before_the_next_answer);
+
 /// The TAXII 2.1 server as the OASIS `taxii2-client` sees it (installed by
 /// `scripts/setup-test-deps.sh`), plus what that client does not exercise: content
 /// negotiation and TAXII-shaped errors.

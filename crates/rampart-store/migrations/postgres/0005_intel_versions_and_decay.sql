@@ -30,3 +30,12 @@ CREATE TABLE intel_decay_models (
     lifetime_days DOUBLE PRECISION,
     speed         DOUBLE PRECISION NOT NULL
 );
+
+-- A counter every change to the rules (allowlists, decay models) moves, in the same
+-- transaction: servers compare it before each lookup, match, fleet hit and export, so a
+-- change made by the CLI or another replica applies before the next one (docs/intel.md).
+CREATE TABLE intel_rules (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    generation  BIGINT NOT NULL
+);
+INSERT INTO intel_rules (id, generation) VALUES (1, 0);
