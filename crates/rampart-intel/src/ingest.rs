@@ -53,6 +53,9 @@ pub struct IngestReport {
     pub parse: Summary,
     /// What the store changed.
     pub stored: IntelIngestCounts,
+    /// Why the input yielded no indicator, when it yielded none and no rejected row or note
+    /// says why already (an empty file, comments only, a header without rows).
+    pub no_indicator: Option<String>,
 }
 
 /// The record's identity within its feed: 128 bits of SHA-256 over the feed id and raw text.
@@ -155,8 +158,10 @@ pub async fn ingest(
     if let Some(e) = failure {
         return Err(e.into());
     }
+    let parse = parsed?;
     Ok(IngestReport {
-        parse: parsed?,
+        no_indicator: parse.why_empty(Some(format)),
+        parse,
         stored,
     })
 }

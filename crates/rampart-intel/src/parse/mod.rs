@@ -264,6 +264,142 @@ pub struct Summary {
     pub truncated: bool,
     /// Things worth knowing that are not errors (an assumed header, skipped non-IDS values).
     pub notes: Vec<String>,
+    /// Lines of input read, over every document.
+    pub lines: u64,
+    /// Of those, lines with something on them other than a comment (`#`, `//`, `;`).
+    pub content_lines: u64,
+}
+
+impl Summary {
+    /// Why a parse that produced no indicator produced none, in words for the user; `None`
+    /// when it produced some, or when rejected rows or notes already say why.
+    /// `format` is the parser's, when the caller knows it.
+    pub fn why_empty(&self, format: Option<Format>) -> Option<String> {
+        if self.indicators > 0 || self.problems > 0 || !self.notes.is_empty() {
+            return None;
+        }
+        let what = format.map_or_else(|| "feed".to_owned(), |f| f.to_string());
+        let json = matches!(
+            format,
+            Some(
+                Format::UrlhausJson
+                    | Format::ThreatfoxJson
+                    | Format::FeodoJson
+                    | Format::KevJson
+                    | Format::OtxJson
+                    | Format::PhishtankJson
+                    | Format::MispEvent
+                    | Format::Stix
+            )
+        );
+        Some(if self.documents == 0 {
+            "the archive holds no file".to_owned()
+        } else if self.lines == 0 {
+            "the file is empty".to_owned()
+        } else if self.content_lines == 0 {
+            format!(
+                "its {} line{} {} blank or comments",
+                self.lines,
+                if self.lines == 1 { "" } else { "s" },
+                if self.lines == 1 { "is" } else { "are" }
+            )
+        } else if json {
+            format!("the document holds no {what} record (is it another format? --format chooses)")
+        } else if self.records == 0
+            && self.content_lines == 1
+            && !matches!(
+                format,
+                Some(Format::Plain | Format::Openphish | Format::SpamhausDrop)
+            )
+        {
+            "only a header row: no data rows".to_owned()
+        } else {
+            format!(
+                "none of its {} lines is a {what} record (is it another format? --format chooses)",
+                self.content_lines
+            )
+        })
+    }
+}
+
+/// Counts the lines a parser consumes, and those with content, on the way through.
+struct Counting<'a> {
+    inner: &'a mut dyn BufRead,
+    lines: u64,
+    content_lines: u64,
+    /// Where the current line stands: nothing seen yet, content, or a comment.
+    state: LineState,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum LineState {
+    Start,
+    Content,
+    /// A comment, or a `/` that may start one.
+    Comment,
+    Slash,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(buf.len());
+            buf[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Counting<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let (mut state, mut lines, mut content) = (self.state, 0u64, 0u64);
+        if let Ok(buf) = self.inner.fill_buf() {
+            for &b in &buf[..amt.min(buf.len())] {
+                state = match (state, b) {
+                    (state, b'\n') => {
+                        lines += 1;
+                        content += u64::from(state.has_content());
+                        LineState::Start
+                    }
+                    (LineState::Start, b' ' | b'\t' | b'\r') => LineState::Start,
+                    (LineState::Start, b'#' | b';') => LineState::Comment,
+                    (LineState::Start, b'/') => LineState::Slash,
+                    (LineState::Slash, b'/') => LineState::Comment,
+                    (LineState::Start | LineState::Slash, _) => LineState::Content,
+                    (state, _) => state,
+                };
+            }
+        }
+        self.state = state;
+        self.lines += lines;
+        self.content_lines += content;
+        self.inner.consume(amt);
+    }
+}
+
+impl LineState {
+    /// Whether a line that ended in this state had content (a lone `/` is content).
+    fn has_content(self) -> bool {
+        matches!(self, LineState::Content | LineState::Slash)
+    }
+}
+
+impl Counting<'_> {
+    /// Counts a last line without a newline (one of blanks only is no line).
+    fn finish(&mut self) {
+        if self.state != LineState::Start {
+            self.lines += 1;
+            self.content_lines += u64::from(self.state.has_content());
+        }
+        self.state = LineState::Start;
+    }
 }
 
 /// Parser state shared by all formats: problems, limits, and where records go.
@@ -392,7 +528,17 @@ pub fn parse(
         };
         input::documents(input, limits, &mut |_name, doc| {
             ctx.summary.documents += 1;
-            parse_document(format, doc, &mut ctx)
+            let mut counted = Counting {
+                inner: doc,
+                lines: 0,
+                content_lines: 0,
+                state: LineState::Start,
+            };
+            let result = parse_document(format, &mut counted, &mut ctx);
+            counted.finish();
+            ctx.summary.lines += counted.lines;
+            ctx.summary.content_lines += counted.content_lines;
+            result
         })
     };
     match result {
@@ -442,5 +588,52 @@ fn parse_document(
         Format::Csv => lists::generic_csv(doc, ctx),
         Format::MispEvent => misp::event(doc, ctx),
         Format::Stix => stix::bundle(doc, ctx),
+    }
+}
+
+#[cfg(test)]
+mod why_empty_tests {
+    use super::*;
+
+    fn summary(format: Format, text: &str) -> Summary {
+        parse_bytes(format, text.as_bytes(), &Limits::default())
+            .map(|(_, s)| s)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn lines_and_content_lines_are_counted_as_consumed() {
+        let s = summary(Format::Plain, "# a\n\n  // b\n  ; c\n/x\nevil.example");
+        assert_eq!((s.lines, s.content_lines), (6, 2));
+        assert_eq!(s.indicators, 1);
+        assert_eq!(s.why_empty(Some(Format::Plain)), None);
+        let s = summary(Format::Plain, "   ");
+        assert_eq!((s.lines, s.content_lines), (0, 0));
+    }
+
+    #[test]
+    fn an_empty_yield_says_why() {
+        for (format, text, why) in [
+            (Format::Plain, "", "the file is empty"),
+            (
+                Format::Plain,
+                "# a\n# b\n",
+                "its 2 lines are blank or comments",
+            ),
+            (Format::Csv, "url,tags\n", "only a header row: no data rows"),
+            (
+                Format::KevJson,
+                "{\"catalogVersion\": \"1\", \"vulnerabilities\": []}",
+                "the document holds no kev-json record",
+            ),
+        ] {
+            let s = summary(format, text);
+            let got = s.why_empty(Some(format)).unwrap_or_default();
+            assert!(got.starts_with(why), "{format}: {got:?}");
+        }
+        // Rejected rows say why themselves.
+        let s = summary(Format::Plain, "hello world\n");
+        assert_eq!(s.problems, 1);
+        assert_eq!(s.why_empty(Some(Format::Plain)), None);
     }
 }

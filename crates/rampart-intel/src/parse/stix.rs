@@ -326,5 +326,29 @@ pub(super) fn bundle(doc: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<(), Par
         }
         ctx.emit(record)?;
     }
+    if !objects.is_empty() && !objects.iter().any(|(_, _, m)| importable(m)) {
+        // Say what the bundle held instead: a user who exported reports or identities
+        // should learn that, not only that nothing was found.
+        let mut types: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for (_, _, m) in &objects {
+            *types
+                .entry(m.get("type").and_then(Value::as_str).unwrap_or("(no type)"))
+                .or_default() += 1;
+        }
+        let listed: Vec<String> = types.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
+        ctx.note(format!(
+            "stix: none of its {} objects is an indicator or a vulnerability ({})",
+            objects.len(),
+            listed.join(", ")
+        ));
+    }
     Ok(())
+}
+
+/// Whether an object is of a type this parser imports.
+fn importable(m: &Map<String, Value>) -> bool {
+    matches!(
+        m.get("type").and_then(Value::as_str),
+        Some("indicator" | "vulnerability")
+    )
 }

@@ -237,7 +237,7 @@ async fn ingest_files(
         match ingest(&store, &feed, format, input, Limits::default(), now(), None).await {
             Ok(report) => {
                 if !json {
-                    print_report(&shown, &report, Some(format));
+                    print_report(&shown, &report);
                 }
                 reports.push(json!({"file": shown, "report": report}));
             }
@@ -301,7 +301,7 @@ async fn sync(
             match outcome {
                 SyncOutcome::NotModified => eprintln!("{name}: not modified"),
                 SyncOutcome::Ingested { report, bytes } => {
-                    print_report(&format!("{name} ({bytes} bytes)"), report, None)
+                    print_report(&format!("{name} ({bytes} bytes)"), report)
                 }
                 SyncOutcome::Failed { error } => eprintln!("{name}: FAILED: {error}"),
             }
@@ -348,7 +348,7 @@ fn detect_file_format(files: &[std::path::PathBuf]) -> anyhow::Result<Format> {
     }
 }
 
-fn print_report(file: &str, report: &IngestReport, format: Option<Format>) {
+fn print_report(file: &str, report: &IngestReport) {
     let p = &report.parse;
     let s = &report.stored;
     eprintln!(
@@ -363,11 +363,8 @@ fn print_report(file: &str, report: &IngestReport, format: Option<Format>) {
     for note in &p.notes {
         eprintln!("{file}: note: {note}");
     }
-    if p.indicators == 0 && p.problems == 0 && p.notes.is_empty() {
-        let what = format.map_or_else(|| "feed".to_owned(), |f| f.to_string());
-        eprintln!(
-            "{file}: no indicator: the file has no {what} record (is it empty, or another format? --format chooses)"
-        );
+    if let Some(why) = &report.no_indicator {
+        eprintln!("{file}: no indicator: {why}");
     }
     for problem in &p.problem_samples {
         eprintln!("{file}:{problem}");

@@ -807,15 +807,33 @@ fn ingest_without_format_detects_it_or_names_the_candidates() {
         "{}",
         stderr(&out)
     );
-    // A file that yields nothing says so instead of a silent zero.
-    let comments = write(d, "comments.txt", "# nothing here\n# still nothing\n");
-    let out = intel(d, &["ingest", "--format", "plain", s(&comments)]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("comments.txt: no indicator: the file has no plain record"),
-        "{}",
-        stderr(&out)
-    );
+    // A file that yields nothing says why instead of a silent zero.
+    let identity = "{\"type\":\"bundle\",\"id\":\"bundle--1f0c7b5e-0c2a-4d52-9d1a-111111111111\",\"objects\":[{\"type\":\"identity\",\"spec_version\":\"2.1\",\"id\":\"identity--1f0c7b5e-0c2a-4d52-9d1a-222222222222\",\"created\":\"2020-01-01T00:00:00.000Z\",\"modified\":\"2020-01-01T00:00:00.000Z\",\"name\":\"x\"}]}\n";
+    for (name, format, content, why) in [
+        (
+            "comments.txt",
+            "plain",
+            "# nothing here\n\n# still nothing\n",
+            "comments.txt: no indicator: its 3 lines are blank or comments",
+        ),
+        (
+            "header.csv",
+            "csv",
+            "url,tags\n",
+            "header.csv: no indicator: only a header row: no data rows",
+        ),
+        (
+            "identity.json",
+            "stix",
+            identity,
+            "identity.json: note: stix: none of its 1 objects is an indicator or a vulnerability (identity ×1)",
+        ),
+    ] {
+        let path = write(d, name, content);
+        let out = intel(d, &["ingest", "--format", format, s(&path)]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{why:?} in {}", stderr(&out));
+    }
 }
 
 /// `intel lookup` says what an analyst acts on and explains the score; `intel decay` shows,
