@@ -141,8 +141,43 @@ pub(crate) async fn fetch_unverified_root(api_url: &str) -> Result<String, Agent
     resp.text().await.map_err(|e| unreachable(&url, &e))
 }
 
-/// A network-level failure with its whole cause chain (reqwest hides the TLS reason inside).
+/// Whether the server ended the TLS session with a `certificate_revoked` alert: it refuses this
+/// agent's certificate as revoked, which no retry will change.
+fn revoked_alert(e: &reqwest::Error) -> bool {
+    let is_revoked = |r: &rustls::Error| {
+        matches!(
+            r,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRevoked)
+        )
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<rustls::Error>()
+            && is_revoked(r)
+        {
+            return true;
+        }
+        // An io::Error hides the error it wraps from `source()`; `get_ref` reaches it.
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(r) = inner.downcast_ref::<rustls::Error>()
+            && is_revoked(r)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// A network-level failure with its whole cause chain (reqwest hides the TLS reason inside),
+/// or the server's refusal of a revoked certificate.
 pub(crate) fn unreachable(url: &str, e: &reqwest::Error) -> AgentError {
+    if revoked_alert(e) {
+        return AgentError::Revoked {
+            url: url.to_string(),
+        };
+    }
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -67,6 +67,14 @@ pub enum AgentError {
         /// Agent id.
         agent_id: String,
     },
+    /// The server refused the agent's certificate as revoked (TLS `certificate_revoked`).
+    #[error(
+        "the server at {url} refuses this agent's certificate: an admin revoked this agent. It will not retry; its spooled results are kept. Recovery: ask an admin for a re-enrolment token for this agent (`rampart token create --agent ID --group GROUP`), then run `rampart agent enroll --server URL --token-file FILE` on this host"
+    )]
+    Revoked {
+        /// The URL that refused it.
+        url: String,
+    },
     /// Key or CSR generation failed.
     #[error("key generation: {0}")]
     Key(String),

@@ -75,6 +75,8 @@ struct Loaded {
     identity: crate::AgentIdentityFile,
     client: reqwest::Client,
     cert: rampart_pki::AgentIdentity,
+    /// The server's root CA, PEM (for the API port, where no client certificate is sent).
+    root_pem: String,
 }
 
 fn load(state: &StateDir) -> Result<Loaded, AgentError> {
@@ -92,7 +94,39 @@ fn load(state: &StateDir) -> Result<Loaded, AgentError> {
         identity,
         client,
         cert,
+        root_pem: root,
     })
+}
+
+/// What a network failure on the agent port really was. A server that refuses a revoked
+/// certificate ends the TLS session with an alert, which the HTTP client does not always
+/// surface (the pooled connection may die before the request is written); so when the agent
+/// port fails, the agent asks the API port (no client certificate, root CA pinned) for the
+/// CRL and looks for its own serial. Listed: revoked, which no retry changes. Anything else,
+/// including a CRL it cannot get: the failure as it was.
+async fn diagnose(l: &Loaded, e: AgentError) -> AgentError {
+    if !e.is_transient() {
+        return e;
+    }
+    let url = format!("{}/api/v1/ca/crl.der", l.identity.api_url);
+    let Ok(client) = crate::client::api_client(&l.root_pem) else {
+        return e;
+    };
+    let crl = async {
+        let resp = client.get(&url).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.bytes().await.ok()
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), crl).await {
+        Ok(Some(der)) if rampart_pki::crl_lists_serial(&der, &l.cert.serial).unwrap_or(false) => {
+            AgentError::Revoked {
+                url: l.identity.agent_url.clone(),
+            }
+        }
+        _ => e,
+    }
 }
 
 async fn renew(state: &StateDir, l: &Loaded) -> Result<(), AgentError> {
@@ -123,7 +157,8 @@ async fn renew(state: &StateDir, l: &Loaded) -> Result<(), AgentError> {
 }
 
 /// Renews the certificate now, whatever its age (`rampart agent renew`).
-pub async fn renew_now(state: &StateDir) -> Result<(), AgentError> {
+/// Returns the new certificate's identity.
+pub async fn renew_now(state: &StateDir) -> Result<rampart_pki::AgentIdentity, AgentError> {
     let l = load(state)?;
     if OffsetDateTime::now_utc() >= l.cert.not_after {
         return Err(AgentError::CertificateExpired {
@@ -131,7 +166,10 @@ pub async fn renew_now(state: &StateDir) -> Result<(), AgentError> {
             agent_id: l.identity.agent_id.clone(),
         });
     }
-    renew(state, &l).await
+    if let Err(e) = renew(state, &l).await {
+        return Err(diagnose(&l, e).await);
+    }
+    Ok(load(state)?.cert)
 }
 
 async fn heartbeat(
@@ -266,6 +304,7 @@ pub async fn run_once(
             status.last_error = Some(e.to_string());
             status.state = match e {
                 AgentError::CertificateExpired { .. } => "certificate_expired".into(),
+                AgentError::Revoked { .. } => "revoked".into(),
                 e if e.is_transient() => "offline".into(),
                 _ => "error".into(),
             };
@@ -292,7 +331,9 @@ async fn pass(
         });
     }
     if now >= renew_at(l.cert.not_before, l.cert.not_after, &l.cert.serial) {
-        renew(state, &l).await?;
+        if let Err(e) = renew(state, &l).await {
+            return Err(diagnose(&l, e).await);
+        }
         l = load(state)?;
     }
     status.certificate_not_after = Some(fmt(l.cert.not_after));
@@ -315,11 +356,13 @@ async fn pass(
             }
             (hb.scan_now, changed)
         }
-        Err(e) if e.is_transient() => {
-            offline = Some(e);
-            (false, Vec::new())
-        }
-        Err(e) => return Err(e),
+        Err(e) => match diagnose(&l, e).await {
+            e if e.is_transient() => {
+                offline = Some(e);
+                (false, Vec::new())
+            }
+            e => return Err(e),
+        },
     };
 
     let mut sched = ScheduleState::load(state);
@@ -390,7 +433,9 @@ async fn pass(
 }
 
 /// Runs the loop until `shutdown` turns true. Failures are logged and retried at the next
-/// beat; an expired certificate is reported with its recovery path at every beat.
+/// beat; an expired certificate is reported with its recovery path at every beat. A revoked
+/// agent stops: the server will refuse it whatever it retries, so the loop returns the error
+/// (the spool is left as it is, for after re-enrolment).
 pub async fn run(
     state: &StateDir,
     opts: &AgentOptions,
@@ -400,6 +445,10 @@ pub async fn run(
     loop {
         let interval = match run_once(state, opts).await {
             Ok(_) => None,
+            Err(e @ AgentError::Revoked { .. }) => {
+                tracing::error!("{e}");
+                return Err(e);
+            }
             Err(e) => {
                 match &e {
                     AgentError::CertificateExpired { .. } => tracing::error!("{e}"),

@@ -107,6 +107,20 @@ pub fn certificate_serial(der: &[u8]) -> Result<String, PkiError> {
     Ok(hex::encode(cert.raw_serial()))
 }
 
+/// Whether a DER CRL lists the certificate with this serial (lowercase hex, as
+/// [`certificate_serial`] gives it). The caller fetched the CRL over TLS from the server it
+/// trusts, so its signature is not checked again here: what matters is the server's own word.
+pub fn crl_lists_serial(crl_der: &[u8], serial_hex: &str) -> Result<bool, PkiError> {
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
+        .map_err(|e| PkiError::corrupt("CRL", e))?;
+    let wanted = hex::decode(serial_hex).map_err(|e| PkiError::corrupt("serial", e))?;
+    let trim = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|x| *x == 0).collect() };
+    let wanted = trim(&wanted);
+    Ok(crl
+        .iter_revoked_certificates()
+        .any(|r| trim(r.raw_serial()) == wanted))
+}
+
 /// Reads the agent identity out of a client certificate.
 pub fn agent_identity(der: &[u8]) -> Result<AgentIdentity, PkiError> {
     let (_, cert) =

@@ -19,7 +19,7 @@ pub mod verifier;
 
 pub use ca::{
     AGENT_CERT_LIFETIME, AgentIdentity, BACKDATE, Ca, CaFiles, IssuedCert, ServerCert,
-    agent_identity, certificate_serial, fingerprint,
+    agent_identity, certificate_serial, crl_lists_serial, fingerprint,
 };
 pub use error::PkiError;
 pub use keys::{decrypt_key, encrypt_key};

@@ -193,7 +193,12 @@ fn crl_lists_revoked_serials_signed_by_the_intermediate() {
         .iter_revoked_certificates()
         .map(|r| hex::encode(r.raw_serial()))
         .collect();
-    assert_eq!(listed, [a.serial, b.serial]);
+    assert_eq!(listed, [a.serial.clone(), b.serial.clone()]);
+    // What an agent asks of it: is my serial listed?
+    let c = ca.issue_agent(&csr("c"), "c", t0()).unwrap();
+    assert!(rampart_pki::crl_lists_serial(&der, &a.serial).unwrap());
+    assert!(!rampart_pki::crl_lists_serial(&der, &c.serial).unwrap());
+    assert!(rampart_pki::crl_lists_serial(b"not a crl", &a.serial).is_err());
     let inter = chain(ca.intermediate_pem());
     let (_, inter) = X509Certificate::from_der(&inter[0]).unwrap();
     crl.verify_signature(inter.public_key())

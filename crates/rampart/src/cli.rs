@@ -270,6 +270,9 @@ pub enum AgentCommand {
         /// State directory.
         #[command(flatten)]
         state: AgentState,
+        /// Print the identity as JSON (agent id, URLs, certificate).
+        #[arg(long)]
+        json: bool,
     },
     /// Run the agent daemon.
     Run {
@@ -288,6 +291,9 @@ pub enum AgentCommand {
         /// Run one pass and exit (status 0 when everything went through).
         #[arg(long)]
         once: bool,
+        /// With --once: print the agent's status after the pass as JSON.
+        #[arg(long, requires = "once")]
+        json: bool,
     },
     /// Show what the agent is doing.
     Status {
@@ -303,6 +309,9 @@ pub enum AgentCommand {
         /// State directory.
         #[command(flatten)]
         state: AgentState,
+        /// Print the new certificate's serial and validity as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -535,6 +544,9 @@ pub enum IntelCommand {
         /// How long expired indicators are kept (90s, 15m, 1h, 2d).
         #[arg(long, default_value = "90d")]
         retention: String,
+        /// Print what was purged as JSON.
+        #[arg(long)]
+        json: bool,
         /// Where the store is.
         #[command(flatten)]
         store: StoreArgs,

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rampart: error: {e:#}");
-            ExitCode::from(exit::USAGE)
+            ExitCode::from(exit::code_for(&e))
         }
     }
 }

@@ -144,6 +144,63 @@ async fn offline_results_are_spooled_and_delivered_exactly_once(db: Db) {
 }
 server_test!(offline_results_are_spooled_and_delivered_exactly_once);
 
+/// A revoked agent says it was revoked (status `revoked`, not `offline`), keeps what it had
+/// spooled, and its loop stops instead of retrying as if the network were down.
+async fn a_revoked_agent_says_so_keeps_its_spool_and_stops(db: Db) {
+    let Some(mut s) = TestServer::start(db).await else {
+        return;
+    };
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    s.push_policy(POLICY_V1, "web", "0 * * * *").await;
+    a.run_once().await.unwrap();
+    // A scan while the server is down waits in the spool.
+    s.stop().await;
+    let sched_path = a.state.root().join("schedule.json");
+    let mut sched: Value = serde_json::from_slice(&std::fs::read(&sched_path).unwrap()).unwrap();
+    sched["last"]["test-ssh"][1] = json!(OffsetDateTime::now_utc().unix_timestamp() - 7200);
+    std::fs::write(&sched_path, serde_json::to_vec(&sched).unwrap()).unwrap();
+    assert!(matches!(
+        a.run_once().await,
+        Err(AgentError::Unreachable { .. })
+    ));
+    let spooled = a.spool().entries().unwrap();
+    assert_eq!(spooled.len(), 1);
+    s.restart().await;
+    let (status, v) = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/agents/{}/revoke", a.id),
+            Some(json!({"reason": "host decommissioned"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let e = a.run_once().await.unwrap_err();
+    assert!(matches!(e, AgentError::Revoked { .. }), "{e:?}");
+    assert!(!e.is_transient());
+    assert!(e.to_string().contains("re-enrolment token"), "{e}");
+    let st = rampart_agent::AgentStatusReport::load(&a.state).unwrap();
+    assert_eq!(st.state, "revoked");
+    assert_eq!(st.spooled_runs, 1);
+    assert_eq!(a.spool().entries().unwrap(), spooled, "the spool is kept");
+    // The daemon loop returns the error at once rather than retrying every beat.
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let looped = tokio::time::timeout(
+        Duration::from_secs(30),
+        rampart_agent::run(&a.state, &a.opts, rx),
+    )
+    .await
+    .expect("the loop stops on its own");
+    assert!(
+        matches!(looped, Err(AgentError::Revoked { .. })),
+        "{looped:?}"
+    );
+    assert_eq!(a.spool().entries().unwrap(), spooled);
+    s.finish().await;
+}
+server_test!(a_revoked_agent_says_so_keeps_its_spool_and_stops);
+
 async fn scan_now_new_versions_history_and_diff(db: Db) {
     let Some(s) = TestServer::start(db).await else {
         return;

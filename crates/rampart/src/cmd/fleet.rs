@@ -85,7 +85,10 @@ impl Api {
                 s.push_str(&x.to_string());
                 src = x.source();
             }
-            anyhow!("cannot reach {url}: {s}")
+            exit::ApiFailure::Unreachable {
+                url: url.clone(),
+                detail: s,
+            }
         })?;
         let status = resp.status();
         let bytes = resp.bytes().await?;
@@ -95,11 +98,12 @@ impl Api {
                 || String::from_utf8_lossy(&bytes).into_owned(),
                 str::to_string,
             );
-            bail!(
-                "server: {} ({}): {detail}",
-                status.as_u16(),
-                v["code"].as_str().unwrap_or("error")
-            );
+            return Err(exit::ApiFailure::Refused {
+                status: status.as_u16(),
+                code: v["code"].as_str().unwrap_or("error").to_owned(),
+                detail,
+            }
+            .into());
         }
         Ok(v)
     }
@@ -650,6 +654,7 @@ pub fn agent(cmd: AgentCommand) -> anyhow::Result<ExitCode> {
             server,
             token_file,
             state,
+            json,
         } => {
             let token = read_token(token_file.as_deref())?;
             let dir = rampart_agent::StateDir::new(state.state_dir);
@@ -660,7 +665,11 @@ pub fn agent(cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 arch: std::env::consts::ARCH.to_string(),
             };
             let id = runtime()?.block_on(rampart_agent::enroll(&dir, &token, &opts))?;
-            println!("enrolled as agent {} with {}", id.agent_id, id.api_url);
+            if json {
+                print_json(&serde_json::to_value(&id)?)?;
+            } else {
+                println!("enrolled as agent {} with {}", id.agent_id, id.api_url);
+            }
             Ok(ExitCode::from(exit::OK))
         }
         AgentCommand::Run {
@@ -669,6 +678,7 @@ pub fn agent(cmd: AgentCommand) -> anyhow::Result<ExitCode> {
             command_timeout,
             spool_max,
             once,
+            json,
         } => {
             let dir = rampart_agent::StateDir::new(state.state_dir);
             let opts = rampart_agent::AgentOptions {
@@ -680,12 +690,16 @@ pub fn agent(cmd: AgentCommand) -> anyhow::Result<ExitCode> {
             let rt = runtime()?;
             if once {
                 let st = rt.block_on(rampart_agent::run_once(&dir, &opts))?;
-                println!(
-                    "{}: {} policies, {} result(s) spooled",
-                    st.state,
-                    st.policies.len(),
-                    st.spooled_runs
-                );
+                if json {
+                    print_json(&serde_json::to_value(&st)?)?;
+                } else {
+                    println!(
+                        "{}: {} policies, {} result(s) spooled",
+                        st.state,
+                        st.policies.len(),
+                        st.spooled_runs
+                    );
+                }
                 return Ok(ExitCode::from(exit::OK));
             }
             rt.block_on(async {
@@ -709,7 +723,12 @@ pub fn agent(cmd: AgentCommand) -> anyhow::Result<ExitCode> {
         AgentCommand::Status { state, json } => {
             let dir = rampart_agent::StateDir::new(state.state_dir);
             let identity = dir.load_identity()?;
-            let st = rampart_agent::AgentStatusReport::load(&dir).unwrap_or_default();
+            let mut st = rampart_agent::AgentStatusReport::load(&dir).unwrap_or_default();
+            // The identity is known from enrolment on, before the first loop writes a status.
+            st.agent_id.clone_from(&identity.agent_id);
+            if st.server.is_empty() {
+                st.server.clone_from(&identity.agent_url);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
                 return Ok(ExitCode::from(exit::OK));
@@ -757,10 +776,28 @@ pub fn agent(cmd: AgentCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(exit::OK))
         }
-        AgentCommand::Renew { state } => {
+        AgentCommand::Renew { state, json } => {
             let dir = rampart_agent::StateDir::new(state.state_dir);
-            runtime()?.block_on(rampart_agent::renew_now(&dir))?;
-            println!("certificate renewed");
+            let cert = runtime()?.block_on(rampart_agent::renew_now(&dir))?;
+            let rfc3339 = |t: time::OffsetDateTime| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            };
+            if json {
+                print_json(&json!({
+                    "agent_id": cert.agent_id,
+                    "serial": cert.serial,
+                    "not_before": rfc3339(cert.not_before),
+                    "not_after": rfc3339(cert.not_after),
+                    "fingerprint": cert.fingerprint,
+                }))?;
+            } else {
+                println!(
+                    "certificate renewed: serial {}, valid until {}",
+                    cert.serial,
+                    rfc3339(cert.not_after)
+                );
+            }
             Ok(ExitCode::from(exit::OK))
         }
     }

@@ -72,12 +72,23 @@ pub fn run(cmd: IntelCommand) -> anyhow::Result<ExitCode> {
             IntelCommand::Stats { json, store } => stats(json, &store).await,
             IntelCommand::Allowlist(cmd) => allowlist(cmd).await,
             IntelCommand::Decay(cmd) => decay(cmd).await,
-            IntelCommand::Purge { retention, store } => {
+            IntelCommand::Purge {
+                retention,
+                json,
+                store,
+            } => {
                 let retention = parse_duration("--retention", &retention)?;
                 let store = open(&store).await?;
                 let (indicators, records) = store.intel_purge(now().saturating_sub(retention)).await?;
                 store.close().await;
-                eprintln!("purged {indicators} indicators and {records} source rows (expired more than {retention} s ago)");
+                if json {
+                    println!(
+                        "{}",
+                        json!({"indicators": indicators, "records": records, "retention_secs": retention})
+                    );
+                } else {
+                    eprintln!("purged {indicators} indicators and {records} source rows (expired more than {retention} s ago)");
+                }
                 Ok(ExitCode::from(exit::OK))
             }
             IntelCommand::Attack(AttackCommand::Import { files, store }) => {

@@ -228,8 +228,22 @@ fn fleet_commands_end_to_end() {
         "--scan-root",
         s(&root),
     ];
-    let o = server.cli(&token, &run_once);
+    let o = server.cli(&token, &[&run_once[..], &["--json"]].concat());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("agent run --once --json");
+    assert_eq!(
+        (v["agent_id"].as_str(), v["state"].as_str()),
+        (Some(agent_id.as_str()), Some("idle")),
+        "{v}"
+    );
+    let o = server.cli(
+        &token,
+        &["agent", "renew", "--state-dir", s(&state), "--json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("agent renew --json");
+    assert_eq!(v["agent_id"].as_str(), Some(agent_id.as_str()), "{v}");
+    assert!(v["serial"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
     let o = server.cli(&token, &["results", "show", &agent_id]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
@@ -256,18 +270,44 @@ fn fleet_commands_end_to_end() {
         "{v}"
     );
     let o = server.cli(&token, &run_once);
-    assert_ne!(code(&o), 0);
-    assert!(stderr(&o).contains("Revoked"), "{}", stderr(&o));
+    assert_eq!(code(&o), 6, "revoked has its own exit code: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refuses this agent's certificate: an admin revoked this agent")
+            && stderr(&o).contains("re-enrolment token"),
+        "{}",
+        stderr(&o)
+    );
     let o = server.cli(&token, &["agent", "status", "--state-dir", s(&state)]);
     assert!(
-        stdout(&o).contains("last error") && stdout(&o).contains(&agent_id),
+        stdout(&o).contains("state        revoked") && stdout(&o).contains(&agent_id),
         "{}",
         stdout(&o)
     );
-    // Wrong admin token.
+    let o = server.cli(
+        &token,
+        &["agent", "status", "--state-dir", s(&state), "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("agent status --json");
+    assert_eq!(
+        (v["agent_id"].as_str(), v["state"].as_str()),
+        (Some(agent_id.as_str()), Some("revoked"))
+    );
+    // Refused by the server (a wrong admin token): 5; no server at all: 4.
     let o = server.cli("rmp_admin_wrong", &["agents", "list"]);
-    assert_ne!(code(&o), 0);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert!(stderr(&o).contains("invalid_token"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["agents", "list"])
+        .env(
+            "RAMPART_SERVER",
+            format!("https://127.0.0.1:{}", free_port()),
+        )
+        .env("RAMPART_CA_FILE", server.data.join("root-ca.pem"))
+        .env("RAMPART_ADMIN_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot reach"), "{}", stderr(&o));
 }
 
 #[test]
@@ -533,6 +573,10 @@ fn deploy_units_verify() {
         )
         .unwrap();
         assert!(text.contains("ExecStart=/usr/local/bin/rampart "), "{unit}");
+        if unit == "rampart-agent.service" {
+            // The codes of exit.rs for "revoked" and "certificate expired": no restart loop.
+            assert!(text.contains("RestartPreventExitStatus=6 7"), "{unit}");
+        }
         let path = write(
             dir.path(),
             unit,

@@ -715,11 +715,12 @@ fn expired_indicators_are_purged_after_the_retention() {
         "{}",
         stderr(&out)
     );
-    let out = intel(d, &["purge", "--retention", "0s"]);
-    assert!(
-        stderr(&out).contains("purged 2 indicators and 2 source rows"),
-        "{}",
-        stderr(&out)
+    let out = intel(d, &["purge", "--retention", "0s", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("purge --json");
+    assert_eq!(
+        (v["indicators"].as_u64(), v["records"].as_u64()),
+        (Some(2), Some(2)),
+        "{v}"
     );
     let out = intel(d, &["stats", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
