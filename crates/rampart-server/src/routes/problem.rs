@@ -58,25 +58,38 @@ async fn rewrite(response: Response) -> Response {
         return response;
     }
     let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, DETAIL_MAX)
+    let bytes = axum::body::to_bytes(body, DETAIL_MAX)
         .await
-        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default();
-    let detail = if text.is_empty() {
+    let mut rewritten =
+        ApiError::new(status, code_of(status), detail_of(status, &bytes)).into_response();
+    carry_headers(&parts.headers, &mut rewritten);
+    rewritten
+}
+
+/// The detail of an error whose body is plain text: the text, else the status's reason.
+pub(crate) fn detail_of(status: StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body).trim().to_owned();
+    if text.is_empty() {
         status
             .canonical_reason()
             .unwrap_or("request refused")
             .to_owned()
     } else {
         text
-    };
-    let mut rewritten = ApiError::new(status, code_of(status), detail).into_response();
-    // Keep what the original said about the exchange (Allow on a 405, Retry-After, …); the
-    // problem object brings its own type and length.
-    for (name, value) in parts.headers.iter() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            rewritten.headers_mut().insert(name.clone(), value.clone());
+    }
+}
+
+/// Keeps what the original error said about the exchange (`Allow` on a 405, `Retry-After`,
+/// `WWW-Authenticate`, …) on its rewrite, unless the rewrite set the header itself; the
+/// rewrite brings its own type and length.
+pub(crate) fn carry_headers(from: &axum::http::HeaderMap, to: &mut Response) {
+    for (name, value) in from.iter() {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !to.headers().contains_key(name)
+        {
+            to.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    rewritten
 }

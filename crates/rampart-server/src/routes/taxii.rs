@@ -116,28 +116,13 @@ pub(crate) async fn rewrite_error(response: Response) -> Response {
         .unwrap_or_default();
     let (code, detail) = match serde_json::from_slice::<ProblemParts>(&bytes) {
         Ok(p) if content_type.starts_with("application/problem+json") => (p.code, p.detail),
-        _ => {
-            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-            let detail = if text.is_empty() {
-                status
-                    .canonical_reason()
-                    .unwrap_or("request refused")
-                    .to_owned()
-            } else {
-                text
-            };
-            (super::problem::code_of(status).to_owned(), detail)
-        }
+        _ => (
+            super::problem::code_of(status).to_owned(),
+            super::problem::detail_of(status, &bytes),
+        ),
     };
     let mut rewritten = taxii_error(status, &code, &detail);
-    for (name, value) in parts.headers.iter() {
-        if name != header::CONTENT_TYPE
-            && name != header::CONTENT_LENGTH
-            && !rewritten.headers().contains_key(name)
-        {
-            rewritten.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
+    super::problem::carry_headers(&parts.headers, &mut rewritten);
     rewritten
 }
 

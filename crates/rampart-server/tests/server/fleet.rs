@@ -90,6 +90,14 @@ async fn enrol_scan_and_results_are_visible(db: Db) {
 }
 server_test!(enrol_scan_and_results_are_visible);
 
+/// Pretends the agent's last scan of `test-ssh` was two hours ago, so an hourly schedule is due.
+fn make_hourly_scan_due(a: &TestAgent) {
+    let sched_path = a.state.root().join("schedule.json");
+    let mut sched: Value = serde_json::from_slice(&std::fs::read(&sched_path).unwrap()).unwrap();
+    sched["last"]["test-ssh"][1] = json!(OffsetDateTime::now_utc().unix_timestamp() - 7200);
+    std::fs::write(&sched_path, serde_json::to_vec(&sched).unwrap()).unwrap();
+}
+
 /// Server down: the scheduled scan still runs and waits in the spool; back up: delivered once.
 /// A result whose acknowledgement was lost (sent twice) is stored once.
 async fn offline_results_are_spooled_and_delivered_exactly_once(db: Db) {
@@ -103,12 +111,7 @@ async fn offline_results_are_spooled_and_delivered_exactly_once(db: Db) {
     a.run_once().await.unwrap();
 
     s.stop().await;
-    // Pretend the last scan was two hours ago so the hourly schedule is due.
-    let sched_path = a.state.root().join("schedule.json");
-    let mut sched: Value = serde_json::from_slice(&std::fs::read(&sched_path).unwrap()).unwrap();
-    let two_hours_ago = OffsetDateTime::now_utc().unix_timestamp() - 7200;
-    sched["last"]["test-ssh"][1] = json!(two_hours_ago);
-    std::fs::write(&sched_path, serde_json::to_vec(&sched).unwrap()).unwrap();
+    make_hourly_scan_due(&a);
     match a.run_once().await {
         Err(e @ AgentError::Unreachable { .. }) => assert!(e.is_transient()),
         other => panic!("expected the server to be unreachable, got {other:?}"),
@@ -157,10 +160,7 @@ async fn a_revoked_agent_says_so_keeps_its_spool_and_stops(db: Db) {
     a.run_once().await.unwrap();
     // A scan while the server is down waits in the spool.
     s.stop().await;
-    let sched_path = a.state.root().join("schedule.json");
-    let mut sched: Value = serde_json::from_slice(&std::fs::read(&sched_path).unwrap()).unwrap();
-    sched["last"]["test-ssh"][1] = json!(OffsetDateTime::now_utc().unix_timestamp() - 7200);
-    std::fs::write(&sched_path, serde_json::to_vec(&sched).unwrap()).unwrap();
+    make_hourly_scan_due(&a);
     assert!(matches!(
         a.run_once().await,
         Err(AgentError::Unreachable { .. })
