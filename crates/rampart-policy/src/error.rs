@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A place in a policy file (1-based line and column; 0 when unknown).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Location {
     /// File as the user named it (or `builtin:<name>`).
     pub file: String,
@@ -35,7 +35,8 @@ impl fmt::Display for Location {
 }
 
 /// How serious a diagnostic is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Level {
     /// The policy is usable but probably does not do what its author meant.
     Warning,
@@ -44,7 +45,7 @@ pub enum Level {
 }
 
 /// One finding about a policy, pointing at the place and the check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// Severity.
     pub level: Level,

@@ -534,6 +534,9 @@ pub enum IntelCommand {
         /// A note.
         #[arg(long)]
         note: Option<String>,
+        /// Print the indicator's counters after the sighting as JSON.
+        #[arg(long)]
+        json: bool,
         /// Where the store is.
         #[command(flatten)]
         store: StoreArgs,
@@ -612,6 +615,9 @@ pub enum AllowlistCommand {
     },
     /// List allowlists (the built-in non-routable list is always active).
     List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
         /// Where the store is.
         #[command(flatten)]
         store: StoreArgs,
@@ -729,6 +735,9 @@ pub enum CaCommand {
         /// File with the CA passphrase (else RAMPART_CA_PASSPHRASE).
         #[arg(long, env = "RAMPART_CA_PASSPHRASE_FILE")]
         passphrase_file: Option<PathBuf>,
+        /// Print the new intermediate's fingerprint as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -906,6 +915,10 @@ pub enum PolicyCommand {
         /// Exit with status 1 when there are warnings.
         #[arg(long)]
         deny_warnings: bool,
+        /// Print the findings as JSON (per file: checks, diagnostics with file, line, column,
+        /// check, code and message).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a policy's checks as Rampart understands them.
     Show {

@@ -220,8 +220,13 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 table(&["JTI", "GROUP", "USES", "EXPIRES", ""], rows);
             }
             TokenCommand::Revoke { jti, conn } => {
-                Api::new(&conn)?.call(reqwest::Method::DELETE, &format!("/api/v1/tokens/{jti}"), None).await?;
-                println!("token {jti} revoked");
+                let api = Api::new(&conn)?;
+                api.call(reqwest::Method::DELETE, &format!("/api/v1/tokens/{jti}"), None).await?;
+                if api.json {
+                    print_json(&json!({"revoked": jti}))?;
+                } else {
+                    println!("token {jti} revoked");
+                }
             }
         }
         anyhow::Ok(())
@@ -355,14 +360,20 @@ pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     (None, Some(a)) => ("agent", a),
                     (None, None) => bail!("--group or --agent is required"),
                 };
-                Api::new(&conn)?
-                    .call(
-                        reqwest::Method::DELETE,
-                        &format!("/api/v1/policies/{policy}/assignments/{kind}/{name}"),
-                        None,
-                    )
-                    .await?;
-                println!("policy {policy} unassigned from {kind} {name}");
+                let api = Api::new(&conn)?;
+                api.call(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/policies/{policy}/assignments/{kind}/{name}"),
+                    None,
+                )
+                .await?;
+                if api.json {
+                    print_json(
+                        &json!({"policy": policy, "unassigned": {"kind": kind, "name": name}}),
+                    )?;
+                } else {
+                    println!("policy {policy} unassigned from {kind} {name}");
+                }
             }
             _ => bail!("not a server command"),
         }

@@ -99,8 +99,19 @@ pub fn run(cmd: IntelCommand) -> anyhow::Result<ExitCode> {
                 false_positive,
                 source,
                 note,
+                json,
                 store,
-            } => sighting(&value, false_positive, &source, note.as_deref(), &store).await,
+            } => {
+                sighting(
+                    &value,
+                    false_positive,
+                    &source,
+                    note.as_deref(),
+                    json,
+                    &store,
+                )
+                .await
+            }
             IntelCommand::Export {
                 format,
                 min_score,
@@ -822,11 +833,31 @@ async fn allowlist(cmd: AllowlistCommand) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow!("{}: {e}", file.display()))?;
             (def, store)
         }
-        AllowlistCommand::List { store } => {
+        AllowlistCommand::List { json, store } => {
             let store = open(&store).await?;
             let lists = store.intel_allowlists().await?;
             store.close().await;
             let builtin = builtin_non_routable();
+            if json {
+                let mut all = vec![json!({
+                    "name": builtin.name,
+                    "match_type": "cidr",
+                    "entries": builtin.entries,
+                    "description": builtin.description,
+                    "builtin": true,
+                })];
+                all.extend(lists.iter().map(|l| {
+                    json!({
+                        "name": l.name,
+                        "match_type": l.match_type,
+                        "entries": l.entries,
+                        "description": l.description,
+                        "builtin": false,
+                    })
+                }));
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(ExitCode::from(exit::OK));
+            }
             println!(
                 "{:<28} {:<10} {:>8}  DESCRIPTION",
                 "NAME", "TYPE", "ENTRIES"
@@ -906,6 +937,7 @@ async fn sighting(
     false_positive: bool,
     source: &str,
     note: Option<&str>,
+    json: bool,
     args: &StoreArgs,
 ) -> anyhow::Result<ExitCode> {
     let ioc = query(value).map_err(|e| anyhow!("{value}: {e}"))?;
@@ -920,7 +952,22 @@ async fn sighting(
     store
         .intel_add_sighting(ind.id, false_positive, source, note, now())
         .await?;
+    let after = store
+        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+        .await?;
     store.close().await;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "indicator": {"kind": ioc.kind, "value": ioc.value},
+                "recorded": if false_positive { "false_positive" } else { "hit" },
+                "sightings": after.as_ref().map(|a| a.sightings),
+                "false_positives": after.as_ref().map(|a| a.false_positives),
+            })
+        );
+        return Ok(ExitCode::from(exit::OK));
+    }
     eprintln!(
         "{} recorded for {} {}",
         if false_positive {

@@ -13,14 +13,25 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Lint {
             files,
             deny_warnings,
+            json,
         } => {
             let mut errors = 0;
             let mut warnings = 0;
+            let mut reports = Vec::new();
             for f in &files {
                 match load_file(f, LoadOptions::default()) {
                     Ok(p) => {
                         let diags = lint(&p);
                         warnings += diags.len();
+                        if json {
+                            reports.push(serde_json::json!({
+                                "file": f.display().to_string(),
+                                "valid": true,
+                                "checks": p.checks.len(),
+                                "diagnostics": diags,
+                            }));
+                            continue;
+                        }
                         for d in &diags {
                             println!("{d}");
                         }
@@ -33,9 +44,28 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     }
                     Err(e) => {
                         errors += e.diagnostics().len().max(1);
-                        eprintln!("{e}");
+                        if json {
+                            reports.push(serde_json::json!({
+                                "file": f.display().to_string(),
+                                "valid": false,
+                                "error": e.to_string(),
+                                "diagnostics": e.diagnostics(),
+                            }));
+                        } else {
+                            eprintln!("{e}");
+                        }
                     }
                 }
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "files": reports,
+                        "errors": errors,
+                        "warnings": warnings,
+                    }))?
+                );
             }
             Ok(ExitCode::from(if errors > 0 {
                 exit::USAGE

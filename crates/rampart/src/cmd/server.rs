@@ -109,6 +109,7 @@ pub fn ca(cmd: CaCommand) -> anyhow::Result<ExitCode> {
             data_dir,
             database_url,
             passphrase_file,
+            json,
         } => {
             let pass = passphrase(passphrase_file.as_deref())?;
             let fp = runtime()?.block_on(rampart_server::rotate_intermediate(
@@ -116,9 +117,13 @@ pub fn ca(cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 database_url.as_deref(),
                 &pass,
             ))?;
-            println!(
-                "new intermediate CA installed (SHA-256 {fp}); restart every server to use it"
-            );
+            if json {
+                println!("{}", serde_json::json!({"intermediate_sha256": fp}));
+            } else {
+                println!(
+                    "new intermediate CA installed (SHA-256 {fp}); restart every server to use it"
+                );
+            }
             Ok(ExitCode::from(exit::OK))
         }
     }

@@ -258,6 +258,27 @@ fn fleet_commands_end_to_end() {
         stdout(&o)
     );
 
+    // A spare token, revoked; the policy unassigned from the group: both report as JSON.
+    let o = server.cli(
+        &token,
+        &[
+            "token", "create", "--group", "web", "--ttl", "15m", "--json",
+        ],
+    );
+    let spare: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("token create --json");
+    let jti = spare["jti"].as_str().expect("jti").to_owned();
+    let o = server.cli(&token, &["token", "revoke", &jti, "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("token revoke --json");
+    assert_eq!(v["revoked"].as_str(), Some(jti.as_str()), "{v}");
+    let o = server.cli(
+        &token,
+        &["policy", "unassign", "cli-ssh", "--group", "web", "--json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("policy unassign --json");
+    assert_eq!(v["unassigned"]["name"], "web", "{v}");
+
     // Revoked: the next pass is refused at the handshake and says so.
     let o = server.cli(
         &token,
@@ -308,6 +329,21 @@ fn fleet_commands_end_to_end() {
         .unwrap();
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot reach"), "{}", stderr(&o));
+    // Rotating the intermediate reports its fingerprint, as JSON on request.
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["ca", "rotate-intermediate", "--json", "--data-dir"])
+        .arg(&server.data)
+        .env("RAMPART_CA_PASSPHRASE", PASS)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("rotate --json");
+    assert!(
+        v["intermediate_sha256"]
+            .as_str()
+            .is_some_and(|f| f.len() == 64 && f.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{v}"
+    );
 }
 
 #[test]

@@ -521,8 +521,24 @@ fn allowlists_stop_known_good_values_and_sightings_move_scores() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = intel(d, &["sighting", "hxxp://evil[.]example"]);
     assert_eq!(code(&out), 2, "not an indicator we hold: {}", stderr(&out));
-    let out = intel(d, &["sighting", "evil[.]example"]);
+    let out = intel(d, &["sighting", "evil[.]example", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("sighting --json");
+    assert_eq!(
+        (
+            v["recorded"].as_str(),
+            v["sightings"].as_i64(),
+            v["false_positives"].as_i64()
+        ),
+        (Some("hit"), Some(1), Some(0)),
+        "{v}"
+    );
+    let out = intel(d, &["allowlist", "list", "--json"]);
+    let lists: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).expect("allowlist list --json");
+    assert_eq!(lists[0]["name"], "builtin-non-routable", "{lists}");
+    assert_eq!(lists[0]["builtin"], true);
+    assert!(lists.as_array().is_some_and(|l| l.len() > 1), "{lists}");
     let out = intel(d, &["lookup", "8.8.4.4", "evil.example", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(v[0]["matches"][0]["score"], 35);

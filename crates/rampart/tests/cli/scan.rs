@@ -785,6 +785,29 @@ fn policy_lint_show_and_schema() {
         "{}",
         stderr(&o)
     );
+    // --json: the same findings, with the place as fields; the exit code unchanged.
+    let o = rampart(&[
+        "policy",
+        "lint",
+        "--json",
+        s(&shared("fixtures/sca/cis_debian12.yml")),
+        s(&bad),
+    ]);
+    assert_eq!(code(&o), 2);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("lint --json");
+    let files = v["files"].as_array().expect("files");
+    assert_eq!(files[0]["valid"], true);
+    assert!(
+        files[0]["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .any(|d| d["code"] == "sca-d-plus" && d["check"] == "33188" && d["level"] == "warning"),
+        "{v}"
+    );
+    assert_eq!(files[1]["valid"], false);
+    assert_eq!(files[1]["diagnostics"][0]["location"]["line"], 10, "{v}");
+    assert_eq!(files[1]["diagnostics"][0]["check"], "1", "{v}");
 
     let o = rampart(&["policy", "show"]);
     assert_eq!(code(&o), 0);
