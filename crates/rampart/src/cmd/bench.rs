@@ -42,6 +42,21 @@ pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The CPU model and the cores this process may use, recorded with every figure: a rate means
+/// little without the machine that made it.
+pub(crate) fn cpu_model() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model} ({cores} cores)")
+}
+
 fn cpu_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &s[s.rfind(')')? + 2..];
@@ -424,6 +439,7 @@ fn fleet(args: BenchFleetArgs) -> anyhow::Result<ExitCode> {
         });
         eprintln!("ingestion: {ingest}");
         anyhow::Ok(json!({
+            "cpu": cpu_model(),
             "backend": if args.database_url.is_some() { "postgres" } else { "sqlite" },
             "enrolment": {"agents": n, "seconds": enrol_secs, "per_s": n as f64 / enrol_secs, "concurrency": args.enrol_concurrency, "server_rss_mib_after": rss_after_enrol as f64 / 1024.0},
             "heartbeats": hb,

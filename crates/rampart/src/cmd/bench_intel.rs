@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use rampart_intel::synthetic::{self, Rng};
-use rampart_intel::{Index, Ioc};
+use rampart_intel::{Index, Ioc, IocKind};
 use serde_json::json;
 
 use crate::cli::BenchIntelArgs;
@@ -266,6 +266,7 @@ fn api_phase(
 /// Runs the intel benchmark.
 pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     let mut figures = serde_json::Map::new();
+    figures.insert("cpu".into(), json!(super::bench::cpu_model()));
     // The real feeds' indicators join the index (ids after the generated ones).
     let real = feed_indicators(&args.feeds)?;
     let rss_before = rss_bytes();
@@ -341,6 +342,41 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     figures.insert("lookups_per_second_all_threads".into(), json!(all));
     drop(index);
 
+    // The memory floor of the same run: a plain hash-map probe of the same query sequence
+    // against the same indicators (exact matches only, none of the index's network, parent
+    // domain and URL-host work), one thread. The ratio says how close the index is to what
+    // this machine's memory allows, whatever the machine.
+    let floor = {
+        let mut map: std::collections::HashMap<(IocKind, String), u64> =
+            std::collections::HashMap::with_capacity(capacity);
+        for i in 0..args.indicators {
+            let ioc = synthetic::indicator(i);
+            map.insert((ioc.kind, ioc.value), i + 1);
+        }
+        for (k, ioc) in real.iter().enumerate() {
+            map.insert((ioc.kind, ioc.value.clone()), args.indicators + 1 + k as u64);
+        }
+        let keys: Vec<(IocKind, String)> =
+            queries.iter().map(|q| (q.kind, q.value.clone())).collect();
+        let mut found = 0u64;
+        let started = Instant::now();
+        for k in 0..args.lookups {
+            let key = &keys[(k % keys.len() as u64) as usize];
+            found += u64::from(map.contains_key(key));
+        }
+        let rate = args.lookups as f64 / started.elapsed().as_secs_f64();
+        std::hint::black_box(found);
+        rate
+    };
+    figures.insert(
+        "floor_hashmap_probes_per_second_1_thread".into(),
+        json!(floor),
+    );
+    figures.insert(
+        "lookups_vs_hashmap_floor_1_thread".into(),
+        json!(one / floor),
+    );
+
     if args.ingest > 0 {
         let dir = tempfile::tempdir()?;
         let (rate, seconds, stored, real) = ingest_phase(
@@ -384,7 +420,7 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
         for (k, v) in &figures {
-            eprintln!("{k:>34}: {v}");
+            eprintln!("{k:>42}: {v}");
         }
     }
     Ok(ExitCode::from(exit::OK))
