@@ -354,7 +354,10 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
             map.insert((ioc.kind, ioc.value), i + 1);
         }
         for (k, ioc) in real.iter().enumerate() {
-            map.insert((ioc.kind, ioc.value.clone()), args.indicators + 1 + k as u64);
+            map.insert(
+                (ioc.kind, ioc.value.clone()),
+                args.indicators + 1 + k as u64,
+            );
         }
         let keys: Vec<(IocKind, String)> =
             queries.iter().map(|q| (q.kind, q.value.clone())).collect();
