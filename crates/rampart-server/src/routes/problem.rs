@@ -46,12 +46,7 @@ async fn rewrite(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = content_type_of(&response);
     if content_type.starts_with("application/problem+json")
         || content_type.starts_with("application/taxii+json")
     {
@@ -65,6 +60,16 @@ async fn rewrite(response: Response) -> Response {
         ApiError::new(status, code_of(status), detail_of(status, &bytes)).into_response();
     carry_headers(&parts.headers, &mut rewritten);
     rewritten
+}
+
+/// A response's media type, lower-cased ("" when it has none).
+pub(crate) fn content_type_of(response: &Response) -> String {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 /// The detail of an error whose body is plain text: the text, else the status's reason.

@@ -99,12 +99,7 @@ struct ProblemParts {
 /// exchange headers (`Allow`, `Retry-After`) are kept.
 pub(crate) async fn rewrite_error(response: Response) -> Response {
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = super::problem::content_type_of(&response);
     if !(status.is_client_error() || status.is_server_error())
         || content_type.starts_with("application/taxii+json")
     {

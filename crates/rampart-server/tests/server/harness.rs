@@ -180,6 +180,17 @@ impl TestServer {
         )
     }
 
+    /// `GET path` with the admin token, the whole response (for its headers or a body that
+    /// is not JSON).
+    pub async fn get_response(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let (status, v) = self.call(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {v}");

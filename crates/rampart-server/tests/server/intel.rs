@@ -156,12 +156,8 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
 
     // Export: the address is in the IP blocklist; the headers count what was written.
     let resp = s
-        .http
-        .get(s.url("/api/v1/intel/export?format=blocklist-ip"))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap();
+        .get_response("/api/v1/intel/export?format=blocklist-ip")
+        .await;
     assert_eq!(resp.status(), 200);
     let written: u64 = resp.headers()["x-rampart-exported"]
         .to_str()
@@ -411,26 +407,18 @@ async fn rule_changes_apply_before_the_next_answer(db: Db) {
     );
     // Export leaves it out and counts it.
     let resp = s
-        .http
-        .get(s.url("/api/v1/intel/export?format=blocklist-ip"))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap();
+        .get_response("/api/v1/intel/export?format=blocklist-ip")
+        .await;
     assert_eq!(resp.status(), 200);
     assert_ne!(resp.headers()["x-rampart-allowlisted"], "0");
     let text = resp.text().await.unwrap();
     assert!(!text.lines().any(|l| l == c2), "{text}");
     // TAXII leaves it out.
     let resp = s
-        .http
-        .get(s.url(
+        .get_response(
             "/taxii2/api/collections/3f6d9a52-5c1e-4b8a-9e27-6a0c1d4e7b90/objects/?match[type]=indicator",
-        ))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap();
+        )
+        .await;
     let page: Value = resp.json().await.unwrap();
     assert!(!page.to_string().contains(&format!("'{c2}'")), "{page}");
     // An agent connected to it raises no fleet hit.
