@@ -195,8 +195,9 @@ fn view(app: &App, agent: Agent, now: OffsetDateTime) -> AgentView {
 }
 
 /// `?group=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(crate) struct GroupQuery {
+    /// Only agents of this group.
     group: Option<String>,
 }
 

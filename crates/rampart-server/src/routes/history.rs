@@ -16,9 +16,11 @@ use crate::app::App;
 use crate::error::ApiError;
 
 /// `?policy=&limit=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct RunsQuery {
+    /// Only runs of this policy.
     policy: Option<String>,
+    /// At most this many runs, newest first (default 50, at most 10,000).
     limit: Option<i64>,
 }
 
@@ -37,8 +39,9 @@ pub(crate) async fn agent_runs(
 }
 
 /// `?policy=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct PolicyQuery {
+    /// Only this policy's results.
     policy: Option<String>,
 }
 
@@ -63,8 +66,9 @@ pub(crate) struct CheckHistory {
 }
 
 /// `?limit=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct LimitQuery {
+    /// At most this many points (default 1,000, at most 100,000).
     limit: Option<i64>,
 }
 
@@ -206,9 +210,11 @@ pub(crate) async fn diff(
 }
 
 /// `?days=30&bucket=day|hour`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct ScoreQuery {
+    /// How many days back (default 30).
     days: Option<i64>,
+    /// `day` (the default) or `hour`.
     bucket: Option<String>,
 }
 
@@ -235,11 +241,15 @@ pub(crate) async fn policy_score(
 }
 
 /// `?agent=&policy=&status=&limit=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct FlatQuery {
+    /// Only this agent's results.
     agent: Option<String>,
+    /// Only this policy's results.
     policy: Option<String>,
+    /// Only results with this status (passed, failed, not_applicable, …).
     status: Option<String>,
+    /// At most this many rows.
     limit: Option<i64>,
 }
 

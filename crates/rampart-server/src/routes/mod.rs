@@ -68,6 +68,8 @@ pub(crate) struct Endpoint {
     pub method: Method,
     pub path: &'static str,
     pub summary: &'static str,
+    /// The query parameters, as the root schema of the handler's `Query` type.
+    pub query: Option<SchemaFn>,
     pub port: Port,
     pub auth: Auth,
     pub request: Option<SchemaFn>,
@@ -77,12 +79,23 @@ pub(crate) struct Endpoint {
     pub route: fn() -> MethodRouter<Arc<App>>,
 }
 
+fn query_schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.root_schema_for::<T>()
+}
+
 macro_rules! ep {
+    ($m:ident $path:literal, $port:ident, $auth:ident, $summary:literal, query: $q:ty, req: $req:expr, reply: $reply:expr, $route:expr) => {
+        Endpoint {
+            query: Some(query_schema::<$q>),
+            ..ep!($m $path, $port, $auth, $summary, req: $req, reply: $reply, $route)
+        }
+    };
     ($m:ident $path:literal, $port:ident, $auth:ident, $summary:literal, req: $req:expr, reply: $reply:expr, $route:expr) => {
         Endpoint {
             method: Method::$m,
             path: $path,
             summary: $summary,
+            query: None,
             port: Port::$port,
             auth: Auth::$auth,
             request: $req,
@@ -114,7 +127,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep!(DELETE "/api/v1/tokens/{jti}", Api, Admin, "Revoke an enrolment token",
             req: None, reply: Json(schema::<admin::Done>), || delete(admin::revoke_token)),
         ep!(GET "/api/v1/agents", Api, Admin, "List agents (optionally one group) with online status",
-            req: None, reply: Json(schema::<Vec<admin::AgentView>>), || get(admin::list_agents)),
+            query: admin::GroupQuery, req: None, reply: Json(schema::<Vec<admin::AgentView>>), || get(admin::list_agents)),
         ep!(GET "/api/v1/agents/{id}", Api, Admin, "One agent with its certificates",
             req: None, reply: Json(schema::<admin::AgentDetail>), || get(admin::show_agent)),
         ep!(POST "/api/v1/agents/{id}/revoke", Api, Admin, "Revoke an agent and its certificates (effective at the next handshake)",
@@ -136,21 +149,21 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep!(GET "/api/v1/assignments", Api, Admin, "Every assignment",
             req: None, reply: Json(schema::<Vec<rampart_store::Assignment>>), || get(admin::list_assignments)),
         ep!(GET "/api/v1/policies/{id}/score", Api, Admin, "A policy's fleet-wide score over time",
-            req: None, reply: Json(schema::<Vec<rampart_store::ScorePoint>>), || get(history::policy_score)),
+            query: history::ScoreQuery, req: None, reply: Json(schema::<Vec<rampart_store::ScorePoint>>), || get(history::policy_score)),
         ep!(GET "/api/v1/agents/{id}/runs", Api, Admin, "An agent's runs, newest first",
-            req: None, reply: Json(schema::<Vec<rampart_store::RunSummary>>), || get(history::agent_runs)),
+            query: history::RunsQuery, req: None, reply: Json(schema::<Vec<rampart_store::RunSummary>>), || get(history::agent_runs)),
         ep!(GET "/api/v1/agents/{id}/latest", Api, Admin, "Latest state of every check on an agent, with when it entered that state",
-            req: None, reply: Json(schema::<Vec<rampart_store::LatestResult>>), || get(history::latest)),
+            query: history::PolicyQuery, req: None, reply: Json(schema::<Vec<rampart_store::LatestResult>>), || get(history::latest)),
         ep!(GET "/api/v1/agents/{id}/checks/{policy}/{check}", Api, Admin, "One check's history on an agent, and since when it has its current status",
-            req: None, reply: Json(schema::<history::CheckHistory>), || get(history::check_history)),
+            query: history::LimitQuery, req: None, reply: Json(schema::<history::CheckHistory>), || get(history::check_history)),
         ep!(GET "/api/v1/runs/{id}", Api, Admin, "One run with every check result and its evidence",
             req: None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
         ep!(GET "/api/v1/results", Api, Admin, "Flat check results (run, agent, policy, check, status), newest first; filters: agent, policy, status, limit",
-            req: None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
+            query: history::FlatQuery, req: None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
         ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, Admin, "What changed from run a to run b",
             req: None, reply: Json(schema::<history::RunDiff>), || get(history::diff)),
         ep!(GET "/api/v1/intel/lookup", Api, Admin, "Look a value up (query: value, related): every match from the index with its score, allowlisting, ATT&CK names and source rows",
-            req: None, reply: Json(schema::<serde_json::Value>), || get(intel::lookup)),
+            query: intel::LookupQuery, req: None, reply: Json(schema::<serde_json::Value>), || get(intel::lookup)),
         ep!(POST "/api/v1/intel/match", Api, Admin, "Match many observables against the index at once",
             req: Some(schema::<intel::MatchRequest>), reply: Json(schema::<intel::MatchResponse>), || post(intel::match_observables)),
         ep!(GET "/api/v1/intel/stats", Api, Admin, "Indicator counts per kind, index size and feed health",
@@ -166,11 +179,11 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep!(POST "/api/v1/intel/feeds/{name}/upload", Api, Admin, "Ingest a file of this feed sent as the body (plain, gzip or zip)",
             req: None, reply: Json(schema::<serde_json::Value>), || post(intel::upload)),
         ep!(GET "/api/v1/intel/export", Api, Admin, "Export live indicators (query: format, min_score) as CSV, blocklists, hosts, RPZ, Suricata rules or a STIX bundle",
-            req: None, reply: Bytes, || get(intel::export)),
+            query: intel::ExportQuery, req: None, reply: Bytes, || get(intel::export)),
         ep!(POST "/api/v1/intel/sightings", Api, Admin, "Record a confirmed sighting or a false positive of an indicator",
             req: Some(schema::<intel::SightingRequest>), reply: Json(schema::<admin::Done>), || post(intel::sighting)),
         ep!(GET "/api/v1/intel/hits", Api, Admin, "Fleet matches: observables agents reported (connections, listeners, /etc/hosts) that matched an indicator (query: agent, since, limit)",
-            req: None, reply: Json(schema::<intel::HitList>), || get(intel::hits)),
+            query: intel::HitsQuery, req: None, reply: Json(schema::<intel::HitList>), || get(intel::hits)),
         ep!(GET "/taxii2/", Api, Admin, "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
             req: None, reply: Taxii, || get(taxii::discovery)),
         ep!(GET "/taxii2/api/", Api, Admin, "TAXII 2.1 API root",
@@ -180,13 +193,13 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep!(GET "/taxii2/api/collections/{id}/", Api, Admin, "TAXII 2.1 collection",
             req: None, reply: Taxii, || get(taxii::one_collection)),
         ep!(GET "/taxii2/api/collections/{id}/objects/", Api, Admin, "TAXII 2.1 objects envelope (added_after, limit, next, match[id|type|version|spec_version])",
-            req: None, reply: Taxii, || get(taxii::objects)),
+            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::objects)),
         ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/", Api, Admin, "TAXII 2.1 one object",
-            req: None, reply: Taxii, || get(taxii::object)),
+            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::object)),
         ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/versions/", Api, Admin, "TAXII 2.1 versions of one object (the current one)",
-            req: None, reply: Taxii, || get(taxii::versions)),
+            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::versions)),
         ep!(GET "/taxii2/api/collections/{id}/manifest/", Api, Admin, "TAXII 2.1 manifest (ids, date added, versions, media types)",
-            req: None, reply: Taxii, || get(taxii::manifest)),
+            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::manifest)),
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
             req: Some(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
         ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",

@@ -32,6 +32,43 @@ fn problem_schema() -> Value {
     })
 }
 
+/// The query parameters of a handler's `Query` type, from its root schema: one parameter per
+/// property, required when the type requires it, with the property's schema (an `Option`'s
+/// `null` dropped: an absent parameter is how a query says "none") and its doc comment.
+fn query_parameters(root: &Value) -> Vec<Value> {
+    let required: Vec<&str> = root["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(props) = root["properties"].as_object() else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .map(|(name, schema)| {
+            let mut schema = schema.clone();
+            let description = schema.as_object_mut().and_then(|o| o.remove("description"));
+            if let Some(types) = schema["type"].as_array() {
+                let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                schema["type"] = match kept.as_slice() {
+                    [one] => one.clone(),
+                    _ => Value::Array(kept),
+                };
+            }
+            let mut p = json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "schema": schema,
+            });
+            if let Some(d) = description {
+                p["description"] = d;
+            }
+            p
+        })
+        .collect()
+}
+
 /// The document. `api_url`/`agent_url` fill `servers` when known (served documents); the
 /// snapshot leaves them out so it does not depend on ports.
 pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value {
@@ -63,12 +100,17 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
                 op.insert("security".into(), json!([{"agentCertificate": []}]));
             }
         }
-        let params: Vec<Value> = e
+        let mut params: Vec<Value> = e
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
+        if let Some(query) = e.query {
+            params.extend(query_parameters(
+                &serde_json::to_value(query(&mut g)).unwrap_or(Value::Null),
+            ));
+        }
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }

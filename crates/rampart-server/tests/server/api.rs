@@ -27,6 +27,38 @@ fn openapi_snapshot() {
         let name = &rest[..rest.find('"').unwrap()];
         assert!(schemas.contains_key(name), "dangling $ref {name}");
     }
+    // Query parameters come from the handlers' Query types: names, types, bounds, required.
+    let query = |path: &str| -> Vec<Value> {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().filter(|p| p["in"] == "query").cloned().collect())
+            .unwrap_or_default()
+    };
+    let lookup = query("/api/v1/intel/lookup");
+    assert!(
+        lookup.iter().any(|p| p["name"] == "value"
+            && p["required"] == true
+            && p["schema"]["type"] == "string"),
+        "{lookup:?}"
+    );
+    let objects = query("/taxii2/api/collections/{id}/objects/");
+    assert!(
+        objects
+            .iter()
+            .any(|p| p["name"] == "limit" && p["schema"]["minimum"] == 1 && p["required"] == false),
+        "{objects:?}"
+    );
+    assert_eq!(objects.len(), 7, "{objects:?}");
+    let results = query("/api/v1/results");
+    let names: Vec<&str> = results
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .map(|n| match n {
+            "agent" | "policy" | "status" | "limit" => n,
+            other => panic!("unexpected parameter {other}"),
+        })
+        .collect();
+    assert_eq!(names.len(), 4);
 }
 
 async fn served_document_errors_and_admin_auth(db: Db) {
