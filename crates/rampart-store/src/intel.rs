@@ -300,6 +300,28 @@ const FEED_COLUMNS: &str = "id, name, format, url, interval_secs, reliability, t
      etag, last_modified, last_attempt, last_success, last_error, failures, last_records, \
      last_indicators, last_problems, created_at";
 
+/// An indicator's index columns, as the live-indicator scan and the export pages select them.
+fn index_row<R: Row>(r: &R) -> Result<IntelIndexRow, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database>,
+{
+    Ok(IntelIndexRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        value: r.try_get("value")?,
+        base_score: r.try_get("base_score")?,
+        last_seen: r.try_get("last_seen")?,
+        sightings: r.try_get("sightings")?,
+        false_positives: r.try_get("false_positives")?,
+        last_sighting: r.try_get("last_sighting")?,
+        threat_type: r.try_get("threat_type")?,
+    })
+}
+
 fn feed_from_row<R: Row>(row: &R) -> Result<IntelFeed, sqlx::Error>
 where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
@@ -1370,19 +1392,7 @@ impl Store {
                 .fetch_all(p)
                 .await?;
                 rows.iter()
-                    .map(|r| {
-                        Ok(IntelIndexRow {
-                            id: r.try_get("id")?,
-                            kind: r.try_get("kind")?,
-                            value: r.try_get("value")?,
-                            base_score: r.try_get("base_score")?,
-                            last_seen: r.try_get("last_seen")?,
-                            sightings: r.try_get("sightings")?,
-                            false_positives: r.try_get("false_positives")?,
-                            last_sighting: r.try_get("last_sighting")?,
-                            threat_type: r.try_get("threat_type")?,
-                        })
-                    })
+                    .map(index_row)
                     .collect::<Result<Vec<_>, sqlx::Error>>()?
             });
             let n = rows.len();
@@ -1477,17 +1487,7 @@ impl Store {
             rows.iter()
                 .map(|r| {
                     Ok(IntelExportRow {
-                            indicator: IntelIndexRow {
-                                id: r.try_get("id")?,
-                                kind: r.try_get("kind")?,
-                                value: r.try_get("value")?,
-                                base_score: r.try_get("base_score")?,
-                                last_seen: r.try_get("last_seen")?,
-                                sightings: r.try_get("sightings")?,
-                                false_positives: r.try_get("false_positives")?,
-                                last_sighting: r.try_get("last_sighting")?,
-                                threat_type: r.try_get("threat_type")?,
-                            },
+                            indicator: index_row(r)?,
                             first_seen: r.try_get("first_seen")?,
                             family: r.try_get("family")?,
                             attack: {
