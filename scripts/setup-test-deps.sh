@@ -10,6 +10,9 @@
 #   taxii2-client: the OASIS TAXII 2.1 client, run against Rampart's TAXII server by a test.
 #   scapy: writes the pcap the Suricata tests run the exported rules over.
 #   stix2-validator + stix2: the OASIS validator and library judge the STIX export.
+#   schemathesis: tests the served OpenAPI document against the running server; in its own
+#   virtual environment (/opt/rampart-test/schemathesis) so its dependencies cannot clash
+#   with the STIX tools'.
 # Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
 set -euo pipefail
 need_root() {
@@ -61,4 +64,10 @@ python3 -c 'import stix2validator, stix2' 2>/dev/null || {
 python3 -c 'import taxii2client' 2>/dev/null || {
   echo "setup-test-deps: installing taxii2-client (PyPI)" >&2
   python3 -m pip install -q --disable-pip-version-check taxii2-client==2.3.0
+}
+schemathesis=/opt/rampart-test/schemathesis/bin/schemathesis
+"$schemathesis" --version 2>/dev/null | grep -q '4.32.5' || {
+  echo "setup-test-deps: installing schemathesis (PyPI, own virtual environment)" >&2
+  python3 -m venv /opt/rampart-test/schemathesis
+  /opt/rampart-test/schemathesis/bin/pip install -q --disable-pip-version-check schemathesis==4.32.5
 }

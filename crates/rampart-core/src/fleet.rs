@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ScanReport;
 
+/// Text without control characters, as JSON Schema says it (the server's own check).
+const PRINTABLE: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
 /// `POST /api/v1/enrol`: a one-time token and a CSR for a key the agent generated itself.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct EnrolRequest {
@@ -16,12 +19,16 @@ pub struct EnrolRequest {
     /// PKCS#10 certificate signing request, PEM.
     pub csr_pem: String,
     /// Host name.
+    #[schemars(length(min = 1, max = 255), regex(pattern = PRINTABLE))]
     pub hostname: String,
     /// Operating system.
+    #[schemars(length(min = 1, max = 255), regex(pattern = PRINTABLE))]
     pub os: String,
     /// CPU architecture.
+    #[schemars(length(min = 1, max = 255), regex(pattern = PRINTABLE))]
     pub arch: String,
     /// Agent software version.
+    #[schemars(length(min = 1, max = 255), regex(pattern = PRINTABLE))]
     pub agent_version: String,
 }
 
@@ -104,6 +111,7 @@ pub struct HeartbeatResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct RunSubmission {
     /// Chosen by the agent when the scan finishes; a resend carries the same id.
+    #[schemars(regex(pattern = "^[A-Za-z0-9_-]{8,128}$"))]
     pub run_id: String,
     /// Policy version the scan used (none for ad-hoc scans).
     pub policy_version: Option<i64>,
@@ -112,6 +120,7 @@ pub struct RunSubmission {
     /// `schedule`, `on_demand` or `manual`.
     pub trigger: String,
     /// The engine's report, exactly one policy.
+    #[schemars(extend("properties" = {"policies": {"minItems": 1, "maxItems": 1}}))]
     pub report: ScanReport,
     /// What the host was talking to and serving when it scanned, for threat-intel matching
     /// (absent from older agents).

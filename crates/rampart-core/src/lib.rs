@@ -12,6 +12,7 @@ pub mod names;
 pub mod report;
 pub mod severity;
 pub mod status;
+pub mod timestamp;
 
 pub use framework::Framework;
 pub use report::{

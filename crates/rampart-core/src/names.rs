@@ -5,6 +5,9 @@
 
 /// Longest name.
 pub const NAME_MAX: usize = 64;
+
+/// [`check_name`] as a JSON Schema pattern, for API documents.
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 /// Longest label value.
 pub const LABEL_VALUE_MAX: usize = 256;
 /// Most labels on one token or agent.
@@ -38,9 +41,9 @@ pub fn check_labels<'a>(
     }
     for (key, value) in labels {
         check_name("label", key)?;
-        if value.len() > LABEL_VALUE_MAX || value.chars().any(char::is_control) {
+        if value.chars().count() > LABEL_VALUE_MAX || value.chars().any(char::is_control) {
             return Err(format!(
-                "label {key}: a value of at most {LABEL_VALUE_MAX} bytes without control characters"
+                "label {key}: a value of at most {LABEL_VALUE_MAX} characters without control characters"
             ));
         }
     }

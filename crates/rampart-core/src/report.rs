@@ -30,11 +30,11 @@ pub struct ScanReport {
     pub host: HostInfo,
     /// When the scan started (UTC).
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::timestamp::Rfc3339")]
     pub started_at: OffsetDateTime,
     /// When the scan finished (UTC).
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::timestamp::Rfc3339")]
     pub finished_at: OffsetDateTime,
     /// One entry per policy evaluated.
     pub policies: Vec<PolicyReport>,
@@ -156,6 +156,7 @@ pub struct PolicyReport {
     /// Counts and score per compliance framework the checks map to.
     pub frameworks: BTreeMap<Framework, Summary>,
     /// Counts per severity.
+    #[schemars(extend("propertyNames" = {"enum": ["unknown", "info", "low", "medium", "high", "critical"]}))]
     pub severities: BTreeMap<Severity, Summary>,
 }
 

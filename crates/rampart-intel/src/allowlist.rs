@@ -90,7 +90,7 @@ pub struct AllowlistError {
 }
 
 /// Which list and entry matched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AllowHit {
     /// The list's name.
     pub list: String,

@@ -40,7 +40,7 @@ impl Default for FetchOptions {
 }
 
 /// What one sync of one feed did.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SyncOutcome {
     /// The server said 304: nothing changed.
@@ -101,10 +101,23 @@ pub fn validate(feed: &mut NewIntelFeed) -> Result<(), InvalidFeed> {
             ),
         );
     }
-    if let Some(u) = &feed.url
-        && !(u.starts_with("https://") || u.starts_with("http://"))
-    {
-        return bad("url", format!("{u:?}: must be an http:// or https:// URL"));
+    if let Some(u) = &feed.url {
+        // Parsed as the fetch will parse it, so a URL that cannot be fetched is refused here
+        // rather than failing at every sync.
+        // The pattern the API document states, then the parse the fetch will make (which the
+        // pattern's URLs all pass: it is written so).
+        let parsed = url::Url::parse(u);
+        let fetchable = feed_url_regex().is_match(u) && parsed.is_ok();
+        if !fetchable {
+            let why = parsed.err().map(|e| format!(" ({e})")).unwrap_or_default();
+            return bad(
+                "url",
+                format!(
+                    "{u:?}: must be an http:// or https:// URL naming a host name or an IPv4 \
+                     address, with an optional port and ASCII path{why}"
+                ),
+            );
+        }
     }
     if feed.interval_secs < MIN_INTERVAL_SECS {
         return bad(
@@ -119,6 +132,28 @@ pub fn validate(feed: &mut NewIntelFeed) -> Result<(), InvalidFeed> {
         return bad("ttl", format!("{} s: must be positive", feed.ttl_secs));
     }
     Ok(())
+}
+
+/// What a feed URL may be, as a regular expression both JSON Schema (ECMA 262) and the
+/// `regex` crate read the same way: `http` or `https`; a host name whose last label starts with
+/// a letter (so it is never read as a number) or a dotted-quad IPv4 address; an optional port
+/// (0–65535); then RFC 3986 characters, `%` only in escapes. No user information (credentials
+/// do not belong in a URL that is logged) and no IPv6 literal (use a name).
+pub const FEED_URL_PATTERN: &str = concat!(
+    "^https?://",
+    "(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    "|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    "([/?#](%[0-9A-Fa-f]{2}|[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=-])*)?$",
+);
+
+fn feed_url_regex() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        // A constant pattern, checked by the tests; a failure here is a programming error.
+        #[allow(clippy::expect_used)]
+        regex::Regex::new(FEED_URL_PATTERN).expect("FEED_URL_PATTERN compiles")
+    })
 }
 
 /// Whether a feed is due at `now`: enabled, has a URL, and its interval has passed since the
@@ -411,5 +446,44 @@ mod tests {
         let mut no_url = feed(None, 0);
         no_url.url = None;
         assert!(!is_due(&no_url, 0));
+    }
+
+    #[test]
+    fn a_feed_url_must_be_a_fetchable_uri() {
+        let with_url = |u: &str| {
+            let mut f = NewIntelFeed {
+                name: "f".into(),
+                format: "plain".into(),
+                url: Some(u.into()),
+                interval_secs: 3600,
+                reliability: 50,
+                tlp: "clear".into(),
+                terms: None,
+                ttl_secs: 86_400,
+            };
+            validate(&mut f).map_err(|e| e.field)
+        };
+        for good in [
+            "https://urlhaus.abuse.ch/downloads/csv_recent/",
+            "http://127.0.0.1:8080/feed.txt?key=a%20b",
+            "https://feeds.example:8443/misp/events?type=ip-dst#top",
+        ] {
+            assert_eq!(with_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "ftp://example.com/list",
+            "https://",
+            "https://\u{cf}",
+            "https://example.com/a b",
+            "https://example.com/%zz",
+            "https://example.com:99999/",
+            "HTTPS://example.com/",
+            "https://[2001:db8::1]/list",
+            "https://user:secret@example.com/",
+            "https://a.123/",
+            "http://256.1.1.1/",
+        ] {
+            assert_eq!(with_url(bad), Err("url"), "{bad}");
+        }
     }
 }

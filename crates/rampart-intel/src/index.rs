@@ -22,7 +22,9 @@ use crate::canon::{self, Ioc, hash_kinds_for, host_ioc, parent_domains, url_part
 use crate::kind::IocKind;
 
 /// How a query value matched an indicator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum How {
     /// The same canonical value.

@@ -47,7 +47,7 @@ pub enum IngestError {
 }
 
 /// What an ingest did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct IngestReport {
     /// What the parser saw.
     pub parse: Summary,

@@ -2,18 +2,21 @@
 //!
 //! The index finds the matches (exact, network, parent domain, URL host…); the store then adds
 //! every source row that named the indicator, ATT&CK names and, on request, related indicators
-//! computed from its indexes (never from a materialised pair table). Answers are JSON values
-//! because they are only ever rendered: the CLI prints them, the API returns them.
+//! computed from its indexes (never from a materialised pair table). Answers are typed: the
+//! API returns them and the CLI prints or reads them back from the API.
 
-use rampart_store::{Store, StoreError};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use crate::allowlist::Allowlists;
+use rampart_store::{IntelObservation, Store, StoreError};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::allowlist::{AllowHit, Allowlists};
 use crate::canon::{Ioc, detect};
 use crate::fang::refang;
-use crate::index::{Index, Match};
+use crate::index::{How, Index, Match};
 use crate::kind::IocKind;
-use crate::score::{self, DecayModels, Facts};
+use crate::score::{self, DecayModels, Explanation, Facts};
 
 /// Related indicators listed per relation (all are counted).
 pub const RELATED_CAP: i64 = 50;
@@ -58,41 +61,178 @@ pub fn observable_matches(
         .collect())
 }
 
-/// One match as JSON, with what the index alone knows: the indicator, how it matched, its score
-/// and the allowlist entry that covers it.
-pub fn match_summary(index: &Index, allow: &Allowlists, m: &Match, ioc: &Ioc) -> Value {
+/// An indicator, named by its kind and canonical value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IndicatorRef {
+    /// Its kind.
+    pub kind: IocKind,
+    /// Its canonical value.
+    pub value: String,
+}
+
+/// One match, with what the index alone knows: the indicator, how it matched, its score and
+/// the allowlist entry that covers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MatchSummary {
+    /// The indicator matched.
+    pub indicator: IndicatorRef,
+    /// How the value matched it.
+    pub how: How,
+    /// Its score now, 0–100 (none when it left the index meanwhile).
+    pub score: Option<u8>,
+    /// The allowlist entry covering it, when one does.
+    pub allowlisted: Option<AllowHit>,
+}
+
+/// One match as a summary.
+pub fn match_summary(index: &Index, allow: &Allowlists, m: &Match, ioc: &Ioc) -> MatchSummary {
     let allowlisted = if index.is_allowlisted(m.entry) {
         allow.check(ioc)
     } else {
         None
     };
-    json!({
-        "indicator": {"kind": ioc.kind, "value": ioc.value},
-        "how": m.how,
-        "score": index.score(m.entry),
-        "allowlisted": allowlisted,
-    })
+    MatchSummary {
+        indicator: IndicatorRef {
+            kind: ioc.kind,
+            value: ioc.value.clone(),
+        },
+        how: m.how,
+        score: index.score(m.entry),
+        allowlisted,
+    }
 }
 
-/// The full answer for one query value: `{"query", "kind", "canonical", "matches": […]}`, or
-/// `{"query", "error"}` when the value is not an indicator. The index is read under the
-/// caller's control (`find`), so a server can hold its lock only while matching. Each match
-/// carries what an analyst acts on: threat type, family, status, first and last seen, the
-/// sources, and the score explained (`score_explained`, scored under `decay` at `at`).
+/// Which source gave the base score: reliability × confidence, the best wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BaseFrom {
+    /// The feed.
+    pub feed: String,
+    /// Its reliability, 0–100.
+    pub reliability: i64,
+    /// The confidence the source gave, 0–100.
+    pub confidence: Option<i64>,
+    /// The confidence assumed because it gave none.
+    pub confidence_assumed: Option<u8>,
+}
+
+/// A score with every term that made it, and the source its base came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScoreExplained {
+    /// The terms.
+    #[serde(flatten)]
+    pub terms: Explanation,
+    /// The source of the base score.
+    pub base_from: Option<BaseFrom>,
+}
+
+/// An ATT&CK technique or object an indicator's sources name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AttackRef {
+    /// `T1059.001`, …
+    pub id: String,
+    /// `technique`, `tactic`, …; none when the ATT&CK catalogue is not imported.
+    pub kind: Option<String>,
+    /// Its name; none when the catalogue is not imported.
+    pub name: Option<String>,
+    /// The tactics it serves.
+    #[serde(default)]
+    pub tactics: Vec<String>,
+}
+
+/// Indicators of one malware family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FamilyIndicators {
+    /// How many there are.
+    pub total: i64,
+    /// `kind:value` of the first [`RELATED_CAP`].
+    pub listed: Vec<String>,
+    /// Whether the list was cut at the cap.
+    pub capped: bool,
+}
+
+/// Indicators related to one: from the same source rows and of the same families.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Related {
+    /// `kind:value` of indicators the same source rows named.
+    pub same_record: Vec<String>,
+    /// Per family the indicator's sources name.
+    pub same_family: BTreeMap<String, FamilyIndicators>,
+}
+
+/// One match with everything an analyst acts on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LookupMatch {
+    /// What the index knows.
+    #[serde(flatten)]
+    pub summary: MatchSummary,
+    /// The threat type (`botnet_cc`, `phishing`, …).
+    pub threat_type: Option<String>,
+    /// The malware family the newest source names.
+    pub family: Option<String>,
+    /// The status the newest source gives (`online`, `offline`, …).
+    pub status: Option<String>,
+    /// How many feeds list it.
+    pub source_count: usize,
+    /// When it expires unless a source reports it again (Unix seconds).
+    pub expires_at: Option<i64>,
+    /// The score explained.
+    pub score_explained: Option<ScoreExplained>,
+    /// Related indicators, when asked for.
+    pub related: Option<Related>,
+    /// ATT&CK references of its sources.
+    pub attack: Vec<AttackRef>,
+    /// First seen by any source (Unix seconds).
+    pub first_seen: Option<i64>,
+    /// Last seen by any source (Unix seconds).
+    pub last_seen: Option<i64>,
+    /// Every source row that named it, newest first.
+    pub sources: Vec<IntelObservation>,
+}
+
+/// The answer for one value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Lookup {
+    /// The value as asked.
+    pub query: String,
+    /// The kind it was read as.
+    pub kind: IocKind,
+    /// Its canonical form.
+    pub canonical: String,
+    /// Every match.
+    pub matches: Vec<LookupMatch>,
+}
+
+/// The answer for one value, as the API and `intel lookup --json` give it: what is known
+/// about it, or why it is not an indicator (not an error of the request: the question had an
+/// answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum LookupAnswer {
+    /// The value is an indicator (matched or not).
+    Found(Lookup),
+    /// It is not one.
+    NotAnIndicator {
+        /// The value as asked.
+        query: String,
+        /// Why it is not an indicator.
+        error: String,
+    },
+}
+
+/// The full answer for one query value whose matches `find` found. The index is read under
+/// the caller's control (`find`), so a server can hold its lock only while matching. Each
+/// match carries what an analyst acts on: threat type, family, status, first and last seen,
+/// the sources, and the score explained (scored under `decay` at `at`).
 pub async fn describe(
     store: &Store,
     raw: &str,
-    found: Result<(Ioc, Vec<(Value, Ioc)>), String>,
+    (query, hits): (Ioc, Vec<(MatchSummary, Ioc)>),
     related: bool,
     decay: &DecayModels,
     at: i64,
-) -> Result<Value, StoreError> {
-    let (query, hits) = match found {
-        Ok(f) => f,
-        Err(e) => return Ok(json!({"query": raw, "error": e})),
-    };
+) -> Result<Lookup, StoreError> {
     let mut out = Vec::with_capacity(hits.len());
-    for (mut summary, ioc) in hits {
+    for (summary, ioc) in hits {
         let stored = store
             .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
             .await?;
@@ -107,19 +247,27 @@ pub async fn describe(
         attack_ids.sort();
         attack_ids.dedup();
         let named = store.intel_attack_names(&attack_ids).await?;
-        let attack: Vec<Value> = attack_ids
+        let attack = attack_ids
             .iter()
             .map(|id| match named.iter().find(|n| &n.0 == id) {
-                Some((_, kind, name, tactics)) => {
-                    json!({"id": id, "kind": kind, "name": name, "tactics": tactics})
-                }
-                None => json!({"id": id}),
+                Some((_, kind, name, tactics)) => AttackRef {
+                    id: id.clone(),
+                    kind: Some(kind.clone()),
+                    name: Some(name.clone()),
+                    tactics: tactics.clone(),
+                },
+                None => AttackRef {
+                    id: id.clone(),
+                    kind: None,
+                    name: None,
+                    tactics: Vec::new(),
+                },
             })
             .collect();
-        let related_json = match (&stored, related) {
+        let related = match (&stored, related) {
             (Some(s), true) => {
                 let by_record = store.intel_related_by_record(s.id, RELATED_CAP).await?;
-                let mut families = serde_json::Map::new();
+                let mut same_family = BTreeMap::new();
                 let mut names: Vec<String> = sources
                     .iter()
                     .flat_map(|o| o.malware.iter().cloned())
@@ -128,78 +276,74 @@ pub async fn describe(
                 names.dedup();
                 for family in names {
                     let (total, list) = store.intel_by_family(&family, RELATED_CAP).await?;
-                    families.insert(
+                    same_family.insert(
                         family,
-                        json!({"total": total, "listed": kind_values(&list), "capped": total > RELATED_CAP}),
+                        FamilyIndicators {
+                            total,
+                            listed: kind_values(&list),
+                            capped: total > RELATED_CAP,
+                        },
                     );
                 }
-                json!({"same_record": kind_values(&by_record), "same_family": families})
+                Some(Related {
+                    same_record: kind_values(&by_record),
+                    same_family,
+                })
             }
-            _ => Value::Null,
+            _ => None,
         };
         // Sources come newest first: the latest that says something speaks for the indicator.
         let family = sources.iter().find_map(|o| o.malware.first().cloned());
         let status = sources.iter().find_map(|o| o.status.clone());
-        let explained = stored.as_ref().map(|s| {
-            let mut e = serde_json::to_value(decay.explain(
+        let score_explained = stored.as_ref().map(|s| {
+            let terms = decay.explain(
                 &Facts::from_indicator(s),
                 ioc.kind,
                 s.threat_type.as_deref(),
                 at,
-            ))
-            .unwrap_or(Value::Null);
+            );
             // Which source gave the base score: reliability × confidence, the best wins.
-            let best = sources.iter().max_by_key(|o| {
-                score::base(
-                    u8::try_from(o.reliability.clamp(0, 100)).unwrap_or(0),
-                    o.confidence
-                        .map(|c| u8::try_from(c.clamp(0, 100)).unwrap_or(0)),
-                )
-            });
-            if let (Some(obj), Some(b)) = (e.as_object_mut(), best) {
-                obj.insert(
-                    "base_from".into(),
-                    json!({
-                        "feed": b.feed,
-                        "reliability": b.reliability,
-                        "confidence": b.confidence,
-                        "confidence_assumed": b.confidence.is_none().then_some(score::DEFAULT_CONFIDENCE),
-                    }),
-                );
-            }
-            e
+            let base_from = sources
+                .iter()
+                .max_by_key(|o| {
+                    score::base(
+                        u8::try_from(o.reliability.clamp(0, 100)).unwrap_or(0),
+                        o.confidence
+                            .map(|c| u8::try_from(c.clamp(0, 100)).unwrap_or(0)),
+                    )
+                })
+                .map(|b| BaseFrom {
+                    feed: b.feed.clone(),
+                    reliability: b.reliability,
+                    confidence: b.confidence,
+                    confidence_assumed: b.confidence.is_none().then_some(score::DEFAULT_CONFIDENCE),
+                });
+            ScoreExplained { terms, base_from }
         });
-        if let Some(obj) = summary.as_object_mut() {
-            obj.insert(
-                "threat_type".into(),
-                json!(stored.as_ref().and_then(|s| s.threat_type.clone())),
-            );
-            obj.insert("family".into(), json!(family));
-            obj.insert("status".into(), json!(status));
-            let mut feeds: Vec<&str> = sources.iter().map(|o| o.feed.as_str()).collect();
-            feeds.sort_unstable();
-            feeds.dedup();
-            obj.insert("source_count".into(), json!(feeds.len()));
-            obj.insert(
-                "expires_at".into(),
-                json!(stored.as_ref().map(|s| s.expires_at)),
-            );
-            obj.insert("score_explained".into(), json!(explained));
-            obj.insert("related".into(), related_json);
-            obj.insert("attack".into(), Value::Array(attack));
-            obj.insert(
-                "first_seen".into(),
-                json!(stored.as_ref().map(|s| s.first_seen)),
-            );
-            obj.insert(
-                "last_seen".into(),
-                json!(stored.as_ref().map(|s| s.last_seen)),
-            );
-            obj.insert("sources".into(), json!(sources));
-        }
-        out.push(summary);
+        let mut feeds: Vec<&str> = sources.iter().map(|o| o.feed.as_str()).collect();
+        feeds.sort_unstable();
+        feeds.dedup();
+        out.push(LookupMatch {
+            summary,
+            threat_type: stored.as_ref().and_then(|s| s.threat_type.clone()),
+            family,
+            status,
+            source_count: feeds.len(),
+            expires_at: stored.as_ref().map(|s| s.expires_at),
+            score_explained,
+            related,
+            attack,
+            first_seen: stored.as_ref().map(|s| s.first_seen),
+            last_seen: stored.as_ref().map(|s| s.last_seen),
+            sources,
+        });
     }
-    Ok(json!({"query": raw, "kind": query.kind, "canonical": query.value, "matches": out}))
+    Ok(Lookup {
+        query: raw.to_owned(),
+        kind: query.kind,
+        canonical: query.value,
+        matches: out,
+    })
 }
 
 /// Matches `raw` against `index` and summarises each match (the part of [`describe`] that
@@ -208,7 +352,7 @@ pub fn find(
     index: &Index,
     allow: &Allowlists,
     raw: &str,
-) -> Result<(Ioc, Vec<(Value, Ioc)>), String> {
+) -> Result<(Ioc, Vec<(MatchSummary, Ioc)>), String> {
     let q = query(raw)?;
     let hits = matches(index, &q)
         .into_iter()

@@ -113,7 +113,7 @@ pub fn normalize_tag(tag: &str) -> Option<String> {
 }
 
 /// A row or value a parser could not use, and why. The rest of the document is still parsed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// 1-based line in the document (0 when the document has no lines, e.g. a zip member list).
     pub line: u64,

@@ -26,7 +26,9 @@ use std::fmt;
 use crate::kind::IocKind;
 
 /// One decay model.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct DecayModel {
     /// Days after which the score's decayed part reaches 0; `None`: it never decays.
     pub lifetime_days: Option<f64>,
@@ -303,7 +305,7 @@ pub const MAX_COUNTED_SIGHTINGS: u32 = 4;
 pub const FALSE_POSITIVE_POINTS: u32 = 25;
 
 /// Why an indicator scores what it does: the terms of the formula above.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Explanation {
     /// The base score (the best source's reliability × confidence).
     pub base: u8,

@@ -55,12 +55,12 @@ impl App {
             tokens,
             revoked: Arc::new(RevocationSet::new()),
             enrol_audience: format!("{api_url}/api/v1/enrol"),
+            auth_failures: crate::routes::auth_limit::AuthFailures::new(config.max_auth_failures),
             config,
             api_url,
             agent_url,
             beats: Mutex::new(BTreeMap::new()),
             ingest_tx,
-            auth_failures: Default::default(),
             ingest_rx: Mutex::new(Some(ingest_rx)),
             intel,
         }

@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Largest request body accepted (after decompression for result uploads).
     pub max_body_bytes: usize,
+    /// Failed authentications allowed per client address and minute before it is refused
+    /// (429) until the minute ends. Raise it when many admins share one address (a NAT).
+    pub max_auth_failures: u32,
     /// How fast request bodies must arrive on both listeners.
     pub body_pace: crate::pace::BodyPace,
     /// Fetch threat-intel feeds when they are due (off: only on request, e.g. air-gapped).
@@ -69,6 +72,7 @@ impl ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_body_bytes: 256 * 1024 * 1024,
+            max_auth_failures: crate::routes::auth_limit::DEFAULT_MAX_FAILURES,
             // A 256 MiB feed upload at 1 MiB/s fits in 10 minutes; a body trickled at less than
             // 1 KiB/s on average is cut after 10 s of grace.
             body_pace: crate::pace::BodyPace {

@@ -24,7 +24,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::{Db, Store, StoreError, on_pool};
 
 /// A feed definition with its health.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct IntelFeed {
     /// Row id.
     pub id: i64,
@@ -160,7 +160,7 @@ pub struct IntelIndicator {
 }
 
 /// One feed row that named an indicator, with its feed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct IntelObservation {
     /// Feed name.
     pub feed: String,
@@ -203,7 +203,9 @@ pub struct IntelObservation {
 }
 
 /// What one ingest batch changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct IntelIngestCounts {
     /// Indicators that did not exist before.
     pub new_indicators: u64,

@@ -25,7 +25,7 @@ pub struct NewIntelHit {
 }
 
 /// A recorded match, with its indicator and the feeds that reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct IntelHit {
     /// Row id.
     pub id: i64,

@@ -41,15 +41,15 @@ pub struct EnrolmentToken {
     pub uses: u32,
     /// When it stops being accepted (before leeway).
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub expires_at: OffsetDateTime,
     /// When it was made.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub created_at: OffsetDateTime,
     /// When an admin withdrew it.
     #[serde(with = "time::serde::rfc3339::option", default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<rampart_core::timestamp::Rfc3339>")]
     pub revoked_at: Option<OffsetDateTime>,
     /// When set, the token re-enrols this existing agent (same id) instead of creating one.
     #[serde(default)]
@@ -131,21 +131,21 @@ pub struct Agent {
     pub cert_serial: String,
     /// When that certificate expires.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub cert_not_after: OffsetDateTime,
     /// First enrolment.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub enrolled_at: OffsetDateTime,
     /// Last heartbeat (or enrolment).
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub last_seen: OffsetDateTime,
     /// Active or revoked.
     pub status: AgentStatus,
     /// A "scan now" not yet delivered.
     #[serde(with = "time::serde::rfc3339::option", default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<rampart_core::timestamp::Rfc3339>")]
     pub scan_requested_at: Option<OffsetDateTime>,
 }
 
@@ -160,19 +160,19 @@ pub struct CertificateRecord {
     pub fingerprint: String,
     /// Start of validity.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub not_before: OffsetDateTime,
     /// End of validity.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub not_after: OffsetDateTime,
     /// When it was issued.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub issued_at: OffsetDateTime,
     /// When it was revoked.
     #[serde(with = "time::serde::rfc3339::option", default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<rampart_core::timestamp::Rfc3339>")]
     pub revoked_at: Option<OffsetDateTime>,
     /// Why.
     #[serde(default)]
@@ -205,7 +205,7 @@ pub struct PolicyVersion {
     pub check_count: i64,
     /// Upload time.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -270,7 +270,7 @@ pub struct Assignment {
     pub schedule: String,
     /// When the assignment was made or last changed.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -334,15 +334,15 @@ pub struct RunSummary {
     pub trigger: String,
     /// Scan start.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub started_at: OffsetDateTime,
     /// Scan end.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub finished_at: OffsetDateTime,
     /// Server receipt.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub received_at: OffsetDateTime,
     /// Counts and score.
     pub summary: Summary,
@@ -371,7 +371,7 @@ pub struct CheckHistoryPoint {
     pub run_id: String,
     /// When the run started.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub started_at: OffsetDateTime,
     /// Status in that run.
     pub status: Status,
@@ -392,11 +392,11 @@ pub struct LatestResult {
     pub run_id: String,
     /// When that run started.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub observed_at: OffsetDateTime,
     /// When the check entered this status.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub since: OffsetDateTime,
 }
 
@@ -405,7 +405,7 @@ pub struct LatestResult {
 pub struct ScorePoint {
     /// Start of the bucket.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub bucket_start: OffsetDateTime,
     /// Runs in the bucket.
     pub runs: i64,
@@ -436,7 +436,7 @@ pub struct FlatResult {
     pub policy_version: Option<i64>,
     /// Run start.
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
     pub started_at: OffsetDateTime,
     /// Check.
     pub check_id: String,

@@ -198,6 +198,10 @@ pub struct ServerArgs {
     /// Keep runs this many days.
     #[arg(long, default_value_t = 400)]
     pub retention_days: u32,
+    /// Failed authentications allowed per client address and minute; more are refused with
+    /// 429 until the minute ends (raise it when many admins share one address).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_auth_failures: u32,
 }
 
 /// `rampart token …`.

@@ -248,7 +248,7 @@ fn strip_position(message: &str) -> String {
 }
 
 /// What a parse produced besides its records.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Documents read (1, or the members of a zip archive).
     pub documents: u64,

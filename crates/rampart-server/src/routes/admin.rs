@@ -27,15 +27,24 @@ const MAX_TOKEN_TTL: Duration = Duration::days(7);
 #[derive(Deserialize, JsonSchema)]
 pub(crate) struct TokenRequest {
     /// Group enrolled agents join.
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
     group: String,
-    /// Labels enrolled agents get.
+    /// Labels enrolled agents get: at most 32, names like groups, values of at most 256
+    /// characters without control characters.
     #[serde(default)]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "propertyNames" = {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+        "additionalProperties" = {"type": "string", "maxLength": 256, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
+    ))]
     labels: Labels,
     /// Lifetime in seconds (default 3600, at most 7 days).
     #[serde(default = "default_ttl")]
+    #[schemars(range(min = 10, max = 604_800))]
     ttl_secs: i64,
-    /// Enrolments allowed (default 1: single use).
+    /// Enrolments allowed (default 1: single use; a re-enrolment token must be single-use).
     #[serde(default = "default_uses")]
+    #[schemars(range(min = 1))]
     max_uses: u32,
     /// Re-enrol this existing agent, keeping its identity and history.
     #[serde(default)]
@@ -198,6 +207,7 @@ fn view(app: &App, agent: Agent, now: OffsetDateTime) -> AgentView {
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(crate) struct GroupQuery {
     /// Only agents of this group.
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
     group: Option<String>,
 }
 
@@ -206,6 +216,10 @@ pub(crate) async fn list_agents(
     _admin: Admin,
     Query(q): Query<GroupQuery>,
 ) -> Result<Json<Vec<AgentView>>, ApiError> {
+    if let Some(group) = &q.group {
+        rampart_core::names::check_name("group", group)
+            .map_err(|e| ApiError::bad_request("invalid_field", e))?;
+    }
     app.flush_heartbeats().await;
     let now = OffsetDateTime::now_utc();
     let agents = app.store.agents(q.group.as_deref()).await?;
@@ -251,6 +265,7 @@ pub(crate) async fn show_agent(
 pub(crate) struct RevokeRequest {
     /// Why (kept with the certificates).
     #[serde(default = "default_reason")]
+    #[schemars(length(max = 1024))]
     reason: String,
 }
 
@@ -271,6 +286,12 @@ pub(crate) async fn revoke_agent(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RevokeRequest>,
 ) -> Result<Json<Revoked>, ApiError> {
+    if req.reason.chars().count() > 1024 {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "reason: at most 1024 characters",
+        ));
+    }
     let serials = app
         .store
         .revoke_agent(&id, &req.reason, OffsetDateTime::now_utc())
@@ -301,6 +322,7 @@ pub(crate) async fn scan_now(
 #[derive(Deserialize, JsonSchema)]
 pub(crate) struct PolicyUpload {
     /// File name (used in error locations).
+    #[schemars(length(max = 255))]
     file_name: String,
     /// The policy text, exactly as in the file.
     content: String,
@@ -398,6 +420,7 @@ pub(crate) struct AssignRequest {
     target: Target,
     /// Version (default: the newest).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     version: Option<i64>,
     /// Cron expression, UTC (5 fields, or `@hourly`, `@daily`, …).
     schedule: String,

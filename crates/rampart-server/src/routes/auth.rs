@@ -32,6 +32,15 @@ impl FromRequestParts<Arc<App>> for Admin {
         // TAXII clients and SIEM connectors send HTTP Basic; the admin API takes only bearer
         // tokens, so a password prompt never appears on it.
         let taxii = parts.uri.path().starts_with("/taxii2/");
+        // No credential at all is not a guess: answered with the challenge, not counted (a
+        // browser or a client finding out how to authenticate is not an attack).
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "missing_token",
+                "an admin bearer token is required (Authorization: Bearer …)",
+            )
+            .with_challenge(challenge(taxii)));
+        };
         let now = Instant::now();
         if let Some(wait) = client.and_then(|ip| app.auth_failures.blocked(ip, now)) {
             return Err(ApiError::new(
@@ -41,20 +50,12 @@ impl FromRequestParts<Arc<App>> for Admin {
             )
             .with_retry_after(wait));
         }
-        let verdict = match parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .map(|v| v.to_str())
-        {
-            None => Err(ApiError::unauthorized(
-                "missing_token",
-                "an admin bearer token is required (Authorization: Bearer …)",
-            )),
-            Some(Err(_)) => Err(ApiError::unauthorized(
+        let verdict = match header.to_str() {
+            Err(_) => Err(ApiError::unauthorized(
                 "bad_authorization",
                 "the Authorization header is not text",
             )),
-            Some(Ok(header)) => match admin_token(header, taxii) {
+            Ok(header) => match admin_token(header, taxii) {
                 Err(e) => Err(e),
                 Ok(token) => match app.store.admin_token(&token_hash(token.trim())).await? {
                     Some(label) => Ok(Admin { label }),
@@ -77,12 +78,17 @@ impl FromRequestParts<Arc<App>> for Admin {
             if let Some(ip) = client {
                 app.auth_failures.record(ip, now);
             }
-            e.with_challenge(if taxii {
-                "Basic realm=\"rampart\", Bearer realm=\"rampart\""
-            } else {
-                "Bearer realm=\"rampart\""
-            })
+            e.with_challenge(challenge(taxii))
         })
+    }
+}
+
+/// The `WWW-Authenticate` challenge: TAXII takes HTTP Basic too.
+fn challenge(taxii: bool) -> &'static str {
+    if taxii {
+        "Basic realm=\"rampart\", Bearer realm=\"rampart\""
+    } else {
+        "Bearer realm=\"rampart\""
     }
 }
 

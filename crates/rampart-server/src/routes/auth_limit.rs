@@ -1,7 +1,8 @@
 //! Failed authentications, per client address: logged (never the secret) and limited, so an
 //! anonymous client cannot guess tokens at line rate.
 //!
-//! A fixed window per address: after [`MAX_FAILURES`] failures within [`WINDOW`], every request
+//! A fixed window per address: after a number of failures (the server's `max_auth_failures`,
+//! [`DEFAULT_MAX_FAILURES`] unless set) within [`WINDOW`], every request
 //! from that address that needs a credential is refused with 429 and `Retry-After` until the
 //! window ends, before any token is checked. Memory is bounded: at most [`MAX_TRACKED`]
 //! addresses are tracked, expired windows are dropped first.
@@ -11,20 +12,29 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Failures allowed per address and window.
-pub(crate) const MAX_FAILURES: u32 = 10;
+/// Failures allowed per address and window unless the server is told otherwise.
+pub const DEFAULT_MAX_FAILURES: u32 = 10;
 /// The window.
 pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at most.
 const MAX_TRACKED: usize = 10_000;
 
 /// Failed authentications per client address.
-#[derive(Default)]
 pub(crate) struct AuthFailures {
     windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Failures allowed per address and window.
+    max: u32,
 }
 
 impl AuthFailures {
+    /// Allowing `max` failures per address and window (at least one).
+    pub fn new(max: u32) -> AuthFailures {
+        AuthFailures {
+            windows: Mutex::default(),
+            max: max.max(1),
+        }
+    }
+
     /// `Some(seconds to wait)` when `addr` has used up its failures for this window.
     pub fn blocked(&self, addr: IpAddr, now: Instant) -> Option<u64> {
         let windows = self
@@ -33,7 +43,7 @@ impl AuthFailures {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (start, count) = windows.get(&addr)?;
         let elapsed = now.saturating_duration_since(*start);
-        (elapsed < WINDOW && *count >= MAX_FAILURES).then(|| (WINDOW - elapsed).as_secs().max(1))
+        (elapsed < WINDOW && *count >= self.max).then(|| (WINDOW - elapsed).as_secs().max(1))
     }
 
     /// Counts a failure of `addr`.
@@ -65,11 +75,11 @@ mod tests {
 
     #[test]
     fn an_address_is_blocked_after_its_failures_until_the_window_ends() {
-        let f = AuthFailures::default();
+        let f = AuthFailures::new(DEFAULT_MAX_FAILURES);
         let a: IpAddr = "192.0.2.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let b: IpAddr = "192.0.2.2".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let t0 = Instant::now();
-        for _ in 0..MAX_FAILURES - 1 {
+        for _ in 0..DEFAULT_MAX_FAILURES - 1 {
             f.record(a, t0);
         }
         assert_eq!(f.blocked(a, t0), None, "one failure short");

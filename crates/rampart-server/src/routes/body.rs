@@ -64,20 +64,56 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
             bytes
         };
         let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            ApiError::bad_request(
-                "invalid_json",
-                format!(
-                    "body at {path} (line {}, column {}): {inner}",
-                    inner.line(),
-                    inner.column()
-                ),
-            )
-        })?;
-        Ok(ApiJson(value))
+        match serde_path_to_error::deserialize(&mut de) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(e) => {
+                // JSON Schema (and so the OpenAPI document) counts `3.0` as the integer 3;
+                // serde does not. Only when the body failed is it read again with integral
+                // numbers made integers, so the common case pays nothing.
+                if let Some(value) = integral_retry(&bytes) {
+                    return Ok(ApiJson(value));
+                }
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                Err(ApiError::bad_request(
+                    "invalid_json",
+                    format!(
+                        "body at {path} (line {}, column {}): {inner}",
+                        inner.line(),
+                        inner.column()
+                    ),
+                ))
+            }
+        }
     }
+}
+
+/// `bytes` as `T` once every number with no fractional part (`3.0`, `1e3`) is an integer, or
+/// `None` when it has none or still does not fit.
+fn integral_retry<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if !(n.is_i64() || n.is_u64()) => {
+                match n.as_f64() {
+                    // Exactly representable integers only (|x| < 2^53).
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                        *v = serde_json::Value::from(f as i64);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            // Every element is visited (no short circuit): all of them are mended.
+            serde_json::Value::Array(a) => a.iter_mut().map(fix).filter(|c| *c).count() > 0,
+            serde_json::Value::Object(o) => o.values_mut().map(fix).filter(|c| *c).count() > 0,
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !fix(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
 }
 
 /// A raw body (a feed file), read within the endpoint's limit and pace; a body that cannot be

@@ -215,6 +215,7 @@ pub(crate) struct ScoreQuery {
     /// How many days back (default 30).
     days: Option<i64>,
     /// `day` (the default) or `hour`.
+    #[schemars(extend("enum" = ["day", "hour"]))]
     bucket: Option<String>,
 }
 
@@ -247,7 +248,8 @@ pub(crate) struct FlatQuery {
     agent: Option<String>,
     /// Only this policy's results.
     policy: Option<String>,
-    /// Only results with this status (passed, failed, not_applicable, …).
+    /// Only results with this status.
+    #[schemars(extend("enum" = ["pass", "fail", "not_applicable", "not_run", "error", "waived"]))]
     status: Option<String>,
     /// At most this many rows.
     limit: Option<i64>,

@@ -10,14 +10,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_intel::Format;
 use rampart_intel::export::{ExportFormat, export_all};
-use rampart_intel::feeds::{SyncOutcome, sync_feed, validate};
+use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_feed, validate};
 use rampart_intel::ingest::{IngestError, IngestReport, ingest};
-use rampart_intel::lookup::{describe, find, match_summary, observable_matches, query};
+use rampart_intel::lookup::{
+    LookupAnswer, MatchSummary, describe, find, match_summary, observable_matches, query,
+};
 use rampart_intel::{IocKind, Limits};
-use rampart_store::{IntelFeed, NewIntelFeed};
+use rampart_store::{IntelFeed, IntelHit, NewIntelFeed};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::admin::Done;
 use super::auth::Admin;
@@ -25,6 +26,9 @@ use super::body::{ApiBytes, ApiJson};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::intel::now;
+
+/// Longest value looked up (the longest URL a browser takes is shorter).
+const MAX_VALUE_CHARS: usize = 4096;
 
 /// Observables accepted in one match request.
 const MAX_OBSERVABLES: usize = 100_000;
@@ -40,6 +44,7 @@ fn ingest_error(e: IngestError) -> ApiError {
 #[derive(Deserialize, JsonSchema)]
 pub(crate) struct LookupQuery {
     /// The value: an address, network, domain, URL, e-mail, hash, CVE… (defanged text accepted).
+    #[schemars(length(min = 1, max = 4096))]
     value: String,
     /// Also list indicators from the same source rows and of the same malware families.
     #[serde(default)]
@@ -50,23 +55,32 @@ pub(crate) async fn lookup(
     State(app): State<Arc<App>>,
     _admin: Admin,
     Query(q): Query<LookupQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LookupAnswer>, ApiError> {
+    let chars = q.value.chars().count();
+    if !(1..=MAX_VALUE_CHARS).contains(&chars) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("value: 1–{MAX_VALUE_CHARS} characters ({chars} given)"),
+        ));
+    }
     let rules = app
         .intel
         .current_rules(&app.store)
         .await
         .map_err(ingest_error)?;
     let allow = &rules.allow;
-    let found = app.intel.with_index(|index| find(index, allow, &q.value));
-    if let Err(e) = &found {
-        return Err(ApiError::bad_request(
-            "not_an_indicator",
-            format!("value {:?}: {e}", q.value),
-        ));
-    }
-    Ok(Json(
+    let found = match app.intel.with_index(|index| find(index, allow, &q.value)) {
+        Ok(found) => found,
+        Err(error) => {
+            return Ok(Json(LookupAnswer::NotAnIndicator {
+                query: q.value,
+                error,
+            }));
+        }
+    };
+    Ok(Json(LookupAnswer::Found(
         describe(&app.store, &q.value, found, q.related, &rules.decay, now()).await?,
-    ))
+    )))
 }
 
 /// `POST /api/v1/intel/match`.
@@ -82,11 +96,33 @@ pub(crate) struct MatchRequest {
 /// Bulk match results.
 #[derive(Serialize, JsonSchema)]
 pub(crate) struct MatchResponse {
-    /// One entry per (observable, indicator) match: `observable`, `index` (position in the
-    /// request), `indicator {kind, value}`, `how`, `score`, `allowlisted`.
-    matches: Vec<Value>,
+    /// One entry per (observable, indicator) match.
+    matches: Vec<ObservableMatch>,
     /// Observables that are not indicators, with the reason.
-    invalid: Vec<Value>,
+    invalid: Vec<InvalidObservable>,
+}
+
+/// One (observable, indicator) match.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct ObservableMatch {
+    /// Position of the observable in the request.
+    index: usize,
+    /// The observable as sent.
+    observable: String,
+    /// The match.
+    #[serde(flatten)]
+    summary: MatchSummary,
+}
+
+/// An observable that is not an indicator.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct InvalidObservable {
+    /// Position in the request.
+    index: usize,
+    /// The observable as sent.
+    observable: String,
+    /// Why it is not an indicator.
+    error: String,
 }
 
 pub(crate) async fn match_observables(
@@ -118,16 +154,20 @@ pub(crate) async fn match_observables(
             let found = match observable_matches(index, raw, req.include_allowlisted) {
                 Ok(found) => found,
                 Err(e) => {
-                    out.invalid
-                        .push(json!({"index": i, "observable": raw, "error": e}));
+                    out.invalid.push(InvalidObservable {
+                        index: i,
+                        observable: raw.clone(),
+                        error: e,
+                    });
                     continue;
                 }
             };
             for (m, ioc) in found {
-                let mut v = match_summary(index, allow, &m, &ioc);
-                v["observable"] = json!(raw);
-                v["index"] = json!(i);
-                out.matches.push(v);
+                out.matches.push(ObservableMatch {
+                    index: i,
+                    observable: raw.clone(),
+                    summary: match_summary(index, allow, &m, &ioc),
+                });
             }
         }
     });
@@ -141,12 +181,21 @@ pub(crate) struct IntelStats {
     indexed: usize,
     /// Index memory, bytes.
     index_bytes: usize,
-    /// Per kind: `{kind, live}` — live indicators in the index (allowlisted ones included).
-    kinds: Vec<Value>,
+    /// Live indicators in the index per kind (allowlisted ones included).
+    kinds: Vec<KindCount>,
     /// Indicators expired but kept in the store until purged.
     expired: i64,
     /// Feeds with their health.
-    feeds: Vec<Value>,
+    feeds: Vec<IntelFeed>,
+}
+
+/// Live indicators of one kind.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct KindCount {
+    /// The kind.
+    kind: IocKind,
+    /// How many are in the index.
+    live: usize,
 }
 
 /// Counts come from the in-memory index, not a scan of the store: answered in milliseconds at
@@ -165,10 +214,10 @@ pub(crate) async fn stats(
         index_bytes,
         kinds: kinds
             .iter()
-            .map(|(kind, live)| json!({"kind": kind.as_str(), "live": live}))
+            .map(|&(kind, live)| KindCount { kind, live })
             .collect(),
         expired,
-        feeds: feeds.iter().map(|f| json!(f)).collect(),
+        feeds,
     }))
 }
 
@@ -176,26 +225,34 @@ pub(crate) async fn stats(
 #[derive(Deserialize, JsonSchema)]
 pub(crate) struct FeedRequest {
     /// Unique name, one word.
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
     name: String,
-    /// Parser: `urlhaus-csv`, `threatfox-json`, `stix`, `misp-event`, `plain`… (see docs/intel.md).
+    /// Parser (see docs/intel.md).
+    #[schemars(extend("enum" = ["urlhaus-csv", "urlhaus-json", "threatfox-csv", "threatfox-json", "feodo-csv", "feodo-json", "malwarebazaar-csv", "sslbl-csv", "kev-json", "kev-csv", "otx-json", "phishtank-csv", "phishtank-json", "openphish", "spamhaus-drop", "plain", "csv", "misp-event", "stix"]))]
     format: String,
-    /// Where to fetch it (none: uploads only).
+    /// Where to fetch it: http:// or https://, a host name or IPv4 address, an optional port
+    /// (none: uploads only).
     #[serde(default)]
+    #[schemars(regex(pattern = rampart_intel::feeds::FEED_URL_PATTERN))]
     url: Option<String>,
     /// Fetch interval, seconds (at least 60; default 3600).
     #[serde(default = "default_interval")]
+    #[schemars(range(min = 60))]
     interval_secs: i64,
     /// Source reliability, 0–100 (default 50).
     #[serde(default = "default_reliability")]
+    #[schemars(range(min = 0, max = 100))]
     reliability: i64,
     /// TLP 2.0 marking (default `clear`).
     #[serde(default = "default_tlp")]
+    #[schemars(extend("enum" = ["clear", "green", "amber", "amber+strict", "red"]))]
     tlp: String,
     /// Licence or terms of use.
     #[serde(default)]
     terms: Option<String>,
     /// How long one delivery keeps an indicator alive, seconds (default 30 days).
     #[serde(default = "default_ttl")]
+    #[schemars(range(min = 1))]
     ttl_secs: i64,
 }
 
@@ -216,16 +273,15 @@ fn default_ttl() -> i64 {
 #[derive(Serialize, JsonSchema)]
 pub(crate) struct FeedList {
     /// Each feed: definition, validators, last attempt/success/error, counts.
-    feeds: Vec<Value>,
+    feeds: Vec<IntelFeed>,
 }
 
 pub(crate) async fn list_feeds(
     State(app): State<Arc<App>>,
     _admin: Admin,
 ) -> Result<Json<FeedList>, ApiError> {
-    let feeds: Vec<IntelFeed> = app.store.intel_feeds().await?;
     Ok(Json(FeedList {
-        feeds: feeds.iter().map(|f| json!(f)).collect(),
+        feeds: app.store.intel_feeds().await?,
     }))
 }
 
@@ -233,7 +289,7 @@ pub(crate) async fn put_feed(
     State(app): State<Arc<App>>,
     _admin: Admin,
     ApiJson(req): ApiJson<FeedRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IntelFeed>), ApiError> {
     let mut def = NewIntelFeed {
         name: req.name,
         format: req.format,
@@ -251,7 +307,7 @@ pub(crate) async fn put_feed(
         )
     })?;
     let feed = app.store.intel_put_feed(&def, now()).await?;
-    Ok((StatusCode::CREATED, Json(json!(feed))))
+    Ok((StatusCode::CREATED, Json(feed)))
 }
 
 /// The request field behind a validation field name.
@@ -287,10 +343,12 @@ pub(crate) async fn sync_now(
     State(app): State<Arc<App>>,
     _admin: Admin,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncOutcome>, ApiError> {
     let feed = feed_named(&app, &name).await?;
     if feed.url.is_none() {
-        return Err(ApiError::bad_request(
+        // The feed's state, not the request, is in the way: 409.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
             "no_url",
             format!("feed {name:?} has no URL: upload its files instead"),
         ));
@@ -306,12 +364,16 @@ pub(crate) async fn sync_now(
         &app.intel.http,
         &feed,
         now(),
-        &app.intel.fetch,
+        // One attempt: the admin who asked sees the error at once (the scheduler retries).
+        &FetchOptions {
+            retries: 0,
+            ..app.intel.fetch.clone()
+        },
         Some(app.intel.live(&rules)),
     )
     .await
     .map_err(ingest_error)?;
-    Ok(Json(json!(outcome)))
+    Ok(Json(outcome))
 }
 
 /// A file for a feed, uploaded as the request body (plain, gzip or zip), for sites that cannot
@@ -323,6 +385,12 @@ pub(crate) async fn upload(
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<IngestReport>, ApiError> {
     let feed = feed_named(&app, &name).await?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "the upload is empty: send the feed's file as the body",
+        ));
+    }
     let format: Format = feed
         .format
         .parse()
@@ -350,10 +418,12 @@ pub(crate) async fn upload(
 /// `GET /api/v1/intel/export` query.
 #[derive(Deserialize, JsonSchema)]
 pub(crate) struct ExportQuery {
-    /// `csv`, `blocklist-ip`, `blocklist-domain`, `urls`, `hosts`, `rpz`, `suricata` or `stix`.
+    /// The format.
+    #[schemars(extend("enum" = ["csv", "blocklist-ip", "blocklist-domain", "urls", "hosts", "rpz", "suricata", "stix"]))]
     format: String,
     /// Leave out indicators scoring below this (0–100, default 0).
     #[serde(default)]
+    #[schemars(range(max = 100))]
     min_score: u8,
 }
 
@@ -433,8 +503,13 @@ pub(crate) async fn sighting(
     _admin: Admin,
     ApiJson(req): ApiJson<SightingRequest>,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
+    // A value that is not an indicator names no indicator: 404, saying why.
     let ioc = query(&req.value).map_err(|e| {
-        ApiError::bad_request("not_an_indicator", format!("value {:?}: {e}", req.value))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_an_indicator",
+            format!("no indicator {:?}: {e}", req.value),
+        )
     })?;
     let Some(ind) = app
         .store
@@ -479,6 +554,7 @@ pub(crate) struct HitsQuery {
     since: i64,
     /// At most this many (default 100, at most 10,000).
     #[serde(default = "default_hits")]
+    #[schemars(range(min = 1, max = 10_000))]
     limit: i64,
 }
 
@@ -493,7 +569,17 @@ pub(crate) struct HitList {
     /// matched, the observable (`observable_kind`: connection, listener or resolver), where the
     /// agent saw it (`context`), first and last time, the last run, how many runs reported it,
     /// and the feeds that list the indicator.
-    hits: Vec<Value>,
+    hits: Vec<FleetHit>,
+}
+
+/// One fleet match.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct FleetHit {
+    /// The match as recorded.
+    #[serde(flatten)]
+    hit: IntelHit,
+    /// The indicator's kind (none for a kind this version does not know).
+    indicator_kind: Option<IocKind>,
 }
 
 pub(crate) async fn hits(
@@ -513,13 +599,10 @@ pub(crate) async fn hits(
         .await?;
     Ok(Json(HitList {
         hits: rows
-            .iter()
-            .map(|h| {
-                let mut v = json!(h);
-                v["indicator_kind"] = json!(
-                    IocKind::from_stored(h.indicator_kind).map_or("unknown", IocKind::as_str)
-                );
-                v
+            .into_iter()
+            .map(|hit| FleetHit {
+                indicator_kind: IocKind::from_stored(hit.indicator_kind),
+                hit,
             })
             .collect(),
     }))

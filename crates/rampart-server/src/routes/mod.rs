@@ -53,13 +53,30 @@ pub(crate) enum Auth {
     AgentCert,
 }
 
+/// What a request carries.
+#[derive(Clone, Copy)]
+pub(crate) enum Body {
+    /// Nothing.
+    None,
+    /// JSON of this schema.
+    Json(SchemaFn),
+    /// JSON of this schema, sent gzip-compressed (`Content-Encoding: gzip`).
+    GzipJson(SchemaFn),
+    /// A file, as it is (plain, gzip or zip).
+    File,
+}
+
 /// What a successful response carries.
 #[derive(Clone, Copy)]
 pub(crate) enum Reply {
+    /// 200 with JSON of this schema.
     Json(SchemaFn),
-    Pem,
-    Der,
-    Bytes,
+    /// 201 with JSON of this schema: something was created.
+    Created(SchemaFn),
+    /// 201 with JSON of this schema when something was created, 200 when it already existed.
+    Upserted(SchemaFn),
+    /// 200 with a document of one of these media types.
+    Document(&'static [&'static str]),
     /// A TAXII 2.1 resource (`application/taxii+json;version=2.1`).
     Taxii,
 }
@@ -72,9 +89,7 @@ pub(crate) struct Endpoint {
     pub query: Option<SchemaFn>,
     pub port: Port,
     pub auth: Auth,
-    pub request: Option<SchemaFn>,
-    /// Request body is gzip-compressed JSON.
-    pub gzip_request: bool,
+    pub request: Body,
     pub reply: Reply,
     pub route: fn() -> MethodRouter<Arc<App>>,
 }
@@ -99,7 +114,6 @@ macro_rules! ep {
             port: Port::$port,
             auth: Auth::$auth,
             request: $req,
-            gzip_request: false,
             reply: $reply,
             route: $route,
         }
@@ -108,113 +122,108 @@ macro_rules! ep {
 
 /// Every endpoint Rampart serves.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
+    use Body::Json as JsonBody;
     use Reply::*;
-    let mut v = vec![
+    vec![
         ep!(GET "/api/v1/health", Api, Public, "Liveness and the storage backend in use",
-            req: None, reply: Json(schema::<public::Health>), || get(public::health)),
+            req: Body::None, reply: Json(schema::<public::Health>), || get(public::health)),
         ep!(GET "/api/v1/openapi.json", Api, Public, "This document",
-            req: None, reply: Bytes, || get(public::openapi)),
+            req: Body::None, reply: Document(&["application/json"]), || get(public::openapi)),
         ep!(GET "/api/v1/ca/root.pem", Api, Public, "The root CA certificate (agents pin it by the SHA-256 in their enrolment token)",
-            req: None, reply: Pem, || get(public::root_pem)),
+            req: Body::None, reply: Document(&["application/x-pem-file"]), || get(public::root_pem)),
         ep!(GET "/api/v1/ca/crl.der", Api, Public, "Current certificate revocation list, signed by the intermediate",
-            req: None, reply: Der, || get(public::crl)),
+            req: Body::None, reply: Document(&["application/pkix-crl"]), || get(public::crl)),
         ep!(POST "/api/v1/enrol", Api, Public, "Enrol an agent: one-time token + CSR in, 24 h client certificate out",
-            req: Some(schema::<EnrolRequest>), reply: Json(schema::<EnrolResponse>), || post(public::enrol)),
+            req: JsonBody(schema::<EnrolRequest>), reply: Json(schema::<EnrolResponse>), || post(public::enrol)),
         ep!(POST "/api/v1/tokens", Api, Admin, "Create an enrolment token",
-            req: Some(schema::<admin::TokenRequest>), reply: Json(schema::<admin::TokenCreated>), || post(admin::create_token)),
+            req: JsonBody(schema::<admin::TokenRequest>), reply: Created(schema::<admin::TokenCreated>), || post(admin::create_token)),
         ep!(GET "/api/v1/tokens", Api, Admin, "List enrolment tokens",
-            req: None, reply: Json(schema::<Vec<rampart_store::EnrolmentToken>>), || get(admin::list_tokens)),
+            req: Body::None, reply: Json(schema::<Vec<rampart_store::EnrolmentToken>>), || get(admin::list_tokens)),
         ep!(DELETE "/api/v1/tokens/{jti}", Api, Admin, "Revoke an enrolment token",
-            req: None, reply: Json(schema::<admin::Done>), || delete(admin::revoke_token)),
+            req: Body::None, reply: Json(schema::<admin::Done>), || delete(admin::revoke_token)),
         ep!(GET "/api/v1/agents", Api, Admin, "List agents (optionally one group) with online status",
-            query: admin::GroupQuery, req: None, reply: Json(schema::<Vec<admin::AgentView>>), || get(admin::list_agents)),
+            query: admin::GroupQuery, req: Body::None, reply: Json(schema::<Vec<admin::AgentView>>), || get(admin::list_agents)),
         ep!(GET "/api/v1/agents/{id}", Api, Admin, "One agent with its certificates",
-            req: None, reply: Json(schema::<admin::AgentDetail>), || get(admin::show_agent)),
+            req: Body::None, reply: Json(schema::<admin::AgentDetail>), || get(admin::show_agent)),
         ep!(POST "/api/v1/agents/{id}/revoke", Api, Admin, "Revoke an agent and its certificates (effective at the next handshake)",
-            req: Some(schema::<admin::RevokeRequest>), reply: Json(schema::<admin::Revoked>), || post(admin::revoke_agent)),
+            req: JsonBody(schema::<admin::RevokeRequest>), reply: Json(schema::<admin::Revoked>), || post(admin::revoke_agent)),
         ep!(POST "/api/v1/agents/{id}/scan", Api, Admin, "Ask an agent to scan now (delivered with its next heartbeat)",
-            req: None, reply: Json(schema::<admin::Done>), || post(admin::scan_now)),
+            req: Body::None, reply: Json(schema::<admin::Done>), || post(admin::scan_now)),
         ep!(POST "/api/v1/policies", Api, Admin, "Upload a policy (Rampart YAML or Wazuh SCA); validated, stored as a new immutable version",
-            req: Some(schema::<admin::PolicyUpload>), reply: Json(schema::<admin::PolicyUploaded>), || post(admin::upload_policy)),
+            req: JsonBody(schema::<admin::PolicyUpload>), reply: Upserted(schema::<admin::PolicyUploaded>), || post(admin::upload_policy)),
         ep!(GET "/api/v1/policies", Api, Admin, "List policies with their newest version",
-            req: None, reply: Json(schema::<Vec<rampart_store::PolicySummary>>), || get(admin::list_policies)),
+            req: Body::None, reply: Json(schema::<Vec<rampart_store::PolicySummary>>), || get(admin::list_policies)),
         ep!(GET "/api/v1/policies/{id}/versions", Api, Admin, "Every version of a policy",
-            req: None, reply: Json(schema::<Vec<rampart_store::PolicyVersion>>), || get(admin::policy_versions)),
+            req: Body::None, reply: Json(schema::<Vec<rampart_store::PolicyVersion>>), || get(admin::policy_versions)),
         ep!(GET "/api/v1/policies/{id}/versions/{version}", Api, Admin, "One version's content, as uploaded",
-            req: None, reply: Bytes, || get(admin::policy_content)),
+            req: Body::None, reply: Document(&["application/yaml"]), || get(admin::policy_content)),
         ep!(PUT "/api/v1/policies/{id}/assignments", Api, Admin, "Assign a version to a group or agent with a cron schedule (replaces that target's assignment)",
-            req: Some(schema::<admin::AssignRequest>), reply: Json(schema::<rampart_store::Assignment>), || put(admin::assign)),
+            req: JsonBody(schema::<admin::AssignRequest>), reply: Json(schema::<rampart_store::Assignment>), || put(admin::assign)),
         ep!(DELETE "/api/v1/policies/{id}/assignments/{kind}/{name}", Api, Admin, "Remove an assignment",
-            req: None, reply: Json(schema::<admin::Done>), || delete(admin::unassign)),
+            req: Body::None, reply: Json(schema::<admin::Done>), || delete(admin::unassign)),
         ep!(GET "/api/v1/assignments", Api, Admin, "Every assignment",
-            req: None, reply: Json(schema::<Vec<rampart_store::Assignment>>), || get(admin::list_assignments)),
+            req: Body::None, reply: Json(schema::<Vec<rampart_store::Assignment>>), || get(admin::list_assignments)),
         ep!(GET "/api/v1/policies/{id}/score", Api, Admin, "A policy's fleet-wide score over time",
-            query: history::ScoreQuery, req: None, reply: Json(schema::<Vec<rampart_store::ScorePoint>>), || get(history::policy_score)),
+            query: history::ScoreQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::ScorePoint>>), || get(history::policy_score)),
         ep!(GET "/api/v1/agents/{id}/runs", Api, Admin, "An agent's runs, newest first",
-            query: history::RunsQuery, req: None, reply: Json(schema::<Vec<rampart_store::RunSummary>>), || get(history::agent_runs)),
+            query: history::RunsQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::RunSummary>>), || get(history::agent_runs)),
         ep!(GET "/api/v1/agents/{id}/latest", Api, Admin, "Latest state of every check on an agent, with when it entered that state",
-            query: history::PolicyQuery, req: None, reply: Json(schema::<Vec<rampart_store::LatestResult>>), || get(history::latest)),
+            query: history::PolicyQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::LatestResult>>), || get(history::latest)),
         ep!(GET "/api/v1/agents/{id}/checks/{policy}/{check}", Api, Admin, "One check's history on an agent, and since when it has its current status",
-            query: history::LimitQuery, req: None, reply: Json(schema::<history::CheckHistory>), || get(history::check_history)),
+            query: history::LimitQuery, req: Body::None, reply: Json(schema::<history::CheckHistory>), || get(history::check_history)),
         ep!(GET "/api/v1/runs/{id}", Api, Admin, "One run with every check result and its evidence",
-            req: None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
+            req: Body::None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
         ep!(GET "/api/v1/results", Api, Admin, "Flat check results (run, agent, policy, check, status), newest first; filters: agent, policy, status, limit",
-            query: history::FlatQuery, req: None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
+            query: history::FlatQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
         ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, Admin, "What changed from run a to run b",
-            req: None, reply: Json(schema::<history::RunDiff>), || get(history::diff)),
+            req: Body::None, reply: Json(schema::<history::RunDiff>), || get(history::diff)),
         ep!(GET "/api/v1/intel/lookup", Api, Admin, "Look a value up (query: value, related): every match from the index with its score, allowlisting, ATT&CK names and source rows",
-            query: intel::LookupQuery, req: None, reply: Json(schema::<serde_json::Value>), || get(intel::lookup)),
+            query: intel::LookupQuery, req: Body::None, reply: Json(schema::<rampart_intel::lookup::LookupAnswer>), || get(intel::lookup)),
         ep!(POST "/api/v1/intel/match", Api, Admin, "Match many observables against the index at once",
-            req: Some(schema::<intel::MatchRequest>), reply: Json(schema::<intel::MatchResponse>), || post(intel::match_observables)),
+            req: JsonBody(schema::<intel::MatchRequest>), reply: Json(schema::<intel::MatchResponse>), || post(intel::match_observables)),
         ep!(GET "/api/v1/intel/stats", Api, Admin, "Indicator counts per kind, index size and feed health",
-            req: None, reply: Json(schema::<intel::IntelStats>), || get(intel::stats)),
+            req: Body::None, reply: Json(schema::<intel::IntelStats>), || get(intel::stats)),
         ep!(GET "/api/v1/intel/feeds", Api, Admin, "Feeds with their health",
-            req: None, reply: Json(schema::<intel::FeedList>), || get(intel::list_feeds)),
+            req: Body::None, reply: Json(schema::<intel::FeedList>), || get(intel::list_feeds)),
         ep!(POST "/api/v1/intel/feeds", Api, Admin, "Define or redefine a feed",
-            req: Some(schema::<intel::FeedRequest>), reply: Json(schema::<serde_json::Value>), || post(intel::put_feed)),
+            req: JsonBody(schema::<intel::FeedRequest>), reply: Created(schema::<rampart_store::IntelFeed>), || post(intel::put_feed)),
         ep!(DELETE "/api/v1/intel/feeds/{name}", Api, Admin, "Remove a feed and its observations",
-            req: None, reply: Json(schema::<admin::Done>), || delete(intel::delete_feed)),
+            req: Body::None, reply: Json(schema::<admin::Done>), || delete(intel::delete_feed)),
         ep!(POST "/api/v1/intel/feeds/{name}/sync", Api, Admin, "Fetch a feed now (conditional GET), whatever its schedule",
-            req: None, reply: Json(schema::<serde_json::Value>), || post(intel::sync_now)),
+            req: Body::None, reply: Json(schema::<rampart_intel::feeds::SyncOutcome>), || post(intel::sync_now)),
         ep!(POST "/api/v1/intel/feeds/{name}/upload", Api, Admin, "Ingest a file of this feed sent as the body (plain, gzip or zip)",
-            req: None, reply: Json(schema::<serde_json::Value>), || post(intel::upload)),
+            req: Body::File, reply: Json(schema::<rampart_intel::ingest::IngestReport>), || post(intel::upload)),
         ep!(GET "/api/v1/intel/export", Api, Admin, "Export live indicators (query: format, min_score) as CSV, blocklists, hosts, RPZ, Suricata rules or a STIX bundle",
-            query: intel::ExportQuery, req: None, reply: Bytes, || get(intel::export)),
+            query: intel::ExportQuery, req: Body::None, reply: Document(&["text/csv", "text/plain", "application/stix+json;version=2.1"]), || get(intel::export)),
         ep!(POST "/api/v1/intel/sightings", Api, Admin, "Record a confirmed sighting or a false positive of an indicator",
-            req: Some(schema::<intel::SightingRequest>), reply: Json(schema::<admin::Done>), || post(intel::sighting)),
+            req: JsonBody(schema::<intel::SightingRequest>), reply: Created(schema::<admin::Done>), || post(intel::sighting)),
         ep!(GET "/api/v1/intel/hits", Api, Admin, "Fleet matches: observables agents reported (connections, listeners, /etc/hosts) that matched an indicator (query: agent, since, limit)",
-            query: intel::HitsQuery, req: None, reply: Json(schema::<intel::HitList>), || get(intel::hits)),
+            query: intel::HitsQuery, req: Body::None, reply: Json(schema::<intel::HitList>), || get(intel::hits)),
         ep!(GET "/taxii2/", Api, Admin, "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
-            req: None, reply: Taxii, || get(taxii::discovery)),
+            req: Body::None, reply: Taxii, || get(taxii::discovery)),
         ep!(GET "/taxii2/api/", Api, Admin, "TAXII 2.1 API root",
-            req: None, reply: Taxii, || get(taxii::api_root)),
+            req: Body::None, reply: Taxii, || get(taxii::api_root)),
         ep!(GET "/taxii2/api/collections/", Api, Admin, "TAXII 2.1 collections (one: every live, non-allowlisted indicator)",
-            req: None, reply: Taxii, || get(taxii::collections)),
+            req: Body::None, reply: Taxii, || get(taxii::collections)),
         ep!(GET "/taxii2/api/collections/{id}/", Api, Admin, "TAXII 2.1 collection",
-            req: None, reply: Taxii, || get(taxii::one_collection)),
+            req: Body::None, reply: Taxii, || get(taxii::one_collection)),
         ep!(GET "/taxii2/api/collections/{id}/objects/", Api, Admin, "TAXII 2.1 objects envelope (added_after, limit, next, match[id|type|version|spec_version])",
-            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::objects)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::objects)),
         ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/", Api, Admin, "TAXII 2.1 one object",
-            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::object)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::object)),
         ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/versions/", Api, Admin, "TAXII 2.1 versions of one object (the current one)",
-            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::versions)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::versions)),
         ep!(GET "/taxii2/api/collections/{id}/manifest/", Api, Admin, "TAXII 2.1 manifest (ids, date added, versions, media types)",
-            query: taxii::ObjectsQuery, req: None, reply: Taxii, || get(taxii::manifest)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::manifest)),
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
-            req: Some(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
+            req: JsonBody(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
         ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",
-            req: None, reply: Bytes, || get(agent::policy)),
+            req: Body::None, reply: Document(&["application/yaml"]), || get(agent::policy)),
         ep!(POST "/agent/v1/renew", Agent, AgentCert, "Renew the client certificate (new CSR, same identity)",
-            req: Some(schema::<RenewRequest>), reply: Json(schema::<RenewResponse>), || post(agent::renew)),
+            req: JsonBody(schema::<RenewRequest>), reply: Json(schema::<RenewResponse>), || post(agent::renew)),
         ep!(POST "/agent/v1/runs", Agent, AgentCert, "Post one run's results (gzip JSON); idempotent by run id",
-            req: Some(schema::<RunSubmission>), reply: Json(schema::<RunReceipt>), || post(agent::post_run)),
-    ];
-    for e in &mut v {
-        if e.path == "/agent/v1/runs" {
-            e.gzip_request = true;
-        }
-    }
-    v
+            req: Body::GzipJson(schema::<RunSubmission>), reply: Json(schema::<RunReceipt>), || post(agent::post_run)),
+    ]
 }
 
 /// The largest body an endpoint takes, sized to what it carries: an anonymous enrolment is a

@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Auth, Port, Reply, endpoints};
+use schemars::SchemaGenerator;
+
+use super::{Auth, Body, Endpoint, Port, Reply, endpoints};
 
 fn operation_id(method: &str, path: &str) -> String {
     let mut id = method.to_ascii_lowercase();
@@ -30,6 +32,227 @@ fn problem_schema() -> Value {
             "code": {"type": "string", "description": "Stable machine-readable code."}
         }
     })
+}
+
+/// Writes the bounds of fixed-width integers (`"format": "uint32"`) as `minimum`/`maximum`
+/// where a schema does not state tighter ones: JSON Schema validators and generators ignore
+/// the format, and a client must learn from the document that 2^32 is refused.
+fn bound_integers(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let bounds: Option<(Value, Value)> = match o.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((json!(0), json!(u8::MAX))),
+                Some("uint16") => Some((json!(0), json!(u16::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64" | "uint") => Some((json!(0), json!(u64::MAX))),
+                Some("int8") => Some((json!(i8::MIN), json!(i8::MAX))),
+                Some("int16") => Some((json!(i16::MIN), json!(i16::MAX))),
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("int64" | "int") => Some((json!(i64::MIN), json!(i64::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = bounds {
+                o.entry("minimum").or_insert(min);
+                o.entry("maximum").or_insert(max);
+            }
+            for child in o.values_mut() {
+                bound_integers(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// Keywords that only annotate a schema; beside a `$ref` they change nothing.
+const ANNOTATIONS: [&str; 5] = ["description", "title", "default", "examples", "deprecated"];
+
+/// Rewrites `{"$ref": R, <constraints>}` as `{"allOf": [{"$ref": R}, {<constraints>}]}`: the
+/// same schema in JSON Schema 2020-12, but one that every OpenAPI tool applies (many drop a
+/// `$ref`'s siblings, as OpenAPI 3.0 told them to). A field narrowing a shared type (a run
+/// holds exactly one policy report) keeps its narrowing for them too.
+fn ref_constraints_as_all_of(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for child in o.values_mut() {
+                ref_constraints_as_all_of(child);
+            }
+            if let Some(target) = o.get("$ref").cloned() {
+                let constraints: Map<String, Value> = o
+                    .iter()
+                    .filter(|(k, _)| *k != "$ref" && !ANNOTATIONS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if !constraints.is_empty() {
+                    o.retain(|k, _| ANNOTATIONS.contains(&k.as_str()));
+                    o.insert(
+                        "allOf".into(),
+                        json!([{"$ref": target}, Value::Object(constraints)]),
+                    );
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(ref_constraints_as_all_of),
+        _ => {}
+    }
+}
+
+/// A TAXII 2.1 error message (section 3.6.1), what every error under `/taxii2/` is.
+fn taxii_error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "TAXII 2.1 error message.",
+        "required": ["title"],
+        "properties": {
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "error_id": {"type": "string"},
+            "error_code": {"type": "string"},
+            "http_status": {"type": "string"},
+            "external_details": {"type": "string"},
+            "details": {"type": "object"}
+        }
+    })
+}
+
+/// Every status an endpoint answers with, and what each carries. Errors follow from what the
+/// endpoint takes (parameters, a body, a credential), so a new endpoint declares them by
+/// being what it is; `default` stays for the router's own answers (405 on a method a path
+/// does not take).
+fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
+    let mut out = Map::new();
+    let json_of = |schema: Value| json!({"application/json": {"schema": schema}});
+    match e.reply {
+        Reply::Json(f) => {
+            let schema = serde_json::to_value(f(g)).unwrap_or(Value::Null);
+            out.insert(
+                "200".into(),
+                json!({"description": "Success", "content": json_of(schema)}),
+            );
+        }
+        Reply::Created(f) => {
+            let schema = serde_json::to_value(f(g)).unwrap_or(Value::Null);
+            out.insert(
+                "201".into(),
+                json!({"description": "Created", "content": json_of(schema)}),
+            );
+        }
+        Reply::Upserted(f) => {
+            let schema = serde_json::to_value(f(g)).unwrap_or(Value::Null);
+            out.insert(
+                "200".into(),
+                json!({"description": "It existed already", "content": json_of(schema.clone())}),
+            );
+            out.insert(
+                "201".into(),
+                json!({"description": "Created", "content": json_of(schema)}),
+            );
+        }
+        Reply::Document(types) => {
+            let content: Map<String, Value> =
+                types.iter().map(|t| ((*t).to_owned(), json!({}))).collect();
+            out.insert(
+                "200".into(),
+                json!({"description": "Document", "content": content}),
+            );
+        }
+        Reply::Taxii => {
+            out.insert(
+                "200".into(),
+                json!({"description": "TAXII 2.1 resource", "content": {super::taxii::TAXII: {}}}),
+            );
+        }
+    }
+    let has_path_params = e.path.contains('{');
+    let has_body = !matches!(e.request, Body::None);
+    let mut errors: Vec<(u16, &str)> = Vec::new();
+    if has_path_params || e.query.is_some() || has_body {
+        errors.push((
+            400,
+            "The request is wrong: a parameter, the body or a value in it (the detail names which)",
+        ));
+    }
+    match e.auth {
+        Auth::Admin => {
+            errors.push((
+                401,
+                "No admin token, or not a valid one (WWW-Authenticate says how to send it)",
+            ));
+            errors.push((429, "Too many failed authentications from this address (Retry-After says how long to wait)"));
+        }
+        Auth::Public if has_body => {
+            errors.push((
+                401,
+                "The enrolment token was refused: forged, expired, used up or revoked",
+            ));
+        }
+        Auth::Public => {}
+        Auth::AgentCert => {
+            errors.push((401, "No client certificate"));
+            errors.push((403, "The certificate or its agent has been revoked, or what is asked is not assigned to it"));
+        }
+    }
+    if has_path_params || e.path == "/api/v1/enrol" {
+        errors.push((404, "What the path names does not exist"));
+    }
+    // What only some endpoints answer, from what they do.
+    match e.path {
+        "/api/v1/policies" => {
+            errors.push((
+                422,
+                "The policy does not parse or validate (the detail has file:line:column)",
+            ));
+        }
+        "/api/v1/intel/feeds/{name}/sync" => {
+            errors.push((
+                409,
+                "The feed has no URL to fetch (upload its files instead)",
+            ));
+        }
+        _ => {}
+    }
+    if matches!(e.reply, Reply::Taxii) {
+        errors.push((406, "The Accept header does not take TAXII 2.1"));
+    }
+    if has_body {
+        errors.push((408, "The body arrived too slowly"));
+    }
+    errors.push((413, "The body is larger than the endpoint takes"));
+    if matches!(e.request, Body::Json(_) | Body::GzipJson(_)) {
+        errors.push((415, "The body is not sent as JSON"));
+    }
+    errors.push((
+        500,
+        "The server failed (the detail says what; nothing was half-written)",
+    ));
+    let error_content = if matches!(e.reply, Reply::Taxii) {
+        json!({super::taxii::TAXII: {"schema": {"$ref": "#/components/schemas/TaxiiError"}}})
+    } else {
+        json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}})
+    };
+    errors.sort_by_key(|(status, _)| *status);
+    for (status, description) in errors {
+        out.insert(
+            status.to_string(),
+            json!({"description": description, "content": error_content.clone()}),
+        );
+    }
+    out.insert(
+        "default".into(),
+        json!({"description": "Error", "content": error_content}),
+    );
+    Value::Object(out)
+}
+
+/// A path parameter's schema, by its name (the same name means the same thing on every path):
+/// versions are numbers, an assignment's target kind is `group` or `agent`, everything else an
+/// identifier or name looked up as given (an unknown one is a 404).
+fn path_parameter(name: &str) -> Value {
+    match name {
+        "version" => json!({"type": "integer", "format": "int64"}),
+        "kind" => json!({"type": "string", "enum": ["group", "agent"]}),
+        _ => json!({"type": "string"}),
+    }
 }
 
 /// The query parameters of a handler's `Query` type, from its root schema: one parameter per
@@ -104,7 +327,7 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_parameter(name)}))
             .collect();
         if let Some(query) = e.query {
             params.extend(query_parameters(
@@ -114,41 +337,39 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
-        if let Some(req) = e.request {
-            let schema = serde_json::to_value(req(&mut g)).unwrap_or(Value::Null);
-            let mut body =
-                json!({"required": true, "content": {"application/json": {"schema": schema}}});
-            if e.gzip_request {
-                body["description"] = json!("Sent with Content-Encoding: gzip.");
+        match e.request {
+            Body::None => {}
+            Body::Json(req) | Body::GzipJson(req) => {
+                let schema = serde_json::to_value(req(&mut g)).unwrap_or(Value::Null);
+                let mut body =
+                    json!({"required": true, "content": {"application/json": {"schema": schema}}});
+                if matches!(e.request, Body::GzipJson(_)) {
+                    body["description"] = json!("Sent with Content-Encoding: gzip.");
+                }
+                op.insert("requestBody".into(), body);
             }
-            op.insert("requestBody".into(), body);
+            Body::File => {
+                op.insert(
+                    "requestBody".into(),
+                    json!({
+                        "required": true,
+                        "description": "The file as it is: plain, gzip or zip.",
+                        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+                    }),
+                );
+            }
         }
-        let ok = match e.reply {
-            Reply::Json(f) => {
-                let schema = serde_json::to_value(f(&mut g)).unwrap_or(Value::Null);
-                json!({"description": "Success", "content": {"application/json": {"schema": schema}}})
-            }
-            Reply::Pem => json!({"description": "PEM", "content": {"application/x-pem-file": {}}}),
-            Reply::Der => json!({"description": "DER", "content": {"application/pkix-crl": {}}}),
-            Reply::Bytes => {
-                json!({"description": "Document", "content": {"application/octet-stream": {}}})
-            }
-            Reply::Taxii => {
-                json!({"description": "TAXII 2.1 resource", "content": {super::taxii::TAXII: {}}})
-            }
-        };
-        op.insert(
-            "responses".into(),
-            json!({
-                "200": ok,
-                "default": {"description": "Error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            }),
-        );
+        op.insert("responses".into(), responses(&e, &mut g));
         let entry = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
         entry[method] = Value::Object(op);
     }
     let mut schemas = g.take_definitions(true);
-    schemas.insert("Problem".into(), problem_schema());
+    for schema in schemas.values_mut().chain(paths.values_mut()) {
+        bound_integers(schema);
+        ref_constraints_as_all_of(schema);
+    }
+    schemas.insert("ProblemDetails".into(), problem_schema());
+    schemas.insert("TaxiiError".into(), taxii_error_schema());
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {

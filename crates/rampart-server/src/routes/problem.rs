@@ -32,6 +32,7 @@ pub(crate) fn code_of(status: StatusCode) -> &'static str {
         400 => "bad_request",
         404 => "not_found",
         405 => "method_not_allowed",
+        409 => "conflict",
         408 => "request_timeout",
         413 => "body_too_large",
         415 => "unsupported_media_type",

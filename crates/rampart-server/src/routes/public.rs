@@ -75,8 +75,10 @@ pub(crate) async fn crl(State(app): State<Arc<App>>) -> Result<Response, ApiErro
 }
 
 fn token_error(e: TokenError) -> ApiError {
+    // A token that is not even a JWT is a refused credential like any other (RFC 6750
+    // `invalid_token`), not a malformed request.
     let code = match &e {
-        TokenError::Malformed(_) => return ApiError::bad_request("token_malformed", e.to_string()),
+        TokenError::Malformed(_) => "token_malformed",
         TokenError::Forged | TokenError::WrongIssuer(_) => "token_forged",
         TokenError::Expired(_) => "token_expired",
         TokenError::NotYetValid(_) => "token_not_yet_valid",
@@ -85,8 +87,10 @@ fn token_error(e: TokenError) -> ApiError {
     ApiError::unauthorized(code, e.to_string())
 }
 
+/// The rule the enrolment request's schema states (`FIELD_PATTERN`, 1–255 characters).
 fn field(name: &str, value: &str) -> Result<(), ApiError> {
-    if value.trim().is_empty() || value.len() > 255 || value.chars().any(char::is_control) {
+    let chars = value.chars().count();
+    if !(1..=255).contains(&chars) || value.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_field",
             format!("{name}: must be 1–255 printable characters"),
@@ -118,6 +122,12 @@ pub(crate) async fn enrol(
     ApiJson(req): ApiJson<EnrolRequest>,
 ) -> Result<Json<EnrolResponse>, ApiError> {
     let now = OffsetDateTime::now_utc();
+    // The credential first: an anonymous caller learns nothing about the rest of its request
+    // (and no CSR is parsed) until its token is genuine.
+    let claims = app
+        .tokens
+        .verify(&req.token, &app.enrol_audience, now)
+        .map_err(token_error)?;
     for (name, value) in [
         ("hostname", &req.hostname),
         ("os", &req.os),
@@ -126,10 +136,6 @@ pub(crate) async fn enrol(
     ] {
         field(name, value)?;
     }
-    let claims = app
-        .tokens
-        .verify(&req.token, &app.enrol_audience, now)
-        .map_err(token_error)?;
     let agent_id = match &claims.agent {
         Some(id) => id.clone(),
         None => uuid::Uuid::new_v4().to_string(),

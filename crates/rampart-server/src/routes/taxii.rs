@@ -270,9 +270,10 @@ pub(crate) async fn one_collection(
 #[derive(Deserialize, JsonSchema, Default)]
 pub(crate) struct ObjectsQuery {
     /// Only objects added after this time (RFC 3339; microseconds are honoured).
+    #[schemars(extend("format" = "date-time"))]
     added_after: Option<String>,
     /// At most this many objects (default 1,000; larger values are capped at 10,000).
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 4_294_967_295u64))]
     limit: Option<u64>,
     /// The `next` value of the previous page.
     next: Option<String>,

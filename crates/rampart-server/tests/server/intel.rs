@@ -132,8 +132,11 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
     let (status, v) = s
         .call(Method::GET, "/api/v1/intel/lookup?value=%21%21", None)
         .await;
-    assert_eq!(status, 400, "{v}");
-    assert_eq!(v["code"], "not_an_indicator");
+    // Not an indicator is an answer, not a bad request: it says why, as the CLI does.
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["query"], "!!");
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    assert!(v.get("matches").is_none(), "{v}");
 
     // Bulk match: hits keep the observable and its position; invalid ones say why.
     let (status, v) = s
@@ -244,7 +247,9 @@ async fn feeds_lookups_exports_and_sightings(db: Db) {
     let (status, v) = s
         .call(Method::POST, "/api/v1/intel/feeds/feodo/sync", None)
         .await;
-    assert_eq!(status, 400, "a feed without a URL cannot be fetched: {v}");
+    // The feed's state is in the way, not the request.
+    assert_eq!(status, 409, "a feed without a URL cannot be fetched: {v}");
+    assert_eq!(v["code"], "no_url", "{v}");
     let stats = s.get("/api/v1/intel/stats").await;
     let urls = stats["kinds"]
         .as_array()

@@ -7,7 +7,10 @@ use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
 use rampart_intel::ingest::{IngestReport, ingest, load_allowlists, load_decay_models, load_index};
-use rampart_intel::lookup::{describe, find, match_summary, observable_matches, query};
+use rampart_intel::lookup::{
+    Lookup, LookupAnswer, LookupMatch, MatchSummary, describe, find, match_summary,
+    observable_matches, query,
+};
 use rampart_intel::{Format, IocKind, Limits};
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
 use serde_json::json;
@@ -444,11 +447,20 @@ async fn match_file(
             let summary = match_summary(&index, &allow, &m, &ioc);
             use std::io::Write as _;
             if json {
-                let mut v = json!({"line": n + 1, "observable": text});
-                if let (Some(o), Some(extra)) = (v.as_object_mut(), summary.as_object()) {
-                    o.extend(extra.clone());
+                /// One match as `intel match --json` prints it: the line, then the match.
+                #[derive(serde::Serialize)]
+                struct Line<'a> {
+                    line: usize,
+                    observable: &'a str,
+                    #[serde(flatten)]
+                    summary: &'a MatchSummary,
                 }
-                writeln!(out, "{v}")?;
+                let line = Line {
+                    line: n + 1,
+                    observable: text,
+                    summary: &summary,
+                };
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
             } else {
                 writeln!(
                     out,
@@ -459,10 +471,11 @@ async fn match_file(
                     m.how,
                     ioc.kind,
                     ioc.value,
-                    index.score(m.entry).unwrap_or(0),
-                    summary["allowlisted"]["list"]
-                        .as_str()
-                        .map(|l| format!(" allowlisted by {l}"))
+                    summary.score.unwrap_or(0),
+                    summary
+                        .allowlisted
+                        .as_ref()
+                        .map(|a| format!(" allowlisted by {}", a.list))
                         .unwrap_or_default()
                 )?;
             }
@@ -478,62 +491,61 @@ async fn match_file(
 }
 
 /// A Unix time as a UTC date, or `?`.
-fn date(v: &serde_json::Value) -> String {
-    v.as_i64()
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+fn date(t: Option<i64>) -> String {
+    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
         .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
         .unwrap_or_else(|| "?".to_owned())
 }
 
 /// What an analyst acts on, under a lookup's first line: threat type, family, status, how
 /// many sources, the dates, and how the score came about.
-fn analyst_lines(f: &serde_json::Value) -> Vec<String> {
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_owned();
-    let sources = f["source_count"].as_u64().unwrap_or(0);
+fn analyst_lines(f: &LookupMatch) -> Vec<String> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".to_owned());
+    let sources = f.source_count;
     let mut lines = vec![
         format!(
             "threat type {} · family {} · status {} · {sources} source{}",
-            text(&f["threat_type"]),
-            text(&f["family"]),
-            text(&f["status"]),
+            text(&f.threat_type),
+            text(&f.family),
+            text(&f.status),
             if sources == 1 { "" } else { "s" }
         ),
         format!(
             "first seen {} · last seen {} · expires {}",
-            date(&f["first_seen"]),
-            date(&f["last_seen"]),
-            date(&f["expires_at"])
+            date(f.first_seen),
+            date(f.last_seen),
+            date(f.expires_at)
         ),
     ];
-    let e = &f["score_explained"];
-    if e.is_object() {
-        let from = &e["base_from"];
+    if let Some(e) = &f.score_explained {
+        let from = e.base_from.as_ref();
         let confidence = match (
-            from["confidence"].as_i64(),
-            from["confidence_assumed"].as_i64(),
+            from.and_then(|b| b.confidence),
+            from.and_then(|b| b.confidence_assumed),
         ) {
             (Some(c), _) => c.to_string(),
             (None, Some(c)) => format!("{c} assumed"),
             (None, None) => "?".to_owned(),
         };
-        let model = match e["model"]["lifetime_days"].as_f64() {
-            Some(days) => format!("lifetime {days} days, speed {}", e["model"]["speed"]),
+        let t = &e.terms;
+        let model = match t.model.lifetime_days {
+            Some(days) => format!("lifetime {days} days, speed {:?}", t.model.speed),
             None => "never decays".to_owned(),
         };
         lines.push(format!(
-            "score {} = base {} ({}: reliability {} × confidence {confidence}) × age factor {} \
-             ({} days old; {} model: {model}) + {} for {} sighting(s) − {} for {} false positive(s)",
-            e["score"],
-            e["base"],
-            from["feed"].as_str().unwrap_or("?"),
-            from["reliability"],
-            e["age_factor"],
-            e["age_days"],
-            e["model_scope"].as_str().unwrap_or("?"),
-            e["sightings_bonus"],
-            e["sightings"],
-            e["false_positive_penalty"],
-            e["false_positives"],
+            "score {} = base {} ({}: reliability {} × confidence {confidence}) × age factor {:?} \
+             ({:?} days old; {} model: {model}) + {} for {} sighting(s) − {} for {} false positive(s)",
+            t.score,
+            t.base,
+            from.map_or("?", |b| b.feed.as_str()),
+            from.map_or_else(|| "?".to_owned(), |b| b.reliability.to_string()),
+            t.age_factor,
+            t.age_days,
+            t.model_scope,
+            t.sightings_bonus,
+            t.sightings,
+            t.false_positive_penalty,
+            t.false_positives,
         ));
     }
     lines
@@ -554,105 +566,26 @@ async fn lookup(
     let mut any_match = false;
     let mut any_invalid = false;
     for raw in &values {
-        let answer = describe(&store, raw, find(&index, &allow, raw), related, &decay, at).await?;
-        if let Some(e) = answer["error"].as_str() {
-            any_invalid = true;
-            if !json {
-                eprintln!("{raw}: {e}");
+        let found = match find(&index, &allow, raw) {
+            Ok(found) => found,
+            Err(error) => {
+                any_invalid = true;
+                if !json {
+                    eprintln!("{raw}: {error}");
+                }
+                out.push(LookupAnswer::NotAnIndicator {
+                    query: raw.clone(),
+                    error,
+                });
+                continue;
             }
-            out.push(answer);
-            continue;
-        }
-        let found: Vec<serde_json::Value> =
-            answer["matches"].as_array().cloned().unwrap_or_default();
-        any_match |= !found.is_empty();
+        };
+        let answer = describe(&store, raw, found, related, &decay, at).await?;
+        any_match |= !answer.matches.is_empty();
         if !json {
-            if found.is_empty() {
-                println!(
-                    "{raw}: no match ({} {})",
-                    answer["kind"].as_str().unwrap_or_default(),
-                    answer["canonical"].as_str().unwrap_or_default()
-                );
-            }
-            for f in &found {
-                let sources: Vec<String> = f["sources"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|s| {
-                                let mut text = s["feed"].as_str().unwrap_or_default().to_owned();
-                                if let Some(r) = s["source_ref"].as_str() {
-                                    text.push_str(&format!(" #{r}"));
-                                }
-                                if let Some(m) = s["malware"]
-                                    .as_array()
-                                    .and_then(|m| m.first())
-                                    .and_then(|m| m.as_str())
-                                {
-                                    text.push_str(&format!(" {m}"));
-                                }
-                                text
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                println!(
-                    "{raw}: {} {} {} (score {}{}) — {}",
-                    f["how"].as_str().unwrap_or_default(),
-                    f["indicator"]["kind"].as_str().unwrap_or_default(),
-                    f["indicator"]["value"].as_str().unwrap_or_default(),
-                    f["score"],
-                    match f["allowlisted"]["list"].as_str() {
-                        Some(list) => format!(
-                            ", allowlisted by {list}: {}",
-                            f["allowlisted"]["entry"].as_str().unwrap_or_default()
-                        ),
-                        None => String::new(),
-                    },
-                    sources.join("; ")
-                );
-                for line in analyst_lines(f) {
-                    println!("    {line}");
-                }
-                for r in f["related"]["same_record"].as_array().into_iter().flatten() {
-                    println!("    same source row: {}", r.as_str().unwrap_or_default());
-                }
-                for (family, v) in f["related"]["same_family"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                {
-                    println!(
-                        "    family {family}: {} indicators{}",
-                        v["total"],
-                        if v["capped"] == json!(true) {
-                            " (listing capped)"
-                        } else {
-                            ""
-                        }
-                    );
-                }
-                for a in f["attack"].as_array().into_iter().flatten() {
-                    let tactics: Vec<&str> = a["tactics"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|t| t.as_str())
-                        .collect();
-                    println!(
-                        "    ATT&CK {} {}{}",
-                        a["id"].as_str().unwrap_or_default(),
-                        a["name"].as_str().unwrap_or("(not imported)"),
-                        if tactics.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" [{}]", tactics.join(", "))
-                        }
-                    );
-                }
-            }
+            print_lookup(raw, &answer);
         }
-        out.push(answer);
+        out.push(LookupAnswer::Found(answer));
     }
     store.close().await;
     if json {
@@ -667,6 +600,77 @@ async fn lookup(
         exit::FAILURES
     };
     Ok(ExitCode::from(code))
+}
+
+/// A lookup's human output: one line per match, then what an analyst acts on.
+fn print_lookup(raw: &str, answer: &Lookup) {
+    if answer.matches.is_empty() {
+        println!("{raw}: no match ({} {})", answer.kind, answer.canonical);
+    }
+    for f in &answer.matches {
+        let sources: Vec<String> = f
+            .sources
+            .iter()
+            .map(|s| {
+                let mut text = s.feed.clone();
+                if let Some(r) = &s.source_ref {
+                    text.push_str(&format!(" #{r}"));
+                }
+                if let Some(m) = s.malware.first() {
+                    text.push_str(&format!(" {m}"));
+                }
+                text
+            })
+            .collect();
+        let m = &f.summary;
+        println!(
+            "{raw}: {} {} {} (score {}{}) — {}",
+            serde_name(m.how),
+            m.indicator.kind,
+            m.indicator.value,
+            m.score.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+            match &m.allowlisted {
+                Some(a) => format!(", allowlisted by {}: {}", a.list, a.entry),
+                None => String::new(),
+            },
+            sources.join("; ")
+        );
+        for line in analyst_lines(f) {
+            println!("    {line}");
+        }
+        if let Some(related) = &f.related {
+            for r in &related.same_record {
+                println!("    same source row: {r}");
+            }
+            for (family, v) in &related.same_family {
+                println!(
+                    "    family {family}: {} indicators{}",
+                    v.total,
+                    if v.capped { " (listing capped)" } else { "" }
+                );
+            }
+        }
+        for a in &f.attack {
+            println!(
+                "    ATT&CK {} {}{}",
+                a.id,
+                a.name.as_deref().unwrap_or("(not imported)"),
+                if a.tactics.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", a.tactics.join(", "))
+                }
+            );
+        }
+    }
+}
+
+/// A unit enum variant's wire name (`parent_domain`).
+fn serde_name(v: impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 async fn export(

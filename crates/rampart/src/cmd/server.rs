@@ -52,6 +52,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     config.heartbeat = Duration::from_secs(args.heartbeat_secs.max(1));
     config.offline_after_missed = args.offline_after_missed;
     config.retention_days = args.retention_days;
+    config.max_auth_failures = args.max_auth_failures;
     runtime()?.block_on(async move {
         let server = RunningServer::start(config).await?;
         write_root(&args.data_dir, &server.root_pem)?;
