@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -53,15 +52,6 @@ pub struct ApiError {
     challenge: Option<&'static str>,
     /// `Retry-After` seconds of a 429.
     retry_after: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Problem<'a> {
-    r#type: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    code: &'a str,
 }
 
 impl ApiError {
@@ -137,12 +127,12 @@ impl From<rampart_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("error");
-        let body = Problem {
-            r#type: format!("urn:rampart:problem:{}", self.code),
-            title,
+        let body = crate::api::Problem {
+            kind: format!("urn:rampart:problem:{}", self.code),
+            title: title.to_owned(),
             status: self.status.as_u16(),
-            detail: &self.detail,
-            code: self.code,
+            detail: self.detail,
+            code: self.code.to_owned(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (

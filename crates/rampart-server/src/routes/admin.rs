@@ -7,77 +7,23 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_store::{
-    Agent, Assignment, CertificateRecord, EnrolmentToken, Labels, NewPolicyVersion, PolicySummary,
-    PolicyVersion, Target,
+    Agent, Assignment, EnrolmentToken, NewPolicyVersion, PolicySummary, PolicyVersion, Target,
 };
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::auth::Admin;
 use super::body::ApiJson;
+use crate::api::{
+    AgentDetail, AgentView, AssignRequest, Done, PolicyUpload, PolicyUploaded, RevokeRequest,
+    Revoked, TokenCreated, TokenRequest,
+};
 use crate::app::App;
 use crate::error::ApiError;
 
 /// Longest enrolment-token lifetime accepted: tokens are meant to be short-lived.
 const MAX_TOKEN_TTL: Duration = Duration::days(7);
-
-/// `POST /api/v1/tokens`.
-#[derive(Deserialize, JsonSchema)]
-pub(crate) struct TokenRequest {
-    /// Group enrolled agents join.
-    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
-    group: String,
-    /// Labels enrolled agents get: at most 32, names like groups, values of at most 256
-    /// characters without control characters.
-    #[serde(default)]
-    #[schemars(extend(
-        "maxProperties" = 32,
-        "propertyNames" = {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
-        "additionalProperties" = {"type": "string", "maxLength": 256, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
-    ))]
-    labels: Labels,
-    /// Lifetime in seconds (default 3600, at most 7 days).
-    #[serde(default = "default_ttl")]
-    #[schemars(range(min = 10, max = 604_800))]
-    ttl_secs: i64,
-    /// Enrolments allowed (default 1: single use; a re-enrolment token must be single-use).
-    #[serde(default = "default_uses")]
-    #[schemars(range(min = 1))]
-    max_uses: u32,
-    /// Re-enrol this existing agent, keeping its identity and history.
-    #[serde(default)]
-    agent_id: Option<String>,
-}
-
-fn default_ttl() -> i64 {
-    3600
-}
-
-fn default_uses() -> u32 {
-    1
-}
-
-/// A new token: shown once, stored only by its `jti`.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub(crate) struct TokenCreated {
-    /// The token to hand to the agent (file, stdin or environment — never a command line).
-    pub token: String,
-    /// Its id.
-    pub jti: String,
-    /// Expiry, RFC 3339.
-    pub expires_at: String,
-    /// The enrolment URL it is bound to.
-    pub audience: String,
-}
-
-/// Acknowledgement.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub(crate) struct Done {
-    /// Always true.
-    pub ok: bool,
-}
 
 pub(crate) async fn create_token(
     State(app): State<Arc<App>>,
@@ -179,16 +125,6 @@ pub(crate) async fn revoke_token(
     }
 }
 
-/// An agent with its connection state.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub(crate) struct AgentView {
-    /// The agent.
-    #[serde(flatten)]
-    pub agent: Agent,
-    /// `online`, `offline` (missed heartbeats) or `revoked`.
-    pub connection: String,
-}
-
 fn view(app: &App, agent: Agent, now: OffsetDateTime) -> AgentView {
     let connection = if agent.status == rampart_store::AgentStatus::Revoked {
         "revoked"
@@ -228,18 +164,6 @@ pub(crate) async fn list_agents(
     ))
 }
 
-/// One agent and its certificates.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub(crate) struct AgentDetail {
-    /// The agent.
-    #[serde(flatten)]
-    pub agent: AgentView,
-    /// Certificates issued to it, newest first.
-    pub certificates: Vec<CertificateRecord>,
-    /// Policies it must run.
-    pub assignments: Vec<Assignment>,
-}
-
 pub(crate) async fn show_agent(
     State(app): State<Arc<App>>,
     _admin: Admin,
@@ -258,26 +182,6 @@ pub(crate) async fn show_agent(
         certificates,
         assignments,
     }))
-}
-
-/// `POST /api/v1/agents/{id}/revoke`.
-#[derive(Deserialize, JsonSchema)]
-pub(crate) struct RevokeRequest {
-    /// Why (kept with the certificates).
-    #[serde(default = "default_reason")]
-    #[schemars(length(max = 1024))]
-    reason: String,
-}
-
-fn default_reason() -> String {
-    "revoked by an administrator".into()
-}
-
-/// What a revocation did.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub(crate) struct Revoked {
-    /// Serials revoked (refused from the next handshake on).
-    pub serials: Vec<String>,
 }
 
 pub(crate) async fn revoke_agent(
@@ -316,26 +220,6 @@ pub(crate) async fn scan_now(
     } else {
         Err(ApiError::not_found("agent", &id))
     }
-}
-
-/// `POST /api/v1/policies`.
-#[derive(Deserialize, JsonSchema)]
-pub(crate) struct PolicyUpload {
-    /// File name (used in error locations).
-    #[schemars(length(max = 255))]
-    file_name: String,
-    /// The policy text, exactly as in the file.
-    content: String,
-}
-
-/// What an upload produced.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub(crate) struct PolicyUploaded {
-    /// The version (new, or the newest one when the content is unchanged).
-    #[serde(flatten)]
-    pub version: PolicyVersion,
-    /// Whether a new version was created.
-    pub created: bool,
 }
 
 pub(crate) async fn upload_policy(
@@ -411,19 +295,6 @@ pub(crate) async fn policy_content(
         .await?
         .ok_or_else(|| ApiError::not_found("policy version", &format!("{id}@{version}")))?;
     Ok(([(header::CONTENT_TYPE, "application/yaml")], content).into_response())
-}
-
-/// `PUT /api/v1/policies/{id}/assignments`.
-#[derive(Deserialize, JsonSchema)]
-pub(crate) struct AssignRequest {
-    /// Group or agent.
-    target: Target,
-    /// Version (default: the newest).
-    #[serde(default)]
-    #[schemars(range(min = 1))]
-    version: Option<i64>,
-    /// Cron expression, UTC (5 fields, or `@hourly`, `@daily`, …).
-    schedule: String,
 }
 
 /// Checks a cron expression the way agents will evaluate it.

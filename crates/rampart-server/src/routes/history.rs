@@ -6,12 +6,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use rampart_core::{CheckOutcome, Status};
-use rampart_store::{CheckHistoryPoint, LatestResult, RunDetail, RunSummary, ScorePoint};
+use rampart_store::{LatestResult, RunDetail, RunSummary, ScorePoint};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
 use super::auth::Admin;
+use crate::api::{CheckChange, CheckHistory, RunDiff};
 use crate::app::App;
 use crate::error::ApiError;
 
@@ -56,15 +57,6 @@ pub(crate) async fn latest(
     ))
 }
 
-/// A check's history on one agent.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub(crate) struct CheckHistory {
-    /// Every observation kept, oldest first (at most `limit`).
-    pub points: Vec<CheckHistoryPoint>,
-    /// The current status and since when, from the latest-state view.
-    pub current: Option<LatestResult>,
-}
-
 /// `?limit=`.
 #[derive(Deserialize, JsonSchema)]
 pub(crate) struct LimitQuery {
@@ -105,36 +97,6 @@ pub(crate) async fn run(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("run", &id))
-}
-
-/// One check whose status or evidence differs between two runs.
-#[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
-pub(crate) struct CheckChange {
-    /// Check id.
-    pub check_id: String,
-    /// Title.
-    pub title: String,
-    /// Status in run a (none: the check was not in run a).
-    pub before: Option<Status>,
-    /// Status in run b (none: the check is not in run b).
-    pub after: Option<Status>,
-}
-
-/// What changed between two runs of the same policy.
-#[derive(Serialize, Deserialize, JsonSchema, Debug)]
-pub(crate) struct RunDiff {
-    /// Run a.
-    pub from: RunSummary,
-    /// Run b.
-    pub to: RunSummary,
-    /// Not failing in a, failing in b.
-    pub newly_failing: Vec<CheckChange>,
-    /// Not passing in a, passing in b.
-    pub newly_passing: Vec<CheckChange>,
-    /// Other status changes (e.g. pass → not applicable), and checks added or removed.
-    pub other_changes: Vec<CheckChange>,
-    /// Same status, different evidence (a changed line, another command output).
-    pub evidence_changed: Vec<CheckChange>,
 }
 
 fn change(a: Option<&CheckOutcome>, b: Option<&CheckOutcome>) -> CheckChange {

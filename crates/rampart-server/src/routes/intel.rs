@@ -13,16 +13,19 @@ use rampart_intel::export::{ExportFormat, export_all};
 use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_feed, validate};
 use rampart_intel::ingest::{IngestError, IngestReport, ingest};
 use rampart_intel::lookup::{
-    LookupAnswer, MatchSummary, describe, find, match_summary, observable_matches, query,
+    LookupAnswer, describe, find, match_summary, observable_matches, query,
 };
 use rampart_intel::{IocKind, Limits};
-use rampart_store::{IntelFeed, IntelHit, NewIntelFeed};
+use rampart_store::{IntelFeed, NewIntelFeed};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::admin::Done;
 use super::auth::Admin;
 use super::body::{ApiBytes, ApiJson};
+use crate::api::{
+    Done, FeedList, FeedRequest, FleetHit, HitList, IntelStats, InvalidObservable, KindCount,
+    MatchRequest, MatchResponse, ObservableMatch, SightingRequest,
+};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::intel::now;
@@ -83,48 +86,6 @@ pub(crate) async fn lookup(
     )))
 }
 
-/// `POST /api/v1/intel/match`.
-#[derive(Deserialize, JsonSchema)]
-pub(crate) struct MatchRequest {
-    /// Observables, free text (refanged); at most 100,000.
-    observables: Vec<String>,
-    /// Report allowlisted matches too (marked with the list that covers them).
-    #[serde(default)]
-    include_allowlisted: bool,
-}
-
-/// Bulk match results.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct MatchResponse {
-    /// One entry per (observable, indicator) match.
-    matches: Vec<ObservableMatch>,
-    /// Observables that are not indicators, with the reason.
-    invalid: Vec<InvalidObservable>,
-}
-
-/// One (observable, indicator) match.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct ObservableMatch {
-    /// Position of the observable in the request.
-    index: usize,
-    /// The observable as sent.
-    observable: String,
-    /// The match.
-    #[serde(flatten)]
-    summary: MatchSummary,
-}
-
-/// An observable that is not an indicator.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct InvalidObservable {
-    /// Position in the request.
-    index: usize,
-    /// The observable as sent.
-    observable: String,
-    /// Why it is not an indicator.
-    error: String,
-}
-
 pub(crate) async fn match_observables(
     State(app): State<Arc<App>>,
     _admin: Admin,
@@ -174,30 +135,6 @@ pub(crate) async fn match_observables(
     Ok(Json(out))
 }
 
-/// Index and store statistics.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct IntelStats {
-    /// Indicators in the lookup index.
-    indexed: usize,
-    /// Index memory, bytes.
-    index_bytes: usize,
-    /// Live indicators in the index per kind (allowlisted ones included).
-    kinds: Vec<KindCount>,
-    /// Indicators expired but kept in the store until purged.
-    expired: i64,
-    /// Feeds with their health.
-    feeds: Vec<IntelFeed>,
-}
-
-/// Live indicators of one kind.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct KindCount {
-    /// The kind.
-    kind: IocKind,
-    /// How many are in the index.
-    live: usize,
-}
-
 /// Counts come from the in-memory index, not a scan of the store: answered in milliseconds at
 /// millions of indicators (the live set is what the index holds by construction).
 pub(crate) async fn stats(
@@ -219,61 +156,6 @@ pub(crate) async fn stats(
         expired,
         feeds,
     }))
-}
-
-/// `POST /api/v1/intel/feeds`: defines (or redefines) a feed.
-#[derive(Deserialize, JsonSchema)]
-pub(crate) struct FeedRequest {
-    /// Unique name, one word.
-    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
-    name: String,
-    /// Parser (see docs/intel.md).
-    #[schemars(extend("enum" = ["urlhaus-csv", "urlhaus-json", "threatfox-csv", "threatfox-json", "feodo-csv", "feodo-json", "malwarebazaar-csv", "sslbl-csv", "kev-json", "kev-csv", "otx-json", "phishtank-csv", "phishtank-json", "openphish", "spamhaus-drop", "plain", "csv", "misp-event", "stix"]))]
-    format: String,
-    /// Where to fetch it: http:// or https://, a host name or IPv4 address, an optional port
-    /// (none: uploads only).
-    #[serde(default)]
-    #[schemars(regex(pattern = rampart_intel::feeds::FEED_URL_PATTERN))]
-    url: Option<String>,
-    /// Fetch interval, seconds (at least 60; default 3600).
-    #[serde(default = "default_interval")]
-    #[schemars(range(min = 60))]
-    interval_secs: i64,
-    /// Source reliability, 0–100 (default 50).
-    #[serde(default = "default_reliability")]
-    #[schemars(range(min = 0, max = 100))]
-    reliability: i64,
-    /// TLP 2.0 marking (default `clear`).
-    #[serde(default = "default_tlp")]
-    #[schemars(extend("enum" = ["clear", "green", "amber", "amber+strict", "red"]))]
-    tlp: String,
-    /// Licence or terms of use.
-    #[serde(default)]
-    terms: Option<String>,
-    /// How long one delivery keeps an indicator alive, seconds (default 30 days).
-    #[serde(default = "default_ttl")]
-    #[schemars(range(min = 1))]
-    ttl_secs: i64,
-}
-
-fn default_interval() -> i64 {
-    3600
-}
-fn default_reliability() -> i64 {
-    50
-}
-fn default_tlp() -> String {
-    "clear".into()
-}
-fn default_ttl() -> i64 {
-    30 * 86_400
-}
-
-/// Feeds, as stored with their health.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct FeedList {
-    /// Each feed: definition, validators, last attempt/success/error, counts.
-    feeds: Vec<IntelFeed>,
 }
 
 pub(crate) async fn list_feeds(
@@ -482,22 +364,6 @@ pub(crate) async fn export(
         .into_response())
 }
 
-/// `POST /api/v1/intel/sightings`.
-#[derive(Deserialize, JsonSchema)]
-pub(crate) struct SightingRequest {
-    /// The indicator's value (any form; canonicalised).
-    value: String,
-    /// A false alarm rather than a confirmed hit.
-    #[serde(default)]
-    false_positive: bool,
-    /// Who saw it (default `api`).
-    #[serde(default)]
-    source: Option<String>,
-    /// Free text.
-    #[serde(default)]
-    note: Option<String>,
-}
-
 pub(crate) async fn sighting(
     State(app): State<Arc<App>>,
     _admin: Admin,
@@ -560,26 +426,6 @@ pub(crate) struct HitsQuery {
 
 fn default_hits() -> i64 {
     100
-}
-
-/// Fleet matches, most recent first.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct HitList {
-    /// Each: agent id and host name, the indicator (`indicator_kind`, `indicator`), how it
-    /// matched, the observable (`observable_kind`: connection, listener or resolver), where the
-    /// agent saw it (`context`), first and last time, the last run, how many runs reported it,
-    /// and the feeds that list the indicator.
-    hits: Vec<FleetHit>,
-}
-
-/// One fleet match.
-#[derive(Serialize, JsonSchema)]
-pub(crate) struct FleetHit {
-    /// The match as recorded.
-    #[serde(flatten)]
-    hit: IntelHit,
-    /// The indicator's kind (none for a kind this version does not know).
-    indicator_kind: Option<IocKind>,
 }
 
 pub(crate) async fn hits(

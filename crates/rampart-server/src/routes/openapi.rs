@@ -19,21 +19,6 @@ fn operation_id(method: &str, path: &str) -> String {
     id
 }
 
-fn problem_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "RFC 9457 problem details.",
-        "required": ["type", "title", "status", "detail", "code"],
-        "properties": {
-            "type": {"type": "string", "description": "urn:rampart:problem:<code>"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string", "description": "What was wrong, naming the field or value."},
-            "code": {"type": "string", "description": "Stable machine-readable code."}
-        }
-    })
-}
-
 /// Writes the bounds of fixed-width integers (`"format": "uint32"`) as `minimum`/`maximum`
 /// where a schema does not state tighter ones: JSON Schema validators and generators ignore
 /// the format, and a client must learn from the document that 2^32 is refused.
@@ -363,12 +348,12 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
         let entry = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
         entry[method] = Value::Object(op);
     }
+    g.subschema_for::<crate::api::Problem>();
     let mut schemas = g.take_definitions(true);
     for schema in schemas.values_mut().chain(paths.values_mut()) {
         bound_integers(schema);
         ref_constraints_as_all_of(schema);
     }
-    schemas.insert("ProblemDetails".into(), problem_schema());
     schemas.insert("TaxiiError".into(), taxii_error_schema());
     let mut doc = json!({
         "openapi": "3.1.0",

@@ -282,15 +282,23 @@ fn fleet(args: BenchFleetArgs) -> anyhow::Result<ExitCode> {
         let api = format!("https://localhost:{}", server.api);
         let agent_url = format!("https://localhost:{}", server.agent);
         let n = args.agents.max(args.uploaders);
-        let t: serde_json::Value = admin
+        let request = rampart_server::api::TokenRequest {
+            group: "bench".into(),
+            labels: Default::default(),
+            ttl_secs: 6 * 3600,
+            max_uses: u32::try_from(n).unwrap_or(u32::MAX),
+            agent_id: None,
+        };
+        let created: rampart_server::api::TokenCreated = admin
             .post(format!("{api}/api/v1/tokens"))
             .bearer_auth(&server.token)
-            .json(&json!({"group": "bench", "max_uses": n, "ttl_secs": 6 * 3600}))
+            .json(&request)
             .send()
             .await?
+            .error_for_status()?
             .json()
             .await?;
-        let token = t["token"].as_str().ok_or_else(|| anyhow!("no token: {t}"))?.to_string();
+        let token = created.token;
 
         // Phase 1: enrolment.
         eprintln!("enrolling {n} agents…");

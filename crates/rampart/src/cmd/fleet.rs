@@ -6,7 +6,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use serde_json::{Value, json};
+use rampart_intel::IocKind;
+use rampart_server::api::{
+    AgentDetail, AgentView, AssignRequest, CheckHistory, Done, HitList, PolicyUpload,
+    PolicyUploaded, Problem, RevokeRequest, Revoked, RunDiff, TokenCreated, TokenRequest,
+};
+use rampart_store::{
+    Assignment, EnrolmentToken, Labels, PolicySummary, RunDetail, RunSummary, Target,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::cli::{
     AgentCommand, AgentsCommand, PolicyCommand, ResultsCommand, ServerConn, TokenCommand,
@@ -66,16 +77,20 @@ impl Api {
         })
     }
 
-    async fn call(
+    /// `method path` with a JSON body (or none), the answer read as `T`; an error answer
+    /// becomes an [`exit::ApiFailure`] with the server's code and detail.
+    async fn request<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b);
         }
         let resp = req.send().await.map_err(|e| {
             let mut s = e.to_string();
@@ -92,45 +107,63 @@ impl Api {
         })?;
         let status = resp.status();
         let bytes = resp.bytes().await?;
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
-            let detail = v["detail"].as_str().map_or_else(
-                || String::from_utf8_lossy(&bytes).into_owned(),
-                str::to_string,
-            );
+            let (code, detail) = match serde_json::from_slice::<Problem>(&bytes) {
+                Ok(p) => (p.code, p.detail),
+                Err(_) => (
+                    "error".to_owned(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ),
+            };
             return Err(exit::ApiFailure::Refused {
                 status: status.as_u16(),
-                code: v["code"].as_str().unwrap_or("error").to_owned(),
+                code,
                 detail,
             }
             .into());
         }
-        Ok(v)
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{url}: the server's answer is not what this client reads"))
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::GET, path, None).await
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.request(method, path, Some(serde_json::to_vec(body)?))
+            .await
     }
 }
 
-fn print_json(v: &Value) -> anyhow::Result<()> {
+fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
+/// An RFC 3339 time, as the API writes it.
+fn t(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
 }
 
-/// Table rows from a JSON array (no rows when it is not one).
-fn json_rows(v: &Value, f: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
-    v.as_array()
-        .map(|a| a.iter().map(f).collect())
-        .unwrap_or_default()
+/// An optional value, `-` when absent.
+fn opt(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// A unit enum variant's wire name (`online`, `not_applicable`).
+fn wire(v: impl Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Prints rows as aligned columns.
@@ -181,47 +214,87 @@ pub(crate) fn parse_duration(flag: &str, t: &str) -> anyhow::Result<i64> {
 pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         match cmd {
-            TokenCommand::Create { group, labels, ttl, max_uses, agent, output, conn } => {
+            TokenCommand::Create {
+                group,
+                labels,
+                ttl,
+                max_uses,
+                agent,
+                output,
+                conn,
+            } => {
                 let api = Api::new(&conn)?;
-                let mut map = serde_json::Map::new();
+                let mut map = Labels::new();
                 for l in labels {
-                    let (k, v) = l.split_once('=').ok_or_else(|| anyhow!("--label {l:?}: expected KEY=VALUE"))?;
-                    map.insert(k.to_string(), json!(v));
+                    let (k, v) = l
+                        .split_once('=')
+                        .ok_or_else(|| anyhow!("--label {l:?}: expected KEY=VALUE"))?;
+                    map.insert(k.to_string(), v.to_string());
                 }
-                let v = api
-                    .call(
-                        reqwest::Method::POST,
-                        "/api/v1/tokens",
-                        Some(json!({"group": group, "labels": map, "ttl_secs": parse_ttl(&ttl)?, "max_uses": max_uses, "agent_id": agent})),
-                    )
+                let request = TokenRequest {
+                    group: group.clone(),
+                    labels: map,
+                    ttl_secs: parse_ttl(&ttl)?,
+                    max_uses,
+                    agent_id: agent,
+                };
+                let created: TokenCreated = api
+                    .send(reqwest::Method::POST, "/api/v1/tokens", &request)
                     .await?;
-                let token = v["token"].as_str().ok_or_else(|| anyhow!("server answered without a token"))?;
                 match output {
                     Some(path) => {
-                        write_secret(&path, token)?;
-                        eprintln!("token {} written to {} (expires {})", s(&v["jti"]), path.display(), s(&v["expires_at"]));
+                        write_secret(&path, &created.token)?;
+                        eprintln!(
+                            "token {} written to {} (expires {})",
+                            created.jti,
+                            path.display(),
+                            created.expires_at
+                        );
                     }
-                    None if api.json => print_json(&v)?,
+                    None if api.json => print_json(&created)?,
                     None => {
-                        println!("{token}");
-                        eprintln!("token {} for group {group}, {max_uses} use(s), expires {}", s(&v["jti"]), s(&v["expires_at"]));
+                        println!("{}", created.token);
+                        eprintln!(
+                            "token {} for group {group}, {max_uses} use(s), expires {}",
+                            created.jti, created.expires_at
+                        );
                     }
                 }
             }
             TokenCommand::List { conn } => {
                 let api = Api::new(&conn)?;
-                let v = api.get("/api/v1/tokens").await?;
+                let tokens: Vec<EnrolmentToken> = api.get("/api/v1/tokens").await?;
                 if api.json {
-                    return print_json(&v);
+                    return print_json(&tokens);
                 }
-                let rows = json_rows(&v, |t| {
-                    vec![s(&t["jti"]), s(&t["group"]), format!("{}/{}", s(&t["uses"]), s(&t["max_uses"])), s(&t["expires_at"]), if t["revoked_at"].is_null() { "" } else { "revoked" }.to_string()]
-                });
+                let rows = tokens
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            x.jti.clone(),
+                            x.group.clone(),
+                            format!("{}/{}", x.uses, x.max_uses),
+                            t(x.expires_at),
+                            if x.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                ""
+                            }
+                            .to_owned(),
+                        ]
+                    })
+                    .collect();
                 table(&["JTI", "GROUP", "USES", "EXPIRES", ""], rows);
             }
             TokenCommand::Revoke { jti, conn } => {
                 let api = Api::new(&conn)?;
-                api.call(reqwest::Method::DELETE, &format!("/api/v1/tokens/{jti}"), None).await?;
+                let _: Done = api
+                    .request(
+                        reqwest::Method::DELETE,
+                        &format!("/api/v1/tokens/{jti}"),
+                        None,
+                    )
+                    .await?;
                 if api.json {
                     print_json(&json!({"revoked": jti}))?;
                 } else {
@@ -262,91 +335,95 @@ pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 let api = Api::new(&conn)?;
                 let content = std::fs::read_to_string(&file)
                     .with_context(|| format!("{}", file.display()))?;
-                let name = file
+                let file_name = file
                     .file_name()
                     .and_then(|n| n.to_str())
                     .unwrap_or("policy.yml")
                     .to_string();
-                let v = api
-                    .call(
+                let uploaded: PolicyUploaded = api
+                    .send(
                         reqwest::Method::POST,
                         "/api/v1/policies",
-                        Some(json!({"file_name": name, "content": content})),
+                        &PolicyUpload { file_name, content },
                     )
                     .await?;
-                let id = s(&v["policy_id"]);
-                let version = v["version"].as_i64().unwrap_or(0);
+                let v = &uploaded.version;
                 if !api.json {
                     println!(
-                        "policy {id} version {version} ({}){}",
-                        s(&v["digest"]).chars().take(12).collect::<String>(),
-                        if v["created"] == json!(false) {
-                            ", unchanged"
-                        } else {
-                            ""
-                        }
+                        "policy {} version {} ({}){}",
+                        v.policy_id,
+                        v.version,
+                        v.digest.chars().take(12).collect::<String>(),
+                        if uploaded.created { "" } else { ", unchanged" }
                     );
                 }
                 let target = match (group, agent) {
-                    (Some(g), _) => Some(json!({"kind": "group", "name": g})),
-                    (None, Some(a)) => Some(json!({"kind": "agent", "name": a})),
+                    (Some(g), _) => Some(Target::Group(g)),
+                    (None, Some(a)) => Some(Target::Agent(a)),
                     (None, None) => None,
                 };
-                let mut assignment = Value::Null;
+                let mut assignment: Option<Assignment> = None;
                 if let Some(target) = target {
-                    let a = api
-                        .call(
+                    let a: Assignment = api
+                        .send(
                             reqwest::Method::PUT,
-                            &format!("/api/v1/policies/{id}/assignments"),
-                            Some(
-                                json!({"target": target, "version": version, "schedule": schedule}),
-                            ),
+                            &format!("/api/v1/policies/{}/assignments", v.policy_id),
+                            &AssignRequest {
+                                target,
+                                version: Some(v.version),
+                                schedule,
+                            },
                         )
                         .await?;
                     if !api.json {
                         println!(
-                            "assigned to {} {} on schedule {:?}",
-                            s(&a["target"]["kind"]),
-                            s(&a["target"]["name"]),
-                            s(&a["schedule"])
+                            "assigned to {} on schedule {:?}",
+                            target_text(&a.target),
+                            a.schedule
                         );
                     }
-                    assignment = a;
+                    assignment = Some(a);
                 }
                 if api.json {
-                    print_json(&json!({"policy": v, "assignment": assignment}))?;
+                    print_json(&json!({"policy": uploaded, "assignment": assignment}))?;
                 }
             }
             PolicyCommand::List { conn } => {
                 let api = Api::new(&conn)?;
-                let p = api.get("/api/v1/policies").await?;
-                let a = api.get("/api/v1/assignments").await?;
+                let policies: Vec<PolicySummary> = api.get("/api/v1/policies").await?;
+                let assignments: Vec<Assignment> = api.get("/api/v1/assignments").await?;
                 if api.json {
-                    return print_json(&json!({"policies": p, "assignments": a}));
+                    return print_json(&json!({"policies": policies, "assignments": assignments}));
                 }
-                let rows = json_rows(&p, |x| {
-                    vec![
-                        s(&x["id"]),
-                        s(&x["latest"]["version"]),
-                        s(&x["versions"]),
-                        s(&x["latest"]["format"]),
-                        s(&x["latest"]["check_count"]),
-                        s(&x["name"]),
-                    ]
-                });
+                let rows = policies
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            x.id.clone(),
+                            x.latest.version.to_string(),
+                            x.versions.to_string(),
+                            x.latest.format.clone(),
+                            x.latest.check_count.to_string(),
+                            x.name.clone(),
+                        ]
+                    })
+                    .collect();
                 table(
                     &["POLICY", "LATEST", "VERSIONS", "FORMAT", "CHECKS", "NAME"],
                     rows,
                 );
                 println!();
-                let rows = json_rows(&a, |x| {
-                    vec![
-                        s(&x["policy_id"]),
-                        s(&x["version"]),
-                        format!("{} {}", s(&x["target"]["kind"]), s(&x["target"]["name"])),
-                        s(&x["schedule"]),
-                    ]
-                });
+                let rows = assignments
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            x.policy_id.clone(),
+                            x.version.to_string(),
+                            target_text(&x.target),
+                            x.schedule.clone(),
+                        ]
+                    })
+                    .collect();
                 table(&["POLICY", "VERSION", "TARGET", "SCHEDULE"], rows);
             }
             PolicyCommand::Unassign {
@@ -361,12 +438,13 @@ pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     (None, None) => bail!("--group or --agent is required"),
                 };
                 let api = Api::new(&conn)?;
-                api.call(
-                    reqwest::Method::DELETE,
-                    &format!("/api/v1/policies/{policy}/assignments/{kind}/{name}"),
-                    None,
-                )
-                .await?;
+                let _: Done = api
+                    .request(
+                        reqwest::Method::DELETE,
+                        &format!("/api/v1/policies/{policy}/assignments/{kind}/{name}"),
+                        None,
+                    )
+                    .await?;
                 if api.json {
                     print_json(
                         &json!({"policy": policy, "unassigned": {"kind": kind, "name": name}}),
@@ -382,6 +460,14 @@ pub fn policy(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit::OK))
 }
 
+/// `group web`, `agent 3f…`.
+fn target_text(target: &Target) -> String {
+    match target {
+        Target::Group(g) => format!("group {g}"),
+        Target::Agent(a) => format!("agent {a}"),
+    }
+}
+
 /// `rampart agents …`.
 pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
@@ -392,20 +478,23 @@ pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
                     Some(g) => format!("/api/v1/agents?group={g}"),
                     None => "/api/v1/agents".into(),
                 };
-                let v = api.get(&path).await?;
+                let agents: Vec<AgentView> = api.get(&path).await?;
                 if api.json {
-                    return print_json(&v);
+                    return print_json(&agents);
                 }
-                let rows = json_rows(&v, |a| {
-                    vec![
-                        s(&a["id"]),
-                        s(&a["hostname"]),
-                        s(&a["group"]),
-                        s(&a["connection"]),
-                        s(&a["last_seen"]),
-                        s(&a["cert_not_after"]),
-                    ]
-                });
+                let rows = agents
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.agent.id.clone(),
+                            a.agent.hostname.clone(),
+                            a.agent.group.clone(),
+                            a.connection.clone(),
+                            t(a.agent.last_seen),
+                            t(a.agent.cert_not_after),
+                        ]
+                    })
+                    .collect();
                 table(
                     &[
                         "ID",
@@ -420,38 +509,38 @@ pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
             }
             AgentsCommand::Show { id, conn } => {
                 let api = Api::new(&conn)?;
-                let v = api.get(&format!("/api/v1/agents/{id}")).await?;
-                print_json(&v)?;
+                let detail: AgentDetail = api.get(&format!("/api/v1/agents/{id}")).await?;
+                print_json(&detail)?;
             }
             AgentsCommand::Revoke { id, reason, conn } => {
                 let api = Api::new(&conn)?;
-                let v = api
-                    .call(
+                let revoked: Revoked = api
+                    .send(
                         reqwest::Method::POST,
                         &format!("/api/v1/agents/{id}/revoke"),
-                        Some(json!({"reason": reason})),
+                        &RevokeRequest { reason },
                     )
                     .await?;
                 if api.json {
-                    print_json(&v)?;
+                    print_json(&revoked)?;
                 } else {
                     println!(
                         "agent {id} revoked; certificates refused from the next handshake: {}",
-                        s(&v["serials"])
+                        revoked.serials.join(", ")
                     );
                 }
             }
             AgentsCommand::Scan { id, conn } => {
                 let api = Api::new(&conn)?;
-                let v = api
-                    .call(
+                let done: Done = api
+                    .request(
                         reqwest::Method::POST,
                         &format!("/api/v1/agents/{id}/scan"),
                         None,
                     )
                     .await?;
                 if api.json {
-                    print_json(&v)?;
+                    print_json(&done)?;
                 } else {
                     println!("scan requested; agent {id} starts it at its next heartbeat");
                 }
@@ -462,22 +551,27 @@ pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
                 if let Some(id) = &id {
                     path.push_str(&format!("&agent={id}"));
                 }
-                let v = api.get(&path).await?;
+                let hits: HitList = api.get(&path).await?;
                 if api.json {
-                    return print_json(&v);
+                    return print_json(&hits);
                 }
-                let rows = json_rows(&v["hits"], |h| {
-                    vec![
-                        s(&h["hostname"]),
-                        s(&h["observable_kind"]),
-                        s(&h["observable"]),
-                        format!("{} {}", s(&h["indicator_kind"]), s(&h["indicator"])),
-                        s(&h["how"]),
-                        s(&h["count"]),
-                        s(&h["feeds"]),
-                        s(&h["context"]),
-                    ]
-                });
+                let rows = hits
+                    .hits
+                    .iter()
+                    .map(|h| {
+                        let kind = h.indicator_kind.map_or("unknown", IocKind::as_str);
+                        vec![
+                            h.hit.hostname.clone(),
+                            h.hit.observable_kind.clone(),
+                            h.hit.observable.clone(),
+                            format!("{kind} {}", h.hit.indicator),
+                            h.hit.how.clone(),
+                            h.hit.count.to_string(),
+                            h.hit.feeds.join(","),
+                            h.hit.context.clone(),
+                        ]
+                    })
+                    .collect();
                 table(
                     &[
                         "HOST",
@@ -512,53 +606,56 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
             } => {
                 let api = Api::new(&conn)?;
                 if let Some(ids) = diff {
-                    let v = api
+                    let d: RunDiff = api
                         .get(&format!("/api/v1/runs/{}/diff/{}", ids[0], ids[1]))
                         .await?;
                     if api.json {
-                        return print_json(&v);
+                        return print_json(&d);
                     }
-                    for (key, label) in [
-                        ("newly_failing", "Newly failing"),
-                        ("newly_passing", "Newly passing"),
-                        ("other_changes", "Other status changes"),
-                        ("evidence_changed", "Same status, different evidence"),
+                    for (items, label) in [
+                        (&d.newly_failing, "Newly failing"),
+                        (&d.newly_passing, "Newly passing"),
+                        (&d.other_changes, "Other status changes"),
+                        (&d.evidence_changed, "Same status, different evidence"),
                     ] {
-                        let items = v[key].as_array().cloned().unwrap_or_default();
                         println!("{label} ({}):", items.len());
                         for c in items {
                             println!(
                                 "  {:<12} {} → {}  {}",
-                                s(&c["check_id"]),
-                                s(&c["before"]),
-                                s(&c["after"]),
-                                s(&c["title"])
+                                c.check_id,
+                                opt(c.before.map(wire)),
+                                opt(c.after.map(wire)),
+                                c.title
                             );
                         }
                     }
                     return Ok(());
                 }
                 if let Some(run) = run {
-                    let v = api.get(&format!("/api/v1/runs/{run}")).await?;
+                    let r: RunDetail = api.get(&format!("/api/v1/runs/{run}")).await?;
                     if api.json {
-                        return print_json(&v);
+                        return print_json(&r);
                     }
                     println!(
-                        "run {} of {} v{} on {}: score {}",
-                        s(&v["id"]),
-                        s(&v["policy_id"]),
-                        s(&v["policy_version"]),
-                        s(&v["host"]["hostname"]),
-                        s(&v["summary"]["score"])
+                        "run {} of {} v{} on {}: score {:?}",
+                        r.run.id,
+                        r.run.policy_id,
+                        opt(r.run.policy_version),
+                        r.run.host.hostname,
+                        r.run.summary.score
                     );
-                    let rows = json_rows(&v["checks"], |c| {
-                        vec![
-                            s(&c["id"]),
-                            s(&c["status"]),
-                            s(&c["severity"]),
-                            s(&c["title"]),
-                        ]
-                    });
+                    let rows = r
+                        .checks
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.id.clone(),
+                                wire(c.status),
+                                wire(c.severity),
+                                c.title.clone(),
+                            ]
+                        })
+                        .collect();
                     table(&["CHECK", "STATUS", "SEVERITY", "TITLE"], rows);
                     return Ok(());
                 }
@@ -566,22 +663,25 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                 if let Some(p) = policy {
                     path.push_str(&format!("&policy={p}"));
                 }
-                let v = api.get(&path).await?;
+                let runs: Vec<RunSummary> = api.get(&path).await?;
                 if api.json {
-                    return print_json(&v);
+                    return print_json(&runs);
                 }
-                let rows = json_rows(&v, |r| {
-                    vec![
-                        s(&r["id"]),
-                        s(&r["policy_id"]),
-                        s(&r["policy_version"]),
-                        s(&r["started_at"]),
-                        s(&r["trigger"]),
-                        s(&r["summary"]["passed"]),
-                        s(&r["summary"]["failed"]),
-                        format!("{:.1}", r["summary"]["score"].as_f64().unwrap_or(0.0)),
-                    ]
-                });
+                let rows = runs
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.clone(),
+                            r.policy_id.clone(),
+                            opt(r.policy_version),
+                            t(r.started_at),
+                            r.trigger.clone(),
+                            r.summary.passed.to_string(),
+                            r.summary.failed.to_string(),
+                            format!("{:.1}", r.summary.score),
+                        ]
+                    })
+                    .collect();
                 table(
                     &[
                         "RUN", "POLICY", "VER", "STARTED", "TRIGGER", "PASS", "FAIL", "SCORE",
@@ -596,22 +696,24 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                 conn,
             } => {
                 let api = Api::new(&conn)?;
-                let v = api
+                let h: CheckHistory = api
                     .get(&format!("/api/v1/agents/{agent}/checks/{policy}/{check}"))
                     .await?;
                 if api.json {
-                    return print_json(&v);
+                    return print_json(&h);
                 }
-                if !v["current"].is_null() {
+                if let Some(current) = &h.current {
                     println!(
                         "{check} is {} since {}",
-                        s(&v["current"]["status"]),
-                        s(&v["current"]["since"])
+                        wire(current.status),
+                        t(current.since)
                     );
                 }
-                let rows = json_rows(&v["points"], |p| {
-                    vec![s(&p["started_at"]), s(&p["status"]), s(&p["run_id"])]
-                });
+                let rows = h
+                    .points
+                    .iter()
+                    .map(|p| vec![t(p.started_at), wire(p.status), p.run_id.clone()])
+                    .collect();
                 table(&["STARTED", "STATUS", "RUN"], rows);
             }
         }

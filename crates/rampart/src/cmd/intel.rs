@@ -990,11 +990,19 @@ async fn stats(json: bool, args: &StoreArgs) -> anyhow::Result<ExitCode> {
     let counts = store.intel_counts(now()).await?;
     let feeds = store.intel_feeds().await?;
     store.close().await;
-    let kinds: Vec<serde_json::Value> = counts
+    /// Indicators of one kind, as `intel stats --json` prints them.
+    #[derive(serde::Serialize)]
+    struct KindCounts {
+        kind: Option<IocKind>,
+        live: i64,
+        expired: i64,
+    }
+    let kinds: Vec<KindCounts> = counts
         .iter()
-        .map(|(kind, live, expired)| {
-            let name = IocKind::from_stored(*kind).map_or("unknown", IocKind::as_str);
-            json!({"kind": name, "live": live, "expired": expired})
+        .map(|&(kind, live, expired)| KindCounts {
+            kind: IocKind::from_stored(kind),
+            live,
+            expired,
         })
         .collect();
     if json {
@@ -1014,9 +1022,9 @@ async fn stats(json: bool, args: &StoreArgs) -> anyhow::Result<ExitCode> {
     for k in &kinds {
         println!(
             "  {:<18} {:>10} live {:>10} expired",
-            k["kind"].as_str().unwrap_or_default(),
-            k["live"],
-            k["expired"]
+            k.kind.map_or("unknown", IocKind::as_str),
+            k.live,
+            k.expired
         );
     }
     for f in &feeds {

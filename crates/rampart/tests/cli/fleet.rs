@@ -257,6 +257,60 @@ fn fleet_commands_end_to_end() {
         "{}",
         stdout(&o)
     );
+    // Every reading command prints from the API's own types, as tables or as JSON.
+    let o = server.cli(&token, &["results", "show", &agent_id, "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("results show --json");
+    let run = runs[0]["id"].as_str().expect("a run id").to_owned();
+    let o = server.cli(&token, &["results", "show", &agent_id, "--run", &run]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("run {run} of cli-ssh v1 on ")) && out.contains("score 100.0"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("SSH-1") && l.contains(" pass ") && l.contains("high")),
+        "{out}"
+    );
+    let o = server.cli(
+        &token,
+        &["results", "show", &agent_id, "--diff", &run, &run],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("Newly failing (0):"), "{}", stdout(&o));
+    let o = server.cli(
+        &token,
+        &["results", "history", &agent_id, "cli-ssh", "SSH-1"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("SSH-1 is pass since 20"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.ends_with(&run) && l.contains(" pass ")),
+        "{out}"
+    );
+    let o = server.cli(&token, &["policy", "list"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with("cli-ssh")
+            && l.contains("group web")
+            && l.contains("0 */6 * * *")),
+        "{}",
+        stdout(&o)
+    );
+    let o = server.cli(&token, &["agents", "show", &agent_id]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("agents show");
+    assert_eq!(v["id"].as_str(), Some(agent_id.as_str()), "{v}");
+    assert_eq!(v["connection"], "online", "{v}");
+    assert_eq!(
+        v["certificates"].as_array().map(Vec::len),
+        Some(2),
+        "enrolled, renewed: {v}"
+    );
 
     // A spare token, revoked; the policy unassigned from the group: both report as JSON.
     let o = server.cli(

@@ -1,0 +1,366 @@
+//! The admin API's wire types: what the handlers take and answer, and what the CLI (and the
+//! coming dashboard) send and read back. One definition each, so a client cannot drift from
+//! the server, and the OpenAPI document states exactly these (their JSON Schemas).
+
+use rampart_core::Status;
+use rampart_intel::IocKind;
+use rampart_intel::lookup::MatchSummary;
+use rampart_store::{
+    Agent, Assignment, CertificateRecord, CheckHistoryPoint, IntelFeed, IntelHit, Labels,
+    LatestResult, PolicyVersion, RunSummary, Target,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Every error of the admin API and the agent port (RFC 9457 problem details).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ProblemDetails")]
+pub struct Problem {
+    /// `urn:rampart:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong, naming the field or value.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: String,
+}
+
+// ---- Enrolment tokens, agents, policies ----
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TokenRequest {
+    /// Group enrolled agents join.
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
+    pub group: String,
+    /// Labels enrolled agents get: at most 32, names like groups, values of at most 256
+    /// characters without control characters.
+    #[serde(default)]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "propertyNames" = {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+        "additionalProperties" = {"type": "string", "maxLength": 256, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
+    ))]
+    pub labels: Labels,
+    /// Lifetime in seconds (default 3600, at most 7 days).
+    #[serde(default = "default_ttl")]
+    #[schemars(range(min = 10, max = 604_800))]
+    pub ttl_secs: i64,
+    /// Enrolments allowed (default 1: single use; a re-enrolment token must be single-use).
+    #[serde(default = "default_uses")]
+    #[schemars(range(min = 1))]
+    pub max_uses: u32,
+    /// Re-enrol this existing agent, keeping its identity and history.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
+/// A new token: shown once, stored only by its `jti`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TokenCreated {
+    /// The token to hand to the agent (file, stdin or environment — never a command line).
+    pub token: String,
+    /// Its id.
+    pub jti: String,
+    /// Expiry, RFC 3339.
+    pub expires_at: String,
+    /// The enrolment URL it is bound to.
+    pub audience: String,
+}
+
+/// Acknowledgement.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Done {
+    /// Always true.
+    pub ok: bool,
+}
+
+/// An agent with its connection state.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgentView {
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: Agent,
+    /// `online`, `offline` (missed heartbeats) or `revoked`.
+    pub connection: String,
+}
+
+/// One agent and its certificates.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgentDetail {
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: AgentView,
+    /// Certificates issued to it, newest first.
+    pub certificates: Vec<CertificateRecord>,
+    /// Policies it must run.
+    pub assignments: Vec<Assignment>,
+}
+
+/// `POST /api/v1/agents/{id}/revoke`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RevokeRequest {
+    /// Why (kept with the certificates).
+    #[serde(default = "default_reason")]
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Revoked {
+    /// Serials revoked (refused from the next handshake on).
+    pub serials: Vec<String>,
+}
+
+/// `POST /api/v1/policies`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyUpload {
+    /// File name (used in error locations).
+    #[schemars(length(max = 255))]
+    pub file_name: String,
+    /// The policy text, exactly as in the file.
+    pub content: String,
+}
+
+/// What an upload produced.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyUploaded {
+    /// The version (new, or the newest one when the content is unchanged).
+    #[serde(flatten)]
+    pub version: PolicyVersion,
+    /// Whether a new version was created.
+    pub created: bool,
+}
+
+/// `PUT /api/v1/policies/{id}/assignments`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AssignRequest {
+    /// Group or agent.
+    pub target: Target,
+    /// Version (default: the newest).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub version: Option<i64>,
+    /// Cron expression, UTC (5 fields, or `@hourly`, `@daily`, …).
+    pub schedule: String,
+}
+
+fn default_ttl() -> i64 {
+    3600
+}
+
+fn default_uses() -> u32 {
+    1
+}
+
+fn default_reason() -> String {
+    "revoked by an administrator".into()
+}
+
+// ---- History ----
+
+/// A check's history on one agent.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CheckHistory {
+    /// Every observation kept, oldest first (at most `limit`).
+    pub points: Vec<CheckHistoryPoint>,
+    /// The current status and since when, from the latest-state view.
+    pub current: Option<LatestResult>,
+}
+
+/// One check whose status or evidence differs between two runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckChange {
+    /// Check id.
+    pub check_id: String,
+    /// Title.
+    pub title: String,
+    /// Status in run a (none: the check was not in run a).
+    pub before: Option<Status>,
+    /// Status in run b (none: the check is not in run b).
+    pub after: Option<Status>,
+}
+
+/// What changed between two runs of the same policy.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunDiff {
+    /// Run a.
+    pub from: RunSummary,
+    /// Run b.
+    pub to: RunSummary,
+    /// Not failing in a, failing in b.
+    pub newly_failing: Vec<CheckChange>,
+    /// Not passing in a, passing in b.
+    pub newly_passing: Vec<CheckChange>,
+    /// Other status changes (e.g. pass → not applicable), and checks added or removed.
+    pub other_changes: Vec<CheckChange>,
+    /// Same status, different evidence (a changed line, another command output).
+    pub evidence_changed: Vec<CheckChange>,
+}
+
+// ---- Threat intelligence ----
+
+/// `POST /api/v1/intel/match`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MatchRequest {
+    /// Observables, free text (refanged); at most 100,000.
+    pub observables: Vec<String>,
+    /// Report allowlisted matches too (marked with the list that covers them).
+    #[serde(default)]
+    pub include_allowlisted: bool,
+}
+
+/// Bulk match results.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MatchResponse {
+    /// One entry per (observable, indicator) match.
+    pub matches: Vec<ObservableMatch>,
+    /// Observables that are not indicators, with the reason.
+    pub invalid: Vec<InvalidObservable>,
+}
+
+/// One (observable, indicator) match.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ObservableMatch {
+    /// Position of the observable in the request.
+    pub index: usize,
+    /// The observable as sent.
+    pub observable: String,
+    /// The match.
+    #[serde(flatten)]
+    pub summary: MatchSummary,
+}
+
+/// An observable that is not an indicator.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InvalidObservable {
+    /// Position in the request.
+    pub index: usize,
+    /// The observable as sent.
+    pub observable: String,
+    /// Why it is not an indicator.
+    pub error: String,
+}
+
+/// Index and store statistics.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct IntelStats {
+    /// Indicators in the lookup index.
+    pub indexed: usize,
+    /// Index memory, bytes.
+    pub index_bytes: usize,
+    /// Live indicators in the index per kind (allowlisted ones included).
+    pub kinds: Vec<KindCount>,
+    /// Indicators expired but kept in the store until purged.
+    pub expired: i64,
+    /// Feeds with their health.
+    pub feeds: Vec<IntelFeed>,
+}
+
+/// Live indicators of one kind.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct KindCount {
+    /// The kind.
+    pub kind: IocKind,
+    /// How many are in the index.
+    pub live: usize,
+}
+
+/// `POST /api/v1/intel/feeds`: defines (or redefines) a feed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FeedRequest {
+    /// Unique name, one word.
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
+    pub name: String,
+    /// Parser (see docs/intel.md).
+    #[schemars(extend("enum" = ["urlhaus-csv", "urlhaus-json", "threatfox-csv", "threatfox-json", "feodo-csv", "feodo-json", "malwarebazaar-csv", "sslbl-csv", "kev-json", "kev-csv", "otx-json", "phishtank-csv", "phishtank-json", "openphish", "spamhaus-drop", "plain", "csv", "misp-event", "stix"]))]
+    pub format: String,
+    /// Where to fetch it: http:// or https://, a host name or IPv4 address, an optional port
+    /// (none: uploads only).
+    #[serde(default)]
+    #[schemars(regex(pattern = rampart_intel::feeds::FEED_URL_PATTERN))]
+    pub url: Option<String>,
+    /// Fetch interval, seconds (at least 60; default 3600).
+    #[serde(default = "default_interval")]
+    #[schemars(range(min = 60))]
+    pub interval_secs: i64,
+    /// Source reliability, 0–100 (default 50).
+    #[serde(default = "default_reliability")]
+    #[schemars(range(min = 0, max = 100))]
+    pub reliability: i64,
+    /// TLP 2.0 marking (default `clear`).
+    #[serde(default = "default_tlp")]
+    #[schemars(extend("enum" = ["clear", "green", "amber", "amber+strict", "red"]))]
+    pub tlp: String,
+    /// Licence or terms of use.
+    #[serde(default)]
+    pub terms: Option<String>,
+    /// How long one delivery keeps an indicator alive, seconds (default 30 days).
+    #[serde(default = "default_feed_ttl")]
+    #[schemars(range(min = 1))]
+    pub ttl_secs: i64,
+}
+
+/// Feeds, as stored with their health.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FeedList {
+    /// Each feed: definition, validators, last attempt/success/error, counts.
+    pub feeds: Vec<IntelFeed>,
+}
+
+/// `POST /api/v1/intel/sightings`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SightingRequest {
+    /// The indicator's value (any form; canonicalised).
+    pub value: String,
+    /// A false alarm rather than a confirmed hit.
+    #[serde(default)]
+    pub false_positive: bool,
+    /// Who saw it (default `api`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Fleet matches, most recent first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HitList {
+    /// Each: agent id and host name, the indicator (`indicator_kind`, `indicator`), how it
+    /// matched, the observable (`observable_kind`: connection, listener or resolver), where the
+    /// agent saw it (`context`), first and last time, the last run, how many runs reported it,
+    /// and the feeds that list the indicator.
+    pub hits: Vec<FleetHit>,
+}
+
+/// One fleet match.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FleetHit {
+    /// The match as recorded.
+    #[serde(flatten)]
+    pub hit: IntelHit,
+    /// The indicator's kind (none for a kind this version does not know).
+    pub indicator_kind: Option<IocKind>,
+}
+
+fn default_interval() -> i64 {
+    3600
+}
+
+fn default_reliability() -> i64 {
+    50
+}
+
+fn default_tlp() -> String {
+    "clear".into()
+}
+
+fn default_feed_ttl() -> i64 {
+    30 * 86_400
+}
