@@ -63,6 +63,14 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
         } else {
             bytes
         };
+        // Every JSON body Rampart takes is an object; serde would also fill a struct from an
+        // array (`[]` as every field's default), which no client means.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "the body must be a JSON object",
+            ));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(&mut de) {
             Ok(value) => Ok(ApiJson(value)),

@@ -77,8 +77,8 @@ pub(crate) enum Reply {
     Upserted(SchemaFn),
     /// 200 with a document of one of these media types.
     Document(&'static [&'static str]),
-    /// A TAXII 2.1 resource (`application/taxii+json;version=2.1`).
-    Taxii,
+    /// A TAXII 2.1 resource of this schema (`application/taxii+json;version=2.1`).
+    Taxii(SchemaFn),
 }
 
 pub(crate) struct Endpoint {
@@ -200,21 +200,21 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep!(GET "/api/v1/intel/hits", Api, Admin, "Fleet matches: observables agents reported (connections, listeners, /etc/hosts) that matched an indicator (query: agent, since, limit)",
             query: intel::HitsQuery, req: Body::None, reply: Json(schema::<crate::api::HitList>), || get(intel::hits)),
         ep!(GET "/taxii2/", Api, Admin, "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
-            req: Body::None, reply: Taxii, || get(taxii::discovery)),
+            req: Body::None, reply: Taxii(schema::<taxii::Discovery>), || get(taxii::discovery)),
         ep!(GET "/taxii2/api/", Api, Admin, "TAXII 2.1 API root",
-            req: Body::None, reply: Taxii, || get(taxii::api_root)),
+            req: Body::None, reply: Taxii(schema::<taxii::ApiRoot>), || get(taxii::api_root)),
         ep!(GET "/taxii2/api/collections/", Api, Admin, "TAXII 2.1 collections (one: every live, non-allowlisted indicator)",
-            req: Body::None, reply: Taxii, || get(taxii::collections)),
+            req: Body::None, reply: Taxii(schema::<taxii::Collections>), || get(taxii::collections)),
         ep!(GET "/taxii2/api/collections/{id}/", Api, Admin, "TAXII 2.1 collection",
-            req: Body::None, reply: Taxii, || get(taxii::one_collection)),
+            req: Body::None, reply: Taxii(schema::<taxii::Collection>), || get(taxii::one_collection)),
         ep!(GET "/taxii2/api/collections/{id}/objects/", Api, Admin, "TAXII 2.1 objects envelope (added_after, limit, next, match[id|type|version|spec_version])",
-            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::objects)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Envelope>), || get(taxii::objects)),
         ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/", Api, Admin, "TAXII 2.1 one object",
-            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::object)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Envelope>), || get(taxii::object)),
         ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/versions/", Api, Admin, "TAXII 2.1 versions of one object (the current one)",
-            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::versions)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Versions>), || get(taxii::versions)),
         ep!(GET "/taxii2/api/collections/{id}/manifest/", Api, Admin, "TAXII 2.1 manifest (ids, date added, versions, media types)",
-            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii, || get(taxii::manifest)),
+            query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Manifest>), || get(taxii::manifest)),
         ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
             req: JsonBody(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
         ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",

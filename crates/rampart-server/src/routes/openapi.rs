@@ -82,24 +82,6 @@ fn ref_constraints_as_all_of(v: &mut Value) {
     }
 }
 
-/// A TAXII 2.1 error message (section 3.6.1), what every error under `/taxii2/` is.
-fn taxii_error_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "TAXII 2.1 error message.",
-        "required": ["title"],
-        "properties": {
-            "title": {"type": "string"},
-            "description": {"type": "string"},
-            "error_id": {"type": "string"},
-            "error_code": {"type": "string"},
-            "http_status": {"type": "string"},
-            "external_details": {"type": "string"},
-            "details": {"type": "object"}
-        }
-    })
-}
-
 /// Every status an endpoint answers with, and what each carries. Errors follow from what the
 /// endpoint takes (parameters, a body, a credential), so a new endpoint declares them by
 /// being what it is; `default` stays for the router's own answers (405 on a method a path
@@ -141,10 +123,11 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
                 json!({"description": "Document", "content": content}),
             );
         }
-        Reply::Taxii => {
+        Reply::Taxii(f) => {
+            let schema = serde_json::to_value(f(g)).unwrap_or(Value::Null);
             out.insert(
                 "200".into(),
-                json!({"description": "TAXII 2.1 resource", "content": {super::taxii::TAXII: {}}}),
+                json!({"description": "TAXII 2.1 resource", "content": {super::taxii::TAXII: {"schema": schema}}}),
             );
         }
     }
@@ -196,7 +179,7 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
         }
         _ => {}
     }
-    if matches!(e.reply, Reply::Taxii) {
+    if matches!(e.reply, Reply::Taxii(_)) {
         errors.push((406, "The Accept header does not take TAXII 2.1"));
     }
     if has_body {
@@ -210,8 +193,10 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
         500,
         "The server failed (the detail says what; nothing was half-written)",
     ));
-    let error_content = if matches!(e.reply, Reply::Taxii) {
-        json!({super::taxii::TAXII: {"schema": {"$ref": "#/components/schemas/TaxiiError"}}})
+    let taxii_error = serde_json::to_value(g.subschema_for::<super::taxii::ErrorMessage>())
+        .unwrap_or(Value::Null);
+    let error_content = if matches!(e.reply, Reply::Taxii(_)) {
+        json!({super::taxii::TAXII: {"schema": taxii_error.clone()}})
     } else {
         json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}})
     };
@@ -354,7 +339,6 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
         bound_integers(schema);
         ref_constraints_as_all_of(schema);
     }
-    schemas.insert("TaxiiError".into(), taxii_error_schema());
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {

@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use rampart_intel::export::{from_row, stix_objects};
 use rampart_store::{ExportCursor, STAMPS_PER_VERSION};
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -35,6 +35,143 @@ use crate::intel::now;
 pub(crate) const TAXII: &str = "application/taxii+json;version=2.1";
 const STIX: &str = "application/stix+json;version=2.1";
 /// The one collection's id (a fixed UUID, so clients can keep it in their configuration).
+/// An RFC 3339 timestamp of a real calendar date (29 February aside) as a regular
+/// expression: what `time` parses, so the document promises nothing the server refuses.
+macro_rules! TIMESTAMP_PATTERN {
+    () => {
+        concat!(
+            "[0-9]{4}-(02-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(0[1-9]|[12][0-9]|30)|(0[13578]|1[02])-31)",
+            "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+        )
+    };
+}
+
+/// Discovery (section 4.1).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiDiscovery")]
+pub(crate) struct Discovery {
+    title: String,
+    description: String,
+    default: String,
+    api_roots: Vec<String>,
+}
+
+/// An API root (section 4.2).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiApiRoot")]
+pub(crate) struct ApiRoot {
+    title: String,
+    versions: Vec<String>,
+    max_content_length: usize,
+}
+
+/// A collection (section 5.2).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiCollection")]
+pub(crate) struct Collection {
+    id: String,
+    title: String,
+    description: String,
+    can_read: bool,
+    can_write: bool,
+    media_types: Vec<String>,
+}
+
+/// The collections (section 5.1).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiCollections")]
+pub(crate) struct Collections {
+    collections: Vec<Collection>,
+}
+
+/// A STIX 2.1 object as the STIX export writes it (an indicator, an observable or a
+/// relationship); its own schema is STIX's.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub(crate) struct StixObject(Value);
+
+impl JsonSchema for StixObject {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StixObject".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "A STIX 2.1 object (indicator, observable or relationship).",
+            "required": ["type", "id", "spec_version"],
+            "properties": {
+                "type": {"type": "string"},
+                "id": {"type": "string"},
+                "spec_version": {"type": "string", "const": "2.1"}
+            }
+        })
+    }
+}
+
+/// An envelope (section 3.7): one page of objects.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiEnvelope")]
+pub(crate) struct Envelope {
+    more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    objects: Option<Vec<StixObject>>,
+}
+
+/// One object's versions (section 5.8).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiVersions")]
+pub(crate) struct Versions {
+    more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    versions: Option<Vec<String>>,
+}
+
+/// One manifest record (section 5.3.1).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiManifestRecord")]
+pub(crate) struct ManifestRecord {
+    id: String,
+    date_added: String,
+    version: String,
+    media_type: String,
+}
+
+/// A manifest (section 5.3): one page of records.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiManifest")]
+pub(crate) struct Manifest {
+    more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    objects: Option<Vec<ManifestRecord>>,
+}
+
+/// An error message (section 3.6.1), what every error under `/taxii2/` is.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "TaxiiError")]
+pub(crate) struct ErrorMessage {
+    title: String,
+    description: String,
+    error_code: String,
+    http_status: String,
+}
+
+/// `match[version]` as the server reads it: `last`, `first`, `all` or RFC 3339 timestamps
+/// (calendar dates: no 30 February), comma-separated.
+const MATCH_VERSION_PATTERN: &str = concat!(
+    "^(last|first|all|",
+    TIMESTAMP_PATTERN!(),
+    ")(,(last|first|all|",
+    TIMESTAMP_PATTERN!(),
+    "))*$"
+);
+
 pub(crate) const COLLECTION_ID: &str = "3f6d9a52-5c1e-4b8a-9e27-6a0c1d4e7b90";
 /// Objects per page when the client names no `limit`, and the most it may ask for.
 const DEFAULT_LIMIT: usize = 1_000;
@@ -70,12 +207,12 @@ impl IntoResponse for TaxiiError {
 /// A TAXII error message (section 3.6.1) with its status; a 401 asks for Basic credentials,
 /// which is what TAXII clients send.
 fn taxii_error(status: StatusCode, code: &str, detail: &str) -> Response {
-    let body = json!({
-        "title": status.canonical_reason().unwrap_or("error"),
-        "description": detail,
-        "error_code": code,
-        "http_status": status.as_u16().to_string(),
-    });
+    let body = ErrorMessage {
+        title: status.canonical_reason().unwrap_or("error").to_owned(),
+        description: detail.to_owned(),
+        error_code: code.to_owned(),
+        http_status: status.as_u16().to_string(),
+    };
     let mut resp = (status, taxii_json(&body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
@@ -121,7 +258,7 @@ pub(crate) async fn rewrite_error(response: Response) -> Response {
     rewritten
 }
 
-fn taxii_json(v: &Value) -> ([(header::HeaderName, &'static str); 1], Vec<u8>) {
+fn taxii_json(v: &impl Serialize) -> ([(header::HeaderName, &'static str); 1], Vec<u8>) {
     (
         [(header::CONTENT_TYPE, TAXII)],
         serde_json::to_vec(v).unwrap_or_default(),
@@ -162,7 +299,7 @@ fn api_root_url(app: &App) -> String {
     format!("{}/taxii2/api/", app.api_url)
 }
 
-fn ok(v: &Value) -> Response {
+fn ok(v: &impl Serialize) -> Response {
     taxii_json(v).into_response()
 }
 
@@ -198,15 +335,15 @@ fn parse_time(field: &str, text: &str) -> Result<i64, TaxiiError> {
         })
 }
 
-fn collection() -> Value {
-    json!({
-        "id": COLLECTION_ID,
-        "title": "Rampart indicators",
-        "description": "Every live, deduplicated indicator no allowlist covers, scored (confidence) from its sources' reliability, confidence, sightings and age.",
-        "can_read": true,
-        "can_write": false,
-        "media_types": [STIX],
-    })
+fn collection() -> Collection {
+    Collection {
+        id: COLLECTION_ID.to_owned(),
+        title: "Rampart indicators".to_owned(),
+        description: "Every live, deduplicated indicator no allowlist covers, scored (confidence) from its sources' reliability, confidence, sightings and age.".to_owned(),
+        can_read: true,
+        can_write: false,
+        media_types: vec![STIX.to_owned()],
+    }
 }
 
 fn check_collection(id: &str) -> Result<(), TaxiiError> {
@@ -224,12 +361,12 @@ pub(crate) async fn discovery(
 ) -> Result<Response, TaxiiError> {
     admin?;
     check_accept(&headers)?;
-    Ok(ok(&json!({
-        "title": "Rampart TAXII 2.1",
-        "description": "Read-only threat intelligence from Rampart.",
-        "default": api_root_url(&app),
-        "api_roots": [api_root_url(&app)],
-    })))
+    Ok(ok(&Discovery {
+        title: "Rampart TAXII 2.1".to_owned(),
+        description: "Read-only threat intelligence from Rampart.".to_owned(),
+        default: api_root_url(&app),
+        api_roots: vec![api_root_url(&app)],
+    }))
 }
 
 pub(crate) async fn api_root(
@@ -239,11 +376,11 @@ pub(crate) async fn api_root(
 ) -> Result<Response, TaxiiError> {
     admin?;
     check_accept(&headers)?;
-    Ok(ok(&json!({
-        "title": "Rampart indicators",
-        "versions": [TAXII],
-        "max_content_length": app.config.max_body_bytes,
-    })))
+    Ok(ok(&ApiRoot {
+        title: "Rampart indicators".to_owned(),
+        versions: vec![TAXII.to_owned()],
+        max_content_length: app.config.max_body_bytes,
+    }))
 }
 
 pub(crate) async fn collections(
@@ -252,7 +389,9 @@ pub(crate) async fn collections(
 ) -> Result<Response, TaxiiError> {
     admin?;
     check_accept(&headers)?;
-    Ok(ok(&json!({"collections": [collection()]})))
+    Ok(ok(&Collections {
+        collections: vec![collection()],
+    }))
 }
 
 pub(crate) async fn one_collection(
@@ -273,9 +412,10 @@ pub(crate) struct ObjectsQuery {
     #[schemars(extend("format" = "date-time"))]
     added_after: Option<String>,
     /// At most this many objects (default 1,000; larger values are capped at 10,000).
-    #[schemars(range(min = 1, max = 4_294_967_295u64))]
-    limit: Option<u64>,
+    #[schemars(range(min = 1))]
+    limit: Option<u32>,
     /// The `next` value of the previous page.
+    #[schemars(regex(pattern = "^[+-]?[0-9]{1,18}$"))]
     next: Option<String>,
     /// Only these object ids (comma-separated).
     #[serde(rename = "match[id]")]
@@ -286,6 +426,7 @@ pub(crate) struct ObjectsQuery {
     /// Versions: `last` (the default), `first`, `all`, or `modified` timestamps
     /// (comma-separated). Rampart keeps the current version of each object.
     #[serde(rename = "match[version]")]
+    #[schemars(regex(pattern = MATCH_VERSION_PATTERN))]
     match_version: Option<String>,
     /// Spec versions: only `2.1` matches.
     #[serde(rename = "match[spec_version]")]
@@ -354,10 +495,12 @@ impl Filter {
         }
         // `last`, `first` and `all` select every object (Rampart keeps one version of each);
         // timestamps select by `modified`.
-        let stamps: Vec<i64> = list(&q.match_version)
-            .unwrap_or_default()
+        // Read as the document states it: items exactly, no blanks or spaces between commas.
+        let stamps: Vec<i64> = q
+            .match_version
             .iter()
-            .filter(|v| !matches!(v.as_str(), "last" | "first" | "all"))
+            .flat_map(|v| v.split(','))
+            .filter(|v| !matches!(*v, "last" | "first" | "all"))
             .map(|v| parse_time("match[version]", v))
             .collect::<Result<_, _>>()?;
         Ok(Filter {
@@ -500,21 +643,19 @@ fn with_date_headers(mut resp: Response, items: &[Item]) -> Response {
     resp
 }
 
-/// A paged TAXII resource: `more`, `next`, and the items under `key` (each rendered by
-/// `render`) when there are any, with the date headers.
-fn paged(page: &Page, key: &str, render: impl Fn(&Item) -> Value) -> Response {
-    let mut body = json!({"more": page.more});
-    if let Some(n) = &page.next {
-        body["next"] = json!(n);
-    }
-    if !page.items.is_empty() {
-        body[key] = Value::Array(page.items.iter().map(render).collect());
-    }
-    with_date_headers(ok(&body), &page.items)
+/// A page's items rendered by `render`, or none when it has none (TAXII leaves the member
+/// out rather than sending an empty list).
+fn items<T>(page: &Page, render: impl Fn(&Item) -> T) -> Option<Vec<T>> {
+    (!page.items.is_empty()).then(|| page.items.iter().map(render).collect())
 }
 
 fn envelope(page: Page) -> Response {
-    paged(&page, "objects", |i| i.object.clone())
+    let body = Envelope {
+        more: page.more,
+        next: page.next.clone(),
+        objects: items(&page, |i| StixObject(i.object.clone())),
+    };
+    with_date_headers(ok(&body), &page.items)
 }
 
 pub(crate) async fn objects(
@@ -569,9 +710,12 @@ pub(crate) async fn versions(
     check_accept(&headers)?;
     check_collection(&id)?;
     let page = one_object(&app, q, &object_id).await?;
-    Ok(paged(&page, "versions", |i| {
-        json!(version_of(&i.object, i.date_added))
-    }))
+    let body = Versions {
+        more: page.more,
+        next: page.next.clone(),
+        versions: items(&page, |i| version_of(&i.object, i.date_added)),
+    };
+    Ok(with_date_headers(ok(&body), &page.items))
 }
 
 pub(crate) async fn manifest(
@@ -585,12 +729,15 @@ pub(crate) async fn manifest(
     check_accept(&headers)?;
     check_collection(&id)?;
     let page = page(&app, &Filter::parse(&q)?).await?;
-    Ok(paged(&page, "objects", |i| {
-        json!({
-            "id": i.object["id"],
-            "date_added": taxii_time(i.date_added),
-            "version": version_of(&i.object, i.date_added),
-            "media_type": STIX,
-        })
-    }))
+    let body = Manifest {
+        more: page.more,
+        next: page.next.clone(),
+        objects: items(&page, |i| ManifestRecord {
+            id: i.object["id"].as_str().unwrap_or_default().to_owned(),
+            date_added: taxii_time(i.date_added),
+            version: version_of(&i.object, i.date_added),
+            media_type: STIX.to_owned(),
+        }),
+    };
+    Ok(with_date_headers(ok(&body), &page.items))
 }
