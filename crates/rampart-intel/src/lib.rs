@@ -15,7 +15,6 @@ pub mod export;
 pub mod fang;
 pub mod feeds;
 pub mod index;
-pub mod ingest;
 pub mod kind;
 pub mod lookup;
 
@@ -24,6 +23,7 @@ pub use index::{How, Index, Match};
 pub use kind::IocKind;
 pub mod parse;
 pub mod record;
+pub mod rows;
 pub mod score;
 pub mod stix_pattern;
 pub mod synthetic;

@@ -358,7 +358,7 @@ pub struct Facts {
 
 impl Facts {
     /// The facts of an indicator as the store keeps them (counters clamped into range).
-    pub fn from_row(row: &rampart_store::IntelIndexRow) -> Facts {
+    pub fn from_row(row: &crate::rows::IntelIndexRow) -> Facts {
         Facts::stored(
             row.base_score,
             row.last_seen,
@@ -369,7 +369,7 @@ impl Facts {
     }
 
     /// The facts of a stored indicator as a lookup reads it.
-    pub fn from_indicator(ind: &rampart_store::IntelIndicator) -> Facts {
+    pub fn from_indicator(ind: &crate::rows::IntelIndicator) -> Facts {
         Facts::stored(
             ind.base_score,
             ind.last_seen,

@@ -36,7 +36,7 @@ pub enum ServerError {
     Tls(#[from] rustls::Error),
     /// The threat-intel index could not be built from the store.
     #[error("threat-intel index: {0}")]
-    Intel(#[from] rampart_intel::ingest::IngestError),
+    Intel(#[from] rampart_feeds::ingest::IngestError),
     /// Another replica is creating the CA and did not finish.
     #[error("the CA in the database is incomplete: {0}")]
     IncompleteCa(String),

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rampart_core::fleet::Observable;
-use rampart_intel::allowlist::Allowlists;
-use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due};
-use rampart_intel::index::{Index, IndexFull};
-use rampart_intel::ingest::{
+use rampart_feeds::ingest::{
     IngestError, LiveIndex, load_allowlists, load_decay_models, load_index,
 };
+use rampart_feeds::sync::{FetchOptions, SyncOutcome, sync_due};
+use rampart_intel::allowlist::Allowlists;
+use rampart_intel::index::{Index, IndexFull};
 use rampart_intel::lookup::observable_matches;
 use rampart_intel::score::{DecayModels, Facts};
 use rampart_intel::{Ioc, IocKind};

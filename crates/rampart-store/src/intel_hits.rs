@@ -4,59 +4,10 @@
 //! `last_seen` and `count` move, not one row per scan, so the table grows with distinct
 //! findings, never with time.
 
-use serde::Serialize;
+use rampart_intel::rows::{IntelHit, NewIntelHit};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Backend, Store, StoreError, on_pool};
-
-/// A match to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewIntelHit {
-    /// The indicator's row id.
-    pub indicator_id: i64,
-    /// `connection`, `listener` or `resolver`.
-    pub observable_kind: String,
-    /// The observable as reported.
-    pub observable: String,
-    /// Where the agent saw it.
-    pub context: String,
-    /// How it matched (`exact`, `network`, `parent_domain`, …).
-    pub how: String,
-}
-
-/// A recorded match, with its indicator and the feeds that reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct IntelHit {
-    /// Row id.
-    pub id: i64,
-    /// The agent.
-    pub agent_id: String,
-    /// Its host name.
-    pub hostname: String,
-    /// The indicator's kind code.
-    #[serde(skip)]
-    pub indicator_kind: i64,
-    /// The indicator's canonical value.
-    pub indicator: String,
-    /// `connection`, `listener` or `resolver`.
-    pub observable_kind: String,
-    /// The observable as reported.
-    pub observable: String,
-    /// Where the agent saw it.
-    pub context: String,
-    /// How it matched.
-    pub how: String,
-    /// First report (Unix seconds).
-    pub first_seen: i64,
-    /// Latest report.
-    pub last_seen: i64,
-    /// The run that reported it last.
-    pub last_run: String,
-    /// Runs that reported it.
-    pub count: i64,
-    /// Feeds that list the indicator.
-    pub feeds: Vec<String>,
-}
 
 impl Store {
     /// Records what one run of `agent_id` matched; returns how many matches are new.

@@ -33,13 +33,12 @@ use sqlx::sqlite::{
 };
 
 pub use error::StoreError;
-pub use intel::{
-    ExportCursor, IntelAllowlist, IntelDecayRow, IntelExportRow, IntelFeed, IntelIndexRow,
-    IntelIndicator, IntelIngestCounts, IntelObservation, IntelRecordIn, NewIntelFeed,
-    STAMPS_PER_VERSION,
-};
-pub use intel_hits::{IntelHit, NewIntelHit};
 pub use policies::NewPolicyVersion;
+pub use rampart_intel::rows::{
+    ExportCursor, IntelAllowlist, IntelDecayRow, IntelExportRow, IntelFeed, IntelHit,
+    IntelIndexRow, IntelIndicator, IntelIngestCounts, IntelObservation, IntelRecordIn,
+    NewIntelFeed, NewIntelHit, STAMPS_PER_VERSION,
+};
 pub use records::*;
 
 /// Which database a [`Store`] talks to.

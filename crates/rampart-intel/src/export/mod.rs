@@ -13,9 +13,8 @@ use std::str::FromStr;
 use serde_json::json;
 use uuid::Uuid;
 
-use rampart_store::{IntelExportRow, Store};
+use crate::rows::IntelExportRow;
 
-use crate::allowlist::Allowlists;
 use crate::canon::{self, Ioc};
 use crate::kind::IocKind;
 use crate::score;
@@ -113,17 +112,6 @@ const STIX_SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2
 /// Rampart's own namespace for indicator ids.
 const RAMPART_NAMESPACE: Uuid = Uuid::from_u128(0x7d1c_2b5e_9a4f_5c3e_8b21_4f6d_0e9a_3c17);
 
-/// Why an export stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// The store could not be read.
-    #[error(transparent)]
-    Store(#[from] rampart_store::StoreError),
-    /// The output could not be written.
-    #[error("cannot write the export: {0}")]
-    Io(#[from] io::Error),
-}
-
 /// A stored row as exporters see it, with its current score under `decay`.
 pub fn from_row(row: IntelExportRow, at: i64, decay: &score::DecayModels) -> Option<Exported> {
     let i = &row.indicator;
@@ -147,40 +135,6 @@ pub fn from_row(row: IntelExportRow, at: i64, decay: &score::DecayModels) -> Opt
         feeds: row.feeds.into_iter().map(|(name, _)| name).collect(),
         version: row.version,
     })
-}
-
-/// Exports every live indicator scoring at least `min_score` (under `decay`) and not covered
-/// by `allow`. Rows are read in batches, so the store is never held for the length of the
-/// write.
-pub async fn export_all(
-    store: &Store,
-    allow: &Allowlists,
-    decay: &score::DecayModels,
-    format: ExportFormat,
-    min_score: u8,
-    at: i64,
-    out: &mut (dyn Write + Send),
-) -> Result<ExportSummary, ExportError> {
-    let mut items = Vec::new();
-    let mut excluded = Excluded {
-        min_score,
-        ..Excluded::default()
-    };
-    store
-        .intel_export_rows(at, 50_000, &mut |row| {
-            let Some(item) = from_row(row, at, decay) else {
-                return;
-            };
-            if item.score < min_score {
-                excluded.below_min_score += 1;
-            } else if allow.check(&item.ioc).is_some() {
-                excluded.allowlisted += 1;
-            } else {
-                items.push(item);
-            }
-        })
-        .await?;
-    Ok(write_export(format, &items, excluded, at, out)?)
 }
 
 fn timestamp(secs: i64) -> String {

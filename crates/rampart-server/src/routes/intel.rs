@@ -8,13 +8,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rampart_feeds::export::export_all;
+use rampart_feeds::ingest::{IngestError, IngestReport, ingest};
+use rampart_feeds::lookup::describe;
+use rampart_feeds::sync::{FetchOptions, SyncOutcome, sync_feed};
 use rampart_intel::Format;
-use rampart_intel::export::{ExportFormat, export_all};
-use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_feed, validate};
-use rampart_intel::ingest::{IngestError, IngestReport, ingest};
-use rampart_intel::lookup::{
-    LookupAnswer, describe, find, match_summary, observable_matches, query,
-};
+use rampart_intel::export::ExportFormat;
+use rampart_intel::feeds::validate;
+use rampart_intel::lookup::{LookupAnswer, find, match_summary, observable_matches, query};
 use rampart_intel::{IocKind, Limits};
 use rampart_store::{IntelFeed, NewIntelFeed};
 use schemars::JsonSchema;

@@ -76,7 +76,7 @@ async fn ingest_feeds(
                 .with_context(|| format!("--feed {}: cannot open", path.display()))?,
         );
         let started = Instant::now();
-        let report = rampart_intel::ingest::ingest(
+        let report = rampart_feeds::ingest::ingest(
             store,
             &feed,
             *format,
@@ -137,7 +137,7 @@ fn ingest_phase(
             .await?;
         let input = Box::new(std::fs::File::open(&feed_path)?);
         let started = Instant::now();
-        let report = rampart_intel::ingest::ingest(
+        let report = rampart_feeds::ingest::ingest(
             &store,
             &feed,
             rampart_intel::Format::Plain,

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
-use rampart_intel::ingest::{IngestReport, ingest, load_allowlists, load_decay_models, load_index};
+use rampart_feeds::ingest::{IngestReport, ingest, load_allowlists, load_decay_models, load_index};
+use rampart_feeds::lookup::describe;
 use rampart_intel::lookup::{
-    Lookup, LookupAnswer, LookupMatch, MatchSummary, describe, find, match_summary,
-    observable_matches, query,
+    Lookup, LookupAnswer, LookupMatch, MatchSummary, find, match_summary, observable_matches, query,
 };
 use rampart_intel::{Format, IocKind, Limits};
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
@@ -286,7 +286,7 @@ async fn sync(
     json: bool,
     args: &StoreArgs,
 ) -> anyhow::Result<ExitCode> {
-    use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due, sync_feed};
+    use rampart_feeds::sync::{FetchOptions, SyncOutcome, sync_due, sync_feed};
     let store = open(args).await?;
     let client = reqwest::Client::builder()
         .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
@@ -680,7 +680,8 @@ async fn export(
     mode: Option<u32>,
     args: &StoreArgs,
 ) -> anyhow::Result<ExitCode> {
-    use rampart_intel::export::{ExportFormat, export_all};
+    use rampart_feeds::export::export_all;
+    use rampart_intel::export::ExportFormat;
     let format: ExportFormat = format
         .parse()
         .map_err(|e: String| anyhow!("--format: {e}"))?;

@@ -13,11 +13,11 @@ use std::sync::RwLock;
 use rampart_store::{IntelFeed, IntelIngestCounts, IntelRecordIn, Store, StoreError};
 use sha2::{Digest, Sha256};
 
-use crate::index::Index;
-use crate::kind::IocKind;
-use crate::parse::{Format, Limits, ParseError, Summary};
-use crate::record::Record;
-use crate::score;
+use rampart_intel::index::Index;
+use rampart_intel::kind::IocKind;
+use rampart_intel::parse::{Format, Limits, ParseError, Summary};
+use rampart_intel::record::Record;
+use rampart_intel::score;
 
 /// Records per database transaction, at most. Each commit writes every page the batch
 /// dirtied in the indicator key index, whose keys are random, so fewer, larger batches write
@@ -40,7 +40,7 @@ pub enum IngestError {
     Store(#[from] StoreError),
     /// The lookup index is full.
     #[error("{0}")]
-    Index(#[from] crate::index::IndexFull),
+    Index(#[from] rampart_intel::index::IndexFull),
     /// The parser thread died (a bug).
     #[error("the parser thread stopped unexpectedly")]
     Parser,
@@ -113,7 +113,7 @@ pub async fn ingest(
             let mut batch = Vec::new();
             let mut bytes = 0usize;
             let mut closed = false;
-            let result = crate::parse::parse(format, &mut input, &limits, &mut |record| {
+            let result = rampart_intel::parse::parse(format, &mut input, &limits, &mut |record| {
                 if closed {
                     return;
                 }
@@ -175,7 +175,7 @@ pub struct LiveIndex<'a> {
     /// The index.
     pub index: &'a RwLock<Index>,
     /// The allowlists in force.
-    pub allow: &'a crate::allowlist::Allowlists,
+    pub allow: &'a rampart_intel::allowlist::Allowlists,
     /// The decay models in force.
     pub decay: &'a score::DecayModels,
 }
@@ -223,7 +223,7 @@ fn update_index(
             false_positives: 0,
             last_sighting: None,
         };
-        let ioc = crate::canon::Ioc::new(kind_enum, value.clone());
+        let ioc = rampart_intel::canon::Ioc::new(kind_enum, value.clone());
         if let Some(entry) = guard.upsert(
             &ioc,
             u64::try_from(*id).unwrap_or(0),
@@ -237,8 +237,10 @@ fn update_index(
 }
 
 /// The built-in non-routable list plus every allowlist stored.
-pub async fn load_allowlists(store: &Store) -> Result<crate::allowlist::Allowlists, IngestError> {
-    use crate::allowlist::{AllowlistDef, Allowlists, builtin_non_routable};
+pub async fn load_allowlists(
+    store: &Store,
+) -> Result<rampart_intel::allowlist::Allowlists, IngestError> {
+    use rampart_intel::allowlist::{AllowlistDef, Allowlists, builtin_non_routable};
     let mut defs = vec![builtin_non_routable()];
     for list in store.intel_allowlists().await? {
         let match_type = list.match_type.parse().map_err(|e: String| {
@@ -290,7 +292,7 @@ pub async fn load_decay_models(store: &Store) -> Result<score::DecayModels, Inge
 pub async fn load_index(
     store: &Store,
     now: i64,
-    allow: &crate::allowlist::Allowlists,
+    allow: &rampart_intel::allowlist::Allowlists,
     decay: &score::DecayModels,
 ) -> Result<Index, IngestError> {
     let mut index = Index::new();
@@ -306,7 +308,7 @@ pub async fn load_index(
                 row.threat_type.as_deref(),
                 now,
             );
-            let ioc = crate::canon::Ioc::new(kind, row.value);
+            let ioc = rampart_intel::canon::Ioc::new(kind, row.value);
             match index.upsert(&ioc, u64::try_from(row.id).unwrap_or(0), score) {
                 Ok(Some(entry)) if allow.check(&ioc).is_some() => {
                     index.set_allowlisted(entry, true)

@@ -2,7 +2,7 @@
 
 use std::sync::RwLock;
 
-use rampart_intel::ingest::{LiveIndex, ingest, load_allowlists, load_decay_models, load_index};
+use rampart_feeds::ingest::{LiveIndex, ingest, load_allowlists, load_decay_models, load_index};
 use rampart_intel::score::DecayModels;
 use rampart_intel::{Format, Index, IocKind, Limits, canonicalize};
 use rampart_store::{IntelFeed, NewIntelFeed, Store};
@@ -71,7 +71,7 @@ async fn run(
     bytes: Vec<u8>,
     now: i64,
     index: Option<LiveIndex<'_>>,
-) -> rampart_intel::ingest::IngestReport {
+) -> rampart_feeds::ingest::IngestReport {
     ingest(
         store,
         feed,
@@ -359,7 +359,8 @@ backend_test!(garbage_never_wipes_what_a_feed_delivered);
 /// Technique ids, feeds and the strictest TLP from every source row reach the CSV export (each backend aggregates
 /// them in its own JSON dialect).
 async fn exports_carry_attack_techniques(store: &Store) {
-    use rampart_intel::export::{ExportFormat, export_all};
+    use rampart_feeds::export::export_all;
+    use rampart_intel::export::ExportFormat;
     let a = feed(store, "tags-a", "csv", 80).await;
     let b = feed_tlp(store, "tags-b", "csv", 60, "amber").await;
     let csv_a =
@@ -549,7 +550,7 @@ async fn stored_sources_keep_every_field_of_the_record(store: &Store) {
         run(store, &f, format, bytes.clone(), NOW, None).await;
         let (records, _) = crate::harness::parse_ok(format, &bytes);
         for record in &records {
-            let hash = rampart_intel::ingest::record_hash(f.id, &record.raw);
+            let hash = rampart_feeds::ingest::record_hash(f.id, &record.raw);
             for ioc in &record.indicators {
                 let stored = store
                     .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rampart_intel::feeds::{FetchOptions, SyncOutcome, sync_due, sync_feed};
+use rampart_feeds::sync::{FetchOptions, SyncOutcome, sync_due, sync_feed};
 use rampart_store::{NewIntelFeed, Store};
 
 use crate::harness::read;
