@@ -38,9 +38,7 @@ pub async fn export_all(
     };
     store
         .intel_export_rows(at, 50_000, &mut |row| {
-            let Some(item) = from_row(row, at, decay) else {
-                return;
-            };
+            let item = from_row(row, at, decay);
             if item.score < min_score {
                 excluded.below_min_score += 1;
             } else if allow.check(&item.ioc).is_some() {

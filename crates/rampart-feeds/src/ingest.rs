@@ -88,7 +88,7 @@ fn to_store(feed: &IntelFeed, record: Record) -> IntelRecordIn {
         indicators: record
             .indicators
             .into_iter()
-            .map(|i| (i64::from(i.kind.code()), i.value, base))
+            .map(|i| (i.kind, i.value, base))
             .collect(),
     }
 }
@@ -183,13 +183,13 @@ pub struct LiveIndex<'a> {
 fn update_index(
     live: LiveIndex<'_>,
     batch: &[IntelRecordIn],
-    touched: &[(i64, i64, String)],
+    touched: &[(i64, IocKind, String)],
     now: i64,
 ) -> Result<(), IngestError> {
     // The batch's best base score, latest sighting and threat type per indicator; stored
     // values may differ (earlier feeds) — the periodic rescore from the store settles that.
     type Best<'b> = (u8, i64, Option<&'b str>);
-    let mut best: std::collections::HashMap<(i64, &str), Best<'_>> =
+    let mut best: std::collections::HashMap<(IocKind, &str), Best<'_>> =
         std::collections::HashMap::new();
     for r in batch {
         let seen = r.last_seen.or(r.first_seen).unwrap_or(now);
@@ -209,9 +209,6 @@ fn update_index(
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     for (id, kind, value) in touched {
-        let Some(kind_enum) = IocKind::from_stored(*kind) else {
-            continue;
-        };
         let (base, last_seen, threat) = best
             .get(&(*kind, value.as_str()))
             .copied()
@@ -223,11 +220,11 @@ fn update_index(
             false_positives: 0,
             last_sighting: None,
         };
-        let ioc = rampart_intel::canon::Ioc::new(kind_enum, value.clone());
+        let ioc = rampart_intel::canon::Ioc::new(*kind, value.clone());
         if let Some(entry) = guard.upsert(
             &ioc,
             u64::try_from(*id).unwrap_or(0),
-            live.decay.score(&facts, kind_enum, threat, now),
+            live.decay.score(&facts, *kind, threat, now),
         )? {
             guard.set_allowlisted(entry, live.allow.check(&ioc).is_some());
         }
@@ -299,9 +296,7 @@ pub async fn load_index(
     let mut full = None;
     store
         .intel_live_indicators(now, 50_000, &mut |row| {
-            let Some(kind) = IocKind::from_stored(row.kind) else {
-                return;
-            };
+            let kind = row.kind;
             let score = decay.score(
                 &score::Facts::from_row(&row),
                 kind,

@@ -25,9 +25,7 @@ pub async fn describe(
 ) -> Result<Lookup, StoreError> {
     let mut out = Vec::with_capacity(hits.len());
     for (summary, ioc) in hits {
-        let stored = store
-            .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
-            .await?;
+        let stored = store.intel_indicator(ioc.kind, &ioc.value).await?;
         let sources = match &stored {
             Some(s) => store.intel_observations(s.id).await?,
             None => Vec::new(),

@@ -21,14 +21,9 @@ use crate::score::Explanation;
 /// Related indicators listed per relation (all are counted).
 pub const RELATED_CAP: i64 = 50;
 
-/// `kind:value` texts of stored (kind code, value) pairs.
-pub fn kind_values(list: &[(i64, String)]) -> Vec<String> {
-    list.iter()
-        .map(|(k, v)| {
-            let kind = IocKind::from_stored(*k).map_or("unknown", IocKind::as_str);
-            format!("{kind}:{v}")
-        })
-        .collect()
+/// `kind:value` texts of (kind, value) pairs.
+pub fn kind_values(list: &[(IocKind, String)]) -> Vec<String> {
+    list.iter().map(|(k, v)| format!("{k}:{v}")).collect()
 }
 
 /// A free-text value (refanged) as a query, or why it is not an indicator.

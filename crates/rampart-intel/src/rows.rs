@@ -1,8 +1,12 @@
 //! The threat-intelligence rows the store keeps, as typed values: what ingestion hands the
 //! store and what reads give back. They are defined here, with the rest of the intel domain,
-//! so that this crate stays pure (no store, no I/O) while the store persists its types.
+//! so that this crate stays pure (no store, no I/O) while the store persists its types. Kinds
+//! are typed: the store turns them into their stable codes and back, and refuses a code this
+//! version does not know rather than guess.
 
 use serde::Serialize;
+
+use crate::kind::IocKind;
 
 /// A feed definition with its health.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -103,8 +107,8 @@ pub struct IntelRecordIn {
     pub description: Option<String>,
     /// The row verbatim.
     pub raw: String,
-    /// The indicators: (kind code, canonical value, base score 0–100).
-    pub indicators: Vec<(i64, String, i64)>,
+    /// The indicators: (kind, canonical value, base score 0–100).
+    pub indicators: Vec<(IocKind, String, i64)>,
 }
 
 /// An indicator as stored.
@@ -112,8 +116,8 @@ pub struct IntelRecordIn {
 pub struct IntelIndicator {
     /// Row id.
     pub id: i64,
-    /// Kind code.
-    pub kind: i64,
+    /// Its kind.
+    pub kind: IocKind,
     /// Canonical value.
     pub value: String,
     /// Earliest source sighting.
@@ -250,8 +254,8 @@ pub struct IntelAllowlist {
 pub struct IntelIndexRow {
     /// Row id.
     pub id: i64,
-    /// Kind code.
-    pub kind: i64,
+    /// Its kind.
+    pub kind: IocKind,
     /// Canonical value.
     pub value: String,
     /// Base score.
@@ -303,9 +307,8 @@ pub struct IntelHit {
     pub agent_id: String,
     /// Its host name.
     pub hostname: String,
-    /// The indicator's kind code.
-    #[serde(skip)]
-    pub indicator_kind: i64,
+    /// The indicator's kind.
+    pub indicator_kind: IocKind,
     /// The indicator's canonical value.
     pub indicator: String,
     /// `connection`, `listener` or `resolver`.

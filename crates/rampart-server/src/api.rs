@@ -336,17 +336,7 @@ pub struct HitList {
     /// matched, the observable (`observable_kind`: connection, listener or resolver), where the
     /// agent saw it (`context`), first and last time, the last run, how many runs reported it,
     /// and the feeds that list the indicator.
-    pub hits: Vec<FleetHit>,
-}
-
-/// One fleet match.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct FleetHit {
-    /// The match as recorded.
-    #[serde(flatten)]
-    pub hit: IntelHit,
-    /// The indicator's kind (none for a kind this version does not know).
-    pub indicator_kind: Option<IocKind>,
+    pub hits: Vec<IntelHit>,
 }
 
 fn default_interval() -> i64 {

@@ -13,11 +13,11 @@ use rampart_feeds::ingest::{
     IngestError, LiveIndex, load_allowlists, load_decay_models, load_index,
 };
 use rampart_feeds::sync::{FetchOptions, SyncOutcome, sync_due};
+use rampart_intel::Ioc;
 use rampart_intel::allowlist::Allowlists;
 use rampart_intel::index::{Index, IndexFull};
 use rampart_intel::lookup::observable_matches;
 use rampart_intel::score::{DecayModels, Facts};
-use rampart_intel::{Ioc, IocKind};
 use rampart_store::{NewIntelHit, Store};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -125,9 +125,7 @@ impl Intel {
     /// change), so a sighting moves its score at once instead of at the next rebuild. An
     /// indicator the index does not hold (expired, too long to index) is left out.
     pub fn rescore(&self, ind: &rampart_store::IntelIndicator, now: i64) -> Result<(), IndexFull> {
-        let Some(kind) = IocKind::from_stored(ind.kind) else {
-            return Ok(());
-        };
+        let kind = ind.kind;
         let ioc = Ioc::new(kind, ind.value.clone());
         let score = self.rules().decay.score(
             &Facts::from_indicator(ind),

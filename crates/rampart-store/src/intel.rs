@@ -12,9 +12,10 @@
 //! SQL texts built with `format!` here are assembled from constants only (never from input),
 //! hence `AssertSqlSafe`.
 //!
-//! Times are Unix seconds. Kinds are the intel crate's numeric codes; the store does not
-//! interpret them.
+//! Times are Unix seconds. Kinds are `IocKind`s at the store's boundary and their stable codes
+//! in its tables (`kind_of`, `code_of`).
 
+use rampart_intel::IocKind;
 use rampart_intel::rows::{
     ExportCursor, IntelAllowlist, IntelDecayRow, IntelExportRow, IntelFeed, IntelIndexRow,
     IntelIndicator, IntelIngestCounts, IntelObservation, IntelRecordIn, NewIntelFeed,
@@ -27,6 +28,18 @@ use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Db, Store, StoreError, on_pool};
+
+/// A stored kind code as the kind it names; a code this version does not know (a newer
+/// Rampart wrote it) is refused, never guessed.
+pub(crate) fn kind_of(code: i64) -> Result<IocKind, sqlx::Error> {
+    IocKind::from_stored(code)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown indicator kind code {code}").into()))
+}
+
+/// A kind as its stored code.
+pub(crate) fn code_of(kind: IocKind) -> i64 {
+    i64::from(kind.code())
+}
 
 const FEED_COLUMNS: &str = "id, name, format, url, interval_secs, reliability, tlp, terms, ttl_secs, enabled, \
      etag, last_modified, last_attempt, last_success, last_error, failures, last_records, \
@@ -43,7 +56,7 @@ where
 {
     Ok(IntelIndexRow {
         id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
+        kind: kind_of(r.try_get("kind")?)?,
         value: r.try_get("value")?,
         base_score: r.try_get("base_score")?,
         last_seen: r.try_get("last_seen")?,
@@ -411,10 +424,10 @@ impl<'a> Batch<'a> {
                 let aggs = &mut batch.aggs;
                 let slot = *batch
                     .slots
-                    .entry((*kind, value.as_str()))
+                    .entry((code_of(*kind), value.as_str()))
                     .or_insert_with(|| {
                         aggs.push(Agg {
-                            kind: *kind,
+                            kind: code_of(*kind),
                             value: value.as_str(),
                             first,
                             last,
@@ -505,10 +518,11 @@ impl<'a> Batch<'a> {
         to_json(&rows)
     }
 
-    fn touched(&self) -> Vec<(i64, i64, String)> {
+    /// Every indicator the batch touched, with its row id (the kinds came in as `IocKind`s).
+    fn touched(&self) -> Vec<(i64, IocKind, String)> {
         self.aggs
             .iter()
-            .filter_map(|a| Some((a.id?, a.kind, a.value.to_owned())))
+            .filter_map(|a| Some((a.id?, kind_of(a.kind).ok()?, a.value.to_owned())))
             .collect()
     }
 
@@ -519,7 +533,7 @@ impl<'a> Batch<'a> {
     async fn store_sqlite(
         &mut self,
         pool: &sqlx::SqlitePool,
-    ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
+    ) -> Result<(IntelIngestCounts, Vec<(i64, IocKind, String)>), StoreError> {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut counts = IntelIngestCounts::default();
         let clock = ClockReservation::new(self.aggs.len());
@@ -677,7 +691,7 @@ impl<'a> Batch<'a> {
     async fn store_postgres(
         &mut self,
         pool: &sqlx::PgPool,
-    ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
+    ) -> Result<(IntelIngestCounts, Vec<(i64, IocKind, String)>), StoreError> {
         let mut tx = pool.begin().await?;
         // The clock first: every ingest takes it in the same order, so it adds no deadlock.
         let clock = ClockReservation::new(self.aggs.len());
@@ -953,7 +967,7 @@ impl Store {
         ttl_secs: i64,
         now: i64,
         records: &[IntelRecordIn],
-    ) -> Result<(IntelIngestCounts, Vec<(i64, i64, String)>), StoreError> {
+    ) -> Result<(IntelIngestCounts, Vec<(i64, IocKind, String)>), StoreError> {
         let mut batch = Batch::new(feed_id, now, now.saturating_add(ttl_secs), records);
         match &self.db {
             Db::Sqlite(main) => {
@@ -967,9 +981,10 @@ impl Store {
     /// An indicator by kind and canonical value.
     pub async fn intel_indicator(
         &self,
-        kind: i64,
+        kind: IocKind,
         value: &str,
     ) -> Result<Option<IntelIndicator>, StoreError> {
+        let kind = code_of(kind);
         // SQLite finds it through the 64-bit key (migration 0005), PostgreSQL through its
         // unique index on (kind, value).
         let sqlite = matches!(self.db, Db::Sqlite(_));
@@ -987,7 +1002,7 @@ impl Store {
             let Some(row) = row else { return Ok(None) };
             Ok(Some(IntelIndicator {
                 id: row.try_get("id")?,
-                kind: row.try_get("kind")?,
+                kind: kind_of(row.try_get("kind")?)?,
                 value: row.try_get("value")?,
                 first_seen: row.try_get("first_seen")?,
                 last_seen: row.try_get("last_seen")?,
@@ -1058,7 +1073,7 @@ impl Store {
         &self,
         indicator_id: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
+    ) -> Result<Vec<(IocKind, String)>, StoreError> {
         on_pool!(&self.db, p => {
             let rows = sqlx::query(
                 "SELECT DISTINCT i.kind, i.value FROM intel_observations o \
@@ -1070,7 +1085,7 @@ impl Store {
             .bind(limit)
             .fetch_all(p)
             .await?;
-            rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("value")?))).collect()
+            rows.iter().map(|r| Ok((kind_of(r.try_get("kind")?)?, r.try_get("value")?))).collect()
         })
     }
 
@@ -1080,7 +1095,7 @@ impl Store {
         &self,
         family: &str,
         limit: i64,
-    ) -> Result<(i64, Vec<(i64, String)>), StoreError> {
+    ) -> Result<(i64, Vec<(IocKind, String)>), StoreError> {
         on_pool!(&self.db, p => {
             let total: i64 = sqlx::query_scalar(
                 "SELECT COUNT(DISTINCT o.indicator_id) FROM intel_records r \
@@ -1097,7 +1112,7 @@ impl Store {
             .bind(limit)
             .fetch_all(p)
             .await?;
-            let list = rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("value")?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let list = rows.iter().map(|r| Ok((kind_of(r.try_get("kind")?)?, r.try_get("value")?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
             Ok((total, list))
         })
     }
@@ -1475,8 +1490,8 @@ impl Store {
         })
     }
 
-    /// Counts per kind code: (kind, live, expired).
-    pub async fn intel_counts(&self, now: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    /// Counts per kind: (kind, live, expired).
+    pub async fn intel_counts(&self, now: i64) -> Result<Vec<(IocKind, i64, i64)>, StoreError> {
         on_pool!(&self.db, p => {
             let rows = sqlx::query(
                 "SELECT kind, SUM(CASE WHEN expires_at > $1 THEN 1 ELSE 0 END) AS live, \
@@ -1486,7 +1501,7 @@ impl Store {
             .fetch_all(p)
             .await?;
             rows.iter()
-                .map(|r| Ok((r.try_get("kind")?, r.try_get::<Option<i64>, _>("live")?.unwrap_or(0), r.try_get::<Option<i64>, _>("expired")?.unwrap_or(0))))
+                .map(|r| Ok((kind_of(r.try_get("kind")?)?, r.try_get::<Option<i64>, _>("live")?.unwrap_or(0), r.try_get::<Option<i64>, _>("expired")?.unwrap_or(0))))
                 .collect()
         })
     }

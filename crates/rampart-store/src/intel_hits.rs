@@ -94,7 +94,7 @@ impl Store {
                         id: r.try_get("id")?,
                         agent_id: r.try_get("agent_id")?,
                         hostname: r.try_get("hostname")?,
-                        indicator_kind: r.try_get("kind")?,
+                        indicator_kind: crate::intel::kind_of(r.try_get("kind")?)?,
                         indicator: r.try_get("value")?,
                         observable_kind: r.try_get("observable_kind")?,
                         observable: r.try_get("observable")?,

@@ -109,7 +109,7 @@ async fn reingest_is_idempotent_and_counts_are_exact(store: &Store) {
         .intel_counts(NOW + 3600)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(counts, [(i64::from(IocKind::Url.code()), 10, 0)]);
+    assert_eq!(counts, [(IocKind::Url, 10, 0)]);
 }
 backend_test!(reingest_is_idempotent_and_counts_are_exact);
 
@@ -137,7 +137,7 @@ async fn one_indicator_many_sources(store: &Store) {
     assert_eq!(report.stored.new_indicators, 0);
     assert_eq!(report.stored.new_observations, 1);
     let ind = store
-        .intel_indicator(i64::from(IocKind::Ipv4.code()), "1.2.3.4")
+        .intel_indicator(IocKind::Ipv4, "1.2.3.4")
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("stored"));
@@ -170,10 +170,7 @@ async fn equivalence_sets_and_families_are_found_on_demand(store: &Store) {
     )
     .await;
     let md5 = store
-        .intel_indicator(
-            i64::from(IocKind::Md5.code()),
-            "9363fa2625198beb1fcce0ef07f558ff",
-        )
+        .intel_indicator(IocKind::Md5, "9363fa2625198beb1fcce0ef07f558ff")
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("stored"));
@@ -181,16 +178,13 @@ async fn equivalence_sets_and_families_are_found_on_demand(store: &Store) {
         .intel_related_by_record(md5.id, 100)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let kinds: Vec<i64> = related.iter().map(|(k, _)| *k).collect();
-    let expected: Vec<i64> = [
+    let kinds: Vec<IocKind> = related.iter().map(|(k, _)| *k).collect();
+    let expected = [
         IocKind::Sha1,
         IocKind::Sha256,
         IocKind::Ssdeep,
         IocKind::Tlsh,
-    ]
-    .iter()
-    .map(|k| i64::from(k.code()))
-    .collect();
+    ];
     assert_eq!(kinds, expected);
     assert!(
         related
@@ -291,13 +285,7 @@ async fn the_index_is_rebuilt_from_the_store_and_updated_on_ingest(store: &Store
         .intel_counts(NOW + 31 * DAY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        counts,
-        [
-            (i64::from(IocKind::Ipv4.code()), 0, 2),
-            (i64::from(IocKind::Cidr.code()), 0, 2)
-        ]
-    );
+    assert_eq!(counts, [(IocKind::Ipv4, 0, 2), (IocKind::Cidr, 0, 2)]);
     let (indicators, records) = store
         .intel_purge(NOW + 31 * DAY)
         .await
@@ -451,7 +439,7 @@ async fn a_record_outliving_its_anchor_is_recognised_after_a_purge(store: &Store
     let mut stored = Vec::new();
     for ioc in named {
         let row = store
-            .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+            .intel_indicator(ioc.kind, &ioc.value)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("{} stored", ioc.value));
@@ -553,7 +541,7 @@ async fn stored_sources_keep_every_field_of_the_record(store: &Store) {
             let hash = rampart_feeds::ingest::record_hash(f.id, &record.raw);
             for ioc in &record.indicators {
                 let stored = store
-                    .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
+                    .intel_indicator(ioc.kind, &ioc.value)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"))
                     .unwrap_or_else(|| panic!("{rel}: {} stored", ioc.value));
@@ -673,7 +661,7 @@ async fn scores_decay_by_kind_and_threat_type(store: &Store) {
     // A Feodo C2 address last online in 2021: decayed to nothing.
     assert_eq!(score_of(&index, IocKind::Ipv4, "67.213.75.205"), 0);
     let stored = store
-        .intel_indicator(i64::from(IocKind::Ipv4.code()), "67.213.75.205")
+        .intel_indicator(IocKind::Ipv4, "67.213.75.205")
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("stored"));

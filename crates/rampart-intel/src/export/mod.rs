@@ -113,16 +113,16 @@ const STIX_SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2
 const RAMPART_NAMESPACE: Uuid = Uuid::from_u128(0x7d1c_2b5e_9a4f_5c3e_8b21_4f6d_0e9a_3c17);
 
 /// A stored row as exporters see it, with its current score under `decay`.
-pub fn from_row(row: IntelExportRow, at: i64, decay: &score::DecayModels) -> Option<Exported> {
+pub fn from_row(row: IntelExportRow, at: i64, decay: &score::DecayModels) -> Exported {
     let i = &row.indicator;
-    let kind = IocKind::from_stored(i.kind)?;
+    let kind = i.kind;
     let score = decay.score(
         &score::Facts::from_row(i),
         kind,
         i.threat_type.as_deref(),
         at,
     );
-    Some(Exported {
+    Exported {
         id: u64::try_from(i.id).unwrap_or(0),
         ioc: Ioc::new(kind, i.value.clone()),
         score,
@@ -134,7 +134,7 @@ pub fn from_row(row: IntelExportRow, at: i64, decay: &score::DecayModels) -> Opt
         tlp: strictest_tlp(row.feeds.iter().map(|(_, tlp)| tlp.as_str())),
         feeds: row.feeds.into_iter().map(|(name, _)| name).collect(),
         version: row.version,
-    })
+    }
 }
 
 fn timestamp(secs: i64) -> String {

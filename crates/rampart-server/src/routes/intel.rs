@@ -13,10 +13,10 @@ use rampart_feeds::ingest::{IngestError, IngestReport, ingest};
 use rampart_feeds::lookup::describe;
 use rampart_feeds::sync::{FetchOptions, SyncOutcome, sync_feed};
 use rampart_intel::Format;
+use rampart_intel::Limits;
 use rampart_intel::export::ExportFormat;
 use rampart_intel::feeds::validate;
 use rampart_intel::lookup::{LookupAnswer, find, match_summary, observable_matches, query};
-use rampart_intel::{IocKind, Limits};
 use rampart_store::{IntelFeed, NewIntelFeed};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -24,8 +24,8 @@ use serde::Deserialize;
 use super::auth::Admin;
 use super::body::{ApiBytes, ApiJson};
 use crate::api::{
-    Done, FeedList, FeedRequest, FleetHit, HitList, IntelStats, InvalidObservable, KindCount,
-    MatchRequest, MatchResponse, ObservableMatch, SightingRequest,
+    Done, FeedList, FeedRequest, HitList, IntelStats, InvalidObservable, KindCount, MatchRequest,
+    MatchResponse, ObservableMatch, SightingRequest,
 };
 use crate::app::App;
 use crate::error::ApiError;
@@ -378,11 +378,7 @@ pub(crate) async fn sighting(
             format!("no indicator {:?}: {e}", req.value),
         )
     })?;
-    let Some(ind) = app
-        .store
-        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
-        .await?
-    else {
+    let Some(ind) = app.store.intel_indicator(ioc.kind, &ioc.value).await? else {
         return Err(ApiError::not_found(
             "indicator",
             &format!("{}:{}", ioc.kind, ioc.value),
@@ -398,11 +394,7 @@ pub(crate) async fn sighting(
         )
         .await?;
     // The lookup index carries the score: it moves now, not at the next rebuild.
-    if let Some(updated) = app
-        .store
-        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
-        .await?
-    {
+    if let Some(updated) = app.store.intel_indicator(ioc.kind, &ioc.value).await? {
         app.intel
             .rescore(&updated, now())
             .map_err(ApiError::internal)?;
@@ -444,13 +436,5 @@ pub(crate) async fn hits(
         .store
         .intel_hits(q.agent.as_deref(), q.since, q.limit)
         .await?;
-    Ok(Json(HitList {
-        hits: rows
-            .into_iter()
-            .map(|hit| FleetHit {
-                indicator_kind: IocKind::from_stored(hit.indicator_kind),
-                hit,
-            })
-            .collect(),
-    }))
+    Ok(Json(HitList { hits: rows }))
 }

@@ -564,9 +564,7 @@ async fn page(app: &App, f: &Filter) -> Result<Page, TaxiiError> {
             let version = row.version;
             query_after = version.saturating_add(STAMPS_PER_VERSION);
             examined = examined.max(version.saturating_add(STAMPS_PER_VERSION - 1));
-            let Some(e) = from_row(row, at, &rules.decay) else {
-                continue;
-            };
+            let e = from_row(row, at, &rules.decay);
             if rules.allow.check(&e.ioc).is_some() {
                 continue;
             }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use sqlx::migrate::Migrator;
 use sqlx::{AssertSqlSafe, Row};
 
+use rampart_intel::IocKind;
 use rampart_store::Store;
 use rampart_store::testing::fresh_schema;
 
@@ -57,11 +58,14 @@ where
 /// deletes still cascading.
 async fn check_upgraded(store: &Store) {
     // Found by value: on SQLite through the key the upgrade computed for the old rows.
-    let found = store.intel_indicator(1, "192.0.2.2").await.unwrap();
+    let found = store
+        .intel_indicator(IocKind::Ipv4, "192.0.2.2")
+        .await
+        .unwrap();
     assert_eq!(found.map(|i| i.id), Some(2));
     assert!(
         store
-            .intel_indicator(1, "192.0.2.1")
+            .intel_indicator(IocKind::Ipv4, "192.0.2.1")
             .await
             .unwrap()
             .is_none()

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use rampart_intel::IocKind;
 use rampart_server::api::{
     AgentDetail, AgentView, AssignRequest, CheckHistory, Done, HitList, PolicyUpload,
     PolicyUploaded, Problem, RevokeRequest, Revoked, RunDiff, TokenCreated, TokenRequest,
@@ -559,16 +558,15 @@ pub fn agents(cmd: AgentsCommand) -> anyhow::Result<ExitCode> {
                     .hits
                     .iter()
                     .map(|h| {
-                        let kind = h.indicator_kind.map_or("unknown", IocKind::as_str);
                         vec![
-                            h.hit.hostname.clone(),
-                            h.hit.observable_kind.clone(),
-                            h.hit.observable.clone(),
-                            format!("{kind} {}", h.hit.indicator),
-                            h.hit.how.clone(),
-                            h.hit.count.to_string(),
-                            h.hit.feeds.join(","),
-                            h.hit.context.clone(),
+                            h.hostname.clone(),
+                            h.observable_kind.clone(),
+                            h.observable.clone(),
+                            format!("{} {}", h.indicator_kind, h.indicator),
+                            h.how.clone(),
+                            h.count.to_string(),
+                            h.feeds.join(","),
+                            h.context.clone(),
                         ]
                     })
                     .collect();

@@ -947,19 +947,14 @@ async fn sighting(
 ) -> anyhow::Result<ExitCode> {
     let ioc = query(value).map_err(|e| anyhow!("{value}: {e}"))?;
     let store = open(args).await?;
-    let Some(ind) = store
-        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
-        .await?
-    else {
+    let Some(ind) = store.intel_indicator(ioc.kind, &ioc.value).await? else {
         store.close().await;
         bail!("{} {} is not a known indicator", ioc.kind, ioc.value);
     };
     store
         .intel_add_sighting(ind.id, false_positive, source, note, now())
         .await?;
-    let after = store
-        .intel_indicator(i64::from(ioc.kind.code()), &ioc.value)
-        .await?;
+    let after = store.intel_indicator(ioc.kind, &ioc.value).await?;
     store.close().await;
     if json {
         println!(
@@ -994,14 +989,14 @@ async fn stats(json: bool, args: &StoreArgs) -> anyhow::Result<ExitCode> {
     /// Indicators of one kind, as `intel stats --json` prints them.
     #[derive(serde::Serialize)]
     struct KindCounts {
-        kind: Option<IocKind>,
+        kind: IocKind,
         live: i64,
         expired: i64,
     }
     let kinds: Vec<KindCounts> = counts
         .iter()
         .map(|&(kind, live, expired)| KindCounts {
-            kind: IocKind::from_stored(kind),
+            kind,
             live,
             expired,
         })
@@ -1023,7 +1018,7 @@ async fn stats(json: bool, args: &StoreArgs) -> anyhow::Result<ExitCode> {
     for k in &kinds {
         println!(
             "  {:<18} {:>10} live {:>10} expired",
-            k.kind.map_or("unknown", IocKind::as_str),
+            k.kind.as_str(),
             k.live,
             k.expired
         );
