@@ -14,7 +14,6 @@ mod agents;
 mod ca;
 mod error;
 mod intel;
-mod intel_hits;
 mod policies;
 mod records;
 mod runs;

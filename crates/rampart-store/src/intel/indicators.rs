@@ -1,0 +1,429 @@
+//! Reading indicators: one by value, its sources and relations, the live set for the index,
+//! export pages, counts; sightings; purging what expired.
+
+use rampart_intel::IocKind;
+use rampart_intel::rows::{
+    ExportCursor, IntelExportRow, IntelIndexRow, IntelIndicator, IntelObservation,
+    STAMPS_PER_VERSION,
+};
+
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Db, Store, StoreError, on_pool};
+
+use super::{ClockReservation, RESERVE_STAMPS_SQL, code_of, indicator_key, json_list, kind_of};
+
+/// An indicator's index columns, as the live-indicator scan and the export pages select them.
+fn index_row<R: Row>(r: &R) -> Result<IntelIndexRow, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database>,
+{
+    Ok(IntelIndexRow {
+        id: r.try_get("id")?,
+        kind: kind_of(r.try_get("kind")?)?,
+        value: r.try_get("value")?,
+        base_score: r.try_get("base_score")?,
+        last_seen: r.try_get("last_seen")?,
+        sightings: r.try_get("sightings")?,
+        false_positives: r.try_get("false_positives")?,
+        last_sighting: r.try_get("last_sighting")?,
+        threat_type: r.try_get("threat_type")?,
+    })
+}
+
+impl Store {
+    /// An indicator by kind and canonical value.
+    pub async fn intel_indicator(
+        &self,
+        kind: IocKind,
+        value: &str,
+    ) -> Result<Option<IntelIndicator>, StoreError> {
+        let kind = code_of(kind);
+        // SQLite finds it through the 64-bit key (migration 0005), PostgreSQL through its
+        // unique index on (kind, value).
+        let sqlite = matches!(self.db, Db::Sqlite(_));
+        let sql = format!(
+            "SELECT id, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, \
+             sightings, false_positives, last_sighting, threat_type, version FROM intel_indicators WHERE kind = $1 AND value = $2{}",
+            if sqlite { " AND key = $3" } else { "" }
+        );
+        on_pool!(&self.db, p => {
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(kind).bind(value);
+            if sqlite {
+                query = query.bind(indicator_key(kind, value));
+            }
+            let row = query.fetch_optional(p).await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(IntelIndicator {
+                id: row.try_get("id")?,
+                kind: kind_of(row.try_get("kind")?)?,
+                value: row.try_get("value")?,
+                first_seen: row.try_get("first_seen")?,
+                last_seen: row.try_get("last_seen")?,
+                first_reported: row.try_get("first_reported")?,
+                last_reported: row.try_get("last_reported")?,
+                expires_at: row.try_get("expires_at")?,
+                base_score: row.try_get("base_score")?,
+                sightings: row.try_get("sightings")?,
+                false_positives: row.try_get("false_positives")?,
+                last_sighting: row.try_get("last_sighting")?,
+                threat_type: row.try_get("threat_type")?,
+                version: row.try_get("version")?,
+            }))
+        })
+    }
+
+    /// Every observation of an indicator, newest fetch first.
+    pub async fn intel_observations(
+        &self,
+        indicator_id: i64,
+    ) -> Result<Vec<IntelObservation>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(
+                "SELECT f.name, f.reliability, f.tlp, r.hash, r.source_ref, r.first_seen, r.last_seen, r.threat_type, \
+                 r.malware, r.tags, r.attack, r.confidence, r.reporter, r.reference, r.status, r.description, r.raw, \
+                 r.first_fetched, r.last_fetched \
+                 FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+                 JOIN intel_feeds f ON f.id = r.feed_id WHERE o.indicator_id = $1 \
+                 ORDER BY r.last_fetched DESC, f.name, r.hash",
+            )
+            .bind(indicator_id)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let malware: String = row.try_get("malware")?;
+                let tags: String = row.try_get("tags")?;
+                let attack: String = row.try_get("attack")?;
+                out.push(IntelObservation {
+                    feed: row.try_get("name")?,
+                    reliability: row.try_get("reliability")?,
+                    tlp: row.try_get("tlp")?,
+                    record: row.try_get("hash")?,
+                    source_ref: row.try_get("source_ref")?,
+                    first_seen: row.try_get("first_seen")?,
+                    last_seen: row.try_get("last_seen")?,
+                    threat_type: row.try_get("threat_type")?,
+                    malware: json_list(&malware)?,
+                    tags: json_list(&tags)?,
+                    attack: json_list(&attack)?,
+                    confidence: row.try_get("confidence")?,
+                    reporter: row.try_get("reporter")?,
+                    reference: row.try_get("reference")?,
+                    status: row.try_get("status")?,
+                    description: row.try_get("description")?,
+                    raw: row.try_get("raw")?,
+                    first_fetched: row.try_get("first_fetched")?,
+                    last_fetched: row.try_get("last_fetched")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Indicators named by the same records as `indicator_id` (a MalwareBazaar row's other
+    /// hashes, a STIX OR pattern's other values), at most `limit`.
+    pub async fn intel_related_by_record(
+        &self,
+        indicator_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(IocKind, String)>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(
+                "SELECT DISTINCT i.kind, i.value FROM intel_observations o \
+                 JOIN intel_observations o2 ON o2.record_id = o.record_id AND o2.indicator_id <> o.indicator_id \
+                 JOIN intel_indicators i ON i.id = o2.indicator_id \
+                 WHERE o.indicator_id = $1 ORDER BY i.kind, i.value LIMIT $2",
+            )
+            .bind(indicator_id)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(|r| Ok((kind_of(r.try_get("kind")?)?, r.try_get("value")?))).collect()
+        })
+    }
+
+    /// How many indicators carry a malware family, and up to `limit` of them (for "same family"
+    /// correlation with a cap on over-correlating values).
+    pub async fn intel_by_family(
+        &self,
+        family: &str,
+        limit: i64,
+    ) -> Result<(i64, Vec<(IocKind, String)>), StoreError> {
+        on_pool!(&self.db, p => {
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT o.indicator_id) FROM intel_records r \
+                 JOIN intel_observations o ON o.record_id = r.id WHERE r.family = $1",
+            )
+            .bind(family)
+            .fetch_one(p)
+            .await?;
+            let rows = sqlx::query(
+                "SELECT DISTINCT i.kind, i.value FROM intel_records r JOIN intel_observations o ON o.record_id = r.id \
+                 JOIN intel_indicators i ON i.id = o.indicator_id WHERE r.family = $1 ORDER BY i.kind, i.value LIMIT $2",
+            )
+            .bind(family)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            let list = rows.iter().map(|r| Ok((kind_of(r.try_get("kind")?)?, r.try_get("value")?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok((total, list))
+        })
+    }
+
+    /// Every live indicator (not expired at `now`), for rebuilding the lookup index, in id
+    /// order, `batch` rows at a time through `each`.
+    pub async fn intel_live_indicators(
+        &self,
+        now: i64,
+        batch: i64,
+        each: &mut (dyn FnMut(IntelIndexRow) + Send),
+    ) -> Result<u64, StoreError> {
+        let mut after = 0i64;
+        let mut total = 0u64;
+        loop {
+            let rows = on_pool!(&self.db, p => {
+                let rows = sqlx::query(
+                    "SELECT id, kind, value, base_score, last_seen, sightings, false_positives, last_sighting, threat_type FROM intel_indicators \
+                     WHERE id > $1 AND expires_at > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(after)
+                .bind(now)
+                .bind(batch)
+                .fetch_all(p)
+                .await?;
+                rows.iter()
+                    .map(index_row)
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            });
+            let n = rows.len();
+            for row in rows {
+                after = row.id;
+                total += 1;
+                each(row);
+            }
+            if (n as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Every live indicator with the context exports need, in id order, `batch` at a time.
+    pub async fn intel_export_rows(
+        &self,
+        now: i64,
+        batch: i64,
+        each: &mut (dyn FnMut(IntelExportRow) + Send),
+    ) -> Result<u64, StoreError> {
+        let mut after = 0i64;
+        let mut total = 0u64;
+        loop {
+            let rows = self
+                .intel_export_page(now, ExportCursor::AfterId(after), batch)
+                .await?;
+            let n = rows.len();
+            for row in rows {
+                after = row.indicator.id;
+                total += 1;
+                each(row);
+            }
+            if (n as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One page of live indicators from `cursor` in its order, at most `limit`.
+    pub async fn intel_export_page(
+        &self,
+        now: i64,
+        cursor: ExportCursor,
+        limit: i64,
+    ) -> Result<Vec<IntelExportRow>, StoreError> {
+        let (filter, order, after) = match cursor {
+            ExportCursor::AfterId(id) => ("i.id > $1", "i.id", id),
+            ExportCursor::AfterStamp(stamp) => (
+                "i.version > $1",
+                "i.version",
+                stamp.saturating_sub(STAMPS_PER_VERSION),
+            ),
+        };
+        // Every record's technique ids, as one JSON array (each dialect has its own JSON).
+        let attack = match self.backend() {
+            crate::Backend::Sqlite => {
+                "(SELECT json_group_array(DISTINCT j.value) FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id, json_each(r.attack) j WHERE o.indicator_id = i.id)"
+            }
+            crate::Backend::Postgres => {
+                "(SELECT COALESCE(json_agg(DISTINCT j), '[]')::text FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id, json_array_elements_text(r.attack::json) j WHERE o.indicator_id = i.id)"
+            }
+        };
+        // Every feed naming it, as a JSON array of [name, tlp] pairs.
+        let feeds = match self.backend() {
+            crate::Backend::Sqlite => {
+                "(SELECT json_group_array(json_array(f.name, f.tlp)) FROM (SELECT DISTINCT r.feed_id FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id WHERE o.indicator_id = i.id) d JOIN intel_feeds f ON f.id = d.feed_id)"
+            }
+            crate::Backend::Postgres => {
+                "(SELECT COALESCE(json_agg(json_build_array(f.name, f.tlp)), '[]')::text FROM (SELECT DISTINCT r.feed_id FROM intel_observations o \
+                 JOIN intel_records r ON r.id = o.record_id WHERE o.indicator_id = i.id) d JOIN intel_feeds f ON f.id = d.feed_id)"
+            }
+        };
+        let sql = format!(
+            "SELECT i.id, i.kind, i.value, i.base_score, i.first_seen, i.last_seen, i.sightings, i.false_positives, i.last_sighting, i.first_reported, i.version, \
+             i.threat_type, \
+             (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+              WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC, r.id DESC LIMIT 1) AS family, \
+             {attack} AS attack, {feeds} AS feeds \
+             FROM intel_indicators i WHERE {filter} AND i.expires_at > $2 ORDER BY {order} LIMIT $3"
+        );
+        Ok(on_pool!(&self.db, p => {
+            let rows = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(after)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(IntelExportRow {
+                            indicator: index_row(r)?,
+                            first_seen: r.try_get("first_seen")?,
+                            family: r.try_get("family")?,
+                            attack: {
+                                let text: Option<String> = r.try_get("attack")?;
+                                let mut ids: Vec<String> = text
+                                    .as_deref()
+                                    .and_then(|t| serde_json::from_str(t).ok())
+                                    .unwrap_or_default();
+                                ids.sort();
+                                ids
+                            },
+                            feeds: {
+                                let text: Option<String> = r.try_get("feeds")?;
+                                let mut feeds: Vec<(String, String)> = text
+                                    .as_deref()
+                                    .and_then(|t| serde_json::from_str(t).ok())
+                                    .unwrap_or_default();
+                                feeds.sort();
+                                feeds
+                            },
+                            first_reported: r.try_get("first_reported")?,
+                            version: r.try_get("version")?,
+                        })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        }))
+    }
+
+    /// Indicators expired at `now` but not yet purged (a range scan of the expiry index).
+    pub async fn intel_expired_count(&self, now: i64) -> Result<i64, StoreError> {
+        on_pool!(&self.db, p => {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM intel_indicators WHERE expires_at <= $1")
+                .bind(now)
+                .fetch_one(p)
+                .await?)
+        })
+    }
+
+    /// Counts per kind: (kind, live, expired).
+    pub async fn intel_counts(&self, now: i64) -> Result<Vec<(IocKind, i64, i64)>, StoreError> {
+        on_pool!(&self.db, p => {
+            let rows = sqlx::query(
+                "SELECT kind, SUM(CASE WHEN expires_at > $1 THEN 1 ELSE 0 END) AS live, \
+                 SUM(CASE WHEN expires_at > $1 THEN 0 ELSE 1 END) AS expired FROM intel_indicators GROUP BY kind ORDER BY kind",
+            )
+            .bind(now)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((kind_of(r.try_get("kind")?)?, r.try_get::<Option<i64>, _>("live")?.unwrap_or(0), r.try_get::<Option<i64>, _>("expired")?.unwrap_or(0))))
+                .collect()
+        })
+    }
+
+    /// Deletes indicators whose expiry is older than `cutoff` (really deleted, with their
+    /// observations), and records no indicator refers to any more. Returns (indicators,
+    /// records) deleted.
+    pub async fn intel_purge(&self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let ind = sqlx::query("DELETE FROM intel_indicators WHERE expires_at <= $1").bind(cutoff).execute(&mut *tx).await?;
+            let rec = sqlx::query(
+                "DELETE FROM intel_records WHERE NOT EXISTS (SELECT 1 FROM intel_observations o WHERE o.record_id = intel_records.id)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            // A record that outlived the indicator it was anchored to moves to the smallest id
+            // it still names: the one a re-ingest of the same row computes, so the row is
+            // recognised instead of stored twice.
+            sqlx::query(
+                "UPDATE intel_records SET anchor = \
+                   (SELECT MIN(o.indicator_id) FROM intel_observations o WHERE o.record_id = intel_records.id) \
+                 WHERE NOT EXISTS (SELECT 1 FROM intel_indicators i WHERE i.id = intel_records.anchor)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((ind.rows_affected(), rec.rows_affected()))
+        })
+    }
+
+    /// Records a sighting (`hit` or `false_positive`) of an indicator and updates its counters,
+    /// in one transaction. Only a hit moves `last_sighting`, the time decay restarts from: a
+    /// false positive must lower the score, never revive a decayed indicator (MISP's decay
+    /// model restarts on sightings of type 0 only).
+    pub async fn intel_add_sighting(
+        &self,
+        indicator_id: i64,
+        false_positive: bool,
+        source: &str,
+        note: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        // A sighting changes the score: a new version (TAXII pollers see it).
+        let update = if false_positive {
+            "UPDATE intel_indicators SET false_positives = false_positives + 1, version = $2 WHERE id = $1"
+        } else {
+            "UPDATE intel_indicators SET sightings = sightings + 1, version = $3, \
+             last_sighting = CASE WHEN last_sighting IS NULL OR last_sighting < $2 THEN $2 ELSE last_sighting END WHERE id = $1"
+        };
+        let kind = if false_positive {
+            "false_positive"
+        } else {
+            "hit"
+        };
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let clock = ClockReservation::new(1);
+            let last: i64 = sqlx::query_scalar(RESERVE_STAMPS_SQL)
+                .bind(clock.span)
+                .bind(clock.now_us)
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut query = sqlx::query(update).bind(indicator_id);
+            if !false_positive {
+                query = query.bind(at);
+            }
+            let done = query.bind(clock.first(last)).execute(&mut *tx).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("indicator", indicator_id.to_string()));
+            }
+            sqlx::query("INSERT INTO intel_sightings (indicator_id, sighting_type, source, note, seen_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(indicator_id)
+                .bind(kind)
+                .bind(source)
+                .bind(note)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
