@@ -155,6 +155,87 @@ fn ingest_phase(
     })
 }
 
+/// SQLite's own cost of storing the same rows Rampart's ingestion stored, in the same run: a
+/// fresh database with the store's own schema (its migrations, so the same tables and
+/// indexes), and one transaction of prepared `INSERT`s (rusqlite, the C API's statements) of
+/// each generated indicator with its record and observation, every value computed before the
+/// clock starts. Nothing parses, canonicalises, hashes or deduplicates: the storage floor.
+/// Keys are spread like the store's SHA-256 keys (a multiplicative hash), so the key index
+/// costs what it does for real. Returns indicators per minute.
+fn sqlite_floor(dir: &std::path::Path, n: u64) -> anyhow::Result<f64> {
+    let path = dir.join("floor.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let feed_id = runtime.block_on(async {
+        let store = rampart_store::Store::open_sqlite(&path).await?;
+        let feed = store
+            .intel_put_feed(&bench_feed("bench", "plain"), now)
+            .await?;
+        store.close().await;
+        anyhow::Ok(feed.id)
+    })?;
+    struct Row {
+        key: i64,
+        kind: i64,
+        value: String,
+        hash: String,
+    }
+    let rows: Vec<Row> = (0..n)
+        .map(|i| {
+            let ioc = synthetic::indicator(i);
+            Row {
+                key: i64::from_ne_bytes(
+                    (i.wrapping_add(1))
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        .to_ne_bytes(),
+                ),
+                kind: i64::from(ioc.kind.code()),
+                hash: rampart_feeds::ingest::record_hash(feed_id, &ioc.value),
+                value: ioc.value,
+            }
+        })
+        .collect();
+    let mut conn = rusqlite::Connection::open(&path)?;
+    // The pragmas of the store's intel writer.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -1048576; PRAGMA temp_store = memory;",
+    )?;
+    let expires = now + 30 * 86_400;
+    let started = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut indicator = tx.prepare(
+            "INSERT INTO intel_indicators (id, key, kind, value, first_seen, last_seen, \
+             first_reported, last_reported, expires_at, base_score, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?5, ?6, 80, ?7)",
+        )?;
+        let mut record = tx.prepare(
+            "INSERT INTO intel_records (id, anchor, hash, feed_id, malware, tags, attack, raw, \
+             first_fetched, last_fetched) VALUES (?1, ?1, ?2, ?3, '[]', '[]', '[]', ?4, ?5, ?5)",
+        )?;
+        let mut observation =
+            tx.prepare("INSERT INTO intel_observations (indicator_id, record_id) VALUES (?1, ?1)")?;
+        for (i, r) in rows.iter().enumerate() {
+            let id = i64::try_from(i)? + 1;
+            indicator.execute(rusqlite::params![
+                id, r.key, r.kind, r.value, now, expires, id
+            ])?;
+            record.execute(rusqlite::params![id, r.hash, feed_id, r.value, now])?;
+            observation.execute(rusqlite::params![id])?;
+        }
+    }
+    tx.commit()?;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(conn);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("floor.db{suffix}")));
+    }
+    Ok(n as f64 / seconds * 60.0)
+}
+
 /// Starts a real `rampart server` on the ingested store and sends `rate` lookups per second
 /// for `seconds` through its API (TLS, admin token), open loop: each request's latency is
 /// measured from when it was due, so a slow server cannot hide behind a slowed-down client.
@@ -402,6 +483,14 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
         figures.insert("ingest_indicators".into(), json!(args.ingest));
         figures.insert("ingest_seconds".into(), json!(seconds));
         figures.insert("ingest_indicators_per_minute".into(), json!(rate));
+        if args.database_url.is_none() {
+            let floor = sqlite_floor(dir.path(), args.ingest)?;
+            figures.insert(
+                "floor_sqlite_prepared_inserts_per_minute".into(),
+                json!(floor),
+            );
+            figures.insert("ingest_vs_sqlite_floor".into(), json!(rate / floor));
+        }
         figures.insert("ingest_new_indicators".into(), json!(stored.new_indicators));
         figures.insert(
             "ingest_new_observations".into(),

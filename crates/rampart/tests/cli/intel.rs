@@ -775,6 +775,16 @@ fn bench_intel_takes_real_feeds() {
     assert_eq!(ingested["format"], "spamhaus-drop");
     assert_eq!(ingested["records"], 2);
     assert_eq!(ingested["new_indicators"], 2);
+    // Beside the ingest rate, SQLite's own inserts of the same rows, measured in the same run.
+    let floor = figures["floor_sqlite_prepared_inserts_per_minute"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let rate = figures["ingest_indicators_per_minute"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(floor > 0.0 && rate > 0.0, "{figures}");
+    let ratio = figures["ingest_vs_sqlite_floor"].as_f64().unwrap_or(0.0);
+    assert!((ratio - rate / floor).abs() < 1e-9, "{figures}");
 
     let out = rampart(&["bench", "intel", "--feed", "no-such-format=x"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
