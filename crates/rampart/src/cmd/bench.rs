@@ -135,18 +135,26 @@ pub(crate) fn start_server_on(
         .stdout
         .take()
         .ok_or_else(|| anyhow!("no server stdout"))?;
+    // The first start writes the admin token to a 0600 file in the data directory and prints
+    // only where it went; the rest of stdout is drained so the server never blocks on it.
     let mut lines = BufReader::new(out).lines();
-    let mut token = None;
+    let mut written = false;
     for line in lines.by_ref() {
-        let line = line?;
-        if line.starts_with("rmp_admin_") {
-            token = Some(line.trim().to_string());
+        if line?.starts_with("admin token written to ") {
+            written = true;
             break;
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    let token = token
-        .ok_or_else(|| anyhow!("the server printed no admin token (is the database empty?)"))?;
+    anyhow::ensure!(
+        written,
+        "the server wrote no admin token (is the database empty?)"
+    );
+    let token_file = data.join("admin-token");
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("{}", token_file.display()))?
+        .trim()
+        .to_owned();
     Ok(Server {
         child,
         data,

@@ -9,14 +9,49 @@ pub fn rampart(args: &[&str]) -> Output {
     rampart_env(args, &[("XDG_CACHE_HOME", cache.as_path())])
 }
 
+/// No CLI test waits longer than this for one command: a command that hangs fails its test
+/// with its arguments instead of holding CI until its own limit.
+const COMMAND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// [`rampart`] with extra environment variables.
 pub fn rampart_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    use std::io::Read as _;
+    use std::process::Stdio;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
-    cmd.args(args).env("NO_COLOR", "1");
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run rampart")
+    let mut child = cmd.spawn().expect("run rampart");
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for rampart") {
+            break status;
+        }
+        if started.elapsed() > COMMAND_DEADLINE {
+            let _ = child.kill();
+            panic!("rampart {args:?} did not finish within {COMMAND_DEADLINE:?}: it hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
 }
 
 pub fn code(o: &Output) -> i32 {

@@ -760,7 +760,9 @@ fn bench_intel_takes_real_feeds() {
         "--ingest",
         "1000",
         "--api-rate",
-        "0",
+        "20",
+        "--api-seconds",
+        "1",
         "--feed",
         &feed,
         "--json",
@@ -785,6 +787,10 @@ fn bench_intel_takes_real_feeds() {
     assert!(floor > 0.0 && rate > 0.0, "{figures}");
     let ratio = figures["ingest_vs_sqlite_floor"].as_f64().unwrap_or(0.0);
     assert!((ratio - rate / floor).abs() < 1e-9, "{figures}");
+    // The API phase: a real server on that store, answering every lookup.
+    let api = &figures["api_lookup"];
+    assert_eq!(api["errors"], 0, "{figures}");
+    assert!(api["requests"].as_u64().unwrap_or(0) >= 20, "{figures}");
 
     let out = rampart(&["bench", "intel", "--feed", "no-such-format=x"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
