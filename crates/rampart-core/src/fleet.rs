@@ -140,6 +140,17 @@ pub enum ObservableKind {
     Resolver,
 }
 
+impl ObservableKind {
+    /// Its wire name, as serialised and stored beside a fleet hit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservableKind::Connection => "connection",
+            ObservableKind::Listener => "listener",
+            ObservableKind::Resolver => "resolver",
+        }
+    }
+}
+
 /// Something an agent saw on its host that may match an indicator.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
 pub struct Observable {
@@ -163,3 +174,22 @@ pub struct RunReceipt {
 
 /// Free-form labels.
 pub type Labels = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observable_kind_names_itself_as_it_serialises() {
+        for kind in [
+            ObservableKind::Connection,
+            ObservableKind::Listener,
+            ObservableKind::Resolver,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(serde_json::Value::from(kind.as_str()))
+            );
+        }
+    }
+}

@@ -45,6 +45,22 @@ pub enum How {
     HostNetwork,
 }
 
+impl How {
+    /// Its wire name, as serialised (`parent_domain`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            How::Exact => "exact",
+            How::HashAlias => "hash_alias",
+            How::Network => "network",
+            How::ParentDomain => "parent_domain",
+            How::Address => "address",
+            How::Host => "host",
+            How::HostParentDomain => "host_parent_domain",
+            How::HostNetwork => "host_network",
+        }
+    }
+}
+
 /// One match: which indicator, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Match {
@@ -622,6 +638,25 @@ impl Step for u128 {
 mod tests {
     use super::*;
     use crate::canon::{canonicalize, detect};
+
+    #[test]
+    fn a_match_kind_names_itself_as_it_serialises() {
+        for how in [
+            How::Exact,
+            How::HashAlias,
+            How::Network,
+            How::ParentDomain,
+            How::Address,
+            How::Host,
+            How::HostParentDomain,
+            How::HostNetwork,
+        ] {
+            assert_eq!(
+                serde_json::to_value(how).ok(),
+                Some(serde_json::Value::from(how.as_str()))
+            );
+        }
+    }
 
     fn index(values: &[&str]) -> Index {
         let mut index = Index::new();

@@ -54,14 +54,6 @@ pub(crate) fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// A unit enum variant's wire name (`connection`, `parent_domain`), as stored beside it.
-fn serde_name(v: impl serde::Serialize) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
 /// The rules in the store and the index of every live indicator, judged by them, with the
 /// rules' generation read first (a change made meanwhile is seen at the next check).
 async fn build(store: &Store) -> Result<(Index, Rules, i64), IngestError> {
@@ -218,10 +210,10 @@ impl Intel {
                     };
                     hits.push(NewIntelHit {
                         indicator_id: i64::try_from(id).unwrap_or(i64::MAX),
-                        observable_kind: serde_name(o.kind),
+                        observable_kind: o.kind.as_str().to_owned(),
                         observable: o.value.clone(),
                         context: o.context.clone(),
-                        how: serde_name(m.how),
+                        how: m.how.as_str().to_owned(),
                     });
                 }
             }

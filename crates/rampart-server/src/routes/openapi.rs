@@ -193,12 +193,12 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
         500,
         "The server failed (the detail says what; nothing was half-written)",
     ));
-    let taxii_error = serde_json::to_value(g.subschema_for::<super::taxii::ErrorMessage>())
-        .unwrap_or(Value::Null);
     let error_content = if matches!(e.reply, Reply::Taxii(_)) {
-        json!({super::taxii::TAXII: {"schema": taxii_error.clone()}})
+        let schema = g.subschema_for::<super::taxii::ErrorMessage>();
+        json!({super::taxii::TAXII: {"schema": schema}})
     } else {
-        json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}})
+        let schema = g.subschema_for::<crate::api::Problem>();
+        json!({"application/problem+json": {"schema": schema}})
     };
     errors.sort_by_key(|(status, _)| *status);
     for (status, description) in errors {
@@ -333,7 +333,6 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
         let entry = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
         entry[method] = Value::Object(op);
     }
-    g.subschema_for::<crate::api::Problem>();
     let mut schemas = g.take_definitions(true);
     for schema in schemas.values_mut().chain(paths.values_mut()) {
         bound_integers(schema);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
+use rampart_core::Status;
 use rampart_server::api::{
     AgentDetail, AgentView, AssignRequest, CheckHistory, Done, HitList, PolicyUpload,
     PolicyUploaded, Problem, RevokeRequest, Revoked, RunDiff, TokenCreated, TokenRequest,
@@ -154,15 +155,6 @@ fn t(at: OffsetDateTime) -> String {
 /// An optional value, `-` when absent.
 fn opt(v: Option<impl ToString>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
-}
-
-/// A unit enum variant's wire name (`online`, `not_applicable`).
-fn wire(v: impl Serialize) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 /// Prints rows as aligned columns.
@@ -621,8 +613,8 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                             println!(
                                 "  {:<12} {} → {}  {}",
                                 c.check_id,
-                                opt(c.before.map(wire)),
-                                opt(c.after.map(wire)),
+                                opt(c.before.map(Status::as_str)),
+                                opt(c.after.map(Status::as_str)),
                                 c.title
                             );
                         }
@@ -648,8 +640,8 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                         .map(|c| {
                             vec![
                                 c.id.clone(),
-                                wire(c.status),
-                                wire(c.severity),
+                                c.status.as_str().to_owned(),
+                                c.severity.as_str().to_owned(),
                                 c.title.clone(),
                             ]
                         })
@@ -703,14 +695,20 @@ pub fn results(cmd: ResultsCommand) -> anyhow::Result<ExitCode> {
                 if let Some(current) = &h.current {
                     println!(
                         "{check} is {} since {}",
-                        wire(current.status),
+                        current.status.as_str(),
                         t(current.since)
                     );
                 }
                 let rows = h
                     .points
                     .iter()
-                    .map(|p| vec![t(p.started_at), wire(p.status), p.run_id.clone()])
+                    .map(|p| {
+                        vec![
+                            t(p.started_at),
+                            p.status.as_str().to_owned(),
+                            p.run_id.clone(),
+                        ]
+                    })
                     .collect();
                 table(&["STARTED", "STATUS", "RUN"], rows);
             }

@@ -625,7 +625,7 @@ fn print_lookup(raw: &str, answer: &Lookup) {
         let m = &f.summary;
         println!(
             "{raw}: {} {} {} (score {}{}) — {}",
-            serde_name(m.how),
+            m.how.as_str(),
             m.indicator.kind,
             m.indicator.value,
             m.score.map_or_else(|| "?".to_owned(), |s| s.to_string()),
@@ -662,14 +662,6 @@ fn print_lookup(raw: &str, answer: &Lookup) {
                 }
             );
         }
-    }
-}
-
-/// A unit enum variant's wire name (`parent_domain`).
-fn serde_name(v: impl serde::Serialize) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
     }
 }
 
