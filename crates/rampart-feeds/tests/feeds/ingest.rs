@@ -113,6 +113,58 @@ async fn reingest_is_idempotent_and_counts_are_exact(store: &Store) {
 }
 backend_test!(reingest_is_idempotent_and_counts_are_exact);
 
+/// A blocklist of `range` addresses, one per line.
+fn addresses(range: std::ops::Range<u32>) -> Vec<u8> {
+    range
+        .map(|i| format!("45.{}.{}.7\n", i / 256, i % 256))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Thousands of rows go to SQLite as several multi-row statements of different sizes: every
+/// row is stored once, and a re-fetch and a second feed find exactly the rows already there.
+async fn batches_of_thousands_are_stored_exactly(store: &Store) {
+    let a = feed(store, "list-a", "plain", 70).await;
+    let b = feed(store, "list-b", "plain", 70).await;
+    let first = run(store, &a, Format::Plain, addresses(0..2_500), NOW, None).await;
+    assert_eq!(first.stored.new_indicators, 2_500);
+    assert_eq!(first.stored.records, 2_500);
+    assert_eq!(first.stored.new_observations, 2_500);
+    // The same feed again, half old and half new lines.
+    let again = run(
+        store,
+        &a,
+        Format::Plain,
+        addresses(1_250..3_750),
+        NOW + 3600,
+        None,
+    )
+    .await;
+    assert_eq!(again.stored.new_indicators, 1_250);
+    assert_eq!(again.stored.updated_indicators, 1_250);
+    assert_eq!(again.stored.records, 2_500);
+    assert_eq!(again.stored.new_observations, 1_250);
+    // Another feed listing old values: no new indicator, a new source for each.
+    let other = run(
+        store,
+        &b,
+        Format::Plain,
+        addresses(0..2_100),
+        NOW + 7200,
+        None,
+    )
+    .await;
+    assert_eq!(other.stored.new_indicators, 0);
+    assert_eq!(other.stored.updated_indicators, 2_100);
+    assert_eq!(other.stored.new_observations, 2_100);
+    let counts = store
+        .intel_counts(NOW + 7200)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts, [(IocKind::Ipv4, 3_750, 0)]);
+}
+backend_test!(batches_of_thousands_are_stored_exactly);
+
 async fn one_indicator_many_sources(store: &Store) {
     let a = feed(store, "list-a", "plain", 90).await;
     let b = feed(store, "list-b", "plain", 40).await;

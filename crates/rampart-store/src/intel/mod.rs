@@ -1,12 +1,12 @@
 //! Threat-intelligence storage: feeds, indicators, verbatim records and the observations that
 //! link them.
 //!
-//! Ingestion is batch-shaped for speed: one batch is one transaction of a few statements, each
-//! taking the whole batch as a single JSON parameter that the database unpacks (`jsonb_each` in
-//! SQLite, `json_array_elements` in PostgreSQL). That keeps round trips and parameter binding
-//! out of the per-indicator cost. PostgreSQL upserts indicators and records on their unique
-//! keys; SQLite's single writer looks them up by small keys, updates what exists and inserts the
-//! rest with ids it hands out (`Batch::store_sqlite`), because random-key unique indexes were
+//! Ingestion is batch-shaped for speed: one batch is one transaction of a few statements.
+//! PostgreSQL takes each statement's whole batch as a single JSON parameter
+//! (`json_array_elements`) and upserts indicators and records on their unique keys. SQLite's
+//! single writer takes the rows as bound parameters of multi-row statements, looks existing
+//! indicators and records up by small keys, updates what exists and inserts the rest with ids
+//! it hands out (`ingest::sqlite`), because random-key unique indexes and JSON unpacking were
 //! what bounded its ingestion (docs/performance.md).
 //!
 //! SQL texts built with `format!` here are assembled from constants only (never from input),

@@ -4,7 +4,9 @@
 use rampart_intel::IocKind;
 use rampart_intel::rows::{IntelIngestCounts, IntelRecordIn, STAMPS_PER_VERSION};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use foldhash::{HashMapExt as _, HashSetExt as _};
 
 use sqlx::{AssertSqlSafe, Row};
 
@@ -12,8 +14,10 @@ use crate::{Db, Store, StoreError};
 
 use super::{code_of, indicator_key, kind_of, to_json};
 
-/// The SQL that unpacks a JSON array of arrays, per backend: element `n` of each row, as text
-/// or as an integer (SQLite's `->>` already yields integers; PostgreSQL's yields text).
+mod sqlite;
+
+/// The SQL that unpacks a JSON array of arrays (PostgreSQL's batches): element `n` of each
+/// row, as text or cast to an integer (`->>` yields text).
 struct JsonRows {
     from: &'static str,
     int_cast: &'static str,
@@ -25,11 +29,6 @@ impl JsonRows {
         format!("(j.value ->> {n}){cast}")
     }
 }
-
-const SQLITE_ROWS: JsonRows = JsonRows {
-    from: "jsonb_each($1) AS j",
-    int_cast: "",
-};
 
 const PG_ROWS: JsonRows = JsonRows {
     from: "json_array_elements($1::json) AS j(value)",
@@ -67,10 +66,10 @@ fn indicator_upsert_sql(rows: &JsonRows) -> String {
     )
 }
 
-/// The record columns, then the SELECT list that fills them from `RecordRow`'s JSON (with the
-/// row id in front when `with_id`). The feed and the fetch time are the same for the whole
-/// batch: parameters `$2` and `$3`, not JSON (every `->> n` walks the row from its start).
-fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
+/// The record columns, then the SELECT list that fills them from `RecordRow`'s JSON. The feed
+/// and the fetch time are the same for the whole batch: parameters `$2` and `$3`, not JSON
+/// (every `->> n` walks the row from its start).
+fn record_columns(rows: &JsonRows) -> (String, String) {
     // JSON positions as written by `RecordRow`, or a parameter. The optional columns come
     // last, and `RecordRow` leaves out trailing nulls: a blocklist row is four elements, and a
     // position past the end reads as NULL.
@@ -99,11 +98,6 @@ fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
     let mut names: Vec<&str> = Vec::with_capacity(21);
     let mut values: Vec<String> = Vec::with_capacity(21);
     let mut pos = 0;
-    if with_id {
-        names.push("id");
-        values.push(rows.col(0, "int"));
-        pos = 1;
-    }
     for (name, source) in COLUMNS {
         names.push(name);
         if source.starts_with('$') {
@@ -119,18 +113,9 @@ fn record_columns(rows: &JsonRows, with_id: bool) -> (String, String) {
     (names.join(", "), values.join(", "))
 }
 
-/// Inserts records that are known to be new (SQLite's writer, ids given).
-fn record_insert_sql(rows: &JsonRows) -> String {
-    let (names, values) = record_columns(rows, true);
-    format!(
-        "INSERT INTO intel_records ({names}) SELECT {values} FROM {}",
-        rows.from
-    )
-}
-
 /// Inserts records or refreshes the ones already stored, returning every row's id.
 fn record_upsert_sql(rows: &JsonRows) -> String {
-    let (names, values) = record_columns(rows, false);
+    let (names, values) = record_columns(rows);
     format!(
         "INSERT INTO intel_records ({names}) SELECT {values} FROM {} WHERE true \
          ON CONFLICT (anchor, hash) DO UPDATE SET last_fetched = excluded.last_fetched RETURNING id, hash",
@@ -140,8 +125,6 @@ fn record_upsert_sql(rows: &JsonRows) -> String {
 
 /// One record as a row of the batch's JSON array, in `record_sql`'s column order.
 struct RecordRow<'a> {
-    /// The row id, when the writer hands ids out (SQLite).
-    id: Option<i64>,
     anchor: i64,
     record: &'a IntelRecordIn,
 }
@@ -200,10 +183,7 @@ impl Serialize for RecordRow<'_> {
             .iter()
             .rposition(Option::is_some)
             .map_or(0, |p| p + 1);
-        let mut t = serializer.serialize_tuple(3 + used + usize::from(self.id.is_some()))?;
-        if let Some(id) = self.id {
-            t.serialize_element(&id)?;
-        }
+        let mut t = serializer.serialize_tuple(3 + used)?;
         t.serialize_element(&self.anchor)?;
         t.serialize_element(&r.hash)?;
         t.serialize_element(&r.raw)?;
@@ -231,7 +211,9 @@ struct Batch<'a> {
     feed_id: i64,
     now: i64,
     expires: i64,
-    slots: HashMap<(i64, &'a str), usize>,
+    /// Each distinct indicator's slot in `aggs`. foldhash, not SipHash: hashing every value
+    /// of a batch with SipHash took 5 % of a 5 M ingest.
+    slots: foldhash::HashMap<(i64, &'a str), usize>,
     aggs: Vec<Agg<'a>>,
     records: Vec<&'a IntelRecordIn>,
     /// Each record's observations: a range of `obs`.
@@ -297,7 +279,7 @@ impl<'a> Batch<'a> {
             feed_id,
             now,
             expires,
-            slots: HashMap::new(),
+            slots: foldhash::HashMap::with_capacity(records.len()),
             aggs: Vec::new(),
             records: Vec::with_capacity(records.len()),
             record_obs: Vec::with_capacity(records.len()),
@@ -305,7 +287,7 @@ impl<'a> Batch<'a> {
         };
         // A feed may repeat a row verbatim: one record row per digest (the same text names
         // the same indicators, so its observations are the first copy's).
-        let mut seen_records = HashSet::with_capacity(records.len());
+        let mut seen_records = foldhash::HashSet::with_capacity(records.len());
         for r in records {
             let unique = seen_records.insert(r.hash.as_str());
             let start = batch.obs.len();
@@ -391,7 +373,6 @@ impl<'a> Batch<'a> {
             .iter()
             .enumerate()
             .map(|(n, r)| RecordRow {
-                id: None,
                 anchor: self.anchor(n),
                 record: r,
             })
@@ -417,166 +398,6 @@ impl<'a> Batch<'a> {
             .iter()
             .filter_map(|a| Some((a.id?, kind_of(a.kind).ok()?, a.value.to_owned())))
             .collect()
-    }
-
-    /// SQLite, through the single intel writer: existing indicators and records are looked up
-    /// by their small keys, updated in place, and the rest inserted with ids handed out here,
-    /// so nothing but the lookups' hits comes back through the driver. `BEGIN IMMEDIATE` takes
-    /// the write lock first, so no other writer can slip in between a lookup and an insert.
-    async fn store_sqlite(
-        &mut self,
-        pool: &sqlx::SqlitePool,
-    ) -> Result<(IntelIngestCounts, Vec<(i64, IocKind, String)>), StoreError> {
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut counts = IntelIngestCounts::default();
-        let clock = ClockReservation::new(self.aggs.len());
-        let last: i64 = sqlx::query_scalar(RESERVE_STAMPS_SQL)
-            .bind(clock.span)
-            .bind(clock.now_us)
-            .fetch_one(&mut *tx)
-            .await?;
-        self.set_stamps(clock.first(last));
-
-        let probe: Vec<(i64, i64, &str)> = self
-            .aggs
-            .iter()
-            .map(|a| (indicator_key(a.kind, a.value), a.kind, a.value))
-            .collect();
-        let found = sqlx::query(
-            "SELECT CAST(j.key AS INTEGER) AS pos, i.id FROM jsonb_each($1) AS j \
-             JOIN intel_indicators AS i ON i.key = (j.value ->> 0) AND i.kind = (j.value ->> 1) AND i.value = (j.value ->> 2)",
-        )
-        .bind(to_json(&probe)?)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut updates = Vec::with_capacity(found.len());
-        for (pos, id) in probe_hits(&found, self.aggs.len())? {
-            let agg = &mut self.aggs[pos];
-            agg.id = Some(id);
-            updates.push((id, agg.first, agg.last, agg.score, agg.stamp, agg.threat));
-        }
-        if !updates.is_empty() {
-            sqlx::query(
-                "UPDATE intel_indicators SET \
-                   version = CASE WHEN first_seen > (u.value ->> 1) OR last_seen < (u.value ->> 2) \
-                     OR base_score < (u.value ->> 3) \
-                     OR ((u.value ->> 5) IS NOT NULL AND threat_type IS NOT (u.value ->> 5)) \
-                     THEN (u.value ->> 4) ELSE version END, \
-                   threat_type = COALESCE(u.value ->> 5, threat_type), \
-                   first_seen = min(first_seen, u.value ->> 1), \
-                   last_seen = max(last_seen, u.value ->> 2), \
-                   last_reported = $2, \
-                   expires_at = max(expires_at, $3), \
-                   base_score = max(base_score, u.value ->> 3) \
-                 FROM (SELECT value FROM jsonb_each($1)) AS u WHERE intel_indicators.id = (u.value ->> 0)",
-            )
-            .bind(to_json(&updates)?)
-            .bind(self.now)
-            .bind(self.expires)
-            .execute(&mut *tx)
-            .await?;
-        }
-        counts.updated_indicators = updates.len() as u64;
-        let mut next = sqlite_next_id(&mut tx, "intel_indicators").await?;
-        let first_new = next;
-        let mut inserts = Vec::with_capacity(self.aggs.len() - updates.len());
-        for (agg, key) in self.aggs.iter_mut().zip(probe.iter().map(|p| p.0)) {
-            if agg.id.is_none() {
-                agg.id = Some(next);
-                agg.fresh = true;
-                inserts.push((
-                    next, key, agg.kind, agg.value, agg.first, agg.last, agg.score, agg.stamp,
-                    agg.threat,
-                ));
-                next += 1;
-            }
-        }
-        if !inserts.is_empty() {
-            sqlx::query(
-                "INSERT INTO intel_indicators (id, key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, version, threat_type) \
-                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, $2, $2, $3, j.value ->> 6, j.value ->> 7, j.value ->> 8 \
-                 FROM jsonb_each($1) AS j",
-            )
-            .bind(to_json(&inserts)?)
-            .bind(self.now)
-            .bind(self.expires)
-            .execute(&mut *tx)
-            .await?;
-        }
-        counts.new_indicators = inserts.len() as u64;
-
-        // A record anchored to an indicator new in this batch cannot be stored yet: no
-        // record ever had that id as its anchor (ids above the high-water mark were never
-        // handed out). Only the others are looked up.
-        let anchors: Vec<i64> = (0..self.records.len()).map(|n| self.anchor(n)).collect();
-        let probe: Vec<(usize, i64, &str)> = anchors
-            .iter()
-            .enumerate()
-            .filter(|(_, anchor)| **anchor < first_new)
-            .map(|(n, anchor)| (n, *anchor, self.records[n].hash.as_str()))
-            .collect();
-        let mut ids = vec![0i64; self.records.len()];
-        let mut refreshed = Vec::new();
-        if !probe.is_empty() {
-            let found = sqlx::query(
-                "SELECT (j.value ->> 0) AS pos, r.id FROM jsonb_each($1) AS j \
-                 JOIN intel_records AS r ON r.anchor = (j.value ->> 1) AND r.hash = (j.value ->> 2)",
-            )
-            .bind(to_json(&probe)?)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (pos, id) in probe_hits(&found, ids.len())? {
-                ids[pos] = id;
-                refreshed.push(id);
-            }
-        }
-        if !refreshed.is_empty() {
-            sqlx::query("UPDATE intel_records SET last_fetched = $2 WHERE id IN (SELECT value FROM jsonb_each($1))")
-                .bind(to_json(&refreshed)?)
-                .bind(self.now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut next = sqlite_next_id(&mut tx, "intel_records").await?;
-        let mut fresh = Vec::with_capacity(self.records.len() - refreshed.len());
-        for (n, id) in ids.iter_mut().enumerate() {
-            if *id == 0 {
-                *id = next;
-                next += 1;
-                fresh.push(RecordRow {
-                    id: Some(*id),
-                    anchor: anchors[n],
-                    record: self.records[n],
-                });
-            }
-        }
-        if !fresh.is_empty() {
-            sqlx::query(AssertSqlSafe(record_insert_sql(&SQLITE_ROWS)))
-                .bind(to_json(&fresh)?)
-                .bind(self.feed_id)
-                .bind(self.now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        counts.records = self.records.len() as u64;
-        let observed: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(observation_sql(&SQLITE_ROWS)))
-            .bind(self.observation_json(&ids)?)
-            .fetch_all(&mut *tx)
-            .await?;
-        counts.new_observations = observed.len() as u64;
-        let versioned = self.newly_observed(&observed);
-        if !versioned.is_empty() {
-            sqlx::query(
-                "UPDATE intel_indicators SET version = (u.value ->> 1) \
-                 FROM (SELECT value FROM jsonb_each($1)) AS u \
-                 WHERE intel_indicators.id = (u.value ->> 0) AND intel_indicators.version <> (u.value ->> 1)",
-            )
-            .bind(to_json(&versioned)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok((counts, self.touched()))
     }
 
     /// PostgreSQL: upserts on the unique keys, which stay safe when several replicas ingest at
@@ -710,27 +531,9 @@ pub(crate) async fn sqlite_backfill_indicator_keys(
     }
 }
 
-/// The `(pos, id)` rows of a batch lookup: which batch position was found, as which row.
-fn probe_hits(
-    rows: &[sqlx::sqlite::SqliteRow],
-    len: usize,
-) -> Result<Vec<(usize, i64)>, StoreError> {
-    rows.iter()
-        .map(|row| {
-            let pos: i64 = row.try_get("pos")?;
-            let id: i64 = row.try_get("id")?;
-            let pos = usize::try_from(pos)
-                .ok()
-                .filter(|p| *p < len)
-                .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
-            Ok((pos, id))
-        })
-        .collect()
-}
-
 /// The next id an AUTOINCREMENT table hands out: above its high-water mark, so ids of deleted
 /// rows never come back.
-async fn sqlite_next_id(
+pub(super) async fn sqlite_next_id(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     table: &'static str,
 ) -> Result<i64, StoreError> {
