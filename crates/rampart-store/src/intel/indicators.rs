@@ -43,13 +43,17 @@ impl Store {
         value: &str,
     ) -> Result<Option<IntelIndicator>, StoreError> {
         let kind = code_of(kind);
-        // SQLite finds it through the 64-bit key (migration 0005), PostgreSQL through its
-        // unique index on (kind, value).
+        // SQLite finds it through the 64-bit key (migrations 0005 and 0007), PostgreSQL
+        // through its unique index on (kind, value).
         let sqlite = matches!(self.db, Db::Sqlite(_));
         let sql = format!(
             "SELECT id, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, \
              sightings, false_positives, last_sighting, threat_type, version FROM intel_indicators WHERE kind = $1 AND value = $2{}",
-            if sqlite { " AND key = $3" } else { "" }
+            if sqlite {
+                " AND id IN (SELECT id FROM intel_indicator_keys WHERE key = $3)"
+            } else {
+                ""
+            }
         );
         on_pool!(&self.db, p => {
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(kind).bind(value);
@@ -351,8 +355,19 @@ impl Store {
     /// observations), and records no indicator refers to any more. Returns (indicators,
     /// records) deleted.
     pub async fn intel_purge(&self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+        // SQLite's indicator keys live in their own table (migration 0007).
+        let sqlite = matches!(self.db, Db::Sqlite(_));
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
+            if sqlite {
+                sqlx::query(
+                    "DELETE FROM intel_indicator_keys WHERE (key, id) IN \
+                     (SELECT key, id FROM intel_indicators WHERE expires_at <= $1 AND key IS NOT NULL)",
+                )
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?;
+            }
             let ind = sqlx::query("DELETE FROM intel_indicators WHERE expires_at <= $1").bind(cutoff).execute(&mut *tx).await?;
             let rec = sqlx::query(
                 "DELETE FROM intel_records WHERE NOT EXISTS (SELECT 1 FROM intel_observations o WHERE o.record_id = intel_records.id)",

@@ -134,6 +134,16 @@ async fn sqlite_intel_upgrade_keeps_rows_links_and_ids() {
             .await
             .unwrap();
     assert_eq!(unkeyed, 0);
+    // Every backfilled key is in the key table (migration 0007), under its indicator.
+    let (indicators, keyed): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM intel_indicators), \
+                (SELECT COUNT(*) FROM intel_indicators i JOIN intel_indicator_keys k ON k.id = i.id AND k.key = i.key)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(indicators > 0);
+    assert_eq!(keyed, indicators);
     let next: i64 = sqlx::query_scalar(
         "INSERT INTO intel_indicators (key, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score) \
          VALUES (0, 1, '192.0.2.5', 2, 2, 2, 2, 99, 50) RETURNING id",

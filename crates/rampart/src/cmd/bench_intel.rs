@@ -158,10 +158,11 @@ fn ingest_phase(
 /// SQLite's own cost of storing the same rows Rampart's ingestion stored, in the same run: a
 /// fresh database with the store's own schema (its migrations, so the same tables and
 /// indexes), and one transaction of prepared `INSERT`s (rusqlite, the C API's statements) of
-/// each generated indicator with its record and observation, every value computed before the
-/// clock starts. Nothing parses, canonicalises, hashes or deduplicates: the storage floor.
-/// Keys are spread like the store's SHA-256 keys (a multiplicative hash), so the key index
-/// costs what it does for real. Returns indicators per minute.
+/// each generated indicator with its key, record and observation, every value computed before
+/// the clock starts. Nothing parses, canonicalises, hashes or deduplicates. Keys are spread
+/// like the store's SHA-256 keys (a multiplicative hash), so the key table costs what it does
+/// for real. One statement per row is the plain way to load rows, not the cheapest (set-based
+/// inserts cost about a third: docs/performance.md). Returns indicators per minute.
 fn sqlite_floor(dir: &std::path::Path, n: u64) -> anyhow::Result<f64> {
     let path = dir.join("floor.db");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -218,6 +219,7 @@ fn sqlite_floor(dir: &std::path::Path, n: u64) -> anyhow::Result<f64> {
         )?;
         let mut observation =
             tx.prepare("INSERT INTO intel_observations (indicator_id, record_id) VALUES (?1, ?1)")?;
+        let mut key = tx.prepare("INSERT INTO intel_indicator_keys (key, id) VALUES (?1, ?2)")?;
         for (i, r) in rows.iter().enumerate() {
             let id = i64::try_from(i)? + 1;
             indicator.execute(rusqlite::params![
@@ -225,6 +227,7 @@ fn sqlite_floor(dir: &std::path::Path, n: u64) -> anyhow::Result<f64> {
             ])?;
             record.execute(rusqlite::params![id, r.hash, feed_id, r.value, now])?;
             observation.execute(rusqlite::params![id])?;
+            key.execute(rusqlite::params![r.key, id])?;
         }
     }
     tx.commit()?;

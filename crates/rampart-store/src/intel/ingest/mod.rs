@@ -502,10 +502,14 @@ pub(crate) async fn sqlite_backfill_indicator_keys(
     pool: &sqlx::SqlitePool,
 ) -> Result<u64, StoreError> {
     let mut done = 0u64;
+    // In id order from where the last batch ended: `key` has no index (migration 0007), so
+    // each batch reads on from there instead of from the start.
+    let mut after = 0i64;
     loop {
         let rows = sqlx::query(
-            "SELECT id, kind, value FROM intel_indicators WHERE key IS NULL LIMIT 50000",
+            "SELECT id, kind, value FROM intel_indicators WHERE id > $1 AND key IS NULL ORDER BY id LIMIT 50000",
         )
+        .bind(after)
         .fetch_all(pool)
         .await?;
         if rows.is_empty() {
@@ -519,14 +523,24 @@ pub(crate) async fn sqlite_backfill_indicator_keys(
                 row.try_get("value")?,
             );
             keys.push((id, indicator_key(kind, &value)));
+            after = after.max(id);
         }
+        let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE intel_indicators SET key = (u.value ->> 1) \
              FROM (SELECT value FROM jsonb_each($1)) AS u WHERE intel_indicators.id = (u.value ->> 0)",
         )
         .bind(to_json(&keys)?)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO intel_indicator_keys (key, id) \
+             SELECT u.value ->> 1, u.value ->> 0 FROM jsonb_each($1) AS u",
+        )
+        .bind(to_json(&keys)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         done += keys.len() as u64;
     }
 }

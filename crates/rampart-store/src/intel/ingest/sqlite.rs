@@ -10,11 +10,13 @@
 //! that a failing row could be undone alone; the batch is one transaction that fails whole, so
 //! foreign keys are checked at commit and statements run `OR FAIL`, which need none.
 //!
-//! Existing indicators are probed by key alone (`key IN (…)`, which SQLite walks in key
-//! order), and the candidates' kind and value are compared here. New indicators get ids in
-//! the batch's order: ids in key order would make the random-key index append-like within a
-//! batch, but move the randomness into the records' and observations' indexes, whose pages
-//! then split (2 M indicators: 37 s against 23 s).
+//! The 64-bit keys that find an indicator by value live in a table of their own (migration
+//! 0007), written in key order once per batch after the indicators: as an index on the
+//! indicators they were written in id order, one random page per new row. Existing
+//! indicators are probed by key alone (`key IN (…)`, which SQLite walks in key order), and the
+//! candidates' kind and value are compared here. The ids themselves follow the batch's order:
+//! ids in key order would move the randomness into the records' and observations' indexes,
+//! whose pages then split (2 M indicators: 37 s against 23 s).
 
 use rampart_intel::IocKind;
 use rampart_intel::rows::IntelIngestCounts;
@@ -154,7 +156,8 @@ impl<'a> Batch<'a> {
             &probe,
             |n| {
                 format!(
-                    "SELECT id, kind, value FROM intel_indicators WHERE key IN ({})",
+                    "SELECT i.id, i.kind, i.value FROM intel_indicator_keys AS k \
+                     JOIN intel_indicators AS i ON i.id = k.id WHERE k.key IN ({})",
                     vec!["?"; n].join(", ")
                 )
             },
@@ -287,6 +290,25 @@ impl<'a> Batch<'a> {
             .await?;
         }
         counts.new_indicators = fresh.len() as u64;
+        // Their keys, in key order (see the module).
+        let mut new_keys: Vec<(i64, i64)> = fresh
+            .iter()
+            .map(|&slot| (keys[slot], self.aggs[slot].id.unwrap_or(0)))
+            .collect();
+        new_keys.sort_unstable();
+        run_chunked(
+            &mut tx,
+            &new_keys,
+            |n| {
+                format!(
+                    "INSERT OR FAIL INTO intel_indicator_keys (key, id) VALUES {}",
+                    placeholders(n, 2)
+                )
+            },
+            |q, k| q.bind(k.0).bind(k.1),
+            false,
+        )
+        .await?;
 
         // Records: one anchored to an indicator new in this batch cannot be stored yet (no
         // record ever had that id as its anchor: ids above the high-water mark were never
