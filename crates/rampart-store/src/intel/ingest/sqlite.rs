@@ -19,7 +19,7 @@
 //! whose pages then split (2 M indicators: 37 s against 23 s).
 
 use rampart_intel::IocKind;
-use rampart_intel::rows::IntelIngestCounts;
+use rampart_intel::rows::{IntelIngestCounts, IntelRecordIn};
 use sqlx::query::Query;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
@@ -27,6 +27,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use super::{Batch, ClockReservation, RESERVE_STAMPS_SQL};
 use crate::StoreError;
 use crate::intel::indicator_key;
+use crate::intel::to_json;
 
 /// Rows bound per statement, at most. SQLite takes 32,766 parameters per statement; the widest
 /// row (a record) binds 21. A power of four, so [`statement_sizes`] needs few statement texts.
@@ -83,35 +84,15 @@ async fn run_chunked<'r, T>(
     Ok(out)
 }
 
-/// One record row to insert: every column but the feed and the fetch times, which are the
-/// batch's.
+/// One record row to insert: the record, the id and anchor handed out here, and its list
+/// columns as JSON text. The feed and the fetch times are the batch's.
 struct RecordInsert<'a> {
     id: i64,
     anchor: i64,
-    hash: &'a str,
-    raw: &'a str,
+    record: &'a IntelRecordIn,
     malware: String,
     tags: String,
     attack: String,
-    family: Option<&'a str>,
-    threat_type: Option<&'a str>,
-    first_seen: Option<i64>,
-    last_seen: Option<i64>,
-    valid_until: Option<i64>,
-    source_ref: Option<&'a str>,
-    confidence: Option<i64>,
-    reporter: Option<&'a str>,
-    reference: Option<&'a str>,
-    status: Option<&'a str>,
-    description: Option<&'a str>,
-}
-
-/// A list column's JSON text.
-fn json_list(v: &[String]) -> Result<String, StoreError> {
-    if v.is_empty() {
-        return Ok("[]".to_owned());
-    }
-    serde_json::to_string(v).map_err(|e| StoreError::corrupt("intel batch", e))
 }
 
 impl<'a> Batch<'a> {
@@ -372,22 +353,10 @@ impl<'a> Batch<'a> {
             inserts.push(RecordInsert {
                 id: *id,
                 anchor: anchors[n],
-                hash: &r.hash,
-                raw: &r.raw,
-                malware: json_list(&r.malware)?,
-                tags: json_list(&r.tags)?,
-                attack: json_list(&r.attack)?,
-                family: r.malware.first().map(String::as_str),
-                threat_type: r.threat_type.as_deref(),
-                first_seen: r.first_seen,
-                last_seen: r.last_seen,
-                valid_until: r.valid_until,
-                source_ref: r.source_ref.as_deref(),
-                confidence: r.confidence,
-                reporter: r.reporter.as_deref(),
-                reference: r.reference.as_deref(),
-                status: r.status.as_deref(),
-                description: r.description.as_deref(),
+                record: r,
+                malware: to_json(&r.malware)?,
+                tags: to_json(&r.tags)?,
+                attack: to_json(&r.attack)?,
             });
         }
         let feed_id = self.feed_id;
@@ -402,25 +371,26 @@ impl<'a> Batch<'a> {
                     placeholders(n, 21)
                 )
             },
-            move |q, r| {
-                q.bind(r.id)
-                    .bind(r.anchor)
-                    .bind(r.hash)
-                    .bind(r.raw)
-                    .bind(r.malware.as_str())
-                    .bind(r.tags.as_str())
-                    .bind(r.attack.as_str())
-                    .bind(r.family)
-                    .bind(r.threat_type)
+            move |q, i| {
+                let r = i.record;
+                q.bind(i.id)
+                    .bind(i.anchor)
+                    .bind(r.hash.as_str())
+                    .bind(r.raw.as_str())
+                    .bind(i.malware.as_str())
+                    .bind(i.tags.as_str())
+                    .bind(i.attack.as_str())
+                    .bind(r.malware.first().map(String::as_str))
+                    .bind(r.threat_type.as_deref())
                     .bind(r.first_seen)
                     .bind(r.last_seen)
                     .bind(r.valid_until)
-                    .bind(r.source_ref)
+                    .bind(r.source_ref.as_deref())
                     .bind(r.confidence)
-                    .bind(r.reporter)
-                    .bind(r.reference)
-                    .bind(r.status)
-                    .bind(r.description)
+                    .bind(r.reporter.as_deref())
+                    .bind(r.reference.as_deref())
+                    .bind(r.status.as_deref())
+                    .bind(r.description.as_deref())
                     .bind(feed_id)
                     .bind(now)
                     .bind(now)
