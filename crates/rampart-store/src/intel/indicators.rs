@@ -355,19 +355,8 @@ impl Store {
     /// observations), and records no indicator refers to any more. Returns (indicators,
     /// records) deleted.
     pub async fn intel_purge(&self, cutoff: i64) -> Result<(u64, u64), StoreError> {
-        // SQLite's indicator keys live in their own table (migration 0007).
-        let sqlite = matches!(self.db, Db::Sqlite(_));
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
-            if sqlite {
-                sqlx::query(
-                    "DELETE FROM intel_indicator_keys WHERE (key, id) IN \
-                     (SELECT key, id FROM intel_indicators WHERE expires_at <= $1 AND key IS NOT NULL)",
-                )
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?;
-            }
             let ind = sqlx::query("DELETE FROM intel_indicators WHERE expires_at <= $1").bind(cutoff).execute(&mut *tx).await?;
             let rec = sqlx::query(
                 "DELETE FROM intel_records WHERE NOT EXISTS (SELECT 1 FROM intel_observations o WHERE o.record_id = intel_records.id)",

@@ -166,6 +166,28 @@ async fn sqlite_intel_upgrade_keeps_rows_links_and_ids() {
             .await
             .unwrap();
     assert_eq!(links, 0);
+    // A key goes with its indicator, whatever deletes it (migration 0007's trigger).
+    let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM intel_indicators")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let keys_of = |id: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM intel_indicator_keys WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(keys_of(first).await, 1);
+    sqlx::query("DELETE FROM intel_indicators WHERE id = $1")
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys_of(first).await, 0);
     pool.close().await;
 }
 

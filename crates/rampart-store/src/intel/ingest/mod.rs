@@ -525,23 +525,25 @@ pub(crate) async fn sqlite_backfill_indicator_keys(
             keys.push((id, indicator_key(kind, &value)));
             after = after.max(id);
         }
+        let keyed = keys.len() as u64;
+        let keys = to_json(&keys)?;
         let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE intel_indicators SET key = (u.value ->> 1) \
              FROM (SELECT value FROM jsonb_each($1)) AS u WHERE intel_indicators.id = (u.value ->> 0)",
         )
-        .bind(to_json(&keys)?)
+        .bind(keys.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT OR IGNORE INTO intel_indicator_keys (key, id) \
              SELECT u.value ->> 1, u.value ->> 0 FROM jsonb_each($1) AS u",
         )
-        .bind(to_json(&keys)?)
+        .bind(keys.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        done += keys.len() as u64;
+        done += keyed;
     }
 }
 
