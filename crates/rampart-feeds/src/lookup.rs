@@ -25,10 +25,12 @@ pub async fn describe(
 ) -> Result<Lookup, StoreError> {
     let mut out = Vec::with_capacity(hits.len());
     for (summary, ioc) in hits {
-        let stored = store.intel_indicator(ioc.kind, &ioc.value).await?;
-        let sources = match &stored {
-            Some(s) => store.intel_observations(s.id).await?,
-            None => Vec::new(),
+        let (stored, sources) = match store
+            .intel_indicator_with_sources(ioc.kind, &ioc.value)
+            .await?
+        {
+            Some((indicator, sources)) => (Some(indicator), sources),
+            None => (None, Vec::new()),
         };
         let mut attack_ids: Vec<String> = sources
             .iter()

@@ -111,6 +111,7 @@ impl Store {
         let intel_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
+            .test_before_acquire(false)
             .connect_lazy_with(
                 options
                     .clone()
@@ -124,8 +125,12 @@ impl Store {
                     // Batch statements take seconds by design: not "slow statements".
                     .disable_statement_logging(),
             );
+        // No ping before each acquire: a SQLite connection is a thread of this process, not a
+        // socket that can drop, and the ping is a round trip to that thread: a third of the
+        // hand-offs of a one-query request (sqlx still pings once on release).
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Connect {

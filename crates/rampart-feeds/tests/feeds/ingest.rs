@@ -207,6 +207,38 @@ async fn one_indicator_many_sources(store: &Store) {
         obs[0].raw, "1.2.3.4 # seen here too",
         "raw line kept losslessly"
     );
+    // What a lookup reads: the indicator and its sources in one query, the same order.
+    let (with, sources) = store
+        .intel_indicator_with_sources(IocKind::Ipv4, "1.2.3.4")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("stored"));
+    assert_eq!((with.id, with.base_score), (ind.id, 68));
+    assert_eq!((with.first_reported, with.last_reported), (NOW, NOW + 10));
+    let described: Vec<(&str, i64, &str)> = sources
+        .iter()
+        .map(|o| (o.feed.as_str(), o.reliability, o.raw.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("list-b", 40, "1.2.3.4 # seen here too"),
+            ("list-a", 90, "1.2.3.4")
+        ]
+    );
+    let (_, single) = store
+        .intel_indicator_with_sources(IocKind::Ipv4, "5.6.7.8")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("stored"));
+    assert_eq!(single.len(), 1, "only its own source");
+    assert!(
+        store
+            .intel_indicator_with_sources(IocKind::Ipv4, "9.9.9.9")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
 }
 backend_test!(one_indicator_many_sources);
 

@@ -35,6 +35,95 @@ where
     })
 }
 
+/// An observation's columns (feed, record), aliased so they can share a row with the
+/// indicator's own `first_seen`, `last_seen` and `threat_type`.
+const OBSERVATION_COLUMNS: &str = "f.name AS o_feed, f.reliability AS o_reliability, f.tlp AS o_tlp, \
+     r.hash AS o_record, r.source_ref AS o_source_ref, r.first_seen AS o_first_seen, \
+     r.last_seen AS o_last_seen, r.threat_type AS o_threat_type, r.malware AS o_malware, \
+     r.tags AS o_tags, r.attack AS o_attack, r.confidence AS o_confidence, \
+     r.reporter AS o_reporter, r.reference AS o_reference, r.status AS o_status, \
+     r.description AS o_description, r.raw AS o_raw, r.first_fetched AS o_first_fetched, \
+     r.last_fetched AS o_last_fetched";
+
+/// Newest fetch first; feed and record break ties so the order is stable.
+const OBSERVATION_ORDER: &str = "ORDER BY r.last_fetched DESC, f.name, r.hash";
+
+/// An indicator's columns, as [`Store::intel_indicator`] selects them.
+const INDICATOR_COLUMNS: &str = "i.id, i.kind, i.value, i.first_seen, i.last_seen, i.first_reported, \
+     i.last_reported, i.expires_at, i.base_score, i.sightings, i.false_positives, i.last_sighting, \
+     i.threat_type, i.version";
+
+/// SQLite finds an indicator through its 64-bit key (migrations 0005 and 0007), PostgreSQL
+/// through its unique index on (kind, value); `$1` is the kind code, `$2` the value and, on
+/// SQLite, `$3` the key.
+fn indicator_filter(sqlite: bool) -> &'static str {
+    if sqlite {
+        "i.kind = $1 AND i.value = $2 AND i.id IN (SELECT id FROM intel_indicator_keys WHERE key = $3)"
+    } else {
+        "i.kind = $1 AND i.value = $2"
+    }
+}
+
+fn indicator_row<R: Row>(r: &R) -> Result<IntelIndicator, StoreError>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database>,
+{
+    Ok(IntelIndicator {
+        id: r.try_get("id")?,
+        kind: kind_of(r.try_get("kind")?)?,
+        value: r.try_get("value")?,
+        first_seen: r.try_get("first_seen")?,
+        last_seen: r.try_get("last_seen")?,
+        first_reported: r.try_get("first_reported")?,
+        last_reported: r.try_get("last_reported")?,
+        expires_at: r.try_get("expires_at")?,
+        base_score: r.try_get("base_score")?,
+        sightings: r.try_get("sightings")?,
+        false_positives: r.try_get("false_positives")?,
+        last_sighting: r.try_get("last_sighting")?,
+        threat_type: r.try_get("threat_type")?,
+        version: r.try_get("version")?,
+    })
+}
+
+fn observation_row<R: Row>(r: &R) -> Result<IntelObservation, StoreError>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database>,
+{
+    let malware: String = r.try_get("o_malware")?;
+    let tags: String = r.try_get("o_tags")?;
+    let attack: String = r.try_get("o_attack")?;
+    Ok(IntelObservation {
+        feed: r.try_get("o_feed")?,
+        reliability: r.try_get("o_reliability")?,
+        tlp: r.try_get("o_tlp")?,
+        record: r.try_get("o_record")?,
+        source_ref: r.try_get("o_source_ref")?,
+        first_seen: r.try_get("o_first_seen")?,
+        last_seen: r.try_get("o_last_seen")?,
+        threat_type: r.try_get("o_threat_type")?,
+        malware: json_list(&malware)?,
+        tags: json_list(&tags)?,
+        attack: json_list(&attack)?,
+        confidence: r.try_get("o_confidence")?,
+        reporter: r.try_get("o_reporter")?,
+        reference: r.try_get("o_reference")?,
+        status: r.try_get("o_status")?,
+        description: r.try_get("o_description")?,
+        raw: r.try_get("o_raw")?,
+        first_fetched: r.try_get("o_first_fetched")?,
+        last_fetched: r.try_get("o_last_fetched")?,
+    })
+}
+
 impl Store {
     /// An indicator by kind and canonical value.
     pub async fn intel_indicator(
@@ -43,41 +132,59 @@ impl Store {
         value: &str,
     ) -> Result<Option<IntelIndicator>, StoreError> {
         let kind = code_of(kind);
-        // SQLite finds it through the 64-bit key (migrations 0005 and 0007), PostgreSQL
-        // through its unique index on (kind, value).
         let sqlite = matches!(self.db, Db::Sqlite(_));
         let sql = format!(
-            "SELECT id, kind, value, first_seen, last_seen, first_reported, last_reported, expires_at, base_score, \
-             sightings, false_positives, last_sighting, threat_type, version FROM intel_indicators WHERE kind = $1 AND value = $2{}",
-            if sqlite {
-                " AND id IN (SELECT id FROM intel_indicator_keys WHERE key = $3)"
-            } else {
-                ""
-            }
+            "SELECT {INDICATOR_COLUMNS} FROM intel_indicators i WHERE {}",
+            indicator_filter(sqlite)
         );
         on_pool!(&self.db, p => {
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(kind).bind(value);
             if sqlite {
                 query = query.bind(indicator_key(kind, value));
             }
-            let row = query.fetch_optional(p).await?;
-            let Some(row) = row else { return Ok(None) };
-            Ok(Some(IntelIndicator {
-                id: row.try_get("id")?,
-                kind: kind_of(row.try_get("kind")?)?,
-                value: row.try_get("value")?,
-                first_seen: row.try_get("first_seen")?,
-                last_seen: row.try_get("last_seen")?,
-                first_reported: row.try_get("first_reported")?,
-                last_reported: row.try_get("last_reported")?,
-                expires_at: row.try_get("expires_at")?,
-                base_score: row.try_get("base_score")?,
-                sightings: row.try_get("sightings")?,
-                false_positives: row.try_get("false_positives")?,
-                last_sighting: row.try_get("last_sighting")?,
-                threat_type: row.try_get("threat_type")?,
-                version: row.try_get("version")?,
-            }))
+            match query.fetch_optional(p).await? {
+                Some(row) => Ok(Some(indicator_row(&row)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// An indicator by kind and canonical value with every observation of it, newest fetch
+    /// first, in one query: what a lookup shows for each match. One round trip instead of
+    /// [`Store::intel_indicator`] then [`Store::intel_observations`], because an API lookup
+    /// is answered in a few of them and each costs two thread hand-offs on SQLite's worker.
+    pub async fn intel_indicator_with_sources(
+        &self,
+        kind: IocKind,
+        value: &str,
+    ) -> Result<Option<(IntelIndicator, Vec<IntelObservation>)>, StoreError> {
+        let kind = code_of(kind);
+        let sqlite = matches!(self.db, Db::Sqlite(_));
+        // The indicator's columns repeat on each observation's row; an indicator without
+        // observations (there should be none) still comes back, as one row of NULL sources.
+        let sql = format!(
+            "SELECT {INDICATOR_COLUMNS}, {OBSERVATION_COLUMNS} FROM intel_indicators i \
+             LEFT JOIN intel_observations o ON o.indicator_id = i.id \
+             LEFT JOIN intel_records r ON r.id = o.record_id \
+             LEFT JOIN intel_feeds f ON f.id = r.feed_id \
+             WHERE {} {OBSERVATION_ORDER}",
+            indicator_filter(sqlite)
+        );
+        on_pool!(&self.db, p => {
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(kind).bind(value);
+            if sqlite {
+                query = query.bind(indicator_key(kind, value));
+            }
+            let rows = query.fetch_all(p).await?;
+            let Some(first) = rows.first() else { return Ok(None) };
+            let indicator = indicator_row(first)?;
+            let mut sources = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if row.try_get::<Option<String>, _>("o_feed")?.is_some() {
+                    sources.push(observation_row(row)?);
+                }
+            }
+            Ok(Some((indicator, sources)))
         })
     }
 
@@ -86,46 +193,14 @@ impl Store {
         &self,
         indicator_id: i64,
     ) -> Result<Vec<IntelObservation>, StoreError> {
+        let sql = format!(
+            "SELECT {OBSERVATION_COLUMNS} FROM intel_observations o \
+             JOIN intel_records r ON r.id = o.record_id \
+             JOIN intel_feeds f ON f.id = r.feed_id WHERE o.indicator_id = $1 {OBSERVATION_ORDER}"
+        );
         on_pool!(&self.db, p => {
-            let rows = sqlx::query(
-                "SELECT f.name, f.reliability, f.tlp, r.hash, r.source_ref, r.first_seen, r.last_seen, r.threat_type, \
-                 r.malware, r.tags, r.attack, r.confidence, r.reporter, r.reference, r.status, r.description, r.raw, \
-                 r.first_fetched, r.last_fetched \
-                 FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
-                 JOIN intel_feeds f ON f.id = r.feed_id WHERE o.indicator_id = $1 \
-                 ORDER BY r.last_fetched DESC, f.name, r.hash",
-            )
-            .bind(indicator_id)
-            .fetch_all(p)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let malware: String = row.try_get("malware")?;
-                let tags: String = row.try_get("tags")?;
-                let attack: String = row.try_get("attack")?;
-                out.push(IntelObservation {
-                    feed: row.try_get("name")?,
-                    reliability: row.try_get("reliability")?,
-                    tlp: row.try_get("tlp")?,
-                    record: row.try_get("hash")?,
-                    source_ref: row.try_get("source_ref")?,
-                    first_seen: row.try_get("first_seen")?,
-                    last_seen: row.try_get("last_seen")?,
-                    threat_type: row.try_get("threat_type")?,
-                    malware: json_list(&malware)?,
-                    tags: json_list(&tags)?,
-                    attack: json_list(&attack)?,
-                    confidence: row.try_get("confidence")?,
-                    reporter: row.try_get("reporter")?,
-                    reference: row.try_get("reference")?,
-                    status: row.try_get("status")?,
-                    description: row.try_get("description")?,
-                    raw: row.try_get("raw")?,
-                    first_fetched: row.try_get("first_fetched")?,
-                    last_fetched: row.try_get("last_fetched")?,
-                });
-            }
-            Ok(out)
+            let rows = sqlx::query(AssertSqlSafe(sql)).bind(indicator_id).fetch_all(p).await?;
+            rows.iter().map(observation_row).collect()
         })
     }
 
