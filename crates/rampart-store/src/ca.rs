@@ -7,7 +7,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{CaMaterial, Store, StoreError, from_secs, on_pool, secs};
+use crate::{CaMaterial, Store, StoreError, from_secs, on_pool, on_reader, secs};
 
 impl Store {
     /// The named signer, if it exists.
@@ -80,7 +80,8 @@ impl Store {
     /// The label of the admin token with this hash, if there is one.
     pub async fn admin_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
         const SQL: &str = "SELECT label FROM admin_tokens WHERE token_hash = $1";
-        let label = on_pool!(&self.db, p => sqlx::query_scalar::<_, String>(SQL).bind(token_hash).fetch_optional(p).await?);
+        // Every admin request asks: a reader, not the pool.
+        let label = on_reader!(self, c => sqlx::query_scalar::<_, String>(SQL).bind(token_hash).fetch_optional(c).await?);
         Ok(label)
     }
 

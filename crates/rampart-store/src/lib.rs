@@ -23,6 +23,7 @@ mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::ConnectOptions as _;
@@ -68,12 +69,90 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// [`on_pool!`] for the point reads every API request makes (its credential, the intel rules'
+/// generation, a lookup's matches): on SQLite they go through one of the store's own
+/// [`Readers`], one hand-off to the connection's thread, instead of the pool, whose
+/// connections also take a round trip to that thread each time they go back.
+macro_rules! on_reader {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match (&$store.db, &$store.readers) {
+            ($crate::Db::Sqlite(pool), Some(readers)) => {
+                let mut guard = readers.get().await;
+                match guard.as_mut() {
+                    Some($conn) => $body,
+                    // Closed: what is left of a closing store's work goes through the pool.
+                    None => {
+                        let $conn = pool;
+                        $body
+                    }
+                }
+            }
+            ($crate::Db::Sqlite($conn), None) => $body,
+            ($crate::Db::Postgres($conn), _) => $body,
+        }
+    };
+}
+pub(crate) use on_reader;
+
+/// A few SQLite connections kept outside the pool for short point reads on the request path.
+///
+/// Why: sqlx runs each SQLite connection on its own thread, and a pooled connection pings
+/// that thread whenever it is released, so a one-row read costs two round trips between
+/// threads; on two cores shared with the TLS and HTTP work those hand-offs were most of an
+/// API lookup's CPU (docs/performance.md). A connection taken here is held only for one
+/// statement; a statement abandoned mid-way (the request dropped) ends when its result
+/// channel closes, so the connection is clean for the next one.
+struct Readers {
+    conns: Vec<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Readers {
+    /// Connections: one per core the requests run on is enough for reads of microseconds.
+    const COUNT: usize = 2;
+
+    async fn open(options: &SqliteConnectOptions) -> Result<Readers, sqlx::Error> {
+        use sqlx::ConnectOptions as _;
+        let mut conns = Vec::with_capacity(Self::COUNT);
+        for _ in 0..Self::COUNT {
+            conns.push(tokio::sync::Mutex::new(Some(options.connect().await?)));
+        }
+        Ok(Readers {
+            conns,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// A free connection, or the next one in turn when all are busy.
+    async fn get(&self) -> tokio::sync::MutexGuard<'_, Option<sqlx::SqliteConnection>> {
+        for conn in &self.conns {
+            if let Ok(guard) = conn.try_lock() {
+                return guard;
+            }
+        }
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
+        self.conns[turn].lock().await
+    }
+
+    async fn close(&self) {
+        use sqlx::Connection as _;
+        for conn in &self.conns {
+            if let Some(conn) = conn.lock().await.take() {
+                // Nothing to recover from at shutdown: the database is consistent either way.
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
 /// The fleet's persistent state. Cheap to clone (pools are reference-counted).
 #[derive(Clone)]
 pub struct Store {
     db: Db,
     /// SQLite only: the connection bulk intel ingestion writes through (see `open_sqlite`).
     intel_writer: Option<SqlitePool>,
+    /// SQLite only: connections for the request path's point reads ([`on_reader!`]).
+    readers: Option<Arc<Readers>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,7 +210,7 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Connect {
                 target: path.display().to_string(),
@@ -142,9 +221,16 @@ impl Store {
             .await
             .map_err(StoreError::Migrate)?;
         intel::sqlite_backfill_indicator_keys(&pool).await?;
+        let readers = Readers::open(&options)
+            .await
+            .map_err(|e| StoreError::Connect {
+                target: path.display().to_string(),
+                source: e,
+            })?;
         Ok(Store {
             db: Db::Sqlite(pool),
             intel_writer: Some(intel_writer),
+            readers: Some(Arc::new(readers)),
         })
     }
 
@@ -171,6 +257,7 @@ impl Store {
         Ok(Store {
             db: Db::Postgres(pool),
             intel_writer: None,
+            readers: None,
         })
     }
 
@@ -202,6 +289,9 @@ impl Store {
         let closing = async {
             if let Some(writer) = &self.intel_writer {
                 writer.close().await;
+            }
+            if let Some(readers) = &self.readers {
+                readers.close().await;
             }
             on_pool!(&self.db, p => p.close().await)
         };

@@ -9,7 +9,7 @@ use rampart_intel::rows::{
 
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{Db, Store, StoreError, on_pool};
+use crate::{Db, Store, StoreError, on_pool, on_reader};
 
 use super::{ClockReservation, RESERVE_STAMPS_SQL, code_of, indicator_key, json_list, kind_of};
 
@@ -170,12 +170,12 @@ impl Store {
              WHERE {} {OBSERVATION_ORDER}",
             indicator_filter(sqlite)
         );
-        on_pool!(&self.db, p => {
+        on_reader!(self, c => {
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(kind).bind(value);
             if sqlite {
                 query = query.bind(indicator_key(kind, value));
             }
-            let rows = query.fetch_all(p).await?;
+            let rows = query.fetch_all(c).await?;
             let Some(first) = rows.first() else { return Ok(None) };
             let indicator = indicator_row(first)?;
             let mut sources = Vec::with_capacity(rows.len());

@@ -4,16 +4,17 @@ use rampart_intel::rows::{IntelAllowlist, IntelDecayRow};
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, on_pool};
+use crate::{Store, StoreError, on_pool, on_reader};
 
 use super::{BUMP_RULES_SQL, json_list};
 
 impl Store {
     /// The rules' generation: moved by every change to allowlists and decay models.
     pub async fn intel_rules_generation(&self) -> Result<i64, StoreError> {
-        on_pool!(&self.db, p => {
+        // Every intel request asks: a reader, not the pool.
+        on_reader!(self, c => {
             Ok(sqlx::query_scalar("SELECT generation FROM intel_rules WHERE id = 1")
-                .fetch_one(p)
+                .fetch_one(c)
                 .await?)
         })
     }

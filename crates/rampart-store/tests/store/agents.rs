@@ -175,3 +175,40 @@ async fn first_ca_material_wins(store: &Store) {
     assert_eq!(store.admin_token("hash2").await.unwrap(), None);
 }
 backend_test!(first_ca_material_wins);
+
+/// The reads every API request makes (its credential, the intel rules' generation) see each
+/// committed write at once, also when more requests ask at the same moment than SQLite has
+/// reader connections for them.
+async fn request_reads_see_each_write_under_concurrency(store: &Store) {
+    let before = store.intel_rules_generation().await.unwrap();
+    store.add_admin_token("hash-a", "a", t0()).await.unwrap();
+    store
+        .intel_put_decay_model(&rampart_store::IntelDecayRow {
+            scope: "ipv4".into(),
+            lifetime_days: Some(30.0),
+            speed: 0.3,
+        })
+        .await
+        .unwrap();
+    let asks = (0..40).map(|k| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let hash = if k % 2 == 0 { "hash-a" } else { "hash-b" };
+            (
+                k,
+                store.admin_token(hash).await.unwrap(),
+                store.intel_rules_generation().await.unwrap(),
+            )
+        })
+    });
+    for ask in asks.collect::<Vec<_>>() {
+        let (k, label, generation) = ask.await.unwrap();
+        let expected = (k % 2 == 0).then(|| "a".to_owned());
+        assert_eq!(label, expected, "request {k}");
+        assert!(
+            generation > before,
+            "request {k} saw generation {generation}"
+        );
+    }
+}
+backend_test!(request_reads_see_each_write_under_concurrency);
