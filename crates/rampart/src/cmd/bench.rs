@@ -57,7 +57,8 @@ pub(crate) fn cpu_model() -> String {
     format!("{model} ({cores} cores)")
 }
 
-fn cpu_ticks(pid: u32) -> Option<u64> {
+/// User and system CPU time of a process, in clock ticks (1/100 s on Linux).
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = after.split_whitespace().collect();

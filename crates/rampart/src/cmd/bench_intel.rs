@@ -249,7 +249,7 @@ fn api_phase(
     rate: u64,
     seconds: u64,
 ) -> anyhow::Result<serde_json::Value> {
-    use crate::cmd::bench::{percentile, rss_kib, start_server_on, tls};
+    use crate::cmd::bench::{cpu_ticks, percentile, rss_kib, start_server_on, tls};
     let started = Instant::now();
     let server = start_server_on(dir, database_url, &[])?;
     let root = std::fs::read_to_string(server.data.join("root-ca.pem"))?;
@@ -298,6 +298,9 @@ fn api_phase(
         let total = warmup + rate * seconds;
         let mut tick = tokio::time::interval(period);
         let mut tasks = tokio::task::JoinSet::new();
+        // The server's CPU per request: what queueing on a slower or busier machine grows
+        // from, steadier from run to run than the latency tail.
+        let cpu0 = cpu_ticks(server.child_id()).unwrap_or(0);
         let phase = Instant::now();
         for k in 0..total {
             let due = tick.tick().await;
@@ -330,6 +333,9 @@ fn api_phase(
             }
         }
         let elapsed = phase.elapsed().as_secs_f64();
+        let cpu = cpu_ticks(server.child_id())
+            .unwrap_or(0)
+            .saturating_sub(cpu0);
         latencies.sort_unstable();
         let rss = rss_kib(server.child_id()).unwrap_or(0);
         Ok(json!({
@@ -343,6 +349,8 @@ fn api_phase(
             "p99_ms": percentile(&latencies, 0.99),
             "max_ms": percentile(&latencies, 1.0),
             "server_rss_mib": rss as f64 / 1024.0,
+            // Ticks are 1/100 s: 10,000 µs each.
+            "server_cpu_us_per_request": cpu as f64 * 10_000.0 / total.max(1) as f64,
         }))
     })
 }
