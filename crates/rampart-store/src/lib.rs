@@ -112,7 +112,6 @@ impl Readers {
     const COUNT: usize = 2;
 
     async fn open(options: &SqliteConnectOptions) -> Result<Readers, sqlx::Error> {
-        use sqlx::ConnectOptions as _;
         let mut conns = Vec::with_capacity(Self::COUNT);
         for _ in 0..Self::COUNT {
             conns.push(tokio::sync::Mutex::new(Some(options.connect().await?)));
