@@ -4,10 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rampart_access::Role;
 use rampart_pki::{Ca, CaFiles, TokenSigner};
-use rampart_store::{CaMaterial, Store};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+use rampart_store::{CaMaterial, NewApiToken, NewUser, Store};
 use time::OffsetDateTime;
 
 use crate::app::App;
@@ -18,6 +17,12 @@ pub(crate) struct Boot {
     pub initial_admin_token: Option<String>,
     pub initial_admin_token_file: Option<std::path::PathBuf>,
 }
+
+/// The first admin's user name.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// How long an API token lives unless its creator says otherwise.
+pub const API_TOKEN_TTL: time::Duration = time::Duration::days(90);
 
 /// File (in the data directory) the first admin token is written to, 0600: never to stdout,
 /// which the shipped unit sends to the journal for any reader of the logs to see.
@@ -99,10 +104,6 @@ fn write_admin_token(
 }
 
 /// Hash under which an admin token is stored.
-pub(crate) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 fn files(m: &CaMaterial) -> CaFiles {
     CaFiles {
         cert_pem: m.cert_pem.clone(),
@@ -178,22 +179,38 @@ pub(crate) async fn bootstrap(
     };
     let (ca, tokens) = load_or_create_ca(&store, &config.passphrase).await?;
 
-    let initial_admin_token = if store.has_admin_token().await? {
-        None
-    } else {
-        // The file first: a token stored but never handed out would lock the admin out.
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let token = format!("rmp_admin_{}", hex::encode(bytes));
+    let initial_admin_token = if store.users().await?.is_empty() {
+        // First start: the first admin and an API token of theirs. The file first: a token
+        // stored but never handed out would lock the admin out.
+        let token = rampart_access::secret::new_token();
         let path = write_admin_token(&config.data_dir, &token)?;
+        let now = OffsetDateTime::now_utc();
+        let admin = store
+            .insert_user(&NewUser {
+                name: FIRST_ADMIN.to_owned(),
+                role: Role::Admin,
+                groups: Vec::new(),
+                password_hash: None,
+                must_change_password: false,
+                oidc_subject: None,
+                created_at: now,
+            })
+            .await?;
         store
-            .add_admin_token(
-                &token_hash(&token),
-                "initial admin token",
-                OffsetDateTime::now_utc(),
-            )
+            .insert_api_token(&NewApiToken {
+                user_id: admin.id,
+                name: "initial".to_owned(),
+                token_hash: rampart_access::secret::digest(&token),
+                shown: rampart_access::secret::shown(&token),
+                role: Role::Admin,
+                groups: Vec::new(),
+                created_at: now,
+                expires_at: now + API_TOKEN_TTL,
+            })
             .await?;
         Some((token, path))
+    } else {
+        None
     };
     let (initial_admin_token, initial_admin_token_file) = initial_admin_token.unzip();
     let host = config

@@ -119,6 +119,9 @@ impl From<rampart_store::StoreError> for ApiError {
     fn from(e: rampart_store::StoreError) -> ApiError {
         match e {
             rampart_store::StoreError::NotFound { what, id } => ApiError::not_found(what, &id),
+            e @ rampart_store::StoreError::Conflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

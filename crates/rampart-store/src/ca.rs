@@ -5,9 +5,8 @@
 //! a plaintext key.
 
 use sqlx::Row;
-use time::OffsetDateTime;
 
-use crate::{CaMaterial, Store, StoreError, from_secs, on_pool, on_reader, secs};
+use crate::{CaMaterial, Store, StoreError, from_secs, on_pool, secs};
 
 impl Store {
     /// The named signer, if it exists.
@@ -60,35 +59,5 @@ impl Store {
             .await?;
         });
         Ok(())
-    }
-
-    /// Records an admin bearer token by its hash (the token itself is never stored).
-    pub async fn add_admin_token(
-        &self,
-        token_hash: &str,
-        label: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        const SQL: &str =
-            "INSERT INTO admin_tokens (token_hash, label, created_at) VALUES ($1, $2, $3)";
-        on_pool!(&self.db, p => {
-            sqlx::query(SQL).bind(token_hash).bind(label).bind(secs(now)).execute(p).await?;
-        });
-        Ok(())
-    }
-
-    /// The label of the admin token with this hash, if there is one.
-    pub async fn admin_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
-        const SQL: &str = "SELECT label FROM admin_tokens WHERE token_hash = $1";
-        // Every admin request asks: a reader, not the pool.
-        let label = on_reader!(self, c => sqlx::query_scalar::<_, String>(SQL).bind(token_hash).fetch_optional(c).await?);
-        Ok(label)
-    }
-
-    /// Whether any admin token exists (first start creates one).
-    pub async fn has_admin_token(&self) -> Result<bool, StoreError> {
-        const SQL: &str = "SELECT COUNT(*) FROM admin_tokens";
-        let n = on_pool!(&self.db, p => sqlx::query_scalar::<_, i64>(SQL).fetch_one(p).await?);
-        Ok(n > 0)
     }
 }

@@ -25,6 +25,14 @@ pub enum StoreError {
         /// Why it could not be read.
         detail: String,
     },
+    /// A record with this name already exists.
+    #[error("{what} {id:?} already exists")]
+    Conflict {
+        /// Kind of record.
+        what: &'static str,
+        /// Its name.
+        id: String,
+    },
     /// The named record does not exist.
     #[error("{what} {id:?} not found")]
     NotFound {
@@ -40,6 +48,18 @@ impl StoreError {
         StoreError::Corrupt {
             what,
             detail: e.to_string(),
+        }
+    }
+
+    /// A unique-constraint violation as [`StoreError::Conflict`] on `what` `id`; any other
+    /// error as it is.
+    pub(crate) fn conflict_or(e: sqlx::Error, what: &'static str, id: &str) -> StoreError {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict {
+                what,
+                id: id.to_owned(),
+            },
+            _ => StoreError::Query(e),
         }
     }
 

@@ -20,6 +20,7 @@ mod runs;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod users;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -40,6 +41,7 @@ pub use rampart_intel::rows::{
     NewIntelFeed, NewIntelHit, STAMPS_PER_VERSION,
 };
 pub use records::*;
+pub use users::{ApiToken, Authenticated, NewApiToken, NewUser, Session, User};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

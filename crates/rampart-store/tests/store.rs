@@ -11,4 +11,5 @@ mod store {
     mod policies;
     mod runs;
     mod tokens;
+    mod users;
 }

@@ -8,10 +8,9 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use rampart_pki::AgentIdentity;
-use rampart_store::{Agent, AgentStatus};
+use rampart_store::{Agent, AgentStatus, ApiToken, Authenticated};
 
 use crate::app::App;
-use crate::bootstrap::token_hash;
 use crate::error::ApiError;
 use crate::tls::PeerCert;
 
@@ -57,13 +56,10 @@ impl FromRequestParts<Arc<App>> for Admin {
             )),
             Ok(header) => match admin_token(header, taxii) {
                 Err(e) => Err(e),
-                Ok(token) => match app.store.admin_token(&token_hash(token.trim())).await? {
-                    Some(label) => Ok(Admin { label }),
-                    None => Err(ApiError::unauthorized(
-                        "invalid_token",
-                        "admin token not recognised",
-                    )),
-                },
+                Ok(token) => {
+                    let hash = rampart_access::secret::digest(token.trim());
+                    judge(app.store.api_token_by_hash(&hash).await?)
+                }
             },
         };
         verdict.map_err(|e| {
@@ -81,6 +77,47 @@ impl FromRequestParts<Arc<App>> for Admin {
             e.with_challenge(challenge(taxii))
         })
     }
+}
+
+/// Whether a token found by its hash is good now: live, unexpired, its owner enabled, and an
+/// admin's (the only role the API knows until endpoints name their permissions).
+fn judge(found: Option<Authenticated<ApiToken>>) -> Result<Admin, ApiError> {
+    let Some(Authenticated {
+        credential: token,
+        user,
+    }) = found
+    else {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "admin token not recognised",
+        ));
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if token.revoked_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "token_revoked",
+            "this token was revoked",
+        ));
+    }
+    if token.expires_at <= now {
+        return Err(ApiError::unauthorized(
+            "token_expired",
+            "this token has expired",
+        ));
+    }
+    if user.disabled_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "user_disabled",
+            "this token's user is disabled",
+        ));
+    }
+    if token.role != rampart_access::Role::Admin || user.role != rampart_access::Role::Admin {
+        return Err(ApiError::forbidden(
+            "insufficient_role",
+            "this endpoint needs an admin token",
+        ));
+    }
+    Ok(Admin { label: token.name })
 }
 
 /// The `WWW-Authenticate` challenge: TAXII takes HTTP Basic too.

@@ -106,7 +106,7 @@ async fn served_document_errors_and_admin_auth(db: Db) {
     let r = s
         .http
         .get(s.url("/api/v1/agents"))
-        .bearer_auth("rmp_admin_nope")
+        .bearer_auth("rpt_nope")
         .send()
         .await
         .unwrap();
@@ -223,9 +223,7 @@ async fn failed_authentications_are_challenged_and_limited(db: Db) {
     // Nine wrong tokens make ten failures in the window (the Basic attempt on the admin API
     // counted too); the next request is refused whatever it carries.
     for i in 0..9 {
-        let r = get(Some(format!("Bearer rmp_admin_guess{i}")))
-            .await
-            .unwrap();
+        let r = get(Some(format!("Bearer rpt_guess{i}"))).await.unwrap();
         assert_eq!(r.status().as_u16(), 401, "guess {i}");
     }
     let r = get(Some(format!("Bearer {}", s.admin_token)))
@@ -243,6 +241,114 @@ async fn failed_authentications_are_challenged_and_limited(db: Db) {
     assert_eq!(p["code"], "too_many_failures");
 }
 server_test!(failed_authentications_are_challenged_and_limited);
+
+/// A token is judged by its state at the time of the call: the first start's token is an
+/// admin's; an expired, a revoked, a disabled user's and a viewer's token are each refused
+/// with their own reason.
+async fn tokens_are_judged_by_their_state(db: Db) {
+    use rampart_access::Role;
+    use rampart_store::{NewApiToken, NewUser};
+    use time::{Duration, OffsetDateTime};
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let store = s.store().await;
+    let now = OffsetDateTime::now_utc();
+    let first = store
+        .api_token_by_hash(&rampart_access::secret::digest(&s.admin_token))
+        .await
+        .unwrap()
+        .expect("the first start's token is stored by its hash");
+    assert_eq!(first.user.name, "admin");
+    assert_eq!(
+        (first.credential.name.as_str(), first.credential.role),
+        ("initial", Role::Admin)
+    );
+    assert!(s.admin_token.starts_with("rpt_"));
+    let left = first.credential.expires_at - now;
+    assert!(
+        left > Duration::days(89) && left <= Duration::days(90),
+        "{left}"
+    );
+
+    let user = |name: &str, role| NewUser {
+        name: name.into(),
+        role,
+        groups: Vec::new(),
+        password_hash: None,
+        must_change_password: false,
+        oidc_subject: None,
+        created_at: now,
+    };
+    let ops = store.insert_user(&user("ops", Role::Admin)).await.unwrap();
+    let view = store
+        .insert_user(&user("view", Role::Viewer))
+        .await
+        .unwrap();
+    let admin = first.user;
+    let token = |owner: &rampart_store::User, name: &str, expires_at| {
+        let secret = rampart_access::secret::new_token();
+        let t = NewApiToken {
+            user_id: owner.id,
+            name: name.into(),
+            token_hash: rampart_access::secret::digest(&secret),
+            shown: rampart_access::secret::shown(&secret),
+            role: owner.role,
+            groups: Vec::new(),
+            created_at: now - Duration::days(1),
+            expires_at,
+        };
+        (secret, t)
+    };
+    let cases = [
+        (
+            token(&admin, "expired", now - Duration::seconds(1)),
+            401,
+            "token_expired",
+        ),
+        (
+            token(&admin, "revoked", now + Duration::days(1)),
+            401,
+            "token_revoked",
+        ),
+        (
+            token(&ops, "ops", now + Duration::days(1)),
+            401,
+            "user_disabled",
+        ),
+        (
+            token(&view, "view", now + Duration::days(1)),
+            403,
+            "insufficient_role",
+        ),
+        (token(&admin, "good", now + Duration::days(1)), 200, ""),
+    ];
+    for ((_, t), _, _) in &cases {
+        store.insert_api_token(t).await.unwrap();
+    }
+    store
+        .revoke_api_token("admin", "revoked", now)
+        .await
+        .unwrap()
+        .unwrap();
+    store.set_user_disabled("ops", Some(now)).await.unwrap();
+    for ((secret, t), status, code) in cases {
+        let r = s
+            .http
+            .get(s.url("/api/v1/agents"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{}", t.name);
+        if status != 200 {
+            let p: Value = r.json().await.unwrap();
+            assert_eq!(p["code"], code, "{}: {p}", t.name);
+        }
+    }
+    store.close().await;
+}
+server_test!(tokens_are_judged_by_their_state);
 
 /// What the server keeps on disk is private to it: the data directory 0700, the SQLite files
 /// 0600, and the first admin token in a 0600 file (never printed: stdout is the journal).

@@ -161,18 +161,6 @@ async fn first_ca_material_wins(store: &Store) {
         "rotated"
     );
     assert!(store.ca_material("intermediate").await.unwrap().is_none());
-
-    assert!(!store.has_admin_token().await.unwrap());
-    store
-        .add_admin_token("hash1", "initial", t0())
-        .await
-        .unwrap();
-    assert!(store.has_admin_token().await.unwrap());
-    assert_eq!(
-        store.admin_token("hash1").await.unwrap().as_deref(),
-        Some("initial")
-    );
-    assert_eq!(store.admin_token("hash2").await.unwrap(), None);
 }
 backend_test!(first_ca_material_wins);
 
@@ -181,7 +169,8 @@ backend_test!(first_ca_material_wins);
 /// reader connections for them.
 async fn request_reads_see_each_write_under_concurrency(store: &Store) {
     let before = store.intel_rules_generation().await.unwrap();
-    store.add_admin_token("hash-a", "a", t0()).await.unwrap();
+    let admin = crate::store::harness::user(store, "admin", rampart_access::Role::Admin).await;
+    crate::store::harness::api_token(store, &admin, "a", "hash-a").await;
     store
         .intel_put_decay_model(&rampart_store::IntelDecayRow {
             scope: "ipv4".into(),
@@ -196,7 +185,11 @@ async fn request_reads_see_each_write_under_concurrency(store: &Store) {
             let hash = if k % 2 == 0 { "hash-a" } else { "hash-b" };
             (
                 k,
-                store.admin_token(hash).await.unwrap(),
+                store
+                    .api_token_by_hash(hash)
+                    .await
+                    .unwrap()
+                    .map(|t| t.credential.name),
                 store.intel_rules_generation().await.unwrap(),
             )
         })

@@ -122,3 +122,41 @@ pub fn run(id: &str, agent_id: &str, started: OffsetDateTime, checks: Vec<CheckO
         checks,
     }
 }
+
+/// A user with no password, created at [`t0`].
+pub async fn user(store: &Store, name: &str, role: rampart_access::Role) -> rampart_store::User {
+    store
+        .insert_user(&rampart_store::NewUser {
+            name: name.into(),
+            role,
+            groups: Vec::new(),
+            password_hash: None,
+            must_change_password: false,
+            oidc_subject: None,
+            created_at: t0(),
+        })
+        .await
+        .unwrap()
+}
+
+/// An API token of `user` with their role, the hash given, made at [`t0`], for 90 days.
+pub async fn api_token(
+    store: &Store,
+    user: &rampart_store::User,
+    name: &str,
+    hash: &str,
+) -> rampart_store::ApiToken {
+    store
+        .insert_api_token(&rampart_store::NewApiToken {
+            user_id: user.id,
+            name: name.into(),
+            token_hash: hash.into(),
+            shown: format!("rpt_{name}"),
+            role: user.role,
+            groups: user.groups.clone(),
+            created_at: t0(),
+            expires_at: t0() + Duration::days(90),
+        })
+        .await
+        .unwrap()
+}

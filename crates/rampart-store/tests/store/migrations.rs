@@ -255,3 +255,109 @@ async fn sqlite_new_stores_get_16_kib_pages_and_old_ones_keep_theirs() {
         pool.close().await;
     }
 }
+
+/// Admin tokens as releases before users stored them: two, made at 100 and 200.
+const LEGACY_ADMIN_TOKENS: &str = "INSERT INTO admin_tokens (token_hash, label, created_at) \
+     VALUES ('hash-first', 'initial admin token', 100), ('hash-second', 'ci', 200)";
+
+/// What the users migration must make of them: a first admin holding both as ordinary,
+/// live admin tokens that expire 90 days after the upgrade.
+async fn check_legacy_admin_tokens(store: &Store, before: i64, after: i64) {
+    let users = store.users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    let admin = &users[0];
+    assert_eq!(
+        (admin.name.as_str(), admin.role),
+        ("admin", rampart_access::Role::Admin)
+    );
+    assert!(admin.groups.is_empty() && !admin.has_password && admin.must_change_password);
+    assert_eq!(admin.created_at.unix_timestamp(), 100);
+    for (hash, name, created) in [
+        ("hash-first", "legacy-admin-1", 100),
+        ("hash-second", "legacy-admin-2", 200),
+    ] {
+        let found = store.api_token_by_hash(hash).await.unwrap().unwrap();
+        let t = found.credential;
+        assert_eq!(found.user.name, "admin");
+        assert_eq!(
+            (t.name.as_str(), t.role),
+            (name, rampart_access::Role::Admin)
+        );
+        assert!(t.groups.is_empty());
+        assert_eq!(t.created_at.unix_timestamp(), created);
+        assert_eq!((t.revoked_at, t.last_used_at), (None, None));
+        // 90 days from the moment of the upgrade, which lies between `before` and `after`.
+        let expires = t.expires_at.unix_timestamp();
+        assert!(
+            (before + 90 * 86400..=after + 90 * 86400).contains(&expires),
+            "{name} expires at {expires}, upgraded between {before} and {after}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_admin_tokens_become_tokens_of_a_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.db");
+    let old = Migrator::new(migrations_until(
+        "sqlite",
+        "0007_intel_indicator_keys.sql",
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    old.run(&pool).await.unwrap();
+    sqlx::query(LEGACY_ADMIN_TOKENS)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let after = time::OffsetDateTime::now_utc().unix_timestamp();
+    check_legacy_admin_tokens(&store, before, after).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_admin_tokens_become_tokens_of_a_first_admin() {
+    let Some((scoped, url, schema)) = fresh_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let old = Migrator::new(migrations_until(
+        "postgres",
+        "0005_intel_versions_and_decay.sql",
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
+    old.run(&pool).await.unwrap();
+    sqlx::query(LEGACY_ADMIN_TOKENS)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    let store = Store::open_postgres(&scoped).await.unwrap();
+    let after = time::OffsetDateTime::now_utc().unix_timestamp();
+    check_legacy_admin_tokens(&store, before, after).await;
+    store.close().await;
+    rampart_store::testing::drop_schema(&url, &schema).await;
+}
+
+/// A store that never had an admin token gets no user from the migration (first start makes one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_store_has_no_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("fresh.db"))
+        .await
+        .unwrap();
+    assert!(store.users().await.unwrap().is_empty());
+    store.close().await;
+}

@@ -72,10 +72,7 @@ impl ServerProc {
         let mut ready = false;
         while let Some(Ok(line)) = lines.next() {
             // The token itself never reaches stdout (the journal): only where it was written.
-            assert!(
-                !line.contains("rmp_admin_"),
-                "admin token on stdout: {line}"
-            );
+            assert!(!line.contains("rpt_"), "admin token on stdout: {line}");
             if let Some(rest) = line.strip_prefix("admin token written to ") {
                 let path = rest.split(" (").next().unwrap();
                 assert_eq!(Path::new(path), data.join("admin-token"));
@@ -83,7 +80,7 @@ impl ServerProc {
                 let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
                 assert_eq!(mode, 0o600, "{path}");
                 let token = std::fs::read_to_string(path).unwrap();
-                assert!(token.starts_with("rmp_admin_"), "{token}");
+                assert!(token.starts_with("rpt_"), "{token}");
                 admin_token = Some(token.trim().to_string());
                 break;
             }
@@ -368,7 +365,7 @@ fn fleet_commands_end_to_end() {
         (Some(agent_id.as_str()), Some("revoked"))
     );
     // Refused by the server (a wrong admin token): 5; no server at all: 4.
-    let o = server.cli("rmp_admin_wrong", &["agents", "list"]);
+    let o = server.cli("rpt_wrong", &["agents", "list"]);
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert!(stderr(&o).contains("invalid_token"), "{}", stderr(&o));
     let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
