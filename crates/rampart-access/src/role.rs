@@ -260,6 +260,9 @@ pub enum Target<'a> {
     Listing,
     /// One agent group, or something inside it (an agent, its runs, a token for it).
     Group(&'a str),
+    /// Something computed over every group's agents (a fleet-wide score, every IOC hit): a
+    /// group-limited grant would see other groups through it, so only a whole-fleet grant may.
+    AllGroups,
 }
 
 /// A role, limited to some groups or not: what a user holds and what a token carries.
@@ -291,6 +294,14 @@ pub enum Denied {
         groups: String,
         /// The group acted on.
         group: String,
+    },
+    /// A group-limited grant asked for something computed over every group.
+    #[error("this covers every group's agents; the {role} role here is limited to groups {groups}")]
+    AllGroups {
+        /// What the caller is.
+        role: Role,
+        /// The caller's groups.
+        groups: String,
     },
     /// A group-limited grant asked for a fleet-wide change.
     #[error(
@@ -332,6 +343,10 @@ impl Grant {
             Target::Fleet if permission.is_read() => Ok(()),
             Target::Fleet => Err(Denied::FleetWide {
                 permission,
+                role: self.role,
+                groups: list(),
+            }),
+            Target::AllGroups => Err(Denied::AllGroups {
                 role: self.role,
                 groups: list(),
             }),
@@ -463,7 +478,14 @@ mod tests {
             g.check(UsersRead, Target::Fleet).unwrap_err().to_string(),
             "this needs the users_read permission, which the operator role does not have"
         );
+        assert_eq!(
+            g.check(ResultsRead, Target::AllGroups)
+                .unwrap_err()
+                .to_string(),
+            "this covers every group's agents; the operator role here is limited to groups web"
+        );
         let all = Grant::fleet(Role::Operator);
+        assert_eq!(all.check(ResultsRead, Target::AllGroups), Ok(()));
         assert_eq!(all.check(IntelManage, Target::Fleet), Ok(()));
         assert_eq!(all.check(AgentsManage, Target::Group("db")), Ok(()));
     }

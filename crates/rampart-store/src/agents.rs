@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Agent, AgentStatus, CertificateRecord, Labels, NewAgent, Revoked, Store, StoreError, from_secs,
-    on_pool, secs,
+    on_pool, on_reader, secs,
 };
 
 macro_rules! agent_columns {
@@ -160,6 +160,23 @@ impl Store {
         Ok(a)
     }
 
+    /// The group of an agent, of a run's agent, or of an enrolment token: what a group-limited
+    /// grant is judged against before a request touches it. `None` when there is no such thing.
+    pub async fn group_of(&self, of: GroupOf<'_>) -> Result<Option<String>, StoreError> {
+        let (sql, key) = match of {
+            GroupOf::Agent(id) => ("SELECT grp FROM agents WHERE id = $1", id),
+            GroupOf::Run(id) => (
+                "SELECT a.grp FROM runs r JOIN agents a ON a.id = r.agent_id WHERE r.id = $1",
+                id,
+            ),
+            GroupOf::EnrolmentToken(jti) => {
+                ("SELECT grp FROM enrolment_tokens WHERE jti = $1", jti)
+            }
+        };
+        let group = on_reader!(self, c => sqlx::query_scalar::<_, String>(sql).bind(key).fetch_optional(c).await?);
+        Ok(group)
+    }
+
     /// Every agent, optionally only one group's, ordered by host name.
     pub async fn agents(&self, group: Option<&str>) -> Result<Vec<Agent>, StoreError> {
         let sql = concat!(
@@ -288,4 +305,15 @@ impl Store {
         });
         Ok(rows)
     }
+}
+
+/// What [`Store::group_of`] looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupOf<'a> {
+    /// An agent by id.
+    Agent(&'a str),
+    /// A run by id (its agent's group).
+    Run(&'a str),
+    /// An enrolment token by jti.
+    EnrolmentToken(&'a str),
 }

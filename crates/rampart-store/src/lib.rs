@@ -33,6 +33,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use agents::GroupOf;
 pub use error::StoreError;
 pub use policies::NewPolicyVersion;
 pub use rampart_intel::rows::{

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rampart_access::{Permission, Target as AccessTarget};
 use rampart_store::{
     Agent, Assignment, EnrolmentToken, NewPolicyVersion, PolicySummary, PolicyVersion, Target,
 };
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use super::auth::Admin;
+use super::authorize::Caller;
 use super::body::ApiJson;
 use crate::api::{
     AgentDetail, AgentView, AssignRequest, Done, PolicyUpload, PolicyUploaded, RevokeRequest,
@@ -27,12 +28,13 @@ const MAX_TOKEN_TTL: Duration = Duration::days(7);
 
 pub(crate) async fn create_token(
     State(app): State<Arc<App>>,
-    _admin: Admin,
+    caller: Caller,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     rampart_core::names::check_name("group", &req.group)
         .and_then(|()| rampart_core::names::check_labels(req.labels.iter()))
         .map_err(|e| ApiError::bad_request("invalid_field", e))?;
+    caller.check(Permission::EnrolmentManage, AccessTarget::Group(&req.group))?;
     let ttl = Duration::seconds(req.ttl_secs);
     if ttl < Duration::seconds(10) || ttl > MAX_TOKEN_TTL {
         return Err(ApiError::bad_request(
@@ -47,9 +49,13 @@ pub(crate) async fn create_token(
         ));
     }
     if let Some(id) = &req.agent_id {
-        if app.store.agent(id).await?.is_none() {
+        let Some(agent) = app.store.agent(id).await? else {
             return Err(ApiError::not_found("agent", id));
-        }
+        };
+        caller.check(
+            Permission::EnrolmentManage,
+            AccessTarget::Group(&agent.group),
+        )?;
         if req.max_uses != 1 {
             return Err(ApiError::bad_request(
                 "invalid_field",
@@ -104,14 +110,15 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
 
 pub(crate) async fn list_tokens(
     State(app): State<Arc<App>>,
-    _admin: Admin,
+    caller: Caller,
 ) -> Result<Json<Vec<EnrolmentToken>>, ApiError> {
-    Ok(Json(app.store.enrolment_tokens().await?))
+    let mut tokens = app.store.enrolment_tokens().await?;
+    tokens.retain(|t| caller.sees(&t.group));
+    Ok(Json(tokens))
 }
 
 pub(crate) async fn revoke_token(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(jti): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
     if app
@@ -149,7 +156,7 @@ pub(crate) struct GroupQuery {
 
 pub(crate) async fn list_agents(
     State(app): State<Arc<App>>,
-    _admin: Admin,
+    caller: Caller,
     Query(q): Query<GroupQuery>,
 ) -> Result<Json<Vec<AgentView>>, ApiError> {
     if let Some(group) = &q.group {
@@ -160,13 +167,16 @@ pub(crate) async fn list_agents(
     let now = OffsetDateTime::now_utc();
     let agents = app.store.agents(q.group.as_deref()).await?;
     Ok(Json(
-        agents.into_iter().map(|a| view(&app, a, now)).collect(),
+        agents
+            .into_iter()
+            .filter(|a| caller.sees(&a.group))
+            .map(|a| view(&app, a, now))
+            .collect(),
     ))
 }
 
 pub(crate) async fn show_agent(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<AgentDetail>, ApiError> {
     app.flush_heartbeats().await;
@@ -186,7 +196,6 @@ pub(crate) async fn show_agent(
 
 pub(crate) async fn revoke_agent(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RevokeRequest>,
 ) -> Result<Json<Revoked>, ApiError> {
@@ -208,7 +217,6 @@ pub(crate) async fn revoke_agent(
 
 pub(crate) async fn scan_now(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
     if app
@@ -224,7 +232,6 @@ pub(crate) async fn scan_now(
 
 pub(crate) async fn upload_policy(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     ApiJson(req): ApiJson<PolicyUpload>,
 ) -> Result<(StatusCode, Json<PolicyUploaded>), ApiError> {
     let bytes = req.content.as_bytes();
@@ -267,14 +274,12 @@ pub(crate) async fn upload_policy(
 
 pub(crate) async fn list_policies(
     State(app): State<Arc<App>>,
-    _admin: Admin,
 ) -> Result<Json<Vec<PolicySummary>>, ApiError> {
     Ok(Json(app.store.policies().await?))
 }
 
 pub(crate) async fn policy_versions(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PolicyVersion>>, ApiError> {
     let v = app.store.policy_versions(&id).await?;
@@ -286,7 +291,6 @@ pub(crate) async fn policy_versions(
 
 pub(crate) async fn policy_content(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path((id, version)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
     let (_, content) = app
@@ -306,7 +310,7 @@ pub(crate) fn validate_schedule(s: &str) -> Result<(), ApiError> {
 
 pub(crate) async fn assign(
     State(app): State<Arc<App>>,
-    _admin: Admin,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> Result<Json<Assignment>, ApiError> {
@@ -321,10 +325,17 @@ pub(crate) async fn assign(
             .map(|v| v.version)
             .ok_or_else(|| ApiError::not_found("policy", &id))?,
     };
-    if let Target::Agent(a) = &req.target
-        && app.store.agent(a).await?.is_none()
-    {
-        return Err(ApiError::not_found("agent", a));
+    match &req.target {
+        Target::Group(g) => caller.check(Permission::PoliciesManage, AccessTarget::Group(g))?,
+        Target::Agent(a) => {
+            let Some(agent) = app.store.agent(a).await? else {
+                return Err(ApiError::not_found("agent", a));
+            };
+            caller.check(
+                Permission::PoliciesManage,
+                AccessTarget::Group(&agent.group),
+            )?;
+        }
     }
     let now = OffsetDateTime::now_utc();
     app.store
@@ -343,7 +354,6 @@ pub(crate) async fn assign(
 
 pub(crate) async fn unassign(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path((id, kind, name)): Path<(String, String, String)>,
 ) -> Result<Json<Done>, ApiError> {
     let target = match kind.as_str() {
@@ -368,7 +378,6 @@ pub(crate) async fn unassign(
 
 pub(crate) async fn list_assignments(
     State(app): State<Arc<App>>,
-    _admin: Admin,
 ) -> Result<Json<Vec<Assignment>>, ApiError> {
     Ok(Json(app.store.assignments(None).await?))
 }

@@ -11,7 +11,6 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
-use super::auth::Admin;
 use crate::api::{CheckChange, CheckHistory, RunDiff};
 use crate::app::App;
 use crate::error::ApiError;
@@ -27,7 +26,6 @@ pub(crate) struct RunsQuery {
 
 pub(crate) async fn agent_runs(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
@@ -48,7 +46,6 @@ pub(crate) struct PolicyQuery {
 
 pub(crate) async fn latest(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
     Query(q): Query<PolicyQuery>,
 ) -> Result<Json<Vec<LatestResult>>, ApiError> {
@@ -66,7 +63,6 @@ pub(crate) struct LimitQuery {
 
 pub(crate) async fn check_history(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path((id, policy, check)): Path<(String, String, String)>,
     Query(q): Query<LimitQuery>,
 ) -> Result<Json<CheckHistory>, ApiError> {
@@ -89,7 +85,6 @@ pub(crate) async fn check_history(
 
 pub(crate) async fn run(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<RunDetail>, ApiError> {
     app.store
@@ -146,7 +141,6 @@ pub(crate) fn diff_runs(a: RunDetail, b: RunDetail) -> RunDiff {
 
 pub(crate) async fn diff(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path((a, b)): Path<(String, String)>,
 ) -> Result<Json<RunDiff>, ApiError> {
     let ra = app
@@ -183,7 +177,6 @@ pub(crate) struct ScoreQuery {
 
 pub(crate) async fn policy_score(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(id): Path<String>,
     Query(q): Query<ScoreQuery>,
 ) -> Result<Json<Vec<ScorePoint>>, ApiError> {
@@ -219,7 +212,6 @@ pub(crate) struct FlatQuery {
 
 pub(crate) async fn flat_results(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Query(q): Query<FlatQuery>,
 ) -> Result<Json<Vec<rampart_store::FlatResult>>, ApiError> {
     let status = match q.status.as_deref() {

@@ -21,7 +21,6 @@ use rampart_store::{IntelFeed, NewIntelFeed};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::auth::Admin;
 use super::body::{ApiBytes, ApiJson};
 use crate::api::{
     Done, FeedList, FeedRequest, HitList, IntelStats, InvalidObservable, KindCount, MatchRequest,
@@ -57,7 +56,6 @@ pub(crate) struct LookupQuery {
 
 pub(crate) async fn lookup(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Query(q): Query<LookupQuery>,
 ) -> Result<Json<LookupAnswer>, ApiError> {
     let chars = q.value.chars().count();
@@ -89,7 +87,6 @@ pub(crate) async fn lookup(
 
 pub(crate) async fn match_observables(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     ApiJson(req): ApiJson<MatchRequest>,
 ) -> Result<Json<MatchResponse>, ApiError> {
     if req.observables.len() > MAX_OBSERVABLES {
@@ -138,10 +135,7 @@ pub(crate) async fn match_observables(
 
 /// Counts come from the in-memory index, not a scan of the store: answered in milliseconds at
 /// millions of indicators (the live set is what the index holds by construction).
-pub(crate) async fn stats(
-    State(app): State<Arc<App>>,
-    _admin: Admin,
-) -> Result<Json<IntelStats>, ApiError> {
+pub(crate) async fn stats(State(app): State<Arc<App>>) -> Result<Json<IntelStats>, ApiError> {
     let expired = app.store.intel_expired_count(now()).await?;
     let feeds = app.store.intel_feeds().await?;
     let (indexed, index_bytes, kinds) = app
@@ -159,10 +153,7 @@ pub(crate) async fn stats(
     }))
 }
 
-pub(crate) async fn list_feeds(
-    State(app): State<Arc<App>>,
-    _admin: Admin,
-) -> Result<Json<FeedList>, ApiError> {
+pub(crate) async fn list_feeds(State(app): State<Arc<App>>) -> Result<Json<FeedList>, ApiError> {
     Ok(Json(FeedList {
         feeds: app.store.intel_feeds().await?,
     }))
@@ -170,7 +161,6 @@ pub(crate) async fn list_feeds(
 
 pub(crate) async fn put_feed(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     ApiJson(req): ApiJson<FeedRequest>,
 ) -> Result<(StatusCode, Json<IntelFeed>), ApiError> {
     let mut def = NewIntelFeed {
@@ -204,7 +194,6 @@ fn field_name(field: &str) -> &str {
 
 pub(crate) async fn delete_feed(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
     if app.store.intel_delete_feed(&name).await? {
@@ -224,7 +213,6 @@ async fn feed_named(app: &App, name: &str) -> Result<IntelFeed, ApiError> {
 /// One feed fetched now, whatever its schedule.
 pub(crate) async fn sync_now(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<SyncOutcome>, ApiError> {
     let feed = feed_named(&app, &name).await?;
@@ -263,7 +251,6 @@ pub(crate) async fn sync_now(
 /// reach the feed's URL.
 pub(crate) async fn upload(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Path(name): Path<String>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<IngestReport>, ApiError> {
@@ -312,7 +299,6 @@ pub(crate) struct ExportQuery {
 
 pub(crate) async fn export(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let format: ExportFormat = q
@@ -367,7 +353,6 @@ pub(crate) async fn export(
 
 pub(crate) async fn sighting(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     ApiJson(req): ApiJson<SightingRequest>,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
     // A value that is not an indicator names no indicator: 404, saying why.
@@ -423,7 +408,6 @@ fn default_hits() -> i64 {
 
 pub(crate) async fn hits(
     State(app): State<Arc<App>>,
-    _admin: Admin,
     Query(q): Query<HitsQuery>,
 ) -> Result<Json<HitList>, ApiError> {
     if !(1..=10_000).contains(&q.limit) {

@@ -6,6 +6,7 @@ mod admin;
 mod agent;
 mod auth;
 pub(crate) mod auth_limit;
+mod authorize;
 mod body;
 mod headers;
 mod history;
@@ -28,6 +29,8 @@ use rampart_core::fleet::{
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::app::App;
+pub(crate) use authorize::On;
+use rampart_access::Permission;
 
 pub(crate) type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
@@ -47,10 +50,16 @@ pub(crate) enum Port {
 pub(crate) enum Auth {
     /// Anyone (the enrolment token is checked by the handler).
     Public,
-    /// An admin bearer token.
-    Admin,
+    /// A user's credential whose grant holds this permission for what the request acts on,
+    /// enforced by the `authorize` layer before the handler runs.
+    User(Permission, On),
     /// An agent's client certificate (mTLS).
     AgentCert,
+}
+
+/// [`Auth::User`], short for the table.
+const fn user(permission: Permission, on: On) -> Auth {
+    Auth::User(permission, on)
 }
 
 /// What a request carries.
@@ -99,20 +108,20 @@ fn query_schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
 }
 
 macro_rules! ep {
-    ($m:ident $path:literal, $port:ident, $auth:ident, $summary:literal, query: $q:ty, req: $req:expr, reply: $reply:expr, $route:expr) => {
+    ($m:ident $path:literal, $port:ident, $auth:expr, $summary:literal, query: $q:ty, req: $req:expr, reply: $reply:expr, $route:expr) => {
         Endpoint {
             query: Some(query_schema::<$q>),
             ..ep!($m $path, $port, $auth, $summary, req: $req, reply: $reply, $route)
         }
     };
-    ($m:ident $path:literal, $port:ident, $auth:ident, $summary:literal, req: $req:expr, reply: $reply:expr, $route:expr) => {
+    ($m:ident $path:literal, $port:ident, $auth:expr, $summary:literal, req: $req:expr, reply: $reply:expr, $route:expr) => {
         Endpoint {
             method: Method::$m,
             path: $path,
             summary: $summary,
             query: None,
             port: Port::$port,
-            auth: Auth::$auth,
+            auth: $auth,
             request: $req,
             reply: $reply,
             route: $route,
@@ -123,105 +132,107 @@ macro_rules! ep {
 /// Every endpoint Rampart serves.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     use Body::Json as JsonBody;
+    use On::*;
+    use Permission::*;
     use Reply::*;
     vec![
-        ep!(GET "/api/v1/health", Api, Public, "Liveness and the storage backend in use",
+        ep!(GET "/api/v1/health", Api, Auth::Public, "Liveness and the storage backend in use",
             req: Body::None, reply: Json(schema::<public::Health>), || get(public::health)),
-        ep!(GET "/api/v1/openapi.json", Api, Public, "This document",
+        ep!(GET "/api/v1/openapi.json", Api, Auth::Public, "This document",
             req: Body::None, reply: Document(&["application/json"]), || get(public::openapi)),
-        ep!(GET "/api/v1/ca/root.pem", Api, Public, "The root CA certificate (agents pin it by the SHA-256 in their enrolment token)",
+        ep!(GET "/api/v1/ca/root.pem", Api, Auth::Public, "The root CA certificate (agents pin it by the SHA-256 in their enrolment token)",
             req: Body::None, reply: Document(&["application/x-pem-file"]), || get(public::root_pem)),
-        ep!(GET "/api/v1/ca/crl.der", Api, Public, "Current certificate revocation list, signed by the intermediate",
+        ep!(GET "/api/v1/ca/crl.der", Api, Auth::Public, "Current certificate revocation list, signed by the intermediate",
             req: Body::None, reply: Document(&["application/pkix-crl"]), || get(public::crl)),
-        ep!(POST "/api/v1/enrol", Api, Public, "Enrol an agent: one-time token + CSR in, 24 h client certificate out",
+        ep!(POST "/api/v1/enrol", Api, Auth::Public, "Enrol an agent: one-time token + CSR in, 24 h client certificate out",
             req: JsonBody(schema::<EnrolRequest>), reply: Json(schema::<EnrolResponse>), || post(public::enrol)),
-        ep!(POST "/api/v1/tokens", Api, Admin, "Create an enrolment token",
+        ep!(POST "/api/v1/tokens", Api, user(EnrolmentManage, Listing), "Create an enrolment token",
             req: JsonBody(schema::<crate::api::TokenRequest>), reply: Created(schema::<crate::api::TokenCreated>), || post(admin::create_token)),
-        ep!(GET "/api/v1/tokens", Api, Admin, "List enrolment tokens",
+        ep!(GET "/api/v1/tokens", Api, user(EnrolmentRead, Listing), "List enrolment tokens",
             req: Body::None, reply: Json(schema::<Vec<rampart_store::EnrolmentToken>>), || get(admin::list_tokens)),
-        ep!(DELETE "/api/v1/tokens/{jti}", Api, Admin, "Revoke an enrolment token",
+        ep!(DELETE "/api/v1/tokens/{jti}", Api, user(EnrolmentManage, EnrolmentToken), "Revoke an enrolment token",
             req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(admin::revoke_token)),
-        ep!(GET "/api/v1/agents", Api, Admin, "List agents (optionally one group) with online status",
+        ep!(GET "/api/v1/agents", Api, user(AgentsRead, Listing), "List agents (optionally one group) with online status",
             query: admin::GroupQuery, req: Body::None, reply: Json(schema::<Vec<crate::api::AgentView>>), || get(admin::list_agents)),
-        ep!(GET "/api/v1/agents/{id}", Api, Admin, "One agent with its certificates",
+        ep!(GET "/api/v1/agents/{id}", Api, user(AgentsRead, Agent), "One agent with its certificates",
             req: Body::None, reply: Json(schema::<crate::api::AgentDetail>), || get(admin::show_agent)),
-        ep!(POST "/api/v1/agents/{id}/revoke", Api, Admin, "Revoke an agent and its certificates (effective at the next handshake)",
+        ep!(POST "/api/v1/agents/{id}/revoke", Api, user(AgentsManage, Agent), "Revoke an agent and its certificates (effective at the next handshake)",
             req: JsonBody(schema::<crate::api::RevokeRequest>), reply: Json(schema::<crate::api::Revoked>), || post(admin::revoke_agent)),
-        ep!(POST "/api/v1/agents/{id}/scan", Api, Admin, "Ask an agent to scan now (delivered with its next heartbeat)",
+        ep!(POST "/api/v1/agents/{id}/scan", Api, user(AgentsManage, Agent), "Ask an agent to scan now (delivered with its next heartbeat)",
             req: Body::None, reply: Json(schema::<crate::api::Done>), || post(admin::scan_now)),
-        ep!(POST "/api/v1/policies", Api, Admin, "Upload a policy (Rampart YAML or Wazuh SCA); validated, stored as a new immutable version",
+        ep!(POST "/api/v1/policies", Api, user(PoliciesManage, Fleet), "Upload a policy (Rampart YAML or Wazuh SCA); validated, stored as a new immutable version",
             req: JsonBody(schema::<crate::api::PolicyUpload>), reply: Upserted(schema::<crate::api::PolicyUploaded>), || post(admin::upload_policy)),
-        ep!(GET "/api/v1/policies", Api, Admin, "List policies with their newest version",
+        ep!(GET "/api/v1/policies", Api, user(PoliciesRead, Fleet), "List policies with their newest version",
             req: Body::None, reply: Json(schema::<Vec<rampart_store::PolicySummary>>), || get(admin::list_policies)),
-        ep!(GET "/api/v1/policies/{id}/versions", Api, Admin, "Every version of a policy",
+        ep!(GET "/api/v1/policies/{id}/versions", Api, user(PoliciesRead, Fleet), "Every version of a policy",
             req: Body::None, reply: Json(schema::<Vec<rampart_store::PolicyVersion>>), || get(admin::policy_versions)),
-        ep!(GET "/api/v1/policies/{id}/versions/{version}", Api, Admin, "One version's content, as uploaded",
+        ep!(GET "/api/v1/policies/{id}/versions/{version}", Api, user(PoliciesRead, Fleet), "One version's content, as uploaded",
             req: Body::None, reply: Document(&["application/yaml"]), || get(admin::policy_content)),
-        ep!(PUT "/api/v1/policies/{id}/assignments", Api, Admin, "Assign a version to a group or agent with a cron schedule (replaces that target's assignment)",
+        ep!(PUT "/api/v1/policies/{id}/assignments", Api, user(PoliciesManage, Listing), "Assign a version to a group or agent with a cron schedule (replaces that target's assignment)",
             req: JsonBody(schema::<crate::api::AssignRequest>), reply: Json(schema::<rampart_store::Assignment>), || put(admin::assign)),
-        ep!(DELETE "/api/v1/policies/{id}/assignments/{kind}/{name}", Api, Admin, "Remove an assignment",
+        ep!(DELETE "/api/v1/policies/{id}/assignments/{kind}/{name}", Api, user(PoliciesManage, Assignment), "Remove an assignment",
             req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(admin::unassign)),
-        ep!(GET "/api/v1/assignments", Api, Admin, "Every assignment",
+        ep!(GET "/api/v1/assignments", Api, user(PoliciesRead, Fleet), "Every assignment",
             req: Body::None, reply: Json(schema::<Vec<rampart_store::Assignment>>), || get(admin::list_assignments)),
-        ep!(GET "/api/v1/policies/{id}/score", Api, Admin, "A policy's fleet-wide score over time",
+        ep!(GET "/api/v1/policies/{id}/score", Api, user(ResultsRead, AllGroups), "A policy's fleet-wide score over time",
             query: history::ScoreQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::ScorePoint>>), || get(history::policy_score)),
-        ep!(GET "/api/v1/agents/{id}/runs", Api, Admin, "An agent's runs, newest first",
+        ep!(GET "/api/v1/agents/{id}/runs", Api, user(ResultsRead, Agent), "An agent's runs, newest first",
             query: history::RunsQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::RunSummary>>), || get(history::agent_runs)),
-        ep!(GET "/api/v1/agents/{id}/latest", Api, Admin, "Latest state of every check on an agent, with when it entered that state",
+        ep!(GET "/api/v1/agents/{id}/latest", Api, user(ResultsRead, Agent), "Latest state of every check on an agent, with when it entered that state",
             query: history::PolicyQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::LatestResult>>), || get(history::latest)),
-        ep!(GET "/api/v1/agents/{id}/checks/{policy}/{check}", Api, Admin, "One check's history on an agent, and since when it has its current status",
+        ep!(GET "/api/v1/agents/{id}/checks/{policy}/{check}", Api, user(ResultsRead, Agent), "One check's history on an agent, and since when it has its current status",
             query: history::LimitQuery, req: Body::None, reply: Json(schema::<crate::api::CheckHistory>), || get(history::check_history)),
-        ep!(GET "/api/v1/runs/{id}", Api, Admin, "One run with every check result and its evidence",
+        ep!(GET "/api/v1/runs/{id}", Api, user(ResultsRead, Run), "One run with every check result and its evidence",
             req: Body::None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
-        ep!(GET "/api/v1/results", Api, Admin, "Flat check results (run, agent, policy, check, status), newest first; filters: agent, policy, status, limit",
+        ep!(GET "/api/v1/results", Api, user(ResultsRead, AllGroups), "Flat check results (run, agent, policy, check, status), newest first; filters: agent, policy, status, limit",
             query: history::FlatQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
-        ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, Admin, "What changed from run a to run b",
+        ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, user(ResultsRead, Run), "What changed from run a to run b",
             req: Body::None, reply: Json(schema::<crate::api::RunDiff>), || get(history::diff)),
-        ep!(GET "/api/v1/intel/lookup", Api, Admin, "Look a value up (query: value, related): every match from the index with its score, allowlisting, ATT&CK names and source rows",
+        ep!(GET "/api/v1/intel/lookup", Api, user(IntelRead, Fleet), "Look a value up (query: value, related): every match from the index with its score, allowlisting, ATT&CK names and source rows",
             query: intel::LookupQuery, req: Body::None, reply: Json(schema::<rampart_intel::lookup::LookupAnswer>), || get(intel::lookup)),
-        ep!(POST "/api/v1/intel/match", Api, Admin, "Match many observables against the index at once",
+        ep!(POST "/api/v1/intel/match", Api, user(IntelRead, Fleet), "Match many observables against the index at once",
             req: JsonBody(schema::<crate::api::MatchRequest>), reply: Json(schema::<crate::api::MatchResponse>), || post(intel::match_observables)),
-        ep!(GET "/api/v1/intel/stats", Api, Admin, "Indicator counts per kind, index size and feed health",
+        ep!(GET "/api/v1/intel/stats", Api, user(IntelRead, Fleet), "Indicator counts per kind, index size and feed health",
             req: Body::None, reply: Json(schema::<crate::api::IntelStats>), || get(intel::stats)),
-        ep!(GET "/api/v1/intel/feeds", Api, Admin, "Feeds with their health",
+        ep!(GET "/api/v1/intel/feeds", Api, user(IntelRead, Fleet), "Feeds with their health",
             req: Body::None, reply: Json(schema::<crate::api::FeedList>), || get(intel::list_feeds)),
-        ep!(POST "/api/v1/intel/feeds", Api, Admin, "Define or redefine a feed",
+        ep!(POST "/api/v1/intel/feeds", Api, user(IntelManage, Fleet), "Define or redefine a feed",
             req: JsonBody(schema::<crate::api::FeedRequest>), reply: Created(schema::<rampart_store::IntelFeed>), || post(intel::put_feed)),
-        ep!(DELETE "/api/v1/intel/feeds/{name}", Api, Admin, "Remove a feed and its observations",
+        ep!(DELETE "/api/v1/intel/feeds/{name}", Api, user(IntelManage, Fleet), "Remove a feed and its observations",
             req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(intel::delete_feed)),
-        ep!(POST "/api/v1/intel/feeds/{name}/sync", Api, Admin, "Fetch a feed now (conditional GET), whatever its schedule",
+        ep!(POST "/api/v1/intel/feeds/{name}/sync", Api, user(IntelManage, Fleet), "Fetch a feed now (conditional GET), whatever its schedule",
             req: Body::None, reply: Json(schema::<rampart_feeds::sync::SyncOutcome>), || post(intel::sync_now)),
-        ep!(POST "/api/v1/intel/feeds/{name}/upload", Api, Admin, "Ingest a file of this feed sent as the body (plain, gzip or zip)",
+        ep!(POST "/api/v1/intel/feeds/{name}/upload", Api, user(IntelManage, Fleet), "Ingest a file of this feed sent as the body (plain, gzip or zip)",
             req: Body::File, reply: Json(schema::<rampart_feeds::ingest::IngestReport>), || post(intel::upload)),
-        ep!(GET "/api/v1/intel/export", Api, Admin, "Export live indicators (query: format, min_score) as CSV, blocklists, hosts, RPZ, Suricata rules or a STIX bundle",
+        ep!(GET "/api/v1/intel/export", Api, user(IntelRead, Fleet), "Export live indicators (query: format, min_score) as CSV, blocklists, hosts, RPZ, Suricata rules or a STIX bundle",
             query: intel::ExportQuery, req: Body::None, reply: Document(&["text/csv", "text/plain", "application/stix+json;version=2.1"]), || get(intel::export)),
-        ep!(POST "/api/v1/intel/sightings", Api, Admin, "Record a confirmed sighting or a false positive of an indicator",
+        ep!(POST "/api/v1/intel/sightings", Api, user(IntelManage, Fleet), "Record a confirmed sighting or a false positive of an indicator",
             req: JsonBody(schema::<crate::api::SightingRequest>), reply: Created(schema::<crate::api::Done>), || post(intel::sighting)),
-        ep!(GET "/api/v1/intel/hits", Api, Admin, "Fleet matches: observables agents reported (connections, listeners, /etc/hosts) that matched an indicator (query: agent, since, limit)",
+        ep!(GET "/api/v1/intel/hits", Api, user(IntelRead, AllGroups), "Fleet matches: observables agents reported (connections, listeners, /etc/hosts) that matched an indicator (query: agent, since, limit)",
             query: intel::HitsQuery, req: Body::None, reply: Json(schema::<crate::api::HitList>), || get(intel::hits)),
-        ep!(GET "/taxii2/", Api, Admin, "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
+        ep!(GET "/taxii2/", Api, user(IntelRead, Fleet), "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
             req: Body::None, reply: Taxii(schema::<taxii::Discovery>), || get(taxii::discovery)),
-        ep!(GET "/taxii2/api/", Api, Admin, "TAXII 2.1 API root",
+        ep!(GET "/taxii2/api/", Api, user(IntelRead, Fleet), "TAXII 2.1 API root",
             req: Body::None, reply: Taxii(schema::<taxii::ApiRoot>), || get(taxii::api_root)),
-        ep!(GET "/taxii2/api/collections/", Api, Admin, "TAXII 2.1 collections (one: every live, non-allowlisted indicator)",
+        ep!(GET "/taxii2/api/collections/", Api, user(IntelRead, Fleet), "TAXII 2.1 collections (one: every live, non-allowlisted indicator)",
             req: Body::None, reply: Taxii(schema::<taxii::Collections>), || get(taxii::collections)),
-        ep!(GET "/taxii2/api/collections/{id}/", Api, Admin, "TAXII 2.1 collection",
+        ep!(GET "/taxii2/api/collections/{id}/", Api, user(IntelRead, Fleet), "TAXII 2.1 collection",
             req: Body::None, reply: Taxii(schema::<taxii::Collection>), || get(taxii::one_collection)),
-        ep!(GET "/taxii2/api/collections/{id}/objects/", Api, Admin, "TAXII 2.1 objects envelope (added_after, limit, next, match[id|type|version|spec_version])",
+        ep!(GET "/taxii2/api/collections/{id}/objects/", Api, user(IntelRead, Fleet), "TAXII 2.1 objects envelope (added_after, limit, next, match[id|type|version|spec_version])",
             query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Envelope>), || get(taxii::objects)),
-        ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/", Api, Admin, "TAXII 2.1 one object",
+        ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/", Api, user(IntelRead, Fleet), "TAXII 2.1 one object",
             query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Envelope>), || get(taxii::object)),
-        ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/versions/", Api, Admin, "TAXII 2.1 versions of one object (the current one)",
+        ep!(GET "/taxii2/api/collections/{id}/objects/{object_id}/versions/", Api, user(IntelRead, Fleet), "TAXII 2.1 versions of one object (the current one)",
             query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Versions>), || get(taxii::versions)),
-        ep!(GET "/taxii2/api/collections/{id}/manifest/", Api, Admin, "TAXII 2.1 manifest (ids, date added, versions, media types)",
+        ep!(GET "/taxii2/api/collections/{id}/manifest/", Api, user(IntelRead, Fleet), "TAXII 2.1 manifest (ids, date added, versions, media types)",
             query: taxii::ObjectsQuery, req: Body::None, reply: Taxii(schema::<taxii::Manifest>), || get(taxii::manifest)),
-        ep!(POST "/agent/v1/heartbeat", Agent, AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
+        ep!(POST "/agent/v1/heartbeat", Agent, Auth::AgentCert, "Heartbeat: assignments and pending scan-now requests in the answer",
             req: JsonBody(schema::<Heartbeat>), reply: Json(schema::<HeartbeatResponse>), || post(agent::heartbeat)),
-        ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, AgentCert, "Fetch an assigned policy version's content",
+        ep!(GET "/agent/v1/policies/{id}/versions/{version}", Agent, Auth::AgentCert, "Fetch an assigned policy version's content",
             req: Body::None, reply: Document(&["application/yaml"]), || get(agent::policy)),
-        ep!(POST "/agent/v1/renew", Agent, AgentCert, "Renew the client certificate (new CSR, same identity)",
+        ep!(POST "/agent/v1/renew", Agent, Auth::AgentCert, "Renew the client certificate (new CSR, same identity)",
             req: JsonBody(schema::<RenewRequest>), reply: Json(schema::<RenewResponse>), || post(agent::renew)),
-        ep!(POST "/agent/v1/runs", Agent, AgentCert, "Post one run's results (gzip JSON); idempotent by run id",
+        ep!(POST "/agent/v1/runs", Agent, Auth::AgentCert, "Post one run's results (gzip JSON); idempotent by run id",
             req: Body::GzipJson(schema::<RunSubmission>), reply: Json(schema::<RunReceipt>), || post(agent::post_run)),
     ]
 }
@@ -249,14 +260,20 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
     let mut r: Router<Arc<App>> = Router::new();
     for e in endpoints().into_iter().filter(|e| e.port == port) {
         let limit = body_limit(&e).min(app.config.max_body_bytes);
-        r = r.route(
-            e.path,
+        let mut route =
             (e.route)()
                 .layer(DefaultBodyLimit::max(limit))
                 .layer(axum::middleware::from_fn(move |req, next| {
                     body::early_limit(limit, req, next)
-                })),
-        );
+                }));
+        // Outermost: nobody's body is read before they are known to be allowed.
+        if let Auth::User(permission, on) = e.auth {
+            let app = app.clone();
+            route = route.layer(axum::middleware::from_fn(move |req, next| {
+                authorize::enforce(app.clone(), permission, on, req, next)
+            }));
+        }
+        r = r.route(e.path, route);
     }
     r.fallback(|| async {
         crate::error::ApiError::new(

@@ -141,10 +141,14 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
         ));
     }
     match e.auth {
-        Auth::Admin => {
+        Auth::User(..) => {
             errors.push((
                 401,
-                "No admin token, or not a valid one (WWW-Authenticate says how to send it)",
+                "No API token, or not a valid one: unknown, expired, revoked, or its user disabled (WWW-Authenticate says how to send it)",
+            ));
+            errors.push((
+                403,
+                "The token's role (or its user's) lacks the required permission, or the request acts on an agent group its grant does not cover",
             ));
             errors.push((429, "Too many failed authentications from this address (Retry-After says how long to wait)"));
         }
@@ -278,7 +282,7 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
             "tags".into(),
             json!([match (e.port, e.auth) {
                 (Port::Agent, _) => "agent",
-                (_, Auth::Admin) => "admin",
+                (_, Auth::User(..)) => "api",
                 _ => "public",
             }]),
         );
@@ -286,8 +290,22 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
             Auth::Public => {
                 op.insert("security".into(), json!([]));
             }
-            Auth::Admin => {
-                op.insert("security".into(), json!([{"adminToken": []}]));
+            Auth::User(permission, _) => {
+                op.insert("security".into(), json!([{"apiToken": []}]));
+                // Machine-readable for clients and the endpoint × role test, and in words.
+                op.insert("x-rampart-permission".into(), json!(permission.as_str()));
+                let roles: Vec<&str> = rampart_access::Role::ALL
+                    .into_iter()
+                    .filter(|r| r.allows(permission))
+                    .map(|r| r.as_str())
+                    .collect();
+                op.insert(
+                    "description".into(),
+                    json!(format!(
+                        "Requires the `{permission}` permission (roles: {}).",
+                        roles.join(", ")
+                    )),
+                );
             }
             Auth::AgentCert => {
                 op.insert("security".into(), json!([{"agentCertificate": []}]));
@@ -343,13 +361,13 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
         "info": {
             "title": "Rampart fleet API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Admin and enrolment API (API port, bearer token) and agent API (agent port, mutual TLS)."
+            "description": "Fleet, policy, results and threat-intel API (API port, user API tokens; each operation names the permission it requires in `x-rampart-permission`) and agent API (agent port, mutual TLS). docs/access.md has the role matrix."
         },
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "adminToken": {"type": "http", "scheme": "bearer", "description": "Admin token printed at the server's first start."},
+                "apiToken": {"type": "http", "scheme": "bearer", "description": "A user's API token (rpt_…); the first admin's is written to the data directory at the server's first start."},
                 "agentCertificate": {"type": "mutualTLS", "description": "Client certificate issued at enrolment, on the agent port."}
             }
         }

@@ -243,8 +243,8 @@ async fn failed_authentications_are_challenged_and_limited(db: Db) {
 server_test!(failed_authentications_are_challenged_and_limited);
 
 /// A token is judged by its state at the time of the call: the first start's token is an
-/// admin's; an expired, a revoked, a disabled user's and a viewer's token are each refused
-/// with their own reason.
+/// admin's; an expired, a revoked and a disabled user's token are each refused with their own
+/// reason, and a viewer's is refused listing enrolment tokens (a permission viewers lack).
 async fn tokens_are_judged_by_their_state(db: Db) {
     use rampart_access::Role;
     use rampart_store::{NewApiToken, NewUser};
@@ -319,7 +319,7 @@ async fn tokens_are_judged_by_their_state(db: Db) {
         (
             token(&view, "view", now + Duration::days(1)),
             403,
-            "insufficient_role",
+            "permission_denied",
         ),
         (token(&admin, "good", now + Duration::days(1)), 200, ""),
     ];
@@ -335,7 +335,7 @@ async fn tokens_are_judged_by_their_state(db: Db) {
     for ((secret, t), status, code) in cases {
         let r = s
             .http
-            .get(s.url("/api/v1/agents"))
+            .get(s.url("/api/v1/tokens"))
             .bearer_auth(&secret)
             .send()
             .await

@@ -1,0 +1,283 @@
+//! Authorization in one place. Every user endpoint of the route table names the permission it
+//! requires and what it acts on ([`On`]); this layer, wrapped around each of them, finds the
+//! caller's credential, judges it (live, unexpired, its user enabled), resolves the agent group
+//! the request touches from its path, and checks the grant before the handler runs or the body
+//! is read. Handlers never decide who may call them; those that list things take the
+//! [`Caller`] to filter by its groups.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rampart_access::{Grant, Permission, Scope, Target};
+use rampart_store::{ApiToken, Authenticated, GroupOf, User};
+use time::OffsetDateTime;
+
+use super::auth::{challenge, credential_of};
+use crate::app::App;
+use crate::error::ApiError;
+
+/// What a user endpoint acts on, for group-limited grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum On {
+    /// A fleet-wide thing (a policy, a feed, the intel index).
+    Fleet,
+    /// A list the handler filters to the caller's groups, or a group named in the body that
+    /// the handler checks with [`Caller::check`].
+    Listing,
+    /// Something computed over every group's agents.
+    AllGroups,
+    /// The agent named by the path's `{id}`.
+    Agent,
+    /// The run named by the path's `{id}`, or both runs of `{a}` and `{b}`.
+    Run,
+    /// The enrolment token named by the path's `{jti}`.
+    EnrolmentToken,
+    /// The assignment target of the path's `{kind}` and `{name}`.
+    Assignment,
+}
+
+/// Who is calling, as judged: available to handlers of user endpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The user, as they are now.
+    pub user: User,
+    /// The name of the API token used.
+    pub token: String,
+    /// What the token carries.
+    token_grant: Grant,
+}
+
+impl Caller {
+    /// Whether both the token and its user (as they are now: a demoted user's older tokens
+    /// shrink with them) allow `permission` on `target`.
+    pub(crate) fn check(&self, permission: Permission, target: Target<'_>) -> Result<(), ApiError> {
+        self.token_grant
+            .check(permission, target)
+            .and_then(|()| self.user.grant().check(permission, target))
+            .map_err(|denied| ApiError::forbidden("permission_denied", denied.to_string()))
+    }
+
+    /// The groups the caller may see, or `None` for the whole fleet.
+    pub(crate) fn groups(&self) -> Option<BTreeSet<String>> {
+        match (&self.token_grant.scope, &self.user.grant().scope) {
+            (Scope::All, Scope::All) => None,
+            (Scope::Groups(g), Scope::All) | (Scope::All, Scope::Groups(g)) => Some(g.clone()),
+            (Scope::Groups(a), Scope::Groups(b)) => Some(a.intersection(b).cloned().collect()),
+        }
+    }
+
+    /// Whether the caller may see things of `group`.
+    pub(crate) fn sees(&self, group: &str) -> bool {
+        self.groups().is_none_or(|g| g.contains(group))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Arc<App>) -> Result<Caller, ApiError> {
+        // Put there by `enforce`; missing only if the route table gave a handler that takes a
+        // caller no user authentication, which the endpoint test would catch.
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("a user endpoint without the authorization layer"))
+    }
+}
+
+/// The layer: authenticate, resolve the target, check, then run the handler with the caller.
+pub(crate) async fn enforce(
+    app: Arc<App>,
+    permission: Permission,
+    on: On,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let caller = match authenticate(&app, &parts).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let params = match RawPathParams::from_request_parts(&mut parts, &app).await {
+        Ok(p) => p
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>(),
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = judge(&app, &caller, permission, on, &params).await {
+        tracing::info!(user = %caller.user.name, token = %caller.token, permission = %permission,
+            path = %parts.uri.path(), "request refused");
+        return e.into_response();
+    }
+    parts.extensions.insert(caller);
+    req = Request::from_parts(parts, body);
+    next.run(req).await
+}
+
+async fn judge(
+    app: &App,
+    caller: &Caller,
+    permission: Permission,
+    on: On,
+    params: &[(String, String)],
+) -> Result<(), ApiError> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let lookups: Vec<GroupOf<'_>> = match on {
+        On::Fleet => return caller.check(permission, Target::Fleet),
+        On::Listing => return caller.check(permission, Target::Listing),
+        On::AllGroups => return caller.check(permission, Target::AllGroups),
+        On::Agent => param("id").map(GroupOf::Agent).into_iter().collect(),
+        On::Run => ["id", "a", "b"]
+            .into_iter()
+            .filter_map(param)
+            .map(GroupOf::Run)
+            .collect(),
+        On::EnrolmentToken => param("jti")
+            .map(GroupOf::EnrolmentToken)
+            .into_iter()
+            .collect(),
+        On::Assignment => match (param("kind"), param("name")) {
+            (Some("group"), Some(group)) => return caller.check(permission, Target::Group(group)),
+            (Some("agent"), Some(agent)) => vec![GroupOf::Agent(agent)],
+            // A bad kind: the handler says what is wrong, once the role is known to allow it.
+            _ => return caller.check(permission, Target::Listing),
+        },
+    };
+    // The role first, so a caller without the permission learns nothing about the target.
+    caller.check(permission, Target::Listing)?;
+    if caller.groups().is_none() {
+        return Ok(());
+    }
+    for of in lookups {
+        // Nothing of that name: the handler answers 404 as it would for anyone.
+        if let Some(group) = app.store.group_of(of).await? {
+            caller.check(permission, Target::Group(&group))?;
+        }
+    }
+    Ok(())
+}
+
+/// Finds and judges the request's credential. Failures are counted per client address, and an
+/// address with too many is refused for a while before its credential is even looked at.
+async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    // TAXII clients and SIEM connectors send HTTP Basic; the rest of the API takes only bearer
+    // tokens, so a password prompt never appears on it.
+    let taxii = parts.uri.path().starts_with("/taxii2/");
+    // No credential at all is not a guess: answered with the challenge, not counted (a
+    // browser or a client finding out how to authenticate is not an attack).
+    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "missing_token",
+            "an API token is required (Authorization: Bearer …)",
+        )
+        .with_challenge(challenge(taxii)));
+    };
+    let now = Instant::now();
+    if let Some(wait) = client.and_then(|ip| app.auth_failures.blocked(ip, now)) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!("too many failed authentications from this address; retry in {wait} s"),
+        )
+        .with_retry_after(wait));
+    }
+    let verdict = match header.to_str() {
+        Err(_) => Err(ApiError::unauthorized(
+            "bad_authorization",
+            "the Authorization header is not text",
+        )),
+        Ok(header) => match credential_of(header, taxii) {
+            Err(e) => Err(e),
+            Ok(token) => {
+                let hash = rampart_access::secret::digest(token.trim());
+                let found = app.store.api_token_by_hash(&hash).await?;
+                judge_token(app, found, OffsetDateTime::now_utc())
+            }
+        },
+    };
+    verdict.map_err(|e| {
+        let (_, code, _) = e.parts();
+        // The reason and the address, never the credential.
+        tracing::warn!(
+            client = %client.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
+            path = %parts.uri.path(),
+            reason = code,
+            "authentication failed"
+        );
+        if let Some(ip) = client {
+            app.auth_failures.record(ip, now);
+        }
+        e.with_challenge(challenge(taxii))
+    })
+}
+
+/// Whether a token found by its hash is good at `now`: live, unexpired, its owner enabled.
+fn judge_token(
+    app: &App,
+    found: Option<Authenticated<ApiToken>>,
+    now: OffsetDateTime,
+) -> Result<Caller, ApiError> {
+    let Some(Authenticated {
+        credential: token,
+        user,
+    }) = found
+    else {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "API token not recognised",
+        ));
+    };
+    if token.revoked_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "token_revoked",
+            "this token was revoked",
+        ));
+    }
+    if token.expires_at <= now {
+        return Err(ApiError::unauthorized(
+            "token_expired",
+            "this token has expired",
+        ));
+    }
+    if user.disabled_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "user_disabled",
+            "this token's user is disabled",
+        ));
+    }
+    // Last use is kept to the minute, off the request's path.
+    if token
+        .last_used_at
+        .is_none_or(|t| now - t >= time::Duration::MINUTE)
+    {
+        let (store, id) = (app.store.clone(), token.id);
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_api_token(id, now).await {
+                tracing::warn!(error = %e, "could not record a token's last use");
+            }
+        });
+    }
+    Ok(Caller {
+        token_grant: token.grant(),
+        token: token.name,
+        user,
+    })
+}

@@ -1,0 +1,461 @@
+//! Authorization as docs/access.md writes it: the tables there are read and the served API is
+//! held to them, endpoint by endpoint and role by role.
+
+use std::collections::BTreeMap;
+
+use rampart_access::Role;
+use rampart_store::{CertificateRecord, NewAgent, NewApiToken, NewUser, Store, User};
+use reqwest::Method;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+use super::harness::{Db, TestServer};
+use crate::server_test;
+
+const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/access.md");
+
+/// The two tables of docs/access.md: permission → roles holding it, and (method, path) →
+/// permission.
+struct Matrix {
+    roles: BTreeMap<String, Vec<Role>>,
+    endpoints: Vec<(Method, String, String)>,
+}
+
+fn cells(line: &str) -> Vec<String> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().trim_matches('`').to_owned())
+        .collect()
+}
+
+fn matrix() -> Matrix {
+    let text = std::fs::read_to_string(DOC).unwrap();
+    let section = |title: &str| -> Vec<Vec<String>> {
+        let start = text
+            .find(title)
+            .unwrap_or_else(|| panic!("{title} in {DOC}"));
+        text[start..]
+            .lines()
+            .skip(1)
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2) // header and separator
+            .map(cells)
+            .collect()
+    };
+    let order = [Role::Admin, Role::Operator, Role::Auditor, Role::Viewer];
+    let roles = section("## Roles")
+        .into_iter()
+        .map(|c| {
+            assert_eq!(c.len(), 6, "{c:?}");
+            let held = order
+                .iter()
+                .zip(&c[2..])
+                .filter(|(_, yes)| match yes.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    other => panic!("{other:?} in the roles table"),
+                })
+                .map(|(r, _)| *r)
+                .collect();
+            (c[0].clone(), held)
+        })
+        .collect();
+    let endpoints = section("## Endpoints")
+        .into_iter()
+        .map(|c| {
+            assert_eq!(c.len(), 4, "{c:?}");
+            (c[0].parse().unwrap(), c[1].clone(), c[2].clone())
+        })
+        .collect();
+    Matrix { roles, endpoints }
+}
+
+/// A path with every parameter filled by a name nothing has.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|s| {
+            if s.starts_with('{') {
+                "nothing-here"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn new_user(name: &str, role: Role, groups: &[&str]) -> NewUser {
+    NewUser {
+        name: name.into(),
+        role,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        password_hash: None,
+        must_change_password: false,
+        oidc_subject: None,
+        created_at: OffsetDateTime::now_utc(),
+    }
+}
+
+/// Stores a token for `user` with `role` and `groups`, `expires_in` from now; returns it.
+async fn token(
+    store: &Store,
+    user: &User,
+    name: &str,
+    role: Role,
+    groups: &[&str],
+    expires_in: Duration,
+) -> String {
+    let secret = rampart_access::secret::new_token();
+    let now = OffsetDateTime::now_utc();
+    store
+        .insert_api_token(&NewApiToken {
+            user_id: user.id,
+            name: name.into(),
+            token_hash: rampart_access::secret::digest(&secret),
+            shown: rampart_access::secret::shown(&secret),
+            role,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            created_at: now - Duration::days(1),
+            expires_at: now + expires_in,
+        })
+        .await
+        .unwrap();
+    secret
+}
+
+/// One call: the status and the problem code of a refusal.
+async fn call(
+    s: &TestServer,
+    method: &Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut req = s.http.request(method.clone(), s.url(path)).header(
+        "accept",
+        "application/taxii+json;version=2.1, application/json",
+    );
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if *method == Method::POST || *method == Method::PUT {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.unwrap_or("{}").to_owned());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    let code = v["code"]
+        .as_str()
+        .or(v["title"].as_str())
+        .unwrap_or("")
+        .to_owned();
+    (status, code)
+}
+
+/// Every endpoint of the doc × every role, and every bad credential on every endpoint.
+async fn every_endpoint_for_every_role(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| c.max_auth_failures = 1_000_000).await else {
+        return;
+    };
+    let m = matrix();
+
+    // The doc and the served document name the same operations with the same permissions.
+    let doc: Value = s.get("/api/v1/openapi.json").await;
+    let mut served = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if let Some(p) = op["x-rampart-permission"].as_str() {
+                served.push((method.to_uppercase(), path.clone(), p.to_owned()));
+            }
+        }
+    }
+    let mut written: Vec<_> = m
+        .endpoints
+        .iter()
+        .map(|(me, p, perm)| (me.to_string(), p.clone(), perm.clone()))
+        .collect();
+    served.sort();
+    written.sort();
+    assert_eq!(
+        served, written,
+        "docs/access.md against the served document"
+    );
+    let all_permissions: Vec<String> = rampart_access::Permission::ALL
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(
+        m.roles.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut sorted = all_permissions.clone();
+            sorted.sort();
+            sorted
+        },
+        "every permission in the roles table"
+    );
+
+    let store = s.store().await;
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let u = store
+            .insert_user(&new_user(&format!("{role}-user"), role, &[]))
+            .await
+            .unwrap();
+        tokens.push((
+            role,
+            token(&store, &u, "t", role, &[], Duration::days(1)).await,
+        ));
+    }
+    for (method, path, permission) in &m.endpoints {
+        let allowed = &m.roles[permission];
+        for (role, secret) in &tokens {
+            let (status, code) = call(&s, method, &concrete(path), Some(secret), None).await;
+            if allowed.contains(role) {
+                assert!(
+                    status != 401 && status != 403 && status < 500,
+                    "{method} {path} as {role}: {status} {code}"
+                );
+            } else {
+                assert_eq!(
+                    (status, code.as_str()),
+                    (403, "permission_denied"),
+                    "{method} {path} as {role}"
+                );
+            }
+        }
+    }
+
+    // Bad credentials, on every endpoint.
+    let admin = store.user("admin").await.unwrap().unwrap();
+    let expired = token(
+        &store,
+        &admin,
+        "expired",
+        Role::Admin,
+        &[],
+        -Duration::seconds(1),
+    )
+    .await;
+    let revoked = token(
+        &store,
+        &admin,
+        "revoked",
+        Role::Admin,
+        &[],
+        Duration::days(1),
+    )
+    .await;
+    store
+        .revoke_api_token("admin", "revoked", OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .unwrap();
+    let gone = store
+        .insert_user(&new_user("gone", Role::Admin, &[]))
+        .await
+        .unwrap();
+    let disabled = token(&store, &gone, "t", Role::Admin, &[], Duration::days(1)).await;
+    store
+        .set_user_disabled("gone", Some(OffsetDateTime::now_utc()))
+        .await
+        .unwrap();
+    for (method, path, _) in &m.endpoints {
+        let path = concrete(path);
+        for (secret, expected) in [
+            (None, "missing_token"),
+            (Some("rpt_not-a-token"), "invalid_token"),
+            (Some(expired.as_str()), "token_expired"),
+            (Some(revoked.as_str()), "token_revoked"),
+            (Some(disabled.as_str()), "user_disabled"),
+        ] {
+            let (status, code) = call(&s, method, &path, secret, None).await;
+            // TAXII errors carry no code; their status says it.
+            if path.starts_with("/taxii2/") {
+                assert_eq!(status, 401, "{method} {path} with {expected}");
+            } else {
+                assert_eq!((status, code.as_str()), (401, expected), "{method} {path}");
+            }
+        }
+    }
+    store.close().await;
+}
+server_test!(every_endpoint_for_every_role);
+
+fn agent(id: &str, group: &str) -> (NewAgent, CertificateRecord) {
+    let now = OffsetDateTime::now_utc();
+    (
+        NewAgent {
+            id: id.into(),
+            hostname: format!("host-{id}"),
+            os: "Debian GNU/Linux 12".into(),
+            arch: "x86_64".into(),
+            agent_version: "0.1.0".into(),
+            labels: BTreeMap::new(),
+            group: group.into(),
+        },
+        CertificateRecord {
+            serial: format!("serial-{id}"),
+            agent_id: id.into(),
+            fingerprint: format!("fp-{id}"),
+            not_before: now - Duration::minutes(1),
+            not_after: now + Duration::hours(24),
+            issued_at: now,
+            revoked_at: None,
+            revocation_reason: None,
+        },
+    )
+}
+
+/// Group limits: an operator of web acts on web's agents only, sees only them, keeps fleet-wide
+/// reads but no fleet-wide change; a token limited below its user is held to its own limit; a
+/// demoted user's older admin token shrinks with them.
+async fn group_limits_and_demotion(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let store = s.store().await;
+    for (id, group) in [("agent-web", "web"), ("agent-db", "db")] {
+        let (a, c) = agent(id, group);
+        store
+            .enrol_agent(&a, &c, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+    }
+    let web_op = store
+        .insert_user(&new_user("web-op", Role::Operator, &["web"]))
+        .await
+        .unwrap();
+    let op = token(
+        &store,
+        &web_op,
+        "t",
+        Role::Operator,
+        &["web"],
+        Duration::days(1),
+    )
+    .await;
+    let get = Method::GET;
+    let post = Method::POST;
+    let cases: &[(&Method, &str, Option<&str>, u16)] = &[
+        (&get, "/api/v1/agents/agent-web", None, 200),
+        (&get, "/api/v1/agents/agent-db", None, 403),
+        (&post, "/api/v1/agents/agent-web/scan", None, 200),
+        (&post, "/api/v1/agents/agent-db/scan", None, 403),
+        (&get, "/api/v1/agents/agent-web/runs", None, 200),
+        (&get, "/api/v1/agents/agent-db/latest", None, 403),
+        (&post, "/api/v1/tokens", Some(r#"{"group":"web"}"#), 201),
+        (&post, "/api/v1/tokens", Some(r#"{"group":"db"}"#), 403),
+        (
+            &post,
+            "/api/v1/tokens",
+            Some(r#"{"group":"web","agent_id":"agent-db"}"#),
+            403,
+        ),
+        // Fleet-wide reads stay, fleet-wide changes and all-group views do not.
+        (&get, "/api/v1/intel/stats", None, 200),
+        (&get, "/api/v1/policies", None, 200),
+        (&post, "/api/v1/intel/feeds", Some("{}"), 403),
+        (&post, "/api/v1/policies", Some("{}"), 403),
+        (&get, "/api/v1/results", None, 403),
+        (&get, "/api/v1/intel/hits", None, 403),
+        // An agent that does not exist is the handler's 404, as for anyone.
+        (&get, "/api/v1/agents/agent-none", None, 404),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, code) = call(&s, method, path, Some(&op), *body).await;
+        assert_eq!(status, *expected, "{method} {path} {body:?}: {code}");
+        if *expected == 403 {
+            assert_eq!(code, "permission_denied", "{method} {path}");
+        }
+    }
+    let listed: Vec<Value> = s
+        .http
+        .get(s.url("/api/v1/agents"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["agent-web"]);
+    let tokens: Vec<Value> = s
+        .http
+        .get(s.url("/api/v1/tokens"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!tokens.is_empty());
+    assert!(tokens.iter().all(|t| t["group"] == "web"), "{tokens:?}");
+
+    // An admin's token limited to db: held to db, whatever its user may do.
+    let admin = store.user("admin").await.unwrap().unwrap();
+    let db_only = token(
+        &store,
+        &admin,
+        "db-only",
+        Role::Admin,
+        &["db"],
+        Duration::days(1),
+    )
+    .await;
+    assert_eq!(
+        call(&s, &get, "/api/v1/agents/agent-db", Some(&db_only), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&s, &get, "/api/v1/agents/agent-web", Some(&db_only), None)
+            .await
+            .0,
+        403
+    );
+
+    // An admin demoted to viewer: their admin token now reads, and changes nothing.
+    let demoted = store
+        .insert_user(&new_user("demoted", Role::Admin, &[]))
+        .await
+        .unwrap();
+    let old = token(&store, &demoted, "t", Role::Admin, &[], Duration::days(1)).await;
+    assert_eq!(
+        call(
+            &s,
+            &post,
+            "/api/v1/tokens",
+            Some(&old),
+            Some(r#"{"group":"web"}"#)
+        )
+        .await
+        .0,
+        201
+    );
+    store
+        .set_user_grant("demoted", Role::Viewer, &[])
+        .await
+        .unwrap();
+    let (status, code) = call(
+        &s,
+        &post,
+        "/api/v1/tokens",
+        Some(&old),
+        Some(r#"{"group":"web"}"#),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "permission_denied"));
+    assert_eq!(
+        call(&s, &get, "/api/v1/agents", Some(&old), None).await.0,
+        200
+    );
+    store.close().await;
+}
+server_test!(group_limits_and_demotion);
