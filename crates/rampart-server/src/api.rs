@@ -29,6 +29,69 @@ pub struct Problem {
     pub code: String,
 }
 
+// ---- Login and one's own account ----
+
+/// `POST /api/v1/login`: a password login that answers with an API token (what `rampart
+/// login` keeps).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// User name.
+    #[schemars(length(min = 1, max = 64))]
+    pub user: String,
+    /// Password.
+    #[schemars(length(min = 1, max = 256))]
+    pub password: String,
+    /// A new password, required when the current one is one-time (first login, after a
+    /// reset); it must meet the password policy.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 256))]
+    pub new_password: Option<String>,
+    /// Name of the token to issue; a live token of the user with this name is replaced
+    /// (logging in again from the same place). Default `cli`.
+    #[serde(default)]
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
+    pub token_name: Option<String>,
+    /// Token lifetime in days (1–365, default 90).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 365))]
+    pub ttl_days: Option<u32>,
+}
+
+/// A newly issued API token: the only time it is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct IssuedToken {
+    /// The token (`rpt_…`). Stored by the server only as a hash.
+    pub token: String,
+    /// How it is listed.
+    pub info: rampart_store::ApiToken,
+}
+
+/// `POST /api/v1/me/password`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    #[schemars(length(min = 1, max = 256))]
+    pub current: String,
+    /// The new one; it must meet the password policy.
+    #[schemars(length(min = 1, max = 256))]
+    pub new: String,
+}
+
+/// `GET /api/v1/me`: the caller as the server judges them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Me {
+    /// The user.
+    pub user: rampart_store::User,
+    /// The token the call was made with.
+    pub token: String,
+    /// The permissions the call holds (the token's and the user's grants together).
+    pub permissions: Vec<rampart_access::Permission>,
+    /// The agent groups it is limited to; absent: the whole fleet.
+    pub groups: Option<Vec<String>>,
+}
+
 // ---- Enrolment tokens, agents, policies ----
 
 /// `POST /api/v1/tokens`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rampart_access::Role;
 use rampart_pki::{Ca, CaFiles, TokenSigner};
-use rampart_store::{CaMaterial, NewApiToken, NewUser, Store};
+use rampart_store::{CaMaterial, NewUser, Store, User};
 use time::OffsetDateTime;
 
 use crate::app::App;
@@ -14,19 +14,16 @@ use crate::{ServerConfig, ServerError};
 
 pub(crate) struct Boot {
     pub app: Arc<App>,
-    pub initial_admin_token: Option<String>,
-    pub initial_admin_token_file: Option<std::path::PathBuf>,
+    pub initial_admin_password: Option<String>,
+    pub initial_admin_password_file: Option<std::path::PathBuf>,
 }
 
 /// The first admin's user name.
 pub const FIRST_ADMIN: &str = "admin";
 
-/// How long an API token lives unless its creator says otherwise.
-pub const API_TOKEN_TTL: time::Duration = time::Duration::days(90);
-
-/// File (in the data directory) the first admin token is written to, 0600: never to stdout,
-/// which the shipped unit sends to the journal for any reader of the logs to see.
-pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// File (in the data directory) the first admin's one-time password is written to, 0600:
+/// never to stdout, which the shipped unit sends to the journal for any reader of the logs.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 
 fn data_dir_error(path: &std::path::Path, source: std::io::Error) -> ServerError {
     ServerError::DataDir {
@@ -83,24 +80,84 @@ fn secure_database_files(db: &std::path::Path) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Writes the first admin token to a new 0600 file; refuses to overwrite one.
-fn write_admin_token(
+/// Writes the first admin's one-time password to a 0600 file, replacing one an earlier start
+/// wrote whose password never reached the store.
+fn write_admin_password(
     dir: &std::path::Path,
-    token: &str,
+    password: &str,
 ) -> Result<std::path::PathBuf, ServerError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(ADMIN_TOKEN_FILE);
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = dir.join(ADMIN_PASSWORD_FILE);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
         .open(&path)
         .map_err(|e| data_dir_error(&path, e))?;
-    f.write_all(format!("{token}\n").as_bytes())
+    // `mode` applies only when the file is created.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| f.write_all(format!("{password}\n").as_bytes()))
         .and_then(|()| f.sync_all())
         .map_err(|e| data_dir_error(&path, e))?;
     Ok(path)
+}
+
+/// The first admin's one-time password, when no enabled admin can log in yet: on the first
+/// start (the admin is created), and after an upgrade from admin tokens (the migrated admin has
+/// no password). The file first: a password stored but never handed out would lock the admin out.
+async fn first_admin(
+    store: &Store,
+    data_dir: &std::path::Path,
+) -> Result<Option<(String, std::path::PathBuf)>, ServerError> {
+    let users = store.users().await?;
+    let admins: Vec<&User> = users
+        .iter()
+        .filter(|u| u.role == Role::Admin && u.disabled_at.is_none())
+        .collect();
+    if admins
+        .iter()
+        .any(|u| u.has_password || u.oidc_subject.is_some())
+    {
+        return Ok(None);
+    }
+    let password = rampart_access::secret::new_one_time_password();
+    let phc = tokio::task::spawn_blocking({
+        let password = password.clone();
+        move || rampart_access::password::hash(&password)
+    })
+    .await
+    .map_err(|e| ServerError::FirstAdmin(e.to_string()))?
+    .map_err(|e| ServerError::FirstAdmin(e.to_string()))?;
+    let path = write_admin_password(data_dir, &password)?;
+    let now = OffsetDateTime::now_utc();
+    let stored = match admins.first() {
+        Some(admin) => store.set_first_password(&admin.name, &phc, now).await?,
+        None => match store
+            .insert_user(&NewUser {
+                name: FIRST_ADMIN.to_owned(),
+                role: Role::Admin,
+                groups: Vec::new(),
+                password_hash: Some(phc),
+                must_change_password: true,
+                oidc_subject: None,
+                created_at: now,
+            })
+            .await
+        {
+            Ok(_) => true,
+            Err(rampart_store::StoreError::Conflict { .. }) => false,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if !stored {
+        // Another replica on the same database set the first admin's password at the same
+        // moment; its data directory holds the password, and this one must not.
+        let _ = std::fs::remove_file(&path);
+        return Ok(None);
+    }
+    Ok(Some((password, path)))
 }
 
 /// Hash under which an admin token is stored.
@@ -179,40 +236,8 @@ pub(crate) async fn bootstrap(
     };
     let (ca, tokens) = load_or_create_ca(&store, &config.passphrase).await?;
 
-    let initial_admin_token = if store.users().await?.is_empty() {
-        // First start: the first admin and an API token of theirs. The file first: a token
-        // stored but never handed out would lock the admin out.
-        let token = rampart_access::secret::new_token();
-        let path = write_admin_token(&config.data_dir, &token)?;
-        let now = OffsetDateTime::now_utc();
-        let admin = store
-            .insert_user(&NewUser {
-                name: FIRST_ADMIN.to_owned(),
-                role: Role::Admin,
-                groups: Vec::new(),
-                password_hash: None,
-                must_change_password: false,
-                oidc_subject: None,
-                created_at: now,
-            })
-            .await?;
-        store
-            .insert_api_token(&NewApiToken {
-                user_id: admin.id,
-                name: "initial".to_owned(),
-                token_hash: rampart_access::secret::digest(&token),
-                shown: rampart_access::secret::shown(&token),
-                role: Role::Admin,
-                groups: Vec::new(),
-                created_at: now,
-                expires_at: now + API_TOKEN_TTL,
-            })
-            .await?;
-        Some((token, path))
-    } else {
-        None
-    };
-    let (initial_admin_token, initial_admin_token_file) = initial_admin_token.unzip();
+    let (initial_admin_password, initial_admin_password_file) =
+        first_admin(&store, &config.data_dir).await?.unzip();
     let host = config
         .names
         .first()
@@ -240,8 +265,8 @@ pub(crate) async fn bootstrap(
     app.refresh_revocations().await?;
     Ok(Boot {
         app,
-        initial_admin_token,
-        initial_admin_token_file,
+        initial_admin_password,
+        initial_admin_password_file,
     })
 }
 

@@ -40,10 +40,11 @@ pub struct RunningServer {
     pub api_addr: SocketAddr,
     /// Where the agent port listens.
     pub agent_addr: SocketAddr,
-    /// The admin token, only on the first start of a data set (it is stored hashed).
-    pub initial_admin_token: Option<String>,
-    /// The 0600 file in the data directory the first admin token was written to.
-    pub initial_admin_token_file: Option<std::path::PathBuf>,
+    /// The first admin's one-time password, only on the start that set it (it is stored
+    /// hashed and must be changed at the first login).
+    pub initial_admin_password: Option<String>,
+    /// The 0600 file in the data directory it was written to.
+    pub initial_admin_password_file: Option<std::path::PathBuf>,
     /// The root CA certificate, PEM.
     pub root_pem: String,
     /// Base URL of the API, e.g. `https://localhost:8443`.
@@ -103,8 +104,8 @@ impl RunningServer {
         Ok(RunningServer {
             api_addr,
             agent_addr,
-            initial_admin_token: boot.initial_admin_token,
-            initial_admin_token_file: boot.initial_admin_token_file,
+            initial_admin_password: boot.initial_admin_password,
+            initial_admin_password_file: boot.initial_admin_password_file,
             root_pem: app.ca().root_pem().to_string(),
             api_url: app.api_url.clone(),
             shutdown,

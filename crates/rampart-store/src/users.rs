@@ -353,6 +353,21 @@ impl Store {
         self.changed_user(n, name).await
     }
 
+    /// Sets a one-time password for a user who has no way to log in yet (no password, no OIDC
+    /// identity). Whether it was set: `false` when another replica got there first.
+    pub async fn set_first_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE users SET password_hash = $2, must_change_password = $3, \
+             password_changed_at = $4 WHERE name = $1 AND password_hash IS NULL AND oidc_subject IS NULL";
+        let n = on_pool!(&self.db, p => sqlx::query(SQL).bind(name).bind(password_hash)
+            .bind(true).bind(secs(now)).execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
     async fn changed_user(&self, rows: u64, name: &str) -> Result<User, StoreError> {
         if rows == 0 {
             return Err(StoreError::not_found("user", name));

@@ -32,6 +32,9 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Run the fleet server (API port + mTLS agent port).
     Server(ServerArgs),
+    /// Log in to a fleet server with a password; the API token it issues is kept (mode 0600)
+    /// for the commands that follow.
+    Login(LoginArgs),
     /// Enrolment tokens (admin, through the server's API).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -141,15 +144,45 @@ pub struct BenchFleetArgs {
     pub json: bool,
 }
 
-/// Where the server is and how to prove admin rights.
+/// `rampart login`.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Server API base URL.
+    #[arg(long, env = "RAMPART_SERVER", default_value = "https://localhost:8443")]
+    pub server: String,
+    /// Root CA certificate to trust (the server writes it to DATA_DIR/root-ca.pem).
+    #[arg(
+        long,
+        env = "RAMPART_CA_FILE",
+        default_value = "rampart-data/root-ca.pem"
+    )]
+    pub ca_file: PathBuf,
+    /// User name.
+    #[arg(long, env = "RAMPART_USER")]
+    pub user: String,
+    /// Read the password from the first line of standard input (and, when the server asks
+    /// for a new one, the new password from the second) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Name of the token to ask for; logging in again with the same name replaces it.
+    /// Default: cli-HOSTNAME.
+    #[arg(long)]
+    pub token_name: Option<String>,
+    /// Token lifetime in days (1–365).
+    #[arg(long, default_value_t = 90)]
+    pub ttl_days: u32,
+}
+
+/// Where the server is and how to prove who is calling.
 #[derive(Debug, Clone, Args)]
 pub struct ServerConn {
     /// Server API base URL.
     #[arg(long, env = "RAMPART_SERVER", default_value = "https://localhost:8443")]
     pub server: String,
-    /// File holding the admin token (else RAMPART_ADMIN_TOKEN).
-    #[arg(long, env = "RAMPART_ADMIN_TOKEN_FILE")]
-    pub admin_token_file: Option<PathBuf>,
+    /// File holding an API token (else RAMPART_TOKEN, else the token `rampart login` kept
+    /// for this server).
+    #[arg(long, visible_alias = "admin-token-file", env = "RAMPART_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Root CA certificate to trust (the server writes it to DATA_DIR/root-ca.pem).
     #[arg(
         long,

@@ -11,6 +11,7 @@ mod body;
 mod headers;
 mod history;
 mod intel;
+mod login;
 pub mod openapi;
 mod problem;
 mod public;
@@ -30,6 +31,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::app::App;
 pub(crate) use authorize::On;
+pub(crate) use login::CONCURRENT_CHECKS as CONCURRENT_PASSWORD_CHECKS;
 use rampart_access::Permission;
 
 pub(crate) type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -146,6 +148,12 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: Body::None, reply: Document(&["application/pkix-crl"]), || get(public::crl)),
         ep!(POST "/api/v1/enrol", Api, Auth::Public, "Enrol an agent: one-time token + CSR in, 24 h client certificate out",
             req: JsonBody(schema::<EnrolRequest>), reply: Json(schema::<EnrolResponse>), || post(public::enrol)),
+        ep!(POST "/api/v1/login", Api, Auth::Public, "Log in with a password: an API token out (replacing the user's live token of the same name); a one-time password must be changed here (new_password)",
+            req: JsonBody(schema::<crate::api::LoginRequest>), reply: Created(schema::<crate::api::IssuedToken>), || post(login::login)),
+        ep!(GET "/api/v1/me", Api, user(SelfService, Fleet), "The caller: user, token, permissions and group limit",
+            req: Body::None, reply: Json(schema::<crate::api::Me>), || get(login::me)),
+        ep!(POST "/api/v1/me/password", Api, user(SelfService, Fleet), "Change one's own password (the current one is needed)",
+            req: JsonBody(schema::<crate::api::PasswordChange>), reply: Json(schema::<crate::api::Done>), || post(login::change_password)),
         ep!(POST "/api/v1/tokens", Api, user(EnrolmentManage, Listing), "Create an enrolment token",
             req: JsonBody(schema::<crate::api::TokenRequest>), reply: Created(schema::<crate::api::TokenCreated>), || post(admin::create_token)),
         ep!(GET "/api/v1/tokens", Api, user(EnrolmentRead, Listing), "List enrolment tokens",
@@ -247,7 +255,7 @@ fn body_limit(e: &Endpoint) -> usize {
         return 64 * KIB;
     }
     match e.path {
-        "/api/v1/enrol" => 64 * KIB,
+        "/api/v1/enrol" | "/api/v1/login" | "/api/v1/me/password" => 64 * KIB,
         "/api/v1/policies" => 16 * MIB,
         "/api/v1/intel/feeds/{name}/upload" => usize::MAX,
         "/api/v1/intel/match" => 16 * MIB,

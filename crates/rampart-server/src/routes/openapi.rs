@@ -152,6 +152,18 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
             ));
             errors.push((429, "Too many failed authentications from this address (Retry-After says how long to wait)"));
         }
+        Auth::Public if e.path == "/api/v1/login" => {
+            errors.push((401, "User name or password wrong (or the user disabled)"));
+            errors.push((
+                403,
+                "The password is one-time: log in again with a new_password",
+            ));
+            errors.push((429, "Too many failed authentications from this address (Retry-After says how long to wait)"));
+            errors.push((
+                503,
+                "Too many logins at once (Retry-After says when to try again)",
+            ));
+        }
         Auth::Public if has_body => {
             errors.push((
                 401,
@@ -173,6 +185,12 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
             errors.push((
                 422,
                 "The policy does not parse or validate (the detail has file:line:column)",
+            ));
+        }
+        "/api/v1/me/password" => {
+            errors.push((
+                503,
+                "Too many password checks at once (Retry-After says when to try again)",
             ));
         }
         "/api/v1/intel/feeds/{name}/sync" => {

@@ -459,3 +459,207 @@ async fn group_limits_and_demotion(db: Db) {
     store.close().await;
 }
 server_test!(group_limits_and_demotion);
+
+/// Password login: one-time passwords must be changed, the policy holds, every wrong answer
+/// looks the same, logging in again replaces the token of that name, and an address that keeps
+/// failing is held off for a while (the account itself is never locked).
+async fn password_login(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| c.max_auth_failures = 9).await else {
+        return;
+    };
+    let store = s.store().await;
+    let otp = rampart_access::secret::new_one_time_password();
+    let mut carol = new_user("carol", Role::Auditor, &[]);
+    carol.password_hash = Some(rampart_access::password::hash(&otp).unwrap());
+    carol.must_change_password = true;
+    store.insert_user(&carol).await.unwrap();
+    let login = |user: &str, password: &str, new: Option<&str>| {
+        let body = serde_json::json!({"user": user, "password": password, "new_password": new});
+        let (http, url) = (s.http.clone(), s.url("/api/v1/login"));
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let v: Value = r.json().await.unwrap();
+            (status, v, retry)
+        }
+    };
+    let code = |v: &Value| v["code"].as_str().unwrap_or("").to_owned();
+
+    // Wrong password, unknown user, malformed name: one answer.
+    for (user, pw) in [
+        ("carol", "not the password"),
+        ("nobody", "whatever it is"),
+        ("Bad Name", "x"),
+    ] {
+        let (st, v, _) = login(user, pw, None).await;
+        assert_eq!(
+            (st, code(&v).as_str()),
+            (401, "bad_credentials"),
+            "{user}: {v}"
+        );
+    }
+    let (st, v, _) = login("carol", &otp, None).await;
+    assert_eq!(
+        (st, code(&v).as_str()),
+        (403, "password_change_required"),
+        "{v}"
+    );
+    let (st, v, _) = login("carol", &otp, Some("Password2024!")).await;
+    assert_eq!((st, code(&v).as_str()), (400, "weak_password"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("well-known"), "{v}");
+    let (st, v, _) = login("carol", &otp, Some("mauve lantern 7 quietly")).await;
+    assert_eq!(st, 201, "{v}");
+    let first = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(v["info"]["name"], "cli");
+    assert_eq!(v["info"]["role"], "auditor");
+
+    // The token works and says who it is; the one-time password does not any more.
+    let me: Value = s
+        .http
+        .get(s.url("/api/v1/me"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["name"], "carol");
+    assert_eq!(me["user"]["must_change_password"], false);
+    let held: Vec<&str> = me["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        held,
+        [
+            "self_service",
+            "agents_read",
+            "enrolment_read",
+            "policies_read",
+            "results_read",
+            "intel_read",
+            "users_read",
+            "audit_read"
+        ]
+    );
+    assert_eq!(me["groups"], Value::Null);
+    let (st, _, _) = login("carol", &otp, None).await;
+    assert_eq!(st, 401);
+
+    // Logging in again replaces the token of the same name.
+    let (st, v, _) = login("carol", "mauve lantern 7 quietly", None).await;
+    assert_eq!(st, 201, "{v}");
+    let second = v["token"].as_str().unwrap().to_owned();
+    let (st, c) = call(&s, &Method::GET, "/api/v1/me", Some(&first), None).await;
+    assert_eq!((st, c.as_str()), (401, "token_revoked"));
+    assert_eq!(
+        call(&s, &Method::GET, "/api/v1/me", Some(&second), None)
+            .await
+            .0,
+        200
+    );
+
+    // Changing one's password needs the current one.
+    let change =
+        |current: &str, new: &str| serde_json::json!({"current": current, "new": new}).to_string();
+    let (st, c) = call(
+        &s,
+        &Method::POST,
+        "/api/v1/me/password",
+        Some(&second),
+        Some(&change("wrong one here", "another fine phrase 9")),
+    )
+    .await;
+    assert_eq!((st, c.as_str()), (403, "bad_credentials"));
+    let (st, c) = call(
+        &s,
+        &Method::POST,
+        "/api/v1/me/password",
+        Some(&second),
+        Some(&change("mauve lantern 7 quietly", "another fine phrase 9")),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(login("carol", "mauve lantern 7 quietly", None).await.0, 401);
+    assert_eq!(login("carol", "another fine phrase 9", None).await.0, 201);
+
+    // The first admin's one-time password stopped working when the harness changed it.
+    let otp_file = s.config.data_dir.join("admin-password");
+    let first_otp = std::fs::read_to_string(otp_file).unwrap();
+    assert_eq!(login("admin", first_otp.trim(), None).await.0, 401);
+
+    // A disabled user cannot log in, and is told nothing more than a wrong password.
+    store
+        .set_user_disabled("carol", Some(OffsetDateTime::now_utc()))
+        .await
+        .unwrap();
+    let (st, v, _) = login("carol", "another fine phrase 9", None).await;
+    assert_eq!((st, code(&v).as_str()), (401, "bad_credentials"));
+
+    // Nine failures from this address so far (three wrong answers, the spent one-time
+    // password, the replaced token, the wrong current password, the changed password, the
+    // admin's spent one-time password, the disabled user): the tenth try is held off, even with
+    // the right password.
+    let (st, v, retry) = login("admin", super::harness::ADMIN_PASSWORD, None).await;
+    assert_eq!((st, code(&v).as_str()), (429, "too_many_failures"), "{v}");
+    assert!(retry.unwrap().parse::<u64>().unwrap() > 0);
+    store.close().await;
+}
+server_test!(password_login);
+
+/// An install upgraded from admin tokens has a first admin with no password: its first start
+/// gives them a one-time password (the harness logs in with it), and the migrated token keeps
+/// working beside it.
+async fn an_upgraded_install_gets_a_first_admin_password(db: Db) {
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seed = kept.clone();
+    let Some(s) = TestServer::start_with(db, move |c| {
+        let (dir, url) = (c.data_dir.clone(), c.database_url.clone());
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                std::fs::create_dir_all(&dir).unwrap();
+                let store = match url {
+                    Some(url) => Store::open(&url).await.unwrap(),
+                    None => Store::open_sqlite(&dir.join("rampart.db")).await.unwrap(),
+                };
+                // What the users migration leaves: an admin with no password, a token of theirs.
+                let mut admin = new_user("admin", Role::Admin, &[]);
+                admin.must_change_password = true;
+                let admin = store.insert_user(&admin).await.unwrap();
+                let t = token(
+                    &store,
+                    &admin,
+                    "legacy-admin-1",
+                    Role::Admin,
+                    &[],
+                    Duration::days(90),
+                )
+                .await;
+                *seed.lock().unwrap() = Some(t);
+                store.close().await;
+            })
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    // The harness logged in with the one-time password this start wrote.
+    let me: Value = s.get("/api/v1/me").await;
+    assert_eq!(me["user"]["name"], "admin");
+    assert_eq!(me["user"]["has_password"], true);
+    assert_eq!(me["user"]["must_change_password"], false);
+    assert_eq!(me["token"], "cli");
+    // The migrated token still works.
+    let legacy = kept.lock().unwrap().clone().unwrap();
+    let (status, _) = call(&s, &Method::GET, "/api/v1/me", Some(&legacy), None).await;
+    assert_eq!(status, 200);
+}
+server_test!(an_upgraded_install_gets_a_first_admin_password);

@@ -258,11 +258,11 @@ async fn tokens_are_judged_by_their_state(db: Db) {
         .api_token_by_hash(&rampart_access::secret::digest(&s.admin_token))
         .await
         .unwrap()
-        .expect("the first start's token is stored by its hash");
+        .expect("the login's token is stored by its hash");
     assert_eq!(first.user.name, "admin");
     assert_eq!(
         (first.credential.name.as_str(), first.credential.role),
-        ("initial", Role::Admin)
+        ("cli", Role::Admin)
     );
     assert!(s.admin_token.starts_with("rpt_"));
     let left = first.credential.expires_at - now;
@@ -351,7 +351,8 @@ async fn tokens_are_judged_by_their_state(db: Db) {
 server_test!(tokens_are_judged_by_their_state);
 
 /// What the server keeps on disk is private to it: the data directory 0700, the SQLite files
-/// 0600, and the first admin token in a 0600 file (never printed: stdout is the journal).
+/// 0600, and the first admin's one-time password in a 0600 file (never printed: stdout is the
+/// journal).
 async fn data_at_rest_is_private(db: Db) {
     use std::os::unix::fs::PermissionsExt;
     let Some(s) = TestServer::start(db).await else {
@@ -360,16 +361,16 @@ async fn data_at_rest_is_private(db: Db) {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let data = &s.config.data_dir;
     assert_eq!(mode(data), 0o700);
-    let token_file = data.join("admin-token");
-    assert_eq!(mode(&token_file), 0o600);
-    assert_eq!(
-        std::fs::read_to_string(&token_file).unwrap().trim(),
-        s.admin_token
-    );
+    let password_file = data.join("admin-password");
+    assert_eq!(mode(&password_file), 0o600);
     let server = s.server.as_ref().unwrap();
     assert_eq!(
-        server.initial_admin_token_file.as_deref(),
-        Some(token_file.as_path())
+        std::fs::read_to_string(&password_file).unwrap().trim(),
+        server.initial_admin_password.as_deref().unwrap()
+    );
+    assert_eq!(
+        server.initial_admin_password_file.as_deref(),
+        Some(password_file.as_path())
     );
     if db == Db::Sqlite {
         // A write, so the WAL exists too.

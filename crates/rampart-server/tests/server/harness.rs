@@ -60,6 +60,31 @@ pub fn http_client(root_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// The password the harness gives the first admin at their first login.
+pub const ADMIN_PASSWORD: &str = "harness: correct horse battery staple";
+
+/// `POST /api/v1/login`; the issued token. Panics with the problem when refused.
+pub async fn login(
+    http: &reqwest::Client,
+    api_url: &str,
+    user: &str,
+    password: &str,
+    new_password: Option<&str>,
+) -> String {
+    let r = http
+        .post(format!("{api_url}/api/v1/login"))
+        .json(
+            &serde_json::json!({"user": user, "password": password, "new_password": new_password}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status.as_u16(), 201, "login as {user}: {v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
 impl TestServer {
     /// A server on `db`, or `None` when that backend is unavailable (PostgreSQL absent).
     pub async fn start(db: Db) -> Option<TestServer> {
@@ -78,11 +103,19 @@ impl TestServer {
         let server = RunningServer::start(config.clone())
             .await
             .expect("server starts");
-        let admin_token = server
-            .initial_admin_token
+        let password = server
+            .initial_admin_password
             .clone()
-            .expect("first start prints an admin token");
+            .expect("the first start sets the first admin's one-time password");
         let root_pem = server.root_pem.clone();
+        let admin_token = login(
+            &http_client(&root_pem),
+            &server.api_url,
+            "admin",
+            &password,
+            Some(ADMIN_PASSWORD),
+        )
+        .await;
         // Keep the ports for restarts.
         config.listen = server.api_addr;
         config.agent_listen = server.agent_addr;
@@ -113,8 +146,8 @@ impl TestServer {
             match RunningServer::start(self.config.clone()).await {
                 Ok(s) => {
                     assert!(
-                        s.initial_admin_token.is_none(),
-                        "admin token printed only once"
+                        s.initial_admin_password.is_none(),
+                        "the first admin's password is set only once"
                     );
                     self.server = Some(s);
                     return;

@@ -104,7 +104,7 @@ fn start_server(dir: &std::path::Path, args: &BenchFleetArgs) -> anyhow::Result<
 }
 
 /// Starts `rampart server` (this executable) on `data` and free loopback ports; returns once it
-/// printed its admin token, so the data directory must be new.
+/// set the first admin's password and the benchmark logged in, so the store must have no users.
 pub(crate) fn start_server_on(
     data: &std::path::Path,
     database_url: Option<&str>,
@@ -136,12 +136,13 @@ pub(crate) fn start_server_on(
         .stdout
         .take()
         .ok_or_else(|| anyhow!("no server stdout"))?;
-    // The first start writes the admin token to a 0600 file in the data directory and prints
-    // only where it went; the rest of stdout is drained so the server never blocks on it.
+    // The first start writes the first admin's one-time password to a 0600 file in the data
+    // directory and prints only where it went; the rest of stdout is drained so the server
+    // never blocks on it.
     let mut lines = BufReader::new(out).lines();
     let mut written = false;
     for line in lines.by_ref() {
-        if line?.starts_with("admin token written to ") {
+        if line?.starts_with("admin password written to ") {
             written = true;
             break;
         }
@@ -149,19 +150,49 @@ pub(crate) fn start_server_on(
     std::thread::spawn(move || for _ in lines {});
     anyhow::ensure!(
         written,
-        "the server wrote no admin token (is the database empty?)"
+        "the server set no first admin password (is the database empty?)"
     );
-    let token_file = data.join("admin-token");
-    let token = std::fs::read_to_string(&token_file)
-        .with_context(|| format!("{}", token_file.display()))?
-        .trim()
-        .to_owned();
+    let token = first_login(&data, api)?;
     Ok(Server {
         child,
         data,
         api,
         agent,
         token,
+    })
+}
+
+/// Logs the first admin in as an operator would on a new server: the one-time password from
+/// the data directory, a new password, an API token out.
+fn first_login(data: &std::path::Path, api: u16) -> anyhow::Result<String> {
+    let file = data.join("admin-password");
+    let password = std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+    let http = super::login::client(&data.join("root-ca.pem"))?;
+    let req = rampart_server::api::LoginRequest {
+        user: "admin".to_owned(),
+        password: password.trim().to_owned(),
+        new_password: Some("benchmark: a long enough passphrase".to_owned()),
+        token_name: Some("bench".to_owned()),
+        ttl_days: Some(1),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let resp = http
+            .post(format!("https://127.0.0.1:{api}/api/v1/login"))
+            .json(&req)
+            .send()
+            .await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "first login: {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let issued: rampart_server::api::IssuedToken = serde_json::from_slice(&bytes)?;
+        Ok(issued.token)
     })
 }
 

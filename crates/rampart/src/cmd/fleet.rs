@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use rampart_core::Status;
@@ -41,34 +40,8 @@ struct Api {
 
 impl Api {
     fn new(conn: &ServerConn) -> anyhow::Result<Api> {
-        let token = match &conn.admin_token_file {
-            Some(f) => std::fs::read_to_string(f)
-                .with_context(|| format!("--admin-token-file {}", f.display()))?,
-            None => std::env::var("RAMPART_ADMIN_TOKEN").map_err(|_| {
-                anyhow!("no admin token: pass --admin-token-file FILE or set RAMPART_ADMIN_TOKEN")
-            })?,
-        };
-        let root = std::fs::read_to_string(&conn.ca_file).with_context(|| {
-            format!(
-                "--ca-file {}: the server's root CA is needed to trust it (the server writes DATA_DIR/root-ca.pem)",
-                conn.ca_file.display()
-            )
-        })?;
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls::pki_types::pem::PemObject;
-        for c in rustls::pki_types::CertificateDer::pem_slice_iter(root.as_bytes()) {
-            roots.add(c.context("--ca-file: not a PEM certificate")?)?;
-        }
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(cfg)
-            .timeout(std::time::Duration::from_secs(60))
-            .build()?;
+        let token = super::login::token_for(conn)?;
+        let http = super::login::client(&conn.ca_file)?;
         Ok(Api {
             base: conn.server.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
@@ -737,7 +710,7 @@ fn read_token(file: Option<&Path>) -> anyhow::Result<String> {
     Ok(t)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()

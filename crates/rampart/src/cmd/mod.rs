@@ -4,6 +4,7 @@ mod bench;
 mod bench_intel;
 mod fleet;
 mod intel;
+mod login;
 mod policy;
 mod scan;
 mod server;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Report(args) => scan::rerender(args),
         Command::Server(args) => server::run(args),
+        Command::Login(args) => login::run(args),
         Command::Ca(cmd) => server::ca(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Intel(cmd) => intel::run(cmd),

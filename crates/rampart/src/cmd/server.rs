@@ -62,10 +62,10 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
             server.agent_addr.port()
         );
         println!("root CA: {}", args.data_dir.join("root-ca.pem").display());
-        if let Some(path) = &server.initial_admin_token_file {
-            // Never the token itself: stdout goes to the journal under the shipped unit.
+        if let Some(path) = &server.initial_admin_password_file {
+            // Never the password itself: stdout goes to the journal under the shipped unit.
             println!(
-                "admin token written to {} (mode 0600; stored only hashed: keep it, then delete the file)",
+                "admin password written to {} (mode 0600; one-time: `rampart login --user admin` sets a new one, then delete the file)",
                 path.display()
             );
         }

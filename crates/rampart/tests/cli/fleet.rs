@@ -27,6 +27,9 @@ struct ServerProc {
     admin_token: Option<String>,
 }
 
+/// The first admin's password after the first login.
+const ADMIN_PASSWORD: &str = "cli test: correct horse battery staple";
+
 impl ServerProc {
     fn spawn(data: &Path, api: u16, agent: u16, passphrase: &str) -> Child {
         Self::spawn_db(data, api, agent, passphrase, None)
@@ -52,8 +55,8 @@ impl ServerProc {
         cmd.spawn().expect("spawn rampart server")
     }
 
-    /// Starts a server and waits until it prints its banner (and, on first start, where the admin
-    /// token was written).
+    /// Starts a server and waits until it prints its banner (and, on first start, where the first
+    /// admin's password was written, then logs in as them).
     fn start(data: &Path, api: u16, agent: u16) -> ServerProc {
         Self::start_db(data, api, agent, None, !data.join("rampart.db").exists())
     }
@@ -68,20 +71,20 @@ impl ServerProc {
         let mut child = Self::spawn_db(data, api, agent, PASS, db);
         let out = child.stdout.take().unwrap();
         let mut lines = BufReader::new(out).lines();
-        let mut admin_token = None;
+        let mut password = None;
         let mut ready = false;
         while let Some(Ok(line)) = lines.next() {
-            // The token itself never reaches stdout (the journal): only where it was written.
-            assert!(!line.contains("rpt_"), "admin token on stdout: {line}");
-            if let Some(rest) = line.strip_prefix("admin token written to ") {
+            // The password itself never reaches stdout (the journal): only where it was written.
+            if let Some(rest) = line.strip_prefix("admin password written to ") {
                 let path = rest.split(" (").next().unwrap();
-                assert_eq!(Path::new(path), data.join("admin-token"));
+                assert_eq!(Path::new(path), data.join("admin-password"));
                 use std::os::unix::fs::PermissionsExt;
                 let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
                 assert_eq!(mode, 0o600, "{path}");
-                let token = std::fs::read_to_string(path).unwrap();
-                assert!(token.starts_with("rpt_"), "{token}");
-                admin_token = Some(token.trim().to_string());
+                let p = std::fs::read_to_string(path).unwrap().trim().to_string();
+                assert_eq!(p.len(), 27, "{p}");
+                assert!(!line.contains(&p), "admin password on stdout: {line}");
+                password = Some(p);
                 break;
             }
             if line.starts_with("root CA:") {
@@ -93,17 +96,84 @@ impl ServerProc {
         }
         assert!(ready, "server did not start");
         std::thread::spawn(move || for _ in lines {});
-        ServerProc {
+        let mut server = ServerProc {
             database_url: db.map(str::to_string),
             child,
             data: data.to_path_buf(),
             api,
-            admin_token,
+            admin_token: None,
+        };
+        if let Some(otp) = password {
+            server.admin_token = Some(server.first_login(&otp));
         }
+        server
+    }
+
+    /// Where `rampart login` keeps this test's credentials.
+    fn config_dir(&self) -> PathBuf {
+        self.data.with_file_name("cli-config")
+    }
+
+    /// `rampart login` as the first admin, as an operator would on a new server: the one-time
+    /// password, then a new one, both on standard input. Returns the token it kept.
+    fn first_login(&self, otp: &str) -> String {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["login", "--user", "admin", "--password-stdin"])
+            .env("RAMPART_SERVER", self.url())
+            .env("RAMPART_CA_FILE", self.data.join("root-ca.pem"))
+            .env("RAMPART_CONFIG_DIR", self.config_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        write!(child.stdin.take().unwrap(), "{otp}\n{ADMIN_PASSWORD}\n").unwrap();
+        let o = child.wait_with_output().unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "rampart login: {out}{err}");
+        assert!(err.contains("one-time"), "{err}");
+        assert!(
+            out.starts_with(&format!(
+                "logged in to {} as admin (admin); token cli-",
+                self.url()
+            )),
+            "{out}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let file = self.config_dir().join("credentials.json");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&self.config_dir()), 0o700);
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let token = saved["servers"][self.url()]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(token.starts_with("rpt_"), "{token}");
+        assert!(!out.contains(&token), "the token is not printed");
+        token
     }
 
     fn url(&self) -> String {
         format!("https://localhost:{}", self.api)
+    }
+
+    /// A command with no token given: the one `rampart login` kept in `config`.
+    fn cli_logged_in(&self, config: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .env("RAMPART_SERVER", self.url())
+            .env("RAMPART_CA_FILE", self.data.join("root-ca.pem"))
+            .env("RAMPART_CONFIG_DIR", config)
+            .env_remove("RAMPART_TOKEN")
+            .env_remove("RAMPART_ADMIN_TOKEN")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
     }
 
     fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
@@ -144,7 +214,22 @@ fn fleet_commands_end_to_end() {
     let token = server
         .admin_token
         .clone()
-        .expect("first start prints the admin token");
+        .expect("the first start's login kept a token");
+    // Without a token given, commands use the one `rampart login` kept for this server; with
+    // none kept, they say how to log in.
+    let o = server.cli_logged_in(&server.config_dir(), &["agents", "list", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "[]");
+    let o = server.cli_logged_in(&dir.path().join("nobody"), &["agents", "list"]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains(&format!(
+            "not logged in to {}: run `rampart login --server",
+            server.url()
+        )),
+        "{}",
+        stderr(&o)
+    );
     let tfile = dir.path().join("t.txt");
     let o = server.cli(
         &token,
