@@ -92,6 +92,64 @@ pub struct Me {
     pub groups: Option<Vec<String>>,
 }
 
+// ---- Users and API tokens ----
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    /// Login name: lowercase letters, digits, `.`, `_`, `-`, `@`.
+    #[schemars(regex(pattern = rampart_access::USER_NAME_PATTERN))]
+    pub name: String,
+    /// Role.
+    pub role: rampart_access::Role,
+    /// Agent groups the role is limited to; empty or absent: the whole fleet.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub groups: Vec<String>,
+}
+
+/// A user created or reset: the one-time password, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UserWithPassword {
+    /// The user.
+    pub user: rampart_store::User,
+    /// One-time password, to be changed at the first login.
+    pub one_time_password: String,
+}
+
+/// `PUT /api/v1/users/{name}/role`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// The new role.
+    pub role: rampart_access::Role,
+    /// Agent groups it is limited to; empty or absent: the whole fleet.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub groups: Vec<String>,
+}
+
+/// `POST /api/v1/me/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    /// Name, unique among one's live tokens.
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
+    pub name: String,
+    /// Role it carries, at most one's own (default: one's own).
+    #[serde(default)]
+    pub role: Option<rampart_access::Role>,
+    /// Groups it is limited to, within one's own (default: one's own).
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub groups: Option<Vec<String>>,
+    /// Lifetime in days (1–365, default 90).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 365))]
+    pub ttl_days: Option<u32>,
+}
+
 // ---- Enrolment tokens, agents, policies ----
 
 /// `POST /api/v1/tokens`.

@@ -16,6 +16,7 @@ pub mod openapi;
 mod problem;
 mod public;
 mod taxii;
+mod users;
 
 use std::sync::Arc;
 
@@ -154,6 +155,30 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: Body::None, reply: Json(schema::<crate::api::Me>), || get(login::me)),
         ep!(POST "/api/v1/me/password", Api, user(SelfService, Fleet), "Change one's own password (the current one is needed)",
             req: JsonBody(schema::<crate::api::PasswordChange>), reply: Json(schema::<crate::api::Done>), || post(login::change_password)),
+        ep!(GET "/api/v1/me/tokens", Api, user(SelfService, Fleet), "One's own API tokens, newest first (never the tokens themselves)",
+            req: Body::None, reply: Json(schema::<Vec<rampart_store::ApiToken>>), || get(users::my_tokens)),
+        ep!(POST "/api/v1/me/tokens", Api, user(SelfService, Fleet), "Create an API token of one's own (shown once; role and groups at most one's own)",
+            req: JsonBody(schema::<crate::api::NewTokenRequest>), reply: Created(schema::<crate::api::IssuedToken>), || post(users::create_my_token)),
+        ep!(DELETE "/api/v1/me/tokens/{name}", Api, user(SelfService, Fleet), "Revoke one of one's own API tokens",
+            req: Body::None, reply: Json(schema::<rampart_store::ApiToken>), || delete(users::revoke_my_token)),
+        ep!(GET "/api/v1/users", Api, user(UsersRead, Fleet), "Every user",
+            req: Body::None, reply: Json(schema::<Vec<rampart_store::User>>), || get(users::list)),
+        ep!(POST "/api/v1/users", Api, user(UsersManage, Fleet), "Create a user with a one-time password (shown once; to be changed at the first login)",
+            req: JsonBody(schema::<crate::api::NewUserRequest>), reply: Created(schema::<crate::api::UserWithPassword>), || post(users::create)),
+        ep!(GET "/api/v1/users/{name}", Api, user(UsersRead, Fleet), "One user",
+            req: Body::None, reply: Json(schema::<rampart_store::User>), || get(users::show)),
+        ep!(PUT "/api/v1/users/{name}/role", Api, user(UsersManage, Fleet), "Change a user's role and group limit (the last enabled admin stays an admin)",
+            req: JsonBody(schema::<crate::api::RoleRequest>), reply: Json(schema::<rampart_store::User>), || put(users::set_role)),
+        ep!(POST "/api/v1/users/{name}/disable", Api, user(UsersManage, Fleet), "Disable a user: their tokens stop working, their sessions end (not the last enabled admin)",
+            req: Body::None, reply: Json(schema::<rampart_store::User>), || post(users::disable)),
+        ep!(POST "/api/v1/users/{name}/enable", Api, user(UsersManage, Fleet), "Enable a disabled user",
+            req: Body::None, reply: Json(schema::<rampart_store::User>), || post(users::enable)),
+        ep!(POST "/api/v1/users/{name}/reset-password", Api, user(UsersManage, Fleet), "Give a user a new one-time password (shown once); their sessions end",
+            req: Body::None, reply: Json(schema::<crate::api::UserWithPassword>), || post(users::reset_password)),
+        ep!(GET "/api/v1/users/{name}/tokens", Api, user(UsersRead, Fleet), "A user's API tokens, newest first",
+            req: Body::None, reply: Json(schema::<Vec<rampart_store::ApiToken>>), || get(users::user_tokens)),
+        ep!(DELETE "/api/v1/users/{name}/tokens/{token}", Api, user(UsersManage, Fleet), "Revoke a user's API token",
+            req: Body::None, reply: Json(schema::<rampart_store::ApiToken>), || delete(users::revoke_user_token)),
         ep!(POST "/api/v1/tokens", Api, user(EnrolmentManage, Listing), "Create an enrolment token",
             req: JsonBody(schema::<crate::api::TokenRequest>), reply: Created(schema::<crate::api::TokenCreated>), || post(admin::create_token)),
         ep!(GET "/api/v1/tokens", Api, user(EnrolmentRead, Listing), "List enrolment tokens",

@@ -187,6 +187,12 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
                 "The policy does not parse or validate (the detail has file:line:column)",
             ));
         }
+        "/api/v1/users" | "/api/v1/me/tokens" => {
+            errors.push((409, "A user (or one's live token) of that name exists"));
+        }
+        "/api/v1/users/{name}/role" | "/api/v1/users/{name}/disable" => {
+            errors.push((409, "That would leave no enabled admin"));
+        }
         "/api/v1/me/password" => {
             errors.push((
                 503,

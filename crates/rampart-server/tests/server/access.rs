@@ -663,3 +663,238 @@ async fn an_upgraded_install_gets_a_first_admin_password(db: Db) {
     assert_eq!(status, 200);
 }
 server_test!(an_upgraded_install_gets_a_first_admin_password);
+
+/// Users and tokens through the API: an admin creates, changes, disables, enables and resets
+/// users; a user makes tokens within their own grant and revokes them; the last enabled admin
+/// cannot be disabled or demoted.
+async fn users_and_tokens_through_the_api(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let admin = s.admin_token.clone();
+    let send = |method: Method, path: &str, token: &str, body: Option<Value>| {
+        let req = s.http.request(method, s.url(path)).bearer_auth(token);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let login = |user: &str, password: &str, new: Option<&str>| {
+        let body = serde_json::json!({"user": user, "password": password, "new_password": new});
+        let req = s.http.post(s.url("/api/v1/login")).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (st, v) = send(
+        Method::POST,
+        "/api/v1/users",
+        &admin,
+        Some(serde_json::json!({"name": "dave", "role": "operator", "groups": ["web"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let otp = v["one_time_password"].as_str().unwrap().to_owned();
+    assert_eq!(otp.len(), 27);
+    assert_eq!(v["user"]["must_change_password"], true);
+    assert_eq!(v["user"]["groups"], serde_json::json!(["web"]));
+    let (st, v) = send(
+        Method::POST,
+        "/api/v1/users",
+        &admin,
+        Some(serde_json::json!({"name": "dave", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!((st, v["code"].as_str()), (409, Some("conflict")), "{v}");
+    let (st, _) = send(
+        Method::POST,
+        "/api/v1/users",
+        &admin,
+        Some(serde_json::json!({"name": "Dave", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(st, 400);
+
+    let (st, v) = login("dave", &otp, Some("blue harbour lights at nine")).await;
+    assert_eq!(st, 201, "{v}");
+    let dave = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(send(Method::GET, "/api/v1/users", &dave, None).await.0, 403);
+
+    // Tokens within one's own grant only.
+    let mk = |body: Value| send(Method::POST, "/api/v1/me/tokens", &dave, Some(body));
+    let (st, v) = mk(serde_json::json!({"name": "ci", "role": "viewer", "ttl_days": 30})).await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        v["info"]["groups"],
+        serde_json::json!(["web"]),
+        "inherits the user's groups"
+    );
+    let ci = v["token"].as_str().unwrap().to_owned();
+    let me = send(Method::GET, "/api/v1/me", &ci, None).await.1;
+    assert_eq!(me["groups"], serde_json::json!(["web"]));
+    assert!(
+        !me["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("agents_manage"))
+    );
+    for (body, why) in [
+        (
+            serde_json::json!({"name": "x", "role": "admin"}),
+            "a role above the user's",
+        ),
+        (
+            serde_json::json!({"name": "x", "groups": ["db"]}),
+            "another group",
+        ),
+        (
+            serde_json::json!({"name": "x", "groups": []}),
+            "the whole fleet",
+        ),
+    ] {
+        let (st, v) = mk(body).await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (403, Some("permission_denied")),
+            "{why}: {v}"
+        );
+    }
+    assert_eq!(mk(serde_json::json!({"name": "ci"})).await.0, 409);
+    let (_, mine) = send(Method::GET, "/api/v1/me/tokens", &dave, None).await;
+    let names: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ci", "cli"]);
+    assert!(
+        mine.to_string()
+            .find("rpt_")
+            .is_some_and(|_| !mine.to_string().contains(&ci))
+    );
+    assert_eq!(
+        send(Method::DELETE, "/api/v1/me/tokens/ci", &dave, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        send(Method::DELETE, "/api/v1/me/tokens/ci", &dave, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call(&s, &Method::GET, "/api/v1/me", Some(&ci), None)
+            .await
+            .0,
+        401
+    );
+
+    // An admin sees and revokes anyone's tokens.
+    let (st, theirs) = send(Method::GET, "/api/v1/users/dave/tokens", &admin, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(theirs.as_array().unwrap().len(), 2);
+    assert_eq!(
+        send(
+            Method::DELETE,
+            "/api/v1/users/dave/tokens/cli",
+            &admin,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (st, c) = call(&s, &Method::GET, "/api/v1/me", Some(&dave), None).await;
+    assert_eq!((st, c.as_str()), (401, "token_revoked"));
+
+    // Role, disable, enable, reset.
+    let (st, v) = send(
+        Method::PUT,
+        "/api/v1/users/dave/role",
+        &admin,
+        Some(serde_json::json!({"role": "auditor"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["role"].as_str(), v["groups"].clone()),
+        (200, Some("auditor"), serde_json::json!([]))
+    );
+    assert_eq!(
+        send(Method::POST, "/api/v1/users/dave/disable", &admin, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(login("dave", "blue harbour lights at nine", None).await.0, 401);
+    assert_eq!(
+        send(Method::POST, "/api/v1/users/dave/enable", &admin, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(login("dave", "blue harbour lights at nine", None).await.0, 201);
+    let (st, v) = send(
+        Method::POST,
+        "/api/v1/users/dave/reset-password",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let otp = v["one_time_password"].as_str().unwrap().to_owned();
+    assert_eq!(login("dave", "blue harbour lights at nine", None).await.0, 401);
+    let (st, v) = login("dave", &otp, None).await;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (403, Some("password_change_required"))
+    );
+    assert_eq!(
+        send(Method::GET, "/api/v1/users/nobody", &admin, None)
+            .await
+            .0,
+        404
+    );
+
+    // The last enabled admin stays.
+    let (st, v) = send(Method::POST, "/api/v1/users/admin/disable", &admin, None).await;
+    assert_eq!((st, v["code"].as_str()), (409, Some("last_admin")), "{v}");
+    let (st, v) = send(
+        Method::PUT,
+        "/api/v1/users/admin/role",
+        &admin,
+        Some(serde_json::json!({"role": "admin", "groups": ["web"]})),
+    )
+    .await;
+    assert_eq!((st, v["code"].as_str()), (409, Some("last_admin")), "{v}");
+    let (st, _) = send(
+        Method::POST,
+        "/api/v1/users",
+        &admin,
+        Some(serde_json::json!({"name": "erin", "role": "admin"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, v) = send(
+        Method::PUT,
+        "/api/v1/users/erin/role",
+        &admin,
+        Some(serde_json::json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["role"].as_str()),
+        (200, Some("viewer")),
+        "another admin remains"
+    );
+}
+server_test!(users_and_tokens_through_the_api);
