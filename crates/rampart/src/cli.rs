@@ -35,6 +35,12 @@ pub enum Command {
     /// Log in to a fleet server with a password; the API token it issues is kept (mode 0600)
     /// for the commands that follow.
     Login(LoginArgs),
+    /// Users of a fleet server: list, add, role, disable, enable, reset-password (admin).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// One's own API tokens on a fleet server (or, for admins, anyone's): list, create, revoke.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Enrolment tokens (admin, through the server's API).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -142,6 +148,115 @@ pub struct BenchFleetArgs {
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `rampart users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List users.
+    List {
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Add a user; prints their one-time password (changed at their first login).
+    Add {
+        /// User name (lowercase letters, digits, '.', '_', '-', '@').
+        name: String,
+        /// Role: admin, operator, auditor or viewer.
+        #[arg(long)]
+        role: String,
+        /// Agent groups the role is limited to (comma-separated); default: the whole fleet.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Change a user's role and group limit.
+    Role {
+        /// User name.
+        name: String,
+        /// Role: admin, operator, auditor or viewer.
+        #[arg(long)]
+        role: String,
+        /// Agent groups the role is limited to (comma-separated); default: the whole fleet.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Disable a user: their tokens stop working and their sessions end.
+    Disable {
+        /// User name.
+        name: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// User name.
+        name: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Give a user a new one-time password (printed once).
+    ResetPassword {
+        /// User name.
+        name: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+}
+
+/// `rampart tokens …` (API tokens; enrolment tokens are `rampart token`).
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// List one's own tokens (or, with --user, that user's: needs users_read).
+    List {
+        /// Whose tokens.
+        #[arg(long)]
+        user: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Create a token of one's own; printed once (or written to --output, mode 0600).
+    Create {
+        /// Its name, unique among one's live tokens.
+        #[arg(long)]
+        name: String,
+        /// Role it carries, at most one's own (default: one's own).
+        #[arg(long)]
+        role: Option<String>,
+        /// Groups it is limited to, within one's own (comma-separated; default: one's own).
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
+        /// Lifetime: days with a d unit (1d to 365d).
+        #[arg(long, default_value = "90d")]
+        ttl: String,
+        /// Write the token to this file (mode 0600) instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Revoke a token of one's own (or, with --user, that user's: needs users_manage).
+    Revoke {
+        /// The token's name.
+        name: String,
+        /// Whose token.
+        #[arg(long)]
+        user: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
 }
 
 /// `rampart login`.

@@ -835,14 +835,20 @@ async fn users_and_tokens_through_the_api(db: Db) {
             .0,
         200
     );
-    assert_eq!(login("dave", "blue harbour lights at nine", None).await.0, 401);
+    assert_eq!(
+        login("dave", "blue harbour lights at nine", None).await.0,
+        401
+    );
     assert_eq!(
         send(Method::POST, "/api/v1/users/dave/enable", &admin, None)
             .await
             .0,
         200
     );
-    assert_eq!(login("dave", "blue harbour lights at nine", None).await.0, 201);
+    assert_eq!(
+        login("dave", "blue harbour lights at nine", None).await.0,
+        201
+    );
     let (st, v) = send(
         Method::POST,
         "/api/v1/users/dave/reset-password",
@@ -852,7 +858,10 @@ async fn users_and_tokens_through_the_api(db: Db) {
     .await;
     assert_eq!(st, 200);
     let otp = v["one_time_password"].as_str().unwrap().to_owned();
-    assert_eq!(login("dave", "blue harbour lights at nine", None).await.0, 401);
+    assert_eq!(
+        login("dave", "blue harbour lights at nine", None).await.0,
+        401
+    );
     let (st, v) = login("dave", &otp, None).await;
     assert_eq!(
         (st, v["code"].as_str()),

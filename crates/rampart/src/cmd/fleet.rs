@@ -23,7 +23,7 @@ use crate::cli::{
 };
 use crate::exit;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,15 +31,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// An authenticated API client.
-struct Api {
+pub(crate) struct Api {
     base: String,
     token: String,
     http: reqwest::Client,
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl Api {
-    fn new(conn: &ServerConn) -> anyhow::Result<Api> {
+    pub(crate) fn new(conn: &ServerConn) -> anyhow::Result<Api> {
         let token = super::login::token_for(conn)?;
         let http = super::login::client(&conn.ca_file)?;
         Ok(Api {
@@ -52,7 +52,7 @@ impl Api {
 
     /// `method path` with a JSON body (or none), the answer read as `T`; an error answer
     /// becomes an [`exit::ApiFailure`] with the server's code and detail.
-    async fn request<T: DeserializeOwned>(
+    pub(crate) async fn request<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -99,11 +99,11 @@ impl Api {
             .with_context(|| format!("{url}: the server's answer is not what this client reads"))
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.request(reqwest::Method::GET, path, None).await
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -114,24 +114,24 @@ impl Api {
     }
 }
 
-fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
 /// An RFC 3339 time, as the API writes it.
-fn t(at: OffsetDateTime) -> String {
+pub(crate) fn t(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.to_string())
 }
 
 /// An optional value, `-` when absent.
-fn opt(v: Option<impl ToString>) -> String {
+pub(crate) fn opt(v: Option<impl ToString>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
 /// Prints rows as aligned columns.
-fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -152,7 +152,7 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-fn parse_ttl(t: &str) -> anyhow::Result<i64> {
+pub(crate) fn parse_ttl(t: &str) -> anyhow::Result<i64> {
     parse_duration("--ttl", t)
 }
 
@@ -271,7 +271,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit::OK))
 }
 
-fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()

@@ -8,6 +8,7 @@ mod login;
 mod policy;
 mod scan;
 mod server;
+mod users;
 
 use crate::cli::{Cli, Command};
 use std::path::Path;
@@ -21,6 +22,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => scan::rerender(args),
         Command::Server(args) => server::run(args),
         Command::Login(args) => login::run(args),
+        Command::Users(cmd) => users::users(cmd),
+        Command::Tokens(cmd) => users::tokens(cmd),
         Command::Ca(cmd) => server::ca(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Intel(cmd) => intel::run(cmd),

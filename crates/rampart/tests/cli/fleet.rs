@@ -117,17 +117,22 @@ impl ServerProc {
     /// `rampart login` as the first admin, as an operator would on a new server: the one-time
     /// password, then a new one, both on standard input. Returns the token it kept.
     fn first_login(&self, otp: &str) -> String {
+        self.login("admin", otp, ADMIN_PASSWORD, &self.config_dir())
+    }
+
+    /// `rampart login` as `user` with a one-time password, changed to `new`; the kept token.
+    fn login(&self, user: &str, otp: &str, new: &str, config: &Path) -> String {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
-            .args(["login", "--user", "admin", "--password-stdin"])
+            .args(["login", "--user", user, "--password-stdin"])
             .env("RAMPART_SERVER", self.url())
             .env("RAMPART_CA_FILE", self.data.join("root-ca.pem"))
-            .env("RAMPART_CONFIG_DIR", self.config_dir())
+            .env("RAMPART_CONFIG_DIR", config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        write!(child.stdin.take().unwrap(), "{otp}\n{ADMIN_PASSWORD}\n").unwrap();
+        write!(child.stdin.take().unwrap(), "{otp}\n{new}\n").unwrap();
         let o = child.wait_with_output().unwrap();
         let (out, err) = (
             String::from_utf8_lossy(&o.stdout),
@@ -136,17 +141,14 @@ impl ServerProc {
         assert!(o.status.success(), "rampart login: {out}{err}");
         assert!(err.contains("one-time"), "{err}");
         assert!(
-            out.starts_with(&format!(
-                "logged in to {} as admin (admin); token cli-",
-                self.url()
-            )),
+            out.starts_with(&format!("logged in to {} as {user} (", self.url())),
             "{out}"
         );
         use std::os::unix::fs::PermissionsExt;
-        let file = self.config_dir().join("credentials.json");
+        let file = config.join("credentials.json");
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&file), 0o600);
-        assert_eq!(mode(&self.config_dir()), 0o700);
+        assert_eq!(mode(config), 0o700);
         let saved: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         let token = saved["servers"][self.url()]["token"]
@@ -479,6 +481,121 @@ fn fleet_commands_end_to_end() {
             .as_str()
             .is_some_and(|f| f.len() == 64 && f.bytes().all(|b| b.is_ascii_hexdigit())),
         "{v}"
+    );
+}
+
+/// Users and API tokens from the CLI: an admin adds a group-limited operator, who logs in,
+/// makes a viewer token within their grant, and is refused what their role lacks with the
+/// permission named; the admin revokes the token and disables the user.
+#[test]
+fn users_and_tokens_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start(&dir.path().join("data"), free_port(), free_port());
+    let admin = server.admin_token.clone().unwrap();
+    let o = server.cli(
+        &admin,
+        &[
+            "users", "add", "dave", "--role", "operator", "--groups", "web",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("added dave (operator of web); one-time password"),
+        "{out}"
+    );
+    let otp = out.lines().nth(1).unwrap().trim().to_owned();
+    assert_eq!(otp.len(), 27, "{out}");
+    let daves = dir.path().join("dave-config");
+    let dave = server.login("dave", &otp, "blue harbour lights at nine", &daves);
+
+    // Refused, naming the permission the role lacks.
+    let o = server.cli_logged_in(&daves, &["users", "list"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("403 (permission_denied): this needs the users_read permission, which the operator role does not have"), "{}", stderr(&o));
+
+    let file = dir.path().join("ci.token");
+    let o = server.cli_logged_in(
+        &daves,
+        &[
+            "tokens",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "viewer",
+            "--ttl",
+            "30d",
+            "--output",
+            s(&file),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("token ci (viewer of web, until "),
+        "{}",
+        stdout(&o)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let ci = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(ci.starts_with("rpt_"));
+    let o = server.cli_logged_in(
+        &daves,
+        &["tokens", "create", "--name", "big", "--role", "admin"],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("permission_denied"), "{}", stderr(&o));
+    let o = server.cli_logged_in(&daves, &["tokens", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{listed}");
+    assert_eq!(names[0], "ci");
+    assert!(!stdout(&o).contains(&ci) && !stdout(&o).contains(&dave));
+
+    // The viewer token reads agents and may not issue enrolment tokens.
+    let o = server.cli(&ci, &["agents", "list", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = server.cli(&ci, &["token", "create", "--group", "web"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("enrolment_manage"), "{}", stderr(&o));
+
+    // The admin revokes it and disables dave.
+    let o = server.cli(&admin, &["tokens", "revoke", "ci", "--user", "dave"]);
+    assert_eq!(
+        (code(&o), stdout(&o).trim()),
+        (0, "token ci of dave revoked"),
+        "{}",
+        stderr(&o)
+    );
+    let o = server.cli(&ci, &["agents", "list"]);
+    assert!(stderr(&o).contains("token_revoked"), "{}", stderr(&o));
+    let o = server.cli(&admin, &["users", "disable", "dave"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("dave disabled"), "{}", stdout(&o));
+    let o = server.cli_logged_in(&daves, &["agents", "list"]);
+    assert!(stderr(&o).contains("user_disabled"), "{}", stderr(&o));
+    let o = server.cli(&admin, &["users", "list"]);
+    let table = stdout(&o);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("dave") && l.contains("operator") && l.contains("disabled")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("admin") && l.contains("active")),
+        "{table}"
     );
 }
 
