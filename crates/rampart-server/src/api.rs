@@ -67,6 +67,38 @@ pub struct IssuedToken {
     pub info: rampart_store::ApiToken,
 }
 
+/// `POST /api/v1/session`: a browser login.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// User name.
+    #[schemars(length(min = 1, max = 64))]
+    pub user: String,
+    /// Password.
+    #[schemars(length(min = 1, max = 256))]
+    pub password: String,
+    /// A new password, required when the current one is one-time.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 256))]
+    pub new_password: Option<String>,
+}
+
+/// A browser session begun: the session itself travels only in its HttpOnly cookie; the page
+/// keeps the CSRF token and sends it as `X-CSRF-Token` with every change.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SessionStarted {
+    /// The user.
+    pub user: rampart_store::User,
+    /// To echo in `X-CSRF-Token` on every state-changing request of this session.
+    pub csrf_token: String,
+    /// When the session ends however active it is.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+    /// Minutes without a request after which it ends.
+    pub idle_minutes: u64,
+}
+
 /// `POST /api/v1/me/password`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -105,7 +137,7 @@ pub struct NewUserRequest {
     pub role: rampart_access::Role,
     /// Agent groups the role is limited to; empty or absent: the whole fleet.
     #[serde(default)]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(regex(pattern = rampart_core::names::NAME_PATTERN)))]
     pub groups: Vec<String>,
 }
 
@@ -126,7 +158,7 @@ pub struct RoleRequest {
     pub role: rampart_access::Role,
     /// Agent groups it is limited to; empty or absent: the whole fleet.
     #[serde(default)]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(regex(pattern = rampart_core::names::NAME_PATTERN)))]
     pub groups: Vec<String>,
 }
 
@@ -142,7 +174,7 @@ pub struct NewTokenRequest {
     pub role: Option<rampart_access::Role>,
     /// Groups it is limited to, within one's own (default: one's own).
     #[serde(default)]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(regex(pattern = rampart_core::names::NAME_PATTERN)))]
     pub groups: Option<Vec<String>>,
     /// Lifetime in days (1–365, default 90).
     #[serde(default)]

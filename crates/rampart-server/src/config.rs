@@ -41,6 +41,10 @@ pub struct ServerConfig {
     /// Failed authentications allowed per client address and minute before it is refused
     /// (429) until the minute ends. Raise it when many admins share one address (a NAT).
     pub max_auth_failures: u32,
+    /// A browser session ends after this long without a request (idle timeout).
+    pub session_idle: Duration,
+    /// A browser session ends this long after its login, however active (absolute timeout).
+    pub session_max: Duration,
     /// How fast request bodies must arrive on both listeners.
     pub body_pace: crate::pace::BodyPace,
     /// Fetch threat-intel feeds when they are due (off: only on request, e.g. air-gapped).
@@ -73,6 +77,10 @@ impl ServerConfig {
             header_timeout: Duration::from_secs(10),
             max_body_bytes: 256 * 1024 * 1024,
             max_auth_failures: crate::routes::auth_limit::DEFAULT_MAX_FAILURES,
+            // OWASP's session guidance for sensitive applications: 15–30 minutes idle, an
+            // absolute end within a working day.
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
             // A 256 MiB feed upload at 1 MiB/s fits in 10 minutes; a body trickled at less than
             // 1 KiB/s on average is cut after 10 s of grace.
             body_pace: crate::pace::BodyPace {

@@ -520,16 +520,19 @@ impl Store {
         })
     }
 
-    /// Moves a live session's idle timeout forward, at most once a minute.
+    /// Moves a live session's idle timeout forward, at most once per `granularity` (the
+    /// caller keeps it well under the idle timeout: a minute for the default half hour).
     pub async fn touch_session(
         &self,
         id_hash: &str,
         now: OffsetDateTime,
+        granularity: time::Duration,
     ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE sessions SET last_seen_at = $2 \
              WHERE id_hash = $1 AND revoked_at IS NULL AND last_seen_at <= $2 - $3";
         on_pool!(&self.db, p => {
-            sqlx::query(SQL).bind(id_hash).bind(secs(now)).bind(TOUCH_GRANULARITY_SECS).execute(p).await?;
+            sqlx::query(SQL).bind(id_hash).bind(secs(now)).bind(granularity.whole_seconds())
+                .execute(p).await?;
         });
         Ok(())
     }

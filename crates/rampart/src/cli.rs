@@ -350,6 +350,12 @@ pub struct ServerArgs {
     /// 429 until the minute ends (raise it when many admins share one address).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_auth_failures: u32,
+    /// Browser sessions end after this many minutes without a request.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub session_idle_minutes: u64,
+    /// Browser sessions end this many hours after login, however active.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=168))]
+    pub session_max_hours: u64,
 }
 
 /// `rampart token …`.

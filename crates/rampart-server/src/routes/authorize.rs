@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_access::{Grant, Permission, Scope, Target};
-use rampart_store::{ApiToken, Authenticated, GroupOf, User};
+use rampart_store::{ApiToken, Authenticated, GroupOf, Session, User};
 use time::OffsetDateTime;
 
 use super::auth::{challenge, credential_of};
@@ -48,8 +48,10 @@ pub(crate) enum On {
 pub(crate) struct Caller {
     /// The user, as they are now.
     pub user: User,
-    /// The name of the API token used.
+    /// The name of the API token used (`session` for a browser session).
     pub token: String,
+    /// The session's id hash, when the call came with a session cookie.
+    pub session: Option<String>,
     /// What the token carries.
     token_grant: Grant,
 }
@@ -103,6 +105,12 @@ pub(crate) async fn enforce(
 ) -> Response {
     let (mut parts, body) = req.into_parts();
     let caller = match authenticate(&app, &parts).await {
+        Ok(c) if c.session.is_some() && !parts.method.is_safe() => {
+            match csrf(&app, &c, &parts).await {
+                Ok(()) => c,
+                Err(e) => return e.into_response(),
+            }
+        }
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -181,16 +189,33 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
     // TAXII clients and SIEM connectors send HTTP Basic; the rest of the API takes only bearer
     // tokens, so a password prompt never appears on it.
     let taxii = parts.uri.path().starts_with("/taxii2/");
+    let now = Instant::now();
     // No credential at all is not a guess: answered with the challenge, not counted (a
     // browser or a client finding out how to authenticate is not an attack).
     let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized(
-            "missing_token",
-            "an API token is required (Authorization: Bearer …)",
-        )
-        .with_challenge(challenge(taxii)));
+        let Some(session) = session_cookie(parts) else {
+            return Err(ApiError::unauthorized(
+                "missing_token",
+                "an API token is required (Authorization: Bearer …)",
+            )
+            .with_challenge(challenge(taxii)));
+        };
+        if let Some(wait) = client.and_then(|ip| app.auth_failures.blocked(ip, now)) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                format!("too many failed authentications from this address; retry in {wait} s"),
+            )
+            .with_retry_after(wait));
+        }
+        let hash = rampart_access::secret::digest(&session);
+        let found = app.store.session_by_hash(&hash).await?;
+        return judge_session(app, found, OffsetDateTime::now_utc()).inspect_err(|_| {
+            if let Some(ip) = client {
+                app.auth_failures.record(ip, now);
+            }
+        });
     };
-    let now = Instant::now();
     if let Some(wait) = client.and_then(|ip| app.auth_failures.blocked(ip, now)) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -278,6 +303,101 @@ fn judge_token(
     Ok(Caller {
         token_grant: token.grant(),
         token: token.name,
+        session: None,
         user,
     })
+}
+
+/// The session id of the request's session cookie, if it carries one.
+fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == super::login::SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether a session found by its hash is good at `now`: live, within its absolute and idle
+/// timeouts, its owner enabled. A session carries its user's whole grant.
+fn judge_session(
+    app: &App,
+    found: Option<Authenticated<Session>>,
+    now: OffsetDateTime,
+) -> Result<Caller, ApiError> {
+    let Some(Authenticated {
+        credential: session,
+        user,
+    }) = found
+    else {
+        return Err(ApiError::unauthorized(
+            "invalid_session",
+            "session not recognised",
+        ));
+    };
+    if session.revoked_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "session_ended",
+            "this session was logged out",
+        ));
+    }
+    let idle = time::Duration::try_from(app.config.session_idle).unwrap_or(time::Duration::HOUR);
+    if session.expires_at <= now || session.last_seen_at + idle <= now {
+        return Err(ApiError::unauthorized(
+            "session_expired",
+            "this session has expired: log in again",
+        ));
+    }
+    if user.disabled_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "user_disabled",
+            "this session's user is disabled",
+        ));
+    }
+    // The idle timeout moves forward with use, in steps well under it.
+    let step = std::cmp::min(idle / 30_i32, time::Duration::MINUTE);
+    if now - session.last_seen_at >= step {
+        let (store, id) = (app.store.clone(), session.id_hash.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_session(&id, now, step).await {
+                tracing::warn!(error = %e, "could not record a session's last request");
+            }
+        });
+    }
+    Ok(Caller {
+        token_grant: user.grant(),
+        token: "session".to_owned(),
+        session: Some(session.id_hash),
+        user,
+    })
+}
+
+/// A state-changing request of a session must echo the session's CSRF token in
+/// `X-CSRF-Token` (another site's page can make the browser send the cookie, never read the
+/// token). API tokens need none: no browser attaches them by itself.
+async fn csrf(app: &App, caller: &Caller, parts: &Parts) -> Result<(), ApiError> {
+    let sent = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let expected = match &caller.session {
+        Some(hash) => app
+            .store
+            .session_by_hash(hash)
+            .await?
+            .map(|a| a.credential.csrf_token),
+        None => None,
+    };
+    match expected {
+        Some(e) if rampart_access::secret::same(sent, &e) => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "csrf_failed",
+            "a change made with a session needs the session's CSRF token in X-CSRF-Token",
+        )),
+    }
 }

@@ -222,6 +222,15 @@ pub(crate) async fn flat_results(
         ),
     };
     let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
+    // No stored agent or policy id holds a NUL, which PostgreSQL cannot even compare: such a
+    // filter matches nothing.
+    if [&q.agent, &q.policy]
+        .into_iter()
+        .flatten()
+        .any(|v| v.contains('\0'))
+    {
+        return Ok(Json(Vec::new()));
+    }
     Ok(Json(
         app.store
             .flat_results(q.agent.as_deref(), q.policy.as_deref(), status, limit)

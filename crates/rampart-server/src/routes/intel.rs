@@ -416,6 +416,10 @@ pub(crate) async fn hits(
             format!("limit {}: must be 1–10000", q.limit),
         ));
     }
+    // No stored agent id holds a NUL, which PostgreSQL cannot even compare: nothing matches.
+    if q.agent.as_deref().is_some_and(|a| a.contains('\0')) {
+        return Ok(Json(HitList { hits: Vec::new() }));
+    }
     let rows = app
         .store
         .intel_hits(q.agent.as_deref(), q.since, q.limit)

@@ -20,7 +20,9 @@ use time::OffsetDateTime;
 
 use super::authorize::Caller;
 use super::body::ApiJson;
-use crate::api::{Done, IssuedToken, LoginRequest, Me, PasswordChange};
+use crate::api::{
+    Done, IssuedToken, LoginRequest, Me, PasswordChange, SessionRequest, SessionStarted,
+};
 use crate::app::App;
 use crate::error::ApiError;
 
@@ -107,6 +109,41 @@ async fn set_password(
         .await?)
 }
 
+/// The user a password login names, once the password is right (and, if it was one-time,
+/// replaced by a new one that meets the policy).
+async fn password_user(
+    app: &App,
+    client: SocketAddr,
+    name: &str,
+    password: &str,
+    new_password: Option<&str>,
+) -> Result<User, ApiError> {
+    let started = Instant::now();
+    not_blocked(app, client, started)?;
+    let found = match rampart_access::check_user_name(name) {
+        Ok(()) => app.store.user_with_password(name).await?,
+        Err(_) => None,
+    };
+    let (user, phc) = match found {
+        Some((user, phc)) if user.disabled_at.is_none() => (Some(user), phc),
+        _ => (None, None),
+    };
+    let good = check_password(app, password, phc).await?;
+    let Some(user) = user.filter(|_| good) else {
+        tracing::warn!(%client, user = %name.chars().take(64).collect::<String>(), "login failed");
+        app.auth_failures.record(client.ip(), started);
+        return Err(bad_credentials());
+    };
+    match (new_password, user.must_change_password) {
+        (Some(new), _) => set_password(app, &user, password, new, OffsetDateTime::now_utc()).await,
+        (None, true) => Err(ApiError::forbidden(
+            "password_change_required",
+            "this password is one-time: log in again with a new_password",
+        )),
+        (None, false) => Ok(user),
+    }
+}
+
 /// `POST /api/v1/login`.
 pub(crate) async fn login(
     State(app): State<Arc<App>>,
@@ -123,33 +160,15 @@ pub(crate) async fn login(
             "ttl_days: between 1 and 365",
         ));
     }
-    let started = Instant::now();
-    not_blocked(&app, client, started)?;
-    let found = match rampart_access::check_user_name(&req.user) {
-        Ok(()) => app.store.user_with_password(&req.user).await?,
-        Err(_) => None,
-    };
-    let (user, phc) = match found {
-        Some((user, phc)) if user.disabled_at.is_none() => (Some(user), phc),
-        _ => (None, None),
-    };
-    let good = check_password(&app, &req.password, phc).await?;
-    let Some(user) = user.filter(|_| good) else {
-        tracing::warn!(%client, user = %req.user.chars().take(64).collect::<String>(), "login failed");
-        app.auth_failures.record(client.ip(), started);
-        return Err(bad_credentials());
-    };
+    let user = password_user(
+        &app,
+        client,
+        &req.user,
+        &req.password,
+        req.new_password.as_deref(),
+    )
+    .await?;
     let now = OffsetDateTime::now_utc();
-    let user = match (&req.new_password, user.must_change_password) {
-        (Some(new), _) => set_password(&app, &user, &req.password, new, now).await?,
-        (None, true) => {
-            return Err(ApiError::forbidden(
-                "password_change_required",
-                "this password is one-time: log in again with a new_password",
-            ));
-        }
-        (None, false) => user,
-    };
     let token = rampart_access::secret::new_token();
     app.store.revoke_api_token(&user.name, name, now).await?;
     let info = app
@@ -204,14 +223,122 @@ pub(crate) async fn change_password(
             "the current password is wrong",
         ));
     }
-    set_password(
+    let now = OffsetDateTime::now_utc();
+    set_password(&app, &caller.user, &req.current, &req.new, now).await?;
+    // Every browser session of the user ends (they log in again with the new password); API
+    // tokens stay.
+    app.store
+        .revoke_user_credentials(caller.user.id, false, now)
+        .await?;
+    tracing::info!(user = %caller.user.name, "password changed");
+    Ok(Json(Done { ok: true }))
+}
+
+/// The session cookie. The `__Host-` prefix makes browsers insist on `Secure`, `Path=/` and no
+/// `Domain`, so no other host or path can set or shadow it.
+pub(crate) const SESSION_COOKIE: &str = "__Host-rampart_session";
+
+fn session_cookie(value: &str, max_age_secs: u64) -> String {
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}"
+    )
+}
+
+/// `POST /api/v1/session`: a password login for a browser.
+pub(crate) async fn start_session(
+    State(app): State<Arc<App>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    ApiJson(req): ApiJson<SessionRequest>,
+) -> Result<
+    (
+        StatusCode,
+        [(axum::http::HeaderName, String); 1],
+        Json<SessionStarted>,
+    ),
+    ApiError,
+> {
+    let user = password_user(
         &app,
-        &caller.user,
-        &req.current,
-        &req.new,
-        OffsetDateTime::now_utc(),
+        client,
+        &req.user,
+        &req.password,
+        req.new_password.as_deref(),
     )
     .await?;
-    tracing::info!(user = %caller.user.name, "password changed");
+    let now = OffsetDateTime::now_utc();
+    let id = rampart_access::secret::new_session_id();
+    let csrf = rampart_access::secret::new_csrf_token();
+    let max = app.config.session_max;
+    let expires_at = now + max;
+    let user_agent: String = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(256)
+        .collect();
+    app.store
+        .insert_session(&rampart_store::Session {
+            id_hash: rampart_access::secret::digest(&id),
+            user_id: user.id,
+            csrf_token: csrf.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at,
+            revoked_at: None,
+            client: client.ip().to_string(),
+            user_agent,
+        })
+        .await?;
+    tracing::info!(user = %user.name, %client, "session started");
+    Ok((
+        StatusCode::CREATED,
+        [(
+            axum::http::header::SET_COOKIE,
+            session_cookie(&id, max.as_secs()),
+        )],
+        Json(SessionStarted {
+            user,
+            csrf_token: csrf,
+            expires_at,
+            idle_minutes: app.config.session_idle.as_secs() / 60,
+        }),
+    ))
+}
+
+/// `DELETE /api/v1/session`: log this browser out.
+pub(crate) async fn end_session(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<([(axum::http::HeaderName, String); 1], Json<Done>), ApiError> {
+    let Some(id_hash) = &caller.session else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_a_session",
+            "this call was made with an API token, not a session: revoke the token instead",
+        ));
+    };
+    app.store
+        .revoke_session(id_hash, OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(user = %caller.user.name, "session ended");
+    Ok((
+        [(axum::http::header::SET_COOKIE, session_cookie("", 0))],
+        Json(Done { ok: true }),
+    ))
+}
+
+/// `POST /api/v1/me/logout-everywhere`: end every session of the caller (API tokens stay).
+pub(crate) async fn logout_everywhere(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Done>, ApiError> {
+    let (_, sessions) = app
+        .store
+        .revoke_user_credentials(caller.user.id, false, OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(user = %caller.user.name, sessions, "logged out everywhere");
     Ok(Json(Done { ok: true }))
 }

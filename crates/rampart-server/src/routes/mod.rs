@@ -151,6 +151,12 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: JsonBody(schema::<EnrolRequest>), reply: Json(schema::<EnrolResponse>), || post(public::enrol)),
         ep!(POST "/api/v1/login", Api, Auth::Public, "Log in with a password: an API token out (replacing the user's live token of the same name); a one-time password must be changed here (new_password)",
             req: JsonBody(schema::<crate::api::LoginRequest>), reply: Created(schema::<crate::api::IssuedToken>), || post(login::login)),
+        ep!(POST "/api/v1/session", Api, Auth::Public, "Log a browser in with a password: an HttpOnly, Secure, SameSite=Strict session cookie and the CSRF token to echo in X-CSRF-Token on every change",
+            req: JsonBody(schema::<crate::api::SessionRequest>), reply: Created(schema::<crate::api::SessionStarted>), || post(login::start_session)),
+        ep!(DELETE "/api/v1/session", Api, user(SelfService, Fleet), "Log this browser session out",
+            req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(login::end_session)),
+        ep!(POST "/api/v1/me/logout-everywhere", Api, user(SelfService, Fleet), "End every browser session of the caller (API tokens stay)",
+            req: Body::None, reply: Json(schema::<crate::api::Done>), || post(login::logout_everywhere)),
         ep!(GET "/api/v1/me", Api, user(SelfService, Fleet), "The caller: user, token, permissions and group limit",
             req: Body::None, reply: Json(schema::<crate::api::Me>), || get(login::me)),
         ep!(POST "/api/v1/me/password", Api, user(SelfService, Fleet), "Change one's own password (the current one is needed)",
@@ -280,7 +286,7 @@ fn body_limit(e: &Endpoint) -> usize {
         return 64 * KIB;
     }
     match e.path {
-        "/api/v1/enrol" | "/api/v1/login" | "/api/v1/me/password" => 64 * KIB,
+        "/api/v1/enrol" | "/api/v1/login" | "/api/v1/session" | "/api/v1/me/password" => 64 * KIB,
         "/api/v1/policies" => 16 * MIB,
         "/api/v1/intel/feeds/{name}/upload" => usize::MAX,
         "/api/v1/intel/match" => 16 * MIB,

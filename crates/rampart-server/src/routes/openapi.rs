@@ -144,15 +144,15 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
         Auth::User(..) => {
             errors.push((
                 401,
-                "No API token, or not a valid one: unknown, expired, revoked, or its user disabled (WWW-Authenticate says how to send it)",
+                "No API token or session, or not a valid one: unknown, expired, revoked or logged out, or its user disabled (WWW-Authenticate says how to send a token)",
             ));
             errors.push((
                 403,
-                "The token's role (or its user's) lacks the required permission, or the request acts on an agent group its grant does not cover",
+                "The token's role (or its user's) lacks the required permission, the request acts on an agent group its grant does not cover, or a session's change came without its CSRF token",
             ));
             errors.push((429, "Too many failed authentications from this address (Retry-After says how long to wait)"));
         }
-        Auth::Public if e.path == "/api/v1/login" => {
+        Auth::Public if e.path == "/api/v1/login" || e.path == "/api/v1/session" => {
             errors.push((401, "User name or password wrong (or the user disabled)"));
             errors.push((
                 403,
@@ -192,6 +192,9 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
         }
         "/api/v1/users/{name}/role" | "/api/v1/users/{name}/disable" => {
             errors.push((409, "That would leave no enabled admin"));
+        }
+        "/api/v1/session" => {
+            errors.push((409, "Logging out needs a session, not an API token"));
         }
         "/api/v1/me/password" => {
             errors.push((
@@ -315,7 +318,10 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
                 op.insert("security".into(), json!([]));
             }
             Auth::User(permission, _) => {
-                op.insert("security".into(), json!([{"apiToken": []}]));
+                op.insert(
+                    "security".into(),
+                    json!([{"apiToken": []}, {"session": []}]),
+                );
                 // Machine-readable for clients and the endpoint × role test, and in words.
                 op.insert("x-rampart-permission".into(), json!(permission.as_str()));
                 let roles: Vec<&str> = rampart_access::Role::ALL
@@ -392,6 +398,7 @@ pub fn openapi_document(api_url: Option<&str>, agent_url: Option<&str>) -> Value
             "schemas": schemas,
             "securitySchemes": {
                 "apiToken": {"type": "http", "scheme": "bearer", "description": "A user's API token (rpt_…); the first admin's is written to the data directory at the server's first start."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-rampart_session", "description": "A browser session (POST /api/v1/session); state-changing requests also carry its CSRF token in X-CSRF-Token."},
                 "agentCertificate": {"type": "mutualTLS", "description": "Client certificate issued at enrolment, on the agent port."}
             }
         }

@@ -25,7 +25,13 @@ fn invalid(e: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_field", e)
 }
 
+/// Most groups one grant may name.
+const MAX_GROUPS: usize = 64;
+
 fn scope(groups: &[String]) -> Result<Scope, ApiError> {
+    if groups.len() > MAX_GROUPS {
+        return Err(invalid(format!("groups: at most {MAX_GROUPS}")));
+    }
     Scope::from_groups(groups.iter().cloned()).map_err(invalid)
 }
 

@@ -907,3 +907,193 @@ async fn users_and_tokens_through_the_api(db: Db) {
     );
 }
 server_test!(users_and_tokens_through_the_api);
+
+/// Browser sessions: the cookie's attributes, CSRF on every change, logout, logout
+/// everywhere, the idle and absolute timeouts, a disabled user.
+async fn browser_sessions(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| {
+        c.session_idle = std::time::Duration::from_secs(3);
+        c.session_max = std::time::Duration::from_secs(8);
+    })
+    .await
+    else {
+        return;
+    };
+    let start = || {
+        let req = s
+            .http
+            .post(s.url("/api/v1/session"))
+            .json(&serde_json::json!(
+            {"user": "admin", "password": super::harness::ADMIN_PASSWORD}));
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+            let v: Value = r.json().await.unwrap();
+            (cookie, v["csrf_token"].as_str().unwrap().to_owned(), v)
+        }
+    };
+    let (set_cookie, csrf, v) = start().await;
+    let (pair, attributes) = set_cookie.split_once(';').unwrap();
+    let (name, id) = pair.split_once('=').unwrap();
+    assert_eq!(name, "__Host-rampart_session");
+    assert!(id.starts_with("rps_") && id.len() == 47, "{id}");
+    assert_eq!(
+        attributes.trim(),
+        "Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=8"
+    );
+    assert_eq!(v["idle_minutes"], 0);
+    let cookie = format!("{name}={id}");
+    let with = |method: Method, path: &str, cookie: &str, csrf: Option<&str>| {
+        let mut req = s.http.request(method, s.url(path)).header("cookie", cookie);
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        async move {
+            let r = req
+                .json(&serde_json::json!({"name": "from-browser"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v["code"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    // Reads need only the cookie; changes need the CSRF token too.
+    assert_eq!(with(Method::GET, "/api/v1/me", &cookie, None).await.0, 200);
+    assert_eq!(
+        with(Method::POST, "/api/v1/me/tokens", &cookie, None).await,
+        (403, "csrf_failed".into())
+    );
+    assert_eq!(
+        with(Method::POST, "/api/v1/me/tokens", &cookie, Some("wrong")).await,
+        (403, "csrf_failed".into())
+    );
+    assert_eq!(
+        with(Method::POST, "/api/v1/me/tokens", &cookie, Some(&csrf))
+            .await
+            .0,
+        201
+    );
+    // Logging out with a token is a mistake the server names.
+    let (st, code) = call(
+        &s,
+        &Method::DELETE,
+        "/api/v1/session",
+        Some(&s.admin_token),
+        None,
+    )
+    .await;
+    assert_eq!((st, code.as_str()), (409, "not_a_session"));
+
+    // Logout: the cookie is cleared and the session ends server-side.
+    let r = s
+        .http
+        .delete(s.url("/api/v1/session"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("__Host-rampart_session=; ")
+    );
+    assert_eq!(
+        with(Method::GET, "/api/v1/me", &cookie, None).await,
+        (401, "session_ended".into())
+    );
+
+    // Logout everywhere ends the others; API tokens stay.
+    let (a, csrf_a, _) = start().await;
+    let (b, _, _) = start().await;
+    let a = a.split(';').next().unwrap().to_owned();
+    let b = b.split(';').next().unwrap().to_owned();
+    assert_eq!(
+        with(
+            Method::POST,
+            "/api/v1/me/logout-everywhere",
+            &a,
+            Some(&csrf_a)
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        with(Method::GET, "/api/v1/me", &b, None).await,
+        (401, "session_ended".into())
+    );
+    assert_eq!(
+        call(&s, &Method::GET, "/api/v1/me", Some(&s.admin_token), None)
+            .await
+            .0,
+        200
+    );
+
+    // Idle: three seconds without a request end it; requests keep it alive up to the
+    // absolute end at eight.
+    let (c, _, _) = start().await;
+    let c = c.split(';').next().unwrap().to_owned();
+    // A request a second keeps it alive well past the idle timeout, until the absolute end
+    // (times are kept to the second, so the end comes within a second of it).
+    let started = std::time::Instant::now();
+    let mut alive = 0;
+    while with(Method::GET, "/api/v1/me", &c, None).await.0 == 200 {
+        alive += 1;
+        assert!(alive < 15, "the absolute end never came");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "kept alive by use: {alive}"
+    );
+    assert_eq!(
+        with(Method::GET, "/api/v1/me", &c, None).await,
+        (401, "session_expired".into())
+    );
+    let (d, _, _) = start().await;
+    let d = d.split(';').next().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(
+        with(Method::GET, "/api/v1/me", &d, None).await,
+        (401, "session_expired".into()),
+        "idle"
+    );
+
+    // A disabled user's session stops at once.
+    let store = s.store().await;
+    let mut erin = new_user("erin", Role::Viewer, &[]);
+    erin.password_hash = Some(rampart_access::password::hash("erin's fine long phrase").unwrap());
+    store.insert_user(&erin).await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/api/v1/session"))
+        .json(&serde_json::json!(
+        {"user": "erin", "password": "erin's fine long phrase"}))
+        .send()
+        .await
+        .unwrap();
+    let e = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(with(Method::GET, "/api/v1/agents", &e, None).await.0, 200);
+    store
+        .set_user_disabled("erin", Some(OffsetDateTime::now_utc()))
+        .await
+        .unwrap();
+    assert_eq!(
+        with(Method::GET, "/api/v1/agents", &e, None).await,
+        (401, "user_disabled".into())
+    );
+    store.close().await;
+}
+server_test!(browser_sessions);

@@ -618,7 +618,10 @@ const SCHEMATHESIS: &str = "/opt/rampart-test/schemathesis/bin/schemathesis";
 
 /// One schemathesis run against the served document (`scripts/schemathesis.toml`), from
 /// `dir`: every check, the coverage, fuzzing and stateful phases, a bounded number of examples
-/// per operation and a fixed seed. Returns whether it passed and what it printed.
+/// per operation and a fixed seed. Returns whether it passed and what it printed. A request
+/// that fails at the network level is retried (twice): the server closes a kept-alive
+/// connection after 10 s without a request (its defence against idle connections), and a
+/// client sending on one it just closed sees an EOF that says nothing about the contract.
 async fn schemathesis(dir: &std::path::Path, s: &TestServer, args: &[&str]) -> (bool, String) {
     let config = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -638,6 +641,8 @@ async fn schemathesis(dir: &std::path::Path, s: &TestServer, args: &[&str]) -> (
             "20261203",
             "--generation-database",
             "none",
+            "--request-retries",
+            "2",
             "--no-color",
         ])
         .args(args)

@@ -262,7 +262,7 @@ async fn sessions_found_touched_and_ended(store: &Store) {
     assert_eq!(store.session_by_hash("nope").await.unwrap(), None);
 
     store
-        .touch_session("s1", t0() + Duration::seconds(59))
+        .touch_session("s1", t0() + Duration::seconds(59), Duration::MINUTE)
         .await
         .unwrap();
     let seen = |h: &'static str| {
@@ -278,7 +278,7 @@ async fn sessions_found_touched_and_ended(store: &Store) {
     };
     assert_eq!(seen("s1").await, t0());
     store
-        .touch_session("s1", t0() + Duration::minutes(5))
+        .touch_session("s1", t0() + Duration::minutes(5), Duration::MINUTE)
         .await
         .unwrap();
     assert_eq!(seen("s1").await, t0() + Duration::minutes(5));
@@ -288,7 +288,7 @@ async fn sessions_found_touched_and_ended(store: &Store) {
     assert!(!store.revoke_session("s1", out).await.unwrap());
     // A revoked session is not moved forward any more.
     store
-        .touch_session("s1", out + Duration::hours(1))
+        .touch_session("s1", out + Duration::hours(1), Duration::MINUTE)
         .await
         .unwrap();
     assert_eq!(seen("s1").await, t0() + Duration::minutes(5));

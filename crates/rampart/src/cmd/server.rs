@@ -53,6 +53,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     config.offline_after_missed = args.offline_after_missed;
     config.retention_days = args.retention_days;
     config.max_auth_failures = args.max_auth_failures;
+    config.session_idle = std::time::Duration::from_secs(args.session_idle_minutes * 60);
+    config.session_max = std::time::Duration::from_secs(args.session_max_hours * 3600);
     runtime()?.block_on(async move {
         let server = RunningServer::start(config).await?;
         write_root(&args.data_dir, &server.root_pem)?;
