@@ -46,6 +46,23 @@ impl AuthFailures {
         (elapsed < WINDOW && *count >= self.max).then(|| (WINDOW - elapsed).as_secs().max(1))
     }
 
+    /// [`AuthFailures::blocked`] as the refusal a request gets: 429 with `Retry-After`.
+    pub(crate) fn refuse_blocked(
+        &self,
+        addr: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), crate::error::ApiError> {
+        match addr.and_then(|ip| self.blocked(ip, now)) {
+            Some(wait) => Err(crate::error::ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                format!("too many failed authentications from this address; retry in {wait} s"),
+            )
+            .with_retry_after(wait)),
+            None => Ok(()),
+        }
+    }
+
     /// Counts a failure of `addr`.
     pub fn record(&self, addr: IpAddr, now: Instant) {
         let mut windows = self

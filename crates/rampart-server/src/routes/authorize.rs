@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -200,14 +199,7 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
             )
             .with_challenge(challenge(taxii)));
         };
-        if let Some(wait) = client.and_then(|ip| app.auth_failures.blocked(ip, now)) {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failures",
-                format!("too many failed authentications from this address; retry in {wait} s"),
-            )
-            .with_retry_after(wait));
-        }
+        app.auth_failures.refuse_blocked(client, now)?;
         let hash = rampart_access::secret::digest(&session);
         let found = app.store.session_by_hash(&hash).await?;
         return judge_session(app, found, OffsetDateTime::now_utc()).inspect_err(|_| {
@@ -216,14 +208,7 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
             }
         });
     };
-    if let Some(wait) = client.and_then(|ip| app.auth_failures.blocked(ip, now)) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
-            format!("too many failed authentications from this address; retry in {wait} s"),
-        )
-        .with_retry_after(wait));
-    }
+    app.auth_failures.refuse_blocked(client, now)?;
     let verdict = match header.to_str() {
         Err(_) => Err(ApiError::unauthorized(
             "bad_authorization",

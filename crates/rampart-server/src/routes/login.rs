@@ -73,19 +73,6 @@ fn bad_credentials() -> ApiError {
     ApiError::unauthorized("bad_credentials", "user name or password is wrong")
 }
 
-/// Refuses a client address with too many recent failures.
-fn not_blocked(app: &App, client: SocketAddr, now: Instant) -> Result<(), ApiError> {
-    match app.auth_failures.blocked(client.ip(), now) {
-        Some(wait) => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
-            format!("too many failed authentications from this address; retry in {wait} s"),
-        )
-        .with_retry_after(wait)),
-        None => Ok(()),
-    }
-}
-
 /// Checks a new password against the policy and the old one, and stores its hash.
 async fn set_password(
     app: &App,
@@ -119,7 +106,8 @@ async fn password_user(
     new_password: Option<&str>,
 ) -> Result<User, ApiError> {
     let started = Instant::now();
-    not_blocked(app, client, started)?;
+    app.auth_failures
+        .refuse_blocked(Some(client.ip()), started)?;
     let found = match rampart_access::check_user_name(name) {
         Ok(()) => app.store.user_with_password(name).await?,
         Err(_) => None,
@@ -210,7 +198,8 @@ pub(crate) async fn change_password(
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<Json<Done>, ApiError> {
     let started = Instant::now();
-    not_blocked(&app, client, started)?;
+    app.auth_failures
+        .refuse_blocked(Some(client.ip()), started)?;
     let phc = app
         .store
         .user_with_password(&caller.user.name)

@@ -156,6 +156,19 @@ async fn call(
     (status, code)
 }
 
+/// `GET path` with `token`: the JSON answer.
+async fn get_json(s: &TestServer, path: &str, token: &str) -> Value {
+    s.http
+        .get(s.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Every endpoint of the doc × every role, and every bad credential on every endpoint.
 async fn every_endpoint_for_every_role(db: Db) {
     let Some(s) = TestServer::start_with(db, |c| c.max_auth_failures = 1_000_000).await else {
@@ -372,28 +385,16 @@ async fn group_limits_and_demotion(db: Db) {
             assert_eq!(code, "permission_denied", "{method} {path}");
         }
     }
-    let listed: Vec<Value> = s
-        .http
-        .get(s.url("/api/v1/agents"))
-        .bearer_auth(&op)
-        .send()
-        .await
+    let listed = get_json(&s, "/api/v1/agents", &op).await;
+    let ids: Vec<&str> = listed
+        .as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = listed.iter().map(|a| a["id"].as_str().unwrap()).collect();
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["agent-web"]);
-    let tokens: Vec<Value> = s
-        .http
-        .get(s.url("/api/v1/tokens"))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = get_json(&s, "/api/v1/tokens", &op).await;
+    let tokens = tokens.as_array().unwrap();
     assert!(!tokens.is_empty());
     assert!(tokens.iter().all(|t| t["group"] == "web"), "{tokens:?}");
 
@@ -518,16 +519,7 @@ async fn password_login(db: Db) {
     assert_eq!(v["info"]["role"], "auditor");
 
     // The token works and says who it is; the one-time password does not any more.
-    let me: Value = s
-        .http
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&first)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get_json(&s, "/api/v1/me", &first).await;
     assert_eq!(me["user"]["name"], "carol");
     assert_eq!(me["user"]["must_change_password"], false);
     let held: Vec<&str> = me["permissions"]
