@@ -35,6 +35,8 @@ pub(crate) struct App {
     pub intel: Intel,
     /// Failed authentications per client address (logged and rate-limited).
     pub auth_failures: crate::routes::auth_limit::AuthFailures,
+    /// Request rates per client (logins, enrolments, lookups, exports).
+    pub rates: crate::routes::rate_limit::RateLimiter,
     /// Turns at an argon2id password check (memory- and CPU-hard: bounded).
     pub password_checks: tokio::sync::Semaphore,
 }
@@ -58,6 +60,7 @@ impl App {
             revoked: Arc::new(RevocationSet::new()),
             enrol_audience: format!("{api_url}/api/v1/enrol"),
             auth_failures: crate::routes::auth_limit::AuthFailures::new(config.max_auth_failures),
+            rates: crate::routes::rate_limit::RateLimiter::new(config.rate_limits),
             password_checks: tokio::sync::Semaphore::new(crate::routes::CONCURRENT_PASSWORD_CHECKS),
             config,
             api_url,

@@ -41,6 +41,8 @@ pub struct ServerConfig {
     /// Failed authentications allowed per client address and minute before it is refused
     /// (429) until the minute ends. Raise it when many admins share one address (a NAT).
     pub max_auth_failures: u32,
+    /// Requests a minute per client for logins, enrolments, lookups and exports.
+    pub rate_limits: crate::routes::rate_limit::RateLimits,
     /// A browser session ends after this long without a request (idle timeout).
     pub session_idle: Duration,
     /// A browser session ends this long after its login, however active (absolute timeout).
@@ -79,6 +81,7 @@ impl ServerConfig {
             max_auth_failures: crate::routes::auth_limit::DEFAULT_MAX_FAILURES,
             // OWASP's session guidance for sensitive applications: 15–30 minutes idle, an
             // absolute end within a working day.
+            rate_limits: crate::routes::rate_limit::RateLimits::default(),
             session_idle: Duration::from_secs(30 * 60),
             session_max: Duration::from_secs(12 * 3600),
             // A 256 MiB feed upload at 1 MiB/s fits in 10 minutes; a body trickled at less than

@@ -27,6 +27,7 @@ pub use bootstrap::rotate_intermediate;
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use routes::openapi::openapi_document;
+pub use routes::rate_limit::RateLimits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

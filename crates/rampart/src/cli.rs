@@ -350,6 +350,18 @@ pub struct ServerArgs {
     /// 429 until the minute ends (raise it when many admins share one address).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_auth_failures: u32,
+    /// Password logins and browser logins allowed per client address and minute (0: no limit).
+    #[arg(long, default_value_t = 30)]
+    pub rate_login: u32,
+    /// Agent enrolments allowed per client address and minute (0: no limit).
+    #[arg(long, default_value_t = 6_000)]
+    pub rate_enrol: u32,
+    /// Intel lookups and matches allowed per API token and minute (0: no limit).
+    #[arg(long, default_value_t = 120_000)]
+    pub rate_lookup: u32,
+    /// Intel exports and TAXII object pages allowed per API token and minute (0: no limit).
+    #[arg(long, default_value_t = 600)]
+    pub rate_export: u32,
     /// Browser sessions end after this many minutes without a request.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub session_idle_minutes: u64,

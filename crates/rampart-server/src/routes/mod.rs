@@ -15,6 +15,7 @@ mod login;
 pub mod openapi;
 mod problem;
 mod public;
+pub mod rate_limit;
 mod taxii;
 mod users;
 
@@ -305,11 +306,18 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
                 .layer(axum::middleware::from_fn(move |req, next| {
                     body::early_limit(limit, req, next)
                 }));
-        // Outermost: nobody's body is read before they are known to be allowed.
+        // Nobody's body is read before they are known to be allowed.
         if let Auth::User(permission, on) = e.auth {
             let app = app.clone();
             route = route.layer(axum::middleware::from_fn(move |req, next| {
                 authorize::enforce(app.clone(), permission, on, req, next)
+            }));
+        }
+        // Outermost: a client over its rate costs not even a credential lookup.
+        if let Some(class) = rate_limit::class_of(e.path) {
+            let app = app.clone();
+            route = route.layer(axum::middleware::from_fn(move |req, next| {
+                rate_limit::layer(app.clone(), class, req, next)
             }));
         }
         r = r.route(e.path, route);

@@ -210,6 +210,10 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
         }
         _ => {}
     }
+    if super::rate_limit::class_of(e.path).is_some() {
+        errors.retain(|(status, _)| *status != 429);
+        errors.push((429, "Too many requests of this kind from this client, or too many failed authentications from its address (Retry-After says when to try again)"));
+    }
     if matches!(e.reply, Reply::Taxii(_)) {
         errors.push((406, "The Accept header does not take TAXII 2.1"));
     }

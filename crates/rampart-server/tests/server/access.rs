@@ -1089,3 +1089,91 @@ async fn browser_sessions(db: Db) {
     store.close().await;
 }
 server_test!(browser_sessions);
+
+/// Rate limits: lookups and exports per credential (another token keeps its own budget),
+/// logins and enrolments per address; each refusal is 429 with Retry-After.
+async fn rates_per_client(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| {
+        c.rate_limits = rampart_server::RateLimits {
+            login_per_minute: 3,
+            enrol_per_minute: 2,
+            lookup_per_minute: 4,
+            export_per_minute: 2,
+        };
+    })
+    .await
+    else {
+        return;
+    };
+    let store = s.store().await;
+    let admin = store.user("admin").await.unwrap().unwrap();
+    let other = token(&store, &admin, "other", Role::Admin, &[], Duration::days(1)).await;
+    let get = |path: &'static str, token: String| {
+        let req = s.http.get(s.url(path)).bearer_auth(token);
+        async move {
+            let r = req.send().await.unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v["code"].as_str().unwrap_or("").to_owned(), retry)
+        }
+    };
+    let lookup = "/api/v1/intel/lookup?value=192.0.2.1";
+    for _ in 0..4 {
+        assert_eq!(get(lookup, s.admin_token.clone()).await.0, 200);
+    }
+    let (st, code, retry) = get(lookup, s.admin_token.clone()).await;
+    assert_eq!((st, code.as_str()), (429, "rate_limited"));
+    assert_eq!(
+        retry,
+        Some(15),
+        "a request's worth refills in 15 s at 4 a minute"
+    );
+    assert_eq!(
+        get(lookup, other.clone()).await.0,
+        200,
+        "another token has its own budget"
+    );
+    // Exports count apart from lookups.
+    let export = "/api/v1/intel/export?format=csv";
+    assert_eq!(get(export, other.clone()).await.0, 200);
+    assert_eq!(get(export, other.clone()).await.0, 200);
+    assert_eq!(get(export, other.clone()).await.1, "rate_limited");
+    // Logins per address: the harness's first login and two more; the fourth is refused before
+    // its password is even checked.
+    for _ in 0..2 {
+        let r = s
+            .http
+            .post(s.url("/api/v1/login"))
+            .json(&serde_json::json!({"user": "admin", "password": super::harness::ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let r = s
+        .http
+        .post(s.url("/api/v1/login"))
+        .json(&serde_json::json!({"user": "admin", "password": super::harness::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Enrolments per address: refused before the token is looked at.
+    for expected in [400, 400, 429] {
+        let r = s
+            .http
+            .post(s.url("/api/v1/enrol"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), expected);
+    }
+    store.close().await;
+}
+server_test!(rates_per_client);

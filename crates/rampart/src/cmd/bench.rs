@@ -99,7 +99,13 @@ fn start_server(dir: &std::path::Path, args: &BenchFleetArgs) -> anyhow::Result<
     start_server_on(
         &dir.join("data"),
         args.database_url.as_deref(),
-        &["--heartbeat-secs", &args.interval.to_string()],
+        // 10,000 simulated agents enrol from one address as fast as the server takes them.
+        &[
+            "--heartbeat-secs",
+            &args.interval.to_string(),
+            "--rate-enrol",
+            "0",
+        ],
     )
 }
 

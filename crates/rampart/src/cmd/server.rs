@@ -53,6 +53,12 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     config.offline_after_missed = args.offline_after_missed;
     config.retention_days = args.retention_days;
     config.max_auth_failures = args.max_auth_failures;
+    config.rate_limits = rampart_server::RateLimits {
+        login_per_minute: args.rate_login,
+        enrol_per_minute: args.rate_enrol,
+        lookup_per_minute: args.rate_lookup,
+        export_per_minute: args.rate_export,
+    };
     config.session_idle = std::time::Duration::from_secs(args.session_idle_minutes * 60);
     config.session_max = std::time::Duration::from_secs(args.session_max_hours * 3600);
     runtime()?.block_on(async move {
