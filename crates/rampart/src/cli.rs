@@ -75,6 +75,26 @@ pub enum BenchCommand {
     /// second (one thread and all cores) and index memory, then end-to-end ingestion of a
     /// generated feed into a fresh embedded store.
     Intel(BenchIntelArgs),
+    /// What authentication and authorization cost an API call: a public call (the floor)
+    /// against calls with an API token and with a group-limited one, open loop on a real server.
+    Auth(BenchAuthArgs),
+}
+
+/// `rampart bench auth`.
+#[derive(Debug, Args)]
+pub struct BenchAuthArgs {
+    /// Requests a second, per call.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Seconds per call (after one second of warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rampart bench intel`.

@@ -26,6 +26,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Fleet(args) => fleet(args),
         BenchCommand::Intel(args) => super::bench_intel::run(args),
+        BenchCommand::Auth(args) => super::bench_auth::run(args),
     }
 }
 
@@ -200,6 +201,74 @@ fn first_login(data: &std::path::Path, api: u16) -> anyhow::Result<String> {
         let issued: rampart_server::api::IssuedToken = serde_json::from_slice(&bytes)?;
         Ok(issued.token)
     })
+}
+
+/// Sends `rate` requests a second for `seconds` (after one second of warm-up, not recorded),
+/// open loop: each request's latency counts from when it was due, so a slow server cannot slow
+/// the client down and hide it. `request(k)` gives the k-th request's URL and bearer token;
+/// `ok(status)` says whether its answer counts as served. Figures: latency percentiles, errors,
+/// the achieved rate, and the server's CPU time and RSS (what queueing on a slower or busier
+/// machine grows from, steadier from run to run than the latency tail).
+pub(crate) async fn open_loop(
+    client: &reqwest::Client,
+    server_pid: u32,
+    rate: u64,
+    seconds: u64,
+    request: impl Fn(u64) -> (String, Option<String>),
+    ok: fn(u16) -> bool,
+) -> anyhow::Result<serde_json::Value> {
+    let period = std::time::Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let warmup = rate;
+    let total = warmup + rate * seconds;
+    let mut tick = tokio::time::interval(period);
+    let mut tasks = tokio::task::JoinSet::new();
+    let cpu0 = cpu_ticks(server_pid).unwrap_or(0);
+    let phase = std::time::Instant::now();
+    for k in 0..total {
+        let due = tick.tick().await;
+        let (url, token) = request(k);
+        let mut req = client.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        tasks.spawn(async move {
+            let served = req
+                .send()
+                .await
+                .map(|r| ok(r.status().as_u16()))
+                .unwrap_or(false);
+            (k >= warmup, served, due.elapsed().as_micros() as u64)
+        });
+    }
+    let mut latencies = Vec::with_capacity((rate * seconds) as usize);
+    let mut errors = 0u64;
+    while let Some(r) = tasks.join_next().await {
+        let (recorded, served, micros) = r?;
+        if recorded {
+            if served {
+                latencies.push(micros);
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    let elapsed = phase.elapsed().as_secs_f64();
+    let cpu = cpu_ticks(server_pid).unwrap_or(0).saturating_sub(cpu0);
+    latencies.sort_unstable();
+    let rss = rss_kib(server_pid).unwrap_or(0);
+    Ok(serde_json::json!({
+        "requests": latencies.len() as u64 + errors,
+        "errors": errors,
+        "offered_rate": rate,
+        "achieved_rate": total as f64 / elapsed,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p90_ms": percentile(&latencies, 0.90),
+        "p99_ms": percentile(&latencies, 0.99),
+        "max_ms": percentile(&latencies, 1.0),
+        "server_rss_mib": rss as f64 / 1024.0,
+        // Ticks are 1/100 s: 10,000 µs each.
+        "server_cpu_us_per_request": cpu as f64 * 10_000.0 / total.max(1) as f64,
+    }))
 }
 
 pub(crate) fn tls(

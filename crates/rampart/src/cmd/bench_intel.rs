@@ -249,7 +249,7 @@ fn api_phase(
     rate: u64,
     seconds: u64,
 ) -> anyhow::Result<serde_json::Value> {
-    use crate::cmd::bench::{cpu_ticks, percentile, rss_kib, start_server_on, tls};
+    use crate::cmd::bench::{start_server_on, tls};
     let started = Instant::now();
     let server = start_server_on(dir, database_url, &[])?;
     let root = std::fs::read_to_string(server.data.join("root-ca.pem"))?;
@@ -293,65 +293,21 @@ fn api_phase(
                     .collect()
             })
             .collect();
-        let period = std::time::Duration::from_nanos(1_000_000_000 / rate.max(1));
-        let warmup = rate; // one second, not recorded
-        let total = warmup + rate * seconds;
-        let mut tick = tokio::time::interval(period);
-        let mut tasks = tokio::task::JoinSet::new();
-        // The server's CPU per request: what queueing on a slower or busier machine grows
-        // from, steadier from run to run than the latency tail.
-        let cpu0 = cpu_ticks(server.child_id()).unwrap_or(0);
-        let phase = Instant::now();
-        for k in 0..total {
-            let due = tick.tick().await;
-            let (client, url, token) = (
-                client.clone(),
-                format!("{base}{}", values[(k % values.len() as u64) as usize]),
-                server.token.clone(),
-            );
-            tasks.spawn(async move {
-                let ok = client
-                    .get(url)
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false);
-                (k >= warmup, ok, due.elapsed().as_micros() as u64)
-            });
-        }
-        let mut latencies = Vec::with_capacity((rate * seconds) as usize);
-        let mut errors = 0u64;
-        while let Some(r) = tasks.join_next().await {
-            let (recorded, ok, micros) = r?;
-            if recorded {
-                if ok {
-                    latencies.push(micros);
-                } else {
-                    errors += 1;
-                }
-            }
-        }
-        let elapsed = phase.elapsed().as_secs_f64();
-        let cpu = cpu_ticks(server.child_id())
-            .unwrap_or(0)
-            .saturating_sub(cpu0);
-        latencies.sort_unstable();
-        let rss = rss_kib(server.child_id()).unwrap_or(0);
-        Ok(json!({
-            "startup_seconds": startup,
-            "requests": latencies.len() as u64 + errors,
-            "errors": errors,
-            "offered_rate": rate,
-            "achieved_rate": total as f64 / elapsed,
-            "p50_ms": percentile(&latencies, 0.50),
-            "p90_ms": percentile(&latencies, 0.90),
-            "p99_ms": percentile(&latencies, 0.99),
-            "max_ms": percentile(&latencies, 1.0),
-            "server_rss_mib": rss as f64 / 1024.0,
-            // Ticks are 1/100 s: 10,000 µs each.
-            "server_cpu_us_per_request": cpu as f64 * 10_000.0 / total.max(1) as f64,
-        }))
+        let token = server.token.clone();
+        let mut figures = crate::cmd::bench::open_loop(
+            &client,
+            server.child_id(),
+            rate,
+            seconds,
+            |k| {
+                let url = format!("{base}{}", values[(k % values.len() as u64) as usize]);
+                (url, Some(token.clone()))
+            },
+            |status| status == 200,
+        )
+        .await?;
+        figures["startup_seconds"] = json!(startup);
+        Ok(figures)
     })
 }
 

@@ -1,6 +1,7 @@
 //! Subcommand implementations.
 
 mod bench;
+mod bench_auth;
 mod bench_intel;
 mod fleet;
 mod intel;
