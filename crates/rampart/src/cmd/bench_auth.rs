@@ -14,6 +14,9 @@ use serde_json::json;
 use crate::cli::BenchAuthArgs;
 use crate::cmd::bench::{open_loop, start_server_on, tls};
 
+/// A call measured: its name in the figures, path, token, and which status means served.
+type Scenario<'a> = (&'a str, &'a str, Option<&'a str>, fn(u16) -> bool);
+
 /// Runs the benchmark.
 pub fn run(args: BenchAuthArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
@@ -34,7 +37,7 @@ pub fn run(args: BenchAuthArgs) -> anyhow::Result<ExitCode> {
             .error_for_status()?
             .json()
             .await?;
-        let scenarios: [(&str, &str, Option<&str>, fn(u16) -> bool); 4] = [
+        let scenarios: [Scenario<'_>; 4] = [
             ("health_no_auth", "/api/v1/health", None, |s| s == 200),
             ("me_token", "/api/v1/me", Some(&server.token), |s| s == 200),
             // No agent has this id: the handler answers 404 after the full authorization.
