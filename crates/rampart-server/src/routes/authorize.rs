@@ -51,6 +51,8 @@ pub(crate) struct Caller {
     pub token: String,
     /// The session's id hash, when the call came with a session cookie.
     pub session: Option<String>,
+    /// That session's CSRF token, read with it: a change must echo it.
+    csrf_token: Option<String>,
     /// What the token carries.
     token_grant: Grant,
 }
@@ -104,12 +106,10 @@ pub(crate) async fn enforce(
 ) -> Response {
     let (mut parts, body) = req.into_parts();
     let caller = match authenticate(&app, &parts).await {
-        Ok(c) if c.session.is_some() && !parts.method.is_safe() => {
-            match csrf(&app, &c, &parts).await {
-                Ok(()) => c,
-                Err(e) => return e.into_response(),
-            }
-        }
+        Ok(c) if c.session.is_some() && !parts.method.is_safe() => match csrf(&c, &parts) {
+            Ok(()) => c,
+            Err(e) => return e.into_response(),
+        },
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -289,6 +289,7 @@ fn judge_token(
         token_grant: token.grant(),
         token: token.name,
         session: None,
+        csrf_token: None,
         user,
     })
 }
@@ -357,6 +358,7 @@ fn judge_session(
         token_grant: user.grant(),
         token: "session".to_owned(),
         session: Some(session.id_hash),
+        csrf_token: Some(session.csrf_token),
         user,
     })
 }
@@ -364,22 +366,14 @@ fn judge_session(
 /// A state-changing request of a session must echo the session's CSRF token in
 /// `X-CSRF-Token` (another site's page can make the browser send the cookie, never read the
 /// token). API tokens need none: no browser attaches them by itself.
-async fn csrf(app: &App, caller: &Caller, parts: &Parts) -> Result<(), ApiError> {
+fn csrf(caller: &Caller, parts: &Parts) -> Result<(), ApiError> {
     let sent = parts
         .headers
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let expected = match &caller.session {
-        Some(hash) => app
-            .store
-            .session_by_hash(hash)
-            .await?
-            .map(|a| a.credential.csrf_token),
-        None => None,
-    };
-    match expected {
-        Some(e) if rampart_access::secret::same(sent, &e) => Ok(()),
+    match &caller.csrf_token {
+        Some(expected) if rampart_access::secret::same(sent, expected) => Ok(()),
         _ => Err(ApiError::forbidden(
             "csrf_failed",
             "a change made with a session needs the session's CSRF token in X-CSRF-Token",

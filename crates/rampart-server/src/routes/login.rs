@@ -61,7 +61,7 @@ async fn check_password(app: &App, password: &str, phc: Option<String>) -> Resul
     .map_err(ApiError::internal)
 }
 
-async fn hash_password(password: &str) -> Result<String, ApiError> {
+pub(crate) async fn hash_password(password: &str) -> Result<String, ApiError> {
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || rampart_access::password::hash(&password))
         .await

@@ -37,13 +37,7 @@ fn scope(groups: &[String]) -> Result<Scope, ApiError> {
 
 async fn one_time_password() -> Result<(String, String), ApiError> {
     let password = rampart_access::secret::new_one_time_password();
-    let phc = tokio::task::spawn_blocking({
-        let password = password.clone();
-        move || rampart_access::password::hash(&password)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let phc = super::login::hash_password(&password).await?;
     Ok((password, phc))
 }
 
