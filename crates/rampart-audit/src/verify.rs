@@ -31,7 +31,8 @@ pub enum Problem {
         found: u64,
     },
     /// Entries in `from..size` are not what the checkpoint of `size` signed: one of them was
-    /// edited, or entries were deleted, inserted or reordered there.
+    /// edited, or entries were deleted, inserted or reordered there. Only the first such
+    /// checkpoint is reported: every later root covers the same change.
     Changed {
         /// The previous matching checkpoint's size (0 for the first).
         from: u64,
@@ -229,6 +230,7 @@ impl LogCheck {
             seen |= self.matched[i] == Some(true);
         }
         let mut matched = 0;
+        let mut changed = false;
         let mut found = Vec::new();
         for (i, cp) in self.checkpoints.iter().enumerate() {
             match self.matched[i] {
@@ -237,12 +239,14 @@ impl LogCheck {
                     from = cp.size;
                 }
                 Some(false) if later_match[i] => found.push(Problem::Fork { size: cp.size }),
+                // Every later root covers the change too: the first is the one that says where.
+                Some(false) if changed => {}
                 Some(false) => {
                     found.push(Problem::Changed {
                         from,
                         size: cp.size,
                     });
-                    from = cp.size;
+                    changed = true;
                 }
                 None => {}
             }
@@ -351,7 +355,6 @@ mod tests {
                     found: 4
                 },
                 Problem::Changed { from: 0, size: 8 },
-                Problem::Changed { from: 8, size: 16 },
             ]
         );
 
@@ -370,13 +373,7 @@ mod tests {
         inserted.push(entry(5, "user.forged"));
         inserted.extend((5..20).map(|i| entry(i + 1, "user.create")));
         let r = run(&inserted, cps(), None);
-        assert_eq!(
-            r.problems,
-            vec![
-                Problem::Changed { from: 0, size: 8 },
-                Problem::Changed { from: 8, size: 16 },
-            ]
-        );
+        assert_eq!(r.problems, vec![Problem::Changed { from: 0, size: 8 }]);
 
         // Reordered: two entries swapped as they are.
         let mut swapped = l.clone();

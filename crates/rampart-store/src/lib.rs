@@ -11,6 +11,7 @@
 //! records.
 
 mod agents;
+mod audit;
 mod ca;
 mod error;
 mod intel;
@@ -34,6 +35,7 @@ use sqlx::sqlite::{
 };
 
 pub use agents::GroupOf;
+pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
 pub use error::StoreError;
 pub use policies::NewPolicyVersion;
 pub use rampart_intel::rows::{

@@ -10,11 +10,33 @@ use crate::Store;
 pub struct TestStore {
     /// The store under test.
     pub store: Store,
+    /// What [`Store::open`] takes to open the same database again (a second replica).
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_schema: Option<(String, String)>,
 }
 
 impl TestStore {
+    /// Runs SQL on the database behind the store's back, as an intruder with database access
+    /// would (tampering tests).
+    pub async fn tamper(&self, sql: &str) {
+        use sqlx::Connection as _;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.pg_schema.is_some() {
+            let mut c = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
+            c.close().await.expect("close");
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.url))
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
+            c.close().await.expect("close");
+        }
+    }
+
     /// Closes the store and drops its PostgreSQL schema.
     pub async fn finish(self) {
         self.store.close().await;
@@ -27,11 +49,11 @@ impl TestStore {
 /// A store on a new SQLite file in a temporary directory.
 pub async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sqlite(&dir.path().join("rampart.db"))
-        .await
-        .expect("open sqlite");
+    let path = dir.path().join("rampart.db");
+    let store = Store::open_sqlite(&path).await.expect("open sqlite");
     TestStore {
         store,
+        url: path.display().to_string(),
         _dir: Some(dir),
         pg_schema: None,
     }
@@ -87,6 +109,7 @@ pub async fn postgres() -> Option<TestStore> {
     let store = Store::open_postgres(&scoped).await.expect("open postgres");
     Some(TestStore {
         store,
+        url: scoped,
         _dir: None,
         pg_schema: Some((url, schema)),
     })

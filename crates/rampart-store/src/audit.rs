@@ -1,0 +1,409 @@
+//! The audit log's rows: entries, the tree's stored subtrees, its head and its checkpoints.
+//!
+//! Every append and every checkpoint first takes the one `audit_head` row with an
+//! `UPDATE … RETURNING`: on PostgreSQL that row lock orders all replicas' appends, on SQLite it
+//! is the write lock. Under it the next indices are assigned, the new subtrees computed from
+//! the head's frontier and everything written in the same transaction, so the log cannot fork
+//! and a crash leaves either the whole batch or none of it. Entry and node primary keys refuse
+//! a second row at an index even if that ordering were ever bypassed.
+
+use std::collections::HashMap;
+
+use rampart_audit::tree::{self, NodeSource};
+use rampart_audit::{Checkpoint, Entry, Event, Frontier, Hash, LogKey, NodeId, Outcome};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, from_secs, on_pool, on_reader, secs};
+
+/// An entry as stored: its index and the exact text hashed into the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Leaf index.
+    pub index: u64,
+    /// The leaf's text.
+    pub body: String,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Entries it covers.
+    pub size: u64,
+    /// When it was signed.
+    pub created_at: OffsetDateTime,
+    /// The signed note.
+    pub note: String,
+}
+
+/// A search of the log. Every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// This action, or every action starting with it when it ends in `*`.
+    pub action: Option<String>,
+    /// Exactly this target.
+    pub target: Option<String>,
+    /// This outcome.
+    pub outcome: Option<Outcome>,
+    /// At or after.
+    pub since: Option<OffsetDateTime>,
+    /// Before.
+    pub until: Option<OffsetDateTime>,
+    /// Only entries with a smaller index (paging newest first).
+    pub before: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// An [`AuditRow`] from a row of either backend (a macro: the row types differ).
+macro_rules! entry_row {
+    ($r:expr) => {{
+        let r = $r;
+        let seq: i64 = r.try_get("seq")?;
+        Ok::<AuditRow, StoreError>(AuditRow {
+            index: u64::try_from(seq).map_err(|e| StoreError::corrupt("audit entry index", e))?,
+            body: r.try_get("body")?,
+        })
+    }};
+}
+
+/// A [`StoredCheckpoint`] from a row of either backend.
+macro_rules! checkpoint_row {
+    ($r:expr) => {{
+        let r = $r;
+        let size: i64 = r.try_get("size")?;
+        Ok::<StoredCheckpoint, StoreError>(StoredCheckpoint {
+            size: u64::try_from(size)
+                .map_err(|e| StoreError::corrupt("audit checkpoint size", e))?,
+            created_at: from_secs(r.try_get("created_at")?),
+            note: r.try_get("note")?,
+        })
+    }};
+}
+
+/// Batches larger than this are written in several statements.
+const CHUNK: usize = 256;
+
+/// Index as the databases' signed 64-bit integer.
+fn db_index(i: u64) -> Result<i64, StoreError> {
+    i64::try_from(i).map_err(|_| StoreError::corrupt("audit index", "beyond 2^63"))
+}
+
+fn hash_of(bytes: Vec<u8>, what: &'static str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::corrupt(what, "not 32 bytes"))
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Nodes read for one computation; a missing one is a damaged store.
+struct Fetched(HashMap<NodeId, Hash>);
+
+impl NodeSource for Fetched {
+    fn node(&mut self, id: NodeId) -> Option<Hash> {
+        self.0.get(&id).copied()
+    }
+}
+
+fn tree_error(e: tree::TreeError) -> StoreError {
+    match e {
+        tree::TreeError::OutOfRange => {
+            StoreError::not_found("audit entry or tree size", "out of range")
+        }
+        tree::TreeError::Missing(id) => StoreError::corrupt(
+            "audit tree",
+            format!("subtree {}/{} is missing", id.level, id.index),
+        ),
+    }
+}
+
+impl Store {
+    /// Appends `events` in order, stamped `now`; returns the index of the first. One
+    /// transaction: all of them or none.
+    pub async fn audit_append(
+        &self,
+        events: &[Event],
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        const LOCK: &str =
+            "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier";
+        const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
+        let at_ms = millis(now);
+        let first = on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let head = sqlx::query(LOCK).fetch_one(&mut *tx).await?;
+            let size: i64 = head.try_get("size")?;
+            let size = u64::try_from(size).map_err(|e| StoreError::corrupt("audit head size", e))?;
+            let bytes: Vec<u8> = head.try_get("frontier")?;
+            let mut frontier = Frontier::from_bytes(size, &bytes)
+                .ok_or_else(|| StoreError::corrupt("audit head", "frontier does not fit the size"))?;
+            let mut rows = Vec::with_capacity(events.len());
+            let mut nodes = Vec::with_capacity(events.len() * 2);
+            for event in events {
+                let entry = Entry { index: frontier.size(), time: now, event: event.clone() };
+                let body = entry.to_leaf();
+                nodes.extend(frontier.push(rampart_audit::merkle::leaf_hash(body.as_bytes())));
+                rows.push((db_index(entry.index)?, body, event));
+            }
+            for chunk in rows.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_entries (seq, at_ms, actor, action, target, outcome, body) ",
+                );
+                qb.push_values(chunk, |mut b, (seq, body, event)| {
+                    b.push_bind(*seq)
+                        .push_bind(at_ms)
+                        .push_bind(&event.actor)
+                        .push_bind(&event.action)
+                        .push_bind(&event.target)
+                        .push_bind(event.outcome.as_str())
+                        .push_bind(body);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            let mut node_rows = Vec::with_capacity(nodes.len());
+            for (id, hash) in &nodes {
+                node_rows.push((i16::from(id.level), db_index(id.index)?, hash.to_vec()));
+            }
+            for chunk in node_rows.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO audit_nodes (level, idx, hash) ");
+                qb.push_values(chunk, |mut b, (level, idx, hash)| {
+                    b.push_bind(*level).push_bind(*idx).push_bind(hash);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            sqlx::query(HEAD)
+                .bind(db_index(frontier.size())?)
+                .bind(frontier.to_bytes())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            size
+        });
+        Ok(first)
+    }
+
+    /// Signs a checkpoint of the log as it is, when it has grown by at least `min_new` entries
+    /// (at least one) since the last one; returns it, or `None` when there was nothing to
+    /// sign. Its time never goes back from the previous checkpoint's, whichever replica's
+    /// clock signed that.
+    pub async fn audit_checkpoint(
+        &self,
+        key: &LogKey,
+        now: OffsetDateTime,
+        min_new: u64,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        const LOCK: &str =
+            "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier";
+        const LAST: &str =
+            "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
+        const INSERT: &str =
+            "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
+        let stored = on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let head = sqlx::query(LOCK).fetch_one(&mut *tx).await?;
+            let size: i64 = head.try_get("size")?;
+            let size = u64::try_from(size).map_err(|e| StoreError::corrupt("audit head size", e))?;
+            let bytes: Vec<u8> = head.try_get("frontier")?;
+            let frontier = Frontier::from_bytes(size, &bytes)
+                .ok_or_else(|| StoreError::corrupt("audit head", "frontier does not fit the size"))?;
+            let last = sqlx::query(LAST).fetch_optional(&mut *tx).await?;
+            let (last_size, last_at) = match last {
+                Some(r) => (r.try_get::<i64, _>("size")?, r.try_get::<i64, _>("created_at")?),
+                None => (0, 0),
+            };
+            let last_size = u64::try_from(last_size).unwrap_or(0);
+            if size <= last_size || size - last_size < min_new.max(1) {
+                None
+            } else {
+                let at = secs(now).max(last_at);
+                let checkpoint = Checkpoint {
+                    origin: key.origin().to_owned(),
+                    size,
+                    root: frontier.root(),
+                    time: from_secs(at),
+                };
+                let note = key
+                    .sign(&checkpoint)
+                    .map_err(|e| StoreError::corrupt("audit log key", e))?;
+                sqlx::query(INSERT)
+                    .bind(db_index(size)?)
+                    .bind(at)
+                    .bind(&note)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Some(StoredCheckpoint { size, created_at: from_secs(at), note })
+            }
+        });
+        Ok(stored)
+    }
+
+    /// The number of entries.
+    pub async fn audit_size(&self) -> Result<u64, StoreError> {
+        const SQL: &str = "SELECT size FROM audit_head WHERE id = 1";
+        let size: i64 = on_reader!(self, c => sqlx::query_scalar(SQL).fetch_one(c).await?);
+        u64::try_from(size).map_err(|e| StoreError::corrupt("audit head size", e))
+    }
+
+    /// The largest checkpoint.
+    pub async fn audit_latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        const SQL: &str =
+            "SELECT size, created_at, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
+        on_reader!(self, c => sqlx::query(SQL).fetch_optional(c).await?.map(|r| checkpoint_row!(r)).transpose())
+    }
+
+    /// The checkpoint of exactly `size` entries.
+    pub async fn audit_checkpoint_at(
+        &self,
+        size: u64,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        const SQL: &str = "SELECT size, created_at, note FROM audit_checkpoints WHERE size = $1";
+        let size = db_index(size)?;
+        on_reader!(self, c => sqlx::query(SQL).bind(size).fetch_optional(c).await?.map(|r| checkpoint_row!(r)).transpose())
+    }
+
+    /// Checkpoints larger than `after`, smallest first, at most `limit`.
+    pub async fn audit_checkpoints(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        const SQL: &str = "SELECT size, created_at, note FROM audit_checkpoints \
+                           WHERE size > $1 ORDER BY size LIMIT $2";
+        let after = db_index(after)?;
+        on_pool!(&self.db, p => sqlx::query(SQL).bind(after).bind(i64::from(limit)).fetch_all(p).await?
+            .into_iter().map(|r| checkpoint_row!(r)).collect())
+    }
+
+    /// One entry.
+    pub async fn audit_entry(&self, index: u64) -> Result<Option<AuditRow>, StoreError> {
+        const SQL: &str = "SELECT seq, body FROM audit_entries WHERE seq = $1";
+        let index = db_index(index)?;
+        on_reader!(self, c => sqlx::query(SQL).bind(index).fetch_optional(c).await?.map(|r| entry_row!(r)).transpose())
+    }
+
+    /// Entries from index `from` on, in order, at most `limit`: the export, a page at a time.
+    pub async fn audit_entries(&self, from: u64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        const SQL: &str =
+            "SELECT seq, body FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2";
+        let from = db_index(from)?;
+        on_pool!(&self.db, p => sqlx::query(SQL).bind(from).bind(i64::from(limit)).fetch_all(p).await?
+            .into_iter().map(|r| entry_row!(r)).collect())
+    }
+
+    /// Entries matching `q`, newest first.
+    pub async fn audit_search(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT seq, body FROM audit_entries WHERE 1 = 1");
+            if let Some(actor) = &q.actor {
+                qb.push(" AND actor = ").push_bind(actor.clone());
+            }
+            match q.action.as_deref().map(|a| (a, a.strip_suffix('*'))) {
+                Some((_, Some(prefix))) => {
+                    // A prefix as a range: no LIKE, so '%' and '_' in it mean themselves.
+                    qb.push(" AND action >= ").push_bind(prefix.to_owned());
+                    qb.push(" AND action < ").push_bind(format!("{prefix}\u{10FFFF}"));
+                }
+                Some((action, None)) => {
+                    qb.push(" AND action = ").push_bind(action.to_owned());
+                }
+                None => {}
+            }
+            if let Some(target) = &q.target {
+                qb.push(" AND target = ").push_bind(target.clone());
+            }
+            if let Some(outcome) = q.outcome {
+                qb.push(" AND outcome = ").push_bind(outcome.as_str());
+            }
+            if let Some(since) = q.since {
+                qb.push(" AND at_ms >= ").push_bind(millis(since));
+            }
+            if let Some(until) = q.until {
+                qb.push(" AND at_ms < ").push_bind(millis(until));
+            }
+            if let Some(before) = q.before {
+                qb.push(" AND seq < ").push_bind(db_index(before)?);
+            }
+            qb.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(q.limit));
+            qb.build().fetch_all(p).await?.into_iter().map(|r| entry_row!(r)).collect()
+        })
+    }
+
+    /// The audit path of entry `index` in the tree of `size` entries.
+    pub async fn audit_inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.audit_within(size).await?;
+        let ids = tree::inclusion_nodes(index, size).map_err(tree_error)?;
+        let mut nodes = self.audit_nodes(&ids).await?;
+        tree::inclusion_path(index, size, &mut nodes).map_err(tree_error)
+    }
+
+    /// The consistency proof from the tree of `from` entries to the tree of `to`.
+    pub async fn audit_consistency_proof(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.audit_within(to).await?;
+        let ids = tree::consistency_nodes(from, to).map_err(tree_error)?;
+        let mut nodes = self.audit_nodes(&ids).await?;
+        tree::consistency_path(from, to, &mut nodes).map_err(tree_error)
+    }
+
+    /// The root of the tree of `size` entries, from the stored subtrees.
+    pub async fn audit_root(&self, size: u64) -> Result<Hash, StoreError> {
+        self.audit_within(size).await?;
+        let mut nodes = self.audit_nodes(&tree::root_nodes(size)).await?;
+        tree::root(size, &mut nodes).map_err(tree_error)
+    }
+
+    /// A proof is only for a tree that exists.
+    async fn audit_within(&self, size: u64) -> Result<(), StoreError> {
+        let now = self.audit_size().await?;
+        if size > now {
+            return Err(StoreError::not_found(
+                "audit tree size",
+                format!("{size} (the log has {now} entries)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the given subtrees in one query.
+    async fn audit_nodes(&self, ids: &[NodeId]) -> Result<Fetched, StoreError> {
+        if ids.is_empty() {
+            return Ok(Fetched(HashMap::new()));
+        }
+        // Integers written by this function, not input: safe to put in the text.
+        let list: Vec<String> = ids
+            .iter()
+            .map(|id| format!("({}, {})", id.level, id.index))
+            .collect();
+        let sql = format!(
+            "SELECT level, idx, hash FROM audit_nodes WHERE (level, idx) IN ({})",
+            list.join(", ")
+        );
+        on_reader!(self, c => {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(c).await?;
+        let mut map = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let level: i16 = r.try_get("level")?;
+            let idx: i64 = r.try_get("idx")?;
+            let id = NodeId {
+                level: u8::try_from(level).map_err(|e| StoreError::corrupt("audit node level", e))?,
+                index: u64::try_from(idx).map_err(|e| StoreError::corrupt("audit node index", e))?,
+            };
+            map.insert(id, hash_of(r.try_get("hash")?, "audit node hash")?);
+        }
+        Ok(Fetched(map))
+        })
+    }
+}
