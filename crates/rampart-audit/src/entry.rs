@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 /// What came of the action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "AuditOutcome")]
 pub enum Outcome {
     /// It was done.
     Success,
@@ -50,6 +51,7 @@ impl std::str::FromStr for Outcome {
 
 /// What happened, as the code that saw it describes it; the log adds the index and the time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "AuditEvent")]
 pub struct Event {
     /// Who: a user name, `agent:ID`, `system` (the server itself), or `-` when the caller
     /// could not be identified (a failed login names the attempted user in `target`).
@@ -112,6 +114,7 @@ impl Event {
 
 /// An entry of the log: its position, when it was appended, and the event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "AuditEntry")]
 pub struct Entry {
     /// Position in the log, from 0; part of the hashed text, so an entry cannot be moved.
     pub index: u64,

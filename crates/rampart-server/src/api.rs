@@ -507,3 +507,68 @@ fn default_tlp() -> String {
 fn default_feed_ttl() -> i64 {
     30 * 86_400
 }
+
+/// A page of audit-log search results, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditPage {
+    /// The entries.
+    pub entries: Vec<rampart_audit::Entry>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}
+
+/// One audit entry with the exact text its leaf hash is computed from.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntryDetail {
+    /// The entry.
+    pub entry: rampart_audit::Entry,
+    /// The leaf: the stored text, byte for byte (SHA-256 of 0x00 ‖ this is the leaf hash).
+    pub leaf: String,
+}
+
+/// A signed checkpoint of the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditCheckpoint {
+    /// Entries it covers.
+    pub size: u64,
+    /// When it was signed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// The C2SP signed note (origin, size, base64 root, timestamp; then the signature line).
+    pub note: String,
+}
+
+/// The audit log's verifier key, what auditors pin.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditKey {
+    /// The log's origin (first line of every checkpoint, and the key's name).
+    pub origin: String,
+    /// The C2SP verifier key: `NAME+KEYID+BASE64(0x01 ‖ Ed25519 public key)`.
+    pub vkey: String,
+    /// Entries in the log now.
+    pub size: u64,
+}
+
+/// RFC 9162 inclusion proof of one entry in the tree of `size` entries.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditInclusionProof {
+    /// The entry's index.
+    pub index: u64,
+    /// The tree's size (a checkpoint's).
+    pub size: u64,
+    /// The audit path, leaf to root, each hash base64.
+    pub path: Vec<String>,
+}
+
+/// RFC 9162 consistency proof between two tree sizes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditConsistencyProof {
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// The proof's hashes, each base64.
+    pub path: Vec<String>,
+}

@@ -39,6 +39,8 @@ pub(crate) struct App {
     pub rates: crate::routes::rate_limit::RateLimiter,
     /// Turns at an argon2id password check (memory- and CPU-hard: bounded).
     pub password_checks: tokio::sync::Semaphore,
+    /// The tamper-evident audit log.
+    pub audit: crate::audit::AuditLog,
 }
 
 impl App {
@@ -51,6 +53,7 @@ impl App {
         api_url: String,
         agent_url: String,
         intel: Intel,
+        audit_key: rampart_audit::LogKey,
     ) -> App {
         let (ingest_tx, ingest_rx) = mpsc::channel(1024);
         App {
@@ -69,6 +72,7 @@ impl App {
             ingest_tx,
             ingest_rx: Mutex::new(Some(ingest_rx)),
             intel,
+            audit: crate::audit::AuditLog::new(audit_key),
         }
     }
 

@@ -235,6 +235,9 @@ pub(crate) async fn bootstrap(
         }
     };
     let (ca, tokens) = load_or_create_ca(&store, &config.passphrase).await?;
+    let audit_key =
+        crate::audit::load_or_create_key(&store, &config.passphrase, &ca.root_fingerprint())
+            .await?;
 
     let (initial_admin_password, initial_admin_password_file) =
         first_admin(&store, &config.data_dir).await?.unzip();
@@ -260,7 +263,7 @@ pub(crate) async fn bootstrap(
     let agent_url = agent_url.trim_end_matches('/').to_string();
     let intel = crate::intel::Intel::load(&store).await?;
     let app = Arc::new(App::new(
-        store, ca, tokens, config, api_url, agent_url, intel,
+        store, ca, tokens, config, api_url, agent_url, intel, audit_key,
     ));
     app.refresh_revocations().await?;
     Ok(Boot {
@@ -296,10 +299,26 @@ pub async fn rotate_intermediate(
     store
         .replace_ca_material(&material("intermediate", &new, now))
         .await?;
-    store.close().await;
     use rustls::pki_types::pem::PemObject;
     let der = rustls::pki_types::CertificateDer::from_pem_slice(new.cert_pem.as_bytes())
         .map_err(|e| ServerError::IncompleteCa(e.to_string()))?;
+    let fingerprint = rampart_pki::fingerprint(&der);
+    // Run on the server's machine with the passphrase, not through the API: the actor is the
+    // local account that ran it.
+    let actor = format!(
+        "local:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let event = rampart_audit::Event::new(
+        actor,
+        "ca.rotate_intermediate",
+        "ca:intermediate",
+        rampart_audit::Outcome::Success,
+    )
+    .via("cli")
+    .detail("sha256", fingerprint.clone());
+    store.audit_append(&[event], now).await?;
+    store.close().await;
     tracing::warn!("intermediate CA rotated; restart the servers");
-    Ok(rampart_pki::fingerprint(&der))
+    Ok(fingerprint)
 }

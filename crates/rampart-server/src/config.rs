@@ -56,6 +56,8 @@ pub struct ServerConfig {
     /// How often the threat-intel index is rebuilt from the store (expiry, score decay, other
     /// replicas' ingests).
     pub intel_refresh: Duration,
+    /// When the audit log signs checkpoints.
+    pub audit_checkpoints: crate::audit::CheckpointPolicy,
 }
 
 impl ServerConfig {
@@ -94,6 +96,7 @@ impl ServerConfig {
             intel_sync: true,
             intel_sync_check: Duration::from_secs(60),
             intel_refresh: Duration::from_secs(15 * 60),
+            audit_checkpoints: crate::audit::CheckpointPolicy::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 
 pub mod api;
 mod app;
+pub mod audit;
 mod bootstrap;
 mod config;
 mod error;
@@ -100,7 +101,11 @@ impl RunningServer {
         ));
         tasks.spawn(app::background(app.clone(), rx.clone()));
         tasks.spawn(intel::background(app.clone(), rx.clone()));
-        tasks.spawn(ingest::writer(app.clone(), rx));
+        tasks.spawn(ingest::writer(app.clone(), rx.clone()));
+        tasks.spawn(audit::writer(app.clone(), rx));
+        if let Err(e) = audit::record_start(&app).await {
+            tracing::error!(error = ?e, "could not record the server start in the audit log");
+        }
         tracing::info!(api = %app.api_url, agent = %app.agent_url, backend = ?app.store.backend(), "rampart server listening");
         Ok(RunningServer {
             api_addr,

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_access::{Permission, Target as AccessTarget};
+use rampart_audit::Outcome;
 use rampart_store::{
     Agent, Assignment, EnrolmentToken, NewPolicyVersion, PolicySummary, PolicyVersion, Target,
 };
@@ -92,6 +93,19 @@ pub(crate) async fn create_token(
     };
     app.store.insert_enrolment_token(&record).await?;
     tracing::info!(%jti, group = %record.group, max_uses = record.max_uses, "enrolment token created");
+    let mut event = caller
+        .event(
+            "enrolment_token.create",
+            format!("enrolment-token:{jti}"),
+            Outcome::Success,
+        )
+        .detail("group", record.group.clone())
+        .detail("max_uses", record.max_uses.to_string())
+        .detail("expires", rfc3339(record.expires_at));
+    if let Some(agent) = &record.reenrol_agent_id {
+        event = event.detail("reenrol_agent", agent.clone());
+    }
+    app.audit.record(event).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {
@@ -119,6 +133,7 @@ pub(crate) async fn list_tokens(
 
 pub(crate) async fn revoke_token(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path(jti): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
     if app
@@ -126,6 +141,13 @@ pub(crate) async fn revoke_token(
         .revoke_enrolment_token(&jti, OffsetDateTime::now_utc())
         .await?
     {
+        app.audit
+            .record(caller.event(
+                "enrolment_token.revoke",
+                format!("enrolment-token:{jti}"),
+                Outcome::Success,
+            ))
+            .await?;
         Ok(Json(Done { ok: true }))
     } else {
         Err(ApiError::not_found("token", &jti))
@@ -196,6 +218,7 @@ pub(crate) async fn show_agent(
 
 pub(crate) async fn revoke_agent(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RevokeRequest>,
 ) -> Result<Json<Revoked>, ApiError> {
@@ -212,11 +235,20 @@ pub(crate) async fn revoke_agent(
     // This replica refuses them at once; others within their refresh interval.
     app.revoked.extend(serials.iter().cloned());
     tracing::warn!(agent = %id, reason = %req.reason, certificates = serials.len(), "agent revoked");
+    app.audit
+        .record(
+            caller
+                .event("agent.revoke", format!("agent:{id}"), Outcome::Success)
+                .detail("reason", req.reason.clone())
+                .detail("certificates", serials.join(",")),
+        )
+        .await?;
     Ok(Json(Revoked { serials }))
 }
 
 pub(crate) async fn scan_now(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
     if app
@@ -224,6 +256,9 @@ pub(crate) async fn scan_now(
         .request_scan(&id, OffsetDateTime::now_utc())
         .await?
     {
+        app.audit
+            .record(caller.event("agent.scan", format!("agent:{id}"), Outcome::Success))
+            .await?;
         Ok(Json(Done { ok: true }))
     } else {
         Err(ApiError::not_found("agent", &id))
@@ -232,6 +267,7 @@ pub(crate) async fn scan_now(
 
 pub(crate) async fn upload_policy(
     State(app): State<Arc<App>>,
+    caller: Caller,
     ApiJson(req): ApiJson<PolicyUpload>,
 ) -> Result<(StatusCode, Json<PolicyUploaded>), ApiError> {
     let bytes = req.content.as_bytes();
@@ -264,6 +300,21 @@ pub(crate) async fn upload_policy(
         )
         .await?;
     tracing::info!(policy = %version.policy_id, version = version.version, created, "policy uploaded");
+    if created {
+        app.audit
+            .record(
+                caller
+                    .event(
+                        "policy.upload",
+                        format!("policy:{}", version.policy_id),
+                        Outcome::Success,
+                    )
+                    .detail("version", version.version.to_string())
+                    .detail("sha256", digest.clone())
+                    .detail("file", req.file_name.clone()),
+            )
+            .await?;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -349,11 +400,29 @@ pub(crate) async fn assign(
         .find(|a| a.target == req.target)
         .ok_or_else(|| ApiError::internal("assignment vanished after it was written"))?;
     tracing::info!(policy = %id, version, target = ?req.target, schedule = %req.schedule, "policy assigned");
+    app.audit
+        .record(
+            caller
+                .event("policy.assign", format!("policy:{id}"), Outcome::Success)
+                .detail("version", version.to_string())
+                .detail("to", assignment_target(&req.target))
+                .detail("schedule", req.schedule.clone()),
+        )
+        .await?;
     Ok(Json(assignment))
+}
+
+/// An assignment's target as the audit log names it.
+fn assignment_target(target: &Target) -> String {
+    match target {
+        Target::Group(g) => format!("group:{g}"),
+        Target::Agent(a) => format!("agent:{a}"),
+    }
 }
 
 pub(crate) async fn unassign(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path((id, kind, name)): Path<(String, String, String)>,
 ) -> Result<Json<Done>, ApiError> {
     let target = match kind.as_str() {
@@ -367,6 +436,13 @@ pub(crate) async fn unassign(
         }
     };
     if app.store.unassign(&id, &target).await? {
+        app.audit
+            .record(
+                caller
+                    .event("policy.unassign", format!("policy:{id}"), Outcome::Success)
+                    .detail("from", assignment_target(&target)),
+            )
+            .await?;
         Ok(Json(Done { ok: true }))
     } else {
         Err(ApiError::not_found(

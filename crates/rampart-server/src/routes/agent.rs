@@ -106,6 +106,19 @@ pub(crate) async fn renew(
         ))
         .await?;
     tracing::info!(agent = %auth.agent.id, old_serial = %auth.identity.serial, serial = %issued.serial, "certificate renewed");
+    app.audit
+        .record(
+            rampart_audit::Event::new(
+                format!("agent:{}", auth.agent.id),
+                "certificate.renew",
+                format!("agent:{}", auth.agent.id),
+                rampart_audit::Outcome::Success,
+            )
+            .via(format!("certificate:{}", auth.identity.serial))
+            .detail("certificate", issued.serial.clone())
+            .detail("previous", auth.identity.serial.clone()),
+        )
+        .await?;
     Ok(Json(RenewResponse {
         certificate_chain_pem: issued.chain_pem,
     }))

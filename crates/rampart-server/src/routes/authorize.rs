@@ -15,6 +15,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_access::{Grant, Permission, Scope, Target};
+use rampart_audit::{Event, Outcome};
 use rampart_store::{ApiToken, Authenticated, GroupOf, Session, User};
 use time::OffsetDateTime;
 
@@ -55,6 +56,8 @@ pub(crate) struct Caller {
     csrf_token: Option<String>,
     /// What the token carries.
     token_grant: Grant,
+    /// The client's address.
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -73,6 +76,21 @@ impl Caller {
             (Scope::All, Scope::All) => None,
             (Scope::Groups(g), Scope::All) | (Scope::All, Scope::Groups(g)) => Some(g.clone()),
             (Scope::Groups(a), Scope::Groups(b)) => Some(a.intersection(b).cloned().collect()),
+        }
+    }
+
+    /// An audit event of this caller doing `action` to `target`: who, with which credential,
+    /// from where.
+    pub(crate) fn event(&self, action: &str, target: impl Into<String>, outcome: Outcome) -> Event {
+        let via = if self.session.is_some() {
+            "session".to_owned()
+        } else {
+            format!("token:{}", self.token)
+        };
+        let event = Event::new(self.user.name.clone(), action, target, outcome).via(via);
+        match self.client {
+            Some(ip) => event.source(ip.to_string()),
+            None => event,
         }
     }
 
@@ -123,6 +141,17 @@ pub(crate) async fn enforce(
     if let Err(e) = judge(&app, &caller, permission, on, &params).await {
         tracing::info!(user = %caller.user.name, token = %caller.token, permission = %permission,
             path = %parts.uri.path(), "request refused");
+        // A refusal is evidence of someone reaching beyond their role: on the record. Only
+        // authenticated callers get here, and each refusal is one small row.
+        if e.parts().0 == axum::http::StatusCode::FORBIDDEN {
+            let event = caller
+                .event("access.denied", parts.uri.path(), Outcome::Denied)
+                .detail("permission", permission.to_string())
+                .detail("method", parts.method.as_str());
+            if let Err(audit) = app.audit.record(event).await {
+                return audit.into_response();
+            }
+        }
         return e.into_response();
     }
     parts.extensions.insert(caller);
@@ -202,11 +231,13 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
         app.auth_failures.refuse_blocked(client, now)?;
         let hash = rampart_access::secret::digest(&session);
         let found = app.store.session_by_hash(&hash).await?;
-        return judge_session(app, found, OffsetDateTime::now_utc()).inspect_err(|_| {
-            if let Some(ip) = client {
-                app.auth_failures.record(ip, now);
-            }
-        });
+        return judge_session(app, found, OffsetDateTime::now_utc())
+            .map(|c| Caller { client, ..c })
+            .inspect_err(|_| {
+                if let Some(ip) = client {
+                    app.auth_failures.record(ip, now);
+                }
+            });
     };
     app.auth_failures.refuse_blocked(client, now)?;
     let verdict = match header.to_str() {
@@ -223,7 +254,7 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
             }
         },
     };
-    verdict.map_err(|e| {
+    verdict.map(|c| Caller { client, ..c }).map_err(|e| {
         let (_, code, _) = e.parts();
         // The reason and the address, never the credential.
         tracing::warn!(
@@ -291,6 +322,7 @@ fn judge_token(
         session: None,
         csrf_token: None,
         user,
+        client: None,
     })
 }
 
@@ -357,6 +389,7 @@ fn judge_session(
     Ok(Caller {
         token_grant: user.grant(),
         token: "session".to_owned(),
+        client: None,
         session: Some(session.id_hash),
         csrf_token: Some(session.csrf_token),
         user,

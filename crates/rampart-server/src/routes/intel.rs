@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rampart_audit::Outcome;
 use rampart_feeds::export::export_all;
 use rampart_feeds::ingest::{IngestError, IngestReport, ingest};
 use rampart_feeds::lookup::describe;
@@ -20,7 +21,9 @@ use rampart_intel::lookup::{LookupAnswer, find, match_summary, observable_matche
 use rampart_store::{IntelFeed, NewIntelFeed};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use sha2::Digest as _;
 
+use super::authorize::Caller;
 use super::body::{ApiBytes, ApiJson};
 use crate::api::{
     Done, FeedList, FeedRequest, HitList, IntelStats, InvalidObservable, KindCount, MatchRequest,
@@ -161,6 +164,7 @@ pub(crate) async fn list_feeds(State(app): State<Arc<App>>) -> Result<Json<FeedL
 
 pub(crate) async fn put_feed(
     State(app): State<Arc<App>>,
+    caller: Caller,
     ApiJson(req): ApiJson<FeedRequest>,
 ) -> Result<(StatusCode, Json<IntelFeed>), ApiError> {
     let mut def = NewIntelFeed {
@@ -180,7 +184,36 @@ pub(crate) async fn put_feed(
         )
     })?;
     let feed = app.store.intel_put_feed(&def, now()).await?;
+    app.audit
+        .record(
+            caller
+                .event("feed.put", format!("feed:{}", feed.name), Outcome::Success)
+                .detail("format", feed.format.clone())
+                .detail(
+                    "url",
+                    feed.url.as_deref().map(url_for_log).unwrap_or_default(),
+                )
+                .detail("interval_secs", feed.interval_secs.to_string())
+                .detail("reliability", feed.reliability.to_string())
+                .detail("tlp", feed.tlp.clone())
+                .detail("ttl_secs", feed.ttl_secs.to_string()),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(feed)))
+}
+
+/// A feed URL fit for the audit log: no credentials, no query (where feeds put API keys).
+fn url_for_log(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable)".to_owned(),
+    }
 }
 
 /// The request field behind a validation field name.
@@ -194,9 +227,13 @@ fn field_name(field: &str) -> &str {
 
 pub(crate) async fn delete_feed(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
     if app.store.intel_delete_feed(&name).await? {
+        app.audit
+            .record(caller.event("feed.delete", format!("feed:{name}"), Outcome::Success))
+            .await?;
         Ok(Json(Done { ok: true }))
     } else {
         Err(ApiError::not_found("feed", &name))
@@ -213,6 +250,7 @@ async fn feed_named(app: &App, name: &str) -> Result<IntelFeed, ApiError> {
 /// One feed fetched now, whatever its schedule.
 pub(crate) async fn sync_now(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<SyncOutcome>, ApiError> {
     let feed = feed_named(&app, &name).await?;
@@ -244,6 +282,9 @@ pub(crate) async fn sync_now(
     )
     .await
     .map_err(ingest_error)?;
+    app.audit
+        .record(caller.event("feed.sync", format!("feed:{name}"), Outcome::Success))
+        .await?;
     Ok(Json(outcome))
 }
 
@@ -251,6 +292,7 @@ pub(crate) async fn sync_now(
 /// reach the feed's URL.
 pub(crate) async fn upload(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<IngestReport>, ApiError> {
@@ -265,6 +307,8 @@ pub(crate) async fn upload(
         .format
         .parse()
         .map_err(|e| ApiError::internal(format!("feed {name}: stored format: {e}")))?;
+    let body_sha256 = hex::encode(sha2::Sha256::digest(&body));
+    let body_bytes = body.len();
     let _w = app.intel.writer.lock().await;
     let rules = app
         .intel
@@ -282,6 +326,14 @@ pub(crate) async fn upload(
     )
     .await
     .map_err(ingest_error)?;
+    app.audit
+        .record(
+            caller
+                .event("feed.upload", format!("feed:{name}"), Outcome::Success)
+                .detail("sha256", body_sha256)
+                .detail("bytes", body_bytes.to_string()),
+        )
+        .await?;
     Ok(Json(report))
 }
 
@@ -353,6 +405,7 @@ pub(crate) async fn export(
 
 pub(crate) async fn sighting(
     State(app): State<Arc<App>>,
+    caller: Caller,
     ApiJson(req): ApiJson<SightingRequest>,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
     // A value that is not an indicator names no indicator: 404, saying why.
@@ -384,6 +437,22 @@ pub(crate) async fn sighting(
             .rescore(&updated, now())
             .map_err(ApiError::internal)?;
     }
+    let action = if req.false_positive {
+        "intel.false_positive"
+    } else {
+        "intel.sighting"
+    };
+    app.audit
+        .record(
+            caller
+                .event(
+                    action,
+                    format!("indicator:{}:{}", ioc.kind, ioc.value),
+                    Outcome::Success,
+                )
+                .detail("source", req.source.clone().unwrap_or_else(|| "api".into())),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(Done { ok: true })))
 }
 

@@ -15,6 +15,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use rampart_access::{Permission, Target};
+use rampart_audit::{Event, Outcome};
 use rampart_store::{NewApiToken, User};
 use time::OffsetDateTime;
 
@@ -100,6 +101,7 @@ async fn set_password(
 /// replaced by a new one that meets the policy).
 async fn password_user(
     app: &App,
+    action: &str,
     client: SocketAddr,
     name: &str,
     password: &str,
@@ -112,24 +114,63 @@ async fn password_user(
         Ok(()) => app.store.user_with_password(name).await?,
         Err(_) => None,
     };
-    let (user, phc) = match found {
-        Some((user, phc)) if user.disabled_at.is_none() => (Some(user), phc),
-        _ => (None, None),
+    // Why, for the audit log only: the client hears "bad credentials" whatever the reason.
+    let (user, phc, reason) = match found {
+        Some((user, phc)) if user.disabled_at.is_none() => (Some(user), phc, "wrong password"),
+        Some(_) => (None, None, "user disabled"),
+        None => (None, None, "unknown user"),
     };
     let good = check_password(app, password, phc).await?;
+    let shown: String = name.chars().take(64).collect();
+    let failed = |reason: &str| {
+        Event::new("-", action, format!("user:{shown}"), Outcome::Failure)
+            .via("password")
+            .source(client.ip().to_string())
+            .detail("reason", reason)
+    };
     let Some(user) = user.filter(|_| good) else {
-        tracing::warn!(%client, user = %name.chars().take(64).collect::<String>(), "login failed");
+        tracing::warn!(%client, user = %shown, "login failed");
         app.auth_failures.record(client.ip(), started);
+        app.audit.record(failed(reason)).await?;
         return Err(bad_credentials());
     };
     match (new_password, user.must_change_password) {
-        (Some(new), _) => set_password(app, &user, password, new, OffsetDateTime::now_utc()).await,
-        (None, true) => Err(ApiError::forbidden(
-            "password_change_required",
-            "this password is one-time: log in again with a new_password",
-        )),
+        (Some(new), _) => {
+            let user = set_password(app, &user, password, new, OffsetDateTime::now_utc()).await?;
+            let event = Event::new(
+                &user.name,
+                "password.change",
+                format!("user:{}", user.name),
+                Outcome::Success,
+            )
+            .via("password")
+            .source(client.ip().to_string());
+            app.audit.record(event).await?;
+            Ok(user)
+        }
+        (None, true) => {
+            app.audit
+                .record(failed("one-time password must be changed"))
+                .await?;
+            Err(ApiError::forbidden(
+                "password_change_required",
+                "this password is one-time: log in again with a new_password",
+            ))
+        }
         (None, false) => Ok(user),
     }
+}
+
+/// The audit event of a successful password login.
+fn logged_in(user: &User, action: &str, client: SocketAddr) -> Event {
+    Event::new(
+        &user.name,
+        action,
+        format!("user:{}", user.name),
+        Outcome::Success,
+    )
+    .via("password")
+    .source(client.ip().to_string())
 }
 
 /// `POST /api/v1/login`.
@@ -150,6 +191,7 @@ pub(crate) async fn login(
     }
     let user = password_user(
         &app,
+        "login",
         client,
         &req.user,
         &req.password,
@@ -173,6 +215,13 @@ pub(crate) async fn login(
         })
         .await?;
     tracing::info!(user = %user.name, token = %name, %client, "login");
+    app.audit
+        .record(
+            logged_in(&user, "login", client)
+                .detail("token", name)
+                .detail("expires", info.expires_at.date().to_string()),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(IssuedToken { token, info })))
 }
 
@@ -207,6 +256,17 @@ pub(crate) async fn change_password(
         .and_then(|(_, phc)| phc);
     if !check_password(&app, &req.current, phc).await? {
         app.auth_failures.record(client.ip(), started);
+        app.audit
+            .record(
+                caller
+                    .event(
+                        "password.change",
+                        format!("user:{}", caller.user.name),
+                        Outcome::Failure,
+                    )
+                    .detail("reason", "wrong current password"),
+            )
+            .await?;
         return Err(ApiError::forbidden(
             "bad_credentials",
             "the current password is wrong",
@@ -220,6 +280,13 @@ pub(crate) async fn change_password(
         .revoke_user_credentials(caller.user.id, false, now)
         .await?;
     tracing::info!(user = %caller.user.name, "password changed");
+    app.audit
+        .record(caller.event(
+            "password.change",
+            format!("user:{}", caller.user.name),
+            Outcome::Success,
+        ))
+        .await?;
     Ok(Json(Done { ok: true }))
 }
 
@@ -249,6 +316,7 @@ pub(crate) async fn start_session(
 > {
     let user = password_user(
         &app,
+        "session.start",
         client,
         &req.user,
         &req.password,
@@ -282,6 +350,9 @@ pub(crate) async fn start_session(
         })
         .await?;
     tracing::info!(user = %user.name, %client, "session started");
+    app.audit
+        .record(logged_in(&user, "session.start", client))
+        .await?;
     Ok((
         StatusCode::CREATED,
         [(
@@ -313,6 +384,13 @@ pub(crate) async fn end_session(
         .revoke_session(id_hash, OffsetDateTime::now_utc())
         .await?;
     tracing::info!(user = %caller.user.name, "session ended");
+    app.audit
+        .record(caller.event(
+            "session.end",
+            format!("user:{}", caller.user.name),
+            Outcome::Success,
+        ))
+        .await?;
     Ok((
         [(axum::http::header::SET_COOKIE, session_cookie("", 0))],
         Json(Done { ok: true }),
@@ -329,5 +407,16 @@ pub(crate) async fn logout_everywhere(
         .revoke_user_credentials(caller.user.id, false, OffsetDateTime::now_utc())
         .await?;
     tracing::info!(user = %caller.user.name, sessions, "logged out everywhere");
+    app.audit
+        .record(
+            caller
+                .event(
+                    "session.end_all",
+                    format!("user:{}", caller.user.name),
+                    Outcome::Success,
+                )
+                .detail("sessions", sessions.to_string()),
+        )
+        .await?;
     Ok(Json(Done { ok: true }))
 }

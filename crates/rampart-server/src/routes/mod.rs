@@ -4,6 +4,7 @@
 
 mod admin;
 mod agent;
+mod audit;
 mod auth;
 pub(crate) mod auth_limit;
 mod authorize;
@@ -250,6 +251,22 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: JsonBody(schema::<crate::api::SightingRequest>), reply: Created(schema::<crate::api::Done>), || post(intel::sighting)),
         ep!(GET "/api/v1/intel/hits", Api, user(IntelRead, AllGroups), "Fleet matches: observables agents reported (connections, listeners, /etc/hosts) that matched an indicator (query: agent, since, limit)",
             query: intel::HitsQuery, req: Body::None, reply: Json(schema::<crate::api::HitList>), || get(intel::hits)),
+        ep!(GET "/api/v1/audit/entries", Api, user(AuditRead, AllGroups), "Search the audit log, newest first (actor, action or prefix*, target, outcome, since, until; paged with before)",
+            query: audit::SearchQuery, req: Body::None, reply: Json(schema::<crate::api::AuditPage>), || get(audit::search)),
+        ep!(GET "/api/v1/audit/entries/{index}", Api, user(AuditRead, AllGroups), "One audit entry with the exact text its leaf hash is computed from",
+            req: Body::None, reply: Json(schema::<crate::api::AuditEntryDetail>), || get(audit::entry)),
+        ep!(GET "/api/v1/audit/export", Api, user(AuditRead, AllGroups), "Every audit entry from `from` on, as JSON lines: each line is a leaf's exact text (X-Audit-Size: the log's size when the export began)",
+            query: audit::ExportQuery, req: Body::None, reply: Document(&["application/jsonl"]), || get(audit::export)),
+        ep!(GET "/api/v1/audit/checkpoint", Api, user(AuditRead, AllGroups), "The latest signed checkpoint (C2SP signed note), or the one of a given size",
+            query: audit::CheckpointQuery, req: Body::None, reply: Json(schema::<crate::api::AuditCheckpoint>), || get(audit::checkpoint)),
+        ep!(GET "/api/v1/audit/checkpoints", Api, user(AuditRead, AllGroups), "Signed checkpoints, smallest first (after, limit)",
+            query: audit::CheckpointsQuery, req: Body::None, reply: Json(schema::<Vec<crate::api::AuditCheckpoint>>), || get(audit::checkpoints)),
+        ep!(GET "/api/v1/audit/key", Api, user(AuditRead, AllGroups), "The audit log's origin and verifier key (pin it), and its size now",
+            req: Body::None, reply: Json(schema::<crate::api::AuditKey>), || get(audit::key)),
+        ep!(GET "/api/v1/audit/proof/inclusion", Api, user(AuditRead, AllGroups), "RFC 9162 inclusion proof of an entry in a tree size (default: the latest checkpoint's)",
+            query: audit::InclusionQuery, req: Body::None, reply: Json(schema::<crate::api::AuditInclusionProof>), || get(audit::inclusion)),
+        ep!(GET "/api/v1/audit/proof/consistency", Api, user(AuditRead, AllGroups), "RFC 9162 consistency proof between two tree sizes (to: default the latest checkpoint's)",
+            query: audit::ConsistencyQuery, req: Body::None, reply: Json(schema::<crate::api::AuditConsistencyProof>), || get(audit::consistency)),
         ep!(GET "/taxii2/", Api, user(IntelRead, Fleet), "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
             req: Body::None, reply: Taxii(schema::<taxii::Discovery>), || get(taxii::discovery)),
         ep!(GET "/taxii2/api/", Api, user(IntelRead, Fleet), "TAXII 2.1 API root",

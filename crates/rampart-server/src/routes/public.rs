@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use rampart_audit::{Event, Outcome};
 use rampart_core::fleet::{EnrolRequest, EnrolResponse};
 use rampart_pki::TokenError;
 use rampart_store::{Backend, CertificateRecord, NewAgent, Redemption};
@@ -119,6 +121,7 @@ pub(crate) fn certificate_record(
 
 pub(crate) async fn enrol(
     State(app): State<Arc<App>>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     ApiJson(req): ApiJson<EnrolRequest>,
 ) -> Result<Json<EnrolResponse>, ApiError> {
     let now = OffsetDateTime::now_utc();
@@ -145,35 +148,49 @@ pub(crate) async fn enrol(
         .ca()
         .issue_agent(&req.csr_pem, &agent_id, now)
         .map_err(|e| ApiError::bad_request("bad_csr", e.to_string()))?;
-    let token = match app
+    // A genuine token refused (replayed, expired, revoked) is worth an auditor's eye; a forged
+    // one never got this far.
+    let event = |outcome| {
+        Event::new(
+            format!("agent:{agent_id}"),
+            "agent.enrol",
+            format!("agent:{agent_id}"),
+            outcome,
+        )
+        .via(format!("enrolment-token:{}", claims.jti))
+        .source(client.ip().to_string())
+    };
+    let refused = match app
         .store
         .redeem_enrolment_token(&claims.jti, now, rampart_pki::TOKEN_LEEWAY)
         .await?
     {
-        Redemption::Accepted(t) => t,
-        Redemption::Unknown => {
-            return Err(ApiError::unauthorized(
-                "token_unknown",
-                "enrolment token was not issued by this server",
-            ));
-        }
-        Redemption::Exhausted => {
-            return Err(ApiError::unauthorized(
-                "token_already_used",
-                "enrolment token already used (replay refused)",
-            ));
-        }
-        Redemption::Expired => {
-            return Err(ApiError::unauthorized(
-                "token_expired",
-                "enrolment token expired",
-            ));
-        }
-        Redemption::Revoked => {
-            return Err(ApiError::unauthorized(
-                "token_revoked",
-                "enrolment token was revoked by an admin",
-            ));
+        Redemption::Accepted(t) => Ok(t),
+        Redemption::Unknown => Err(ApiError::unauthorized(
+            "token_unknown",
+            "enrolment token was not issued by this server",
+        )),
+        Redemption::Exhausted => Err(ApiError::unauthorized(
+            "token_already_used",
+            "enrolment token already used (replay refused)",
+        )),
+        Redemption::Expired => Err(ApiError::unauthorized(
+            "token_expired",
+            "enrolment token expired",
+        )),
+        Redemption::Revoked => Err(ApiError::unauthorized(
+            "token_revoked",
+            "enrolment token was revoked by an admin",
+        )),
+    };
+    let token = match refused {
+        Ok(t) => t,
+        Err(e) => {
+            let (_, code, _) = e.parts();
+            app.audit
+                .record(event(Outcome::Failure).detail("reason", code))
+                .await?;
+            return Err(e);
         }
     };
     if let Some(id) = &token.reenrol_agent_id {
@@ -199,6 +216,15 @@ pub(crate) async fn enrol(
     let cert = certificate_record(&issued, &agent_id, now);
     app.store.enrol_agent(&agent, &cert, now).await?;
     tracing::info!(agent = %agent_id, hostname = %agent.hostname, group = %agent.group, serial = %issued.serial, reenrol = token.reenrol_agent_id.is_some(), "agent enrolled");
+    app.audit
+        .record(
+            event(Outcome::Success)
+                .detail("hostname", agent.hostname.clone())
+                .detail("group", agent.group.clone())
+                .detail("certificate", issued.serial.clone())
+                .detail("reenrol", token.reenrol_agent_id.is_some().to_string()),
+        )
+        .await?;
     Ok(Json(EnrolResponse {
         agent_id,
         certificate_chain_pem: issued.chain_pem,

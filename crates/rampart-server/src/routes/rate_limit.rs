@@ -161,6 +161,7 @@ pub(crate) fn class_of(path: &str) -> Option<Class> {
         "/api/v1/enrol" => Some(Class::Enrol),
         "/api/v1/intel/lookup" | "/api/v1/intel/match" => Some(Class::Lookup),
         "/api/v1/intel/export"
+        | "/api/v1/audit/export"
         | "/taxii2/api/collections/{id}/objects/"
         | "/taxii2/api/collections/{id}/manifest/" => Some(Class::Export),
         _ => None,

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rampart_access::{Grant, Role, Scope};
+use rampart_audit::Outcome;
 use rampart_store::{ApiToken, NewApiToken, NewUser, User};
 use time::OffsetDateTime;
 
@@ -105,6 +106,18 @@ pub(crate) async fn create(
         })
         .await?;
     tracing::info!(by = %caller.user.name, user = %user.name, role = %user.role, "user created");
+    app.audit
+        .record(
+            caller
+                .event(
+                    "user.create",
+                    format!("user:{}", user.name),
+                    Outcome::Success,
+                )
+                .detail("role", user.role.to_string())
+                .detail("groups", user.groups.join(",")),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(UserWithPassword {
@@ -127,11 +140,22 @@ pub(crate) async fn set_role(
     if user.role == Role::Admin && user.disabled_at.is_none() && !still_admin {
         keeps_an_admin(&app, &user).await?;
     }
+    let before = user;
     let user = app
         .store
         .set_user_grant(&name, req.role, &req.groups)
         .await?;
     tracing::info!(by = %caller.user.name, user = %name, role = %req.role, groups = ?req.groups, "user role changed");
+    app.audit
+        .record(
+            caller
+                .event("user.role", format!("user:{name}"), Outcome::Success)
+                .detail("role", user.role.to_string())
+                .detail("groups", user.groups.join(","))
+                .detail("previous_role", before.role.to_string())
+                .detail("previous_groups", before.groups.join(",")),
+        )
+        .await?;
     Ok(Json(user))
 }
 
@@ -152,6 +176,9 @@ pub(crate) async fn disable(
         .revoke_user_credentials(user.id, false, now)
         .await?;
     tracing::info!(by = %caller.user.name, user = %name, "user disabled");
+    app.audit
+        .record(caller.event("user.disable", format!("user:{name}"), Outcome::Success))
+        .await?;
     Ok(Json(user))
 }
 
@@ -164,6 +191,9 @@ pub(crate) async fn enable(
     existing(&app, &name).await?;
     let user = app.store.set_user_disabled(&name, None).await?;
     tracing::info!(by = %caller.user.name, user = %name, "user enabled");
+    app.audit
+        .record(caller.event("user.enable", format!("user:{name}"), Outcome::Success))
+        .await?;
     Ok(Json(user))
 }
 
@@ -185,6 +215,13 @@ pub(crate) async fn reset_password(
         .revoke_user_credentials(user.id, false, now)
         .await?;
     tracing::info!(by = %caller.user.name, user = %name, "password reset");
+    app.audit
+        .record(caller.event(
+            "user.reset_password",
+            format!("user:{name}"),
+            Outcome::Success,
+        ))
+        .await?;
     Ok(Json(UserWithPassword {
         user,
         one_time_password: password,
@@ -212,6 +249,13 @@ pub(crate) async fn revoke_user_token(
         .await?
         .ok_or_else(|| ApiError::not_found("live token", &format!("{name}/{token}")))?;
     tracing::info!(by = %caller.user.name, user = %name, token = %token, "token revoked");
+    app.audit
+        .record(caller.event(
+            "token.revoke",
+            format!("token:{name}/{token}"),
+            Outcome::Success,
+        ))
+        .await?;
     Ok(Json(revoked))
 }
 
@@ -271,6 +315,19 @@ pub(crate) async fn create_my_token(
         })
         .await?;
     tracing::info!(user = %user.name, token = %info.name, role = %role, "token created");
+    app.audit
+        .record(
+            caller
+                .event(
+                    "token.create",
+                    format!("token:{}/{}", user.name, info.name),
+                    Outcome::Success,
+                )
+                .detail("role", role.to_string())
+                .detail("groups", info.groups.join(","))
+                .detail("expires", info.expires_at.date().to_string()),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(IssuedToken { token, info })))
 }
 
@@ -286,5 +343,12 @@ pub(crate) async fn revoke_my_token(
         .await?
         .ok_or_else(|| ApiError::not_found("live token", &name))?;
     tracing::info!(user = %caller.user.name, token = %name, "token revoked");
+    app.audit
+        .record(caller.event(
+            "token.revoke",
+            format!("token:{}/{name}", caller.user.name),
+            Outcome::Success,
+        ))
+        .await?;
     Ok(Json(revoked))
 }
