@@ -44,6 +44,9 @@ pub enum Command {
     /// Enrolment tokens (admin, through the server's API).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The server's tamper-evident audit log: search it, verify it whole, prove an entry.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// This host's agent: enrol, run, status, renew.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -233,6 +236,63 @@ pub enum UsersCommand {
     },
 }
 
+/// `rampart audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Search the log, newest first: a table, or JSON lines with --json.
+    Log {
+        /// Only this actor (a user name, agent:ID, system).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this action, or a prefix ending in * (token.*).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this target (user:alice, agent:ID, policy:ID).
+        #[arg(long)]
+        target: Option<String>,
+        /// Only this outcome: success, failure or denied.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only entries this recent (7d, 12h, 30m) or since an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries before this (same forms as --since).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many entries (newest first).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Verify the whole log: every entry against every signed checkpoint, the key pinned at
+    /// first use, and the checkpoint verified last time (no rewritten history).
+    Verify {
+        /// The verifier key to trust (NAME+ID+KEY, from `GET /api/v1/audit/key` on a trusted
+        /// path); default: the one pinned at first use.
+        #[arg(long)]
+        key: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Prove one entry is in the log: its inclusion proof against a signed checkpoint.
+    Proof {
+        /// The entry's index.
+        index: u64,
+        /// Against the checkpoint of this size (default: the latest).
+        #[arg(long)]
+        size: Option<u64>,
+        /// The verifier key to trust (default: the one pinned at first use).
+        #[arg(long)]
+        key: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+}
+
 /// `rampart tokens …` (API tokens; enrolment tokens are `rampart token`).
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
@@ -388,6 +448,13 @@ pub struct ServerArgs {
     /// Browser sessions end this many hours after login, however active.
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=168))]
     pub session_max_hours: u64,
+    /// The audit log signs a checkpoint after this many new entries.
+    #[arg(long, env = "RAMPART_AUDIT_CHECKPOINT_ENTRIES", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub audit_checkpoint_entries: u64,
+    /// The audit log signs a checkpoint at least this often (seconds) while there are new
+    /// entries.
+    #[arg(long, env = "RAMPART_AUDIT_CHECKPOINT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub audit_checkpoint_secs: u64,
 }
 
 /// `rampart token …`.

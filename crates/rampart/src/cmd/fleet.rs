@@ -99,6 +99,40 @@ impl Api {
             .with_context(|| format!("{url}: the server's answer is not what this client reads"))
     }
 
+    /// `GET path`, the response itself once it is known to be a success (for bodies read as
+    /// a stream).
+    pub(crate) async fn get_response(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| exit::ApiFailure::Unreachable {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().await?;
+        let (code, detail) = match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => (p.code, p.detail),
+            Err(_) => (
+                "error".to_owned(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ),
+        };
+        Err(exit::ApiFailure::Refused {
+            status: status.as_u16(),
+            code,
+            detail,
+        }
+        .into())
+    }
+
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.request(reqwest::Method::GET, path, None).await
     }

@@ -29,7 +29,7 @@ struct Saved {
     expires_at: String,
 }
 
-fn config_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn config_dir() -> anyhow::Result<PathBuf> {
     if let Some(d) = std::env::var_os("RAMPART_CONFIG_DIR") {
         return Ok(PathBuf::from(d));
     }
@@ -46,7 +46,7 @@ fn credentials_path() -> anyhow::Result<PathBuf> {
     Ok(config_dir()?.join("credentials.json"))
 }
 
-fn server_key(server: &str) -> String {
+pub(crate) fn server_key(server: &str) -> String {
     server.trim_end_matches('/').to_owned()
 }
 

@@ -1,5 +1,6 @@
 //! Subcommand implementations.
 
+mod audit;
 mod bench;
 mod bench_auth;
 mod bench_intel;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Intel(cmd) => intel::run(cmd),
         Command::Token(cmd) => fleet::token(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Agent(cmd) => fleet::agent(cmd),
         Command::Agents(cmd) => fleet::agents(cmd),
         Command::Results(cmd) => fleet::results(cmd),

@@ -61,6 +61,10 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     };
     config.session_idle = std::time::Duration::from_secs(args.session_idle_minutes * 60);
     config.session_max = std::time::Duration::from_secs(args.session_max_hours * 3600);
+    config.audit_checkpoints = rampart_server::audit::CheckpointPolicy {
+        every_entries: args.audit_checkpoint_entries,
+        every: std::time::Duration::from_secs(args.audit_checkpoint_secs),
+    };
     runtime()?.block_on(async move {
         let server = RunningServer::start(config).await?;
         write_root(&args.data_dir, &server.root_pem)?;

@@ -11,7 +11,7 @@ use super::harness::{code, s, stderr, stdout, write};
 
 const PASS: &str = "cli test passphrase";
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -19,12 +19,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct ServerProc {
+pub(super) struct ServerProc {
     database_url: Option<String>,
     child: Child,
-    data: PathBuf,
-    api: u16,
-    admin_token: Option<String>,
+    pub(super) data: PathBuf,
+    pub(super) api: u16,
+    pub(super) admin_token: Option<String>,
 }
 
 /// The first admin's password after the first login.
@@ -46,6 +46,8 @@ impl ServerProc {
             ])
             .args(["--name", "localhost", "--name", "127.0.0.1"])
             .env("RAMPART_CA_PASSPHRASE", passphrase)
+            // Audit checkpoints every second: tests see their entries signed without waiting.
+            .env("RAMPART_AUDIT_CHECKPOINT_SECS", "1")
             .env_remove("RAMPART_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -61,7 +63,7 @@ impl ServerProc {
         Self::start_db(data, api, agent, None, !data.join("rampart.db").exists())
     }
 
-    fn start_db(
+    pub(super) fn start_db(
         data: &Path,
         api: u16,
         agent: u16,
@@ -121,7 +123,7 @@ impl ServerProc {
     }
 
     /// `rampart login` as `user` with a one-time password, changed to `new`; the kept token.
-    fn login(&self, user: &str, otp: &str, new: &str, config: &Path) -> String {
+    pub(super) fn login(&self, user: &str, otp: &str, new: &str, config: &Path) -> String {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
             .args(["login", "--user", user, "--password-stdin"])
             .env("RAMPART_SERVER", self.url())
@@ -165,7 +167,7 @@ impl ServerProc {
     }
 
     /// A command with no token given: the one `rampart login` kept in `config`.
-    fn cli_logged_in(&self, config: &Path, args: &[&str]) -> std::process::Output {
+    pub(super) fn cli_logged_in(&self, config: &Path, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_rampart"))
             .args(args)
             .env("RAMPART_SERVER", self.url())
@@ -178,7 +180,7 @@ impl ServerProc {
             .unwrap()
     }
 
-    fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
+    pub(super) fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_rampart"))
             .args(args)
             .env("RAMPART_SERVER", self.url())
@@ -634,37 +636,63 @@ fn kill_9_during_ingestion_loses_no_acknowledged_result_sqlite() {
 /// The same against PostgreSQL (a fresh schema of the server at `DATABASE_URL`).
 #[test]
 fn kill_9_during_ingestion_loses_no_acknowledged_result_postgres() {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let admin = match rt.block_on(sqlx::PgPool::connect(&base)) {
-        Ok(p) => p,
-        Err(e) => {
-            assert_ne!(
-                std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref(),
-                Ok("1"),
-                "PostgreSQL required: {e}"
-            );
-            eprintln!("SKIP: PostgreSQL kill -9 test: cannot reach {base}: {e}");
-            return;
-        }
+    let Some(schema) = PgSchema::new("kill -9") else {
+        return;
     };
-    let schema = format!("rampart_k_{}", uuid::Uuid::new_v4().simple());
-    rt.block_on(
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\""))).execute(&admin),
-    )
-    .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    kill_9_during_ingestion(Some(format!(
-        "{base}{sep}options=-c%20search_path%3D{schema}"
-    )));
-    rt.block_on(
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA \"{schema}\" CASCADE"
-        )))
-        .execute(&admin),
-    )
-    .unwrap();
+    kill_9_during_ingestion(Some(schema.url.clone()));
+    schema.drop();
+}
+
+/// A fresh schema on the PostgreSQL server at `DATABASE_URL` for a server process.
+pub(super) struct PgSchema {
+    pub(super) url: String,
+    base: String,
+    schema: String,
+}
+
+impl PgSchema {
+    /// `None` (after a SKIP line) when no server answers, unless PostgreSQL is required.
+    pub(super) fn new(test: &str) -> Option<PgSchema> {
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let admin = match rt.block_on(sqlx::PgPool::connect(&base)) {
+            Ok(p) => p,
+            Err(e) => {
+                assert_ne!(
+                    std::env::var("RAMPART_REQUIRE_POSTGRES").as_deref(),
+                    Ok("1"),
+                    "PostgreSQL required: {e}"
+                );
+                eprintln!("SKIP: PostgreSQL {test} test: cannot reach {base}: {e}");
+                return None;
+            }
+        };
+        let schema = format!("rampart_k_{}", uuid::Uuid::new_v4().simple());
+        rt.block_on(
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\""))).execute(&admin),
+        )
+        .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(PgSchema {
+            url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+            base,
+            schema,
+        })
+    }
+
+    pub(super) fn drop(self) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let admin = rt.block_on(sqlx::PgPool::connect(&self.base)).unwrap();
+        rt.block_on(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{}\" CASCADE",
+                self.schema
+            )))
+            .execute(&admin),
+        )
+        .unwrap();
+    }
 }
 
 fn kill_9_during_ingestion(db: Option<String>) {
