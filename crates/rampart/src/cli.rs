@@ -81,6 +81,26 @@ pub enum BenchCommand {
     /// What authentication and authorization cost an API call: a public call (the floor)
     /// against calls with an API token and with a group-limited one, open loop on a real server.
     Auth(BenchAuthArgs),
+    /// The audit log: appends one and 64 per transaction beside their storage floor, then
+    /// inclusion and consistency proofs on a large log beside an entry read.
+    Audit(BenchAuditArgs),
+}
+
+/// `rampart bench audit`.
+#[derive(Debug, Args)]
+pub struct BenchAuditArgs {
+    /// Entries in the log the proofs are made on.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: u64,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rampart bench auth`.

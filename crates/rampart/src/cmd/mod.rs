@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod bench_audit;
 mod bench_auth;
 mod bench_intel;
 mod fleet;
