@@ -3,6 +3,7 @@
 //! ([`secret`]). The store keeps users, tokens and sessions; the server enforces the grants
 //! this crate defines, in one layer over its route table.
 
+pub mod oidc;
 pub mod password;
 pub mod role;
 pub mod secret;

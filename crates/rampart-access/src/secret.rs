@@ -19,6 +19,11 @@ pub const SESSION_PREFIX: &str = "rps_";
 /// (the prefix and 8 of its 43 random characters: 48 bits, far from enough to guess the rest).
 pub const SHOWN_CHARS: usize = TOKEN_PREFIX.len() + 8;
 
+/// `bytes` random bytes as base64url without padding.
+pub fn random_urlsafe(bytes: usize) -> String {
+    random_b64(bytes)
+}
+
 fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
