@@ -13,6 +13,9 @@
 #   schemathesis: tests the served OpenAPI document against the running server; in its own
 #   virtual environment (/opt/rampart-test/schemathesis) so its dependencies cannot clash
 #   with the STIX tools'.
+# And from the npm registry, with the machine's Node.js:
+#   oidc-provider (panva, OpenID Certified): the OpenID provider the OIDC login tests start, in
+#   /opt/rampart-test/oidc (tests/oidc/provider.mjs imports it from there).
 # Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
 set -euo pipefail
 need_root() {
@@ -70,4 +73,10 @@ schemathesis=/opt/rampart-test/schemathesis/bin/schemathesis
   echo "setup-test-deps: installing schemathesis (PyPI, own virtual environment)" >&2
   python3 -m venv /opt/rampart-test/schemathesis
   /opt/rampart-test/schemathesis/bin/pip install -q --disable-pip-version-check schemathesis==4.32.5
+}
+oidc=/opt/rampart-test/oidc
+grep -qs '"version": "9.13.3"' "$oidc/node_modules/oidc-provider/package.json" || {
+  echo "setup-test-deps: installing oidc-provider (npm)" >&2
+  mkdir -p "$oidc"
+  npm install --prefix "$oidc" --no-audit --no-fund --silent oidc-provider@9.13.3
 }

@@ -41,6 +41,8 @@ pub(crate) struct App {
     pub password_checks: tokio::sync::Semaphore,
     /// The tamper-evident audit log.
     pub audit: crate::audit::AuditLog,
+    /// The OpenID provider's relying party, when configured.
+    pub oidc: Option<crate::oidc::Oidc>,
 }
 
 impl App {
@@ -54,6 +56,7 @@ impl App {
         agent_url: String,
         intel: Intel,
         audit_key: rampart_audit::LogKey,
+        oidc: Option<crate::oidc::Oidc>,
     ) -> App {
         let (ingest_tx, ingest_rx) = mpsc::channel(1024);
         App {
@@ -73,6 +76,7 @@ impl App {
             ingest_rx: Mutex::new(Some(ingest_rx)),
             intel,
             audit: crate::audit::AuditLog::new(audit_key),
+            oidc,
         }
     }
 

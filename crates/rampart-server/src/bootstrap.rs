@@ -262,8 +262,14 @@ pub(crate) async fn bootstrap(
     let api_url = api_url.trim_end_matches('/').to_string();
     let agent_url = agent_url.trim_end_matches('/').to_string();
     let intel = crate::intel::Intel::load(&store).await?;
+    let oidc = config
+        .oidc
+        .clone()
+        .map(|c| crate::oidc::Oidc::new(c, &api_url))
+        .transpose()
+        .map_err(ServerError::Oidc)?;
     let app = Arc::new(App::new(
-        store, ca, tokens, config, api_url, agent_url, intel, audit_key,
+        store, ca, tokens, config, api_url, agent_url, intel, audit_key, oidc,
     ));
     app.refresh_revocations().await?;
     Ok(Boot {

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub intel_refresh: Duration,
     /// When the audit log signs checkpoints.
     pub audit_checkpoints: crate::audit::CheckpointPolicy,
+    /// Browser logins through an OpenID provider, when configured.
+    pub oidc: Option<crate::oidc::OidcConfig>,
 }
 
 impl ServerConfig {
@@ -97,6 +99,7 @@ impl ServerConfig {
             intel_sync_check: Duration::from_secs(60),
             intel_refresh: Duration::from_secs(15 * 60),
             audit_checkpoints: crate::audit::CheckpointPolicy::default(),
+            oidc: None,
         }
     }
 

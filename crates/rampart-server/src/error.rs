@@ -40,6 +40,9 @@ pub enum ServerError {
     /// Another replica is creating the CA and did not finish.
     #[error("the CA in the database is incomplete: {0}")]
     IncompleteCa(String),
+    /// The OpenID Connect settings are not usable.
+    #[error("OpenID Connect: {0}")]
+    Oidc(String),
     /// The audit log key could not be made or loaded.
     #[error("audit log key: {0}")]
     AuditKey(String),

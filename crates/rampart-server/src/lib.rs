@@ -20,6 +20,7 @@ mod config;
 mod error;
 mod ingest;
 mod intel;
+mod oidc;
 pub mod pace;
 mod routes;
 mod tls;
@@ -27,6 +28,7 @@ mod tls;
 pub use bootstrap::rotate_intermediate;
 pub use config::ServerConfig;
 pub use error::ServerError;
+pub use oidc::OidcConfig;
 pub use routes::openapi::openapi_document;
 pub use routes::rate_limit::RateLimits;
 

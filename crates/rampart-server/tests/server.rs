@@ -11,4 +11,5 @@ mod server {
     pub mod harness;
     mod intel;
     mod mtls;
+    mod oidc;
 }

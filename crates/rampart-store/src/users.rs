@@ -550,3 +550,56 @@ impl Store {
         Ok(n > 0)
     }
 }
+
+/// An OpenID Connect login in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLogin {
+    /// The PKCE code verifier.
+    pub verifier: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// When the login started.
+    pub created_at: OffsetDateTime,
+}
+
+impl Store {
+    /// Records a login in flight under the hash of its state; forgets those older than
+    /// `forget_before` (abandoned at the provider).
+    pub async fn insert_oidc_login(
+        &self,
+        state_hash: &str,
+        login: &OidcLogin,
+        forget_before: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const PRUNE: &str = "DELETE FROM oidc_logins WHERE created_at < $1";
+        const SQL: &str = "INSERT INTO oidc_logins (state_hash, verifier, nonce, created_at) VALUES ($1, $2, $3, $4)";
+        on_pool!(&self.db, p => {
+            sqlx::query(PRUNE).bind(secs(forget_before)).execute(p).await?;
+            sqlx::query(SQL)
+                .bind(state_hash)
+                .bind(&login.verifier)
+                .bind(&login.nonce)
+                .bind(secs(login.created_at))
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes (reads and deletes) the login in flight with this state hash: a state works once.
+    pub async fn take_oidc_login(&self, state_hash: &str) -> Result<Option<OidcLogin>, StoreError> {
+        const SQL: &str = "DELETE FROM oidc_logins WHERE state_hash = $1 \
+                           RETURNING verifier, nonce, created_at";
+        on_pool!(&self.db, p => {
+            let row = sqlx::query(SQL).bind(state_hash).fetch_optional(p).await?;
+            row.map(|r| {
+                Ok::<_, StoreError>(OidcLogin {
+                    verifier: r.try_get("verifier")?,
+                    nonce: r.try_get("nonce")?,
+                    created_at: from_secs(r.try_get("created_at")?),
+                })
+            })
+            .transpose()
+        })
+    }
+}

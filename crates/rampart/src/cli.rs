@@ -31,7 +31,7 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Run the fleet server (API port + mTLS agent port).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Log in to a fleet server with a password; the API token it issues is kept (mode 0600)
     /// for the commands that follow.
     Login(LoginArgs),
@@ -475,6 +475,34 @@ pub struct ServerArgs {
     /// entries.
     #[arg(long, env = "RAMPART_AUDIT_CHECKPOINT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub audit_checkpoint_secs: u64,
+    /// OpenID provider for browser logins: its issuer URL (discovery is at
+    /// ISSUER/.well-known/openid-configuration). Register API_URL/api/v1/oidc/callback as the
+    /// client's redirect URI there.
+    #[arg(long, env = "RAMPART_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// This server's client id at the provider.
+    #[arg(long, env = "RAMPART_OIDC_CLIENT_ID", default_value = "rampart")]
+    pub oidc_client_id: String,
+    /// File holding the client secret (else RAMPART_OIDC_CLIENT_SECRET).
+    #[arg(long, env = "RAMPART_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// Scopes asked for, besides openid.
+    #[arg(long, value_delimiter = ',', default_value = "profile,email,groups")]
+    pub oidc_scopes: Vec<String>,
+    /// The ID-token claim whose values map to roles.
+    #[arg(long, default_value = "groups")]
+    pub oidc_role_claim: String,
+    /// A mapping VALUE=ROLE or VALUE=ROLE:GROUP,GROUP (repeatable; the first match wins), e.g.
+    /// rampart-admins=admin, web-ops=operator:web.
+    #[arg(long = "oidc-role", value_parser = parse_role_mapping)]
+    pub oidc_roles: Vec<rampart_access::oidc::RoleMapping>,
+    /// The role of accounts no mapping matches (ROLE or ROLE:GROUPS); default: refused.
+    #[arg(long)]
+    pub oidc_default_role: Option<String>,
+}
+
+fn parse_role_mapping(s: &str) -> Result<rampart_access::oidc::RoleMapping, String> {
+    s.parse()
 }
 
 /// `rampart token …`.

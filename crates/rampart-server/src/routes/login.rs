@@ -323,6 +323,25 @@ pub(crate) async fn start_session(
         req.new_password.as_deref(),
     )
     .await?;
+    let (cookie, started) = open_session(&app, user, client, &headers).await?;
+    app.audit
+        .record(logged_in(&started.user, "session.start", client))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::SET_COOKIE, cookie)],
+        Json(started),
+    ))
+}
+
+/// Starts a browser session for `user` (logged in by password or OIDC): the row, and the
+/// cookie that carries it.
+pub(crate) async fn open_session(
+    app: &App,
+    user: User,
+    client: SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> Result<(String, SessionStarted), ApiError> {
     let now = OffsetDateTime::now_utc();
     let id = rampart_access::secret::new_session_id();
     let csrf = rampart_access::secret::new_csrf_token();
@@ -350,21 +369,14 @@ pub(crate) async fn start_session(
         })
         .await?;
     tracing::info!(user = %user.name, %client, "session started");
-    app.audit
-        .record(logged_in(&user, "session.start", client))
-        .await?;
     Ok((
-        StatusCode::CREATED,
-        [(
-            axum::http::header::SET_COOKIE,
-            session_cookie(&id, max.as_secs()),
-        )],
-        Json(SessionStarted {
+        session_cookie(&id, max.as_secs()),
+        SessionStarted {
             user,
             csrf_token: csrf,
             expires_at,
             idle_minutes: app.config.session_idle.as_secs() / 60,
-        }),
+        },
     ))
 }
 

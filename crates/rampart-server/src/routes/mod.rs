@@ -13,6 +13,7 @@ mod headers;
 mod history;
 mod intel;
 mod login;
+mod oidc;
 pub mod openapi;
 mod problem;
 mod public;
@@ -93,6 +94,8 @@ pub(crate) enum Reply {
     Document(&'static [&'static str]),
     /// A TAXII 2.1 resource of this schema (`application/taxii+json;version=2.1`).
     Taxii(SchemaFn),
+    /// 303 to another site (`Location`).
+    Redirect,
 }
 
 pub(crate) struct Endpoint {
@@ -155,6 +158,10 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: JsonBody(schema::<crate::api::LoginRequest>), reply: Created(schema::<crate::api::IssuedToken>), || post(login::login)),
         ep!(POST "/api/v1/session", Api, Auth::Public, "Log a browser in with a password: an HttpOnly, Secure, SameSite=Strict session cookie and the CSRF token to echo in X-CSRF-Token on every change",
             req: JsonBody(schema::<crate::api::SessionRequest>), reply: Created(schema::<crate::api::SessionStarted>), || post(login::start_session)),
+        ep!(GET "/api/v1/oidc/login", Api, Auth::Public, "Log a browser in through the OpenID provider: 303 to its authorization endpoint (code flow with PKCE), with a state cookie",
+            req: Body::None, reply: Redirect, || get(oidc::login)),
+        ep!(GET "/api/v1/oidc/callback", Api, Auth::Public, "Where the OpenID provider sends the browser back: the ID token validated, the account's role mapped, a session cookie as for a password login",
+            query: oidc::CallbackQuery, req: Body::None, reply: Json(schema::<crate::api::SessionStarted>), || get(oidc::callback)),
         ep!(DELETE "/api/v1/session", Api, user(SelfService, Fleet), "Log this browser session out",
             req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(login::end_session)),
         ep!(POST "/api/v1/me/logout-everywhere", Api, user(SelfService, Fleet), "End every browser session of the caller (API tokens stay)",

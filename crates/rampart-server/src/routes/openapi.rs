@@ -130,6 +130,12 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
                 json!({"description": "TAXII 2.1 resource", "content": {super::taxii::TAXII: {"schema": schema}}}),
             );
         }
+        Reply::Redirect => {
+            out.insert(
+                "303".into(),
+                json!({"description": "Go there", "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}}),
+            );
+        }
     }
     let has_path_params = e.path.contains('{');
     let has_body = !matches!(e.request, Body::None);
@@ -201,6 +207,30 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
                 503,
                 "Too many password checks at once (Retry-After says when to try again)",
             ));
+        }
+        "/api/v1/oidc/login" => {
+            errors.push((404, "No OpenID provider is configured"));
+            errors.push((
+                502,
+                "The OpenID provider could not be reached or answered nonsense",
+            ));
+        }
+        "/api/v1/oidc/callback" => {
+            errors.push((401, "The provider refused the login, or its ID token was refused (signature, issuer, audience, expiry, nonce)"));
+            errors.push((
+                403,
+                "The account has no mapped role, or its user is disabled",
+            ));
+            errors.push((404, "No OpenID provider is configured"));
+            errors.push((
+                502,
+                "The OpenID provider could not be reached or answered nonsense",
+            ));
+        }
+        "/api/v1/audit/checkpoint"
+        | "/api/v1/audit/proof/inclusion"
+        | "/api/v1/audit/proof/consistency" => {
+            errors.push((404, "No such checkpoint, entry or tree size (yet)"));
         }
         "/api/v1/intel/feeds/{name}/sync" => {
             errors.push((

@@ -53,9 +53,11 @@ pub fn http_client(root_pem: &str) -> reqwest::Client {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
+    // A redirect is an answer to check, not to follow (the OIDC login's 303).
     reqwest::Client::builder()
         .use_preconfigured_tls(cfg)
         .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }

@@ -23,7 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => scan::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Report(args) => scan::rerender(args),
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Login(args) => login::run(args),
         Command::Users(cmd) => users::users(cmd),
         Command::Tokens(cmd) => users::tokens(cmd),

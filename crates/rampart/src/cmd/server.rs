@@ -61,6 +61,32 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     };
     config.session_idle = std::time::Duration::from_secs(args.session_idle_minutes * 60);
     config.session_max = std::time::Duration::from_secs(args.session_max_hours * 3600);
+    if let Some(issuer) = args.oidc_issuer.clone() {
+        let secret = match &args.oidc_client_secret_file {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("--oidc-client-secret-file {}", f.display()))?,
+            None => std::env::var("RAMPART_OIDC_CLIENT_SECRET").map_err(|_| {
+                anyhow::anyhow!(
+                    "--oidc-issuer needs the client secret: --oidc-client-secret-file or RAMPART_OIDC_CLIENT_SECRET"
+                )
+            })?,
+        };
+        let default_role = args
+            .oidc_default_role
+            .as_deref()
+            .map(|r| format!("*={r}").parse::<rampart_access::oidc::RoleMapping>())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--oidc-default-role: {e}"))?;
+        config.oidc = Some(rampart_server::OidcConfig {
+            issuer,
+            client_id: args.oidc_client_id.clone(),
+            client_secret: secret.trim().to_owned(),
+            scopes: args.oidc_scopes.clone(),
+            role_claim: args.oidc_role_claim.clone(),
+            mappings: args.oidc_roles.clone(),
+            default_role,
+        });
+    }
     config.audit_checkpoints = rampart_server::audit::CheckpointPolicy {
         every_entries: args.audit_checkpoint_entries,
         every: std::time::Duration::from_secs(args.audit_checkpoint_secs),

@@ -1,0 +1,318 @@
+//! `/api/v1/oidc/login` and `/api/v1/oidc/callback`: a browser login through the operator's
+//! OpenID provider (authorization code with PKCE), ending in the same session a password login
+//! makes.
+//!
+//! The state is bound to the browser twice: its hash keys the login in flight in the store
+//! (any replica can finish it, once), and the state itself rides in a short-lived
+//! `SameSite=Lax` cookie the callback must bring back, so a code injected into someone else's
+//! browser finishes nobody's login.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::AppendHeaders;
+use rampart_access::oidc::{Pkce, claim_values, map_role};
+use rampart_audit::{Event, Outcome};
+use rampart_store::{NewUser, OidcLogin};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::api::SessionStarted;
+use crate::app::App;
+use crate::error::ApiError;
+use crate::oidc::Oidc;
+
+/// The cookie carrying the state between the two halves.
+const STATE_COOKIE: &str = "__Host-rampart_oidc";
+
+/// How long a login may take at the provider.
+const LOGIN_TTL: time::Duration = time::Duration::minutes(10);
+
+fn configured(app: &App) -> Result<&Oidc, ApiError> {
+    app.oidc.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "oidc_not_configured",
+            "this server has no OpenID provider configured (--oidc-issuer)",
+        )
+    })
+}
+
+fn provider_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "OpenID provider unavailable");
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "oidc_provider",
+        format!("the OpenID provider could not be used: {e}"),
+    )
+}
+
+/// `GET /api/v1/oidc/login`: off to the provider.
+pub(crate) async fn login(
+    State(app): State<Arc<App>>,
+) -> Result<(StatusCode, [(HeaderName, String); 2]), ApiError> {
+    let oidc = configured(&app)?;
+    let state = rampart_access::secret::random_urlsafe(32);
+    let nonce = rampart_access::secret::random_urlsafe(32);
+    let pkce = Pkce::new();
+    let url = oidc
+        .authorization_url(&state, &nonce, &pkce.challenge)
+        .await
+        .map_err(provider_error)?;
+    let now = OffsetDateTime::now_utc();
+    app.store
+        .insert_oidc_login(
+            &rampart_access::secret::digest(&state),
+            &OidcLogin {
+                verifier: pkce.verifier,
+                nonce,
+                created_at: now,
+            },
+            now - LOGIN_TTL,
+        )
+        .await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, url),
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{STATE_COOKIE}={state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+                    LOGIN_TTL.whole_seconds()
+                ),
+            ),
+        ],
+    ))
+}
+
+/// `GET /api/v1/oidc/callback` query: what the provider sends the browser back with.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct CallbackQuery {
+    /// The authorization code.
+    #[serde(default)]
+    code: Option<String>,
+    /// The state sent with the request.
+    #[serde(default)]
+    state: Option<String>,
+    /// The issuer (RFC 9207), when the provider sends it.
+    #[serde(default)]
+    iss: Option<String>,
+    /// The provider's error code, when the login failed there.
+    #[serde(default)]
+    error: Option<String>,
+    /// Its description.
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+fn state_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == STATE_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `GET /api/v1/oidc/callback`: back from the provider; a session for the mapped user.
+pub(crate) async fn callback(
+    State(app): State<Arc<App>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Result<
+    (
+        StatusCode,
+        AppendHeaders<[(HeaderName, String); 2]>,
+        Json<SessionStarted>,
+    ),
+    ApiError,
+> {
+    let oidc = configured(&app)?;
+    let refused = |reason: String| refused(&app, client, reason);
+    if let Some(error) = q.error {
+        let why = format!(
+            "the provider refused the login: {error}{}",
+            q.error_description
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+        refused(why.clone()).await?;
+        return Err(ApiError::unauthorized("oidc_refused", why));
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "code and state are required",
+        ));
+    };
+    // The browser that started this login, and no other.
+    if !state_cookie(&headers).is_some_and(|c| rampart_access::secret::same(&c, &state)) {
+        refused("state does not match this browser's login".into()).await?;
+        return Err(ApiError::bad_request(
+            "oidc_state",
+            "this login was not started in this browser (state cookie missing or different)",
+        ));
+    }
+    let Some(pending) = app
+        .store
+        .take_oidc_login(&rampart_access::secret::digest(&state))
+        .await?
+    else {
+        return Err(ApiError::bad_request(
+            "oidc_state",
+            "unknown or already used login state: start again",
+        ));
+    };
+    if OffsetDateTime::now_utc() - pending.created_at > LOGIN_TTL {
+        return Err(ApiError::bad_request(
+            "oidc_state",
+            "the login took longer than 10 minutes: start again",
+        ));
+    }
+    if let Some(iss) = &q.iss
+        && *iss != oidc.config.issuer
+    {
+        refused(format!("callback from issuer {iss:?}")).await?;
+        return Err(ApiError::bad_request(
+            "oidc_issuer",
+            "the callback names another issuer (mix-up refused)",
+        ));
+    }
+    let claims = match oidc.finish(&code, &pending.verifier, &pending.nonce).await {
+        Ok(c) => c,
+        Err(crate::oidc::OidcError::Token(e)) => {
+            refused(e.to_string()).await?;
+            return Err(ApiError::unauthorized("oidc_token", e.to_string()));
+        }
+        Err(e) => {
+            refused(e.to_string()).await?;
+            return Err(provider_error(e));
+        }
+    };
+    let subject = format!("{}#{}", claims.iss, claims.sub);
+    let values = claim_values(&claims, &oidc.config.role_claim);
+    let Some(mapping) = map_role(
+        &values,
+        &oidc.config.mappings,
+        oidc.config.default_role.as_ref(),
+    ) else {
+        refused(format!(
+            "no role for {subject} (claim {:?}: {values:?})",
+            oidc.config.role_claim
+        ))
+        .await?;
+        return Err(ApiError::forbidden(
+            "oidc_no_role",
+            format!(
+                "your account has no Rampart role: none of its {:?} values is mapped",
+                oidc.config.role_claim
+            ),
+        ));
+    };
+    // The provider is the source of truth for its users' roles: set at every login.
+    let user = match app.store.user_by_oidc_subject(&subject).await? {
+        Some(u) if u.disabled_at.is_some() => {
+            refused(format!("{} is disabled", u.name)).await?;
+            return Err(ApiError::forbidden(
+                "user_disabled",
+                "this user is disabled",
+            ));
+        }
+        Some(u) => {
+            app.store
+                .set_user_grant(&u.name, mapping.role, &mapping.groups)
+                .await?
+        }
+        None => {
+            let name = user_name(&app, &claims).await?;
+            let user = app
+                .store
+                .insert_user(&NewUser {
+                    name,
+                    role: mapping.role,
+                    groups: mapping.groups.clone(),
+                    password_hash: None,
+                    must_change_password: false,
+                    oidc_subject: Some(subject.clone()),
+                    created_at: OffsetDateTime::now_utc(),
+                })
+                .await?;
+            app.audit
+                .record(
+                    Event::new(
+                        "system",
+                        "user.create",
+                        format!("user:{}", user.name),
+                        Outcome::Success,
+                    )
+                    .via("oidc")
+                    .detail("subject", subject.clone())
+                    .detail("role", user.role.to_string())
+                    .detail("groups", user.groups.join(",")),
+                )
+                .await?;
+            user
+        }
+    };
+    let (cookie, started) = super::login::open_session(&app, user, client, &headers).await?;
+    app.audit
+        .record(
+            Event::new(
+                &started.user.name,
+                "session.start",
+                format!("user:{}", started.user.name),
+                Outcome::Success,
+            )
+            .via("oidc")
+            .source(client.ip().to_string())
+            .detail("subject", subject)
+            .detail("role", started.user.role.to_string()),
+        )
+        .await?;
+    // Two cookies: appended, as a second `Set-Cookie` must not replace the first.
+    Ok((
+        StatusCode::OK,
+        AppendHeaders([
+            (header::SET_COOKIE, cookie),
+            // The state has done its work.
+            (
+                header::SET_COOKIE,
+                format!("{STATE_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+            ),
+        ]),
+        Json(started),
+    ))
+}
+
+/// Records a refused OIDC login.
+async fn refused(app: &App, client: SocketAddr, reason: String) -> Result<u64, ApiError> {
+    let event = Event::new("-", "session.start", "oidc", Outcome::Failure)
+        .via("oidc")
+        .source(client.ip().to_string())
+        .detail("reason", reason.chars().take(300).collect::<String>());
+    app.audit.record(event).await
+}
+
+/// A new OIDC user's name: `preferred_username` when it is a valid, free name, else one made
+/// from the subject (a local user of that name is never taken over).
+async fn user_name(app: &App, claims: &rampart_access::oidc::IdClaims) -> Result<String, ApiError> {
+    if let Some(wanted) = claims
+        .other
+        .get("preferred_username")
+        .and_then(|v| v.as_str())
+        .filter(|n| rampart_access::check_user_name(n).is_ok())
+        && app.store.user_with_password(wanted).await?.is_none()
+    {
+        return Ok(wanted.to_owned());
+    }
+    let digest = rampart_access::secret::digest(&format!("{}#{}", claims.iss, claims.sub));
+    Ok(format!("oidc-{}", &digest[..12]))
+}
