@@ -572,3 +572,23 @@ pub struct AuditConsistencyProof {
     /// The proof's hashes, each base64.
     pub path: Vec<String>,
 }
+
+/// `POST /api/v1/oidc/token`: what the command line trades for an API token after an OIDC
+/// login in the browser.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcTokenRequest {
+    /// The one-time code the server sent to the CLI's loopback port.
+    #[schemars(length(min = 1, max = 128))]
+    pub code: String,
+    /// The verifier whose S256 the CLI sent when it started the login.
+    #[schemars(length(min = 43, max = 128))]
+    pub verifier: String,
+    /// The token's name (default `cli`; a live token of that name is replaced).
+    #[serde(default)]
+    pub token_name: Option<String>,
+    /// Days the token lasts (1–365, default 90).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 365))]
+    pub ttl_days: Option<u16>,
+}

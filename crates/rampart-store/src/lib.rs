@@ -44,7 +44,9 @@ pub use rampart_intel::rows::{
     NewIntelFeed, NewIntelHit, STAMPS_PER_VERSION,
 };
 pub use records::*;
-pub use users::{ApiToken, Authenticated, NewApiToken, NewUser, OidcLogin, Session, User};
+pub use users::{
+    ApiToken, Authenticated, NewApiToken, NewUser, OidcExchange, OidcLogin, Session, User,
+};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -560,6 +560,19 @@ pub struct OidcLogin {
     pub nonce: String,
     /// When the login started.
     pub created_at: OffsetDateTime,
+    /// For a command-line login: the CLI's loopback port and its challenge.
+    pub cli: Option<(u16, String)>,
+}
+
+/// A one-time code a command-line OIDC login trades for an API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcExchange {
+    /// Whose.
+    pub user_name: String,
+    /// BASE64URL(SHA-256(verifier)) the CLI sent when it started.
+    pub challenge: String,
+    /// When the login finished at the provider.
+    pub created_at: OffsetDateTime,
 }
 
 impl Store {
@@ -572,7 +585,8 @@ impl Store {
         forget_before: OffsetDateTime,
     ) -> Result<(), StoreError> {
         const PRUNE: &str = "DELETE FROM oidc_logins WHERE created_at < $1";
-        const SQL: &str = "INSERT INTO oidc_logins (state_hash, verifier, nonce, created_at) VALUES ($1, $2, $3, $4)";
+        const SQL: &str = "INSERT INTO oidc_logins (state_hash, verifier, nonce, created_at, cli_port, \
+                           cli_challenge) VALUES ($1, $2, $3, $4, $5, $6)";
         on_pool!(&self.db, p => {
             sqlx::query(PRUNE).bind(secs(forget_before)).execute(p).await?;
             sqlx::query(SQL)
@@ -580,6 +594,8 @@ impl Store {
                 .bind(&login.verifier)
                 .bind(&login.nonce)
                 .bind(secs(login.created_at))
+                .bind(login.cli.as_ref().map(|(port, _)| i32::from(*port)))
+                .bind(login.cli.as_ref().map(|(_, challenge)| challenge.clone()))
                 .execute(p)
                 .await?;
         });
@@ -589,13 +605,67 @@ impl Store {
     /// Takes (reads and deletes) the login in flight with this state hash: a state works once.
     pub async fn take_oidc_login(&self, state_hash: &str) -> Result<Option<OidcLogin>, StoreError> {
         const SQL: &str = "DELETE FROM oidc_logins WHERE state_hash = $1 \
-                           RETURNING verifier, nonce, created_at";
+                           RETURNING verifier, nonce, created_at, cli_port, cli_challenge";
         on_pool!(&self.db, p => {
             let row = sqlx::query(SQL).bind(state_hash).fetch_optional(p).await?;
             row.map(|r| {
+                let port: Option<i32> = r.try_get("cli_port")?;
+                let challenge: Option<String> = r.try_get("cli_challenge")?;
+                let cli = match (port, challenge) {
+                    (Some(p), Some(c)) => Some((
+                        u16::try_from(p).map_err(|e| StoreError::corrupt("oidc login port", e))?,
+                        c,
+                    )),
+                    _ => None,
+                };
                 Ok::<_, StoreError>(OidcLogin {
                     verifier: r.try_get("verifier")?,
                     nonce: r.try_get("nonce")?,
+                    created_at: from_secs(r.try_get("created_at")?),
+                    cli,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Records a one-time exchange code (by its hash); forgets those older than
+    /// `forget_before`.
+    pub async fn insert_oidc_exchange(
+        &self,
+        code_hash: &str,
+        exchange: &OidcExchange,
+        forget_before: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const PRUNE: &str = "DELETE FROM oidc_exchanges WHERE created_at < $1";
+        const SQL: &str = "INSERT INTO oidc_exchanges (code_hash, user_name, challenge, created_at) \
+                           VALUES ($1, $2, $3, $4)";
+        on_pool!(&self.db, p => {
+            sqlx::query(PRUNE).bind(secs(forget_before)).execute(p).await?;
+            sqlx::query(SQL)
+                .bind(code_hash)
+                .bind(&exchange.user_name)
+                .bind(&exchange.challenge)
+                .bind(secs(exchange.created_at))
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes (reads and deletes) the exchange code with this hash: it works once.
+    pub async fn take_oidc_exchange(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<OidcExchange>, StoreError> {
+        const SQL: &str = "DELETE FROM oidc_exchanges WHERE code_hash = $1 \
+                           RETURNING user_name, challenge, created_at";
+        on_pool!(&self.db, p => {
+            let row = sqlx::query(SQL).bind(code_hash).fetch_optional(p).await?;
+            row.map(|r| {
+                Ok::<_, StoreError>(OidcExchange {
+                    user_name: r.try_get("user_name")?,
+                    challenge: r.try_get("challenge")?,
                     created_at: from_secs(r.try_get("created_at")?),
                 })
             })

@@ -372,9 +372,14 @@ pub struct LoginArgs {
         default_value = "rampart-data/root-ca.pem"
     )]
     pub ca_file: PathBuf,
-    /// User name.
-    #[arg(long, env = "RAMPART_USER")]
-    pub user: String,
+    /// User name (for a password login).
+    #[arg(long, env = "RAMPART_USER", required_unless_present = "oidc")]
+    pub user: Option<String>,
+    /// Log in through the server's OpenID provider in a browser instead of with a password:
+    /// the URL to open is printed, and the browser comes back to a port this command listens
+    /// on for the moment of the login.
+    #[arg(long, conflicts_with_all = ["user", "password_stdin"])]
+    pub oidc: bool,
     /// Read the password from the first line of standard input (and, when the server asks
     /// for a new one, the new password from the second) instead of prompting.
     #[arg(long)]

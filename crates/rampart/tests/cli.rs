@@ -8,6 +8,7 @@ mod cli {
     pub mod fleet;
     pub mod harness;
     pub mod intel;
+    mod oidc;
     pub mod oscap;
     pub mod scan;
 }

@@ -198,6 +198,27 @@ pub(crate) async fn login(
         req.new_password.as_deref(),
     )
     .await?;
+    let issued = issue_token(&app, &user, name, ttl).await?;
+    let info = issued.info.clone();
+    tracing::info!(user = %user.name, token = %name, %client, "login");
+    app.audit
+        .record(
+            logged_in(&user, "login", client)
+                .detail("token", name)
+                .detail("expires", info.expires_at.date().to_string()),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// A login's API token for `user`, named `name`, valid `ttl_days`: the user's live token of
+/// that name is replaced (logging in again on the same machine does not pile tokens up).
+pub(crate) async fn issue_token(
+    app: &App,
+    user: &User,
+    name: &str,
+    ttl_days: u32,
+) -> Result<IssuedToken, ApiError> {
     let now = OffsetDateTime::now_utc();
     let token = rampart_access::secret::new_token();
     app.store.revoke_api_token(&user.name, name, now).await?;
@@ -211,18 +232,10 @@ pub(crate) async fn login(
             role: user.role,
             groups: user.groups.clone(),
             created_at: now,
-            expires_at: now + time::Duration::days(i64::from(ttl)),
+            expires_at: now + time::Duration::days(i64::from(ttl_days)),
         })
         .await?;
-    tracing::info!(user = %user.name, token = %name, %client, "login");
-    app.audit
-        .record(
-            logged_in(&user, "login", client)
-                .detail("token", name)
-                .detail("expires", info.expires_at.date().to_string()),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(IssuedToken { token, info })))
+    Ok(IssuedToken { token, info })
 }
 
 /// `GET /api/v1/me`.

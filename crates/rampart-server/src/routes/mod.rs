@@ -158,10 +158,12 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: JsonBody(schema::<crate::api::LoginRequest>), reply: Created(schema::<crate::api::IssuedToken>), || post(login::login)),
         ep!(POST "/api/v1/session", Api, Auth::Public, "Log a browser in with a password: an HttpOnly, Secure, SameSite=Strict session cookie and the CSRF token to echo in X-CSRF-Token on every change",
             req: JsonBody(schema::<crate::api::SessionRequest>), reply: Created(schema::<crate::api::SessionStarted>), || post(login::start_session)),
-        ep!(GET "/api/v1/oidc/login", Api, Auth::Public, "Log a browser in through the OpenID provider: 303 to its authorization endpoint (code flow with PKCE), with a state cookie",
-            req: Body::None, reply: Redirect, || get(oidc::login)),
+        ep!(GET "/api/v1/oidc/login", Api, Auth::Public, "Log a browser in through the OpenID provider: 303 to its authorization endpoint (code flow with PKCE), with a state cookie; with cli_port and cli_challenge, for `rampart login --oidc`",
+            query: oidc::LoginQuery, req: Body::None, reply: Redirect, || get(oidc::login)),
         ep!(GET "/api/v1/oidc/callback", Api, Auth::Public, "Where the OpenID provider sends the browser back: the ID token validated, the account's role mapped, a session cookie as for a password login",
             query: oidc::CallbackQuery, req: Body::None, reply: Json(schema::<crate::api::SessionStarted>), || get(oidc::callback)),
+        ep!(POST "/api/v1/oidc/token", Api, Auth::Public, "The command line's OIDC login: its one-time code (sent to its loopback port by the callback) and verifier for an API token",
+            req: JsonBody(schema::<crate::api::OidcTokenRequest>), reply: Created(schema::<crate::api::IssuedToken>), || post(oidc::token)),
         ep!(DELETE "/api/v1/session", Api, user(SelfService, Fleet), "Log this browser session out",
             req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(login::end_session)),
         ep!(POST "/api/v1/me/logout-everywhere", Api, user(SelfService, Fleet), "End every browser session of the caller (API tokens stay)",
@@ -311,7 +313,11 @@ fn body_limit(e: &Endpoint) -> usize {
         return 64 * KIB;
     }
     match e.path {
-        "/api/v1/enrol" | "/api/v1/login" | "/api/v1/session" | "/api/v1/me/password" => 64 * KIB,
+        "/api/v1/enrol"
+        | "/api/v1/login"
+        | "/api/v1/session"
+        | "/api/v1/me/password"
+        | "/api/v1/oidc/token" => 64 * KIB,
         "/api/v1/policies" => 16 * MIB,
         "/api/v1/intel/feeds/{name}/upload" => usize::MAX,
         "/api/v1/intel/match" => 16 * MIB,

@@ -2,6 +2,13 @@
 //! OpenID provider (authorization code with PKCE), ending in the same session a password login
 //! makes.
 //!
+//! The command line logs in the same way through the browser: `rampart login --oidc` listens
+//! on a loopback port and starts the login with that port and a challenge (the S256 of a
+//! verifier only it holds); the callback then sends the browser to the loopback port with a
+//! one-time code instead of starting a session, and the CLI trades code and verifier for an
+//! API token at `POST /api/v1/oidc/token` (the RFC 8252 pattern, with the server as the
+//! relying party).
+//!
 //! The state is bound to the browser twice: its hash keys the login in flight in the store
 //! (any replica can finish it, once), and the state itself rides in a short-lived
 //! `SameSite=Lax` cookie the callback must bring back, so a code injected into someone else's
@@ -13,15 +20,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
-use axum::response::AppendHeaders;
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use rampart_access::oidc::{Pkce, claim_values, map_role};
 use rampart_audit::{Event, Outcome};
-use rampart_store::{NewUser, OidcLogin};
+use rampart_store::{NewUser, OidcExchange, OidcLogin};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::api::SessionStarted;
+use super::body::ApiJson;
+use crate::api::{IssuedToken, OidcTokenRequest};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::oidc::Oidc;
@@ -51,11 +59,46 @@ fn provider_error(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// How long the CLI has to trade its one-time code.
+const EXCHANGE_TTL: time::Duration = time::Duration::minutes(2);
+
+/// `GET /api/v1/oidc/login` query.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct LoginQuery {
+    /// For `rampart login --oidc`: the loopback port the CLI listens on.
+    #[serde(default)]
+    #[schemars(range(min = 1024))]
+    cli_port: Option<u16>,
+    /// With `cli_port`: BASE64URL(SHA-256(a verifier the CLI keeps)), 43 characters.
+    #[serde(default)]
+    #[schemars(length(min = 43, max = 43), regex(pattern = r"^[A-Za-z0-9_-]{43}$"))]
+    cli_challenge: Option<String>,
+}
+
 /// `GET /api/v1/oidc/login`: off to the provider.
 pub(crate) async fn login(
     State(app): State<Arc<App>>,
+    Query(q): Query<LoginQuery>,
 ) -> Result<(StatusCode, [(HeaderName, String); 2]), ApiError> {
     let oidc = configured(&app)?;
+    let cli = match (q.cli_port, q.cli_challenge) {
+        (None, None) => None,
+        (Some(port), Some(challenge))
+            if port >= 1024
+                && challenge.len() == 43
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some((port, challenge))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "cli_port (1024 or above) and cli_challenge (43 base64url characters) go together",
+            ));
+        }
+    };
     let state = rampart_access::secret::random_urlsafe(32);
     let nonce = rampart_access::secret::random_urlsafe(32);
     let pkce = Pkce::new();
@@ -71,6 +114,7 @@ pub(crate) async fn login(
                 verifier: pkce.verifier,
                 nonce,
                 created_at: now,
+                cli,
             },
             now - LOGIN_TTL,
         )
@@ -127,14 +171,7 @@ pub(crate) async fn callback(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
-) -> Result<
-    (
-        StatusCode,
-        AppendHeaders<[(HeaderName, String); 2]>,
-        Json<SessionStarted>,
-    ),
-    ApiError,
-> {
+) -> Result<Response, ApiError> {
     let oidc = configured(&app)?;
     let refused = |reason: String| refused(&app, client, reason);
     if let Some(error) = q.error {
@@ -262,6 +299,37 @@ pub(crate) async fn callback(
             user
         }
     };
+    let clear_state = (
+        header::SET_COOKIE,
+        format!("{STATE_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    // The command line's login: a one-time code back to its loopback port.
+    if let Some((port, challenge)) = pending.cli {
+        let code = rampart_access::secret::random_urlsafe(32);
+        let now = OffsetDateTime::now_utc();
+        app.store
+            .insert_oidc_exchange(
+                &rampart_access::secret::digest(&code),
+                &OidcExchange {
+                    user_name: user.name.clone(),
+                    challenge,
+                    created_at: now,
+                },
+                now - EXCHANGE_TTL,
+            )
+            .await?;
+        return Ok((
+            StatusCode::SEE_OTHER,
+            AppendHeaders([
+                (
+                    header::LOCATION,
+                    format!("http://127.0.0.1:{port}/callback?code={code}"),
+                ),
+                clear_state,
+            ]),
+        )
+            .into_response());
+    }
     let (cookie, started) = super::login::open_session(&app, user, client, &headers).await?;
     app.audit
         .record(
@@ -280,20 +348,85 @@ pub(crate) async fn callback(
     // Two cookies: appended, as a second `Set-Cookie` must not replace the first.
     Ok((
         StatusCode::OK,
-        AppendHeaders([
-            (header::SET_COOKIE, cookie),
-            // The state has done its work.
-            (
-                header::SET_COOKIE,
-                format!("{STATE_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
-            ),
-        ]),
+        AppendHeaders([(header::SET_COOKIE, cookie), clear_state]),
         Json(started),
-    ))
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/oidc/token`: the command line trades its one-time code and verifier for an
+/// API token, as a password login would give.
+pub(crate) async fn token(
+    State(app): State<Arc<App>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<OidcTokenRequest>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    configured(&app)?;
+    let name = req.token_name.as_deref().unwrap_or("cli");
+    rampart_core::names::check_name("token_name", name)
+        .map_err(|e| ApiError::bad_request("invalid_field", e))?;
+    let ttl = req.ttl_days.unwrap_or(90);
+    if !(1..=365).contains(&ttl) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "ttl_days: between 1 and 365",
+        ));
+    }
+    let refused = || {
+        ApiError::unauthorized(
+            "oidc_exchange",
+            "unknown, used or expired code, or not this login's verifier: log in again",
+        )
+    };
+    let Some(exchange) = app
+        .store
+        .take_oidc_exchange(&rampart_access::secret::digest(&req.code))
+        .await?
+    else {
+        return Err(refused());
+    };
+    let challenge = Pkce::from_verifier(req.verifier.clone()).challenge;
+    if OffsetDateTime::now_utc() - exchange.created_at > EXCHANGE_TTL
+        || !rampart_access::secret::same(&challenge, &exchange.challenge)
+    {
+        refused_login(
+            &app,
+            client,
+            "the CLI's code expired or its verifier did not match".into(),
+        )
+        .await?;
+        return Err(refused());
+    }
+    let user = app
+        .store
+        .user(&exchange.user_name)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(refused)?;
+    let issued = super::login::issue_token(&app, &user, name, u32::from(ttl)).await?;
+    app.audit
+        .record(
+            Event::new(
+                &user.name,
+                "login",
+                format!("user:{}", user.name),
+                Outcome::Success,
+            )
+            .via("oidc")
+            .source(client.ip().to_string())
+            .detail("token", name)
+            .detail("expires", issued.info.expires_at.date().to_string()),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
 }
 
 /// Records a refused OIDC login.
 async fn refused(app: &App, client: SocketAddr, reason: String) -> Result<u64, ApiError> {
+    refused_login(app, client, reason).await
+}
+
+async fn refused_login(app: &App, client: SocketAddr, reason: String) -> Result<u64, ApiError> {
     let event = Event::new("-", "session.start", "oidc", Outcome::Failure)
         .via("oidc")
         .source(client.ip().to_string())

@@ -208,6 +208,13 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
                 "Too many password checks at once (Retry-After says when to try again)",
             ));
         }
+        "/api/v1/oidc/token" => {
+            errors.push((
+                401,
+                "Unknown, used or expired code, or not this login's verifier",
+            ));
+            errors.push((404, "No OpenID provider is configured"));
+        }
         "/api/v1/oidc/login" => {
             errors.push((404, "No OpenID provider is configured"));
             errors.push((

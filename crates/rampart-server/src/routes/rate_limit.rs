@@ -157,9 +157,11 @@ impl RateLimiter {
 /// The class of an endpoint, by its path in the route table.
 pub(crate) fn class_of(path: &str) -> Option<Class> {
     match path {
-        "/api/v1/login" | "/api/v1/session" | "/api/v1/oidc/login" | "/api/v1/oidc/callback" => {
-            Some(Class::Login)
-        }
+        "/api/v1/login"
+        | "/api/v1/session"
+        | "/api/v1/oidc/login"
+        | "/api/v1/oidc/callback"
+        | "/api/v1/oidc/token" => Some(Class::Login),
         "/api/v1/enrol" => Some(Class::Enrol),
         "/api/v1/intel/lookup" | "/api/v1/intel/match" => Some(Class::Lookup),
         "/api/v1/intel/export"

@@ -4,7 +4,7 @@
 //   node provider.mjs KEY_ID [PORT]
 //
 // Two clients: `rampart` (the server under test: its redirect URI is
-// https://127.0.0.1:ANY-PORT/api/v1/oidc/callback, as the server's port is chosen when it
+// https://127.0.0.1:ANY-PORT/api/v1/oidc/callback (or localhost), as the server's port is chosen when it
 // starts) and `other` (a second relying party, whose tokens Rampart must refuse). Accounts and their groups are fixed below.
 // Logins need no form: the interaction logs in the account last named at /test/login-as and
 // grants what the client asked for, so a test drives the authorization-code flow with plain
@@ -113,7 +113,7 @@ const allowed = provider.Client.prototype.redirectUriAllowed;
 provider.Client.prototype.redirectUriAllowed = function redirectUriAllowed(value) {
   if (this.clientId === 'rampart') {
     const u = new URL(value);
-    return u.protocol === 'https:' && u.hostname === '127.0.0.1' && u.pathname === '/api/v1/oidc/callback' && !u.search && !u.hash;
+    return u.protocol === 'https:' && ['127.0.0.1', 'localhost'].includes(u.hostname) && u.pathname === '/api/v1/oidc/callback' && !u.search && !u.hash;
   }
   return allowed.call(this, value);
 };

@@ -174,23 +174,32 @@ async fn post_login(
 
 /// `rampart login`.
 pub fn run(args: LoginArgs) -> anyhow::Result<ExitCode> {
-    let mut input = if args.password_stdin {
-        Input::Stdin(std::io::stdin().lock().lines())
-    } else {
-        Input::Prompt
-    };
     let host = super::fleet::hostname();
     let token_name = args
         .token_name
         .clone()
         .unwrap_or_else(|| format!("cli-{host}"));
+    let issued = match &args.user {
+        Some(user) if !args.oidc => password_login(&args, user, &token_name)?,
+        _ => oidc_login(&args, &token_name)?,
+    };
+    save(&args, issued)
+}
+
+/// A password login (prompted, or from standard input).
+fn password_login(args: &LoginArgs, user: &str, token_name: &str) -> anyhow::Result<IssuedToken> {
+    let mut input = if args.password_stdin {
+        Input::Stdin(std::io::stdin().lock().lines())
+    } else {
+        Input::Prompt
+    };
     let http = client(&args.ca_file)?;
     let url = format!("{}/api/v1/login", server_key(&args.server));
     let mut req = LoginRequest {
-        user: args.user.clone(),
-        password: input.password(&format!("Password for {}", args.user))?,
+        user: user.to_owned(),
+        password: input.password(&format!("Password for {user}"))?,
         new_password: None,
-        token_name: Some(token_name),
+        token_name: Some(token_name.to_owned()),
         ttl_days: Some(args.ttl_days),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -206,11 +215,123 @@ pub fn run(args: LoginArgs) -> anyhow::Result<ExitCode> {
             other => Ok(other),
         }
     })?;
-    let issued = issued.map_err(|p| crate::exit::ApiFailure::Refused {
+    Ok(issued.map_err(|p| crate::exit::ApiFailure::Refused {
         status: p.status,
         code: p.code,
         detail: p.detail,
-    })?;
+    })?)
+}
+
+/// How long `rampart login --oidc` waits for the browser.
+const OIDC_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// An OIDC login through the browser (RFC 8252's loopback redirect, the server as the relying
+/// party): listen on a loopback port, have the browser log in at the provider and come back to
+/// that port with a one-time code, trade code and verifier for an API token.
+fn oidc_login(args: &LoginArgs, token_name: &str) -> anyhow::Result<IssuedToken> {
+    let http = client(&args.ca_file)?;
+    let server = server_key(&args.server);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot listen on a loopback port for the browser's return")?;
+        let port = listener.local_addr()?.port();
+        let pkce = rampart_access::oidc::Pkce::new();
+        let url = format!(
+            "{server}/api/v1/oidc/login?cli_port={port}&cli_challenge={}",
+            pkce.challenge
+        );
+        eprintln!("Open this address in a browser to log in (waiting up to 5 minutes):\n{url}");
+        let code = tokio::time::timeout(OIDC_WAIT, loopback_code(&listener))
+            .await
+            .map_err(|_| anyhow!("no login came back from the browser within 5 minutes"))??;
+        let req = rampart_server::api::OidcTokenRequest {
+            code,
+            verifier: pkce.verifier,
+            token_name: Some(token_name.to_owned()),
+            ttl_days: Some(u16::try_from(args.ttl_days).unwrap_or(u16::MAX)),
+        };
+        let resp = http
+            .post(format!("{server}/api/v1/oidc/token"))
+            .json(&req)
+            .send()
+            .await
+            .map_err(|e| crate::exit::ApiFailure::Unreachable {
+                url: server.clone(),
+                detail: e.to_string(),
+            })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            let p: Problem =
+                serde_json::from_slice(&bytes).map_err(|_| anyhow!("{server}: HTTP {status}"))?;
+            return Err(crate::exit::ApiFailure::Refused {
+                status: p.status,
+                code: p.code,
+                detail: p.detail,
+            }
+            .into());
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    })
+}
+
+/// Waits for the browser's `GET /callback?code=…` on the loopback listener; answers it with a
+/// page saying the login is done (anything else gets a 404 and the wait goes on).
+async fn loopback_code(listener: &tokio::net::TcpListener) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    loop {
+        let (mut conn, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 8192];
+        let mut len = 0;
+        // The request line and headers, bounded; a slow or silent client is dropped.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while len < buf.len() && !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf[len..]).await?;
+                if n == 0 {
+                    break;
+                }
+                len += n;
+            }
+            std::io::Result::Ok(())
+        })
+        .await;
+        if !matches!(read, Ok(Ok(()))) {
+            continue;
+        }
+        let head = String::from_utf8_lossy(&buf[..len]);
+        let target = head
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("GET "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or("");
+        let code = target.strip_prefix("/callback?").and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        });
+        let (status, body) = match &code {
+            Some(_) => ("200 OK", "Logged in to Rampart: you can close this window."),
+            None => ("404 Not Found", "Not the login's return."),
+        };
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = conn.write_all(reply.as_bytes()).await;
+        let _ = conn.shutdown().await;
+        if let Some(code) = code {
+            return Ok(code);
+        }
+    }
+}
+
+/// Keeps the token for this server and says so.
+fn save(args: &LoginArgs, issued: IssuedToken) -> anyhow::Result<ExitCode> {
     let path = credentials_path()?;
     let mut saved = load(&path)?;
     let expires_at = issued

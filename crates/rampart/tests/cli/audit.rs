@@ -52,7 +52,7 @@ fn signed(server: &ServerProc, config: &Path) {
 fn audit_from_the_cli(db: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = ServerProc::start_db(&data, free_port(), free_port(), db, true);
+    let server = ServerProc::start_db(&data, free_port(), free_port(), db, true, &[]);
     let admin = server.admin_token.clone().unwrap();
     let mut otps = Vec::new();
     for (name, role) in [("audrey", "auditor"), ("victor", "viewer")] {

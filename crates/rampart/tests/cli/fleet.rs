@@ -32,10 +32,17 @@ const ADMIN_PASSWORD: &str = "cli test: correct horse battery staple";
 
 impl ServerProc {
     fn spawn(data: &Path, api: u16, agent: u16, passphrase: &str) -> Child {
-        Self::spawn_db(data, api, agent, passphrase, None)
+        Self::spawn_db(data, api, agent, passphrase, None, &[])
     }
 
-    fn spawn_db(data: &Path, api: u16, agent: u16, passphrase: &str, db: Option<&str>) -> Child {
+    fn spawn_db(
+        data: &Path,
+        api: u16,
+        agent: u16,
+        passphrase: &str,
+        db: Option<&str>,
+        extra: &[&str],
+    ) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
         cmd.args(["server", "--data-dir", s(data)])
             .args([
@@ -54,13 +61,21 @@ impl ServerProc {
         if let Some(url) = db {
             cmd.args(["--database-url", url]);
         }
+        cmd.args(extra);
         cmd.spawn().expect("spawn rampart server")
     }
 
     /// Starts a server and waits until it prints its banner (and, on first start, where the first
     /// admin's password was written, then logs in as them).
     fn start(data: &Path, api: u16, agent: u16) -> ServerProc {
-        Self::start_db(data, api, agent, None, !data.join("rampart.db").exists())
+        Self::start_db(
+            data,
+            api,
+            agent,
+            None,
+            !data.join("rampart.db").exists(),
+            &[],
+        )
     }
 
     pub(super) fn start_db(
@@ -69,8 +84,9 @@ impl ServerProc {
         agent: u16,
         db: Option<&str>,
         first_start: bool,
+        extra: &[&str],
     ) -> ServerProc {
-        let mut child = Self::spawn_db(data, api, agent, PASS, db);
+        let mut child = Self::spawn_db(data, api, agent, PASS, db, extra);
         let out = child.stdout.take().unwrap();
         let mut lines = BufReader::new(out).lines();
         let mut password = None;
@@ -162,7 +178,7 @@ impl ServerProc {
         token
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("https://localhost:{}", self.api)
     }
 
@@ -699,7 +715,7 @@ fn kill_9_during_ingestion(db: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (api, agent_port) = (free_port(), free_port());
-    let mut server = ServerProc::start_db(&data, api, agent_port, db.as_deref(), true);
+    let mut server = ServerProc::start_db(&data, api, agent_port, db.as_deref(), true, &[]);
     let token = server.admin_token.clone().unwrap();
     let tfile = dir.path().join("t.txt");
     let o = server.cli(
@@ -779,7 +795,7 @@ fn kill_9_during_ingestion(db: Option<String>) {
         acked.len()
     );
 
-    let server = ServerProc::start_db(&data, api, agent_port, db.as_deref(), false);
+    let server = ServerProc::start_db(&data, api, agent_port, db.as_deref(), false, &[]);
     let store = match &server.database_url {
         Some(url) => rt.block_on(rampart_store::Store::open(url)).unwrap(),
         None => rt
