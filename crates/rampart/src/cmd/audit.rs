@@ -104,6 +104,11 @@ async fn verifier(
     Ok((v, new))
 }
 
+/// The key as people compare it: `NAME+ID`, without the key bytes.
+fn key_name(v: &LogVerifier) -> String {
+    v.vkey().split('+').take(2).collect::<Vec<_>>().join("+")
+}
+
 fn hashes(path: &[String], what: &str) -> anyhow::Result<Vec<Hash>> {
     path.iter()
         .map(|h| {
@@ -360,12 +365,7 @@ async fn verify(conn: &ServerConn, key: Option<&str>) -> anyhow::Result<ExitCode
         "audit log verified: {} entries, {} signed checkpoints (key {}){}{}",
         report.entries,
         report.checkpoints_matched,
-        verifier
-            .vkey()
-            .split('+')
-            .take(2)
-            .collect::<Vec<_>>()
-            .join("+"),
+        key_name(&verifier),
         latest.map_or_else(String::new, |c| format!(
             "; latest covers {} entries, signed {}",
             c.size,
@@ -458,12 +458,7 @@ async fn proof(
                 "included: entry {index} is in the log of {} entries signed {} by {} (audit path of {} hashes)",
                 head.size,
                 t(head.time),
-                verifier
-                    .vkey()
-                    .split('+')
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join("+"),
+                key_name(&verifier),
                 path.len()
             ),
             Err(e) => println!("NOT included: {e}"),

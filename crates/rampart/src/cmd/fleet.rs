@@ -81,19 +81,7 @@ impl Api {
         let status = resp.status();
         let bytes = resp.bytes().await?;
         if !status.is_success() {
-            let (code, detail) = match serde_json::from_slice::<Problem>(&bytes) {
-                Ok(p) => (p.code, p.detail),
-                Err(_) => (
-                    "error".to_owned(),
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                ),
-            };
-            return Err(exit::ApiFailure::Refused {
-                status: status.as_u16(),
-                code,
-                detail,
-            }
-            .into());
+            return Err(refused(status, &bytes));
         }
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{url}: the server's answer is not what this client reads"))
@@ -118,19 +106,7 @@ impl Api {
             return Ok(resp);
         }
         let bytes = resp.bytes().await?;
-        let (code, detail) = match serde_json::from_slice::<Problem>(&bytes) {
-            Ok(p) => (p.code, p.detail),
-            Err(_) => (
-                "error".to_owned(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ),
-        };
-        Err(exit::ApiFailure::Refused {
-            status: status.as_u16(),
-            code,
-            detail,
-        }
-        .into())
+        Err(refused(status, &bytes))
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
@@ -146,6 +122,23 @@ impl Api {
         self.request(method, path, Some(serde_json::to_vec(body)?))
             .await
     }
+}
+
+/// An error answer as an [`exit::ApiFailure`], with the server's code and detail.
+fn refused(status: reqwest::StatusCode, bytes: &[u8]) -> anyhow::Error {
+    let (code, detail) = match serde_json::from_slice::<Problem>(bytes) {
+        Ok(p) => (p.code, p.detail),
+        Err(_) => (
+            "error".to_owned(),
+            String::from_utf8_lossy(bytes).into_owned(),
+        ),
+    };
+    exit::ApiFailure::Refused {
+        status: status.as_u16(),
+        code,
+        detail,
+    }
+    .into()
 }
 
 pub(crate) fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
