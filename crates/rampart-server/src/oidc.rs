@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::RwLock;
 
 /// What the operator configures.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OidcConfig {
     /// The issuer URL (`https://`, or `http://` on a loopback address for tests).
     pub issuer: String,
@@ -29,6 +29,21 @@ pub struct OidcConfig {
     pub mappings: Vec<RoleMapping>,
     /// The role of an account no mapping matches; `None`: such logins are refused.
     pub default_role: Option<RoleMapping>,
+}
+
+/// Everything but the client secret, which no log or panic message may carry.
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("scopes", &self.scopes)
+            .field("role_claim", &self.role_claim)
+            .field("mappings", &self.mappings)
+            .field("default_role", &self.default_role)
+            .finish()
+    }
 }
 
 impl OidcConfig {
@@ -260,5 +275,48 @@ impl Oidc {
             }
             other => Ok(other?),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(issuer: &str) -> OidcConfig {
+        OidcConfig {
+            issuer: issuer.into(),
+            client_id: "rampart".into(),
+            client_secret: "s3cret-value".into(),
+            scopes: Vec::new(),
+            role_claim: "groups".into(),
+            mappings: Vec::new(),
+            default_role: None,
+        }
+    }
+
+    #[test]
+    fn the_secret_never_reaches_debug_output() {
+        let text = format!("{:?}", config("https://idp.example"));
+        assert!(!text.contains("s3cret-value"), "{text}");
+        assert!(text.contains("https://idp.example"), "{text}");
+    }
+
+    #[test]
+    fn issuers_must_be_https_but_on_loopback() {
+        assert!(config("https://idp.example/realms/ops").check().is_ok());
+        assert!(config("http://127.0.0.1:8080").check().is_ok());
+        assert!(config("http://localhost:8080").check().is_ok());
+        assert!(config("http://[::1]:8080").check().is_ok());
+        for bad in [
+            "http://idp.example",
+            "ftp://idp.example",
+            "not a url",
+            "http://10.0.0.1",
+        ] {
+            assert!(config(bad).check().is_err(), "{bad}");
+        }
+        let mut no_secret = config("https://idp.example");
+        no_secret.client_secret.clear();
+        assert!(no_secret.check().is_err());
     }
 }
