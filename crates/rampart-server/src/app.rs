@@ -43,6 +43,8 @@ pub(crate) struct App {
     pub audit: crate::audit::AuditLog,
     /// The OpenID provider's relying party, when configured.
     pub oidc: Option<crate::oidc::Oidc>,
+    /// SHA-256 of policy versions already looked up (versions never change).
+    policy_digests: Mutex<std::collections::HashMap<(String, i64), String>>,
 }
 
 impl App {
@@ -77,7 +79,45 @@ impl App {
             intel,
             audit: crate::audit::AuditLog::new(audit_key),
             oidc,
+            policy_digests: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The SHA-256 of a policy version's content, `None` when it does not exist. Versions are
+    /// immutable, so a digest once read is kept (up to a bound), and posting runs costs no
+    /// read of the policy each time.
+    pub async fn policy_digest(
+        &self,
+        policy_id: &str,
+        version: i64,
+    ) -> Result<Option<String>, rampart_store::StoreError> {
+        let key = (policy_id.to_owned(), version);
+        if let Some(d) = self
+            .policy_digests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Some(d.clone()));
+        }
+        let found = self
+            .store
+            .policy_versions(policy_id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version)
+            .map(|v| v.digest);
+        if let Some(d) = &found {
+            let mut cache = self
+                .policy_digests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, d.clone());
+        }
+        Ok(found)
     }
 
     /// The CA in use.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_core::fleet::{
     AssignedPolicy, Heartbeat, HeartbeatResponse, RenewRequest, RenewResponse, RunReceipt,
@@ -143,6 +143,19 @@ pub(crate) async fn post_run(
         ));
     }
     let mut report = sub.report;
+    // The digest attestations will sign is the server's own reading of the content, never
+    // the agent's word for it.
+    let computed = rampart_core::digest::results_digest(&report);
+    if computed != report.results_digest {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "results_digest_mismatch",
+            format!(
+                "report.results_digest {:?} is not the digest of the report's content ({computed})",
+                report.results_digest
+            ),
+        ));
+    }
     if report.policies.len() != 1 {
         return Err(ApiError::bad_request(
             "invalid_report",
@@ -158,6 +171,31 @@ pub(crate) async fn post_run(
             "report.policies is empty",
         ));
     };
+    if let Some(version) = sub.policy_version {
+        let stored = app
+            .policy_digest(&policy.policy.id, version)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "policy_mismatch",
+                    format!(
+                        "policy {:?} has no version {version} on this server",
+                        policy.policy.id
+                    ),
+                )
+            })?;
+        if stored != policy.policy.sha256 || stored != sub.policy_digest {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy_mismatch",
+                format!(
+                    "the run claims version {version} of policy {:?} (SHA-256 {stored}) but evaluated content with SHA-256 {} (policy_digest {})",
+                    policy.policy.id, policy.policy.sha256, sub.policy_digest
+                ),
+            ));
+        }
+    }
     let mut summary = rampart_core::Summary::default();
     for c in &policy.checks {
         summary.add(c.status);

@@ -208,6 +208,12 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
                 "Too many password checks at once (Retry-After says when to try again)",
             ));
         }
+        "/agent/v1/runs" => {
+            errors.push((
+                422,
+                "The report's results_digest is not the digest of its content, or the run claims a policy version whose content it did not evaluate",
+            ));
+        }
         "/api/v1/oidc/token" => {
             errors.push((
                 401,

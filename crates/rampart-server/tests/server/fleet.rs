@@ -432,3 +432,108 @@ async fn due_renewal_happens_in_the_loop(db: Db) {
     s.finish().await;
 }
 server_test!(due_renewal_happens_in_the_loop);
+
+/// The server trusts a run's content, not the agent's word for it: the results digest is
+/// recomputed and a run claiming a policy version must have evaluated exactly that version.
+async fn posted_runs_are_judged_by_their_content(db: Db) {
+    use std::io::Write as _;
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let version = s.push_policy(POLICY_V1, "web", "0 0 1 1 *").await;
+    let chain = std::fs::read_to_string(a.state.root().join("agent-cert.pem")).unwrap();
+    let key = std::fs::read_to_string(a.state.root().join("agent-key.pem")).unwrap();
+    let client = super::harness::mtls_client(&s.root_pem, Some((&chain, &key)));
+    let url = format!(
+        "https://127.0.0.1:{}/agent/v1/runs",
+        s.config.agent_listen.port()
+    );
+    let digest = rampart_core::digest::sha256_hex(POLICY_V1.as_bytes());
+    // A run as the agent would post it: version 1 of test-ssh, one check passing.
+    let run = |run_id: &str| {
+        let info = rampart_core::PolicyInfo {
+            id: "test-ssh".into(),
+            name: "t".into(),
+            sha256: digest.clone(),
+            ..rampart_core::PolicyInfo::default()
+        };
+        let outcomes = vec![rampart_core::CheckOutcome::new(
+            "SSH-1".to_string(),
+            "t".to_string(),
+            rampart_core::Status::Pass,
+        )];
+        rampart_core::fleet::RunSubmission {
+            run_id: run_id.into(),
+            policy_version: Some(version),
+            policy_digest: digest.clone(),
+            trigger: "manual".into(),
+            report: rampart_core::ScanReport::single(info, outcomes, OffsetDateTime::now_utc()),
+            observables: Vec::new(),
+        }
+    };
+    let post = |sub: rampart_core::fleet::RunSubmission| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&serde_json::to_vec(&sub).unwrap()).unwrap();
+            let r = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(gz.finish().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    // As it is: stored.
+    let (status, v) = post(run("run-honest-0001")).await;
+    assert_eq!(
+        (status, v["outcome"].as_str()),
+        (200, Some("stored")),
+        "{v}"
+    );
+    // A status changed after the digest was computed: refused, and not stored.
+    let mut forged = run("run-forged-0001");
+    forged.report.policies[0].checks[0].status = rampart_core::Status::Fail;
+    let (status, v) = post(forged).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["code"], "results_digest_mismatch");
+    // A digest that matches nothing.
+    let mut forged = run("run-forged-0002");
+    forged.report.results_digest = "00".repeat(32);
+    let (status, v) = post(forged).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("results_digest_mismatch"))
+    );
+    // Other content than the version it claims (its digest recomputed, so only the policy
+    // check can tell).
+    let mut other = run("run-forged-0003");
+    other.report.policies[0].policy.sha256 = "ab".repeat(32);
+    other.report.refresh();
+    let (status, v) = post(other).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("policy_mismatch")),
+        "{v}"
+    );
+    // A version that does not exist.
+    let mut missing = run("run-forged-0004");
+    missing.policy_version = Some(version + 7);
+    let (status, v) = post(missing).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("policy_mismatch")),
+        "{v}"
+    );
+    let list = runs(&s.get(&format!("/api/v1/agents/{}/runs", a.id)).await);
+    assert_eq!(list.len(), 1, "only the honest run is stored");
+    s.finish().await;
+}
+server_test!(posted_runs_are_judged_by_their_content);
