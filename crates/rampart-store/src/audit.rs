@@ -83,6 +83,22 @@ macro_rules! checkpoint_row {
     }};
 }
 
+/// Takes the head row first in every write: on PostgreSQL its row lock orders all replicas'
+/// appends and checkpoints, on SQLite it is the write lock.
+const HEAD_LOCK: &str = "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier";
+
+/// Locks the head in transaction `$tx` (see [`HEAD_LOCK`]); the tree's frontier as it is.
+macro_rules! locked_head {
+    ($tx:expr) => {{
+        let head = sqlx::query(HEAD_LOCK).fetch_one(&mut *$tx).await?;
+        let size: i64 = head.try_get("size")?;
+        let size = u64::try_from(size).map_err(|e| StoreError::corrupt("audit head size", e))?;
+        let bytes: Vec<u8> = head.try_get("frontier")?;
+        Frontier::from_bytes(size, &bytes)
+            .ok_or_else(|| StoreError::corrupt("audit head", "frontier does not fit the size"))?
+    }};
+}
+
 /// Batches larger than this are written in several statements.
 const CHUNK: usize = 256;
 
@@ -130,18 +146,12 @@ impl Store {
         events: &[Event],
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        const LOCK: &str =
-            "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier";
         const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
         let at_ms = millis(now);
         let first = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
-            let head = sqlx::query(LOCK).fetch_one(&mut *tx).await?;
-            let size: i64 = head.try_get("size")?;
-            let size = u64::try_from(size).map_err(|e| StoreError::corrupt("audit head size", e))?;
-            let bytes: Vec<u8> = head.try_get("frontier")?;
-            let mut frontier = Frontier::from_bytes(size, &bytes)
-                .ok_or_else(|| StoreError::corrupt("audit head", "frontier does not fit the size"))?;
+            let mut frontier = locked_head!(tx);
+            let size = frontier.size();
             let mut rows = Vec::with_capacity(events.len());
             let mut nodes = Vec::with_capacity(events.len() * 2);
             for event in events {
@@ -197,20 +207,14 @@ impl Store {
         now: OffsetDateTime,
         min_new: u64,
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
-        const LOCK: &str =
-            "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier";
         const LAST: &str =
             "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
         const INSERT: &str =
             "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
         let stored = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
-            let head = sqlx::query(LOCK).fetch_one(&mut *tx).await?;
-            let size: i64 = head.try_get("size")?;
-            let size = u64::try_from(size).map_err(|e| StoreError::corrupt("audit head size", e))?;
-            let bytes: Vec<u8> = head.try_get("frontier")?;
-            let frontier = Frontier::from_bytes(size, &bytes)
-                .ok_or_else(|| StoreError::corrupt("audit head", "frontier does not fit the size"))?;
+            let frontier = locked_head!(tx);
+            let size = frontier.size();
             let last = sqlx::query(LAST).fetch_optional(&mut *tx).await?;
             let (last_size, last_at) = match last {
                 Some(r) => (r.try_get::<i64, _>("size")?, r.try_get::<i64, _>("created_at")?),

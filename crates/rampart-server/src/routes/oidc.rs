@@ -173,7 +173,7 @@ pub(crate) async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     let oidc = configured(&app)?;
-    let refused = |reason: String| refused(&app, client, reason);
+    let refused = |reason: String| refused_login(&app, client, reason);
     if let Some(error) = q.error {
         let why = format!(
             "the provider refused the login: {error}{}",
@@ -422,10 +422,6 @@ pub(crate) async fn token(
 }
 
 /// Records a refused OIDC login.
-async fn refused(app: &App, client: SocketAddr, reason: String) -> Result<u64, ApiError> {
-    refused_login(app, client, reason).await
-}
-
 async fn refused_login(app: &App, client: SocketAddr, reason: String) -> Result<u64, ApiError> {
     let event = Event::new("-", "session.start", "oidc", Outcome::Failure)
         .via("oidc")

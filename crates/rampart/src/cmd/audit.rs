@@ -85,13 +85,9 @@ async fn verifier(
         );
     }
     let v = LogVerifier::new(&chosen).map_err(|e| anyhow!("--key: {e}"))?;
-    let new = !trust.servers.contains_key(&server)
-        || key.is_some_and(|k| {
-            trust
-                .servers
-                .get(&server)
-                .is_none_or(|p| p.vkey != k.trim())
-        });
+    // Nothing pinned yet, or another key given with --key: pin it (and forget the old
+    // checkpoint, which the old key signed).
+    let new = trust.servers.get(&server).is_none_or(|p| p.vkey != chosen);
     if new {
         trust.servers.insert(
             server,
