@@ -343,6 +343,10 @@ impl CheckOutcome {
 /// A waiver that covers a check.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct WaiverInfo {
+    /// The server's id of the waiver, when it was one of the server's (local waiver files have
+    /// none).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
     /// The id or glob that matched.
     pub pattern: String,
     /// Why the risk is accepted.

@@ -203,6 +203,7 @@ impl Waivers {
                 c.original_status = Some(c.status);
                 c.status = Status::Waived;
                 c.waiver = Some(WaiverInfo {
+                    id: None,
                     pattern: w.pattern.clone(),
                     justification: w.justification.clone(),
                     approver: w.approver.clone(),
