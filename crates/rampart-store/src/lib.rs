@@ -11,6 +11,7 @@
 //! records.
 
 mod agents;
+mod attest;
 mod audit;
 mod ca;
 mod error;
@@ -35,6 +36,7 @@ use sqlx::sqlite::{
 };
 
 pub use agents::GroupOf;
+pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
 pub use error::StoreError;
 pub use policies::NewPolicyVersion;

@@ -303,6 +303,8 @@ pub struct NewRun {
     pub host: HostInfo,
     /// Engine warnings.
     pub warnings: Vec<String>,
+    /// The scanner that produced the results (`rampart 0.1.0`), as the report named it.
+    pub generator: String,
     /// Every check result, evidence included.
     pub checks: Vec<CheckOutcome>,
 }
@@ -352,6 +354,9 @@ pub struct RunSummary {
     pub host: HostInfo,
     /// Engine warnings.
     pub warnings: Vec<String>,
+    /// The scanner that produced the results (empty for runs stored before it was kept).
+    #[serde(default)]
+    pub generator: String,
 }
 
 /// A stored run with every check result.

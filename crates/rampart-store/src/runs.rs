@@ -17,7 +17,7 @@ macro_rules! run_columns {
     () => {
         "id, agent_id, policy_id, policy_version, policy_digest, run_trigger, \
      started_at, finished_at, received_at, passed, failed, not_applicable, not_run, errors, \
-     waived, total, score, results_digest, host, warnings"
+     waived, total, score, results_digest, host, warnings, generator"
     };
 }
 
@@ -85,6 +85,7 @@ macro_rules! run_from_row {
                 .map_err(|e| StoreError::corrupt("runs.host", e))?,
             warnings: serde_json::from_str::<Vec<String>>(&warnings)
                 .map_err(|e| StoreError::corrupt("runs.warnings", e))?,
+            generator: r.try_get("generator")?,
         })
     }};
 }
@@ -107,7 +108,7 @@ impl Store {
             "INSERT INTO runs (",
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (id) DO NOTHING RETURNING id"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT (id) DO NOTHING RETURNING id"
         );
         let outcomes = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
@@ -136,6 +137,7 @@ impl Store {
                     .bind(&r.results_digest)
                     .bind(&pr.host)
                     .bind(&pr.warnings)
+                    .bind(&r.generator)
                     .fetch_optional(&mut *tx)
                     .await?
                     .is_some();
@@ -399,7 +401,7 @@ async fn ingest_postgres(
         ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
          $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
          $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::float8[], $18::text[], \
-         $19::text[], $20::text[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+         $19::text[], $20::text[], $21::text[]) ON CONFLICT (id) DO NOTHING RETURNING id"
     );
     const CHECKS: &str = "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])";
@@ -447,6 +449,7 @@ async fn ingest_postgres(
         .bind(col(&|p| p.run.results_digest.clone()))
         .bind(col(&|p| p.host.clone()))
         .bind(col(&|p| p.warnings.clone()))
+        .bind(col(&|p| p.run.generator.clone()))
         .fetch_all(&mut *tx)
         .await?;
     let stored: HashSet<&str> = stored.iter().map(String::as_str).collect();

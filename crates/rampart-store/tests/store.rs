@@ -6,6 +6,7 @@
 
 mod store {
     mod agents;
+    mod attest;
     mod audit;
     pub mod harness;
     mod migrations;

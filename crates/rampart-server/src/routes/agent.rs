@@ -217,6 +217,7 @@ pub(crate) async fn post_run(
         results_digest: report.results_digest,
         host: report.host,
         warnings: report.warnings,
+        generator: report.generator,
         checks: policy.checks,
     };
     let outcome = crate::ingest::submit(&app, run)

@@ -119,6 +119,7 @@ pub fn run(id: &str, agent_id: &str, started: OffsetDateTime, checks: Vec<CheckO
             root: None,
         },
         warnings: vec!["a warning".into()],
+        generator: "rampart 0.1.0".into(),
         checks,
     }
 }
