@@ -13,6 +13,8 @@
 #   schemathesis: tests the served OpenAPI document against the running server; in its own
 #   virtual environment (/opt/rampart-test/schemathesis) so its dependencies cannot clash
 #   with the STIX tools'.
+#   PyJWT and jwcrypto: two independent JOSE libraries verify attestations from the published
+#   JWKS alone; in their own virtual environment (/opt/rampart-test/jose).
 # And from the npm registry, with the machine's Node.js:
 #   oidc-provider (panva, OpenID Certified): the OpenID provider the OIDC login tests start, in
 #   /opt/rampart-test/oidc (tests/oidc/provider.mjs imports it from there).
@@ -73,6 +75,12 @@ schemathesis=/opt/rampart-test/schemathesis/bin/schemathesis
   echo "setup-test-deps: installing schemathesis (PyPI, own virtual environment)" >&2
   python3 -m venv /opt/rampart-test/schemathesis
   /opt/rampart-test/schemathesis/bin/pip install -q --disable-pip-version-check schemathesis==4.32.5
+}
+jose=/opt/rampart-test/jose
+"$jose/bin/python" -c 'import jwt, jwcrypto.jwt; assert jwt.__version__ == "2.10.1"' 2>/dev/null || {
+  echo "setup-test-deps: installing PyJWT and jwcrypto (PyPI, own virtual environment)" >&2
+  python3 -m venv "$jose"
+  "$jose/bin/pip" install -q --disable-pip-version-check 'PyJWT[crypto]==2.10.1' jwcrypto==1.5.6
 }
 oidc=/opt/rampart-test/oidc
 grep -qs '"version": "9.13.3"' "$oidc/node_modules/oidc-provider/package.json" || {

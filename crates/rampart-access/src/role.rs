@@ -60,11 +60,13 @@ pub enum Permission {
     UsersManage,
     /// Search, export and verify the audit log.
     AuditRead,
+    /// Rotate the attestation signing keys.
+    KeysManage,
 }
 
 impl Permission {
     /// Every permission, in a fixed order (documentation, tests).
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::SelfService,
         Permission::AgentsRead,
         Permission::AgentsManage,
@@ -78,6 +80,7 @@ impl Permission {
         Permission::UsersRead,
         Permission::UsersManage,
         Permission::AuditRead,
+        Permission::KeysManage,
     ];
 
     /// The name used in the API, the OpenAPI document and error messages.
@@ -96,6 +99,7 @@ impl Permission {
             Permission::UsersRead => "users_read",
             Permission::UsersManage => "users_manage",
             Permission::AuditRead => "audit_read",
+            Permission::KeysManage => "keys_manage",
         }
     }
 

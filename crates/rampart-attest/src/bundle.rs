@@ -296,10 +296,11 @@ impl Bundle {
             )));
         }
 
-        // The key was signing when the attestation was logged.
+        // The key was signing when the attestation was logged (within the leeway: a replica
+        // that read the current key just before another rotated it signs a moment later).
         if let Some(state) = self.keys.iter().find(|k| k.kid == kid) {
             let logged_ts = entry.time.unix_timestamp();
-            if let Some(retired) = state.retired_at.filter(|&r| r <= logged_ts) {
+            if let Some(retired) = state.retired_at.filter(|&r| r + LEEWAY_SECS < logged_ts) {
                 return Err(Refusal::RetiredKey(format!(
                     "{kid} was retired at {} and the attestation logged at {}",
                     rfc3339(retired),

@@ -170,6 +170,9 @@ pub struct RunReceipt {
     pub run_id: String,
     /// `stored`, or `duplicate` when the run was already stored (a resend).
     pub outcome: String,
+    /// The id (`jti`) of the run's signed attestation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
 }
 
 /// Free-form labels.

@@ -592,3 +592,145 @@ pub struct OidcTokenRequest {
     #[schemars(range(min = 1, max = 365))]
     pub ttl_days: Option<u16>,
 }
+
+/// An attestation as listed: what it says at a glance and whether a later run replaced it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AttestationSummary {
+    /// Its id (`jti`).
+    pub jti: String,
+    /// The run it attests.
+    pub run_id: String,
+    /// The agent.
+    pub agent_id: String,
+    /// The policy.
+    pub policy_id: String,
+    /// The signing key.
+    pub kid: String,
+    /// `compliant`, `noncompliant` or `partial`.
+    pub status: String,
+    /// The score.
+    pub score: f64,
+    /// When the run started.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
+    pub started_at: time::OffsetDateTime,
+    /// When it was issued.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
+    pub issued_at: time::OffsetDateTime,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+    /// The audit entry that recorded the issue.
+    pub log_index: u64,
+    /// A later run of the same agent and policy has an attestation: this one no longer
+    /// describes the host.
+    pub stale: bool,
+}
+
+impl From<&rampart_store::StoredAttestation> for AttestationSummary {
+    fn from(a: &rampart_store::StoredAttestation) -> AttestationSummary {
+        AttestationSummary {
+            jti: a.jti.clone(),
+            run_id: a.run_id.clone(),
+            agent_id: a.agent_id.clone(),
+            policy_id: a.policy_id.clone(),
+            kid: a.kid.clone(),
+            status: a.status.clone(),
+            score: a.score,
+            started_at: a.started_at,
+            issued_at: a.issued_at,
+            expires_at: a.expires_at,
+            log_index: a.log_index,
+            stale: a.stale,
+        }
+    }
+}
+
+/// One attestation: the signed JWS and its claims decoded.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AttestationDetail {
+    /// At a glance.
+    #[serde(flatten)]
+    pub summary: AttestationSummary,
+    /// The JWS algorithm.
+    pub alg: rampart_attest::Alg,
+    /// The compact JWS, as signed.
+    pub jws: String,
+    /// Its claims (read from the JWS; verify the JWS, not this).
+    pub claims: rampart_attest::Claims,
+}
+
+/// A public key of the JWKS (RFC 7517), members by key type.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct PublicJwk {
+    /// `OKP`, `EC` or `RSA`.
+    pub kty: String,
+    /// The key id: its RFC 7638 thumbprint.
+    pub kid: String,
+    /// `EdDSA`, `ES256` or `RS256`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub key_use: String,
+    /// The curve (`Ed25519`, `P-256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// The public point's x (OKP, EC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// The public point's y (EC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The modulus (RSA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// The exponent (RSA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+}
+
+/// The attestation keys' JWKS: the next key (published before it signs), the current one and
+/// those retired within the longest attestation lifetime.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<PublicJwk>,
+}
+
+/// An attestation signing key and its life.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AttestationKeyInfo {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: rampart_attest::Alg,
+    /// `next`, `current` or `retired`.
+    pub state: String,
+    /// Published.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "rampart_core::timestamp::Rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// Began signing.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<rampart_core::timestamp::Rfc3339>")]
+    pub activated_at: Option<time::OffsetDateTime>,
+    /// Stopped signing.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<rampart_core::timestamp::Rfc3339>")]
+    pub retired_at: Option<time::OffsetDateTime>,
+    /// Whether the JWKS lists it now.
+    pub published: bool,
+}
+
+/// What a key rotation changed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct KeyRotation {
+    /// The key that stopped signing.
+    pub retired: Option<String>,
+    /// The key signing from now on.
+    pub current: String,
+    /// The key published for the next rotation.
+    pub next: String,
+}

@@ -43,6 +43,8 @@ pub(crate) struct App {
     pub audit: crate::audit::AuditLog,
     /// The OpenID provider's relying party, when configured.
     pub oidc: Option<crate::oidc::Oidc>,
+    /// Attestation signing keys, as decrypted by this replica.
+    pub attest: crate::attest::Attestor,
     /// SHA-256 of policy versions already looked up (versions never change).
     policy_digests: Mutex<std::collections::HashMap<(String, i64), String>>,
 }
@@ -79,6 +81,7 @@ impl App {
             intel,
             audit: crate::audit::AuditLog::new(audit_key),
             oidc,
+            attest: crate::attest::Attestor::new(),
             policy_digests: Mutex::new(std::collections::HashMap::new()),
         }
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rampart_audit::{Event, LogKey, Outcome};
-use rampart_store::{AuditQuery, CaMaterial, Store};
+use rampart_store::{AuditQuery, CaMaterial, Store, StoredCheckpoint};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -52,6 +52,8 @@ impl Default for CheckpointPolicy {
 
 struct Pending {
     event: Event,
+    /// Answer only once a signed checkpoint covers the entry.
+    anchor: bool,
     done: oneshot::Sender<Result<u64, String>>,
 }
 
@@ -79,6 +81,34 @@ impl AuditLog {
 
     /// Appends `event` and waits until it is committed; returns its index.
     pub(crate) async fn record(&self, event: Event) -> Result<u64, ApiError> {
+        self.append(event, false).await
+    }
+
+    /// Appends `event` and waits until a signed checkpoint covers it: what an attestation
+    /// names as the place it was logged. Returns the index and the first checkpoint covering
+    /// it (this writer signs one right after the batch; another replica's may come first).
+    pub(crate) async fn record_anchored(
+        &self,
+        store: &Store,
+        event: Event,
+    ) -> Result<(u64, StoredCheckpoint), ApiError> {
+        let index = self.append(event, true).await?;
+        let checkpoint = store
+            .audit_checkpoints(index, 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "no signed checkpoint covers the entry just written; see the server log",
+                )
+            })?;
+        Ok((index, checkpoint))
+    }
+
+    async fn append(&self, event: Event, anchor: bool) -> Result<u64, ApiError> {
         let action = event.action.clone();
         let (done, answer) = oneshot::channel();
         let failed = |why: String| {
@@ -90,7 +120,11 @@ impl AuditLog {
             )
         };
         self.tx
-            .send(Pending { event, done })
+            .send(Pending {
+                event,
+                anchor,
+                done,
+            })
             .await
             .map_err(|_| failed("the audit writer has stopped".into()))?;
         match answer.await {
@@ -154,11 +188,23 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             .await
         {
             Ok(first) => {
-                for (i, p) in batch.into_iter().enumerate() {
-                    let _ = p.done.send(Ok(first + i as u64));
-                }
                 let size = first + events.len() as u64;
-                if size.saturating_sub(signed) >= policy.every_entries {
+                let anchored = batch.iter().any(|p| p.anchor);
+                let mut waiting = Vec::new();
+                for (i, p) in batch.into_iter().enumerate() {
+                    if p.anchor {
+                        waiting.push((first + i as u64, p.done));
+                    } else {
+                        let _ = p.done.send(Ok(first + i as u64));
+                    }
+                }
+                if anchored {
+                    checkpoint(&app, 1).await;
+                    signed = size;
+                    for (index, done) in waiting {
+                        let _ = done.send(Ok(index));
+                    }
+                } else if size.saturating_sub(signed) >= policy.every_entries {
                     checkpoint(&app, policy.every_entries).await;
                     // Signed here or by another replica: either way counted from here.
                     signed = size;

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub audit_checkpoints: crate::audit::CheckpointPolicy,
     /// Browser logins through an OpenID provider, when configured.
     pub oidc: Option<crate::oidc::OidcConfig>,
+    /// The algorithm of attestation keys created from now on (first start, rotations).
+    pub attestation_alg: rampart_attest::Alg,
 }
 
 impl ServerConfig {
@@ -100,6 +102,7 @@ impl ServerConfig {
             intel_refresh: Duration::from_secs(15 * 60),
             audit_checkpoints: crate::audit::CheckpointPolicy::default(),
             oidc: None,
+            attestation_alg: rampart_attest::Alg::EdDSA,
         }
     }
 

@@ -14,6 +14,7 @@
 
 pub mod api;
 mod app;
+mod attest;
 pub mod audit;
 mod bootstrap;
 mod config;
@@ -107,6 +108,10 @@ impl RunningServer {
         tasks.spawn(audit::writer(app.clone(), rx));
         if let Err(e) = audit::record_start(&app).await {
             tracing::error!(error = ?e, "could not record the server start in the audit log");
+        }
+        // Failing here is not fatal: the first attestation tries again.
+        if let Err(e) = attest::ensure_keys(&app).await {
+            tracing::error!(error = ?e, "could not create the attestation keys");
         }
         tracing::info!(api = %app.api_url, agent = %app.agent_url, backend = ?app.store.backend(), "rampart server listening");
         Ok(RunningServer {

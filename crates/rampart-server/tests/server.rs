@@ -5,6 +5,7 @@
 mod server {
     mod access;
     mod api;
+    mod attest;
     mod audit;
     mod enrolment;
     mod fleet;

@@ -227,7 +227,11 @@ pub(crate) async fn post_run(
     if outcome == IngestOutcome::Stored && !sub.observables.is_empty() {
         crate::intel::record_matches(&app, &auth.agent.id, &sub.run_id, &sub.observables).await;
     }
+    // Issued for a new run, and for a resend of one stored while the attestation failed (an
+    // error here makes the agent resend).
+    let attestation = crate::attest::issue(&app, &auth.agent, &auth.identity, &sub.run_id).await?;
     Ok(Json(RunReceipt {
+        attestation: Some(attestation.jti),
         run_id: sub.run_id,
         outcome: match outcome {
             IngestOutcome::Stored => "stored",

@@ -4,6 +4,7 @@
 
 mod admin;
 mod agent;
+mod attest;
 mod audit;
 mod auth;
 pub(crate) mod auth_limit;
@@ -236,6 +237,18 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: Body::None, reply: Json(schema::<rampart_store::RunDetail>), || get(history::run)),
         ep!(GET "/api/v1/results", Api, user(ResultsRead, AllGroups), "Flat check results (run, agent, policy, check, status), newest first; filters: agent, policy, status, limit",
             query: history::FlatQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::FlatResult>>), || get(history::flat_results)),
+        ep!(GET "/.well-known/jwks.json", Api, Auth::Public, "The attestation keys (RFC 7517 JWKS): the next key before it signs, the current one, and retired ones while attestations they signed may still be valid",
+            req: Body::None, reply: Json(schema::<crate::api::Jwks>), || get(attest::jwks)),
+        ep!(GET "/api/v1/attestation-keys", Api, user(ResultsRead, Fleet), "Every attestation signing key with its state and dates",
+            req: Body::None, reply: Json(schema::<Vec<crate::api::AttestationKeyInfo>>), || get(attest::keys)),
+        ep!(POST "/api/v1/attestation-keys/rotate", Api, user(KeysManage, Fleet), "Rotate the attestation keys: the next key signs, the current one retires, a new next key is published (409 while the next key is younger than ten minutes, unless force)",
+            query: attest::RotateQuery, req: Body::None, reply: Json(schema::<crate::api::KeyRotation>), || post(attest::rotate)),
+        ep!(GET "/api/v1/agents/{id}/attestations", Api, user(ResultsRead, Agent), "An agent's signed attestations, the newest run first, each marked stale once a later run replaced it",
+            query: attest::AttestationsQuery, req: Body::None, reply: Json(schema::<Vec<crate::api::AttestationSummary>>), || get(attest::list)),
+        ep!(GET "/api/v1/agents/{id}/attestations/{jti}", Api, user(ResultsRead, Agent), "One attestation: the JWS and its claims",
+            req: Body::None, reply: Json(schema::<crate::api::AttestationDetail>), || get(attest::show)),
+        ep!(GET "/api/v1/agents/{id}/attestations/{jti}/bundle", Api, user(ResultsRead, Agent), "An attestation's offline bundle: the JWS, the key set, the audit entry with its inclusion proof and signed checkpoint, and the evidence",
+            req: Body::None, reply: Json(schema::<rampart_attest::Bundle>), || get(attest::bundle)),
         ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, user(ResultsRead, Run), "What changed from run a to run b",
             req: Body::None, reply: Json(schema::<crate::api::RunDiff>), || get(history::diff)),
         ep!(GET "/api/v1/intel/lookup", Api, user(IntelRead, Fleet), "Look a value up (query: value, related): every match from the index with its score, allowlisting, ATT&CK names and source rows",

@@ -436,7 +436,6 @@ server_test!(due_renewal_happens_in_the_loop);
 /// The server trusts a run's content, not the agent's word for it: the results digest is
 /// recomputed and a run claiming a policy version must have evaluated exactly that version.
 async fn posted_runs_are_judged_by_their_content(db: Db) {
-    use std::io::Write as _;
     let Some(s) = TestServer::start(db).await else {
         return;
     };
@@ -444,52 +443,19 @@ async fn posted_runs_are_judged_by_their_content(db: Db) {
         .await
         .unwrap();
     let version = s.push_policy(POLICY_V1, "web", "0 0 1 1 *").await;
-    let chain = std::fs::read_to_string(a.state.root().join("agent-cert.pem")).unwrap();
-    let key = std::fs::read_to_string(a.state.root().join("agent-key.pem")).unwrap();
-    let client = super::harness::mtls_client(&s.root_pem, Some((&chain, &key)));
-    let url = format!(
-        "https://127.0.0.1:{}/agent/v1/runs",
-        s.config.agent_listen.port()
-    );
-    let digest = rampart_core::digest::sha256_hex(POLICY_V1.as_bytes());
+    let poster = a.poster(&s);
     // A run as the agent would post it: version 1 of test-ssh, one check passing.
     let run = |run_id: &str| {
-        let info = rampart_core::PolicyInfo {
-            id: "test-ssh".into(),
-            name: "t".into(),
-            sha256: digest.clone(),
-            ..rampart_core::PolicyInfo::default()
-        };
-        let outcomes = vec![rampart_core::CheckOutcome::new(
-            "SSH-1".to_string(),
-            "t".to_string(),
-            rampart_core::Status::Pass,
-        )];
-        rampart_core::fleet::RunSubmission {
-            run_id: run_id.into(),
-            policy_version: Some(version),
-            policy_digest: digest.clone(),
-            trigger: "manual".into(),
-            report: rampart_core::ScanReport::single(info, outcomes, OffsetDateTime::now_utc()),
-            observables: Vec::new(),
-        }
+        super::harness::submission(
+            run_id,
+            version,
+            &[("SSH-1", rampart_core::Status::Pass)],
+            OffsetDateTime::now_utc(),
+        )
     };
     let post = |sub: rampart_core::fleet::RunSubmission| {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(&serde_json::to_vec(&sub).unwrap()).unwrap();
-            let r = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("content-encoding", "gzip")
-                .body(gz.finish().unwrap())
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap())
-        }
+        let poster = &poster;
+        async move { poster.post(&sub).await }
     };
     // As it is: stored.
     let (status, v) = post(run("run-honest-0001")).await;

@@ -353,6 +353,89 @@ impl TestAgent {
     pub fn spool(&self) -> rampart_agent::Spool {
         rampart_agent::Spool::new(self.state.root().join("spool"), 1000, u64::MAX)
     }
+
+    /// The agent's own mTLS client on the agent port, for posting runs made by hand.
+    pub fn poster(&self, server: &TestServer) -> RunPoster {
+        let chain = std::fs::read_to_string(self.state.root().join("agent-cert.pem")).unwrap();
+        let key = std::fs::read_to_string(self.state.root().join("agent-key.pem")).unwrap();
+        use rustls::pki_types::pem::PemObject as _;
+        let leaf = rustls::pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        RunPoster {
+            client: mtls_client(&server.root_pem, Some((&chain, &key))),
+            url: format!(
+                "https://127.0.0.1:{}/agent/v1/runs",
+                server.config.agent_listen.port()
+            ),
+            cert_der: leaf.to_vec(),
+        }
+    }
+}
+
+/// Posts runs as an agent does: gzip JSON over the agent's certificate.
+pub struct RunPoster {
+    client: reqwest::Client,
+    url: String,
+    /// The agent's certificate (DER), which attestations are bound to.
+    pub cert_der: Vec<u8>,
+}
+
+impl RunPoster {
+    pub async fn post(&self, sub: &rampart_core::fleet::RunSubmission) -> (u16, Value) {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&serde_json::to_vec(sub).unwrap()).unwrap();
+        let r = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(gz.finish().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    }
+}
+
+/// A run of [`POLICY_V1`] (SHA-256 of its text, server version `version`) as an agent would
+/// post it: the given statuses, started at `started`.
+pub fn submission(
+    run_id: &str,
+    version: i64,
+    statuses: &[(&str, rampart_core::Status)],
+    started: time::OffsetDateTime,
+) -> rampart_core::fleet::RunSubmission {
+    let digest = rampart_core::digest::sha256_hex(POLICY_V1.as_bytes());
+    let info = rampart_core::PolicyInfo {
+        id: "test-ssh".into(),
+        name: "Test SSH policy".into(),
+        sha256: digest.clone(),
+        ..rampart_core::PolicyInfo::default()
+    };
+    let outcomes = statuses
+        .iter()
+        .map(|(id, status)| rampart_core::CheckOutcome::new(*id, format!("check {id}"), *status))
+        .collect();
+    let mut report = rampart_core::ScanReport::single(info, outcomes, started);
+    report.host = rampart_core::HostInfo {
+        hostname: "web-01".into(),
+        os: "Debian GNU/Linux 12".into(),
+        kernel: "6.1.0".into(),
+        root: None,
+    };
+    report.refresh();
+    rampart_core::fleet::RunSubmission {
+        run_id: run_id.into(),
+        policy_version: Some(version),
+        policy_digest: digest,
+        trigger: "manual".into(),
+        report,
+        observables: Vec::new(),
+    }
 }
 
 /// How long one server test may take before it fails: a hang must be a failure with the test's
