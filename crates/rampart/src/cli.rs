@@ -47,6 +47,12 @@ pub enum Command {
     /// The server's tamper-evident audit log: search it, verify it whole, prove an entry.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Signed compliance attestations: show, bundle for an auditor, verify offline.
+    #[command(subcommand)]
+    Attest(AttestCommand),
+    /// Attestation signing keys (through the server's API).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// This host's agent: enrol, run, status, renew.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -313,6 +319,75 @@ pub enum AuditCommand {
     },
 }
 
+/// `rampart attest …`.
+#[derive(Debug, Subcommand)]
+pub enum AttestCommand {
+    /// An agent's latest attestation per policy (or of one policy), decoded.
+    Show {
+        /// The agent id.
+        agent: String,
+        /// Only this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Write the offline bundle of an agent's latest attestation (JWS, key set, audit entry
+    /// with its inclusion proof and signed checkpoint, evidence) to standard output or a file.
+    Bundle {
+        /// The agent id.
+        agent: String,
+        /// The policy (needed when the agent runs several).
+        #[arg(long)]
+        policy: Option<String>,
+        /// This attestation instead of the latest (its jti).
+        #[arg(long)]
+        jti: Option<String>,
+        /// Write here (atomically) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Verify a bundle offline: signature and key, validity when it was logged, the audit
+    /// entry's inclusion under a checkpoint signed by the trusted log key, the evidence.
+    Verify {
+        /// The bundle file (`-` for standard input).
+        bundle: PathBuf,
+        /// The audit-log verifier key to trust (NAME+ID+KEY, from `GET /api/v1/audit/key` on a
+        /// trusted path); default: a key pinned by `rampart audit verify`.
+        #[arg(long)]
+        log_key: Option<String>,
+        /// Print the verified claims as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rampart keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every attestation signing key: next, current, retired.
+    List {
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// The next key (published since the last rotation) starts signing, the current one
+    /// retires, a new next key is published.
+    Rotate {
+        /// Even though the next key was published less than ten minutes ago (verifiers that
+        /// cache the key set may not know it yet).
+        #[arg(long)]
+        force: bool,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+}
+
 /// `rampart tokens …` (API tokens; enrolment tokens are `rampart token`).
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
@@ -480,6 +555,10 @@ pub struct ServerArgs {
     /// entries.
     #[arg(long, env = "RAMPART_AUDIT_CHECKPOINT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub audit_checkpoint_secs: u64,
+    /// Algorithm of attestation keys created from now on (at first start and by
+    /// `rampart keys rotate`): EdDSA, ES256 or RS256.
+    #[arg(long, env = "RAMPART_ATTESTATION_ALG", default_value = "EdDSA", value_parser = |s: &str| s.parse::<rampart_attest::Alg>().map_err(|e| e.to_string()))]
+    pub attestation_alg: rampart_attest::Alg,
     /// OpenID provider for browser logins: its issuer URL (discovery is at
     /// ISSUER/.well-known/openid-configuration). Register API_URL/api/v1/oidc/callback as the
     /// client's redirect URI there.

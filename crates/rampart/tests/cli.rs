@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod cli {
+    mod attest;
     mod audit;
     pub mod fleet;
     pub mod harness;

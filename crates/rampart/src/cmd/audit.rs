@@ -54,6 +54,15 @@ fn load_trust() -> anyhow::Result<Trust> {
     }
 }
 
+/// Every log key `rampart audit` pinned, whichever server's.
+pub(super) fn pinned_keys() -> anyhow::Result<Vec<String>> {
+    Ok(load_trust()?
+        .servers
+        .into_values()
+        .map(|p| p.vkey)
+        .collect())
+}
+
 fn save_trust(trust: &Trust) -> anyhow::Result<()> {
     let path = trust_path()?;
     if let Some(dir) = path.parent() {

@@ -1,5 +1,6 @@
 //! Subcommand implementations.
 
+mod attest;
 mod audit;
 mod bench;
 mod bench_audit;
@@ -32,6 +33,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Intel(cmd) => intel::run(cmd),
         Command::Token(cmd) => fleet::token(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Attest(cmd) => attest::run(cmd),
+        Command::Keys(cmd) => attest::keys(cmd),
         Command::Agent(cmd) => fleet::agent(cmd),
         Command::Agents(cmd) => fleet::agents(cmd),
         Command::Results(cmd) => fleet::results(cmd),

@@ -87,6 +87,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
             default_role,
         });
     }
+    config.attestation_alg = args.attestation_alg;
     config.audit_checkpoints = rampart_server::audit::CheckpointPolicy {
         every_entries: args.audit_checkpoint_entries,
         every: std::time::Duration::from_secs(args.audit_checkpoint_secs),

@@ -67,7 +67,7 @@ impl ServerProc {
 
     /// Starts a server and waits until it prints its banner (and, on first start, where the first
     /// admin's password was written, then logs in as them).
-    fn start(data: &Path, api: u16, agent: u16) -> ServerProc {
+    pub(super) fn start(data: &Path, api: u16, agent: u16) -> ServerProc {
         Self::start_db(
             data,
             api,
@@ -128,7 +128,62 @@ impl ServerProc {
     }
 
     /// Where `rampart login` keeps this test's credentials.
-    fn config_dir(&self) -> PathBuf {
+    /// An agent enrolled in group `web` that scanned once with [`POLICY`] assigned (its root:
+    /// root login disabled, so SSH-1 passes); returns the agent id.
+    pub(super) fn agent_with_a_run(&self, dir: &Path, token: &str) -> String {
+        let tfile = dir.join("enrol-token.txt");
+        let o = self.cli(
+            token,
+            &["token", "create", "--group", "web", "--output", s(&tfile)],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let state = dir.join("agent");
+        let o = self.cli(
+            token,
+            &[
+                "agent",
+                "enroll",
+                "--token-file",
+                s(&tfile),
+                "--state-dir",
+                s(&state),
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let agent_id = stdout(&o).split_whitespace().nth(3).unwrap().to_string();
+        let pfile = write(dir, "p.yml", POLICY);
+        let o = self.cli(
+            token,
+            &[
+                "policy",
+                "push",
+                s(&pfile),
+                "--group",
+                "web",
+                "--schedule",
+                "0 */6 * * *",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let root = dir.join("root");
+        write(&root, "etc/ssh/sshd_config", "PermitRootLogin no\n");
+        let o = self.cli(
+            token,
+            &[
+                "agent",
+                "run",
+                "--once",
+                "--state-dir",
+                s(&state),
+                "--scan-root",
+                s(&root),
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        agent_id
+    }
+
+    pub(super) fn config_dir(&self) -> PathBuf {
         self.data.with_file_name("cli-config")
     }
 
