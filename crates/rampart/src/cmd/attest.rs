@@ -222,7 +222,7 @@ fn trusted_key(bundle: &Bundle, given: Option<&str>) -> anyhow::Result<LogVerifi
         Some(k) => k.trim().to_owned(),
         None => {
             let pinned = super::audit::pinned_keys()?;
-            if !pinned.iter().any(|k| *k == bundle.log.vkey) {
+            if !pinned.contains(&bundle.log.vkey) {
                 bail!(
                     "the bundle's audit-log key {} is not one you trust: pass --log-key with the key \
                      of the server's log, read on a trusted path (GET /api/v1/audit/key), or pin it \
