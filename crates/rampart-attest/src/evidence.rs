@@ -101,6 +101,23 @@ pub fn digest(document: &str) -> String {
     hex::encode(Sha256::digest(document.as_bytes()))
 }
 
+/// What the issuer adds to the evidence's claims.
+#[derive(Debug, Clone, Copy)]
+pub struct Issue<'a> {
+    /// `iss`: the server's public URL.
+    pub issuer: &'a str,
+    /// `jti`.
+    pub jti: &'a str,
+    /// `iat` and `nbf` (Unix seconds).
+    pub issued_at: i64,
+    /// `exp` (Unix seconds).
+    pub expires_at: i64,
+    /// base64url SHA-256 of the agent certificate's DER.
+    pub cert_thumbprint: &'a str,
+    /// The audit log's origin (the index and checkpoint are filled in once logged).
+    pub log_origin: &'a str,
+}
+
 /// A document read back.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Evidence {
@@ -155,6 +172,53 @@ impl Evidence {
         };
         let report = ScanReport::single(policy, self.checks.clone(), OffsetDateTime::UNIX_EPOCH);
         rampart_core::digest::results_digest(&report)
+    }
+
+    /// The claims an issuer makes for this evidence (whose exact text is `text`): everything
+    /// but the time, the ids, the agent's certificate and the log position comes from it.
+    pub fn claims(&self, text: &str, issue: Issue<'_>) -> Claims {
+        use crate::claims::*;
+        Claims {
+            iss: issue.issuer.to_owned(),
+            sub: self.agent_id.clone(),
+            iat: issue.issued_at,
+            nbf: issue.issued_at,
+            exp: issue.expires_at,
+            jti: issue.jti.to_owned(),
+            cnf: Confirmation {
+                x5t_s256: issue.cert_thumbprint.to_owned(),
+            },
+            eat_profile: PROFILE.to_owned(),
+            host: HostClaim {
+                hostname: self.host.hostname.clone(),
+                os: self.host.os.clone(),
+                kernel: self.host.kernel.clone(),
+                agent_version: self.generator.clone(),
+            },
+            policy: PolicyClaim {
+                id: self.policy_id.clone(),
+                version: self.policy_version,
+                sha256: self.policy_sha256.clone(),
+            },
+            result: ResultClaim::of(&self.checks),
+            evidence: EvidenceClaim {
+                sha256: digest(text),
+                results_digest: self.results_digest.clone(),
+            },
+            scan: ScanClaim {
+                run_id: self.run_id.clone(),
+                trigger: self.trigger.clone(),
+                started_at: self.started_at,
+                finished_at: self.finished_at,
+            },
+            waivers: WaiverClaim::of(&self.checks),
+            log: LogClaim {
+                origin: issue.log_origin.to_owned(),
+                index: 0,
+                checkpoint_size: 0,
+                checkpoint_root: String::new(),
+            },
+        }
     }
 
     /// Every way the claims disagree with this evidence (empty when they agree).

@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod claims;
 pub mod evidence;
 pub mod key;
+pub mod sample;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
-use rampart_audit::{Checkpoint, Entry, Event, LogKey, LogVerifier, Outcome, merkle};
+use rampart_audit::{Checkpoint, LogKey, LogVerifier};
 use rampart_core::{CheckOutcome, Status, WaiverInfo};
 use time::OffsetDateTime;
 
@@ -85,50 +85,19 @@ impl Fixture {
             .iter()
             .map(|c| serde_json::to_string(c).unwrap())
             .collect();
-        let outcomes: Vec<CheckOutcome> = outcomes();
         let text = evidence_text(&checks, "run-0001");
         let parsed = evidence::Evidence::parse(&text).unwrap();
-        let claims = Claims {
-            iss: "https://rampart.example".into(),
-            sub: "agent-1".into(),
-            iat: IAT,
-            nbf: IAT,
-            exp: IAT + 86_400,
-            jti: "att-1".into(),
-            cnf: Confirmation {
-                x5t_s256: B64URL.encode([7u8; 32]),
+        let claims = parsed.claims(
+            &text,
+            evidence::Issue {
+                issuer: "https://rampart.example",
+                jti: "att-1",
+                issued_at: IAT,
+                expires_at: IAT + 86_400,
+                cert_thumbprint: &B64URL.encode([7u8; 32]),
+                log_origin: "",
             },
-            eat_profile: claims::PROFILE.into(),
-            host: HostClaim {
-                hostname: "web-1".into(),
-                os: "Debian 12".into(),
-                kernel: "6.1.0".into(),
-                agent_version: "rampart 0.1.0".into(),
-            },
-            policy: PolicyClaim {
-                id: "cis_debian12".into(),
-                version: Some(3),
-                sha256: "ab".repeat(32),
-            },
-            result: ResultClaim::of(&outcomes),
-            evidence: EvidenceClaim {
-                sha256: evidence::digest(&text),
-                results_digest: parsed.results_digest.clone(),
-            },
-            scan: ScanClaim {
-                run_id: "run-0001".into(),
-                trigger: "schedule".into(),
-                started_at: IAT - 30,
-                finished_at: IAT - 2,
-            },
-            waivers: WaiverClaim::of(&outcomes),
-            log: LogClaim {
-                origin: String::new(),
-                index: 0,
-                checkpoint_size: 0,
-                checkpoint_root: String::new(),
-            },
-        };
+        );
         Fixture {
             keys: vec![KeyState {
                 kid: key.kid().to_owned(),
@@ -147,66 +116,23 @@ impl Fixture {
         }
     }
 
-    fn entry(&self, index: u64, event: Event) -> String {
-        Entry {
-            index,
-            time: OffsetDateTime::from_unix_timestamp(IAT + 1).unwrap(),
-            event,
-        }
-        .to_leaf()
-    }
-
     /// The log as the server writes it, the claims signed, the bundle assembled.
     fn bundle(&self) -> Bundle {
-        let mut leaves = Vec::new();
-        for i in 0..self.before {
-            leaves.push(self.entry(
-                i as u64,
-                Event::new("alice", "login", "user:alice", Outcome::Success),
-            ));
-        }
-        let index = leaves.len() as u64;
-        leaves.push(self.entry(
-            index,
-            self.claims.issue_event(self.key.kid(), self.key.alg()),
-        ));
-        leaves.push(self.entry(
-            index + 1,
-            Event::new("bob", "login", "user:bob", Outcome::Success),
-        ));
-        let hashes: Vec<_> = leaves
-            .iter()
-            .map(|l| merkle::leaf_hash(l.as_bytes()))
-            .collect();
-        let checkpoint = Checkpoint {
-            origin: self.log_key.origin().to_owned(),
-            size: hashes.len() as u64,
-            root: merkle::root(&hashes),
-            time: OffsetDateTime::from_unix_timestamp(IAT + self.checkpoint_after).unwrap(),
-        };
-        let mut claims = self.claims.clone();
-        claims.log = LogClaim {
-            origin: checkpoint.origin.clone(),
-            index,
-            checkpoint_size: checkpoint.size,
-            checkpoint_root: B64.encode(checkpoint.root),
-        };
-        let proof = merkle::inclusion_proof(index as usize, &hashes).unwrap();
-        Bundle {
-            format: bundle::FORMAT.into(),
-            attestation: self.key.sign(claims::TYP, &claims).unwrap(),
-            jwks: JwkSet {
-                keys: vec![self.key.public_jwk().clone()],
+        crate::sample::bundle(
+            &self.key,
+            &self.log_key,
+            self.claims.clone(),
+            self.keys.clone(),
+            Some(evidence_text(&self.checks, "run-0001")),
+            crate::sample::LogShape {
+                before: self.before as u64,
+                after: 1,
+                entry_time: OffsetDateTime::from_unix_timestamp(IAT + 1).unwrap(),
+                checkpoint_time: OffsetDateTime::from_unix_timestamp(IAT + self.checkpoint_after)
+                    .unwrap(),
             },
-            keys: self.keys.clone(),
-            log: LogAnchor {
-                vkey: self.log_key.vkey().to_owned(),
-                checkpoint: self.log_key.sign(&checkpoint).unwrap(),
-                entry: leaves[index as usize].clone(),
-                inclusion: proof.iter().map(|h| B64.encode(h)).collect(),
-            },
-            evidence: Some(evidence_text(&self.checks, "run-0001")),
-        }
+        )
+        .unwrap()
     }
 
     fn verifier(&self) -> LogVerifier {

@@ -14,10 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use rampart_attest::evidence::{self, Evidence, StoredRun};
-use rampart_attest::{
-    Alg, Bundle, Claims, Confirmation, EvidenceClaim, HostClaim, JwkSet, KeyState, LogAnchor,
-    LogClaim, PolicyClaim, ResultClaim, ScanClaim, SigningKey, WaiverClaim, claims,
-};
+use rampart_attest::{Alg, Bundle, JwkSet, KeyState, LogAnchor, LogClaim, SigningKey, claims};
 use rampart_audit::{Event, Outcome};
 use rampart_pki::AgentIdentity;
 use rampart_store::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
@@ -338,47 +335,19 @@ pub(crate) async fn issue(
         .min(MAX_LIFETIME);
     let exp = (now + lifetime).min(identity.not_after + CERT_GRACE);
     let thumbprint = hex::decode(&identity.fingerprint).map_err(ApiError::internal)?;
-    let mut claims = Claims {
-        iss: app.api_url.clone(),
-        sub: agent.id.clone(),
-        iat,
-        nbf: iat,
-        exp: exp.unix_timestamp(),
-        jti: uuid::Uuid::now_v7().to_string(),
-        cnf: Confirmation {
-            x5t_s256: B64URL.encode(thumbprint),
+    let jti = uuid::Uuid::now_v7().to_string();
+    let cert_thumbprint = B64URL.encode(thumbprint);
+    let mut claims = parsed.claims(
+        &text,
+        evidence::Issue {
+            issuer: &app.api_url,
+            jti: &jti,
+            issued_at: iat,
+            expires_at: exp.unix_timestamp(),
+            cert_thumbprint: &cert_thumbprint,
+            log_origin: app.audit.key().origin(),
         },
-        eat_profile: claims::PROFILE.to_owned(),
-        host: HostClaim {
-            hostname: parsed.host.hostname.clone(),
-            os: parsed.host.os.clone(),
-            kernel: parsed.host.kernel.clone(),
-            agent_version: parsed.generator.clone(),
-        },
-        policy: PolicyClaim {
-            id: parsed.policy_id.clone(),
-            version: parsed.policy_version,
-            sha256: parsed.policy_sha256.clone(),
-        },
-        result: ResultClaim::of(&parsed.checks),
-        evidence: EvidenceClaim {
-            sha256: evidence::digest(&text),
-            results_digest: parsed.results_digest.clone(),
-        },
-        scan: ScanClaim {
-            run_id: parsed.run_id.clone(),
-            trigger: parsed.trigger.clone(),
-            started_at: parsed.started_at,
-            finished_at: parsed.finished_at,
-        },
-        waivers: WaiverClaim::of(&parsed.checks),
-        log: LogClaim {
-            origin: app.audit.key().origin().to_owned(),
-            index: 0,
-            checkpoint_size: 0,
-            checkpoint_root: String::new(),
-        },
-    };
+    );
     let (index, checkpoint) = app
         .audit
         .record_anchored(&app.store, claims.issue_event(key.kid(), key.alg()))
