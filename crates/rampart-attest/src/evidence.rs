@@ -101,6 +101,60 @@ pub fn digest(document: &str) -> String {
     hex::encode(Sha256::digest(document.as_bytes()))
 }
 
+/// The claims an issuer makes for a run whose evidence document is `text`: everything but the
+/// time, the ids, the agent's certificate and the log position comes from the run. The same
+/// function serves a run just received (its checks in memory) and one read back.
+pub fn claims_of(
+    run: &StoredRun<'_>,
+    host: &HostInfo,
+    checks: &[CheckOutcome],
+    text: &str,
+    issue: Issue<'_>,
+) -> Claims {
+    use crate::claims::*;
+    Claims {
+        iss: issue.issuer.to_owned(),
+        sub: run.agent_id.to_owned(),
+        iat: issue.issued_at,
+        nbf: issue.issued_at,
+        exp: issue.expires_at,
+        jti: issue.jti.to_owned(),
+        cnf: Confirmation {
+            x5t_s256: issue.cert_thumbprint.to_owned(),
+        },
+        eat_profile: PROFILE.to_owned(),
+        host: HostClaim {
+            hostname: host.hostname.clone(),
+            os: host.os.clone(),
+            kernel: host.kernel.clone(),
+            agent_version: run.generator.to_owned(),
+        },
+        policy: PolicyClaim {
+            id: run.policy_id.to_owned(),
+            version: run.policy_version,
+            sha256: run.policy_sha256.to_owned(),
+        },
+        result: ResultClaim::of(checks),
+        evidence: EvidenceClaim {
+            sha256: digest(text),
+            results_digest: run.results_digest.to_owned(),
+        },
+        scan: ScanClaim {
+            run_id: run.run_id.to_owned(),
+            trigger: run.trigger.to_owned(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+        },
+        waivers: WaiverClaim::of(checks),
+        log: LogClaim {
+            origin: issue.log_origin.to_owned(),
+            index: 0,
+            checkpoint_size: 0,
+            checkpoint_root: String::new(),
+        },
+    }
+}
+
 /// What the issuer adds to the evidence's claims.
 #[derive(Debug, Clone, Copy)]
 pub struct Issue<'a> {
@@ -174,51 +228,28 @@ impl Evidence {
         rampart_core::digest::results_digest(&report)
     }
 
-    /// The claims an issuer makes for this evidence (whose exact text is `text`): everything
-    /// but the time, the ids, the agent's certificate and the log position comes from it.
+    /// The claims an issuer makes for this evidence (whose exact text is `text`).
     pub fn claims(&self, text: &str, issue: Issue<'_>) -> Claims {
-        use crate::claims::*;
-        Claims {
-            iss: issue.issuer.to_owned(),
-            sub: self.agent_id.clone(),
-            iat: issue.issued_at,
-            nbf: issue.issued_at,
-            exp: issue.expires_at,
-            jti: issue.jti.to_owned(),
-            cnf: Confirmation {
-                x5t_s256: issue.cert_thumbprint.to_owned(),
-            },
-            eat_profile: PROFILE.to_owned(),
-            host: HostClaim {
-                hostname: self.host.hostname.clone(),
-                os: self.host.os.clone(),
-                kernel: self.host.kernel.clone(),
-                agent_version: self.generator.clone(),
-            },
-            policy: PolicyClaim {
-                id: self.policy_id.clone(),
-                version: self.policy_version,
-                sha256: self.policy_sha256.clone(),
-            },
-            result: ResultClaim::of(&self.checks),
-            evidence: EvidenceClaim {
-                sha256: digest(text),
-                results_digest: self.results_digest.clone(),
-            },
-            scan: ScanClaim {
-                run_id: self.run_id.clone(),
-                trigger: self.trigger.clone(),
+        claims_of(
+            &StoredRun {
+                run_id: &self.run_id,
+                agent_id: &self.agent_id,
+                policy_id: &self.policy_id,
+                policy_version: self.policy_version,
+                policy_sha256: &self.policy_sha256,
+                trigger: &self.trigger,
                 started_at: self.started_at,
                 finished_at: self.finished_at,
+                generator: &self.generator,
+                results_digest: &self.results_digest,
+                host_json: "",
+                warnings_json: "",
             },
-            waivers: WaiverClaim::of(&self.checks),
-            log: LogClaim {
-                origin: issue.log_origin.to_owned(),
-                index: 0,
-                checkpoint_size: 0,
-                checkpoint_root: String::new(),
-            },
-        }
+            &self.host,
+            &self.checks,
+            text,
+            issue,
+        )
     }
 
     /// Every way the claims disagree with this evidence (empty when they agree).

@@ -14,11 +14,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use rampart_attest::evidence::{self, Evidence, StoredRun};
-use rampart_attest::{Alg, Bundle, JwkSet, KeyState, LogAnchor, LogClaim, SigningKey, claims};
+use rampart_attest::{
+    Alg, Bundle, Claims, JwkSet, KeyState, LogAnchor, LogClaim, SigningKey, claims,
+};
 use rampart_audit::{Event, Outcome};
 use rampart_pki::AgentIdentity;
-use rampart_store::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
+use rampart_store::{AttestationKey, NewRun, Rotation, RunEvidence, StoredAttestation};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -38,16 +41,59 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// `force`): verifiers that cache the JWKS learn it before they meet a signature by it.
 pub const MIN_PUBLISHED: Duration = Duration::from_secs(600);
 
-/// The signing keys this replica has decrypted, by kid.
+/// Attestations stored in one transaction at most.
+const BATCH: usize = 256;
+
+struct Pending {
+    row: StoredAttestation,
+    done: oneshot::Sender<Result<bool, String>>,
+}
+
+/// The signing keys this replica has decrypted, by kid, and the queue of attestations to
+/// store: under load, one transaction stores what many handlers issued (SQLite has one writer,
+/// which the runs' own transactions also need).
 pub(crate) struct Attestor {
     keys: Mutex<HashMap<String, Arc<SigningKey>>>,
+    tx: mpsc::Sender<Pending>,
+    rx: Mutex<Option<mpsc::Receiver<Pending>>>,
+    drafts: mpsc::Sender<Draft>,
+    drafts_rx: Mutex<Option<mpsc::Receiver<Draft>>>,
 }
 
 impl Attestor {
     pub(crate) fn new() -> Attestor {
+        let (tx, rx) = mpsc::channel(4 * BATCH);
+        let (drafts, drafts_rx) = mpsc::channel(4 * BATCH);
         Attestor {
             keys: Mutex::new(HashMap::new()),
+            tx,
+            rx: Mutex::new(Some(rx)),
+            drafts,
+            drafts_rx: Mutex::new(Some(drafts_rx)),
         }
+    }
+
+    /// Queues the attestation of a run just stored; the issuer logs, signs and stores it in a
+    /// moment (the agent's receipt does not wait: the run is what must be durable first).
+    pub(crate) async fn enqueue(&self, draft: Draft) -> Result<(), ApiError> {
+        self.drafts
+            .send(draft)
+            .await
+            .map_err(|_| ApiError::internal("the attestation issuer has stopped"))
+    }
+
+    /// Stores `row` through the writer; `false` when its run already had an attestation.
+    async fn store(&self, row: StoredAttestation) -> Result<bool, ApiError> {
+        let (done, answer) = oneshot::channel();
+        let stopped = || ApiError::internal("the attestation writer has stopped");
+        self.tx
+            .send(Pending { row, done })
+            .await
+            .map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(ApiError::internal)
     }
 
     fn cached(&self, kid: &str) -> Option<Arc<SigningKey>> {
@@ -84,6 +130,55 @@ impl Attestor {
             .unwrap_or_else(|p| p.into_inner())
             .insert(kid, key.clone());
         Ok(key)
+    }
+}
+
+/// The writer: stores queued attestations a batch per transaction until shutdown, then what is
+/// left.
+pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut rx) = app
+        .attest
+        .rx
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    else {
+        return;
+    };
+    let mut stopping = false;
+    loop {
+        let first = if stopping {
+            match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+                Ok(Some(p)) => p,
+                _ => return,
+            }
+        } else {
+            tokio::select! {
+                _ = shutdown.changed() => { stopping = true; continue }
+                p = rx.recv() => match p { Some(p) => p, None => return },
+            }
+        };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let rows: Vec<StoredAttestation> = batch.iter().map(|p| p.row.clone()).collect();
+        match app.store.insert_attestations(&rows).await {
+            Ok(stored) => {
+                for (p, s) in batch.into_iter().zip(stored) {
+                    let _ = p.done.send(Ok(s));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for p in batch {
+                    let _ = p.done.send(Err(why.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -295,13 +390,101 @@ async fn interval(
         .unwrap_or(DEFAULT_INTERVAL)
 }
 
-/// The attestation of a stored run: the existing one, or a new one issued now.
-pub(crate) async fn issue(
+/// An attestation ready to be logged and signed: every claim but the log position (the
+/// evidence document's digest among them).
+pub(crate) struct Draft {
+    claims: Claims,
+    run_id: String,
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+impl Draft {
+    /// The attestation's id, known before it is signed.
+    pub(crate) fn jti(&self) -> &str {
+        &self.claims.jti
+    }
+}
+
+/// The issuer's part of the claims: now, the lifetime, a new id, the agent's certificate.
+async fn issue_times(
     app: &App,
     agent: &rampart_store::Agent,
     identity: &AgentIdentity,
+    policy_id: &str,
+) -> Result<(OffsetDateTime, OffsetDateTime, String), ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let lifetime =
+        (2 * interval(app, &agent.id, &agent.group, policy_id, now).await).min(MAX_LIFETIME);
+    let exp = (now + lifetime).min(identity.not_after + CERT_GRACE);
+    let thumbprint = hex::decode(&identity.fingerprint).map_err(ApiError::internal)?;
+    Ok((now, exp, B64URL.encode(thumbprint)))
+}
+
+/// The draft of a run about to be stored: its evidence document from the texts it will be
+/// stored with, its claims from the checks in memory (no second parse).
+pub(crate) async fn draft(
+    app: &App,
+    agent: &rampart_store::Agent,
+    identity: &AgentIdentity,
+    run: &NewRun,
+) -> Result<Draft, ApiError> {
+    let mut checks: Vec<(&str, &str)> = run
+        .checks
+        .iter()
+        .zip(&run.check_texts)
+        .map(|(c, t)| (c.id.as_str(), t.as_str()))
+        .collect();
+    checks.sort_by(|a, b| rampart_core::digest::natural_cmp(a.0, b.0));
+    let texts: Vec<&str> = checks.into_iter().map(|(_, t)| t).collect();
+    let host = serde_json::to_string(&run.host).map_err(ApiError::internal)?;
+    let warnings = serde_json::to_string(&run.warnings).map_err(ApiError::internal)?;
+    let facts = StoredRun {
+        run_id: &run.id,
+        agent_id: &run.agent_id,
+        policy_id: &run.policy_id,
+        policy_version: run.policy_version,
+        policy_sha256: &run.policy_digest,
+        trigger: &run.trigger,
+        started_at: run.started_at.unix_timestamp(),
+        finished_at: run.finished_at.unix_timestamp(),
+        generator: &run.generator,
+        results_digest: &run.results_digest,
+        host_json: &host,
+        warnings_json: &warnings,
+    };
+    let text = evidence::document(&facts, &texts);
+    let (now, exp, cnf) = issue_times(app, agent, identity, &run.policy_id).await?;
+    let jti = uuid::Uuid::now_v7().to_string();
+    let claims = evidence::claims_of(
+        &facts,
+        &run.host,
+        &run.checks,
+        &text,
+        evidence::Issue {
+            issuer: &app.api_url,
+            jti: &jti,
+            issued_at: now.unix_timestamp(),
+            expires_at: exp.unix_timestamp(),
+            cert_thumbprint: &cnf,
+            log_origin: app.audit.key().origin(),
+        },
+    );
+    Ok(Draft {
+        claims,
+        run_id: run.id.clone(),
+        issued_at: now,
+        expires_at: exp,
+    })
+}
+
+/// The jti of a resent run's attestation, if it has one yet; refused when the run id is
+/// another agent's.
+pub(crate) async fn resent(
+    app: &App,
+    agent_id: &str,
     run_id: &str,
-) -> Result<StoredAttestation, ApiError> {
+) -> Result<Option<String>, ApiError> {
     let foreign = || {
         ApiError::new(
             axum::http::StatusCode::CONFLICT,
@@ -310,44 +493,158 @@ pub(crate) async fn issue(
         )
     };
     if let Some(existing) = app.store.run_attestation(run_id).await? {
-        return if existing.agent_id == agent.id {
-            Ok(existing)
+        return if existing.agent_id == agent_id {
+            Ok(Some(existing.jti))
         } else {
             Err(foreign())
         };
     }
-    let stored = app
-        .store
-        .run_evidence(run_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", run_id))?;
-    if stored.agent_id != agent.id {
-        return Err(foreign());
+    match app.store.run(run_id).await? {
+        Some(r) if r.run.agent_id != agent_id => Err(foreign()),
+        _ => Ok(None),
     }
+}
+
+/// The draft of a stored run that has no attestation (its issue was lost to a crash), from
+/// the stored texts and the certificate it was posted with.
+async fn draft_from_store(app: &App, run_id: &str) -> Result<Option<Draft>, ApiError> {
+    let Some(stored) = app.store.run_evidence(run_id).await? else {
+        return Ok(None);
+    };
+    let Some(agent) = app.store.agent(&stored.agent_id).await? else {
+        return Ok(None);
+    };
     let text = document(&stored);
     let parsed = Evidence::parse(&text).map_err(|e| {
         ApiError::internal(format!("the stored run {run_id} does not read back: {e}"))
     })?;
-    let key = app.attest.current(app).await?;
     let now = OffsetDateTime::now_utc();
-    let iat = now.unix_timestamp();
     let lifetime = (2 * interval(app, &agent.id, &agent.group, &parsed.policy_id, now).await)
         .min(MAX_LIFETIME);
-    let exp = (now + lifetime).min(identity.not_after + CERT_GRACE);
-    let thumbprint = hex::decode(&identity.fingerprint).map_err(ApiError::internal)?;
+    let exp = (now + lifetime).min(stored.cert_not_after + CERT_GRACE);
+    if exp <= now {
+        // The certificate it was posted with has expired: an attestation now would be born
+        // expired; a later run will have one.
+        return Ok(None);
+    }
+    let thumbprint = hex::decode(&stored.cert_sha256).map_err(ApiError::internal)?;
     let jti = uuid::Uuid::now_v7().to_string();
-    let cert_thumbprint = B64URL.encode(thumbprint);
-    let mut claims = parsed.claims(
+    let claims = parsed.claims(
         &text,
         evidence::Issue {
             issuer: &app.api_url,
             jti: &jti,
-            issued_at: iat,
+            issued_at: now.unix_timestamp(),
             expires_at: exp.unix_timestamp(),
-            cert_thumbprint: &cert_thumbprint,
+            cert_thumbprint: &B64URL.encode(thumbprint),
             log_origin: app.audit.key().origin(),
         },
     );
+    Ok(Some(Draft {
+        claims,
+        run_id: run_id.to_owned(),
+        issued_at: now,
+        expires_at: exp,
+    }))
+}
+
+/// How old a stored run without an attestation must be before the sweep issues one (younger
+/// ones may still be in a replica's queue).
+const SWEEP_AFTER: Duration = Duration::from_secs(60);
+
+/// The issuer: signs queued drafts a batch at a time (their audit entries share a transaction
+/// and a checkpoint, their rows another transaction), and every `attestation_sweep` issues
+/// the attestations a crash lost. On shutdown it issues what is queued, then stops.
+pub(crate) async fn issuer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut rx) = app
+        .attest
+        .drafts_rx
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    else {
+        return;
+    };
+    let mut sweep = tokio::time::interval(app.config.attestation_sweep);
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.changed() => {
+                rx.close();
+                let mut rest = Vec::new();
+                while let Ok(d) = rx.try_recv() {
+                    rest.push(d);
+                }
+                sign_all(&app, rest).await;
+                return;
+            }
+            _ = sweep.tick() => {
+                sweep_lost(&app).await;
+                continue;
+            }
+            d = rx.recv() => match d { Some(d) => d, None => return },
+        };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        sign_all(&app, batch).await;
+    }
+}
+
+async fn sign_all(app: &App, drafts: Vec<Draft>) {
+    let signed = futures_util::future::join_all(drafts.into_iter().map(|d| {
+        let run = d.run_id.clone();
+        async move { (run, sign(app, d).await) }
+    }))
+    .await;
+    for (run, r) in signed {
+        if let Err(e) = r {
+            // The sweep tries again.
+            tracing::error!(run = %run, error = ?e, "could not issue the attestation of a run");
+        }
+    }
+}
+
+async fn sweep_lost(app: &App) {
+    let now = OffsetDateTime::now_utc();
+    let lost = match app
+        .store
+        .unattested_runs(now - MAX_LIFETIME, now - SWEEP_AFTER, BATCH as u32)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for runs without an attestation");
+            return;
+        }
+    };
+    let mut drafts = Vec::new();
+    for run in lost {
+        match draft_from_store(app, &run).await {
+            Ok(Some(d)) => drafts.push(d),
+            Ok(None) => {}
+            Err(e) => tracing::error!(run = %run, error = ?e, "cannot draft a lost attestation"),
+        }
+    }
+    if !drafts.is_empty() {
+        tracing::info!(runs = drafts.len(), "issuing attestations a crash lost");
+        sign_all(app, drafts).await;
+    }
+}
+
+/// Records the issue in the audit log, names the entry and its checkpoint, signs, stores.
+async fn sign(app: &App, draft: Draft) -> Result<StoredAttestation, ApiError> {
+    let Draft {
+        mut claims,
+        run_id,
+        issued_at,
+        expires_at,
+    } = draft;
+    let run_id = run_id.as_str();
+    let key = app.attest.current(app).await?;
     let (index, checkpoint) = app
         .audit
         .record_anchored(&app.store, claims.issue_event(key.kid(), key.alg()))
@@ -365,21 +662,21 @@ pub(crate) async fn issue(
     let row = StoredAttestation {
         jti: claims.jti.clone(),
         run_id: run_id.to_owned(),
-        agent_id: agent.id.clone(),
+        agent_id: claims.sub.clone(),
         policy_id: claims.policy.id.clone(),
         kid: key.kid().to_owned(),
         status: claims.result.status.as_str().to_owned(),
         score: claims.result.score,
-        started_at: OffsetDateTime::from_unix_timestamp(parsed.started_at)
+        started_at: OffsetDateTime::from_unix_timestamp(claims.scan.started_at)
             .map_err(ApiError::internal)?,
-        issued_at: now,
-        expires_at: exp,
+        issued_at,
+        expires_at,
         log_index: index,
         jws,
         stale: false,
     };
-    if app.store.insert_attestation(&row).await? {
-        return Ok(app.store.run_attestation(run_id).await?.unwrap_or(row));
+    if app.attest.store(row.clone()).await? {
+        return Ok(row);
     }
     // A retried post issued one meanwhile: that one stands (this one is only in the log).
     app.store

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub oidc: Option<crate::oidc::OidcConfig>,
     /// The algorithm of attestation keys created from now on (first start, rotations).
     pub attestation_alg: rampart_attest::Alg,
+    /// How often the issuer looks for stored runs whose attestation a crash lost.
+    pub attestation_sweep: Duration,
 }
 
 impl ServerConfig {
@@ -103,6 +105,7 @@ impl ServerConfig {
             audit_checkpoints: crate::audit::CheckpointPolicy::default(),
             oidc: None,
             attestation_alg: rampart_attest::Alg::EdDSA,
+            attestation_sweep: Duration::from_secs(30),
         }
     }
 

@@ -103,6 +103,10 @@ pub struct RunEvidence {
     pub warnings: String,
     /// Each check's stored outcome JSON, in natural check id order.
     pub checks: Vec<String>,
+    /// SHA-256 (hex) of the certificate it was posted with (empty before this was kept).
+    pub cert_sha256: String,
+    /// That certificate's expiry.
+    pub cert_not_after: OffsetDateTime,
 }
 
 macro_rules! key_row {
@@ -287,31 +291,56 @@ impl Store {
         Ok(rotation)
     }
 
-    /// Stores an attestation; `false` when the run already has one (a retried post racing
-    /// the original): the caller answers with the stored one.
-    pub async fn insert_attestation(&self, a: &StoredAttestation) -> Result<bool, StoreError> {
+    /// Stores attestations in one transaction; per attestation, `false` when its run already
+    /// has one (a retried post racing the original): the caller answers with the stored one.
+    pub async fn insert_attestations(
+        &self,
+        all: &[StoredAttestation],
+    ) -> Result<Vec<bool>, StoreError> {
         const SQL: &str = "INSERT INTO attestations (jti, run_id, agent_id, policy_id, kid, \
              status, score, started_at, issued_at, expires_at, log_index, jws) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (run_id) DO NOTHING";
-        let index = i64::try_from(a.log_index).map_err(|e| StoreError::corrupt("log index", e))?;
-        let n = on_pool!(&self.db, p => sqlx::query(SQL)
-            .bind(&a.jti)
-            .bind(&a.run_id)
-            .bind(&a.agent_id)
-            .bind(&a.policy_id)
-            .bind(&a.kid)
-            .bind(&a.status)
-            .bind(a.score)
-            .bind(secs(a.started_at))
-            .bind(secs(a.issued_at))
-            .bind(secs(a.expires_at))
-            .bind(index)
-            .bind(&a.jws)
-            .execute(p)
+        let indexes = all
+            .iter()
+            .map(|a| i64::try_from(a.log_index).map_err(|e| StoreError::corrupt("log index", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stored = on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let mut stored = Vec::with_capacity(all.len());
+            for (a, index) in all.iter().zip(indexes) {
+                let n = sqlx::query(SQL)
+                    .bind(&a.jti)
+                    .bind(&a.run_id)
+                    .bind(&a.agent_id)
+                    .bind(&a.policy_id)
+                    .bind(&a.kid)
+                    .bind(&a.status)
+                    .bind(a.score)
+                    .bind(secs(a.started_at))
+                    .bind(secs(a.issued_at))
+                    .bind(secs(a.expires_at))
+                    .bind(index)
+                    .bind(&a.jws)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                stored.push(n == 1);
+            }
+            tx.commit().await?;
+            stored
+        });
+        Ok(stored)
+    }
+
+    /// Stores one attestation ([`Store::insert_attestations`]).
+    pub async fn insert_attestation(&self, a: &StoredAttestation) -> Result<bool, StoreError> {
+        Ok(self
+            .insert_attestations(std::slice::from_ref(a))
             .await?
-            .rows_affected());
-        Ok(n == 1)
+            .first()
+            .copied()
+            .unwrap_or(false))
     }
 
     /// The attestation of a run.
@@ -346,11 +375,27 @@ impl Store {
             .fetch_all(p).await?.into_iter().map(|r| attestation_row!(r)).collect())
     }
 
+    /// Runs received at or after `since`, and before `until`, that have no attestation (their
+    /// issue was lost to a crash), oldest first.
+    pub async fn unattested_runs(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT r.id FROM runs r LEFT JOIN attestations a ON a.run_id = r.id \
+             WHERE a.jti IS NULL AND r.received_at >= $1 AND r.received_at < $2 \
+             AND r.cert_sha256 <> '' ORDER BY r.received_at LIMIT $3";
+        Ok(on_pool!(&self.db, p => sqlx::query_scalar(SQL)
+            .bind(secs(since)).bind(secs(until)).bind(i64::from(limit))
+            .fetch_all(p).await?))
+    }
+
     /// A run's stored texts, for its evidence document; `None` once retention removed it.
     pub async fn run_evidence(&self, run_id: &str) -> Result<Option<RunEvidence>, StoreError> {
         const RUN: &str = "SELECT id, agent_id, policy_id, policy_version, policy_digest, \
-             run_trigger, started_at, finished_at, generator, results_digest, host, warnings \
-             FROM runs WHERE id = $1";
+             run_trigger, started_at, finished_at, generator, results_digest, host, warnings, \
+             cert_sha256, cert_not_after FROM runs WHERE id = $1";
         const CHECKS: &str = "SELECT check_id, outcome FROM check_results WHERE run_id = $1";
         let out = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
@@ -381,6 +426,8 @@ impl Store {
                         host: r.try_get("host")?,
                         warnings: r.try_get("warnings")?,
                         checks: checks.into_iter().map(|(_, o)| o).collect(),
+                        cert_sha256: r.try_get("cert_sha256")?,
+                        cert_not_after: from_secs(r.try_get("cert_not_after")?),
                     })
                 }
             }

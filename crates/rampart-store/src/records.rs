@@ -305,8 +305,16 @@ pub struct NewRun {
     pub warnings: Vec<String>,
     /// The scanner that produced the results (`rampart 0.1.0`), as the report named it.
     pub generator: String,
+    /// SHA-256 (hex) of the certificate the run was posted with.
+    pub cert_sha256: String,
+    /// That certificate's expiry.
+    pub cert_not_after: OffsetDateTime,
     /// Every check result, evidence included.
     pub checks: Vec<CheckOutcome>,
+    /// Each check result's JSON as it is stored, in the same order ([`outcome_texts`]):
+    /// serialised once by the caller, which builds the run's evidence document from the same
+    /// texts, so the document an attestation signs is byte for byte what is stored.
+    pub check_texts: Vec<String>,
 }
 
 /// Whether an ingested run was new.
@@ -451,4 +459,14 @@ pub struct FlatResult {
     pub severity: String,
     /// Status.
     pub status: Status,
+}
+
+/// The stored JSON of each check result (a [`NewRun`]'s `check_texts`).
+pub fn outcome_texts(checks: &[CheckOutcome]) -> Result<Vec<String>, crate::StoreError> {
+    checks
+        .iter()
+        .map(|c| {
+            serde_json::to_string(c).map_err(|e| crate::StoreError::corrupt("check outcome", e))
+        })
+        .collect()
 }

@@ -27,20 +27,28 @@ struct PreparedRun<'a> {
     run: &'a NewRun,
     host: String,
     warnings: String,
-    rows: Vec<(&'a str, &'static str, &'static str, &'a str, String)>,
+    rows: Vec<(&'a str, &'static str, &'static str, &'a str, &'a str)>,
 }
 
 fn prepare(run: &NewRun) -> Result<PreparedRun<'_>, StoreError> {
+    if run.check_texts.len() != run.checks.len() {
+        return Err(StoreError::corrupt(
+            "run",
+            format!(
+                "{} checks but {} check texts",
+                run.checks.len(),
+                run.check_texts.len()
+            ),
+        ));
+    }
     let mut rows = Vec::with_capacity(run.checks.len());
-    for c in &run.checks {
-        let outcome =
-            serde_json::to_string(c).map_err(|e| StoreError::corrupt("check outcome", e))?;
+    for (c, text) in run.checks.iter().zip(&run.check_texts) {
         rows.push((
             c.id.as_str(),
             c.status.as_str(),
             c.severity.as_str(),
             c.title.as_str(),
-            outcome,
+            text.as_str(),
         ));
     }
     Ok(PreparedRun {
@@ -107,8 +115,8 @@ impl Store {
         let insert_run = concat!(
             "INSERT INTO runs (",
             run_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT (id) DO NOTHING RETURNING id"
+            ", cert_sha256, cert_not_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (id) DO NOTHING RETURNING id"
         );
         let outcomes = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
@@ -138,6 +146,8 @@ impl Store {
                     .bind(&pr.host)
                     .bind(&pr.warnings)
                     .bind(&r.generator)
+                    .bind(&r.cert_sha256)
+                    .bind(secs(r.cert_not_after))
                     .fetch_optional(&mut *tx)
                     .await?
                     .is_some();
@@ -156,7 +166,7 @@ impl Store {
                             .push_bind(*status)
                             .push_bind(*severity)
                             .push_bind(*title)
-                            .push_bind(outcome.as_str());
+                            .push_bind(*outcome);
                     });
                     qb.build().execute(&mut *tx).await?;
 
@@ -398,10 +408,10 @@ async fn ingest_postgres(
     const RUNS: &str = concat!(
         "INSERT INTO runs (",
         run_columns!(),
-        ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
+        ", cert_sha256, cert_not_after) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
          $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
          $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::float8[], $18::text[], \
-         $19::text[], $20::text[], $21::text[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+         $19::text[], $20::text[], $21::text[], $22::text[], $23::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id"
     );
     const CHECKS: &str = "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])";
@@ -450,6 +460,8 @@ async fn ingest_postgres(
         .bind(col(&|p| p.host.clone()))
         .bind(col(&|p| p.warnings.clone()))
         .bind(col(&|p| p.run.generator.clone()))
+        .bind(col(&|p| p.run.cert_sha256.clone()))
+        .bind(int(&|p| secs(p.run.cert_not_after)))
         .fetch_all(&mut *tx)
         .await?;
     let stored: HashSet<&str> = stored.iter().map(String::as_str).collect();
@@ -486,7 +498,7 @@ async fn ingest_postgres(
                 statuses.push(*status);
                 sevs.push(*severity);
                 titles.push(*title);
-                outs.push(outcome.as_str());
+                outs.push(*outcome);
                 let key = (p.run.agent_id.as_str(), p.run.policy_id.as_str(), *id);
                 match latest.get(&key) {
                     Some((_, _, t)) if *t > started => {}

@@ -90,6 +90,24 @@ pub enum BenchCommand {
     /// The audit log: appends one and 64 per transaction beside their storage floor, then
     /// inclusion and consistency proofs on a large log beside an entry read.
     Audit(BenchAuditArgs),
+    /// Attestations per algorithm: JWS signed and verified per second beside the bare
+    /// signature, offline bundles verified per second, and the bundle's size.
+    Attest(BenchAttestArgs),
+}
+
+/// `rampart bench attest`.
+#[derive(Debug, Args)]
+pub struct BenchAttestArgs {
+    /// A saved JSON scan report (`rampart scan --format json`) whose first policy is the run;
+    /// default: 207 synthetic checks with evidence.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 3)]
+    pub seconds: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rampart bench audit`.

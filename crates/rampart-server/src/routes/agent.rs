@@ -203,6 +203,7 @@ pub(crate) async fn post_run(
     summary.finish();
     let now = OffsetDateTime::now_utc();
     app.beat(&auth.agent.id, now);
+    let check_texts = rampart_store::outcome_texts(&policy.checks)?;
     let run = NewRun {
         id: sub.run_id.clone(),
         agent_id: auth.agent.id.clone(),
@@ -219,7 +220,11 @@ pub(crate) async fn post_run(
         warnings: report.warnings,
         generator: report.generator,
         checks: policy.checks,
+        check_texts,
+        cert_sha256: auth.identity.fingerprint.clone(),
+        cert_not_after: auth.identity.not_after,
     };
+    let draft = crate::attest::draft(&app, &auth.agent, &auth.identity, &run).await?;
     let outcome = crate::ingest::submit(&app, run)
         .await
         .map_err(ApiError::internal)?;
@@ -227,11 +232,19 @@ pub(crate) async fn post_run(
     if outcome == IngestOutcome::Stored && !sub.observables.is_empty() {
         crate::intel::record_matches(&app, &auth.agent.id, &sub.run_id, &sub.observables).await;
     }
-    // Issued for a new run, and for a resend of one stored while the attestation failed (an
-    // error here makes the agent resend).
-    let attestation = crate::attest::issue(&app, &auth.agent, &auth.identity, &sub.run_id).await?;
+    // A new run's attestation is issued in a moment; a resend is answered with its run's.
+    let attestation = match outcome {
+        IngestOutcome::Stored => {
+            let jti = draft.jti().to_owned();
+            app.attest.enqueue(draft).await?;
+            Some(jti)
+        }
+        IngestOutcome::Duplicate => {
+            crate::attest::resent(&app, &auth.agent.id, &sub.run_id).await?
+        }
+    };
     Ok(Json(RunReceipt {
-        attestation: Some(attestation.jti),
+        attestation,
         run_id: sub.run_id,
         outcome: match outcome {
             IngestOutcome::Stored => "stored",

@@ -48,9 +48,7 @@ async fn attestations_are_issued_for_each_run_and_verify_offline(db: Db) {
     assert_eq!(status, 200, "{receipt}");
     let jti = receipt["attestation"].as_str().unwrap().to_owned();
 
-    let detail = s
-        .get(&format!("/api/v1/agents/{}/attestations/{jti}", a.id))
-        .await;
+    let detail = s.attestation(&a.id, &jti).await;
     assert_eq!(detail["alg"], "EdDSA");
     assert_eq!(detail["stale"], false);
     let claims = &detail["claims"];
@@ -131,6 +129,10 @@ async fn attestations_are_issued_for_each_run_and_verify_offline(db: Db) {
         t - Duration::hours(1),
     );
     let (_, r0) = poster.post(&late).await;
+    for r in [&r2, &r0] {
+        s.attestation(&a.id, r["attestation"].as_str().unwrap())
+            .await;
+    }
     let list = s
         .get(&format!(
             "/api/v1/agents/{}/attestations?policy=test-ssh",
@@ -200,6 +202,7 @@ async fn keys_rotate_with_the_next_key_published_first(db: Db) {
         ))
         .await;
     let old = r1["attestation"].as_str().unwrap().to_owned();
+    s.attestation(&a.id, &old).await;
 
     let keys = s.get("/api/v1/attestation-keys").await;
     let kid = |state: &str, keys: &Value| -> String {
@@ -296,11 +299,7 @@ async fn keys_rotate_with_the_next_key_published_first(db: Db) {
         ))
         .await;
     let fresh = s
-        .get(&format!(
-            "/api/v1/agents/{}/attestations/{}",
-            a.id,
-            r2["attestation"].as_str().unwrap()
-        ))
+        .attestation(&a.id, r2["attestation"].as_str().unwrap())
         .await;
     assert_eq!(fresh["kid"], next.as_str());
 
@@ -384,9 +383,7 @@ async fn pyjwt_and_jwcrypto_verify_from_the_jwks_alone() {
                 .await;
             assert_eq!(status, 200, "{receipt}");
             let jti = receipt["attestation"].as_str().unwrap();
-            let detail = s
-                .get(&format!("/api/v1/agents/{}/attestations/{jti}", a.id))
-                .await;
+            let detail = s.attestation(&a.id, jti).await;
             let (jws, kid) = (
                 detail["jws"].as_str().unwrap(),
                 detail["kid"].as_str().unwrap(),
@@ -434,3 +431,80 @@ async fn pyjwt_and_jwcrypto_verify_from_the_jwks_alone() {
     })
     .await;
 }
+
+/// A run stored but never attested (the server stopped between the two): the sweep issues its
+/// attestation from the stored run, bound to the certificate it was posted with.
+async fn a_lost_attestation_is_issued_by_the_sweep(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| {
+        c.attestation_sweep = std::time::Duration::from_millis(500);
+    })
+    .await
+    else {
+        return;
+    };
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let version = s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    let sub = submission(
+        "run-lost-0001",
+        version,
+        &[("SSH-1", Status::Pass), ("SSH-2", Status::Fail)],
+        OffsetDateTime::now_utc() - Duration::minutes(5),
+    );
+    // Stored as the handler stores it, two minutes ago, with no attestation queued.
+    let policy = &sub.report.policies[0];
+    let mut summary = rampart_core::Summary::default();
+    for c in &policy.checks {
+        summary.add(c.status);
+    }
+    summary.finish();
+    let cert = a.poster(&s).cert_der;
+    let run = rampart_store::NewRun {
+        id: sub.run_id.clone(),
+        agent_id: a.id.clone(),
+        policy_id: policy.policy.id.clone(),
+        policy_version: sub.policy_version,
+        policy_digest: sub.policy_digest.clone(),
+        trigger: sub.trigger.clone(),
+        started_at: sub.report.started_at,
+        finished_at: sub.report.finished_at,
+        received_at: OffsetDateTime::now_utc() - Duration::minutes(2),
+        summary,
+        results_digest: sub.report.results_digest.clone(),
+        host: sub.report.host.clone(),
+        warnings: Vec::new(),
+        generator: sub.report.generator.clone(),
+        check_texts: rampart_store::outcome_texts(&policy.checks).unwrap(),
+        checks: policy.checks.clone(),
+        cert_sha256: hex::encode(sha2::Sha256::digest(&cert)),
+        cert_not_after: OffsetDateTime::now_utc() + Duration::hours(20),
+    };
+    let store = s.store().await;
+    store.ingest_runs(&[run]).await.unwrap();
+    let started = std::time::Instant::now();
+    let list = loop {
+        let list = s
+            .get(&format!("/api/v1/agents/{}/attestations", a.id))
+            .await;
+        if !list.as_array().unwrap().is_empty() {
+            break list;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "never issued"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(list[0]["run_id"], "run-lost-0001");
+    let jti = list[0]["jti"].as_str().unwrap();
+    let b = bundle(&s, &a.id, jti).await;
+    let v = b.verify(&log_verifier(&s).await).unwrap();
+    assert!(v.evidence_checked);
+    let thumbprint =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&cert));
+    assert_eq!(v.claims.cnf.x5t_s256, thumbprint);
+    assert_eq!(v.claims.result.failed_checks, ["SSH-2"]);
+    s.finish().await;
+}
+server_test!(a_lost_attestation_is_issued_by_the_sweep);

@@ -232,6 +232,23 @@ impl TestServer {
         v
     }
 
+    /// An attestation's detail, once issued (the receipt names it before it is signed).
+    pub async fn attestation(&self, agent: &str, jti: &str) -> Value {
+        let path = format!("/api/v1/agents/{agent}/attestations/{jti}");
+        let started = std::time::Instant::now();
+        loop {
+            let (status, v) = self.call(reqwest::Method::GET, &path, None).await;
+            if status == 200 {
+                return v;
+            }
+            assert!(
+                status == 404 && started.elapsed() < Duration::from_secs(20),
+                "GET {path}: {status} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn token(&self, group: &str, max_uses: u32) -> String {
         let (status, v) = self
             .call(

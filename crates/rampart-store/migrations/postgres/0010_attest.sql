@@ -2,6 +2,10 @@
 -- private key encrypted with the operator's passphrase) and one signed attestation per stored
 -- run. Keep in step with ../sqlite/0012_attest.sql.
 ALTER TABLE runs ADD COLUMN generator TEXT NOT NULL DEFAULT '';
+-- The certificate the run was posted with: what its attestation is bound to (cnf) and may not
+-- outlive, kept so an attestation can be issued from the stored run after a crash.
+ALTER TABLE runs ADD COLUMN cert_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN cert_not_after BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE attestation_keys (
     kid          TEXT PRIMARY KEY,     -- RFC 7638 thumbprint of the public key

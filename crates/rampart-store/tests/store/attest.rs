@@ -207,6 +207,37 @@ async fn run_evidence_is_the_stored_text_in_check_order(store: &Store) {
         .collect();
     assert_eq!(e.checks, expected);
     assert_eq!(e.warnings, "[\"a warning\"]");
+    assert_eq!(
+        (e.cert_sha256.as_str(), e.cert_not_after),
+        (&*"ee".repeat(32), t0() + Duration::hours(24))
+    );
     assert!(store.run_evidence("nope").await.unwrap().is_none());
+
+    // Without an attestation it is found by the sweep (received at t0 + 3 s), within the
+    // window only; with one, no longer.
+    let (from, to) = (t0(), t0() + Duration::minutes(1));
+    assert_eq!(store.unattested_runs(from, to, 10).await.unwrap(), ["r1"]);
+    assert!(
+        store
+            .unattested_runs(to, to + Duration::hours(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .init_attestation_keys(&key("k1", "current", t0()), &key("k2", "next", t0()))
+        .await
+        .unwrap();
+    store
+        .insert_attestation(&attestation("j1", "r1", "baseline", t0(), 1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .unattested_runs(from, to, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 backend_test!(run_evidence_is_the_stored_text_in_check_order);

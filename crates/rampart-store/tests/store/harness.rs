@@ -120,6 +120,9 @@ pub fn run(id: &str, agent_id: &str, started: OffsetDateTime, checks: Vec<CheckO
         },
         warnings: vec!["a warning".into()],
         generator: "rampart 0.1.0".into(),
+        check_texts: rampart_store::outcome_texts(&checks).unwrap(),
+        cert_sha256: "ee".repeat(32),
+        cert_not_after: started + Duration::hours(24),
         checks,
     }
 }

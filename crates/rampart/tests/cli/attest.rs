@@ -13,7 +13,15 @@ fn attestations_from_the_cli() {
     let agent = server.agent_with_a_run(dir.path(), &token);
     let admin = server.config_dir();
 
-    let o = server.cli_logged_in(&admin, &["attest", "show", &agent]);
+    // The run's attestation is issued a moment after its receipt.
+    let started = std::time::Instant::now();
+    let o = loop {
+        let o = server.cli_logged_in(&admin, &["attest", "show", &agent]);
+        if code(&o) == 0 || started.elapsed() > std::time::Duration::from_secs(20) {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     for line in [
