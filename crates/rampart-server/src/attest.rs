@@ -21,7 +21,7 @@ use rampart_audit::{Event, Outcome};
 use rampart_pki::AgentIdentity;
 use rampart_store::{AttestationKey, NewRun, Rotation, RunEvidence, StoredAttestation};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -41,33 +41,23 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// `force`): verifiers that cache the JWKS learn it before they meet a signature by it.
 pub const MIN_PUBLISHED: Duration = Duration::from_secs(600);
 
-/// Attestations stored in one transaction at most.
+/// Attestations issued in one batch at most.
 const BATCH: usize = 256;
 
-struct Pending {
-    row: StoredAttestation,
-    done: oneshot::Sender<Result<bool, String>>,
-}
-
-/// The signing keys this replica has decrypted, by kid, and the queue of attestations to
-/// store: under load, one transaction stores what many handlers issued (SQLite has one writer,
+/// The signing keys this replica has decrypted, by kid, and the queue of runs to attest: under
+/// load, one batch logs, signs and stores what many uploads queued (SQLite has one writer,
 /// which the runs' own transactions also need).
 pub(crate) struct Attestor {
     keys: Mutex<HashMap<String, Arc<SigningKey>>>,
-    tx: mpsc::Sender<Pending>,
-    rx: Mutex<Option<mpsc::Receiver<Pending>>>,
     drafts: mpsc::Sender<Draft>,
     drafts_rx: Mutex<Option<mpsc::Receiver<Draft>>>,
 }
 
 impl Attestor {
     pub(crate) fn new() -> Attestor {
-        let (tx, rx) = mpsc::channel(4 * BATCH);
         let (drafts, drafts_rx) = mpsc::channel(4 * BATCH);
         Attestor {
             keys: Mutex::new(HashMap::new()),
-            tx,
-            rx: Mutex::new(Some(rx)),
             drafts,
             drafts_rx: Mutex::new(Some(drafts_rx)),
         }
@@ -80,20 +70,6 @@ impl Attestor {
             .send(draft)
             .await
             .map_err(|_| ApiError::internal("the attestation issuer has stopped"))
-    }
-
-    /// Stores `row` through the writer; `false` when its run already had an attestation.
-    async fn store(&self, row: StoredAttestation) -> Result<bool, ApiError> {
-        let (done, answer) = oneshot::channel();
-        let stopped = || ApiError::internal("the attestation writer has stopped");
-        self.tx
-            .send(Pending { row, done })
-            .await
-            .map_err(|_| stopped())?;
-        answer
-            .await
-            .map_err(|_| stopped())?
-            .map_err(ApiError::internal)
     }
 
     fn cached(&self, kid: &str) -> Option<Arc<SigningKey>> {
@@ -130,55 +106,6 @@ impl Attestor {
             .unwrap_or_else(|p| p.into_inner())
             .insert(kid, key.clone());
         Ok(key)
-    }
-}
-
-/// The writer: stores queued attestations a batch per transaction until shutdown, then what is
-/// left.
-pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let Some(mut rx) = app
-        .attest
-        .rx
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-    else {
-        return;
-    };
-    let mut stopping = false;
-    loop {
-        let first = if stopping {
-            match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-                Ok(Some(p)) => p,
-                _ => return,
-            }
-        } else {
-            tokio::select! {
-                _ = shutdown.changed() => { stopping = true; continue }
-                p = rx.recv() => match p { Some(p) => p, None => return },
-            }
-        };
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let rows: Vec<StoredAttestation> = batch.iter().map(|p| p.row.clone()).collect();
-        match app.store.insert_attestations(&rows).await {
-            Ok(stored) => {
-                for (p, s) in batch.into_iter().zip(stored) {
-                    let _ = p.done.send(Ok(s));
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                for p in batch {
-                    let _ = p.done.send(Err(why.clone()));
-                }
-            }
-        }
     }
 }
 
@@ -395,8 +322,11 @@ async fn interval(
 pub(crate) struct Draft {
     claims: Claims,
     run_id: String,
-    issued_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
+    /// The agent's group: its assignment's schedule sets the lifetime.
+    group: String,
+    /// The posting certificate's expiry, which the attestation may not outlive by more than
+    /// [`CERT_GRACE`].
+    cert_not_after: OffsetDateTime,
 }
 
 impl Draft {
@@ -406,24 +336,22 @@ impl Draft {
     }
 }
 
-/// The issuer's part of the claims: now, the lifetime, a new id, the agent's certificate.
-async fn issue_times(
-    app: &App,
-    agent: &rampart_store::Agent,
-    identity: &AgentIdentity,
-    policy_id: &str,
-) -> Result<(OffsetDateTime, OffsetDateTime, String), ApiError> {
+/// Sets the times: issued now, valid for twice the schedule interval, capped.
+async fn time(app: &App, draft: &mut Draft) -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
+    let c = &mut draft.claims;
     let lifetime =
-        (2 * interval(app, &agent.id, &agent.group, policy_id, now).await).min(MAX_LIFETIME);
-    let exp = (now + lifetime).min(identity.not_after + CERT_GRACE);
-    let thumbprint = hex::decode(&identity.fingerprint).map_err(ApiError::internal)?;
-    Ok((now, exp, B64URL.encode(thumbprint)))
+        (2 * interval(app, &c.sub, &draft.group, &c.policy.id, now).await).min(MAX_LIFETIME);
+    let exp = (now + lifetime).min(draft.cert_not_after + CERT_GRACE);
+    c.iat = now.unix_timestamp();
+    c.nbf = c.iat;
+    c.exp = exp.unix_timestamp();
+    now
 }
 
 /// The draft of a run about to be stored: its evidence document from the texts it will be
 /// stored with, its claims from the checks in memory (no second parse).
-pub(crate) async fn draft(
+pub(crate) fn draft(
     app: &App,
     agent: &rampart_store::Agent,
     identity: &AgentIdentity,
@@ -454,7 +382,7 @@ pub(crate) async fn draft(
         warnings_json: &warnings,
     };
     let text = evidence::document(&facts, &texts);
-    let (now, exp, cnf) = issue_times(app, agent, identity, &run.policy_id).await?;
+    let cnf = B64URL.encode(hex::decode(&identity.fingerprint).map_err(ApiError::internal)?);
     let jti = uuid::Uuid::now_v7().to_string();
     let claims = evidence::claims_of(
         &facts,
@@ -464,8 +392,9 @@ pub(crate) async fn draft(
         evidence::Issue {
             issuer: &app.api_url,
             jti: &jti,
-            issued_at: now.unix_timestamp(),
-            expires_at: exp.unix_timestamp(),
+            // Set by the issuer.
+            issued_at: 0,
+            expires_at: 0,
             cert_thumbprint: &cnf,
             log_origin: app.audit.key().origin(),
         },
@@ -473,8 +402,8 @@ pub(crate) async fn draft(
     Ok(Draft {
         claims,
         run_id: run.id.clone(),
-        issued_at: now,
-        expires_at: exp,
+        group: agent.group.clone(),
+        cert_not_after: identity.not_after,
     })
 }
 
@@ -518,11 +447,7 @@ async fn draft_from_store(app: &App, run_id: &str) -> Result<Option<Draft>, ApiE
     let parsed = Evidence::parse(&text).map_err(|e| {
         ApiError::internal(format!("the stored run {run_id} does not read back: {e}"))
     })?;
-    let now = OffsetDateTime::now_utc();
-    let lifetime = (2 * interval(app, &agent.id, &agent.group, &parsed.policy_id, now).await)
-        .min(MAX_LIFETIME);
-    let exp = (now + lifetime).min(stored.cert_not_after + CERT_GRACE);
-    if exp <= now {
+    if stored.cert_not_after + CERT_GRACE <= OffsetDateTime::now_utc() {
         // The certificate it was posted with has expired: an attestation now would be born
         // expired; a later run will have one.
         return Ok(None);
@@ -534,8 +459,8 @@ async fn draft_from_store(app: &App, run_id: &str) -> Result<Option<Draft>, ApiE
         evidence::Issue {
             issuer: &app.api_url,
             jti: &jti,
-            issued_at: now.unix_timestamp(),
-            expires_at: exp.unix_timestamp(),
+            issued_at: 0,
+            expires_at: 0,
             cert_thumbprint: &B64URL.encode(thumbprint),
             log_origin: app.audit.key().origin(),
         },
@@ -543,8 +468,8 @@ async fn draft_from_store(app: &App, run_id: &str) -> Result<Option<Draft>, ApiE
     Ok(Some(Draft {
         claims,
         run_id: run_id.to_owned(),
-        issued_at: now,
-        expires_at: exp,
+        group: agent.group,
+        cert_not_after: stored.cert_not_after,
     }))
 }
 
@@ -594,18 +519,68 @@ pub(crate) async fn issuer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Issues a batch: one key read, the audit entries appended together (one transaction and one
+/// checkpoint, as the writer batches them), the JWS signed, the rows stored in one statement.
+/// What fails is left to the sweep.
 async fn sign_all(app: &App, drafts: Vec<Draft>) {
-    let signed = futures_util::future::join_all(drafts.into_iter().map(|d| {
-        let run = d.run_id.clone();
-        async move { (run, sign(app, d).await) }
+    if drafts.is_empty() {
+        return;
+    }
+    let runs = drafts.len();
+    if let Err(e) = try_sign_all(app, drafts).await {
+        tracing::error!(runs, error = ?e, "could not issue a batch of attestations; the sweep tries again");
+    }
+}
+
+async fn try_sign_all(app: &App, mut drafts: Vec<Draft>) -> Result<(), ApiError> {
+    let key = app.attest.current(app).await?;
+    let mut issued = Vec::with_capacity(drafts.len());
+    for d in &mut drafts {
+        issued.push(time(app, d).await);
+    }
+    let logged = futures_util::future::join_all(drafts.iter().map(|d| {
+        app.audit
+            .record_anchored(&app.store, d.claims.issue_event(key.kid(), key.alg()))
     }))
     .await;
-    for (run, r) in signed {
-        if let Err(e) = r {
-            // The sweep tries again.
-            tracing::error!(run = %run, error = ?e, "could not issue the attestation of a run");
-        }
+    let verifier =
+        rampart_audit::LogVerifier::new(app.audit.key().vkey()).map_err(ApiError::internal)?;
+    let mut rows = Vec::with_capacity(drafts.len());
+    for ((d, at), entry) in drafts.into_iter().zip(issued).zip(logged) {
+        let (index, checkpoint) = entry?;
+        let opened = verifier
+            .open(&checkpoint.note)
+            .map_err(ApiError::internal)?;
+        let mut claims = d.claims;
+        claims.log = LogClaim {
+            origin: opened.origin,
+            index,
+            checkpoint_size: opened.size,
+            checkpoint_root: B64.encode(opened.root),
+        };
+        let jws = key.sign(claims::TYP, &claims).map_err(ApiError::internal)?;
+        rows.push(StoredAttestation {
+            jti: claims.jti.clone(),
+            run_id: d.run_id,
+            agent_id: claims.sub.clone(),
+            policy_id: claims.policy.id.clone(),
+            kid: key.kid().to_owned(),
+            status: claims.result.status.as_str().to_owned(),
+            score: claims.result.score,
+            started_at: OffsetDateTime::from_unix_timestamp(claims.scan.started_at)
+                .map_err(ApiError::internal)?,
+            issued_at: at,
+            expires_at: OffsetDateTime::from_unix_timestamp(claims.exp)
+                .map_err(ApiError::internal)?,
+            log_index: index,
+            jws,
+            stale: false,
+        });
     }
+    // A run that has one already (a sweep racing a replica's queue) keeps it; this one is
+    // only in the log.
+    app.store.insert_attestations(&rows).await?;
+    Ok(())
 }
 
 async fn sweep_lost(app: &App) {
@@ -633,56 +608,6 @@ async fn sweep_lost(app: &App) {
         tracing::info!(runs = drafts.len(), "issuing attestations a crash lost");
         sign_all(app, drafts).await;
     }
-}
-
-/// Records the issue in the audit log, names the entry and its checkpoint, signs, stores.
-async fn sign(app: &App, draft: Draft) -> Result<StoredAttestation, ApiError> {
-    let Draft {
-        mut claims,
-        run_id,
-        issued_at,
-        expires_at,
-    } = draft;
-    let run_id = run_id.as_str();
-    let key = app.attest.current(app).await?;
-    let (index, checkpoint) = app
-        .audit
-        .record_anchored(&app.store, claims.issue_event(key.kid(), key.alg()))
-        .await?;
-    let opened = rampart_audit::LogVerifier::new(app.audit.key().vkey())
-        .and_then(|v| v.open(&checkpoint.note))
-        .map_err(ApiError::internal)?;
-    claims.log = LogClaim {
-        origin: opened.origin,
-        index,
-        checkpoint_size: opened.size,
-        checkpoint_root: B64.encode(opened.root),
-    };
-    let jws = key.sign(claims::TYP, &claims).map_err(ApiError::internal)?;
-    let row = StoredAttestation {
-        jti: claims.jti.clone(),
-        run_id: run_id.to_owned(),
-        agent_id: claims.sub.clone(),
-        policy_id: claims.policy.id.clone(),
-        kid: key.kid().to_owned(),
-        status: claims.result.status.as_str().to_owned(),
-        score: claims.result.score,
-        started_at: OffsetDateTime::from_unix_timestamp(claims.scan.started_at)
-            .map_err(ApiError::internal)?,
-        issued_at,
-        expires_at,
-        log_index: index,
-        jws,
-        stale: false,
-    };
-    if app.attest.store(row.clone()).await? {
-        return Ok(row);
-    }
-    // A retried post issued one meanwhile: that one stands (this one is only in the log).
-    app.store
-        .run_attestation(run_id)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("the attestation of run {run_id} disappeared")))
 }
 
 /// An attestation's offline bundle.

@@ -105,7 +105,6 @@ impl RunningServer {
         tasks.spawn(app::background(app.clone(), rx.clone()));
         tasks.spawn(intel::background(app.clone(), rx.clone()));
         tasks.spawn(ingest::writer(app.clone(), rx.clone()));
-        tasks.spawn(attest::writer(app.clone(), rx.clone()));
         tasks.spawn(attest::issuer(app.clone(), rx.clone()));
         tasks.spawn(audit::writer(app.clone(), rx));
         if let Err(e) = audit::record_start(&app).await {

@@ -305,6 +305,39 @@ impl Store {
             .iter()
             .map(|a| i64::try_from(a.log_index).map_err(|e| StoreError::corrupt("log index", e)))
             .collect::<Result<Vec<_>, _>>()?;
+        if let crate::Db::Postgres(pool) = &self.db {
+            // One statement for the batch: a round trip per row is what PostgreSQL pays for.
+            const UNNEST: &str = "INSERT INTO attestations (jti, run_id, agent_id, policy_id, \
+                 kid, status, score, started_at, issued_at, expires_at, log_index, jws) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::float8[], $8::int8[], $9::int8[], $10::int8[], \
+                 $11::int8[], $12::text[]) ON CONFLICT (run_id) DO NOTHING RETURNING jti";
+            let text = |f: fn(&StoredAttestation) -> &str| all.iter().map(f).collect::<Vec<&str>>();
+            let int = |f: fn(&StoredAttestation) -> OffsetDateTime| {
+                all.iter().map(|a| secs(f(a))).collect::<Vec<i64>>()
+            };
+            let stored: Vec<String> = sqlx::query_scalar(UNNEST)
+                .bind(text(|a| &a.jti))
+                .bind(text(|a| &a.run_id))
+                .bind(text(|a| &a.agent_id))
+                .bind(text(|a| &a.policy_id))
+                .bind(text(|a| &a.kid))
+                .bind(text(|a| &a.status))
+                .bind(all.iter().map(|a| a.score).collect::<Vec<f64>>())
+                .bind(int(|a| a.started_at))
+                .bind(int(|a| a.issued_at))
+                .bind(int(|a| a.expires_at))
+                .bind(&indexes)
+                .bind(text(|a| &a.jws))
+                .fetch_all(pool)
+                .await?;
+            let stored: std::collections::HashSet<&str> =
+                stored.iter().map(String::as_str).collect();
+            return Ok(all
+                .iter()
+                .map(|a| stored.contains(a.jti.as_str()))
+                .collect());
+        }
         let stored = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             let mut stored = Vec::with_capacity(all.len());

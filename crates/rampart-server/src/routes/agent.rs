@@ -224,7 +224,7 @@ pub(crate) async fn post_run(
         cert_sha256: auth.identity.fingerprint.clone(),
         cert_not_after: auth.identity.not_after,
     };
-    let draft = crate::attest::draft(&app, &auth.agent, &auth.identity, &run).await?;
+    let draft = crate::attest::draft(&app, &auth.agent, &auth.identity, &run)?;
     let outcome = crate::ingest::submit(&app, run)
         .await
         .map_err(ApiError::internal)?;
