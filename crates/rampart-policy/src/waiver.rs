@@ -56,6 +56,51 @@ pub struct Waiver {
     pub expires: Option<Date>,
     /// Where it is written.
     pub location: Location,
+    /// The server's id, for a waiver approved on the server.
+    pub id: Option<String>,
+}
+
+impl Waiver {
+    /// A waiver approved on the server: `check` is a check id or glob, optionally prefixed
+    /// with a policy id and a colon (`cis_debian12:3301*`). The error says what is wrong with
+    /// the pattern.
+    pub fn approved(
+        id: &str,
+        check: &str,
+        justification: &str,
+        approver: &str,
+        expires: Date,
+    ) -> Result<Waiver, String> {
+        let (policy, pattern) = split_check(check)?;
+        let matcher = Glob::new(pattern)
+            .map_err(|e| format!("check {check:?}: invalid glob: {e}"))?
+            .compile_matcher();
+        Ok(Waiver {
+            pattern: pattern.to_owned(),
+            matcher,
+            policy: policy.map(str::to_owned),
+            justification: justification.to_owned(),
+            approver: Some(approver.to_owned()),
+            expires: Some(expires),
+            location: Location::new(&format!("waiver {id}"), 0, 0),
+            id: Some(id.to_owned()),
+        })
+    }
+}
+
+/// `POLICY:GLOB` or `GLOB`: the policy id (if given) and the check glob, both non-empty.
+pub fn split_check(check: &str) -> Result<(Option<&str>, &str), String> {
+    let (policy, pattern) = match check.split_once(':') {
+        Some((p, g)) => (Some(p.trim()), g.trim()),
+        None => (None, check.trim()),
+    };
+    if pattern.is_empty() || policy.is_some_and(str::is_empty) {
+        return Err(format!(
+            "check {check:?}: a check id or glob, optionally after a policy id and a colon (cis_debian12:3301*)"
+        ));
+    }
+    Glob::new(pattern).map_err(|e| format!("check {check:?}: invalid glob: {e}"))?;
+    Ok((policy, pattern))
 }
 
 /// A parsed waivers file.
@@ -154,6 +199,7 @@ impl Waivers {
                 approver: w.approver,
                 expires,
                 location: loc,
+                id: None,
             });
         }
         if !diags.is_empty() {
@@ -203,7 +249,7 @@ impl Waivers {
                 c.original_status = Some(c.status);
                 c.status = Status::Waived;
                 c.waiver = Some(WaiverInfo {
-                    id: None,
+                    id: w.id.clone(),
                     pattern: w.pattern.clone(),
                     justification: w.justification.clone(),
                     approver: w.approver.clone(),

@@ -23,6 +23,7 @@ mod runs;
 pub mod testing;
 mod tokens;
 mod users;
+mod waivers;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -49,6 +50,7 @@ pub use records::*;
 pub use users::{
     ApiToken, Authenticated, NewApiToken, NewUser, OidcExchange, OidcLogin, Session, User,
 };
+pub use waivers::{StoredWaiver, WaiverScope};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,4 +14,5 @@ mod store {
     mod runs;
     mod tokens;
     mod users;
+    mod waivers;
 }
