@@ -62,11 +62,15 @@ pub enum Permission {
     AuditRead,
     /// Rotate the attestation signing keys.
     KeysManage,
+    /// Ask for a waiver (justification, scope, last day).
+    WaiversRequest,
+    /// Approve or deny someone else's waiver request.
+    WaiversDecide,
 }
 
 impl Permission {
     /// Every permission, in a fixed order (documentation, tests).
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 16] = [
         Permission::SelfService,
         Permission::AgentsRead,
         Permission::AgentsManage,
@@ -81,6 +85,8 @@ impl Permission {
         Permission::UsersManage,
         Permission::AuditRead,
         Permission::KeysManage,
+        Permission::WaiversRequest,
+        Permission::WaiversDecide,
     ];
 
     /// The name used in the API, the OpenAPI document and error messages.
@@ -100,6 +106,8 @@ impl Permission {
             Permission::UsersManage => "users_manage",
             Permission::AuditRead => "audit_read",
             Permission::KeysManage => "keys_manage",
+            Permission::WaiversRequest => "waivers_request",
+            Permission::WaiversDecide => "waivers_decide",
         }
     }
 
@@ -158,8 +166,10 @@ impl Role {
                     | ResultsRead
                     | IntelRead
                     | IntelManage
+                    | WaiversRequest
             ),
-            Role::Auditor => p.is_read(),
+            // An auditor changes nothing but decides on risks others want accepted.
+            Role::Auditor => p.is_read() || p == WaiversDecide,
             Role::Viewer => matches!(
                 p,
                 SelfService | AgentsRead | PoliciesRead | ResultsRead | IntelRead
@@ -392,6 +402,7 @@ mod tests {
                     ResultsRead,
                     IntelRead,
                     IntelManage,
+                    WaiversRequest,
                 ],
             ),
             (
@@ -405,6 +416,7 @@ mod tests {
                     IntelRead,
                     UsersRead,
                     AuditRead,
+                    WaiversDecide,
                 ],
             ),
             (

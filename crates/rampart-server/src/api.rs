@@ -734,3 +734,31 @@ pub struct KeyRotation {
     /// The key published for the next rotation.
     pub next: String,
 }
+
+/// `POST /api/v1/waivers`: a request for a waiver, to be decided by someone else.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverRequest {
+    /// A check id or glob, optionally after a policy id and a colon (`cis_debian12:3301*`).
+    #[schemars(length(min = 1, max = 256))]
+    pub check: String,
+    /// Who it covers: `{"kind":"agent","name":ID}`, `{"kind":"group","name":G}` or
+    /// `{"kind":"fleet"}`.
+    pub scope: rampart_store::WaiverScope,
+    /// Its last valid day (UTC), `YYYY-MM-DD`: today at the earliest, a year ahead at most.
+    #[schemars(length(min = 10, max = 10), extend("format" = "date"))]
+    pub until: String,
+    /// Why the risk is accepted.
+    #[schemars(length(min = 1, max = 2000))]
+    pub justification: String,
+}
+
+/// `POST /api/v1/waivers/{id}/approve|deny`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverDecision {
+    /// What the decider has to say (kept with the waiver and in the audit log).
+    #[serde(default)]
+    #[schemars(length(max = 2000))]
+    pub note: Option<String>,
+}

@@ -25,6 +25,7 @@ mod oidc;
 pub mod pace;
 mod routes;
 mod tls;
+mod waivers;
 
 pub use bootstrap::rotate_intermediate;
 pub use config::ServerConfig;
@@ -106,6 +107,7 @@ impl RunningServer {
         tasks.spawn(intel::background(app.clone(), rx.clone()));
         tasks.spawn(ingest::writer(app.clone(), rx.clone()));
         tasks.spawn(attest::issuer(app.clone(), rx.clone()));
+        tasks.spawn(waivers::expiry(app.clone(), rx.clone()));
         tasks.spawn(audit::writer(app.clone(), rx));
         if let Err(e) = audit::record_start(&app).await {
             tracing::error!(error = ?e, "could not record the server start in the audit log");

@@ -13,4 +13,5 @@ mod server {
     mod intel;
     mod mtls;
     mod oidc;
+    mod waivers;
 }

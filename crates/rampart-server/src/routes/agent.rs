@@ -156,6 +156,9 @@ pub(crate) async fn post_run(
             ),
         ));
     }
+    // Server waivers in force when the run started: applied before anything is stored, so
+    // scores, history and the attestation all show them (the digest is recomputed with them).
+    crate::waivers::apply(&app, &auth.agent, &mut report).await?;
     if report.policies.len() != 1 {
         return Err(ApiError::bad_request(
             "invalid_report",

@@ -21,6 +21,7 @@ mod public;
 pub mod rate_limit;
 mod taxii;
 mod users;
+mod waivers;
 
 use std::sync::Arc;
 
@@ -249,6 +250,16 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: Body::None, reply: Json(schema::<crate::api::AttestationDetail>), || get(attest::show)),
         ep!(GET "/api/v1/agents/{id}/attestations/{jti}/bundle", Api, user(ResultsRead, Agent), "An attestation's offline bundle: the JWS, the key set, the audit entry with its inclusion proof and signed checkpoint, and the evidence",
             req: Body::None, reply: Json(schema::<rampart_attest::Bundle>), || get(attest::bundle)),
+        ep!(POST "/api/v1/waivers", Api, user(WaiversRequest, Fleet), "Ask for a waiver: a check id or glob (POLICY:GLOB), a scope (agent, group or fleet), a last day within a year, a justification; pending until someone else decides",
+            req: JsonBody(schema::<crate::api::WaiverRequest>), reply: Created(schema::<rampart_store::StoredWaiver>), || post(waivers::request)),
+        ep!(GET "/api/v1/waivers", Api, user(ResultsRead, Fleet), "Waivers, newest request first (state: pending, approved, denied, expired)",
+            query: waivers::ListQuery, req: Body::None, reply: Json(schema::<Vec<rampart_store::StoredWaiver>>), || get(waivers::list)),
+        ep!(GET "/api/v1/waivers/{id}", Api, user(ResultsRead, Fleet), "One waiver",
+            req: Body::None, reply: Json(schema::<rampart_store::StoredWaiver>), || get(waivers::show)),
+        ep!(POST "/api/v1/waivers/{id}/approve", Api, user(WaiversDecide, Fleet), "Approve a pending waiver (not one's own request): runs that start from now until its last day are judged with it",
+            req: JsonBody(schema::<crate::api::WaiverDecision>), reply: Json(schema::<rampart_store::StoredWaiver>), || post(waivers::approve)),
+        ep!(POST "/api/v1/waivers/{id}/deny", Api, user(WaiversDecide, Fleet), "Deny a pending waiver (not one's own request)",
+            req: JsonBody(schema::<crate::api::WaiverDecision>), reply: Json(schema::<rampart_store::StoredWaiver>), || post(waivers::deny)),
         ep!(GET "/api/v1/runs/{a}/diff/{b}", Api, user(ResultsRead, Run), "What changed from run a to run b",
             req: Body::None, reply: Json(schema::<crate::api::RunDiff>), || get(history::diff)),
         ep!(GET "/api/v1/intel/lookup", Api, user(IntelRead, Fleet), "Look a value up (query: value, related): every match from the index with its score, allowlisting, ATT&CK names and source rows",

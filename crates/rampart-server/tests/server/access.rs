@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use rampart_access::Role;
-use rampart_store::{CertificateRecord, NewAgent, NewApiToken, NewUser, Store, User};
+use rampart_store::{CertificateRecord, NewAgent, Store};
 use reqwest::Method;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
-use super::harness::{Db, TestServer};
+use super::harness::{Db, TestServer, new_user, token};
 use crate::server_test;
 
 const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/access.md");
@@ -84,45 +84,6 @@ fn concrete(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn new_user(name: &str, role: Role, groups: &[&str]) -> NewUser {
-    NewUser {
-        name: name.into(),
-        role,
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        password_hash: None,
-        must_change_password: false,
-        oidc_subject: None,
-        created_at: OffsetDateTime::now_utc(),
-    }
-}
-
-/// Stores a token for `user` with `role` and `groups`, `expires_in` from now; returns it.
-async fn token(
-    store: &Store,
-    user: &User,
-    name: &str,
-    role: Role,
-    groups: &[&str],
-    expires_in: Duration,
-) -> String {
-    let secret = rampart_access::secret::new_token();
-    let now = OffsetDateTime::now_utc();
-    store
-        .insert_api_token(&NewApiToken {
-            user_id: user.id,
-            name: name.into(),
-            token_hash: rampart_access::secret::digest(&secret),
-            shown: rampart_access::secret::shown(&secret),
-            role,
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            created_at: now - Duration::days(1),
-            expires_at: now + expires_in,
-        })
-        .await
-        .unwrap();
-    secret
 }
 
 /// One call: the status and the problem code of a refusal.

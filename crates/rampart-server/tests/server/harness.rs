@@ -569,3 +569,51 @@ pub async fn raw_tls(s: &TestServer) -> tokio_rustls::client::TlsStream<tokio::n
         .await
         .expect("handshake completes")
 }
+
+pub fn new_user(name: &str, role: rampart_access::Role, groups: &[&str]) -> rampart_store::NewUser {
+    rampart_store::NewUser {
+        name: name.into(),
+        role,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        password_hash: None,
+        must_change_password: false,
+        oidc_subject: None,
+        created_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+/// Stores a token for `user` with `role` and `groups`, `expires_in` from now; returns it.
+pub async fn token(
+    store: &Store,
+    user: &rampart_store::User,
+    name: &str,
+    role: rampart_access::Role,
+    groups: &[&str],
+    expires_in: time::Duration,
+) -> String {
+    let secret = rampart_access::secret::new_token();
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .insert_api_token(&rampart_store::NewApiToken {
+            user_id: user.id,
+            name: name.into(),
+            token_hash: rampart_access::secret::digest(&secret),
+            shown: rampart_access::secret::shown(&secret),
+            role,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            created_at: now - time::Duration::days(1),
+            expires_at: now + expires_in,
+        })
+        .await
+        .unwrap();
+    secret
+}
+
+impl TestServer {
+    /// A user of `role` (fleet-wide) and an API token of theirs valid for a day.
+    pub async fn user_token(&self, name: &str, role: rampart_access::Role) -> String {
+        let store = self.store().await;
+        let user = store.insert_user(&new_user(name, role, &[])).await.unwrap();
+        token(&store, &user, "test", role, &[], time::Duration::days(1)).await
+    }
+}
