@@ -53,6 +53,9 @@ pub enum Command {
     /// Attestation signing keys (through the server's API).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Waivers governed on the server: request, approve, deny, list.
+    #[command(subcommand)]
+    Waivers(WaiversCommand),
     /// This host's agent: enrol, run, status, renew.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -381,6 +384,66 @@ pub enum AttestCommand {
         /// Print the verified claims as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `rampart waivers …`.
+#[derive(Debug, Subcommand)]
+pub enum WaiversCommand {
+    /// Ask for a waiver; someone else with the auditor or admin role decides.
+    Request {
+        /// The check id or glob, optionally after a policy id and a colon (cis_debian12:3301*).
+        #[arg(long)]
+        check: String,
+        /// Only this agent's runs.
+        #[arg(long, conflicts_with_all = ["group", "fleet"])]
+        agent: Option<String>,
+        /// Only this group's agents' runs.
+        #[arg(long, conflicts_with = "fleet")]
+        group: Option<String>,
+        /// Every agent's runs.
+        #[arg(long)]
+        fleet: bool,
+        /// The last valid day (UTC), YYYY-MM-DD, within a year.
+        #[arg(long)]
+        until: String,
+        /// Why the risk is accepted.
+        #[arg(long)]
+        why: String,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Approve a pending waiver (not one's own).
+    Approve {
+        /// The waiver's id.
+        id: String,
+        /// A note kept with the decision.
+        #[arg(long)]
+        note: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Deny a pending waiver (not one's own).
+    Deny {
+        /// The waiver's id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        why: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Waivers, newest request first.
+    List {
+        /// Only pending, approved, denied or expired ones.
+        #[arg(long)]
+        state: Option<String>,
+        /// Server connection.
+        #[command(flatten)]
+        conn: ServerConn,
     },
 }
 

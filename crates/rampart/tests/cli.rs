@@ -12,4 +12,5 @@ mod cli {
     mod oidc;
     pub mod oscap;
     pub mod scan;
+    mod waivers;
 }

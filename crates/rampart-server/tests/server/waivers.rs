@@ -193,7 +193,10 @@ async fn waivers_are_governed_and_applied(db: Db) {
         .post(&submission("run-waiver-0003", version, &statuses, started))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(s.get("/api/v1/runs/run-waiver-0003").await["summary"]["failed"], 1);
+    assert_eq!(
+        s.get("/api/v1/runs/run-waiver-0003").await["summary"]["failed"],
+        1
+    );
 
     // Listing and the audit trail.
     let list = s.get("/api/v1/waivers?state=approved").await;

@@ -14,6 +14,7 @@ mod policy;
 mod scan;
 mod server;
 mod users;
+mod waivers;
 
 use crate::cli::{Cli, Command};
 use std::path::Path;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Attest(cmd) => attest::run(cmd),
         Command::Keys(cmd) => attest::keys(cmd),
+        Command::Waivers(cmd) => waivers::run(cmd),
         Command::Agent(cmd) => fleet::agent(cmd),
         Command::Agents(cmd) => fleet::agents(cmd),
         Command::Results(cmd) => fleet::results(cmd),
