@@ -349,6 +349,18 @@ async fn time(app: &App, draft: &mut Draft) -> OffsetDateTime {
     now
 }
 
+/// The issuer's part of the claims but the times, which [`time`] sets when it signs.
+fn untimed<'a>(app: &'a App, jti: &'a str, cert_thumbprint: &'a str) -> evidence::Issue<'a> {
+    evidence::Issue {
+        issuer: &app.api_url,
+        jti,
+        issued_at: 0,
+        expires_at: 0,
+        cert_thumbprint,
+        log_origin: app.audit.key().origin(),
+    }
+}
+
 /// The draft of a run about to be stored: its evidence document from the texts it will be
 /// stored with, its claims from the checks in memory (no second parse).
 pub(crate) fn draft(
@@ -389,15 +401,7 @@ pub(crate) fn draft(
         &run.host,
         &run.checks,
         &text,
-        evidence::Issue {
-            issuer: &app.api_url,
-            jti: &jti,
-            // Set by the issuer.
-            issued_at: 0,
-            expires_at: 0,
-            cert_thumbprint: &cnf,
-            log_origin: app.audit.key().origin(),
-        },
+        untimed(app, &jti, &cnf),
     );
     Ok(Draft {
         claims,
@@ -454,17 +458,7 @@ async fn draft_from_store(app: &App, run_id: &str) -> Result<Option<Draft>, ApiE
     }
     let thumbprint = hex::decode(&stored.cert_sha256).map_err(ApiError::internal)?;
     let jti = uuid::Uuid::now_v7().to_string();
-    let claims = parsed.claims(
-        &text,
-        evidence::Issue {
-            issuer: &app.api_url,
-            jti: &jti,
-            issued_at: 0,
-            expires_at: 0,
-            cert_thumbprint: &B64URL.encode(thumbprint),
-            log_origin: app.audit.key().origin(),
-        },
-    );
+    let claims = parsed.claims(&text, untimed(app, &jti, &B64URL.encode(thumbprint)));
     Ok(Some(Draft {
         claims,
         run_id: run_id.to_owned(),

@@ -499,7 +499,8 @@ async fn password_login(db: Db) {
             "results_read",
             "intel_read",
             "users_read",
-            "audit_read"
+            "audit_read",
+            "waivers_decide"
         ]
     );
     assert_eq!(me["groups"], Value::Null);

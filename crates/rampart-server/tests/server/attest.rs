@@ -18,6 +18,26 @@ async fn log_verifier(s: &TestServer) -> LogVerifier {
     LogVerifier::new(key["vkey"].as_str().unwrap()).unwrap()
 }
 
+/// The JWKS as any relying party fetches it (no credential), and the kids it lists.
+async fn jwks_kids(s: &TestServer) -> (Value, Vec<String>) {
+    let jwks: Value = s
+        .http
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    (jwks, kids)
+}
+
 async fn bundle(s: &TestServer, agent: &str, jti: &str) -> Bundle {
     let r = s
         .get_response(&format!("/api/v1/agents/{agent}/attestations/{jti}/bundle"))
@@ -217,23 +237,9 @@ async fn keys_rotate_with_the_next_key_published_first(db: Db) {
     };
     let (current, next) = (kid("current", &keys), kid("next", &keys));
     // The JWKS publishes both before any rotation, without authentication.
-    let jwks: Value = s
-        .http
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let published: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let (jwks, published) = jwks_kids(&s).await;
     assert!(
-        published.contains(&current.as_str()) && published.contains(&next.as_str()),
+        published.contains(&current) && published.contains(&next),
         "{jwks}"
     );
     for k in jwks["keys"].as_array().unwrap() {
@@ -272,23 +278,9 @@ async fn keys_rotate_with_the_next_key_published_first(db: Db) {
     let newest = v["next"].as_str().unwrap().to_owned();
 
     // Retired, current and next are all published; new attestations use the promoted key.
-    let jwks: Value = s
-        .http
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let published: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let (jwks, published) = jwks_kids(&s).await;
     for k in [&current, &next, &newest] {
-        assert!(published.contains(&k.as_str()), "{k} in {jwks}");
+        assert!(published.contains(k), "{k} in {jwks}");
     }
     let (_, r2) = poster
         .post(&submission(
