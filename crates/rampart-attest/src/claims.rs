@@ -118,22 +118,10 @@ impl ComplianceStatus {
 pub struct ResultClaim {
     /// Overall judgement.
     pub status: ComplianceStatus,
-    /// Wazuh's score: passed over passed + failed, in percent.
-    pub score: f64,
-    /// Checks passed.
-    pub passed: u32,
-    /// Checks failed.
-    pub failed: u32,
-    /// Checks not applicable.
-    pub not_applicable: u32,
-    /// Checks not run.
-    pub not_run: u32,
-    /// Checks that could not be evaluated.
-    pub error: u32,
-    /// Checks covered by a waiver.
-    pub waived: u32,
-    /// All checks.
-    pub total: u32,
+    /// Counts per status and Wazuh's score (passed over passed + failed, in percent), as
+    /// every report of the run has them; flattened into the claim.
+    #[serde(flatten)]
+    pub counts: Summary,
     /// Ids of the checks that failed, in check order.
     pub failed_checks: Vec<String>,
     /// Per framework (`cis`, `nist_800_53`, `pci_dss`…): score, counts and failed control ids.
@@ -182,14 +170,7 @@ impl ResultClaim {
         };
         ResultClaim {
             status,
-            score: summary.score,
-            passed: summary.passed,
-            failed: summary.failed,
-            not_applicable: summary.not_applicable,
-            not_run: summary.not_run,
-            error: summary.error,
-            waived: summary.waived,
-            total: summary.total,
+            counts: summary,
             failed_checks,
             frameworks: frameworks
                 .into_iter()
@@ -380,10 +361,20 @@ mod tests {
         let r = ResultClaim::of(&checks);
         // Worked by hand: 1 passed, 2 failed → 33.33…%.
         assert_eq!(
-            (r.passed, r.failed, r.not_applicable, r.waived, r.total),
+            (
+                r.counts.passed,
+                r.counts.failed,
+                r.counts.not_applicable,
+                r.counts.waived,
+                r.counts.total
+            ),
             (1, 2, 1, 1, 5)
         );
-        assert!((r.score - 33.333).abs() < 0.001, "{}", r.score);
+        assert!(
+            (r.counts.score - 33.333).abs() < 0.001,
+            "{}",
+            r.counts.score
+        );
         assert_eq!(r.status, ComplianceStatus::Noncompliant);
         assert_eq!(r.failed_checks, ["2", "5"]);
         let cis = &r.frameworks["cis"];

@@ -308,7 +308,7 @@ fn signed_evidence_that_contradicts_the_claims_is_a_mismatch() {
     // The server signed an evidence digest whose content says otherwise: recomputation says so.
     let mut f = Fixture::new(Alg::EdDSA);
     f.claims.result.failed_checks.clear();
-    f.claims.result.failed = 0;
+    f.claims.result.counts.failed = 0;
     let r = refused(&f.bundle(), &f.verifier());
     assert_eq!(r.code(), "evidence_mismatch", "{r}");
     assert!(r.to_string().contains("result"), "{r}");

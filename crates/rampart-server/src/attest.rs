@@ -560,7 +560,7 @@ async fn try_sign_all(app: &App, mut drafts: Vec<Draft>) -> Result<(), ApiError>
             policy_id: claims.policy.id.clone(),
             kid: key.kid().to_owned(),
             status: claims.result.status.as_str().to_owned(),
-            score: claims.result.score,
+            score: claims.result.counts.score,
             started_at: OffsetDateTime::from_unix_timestamp(claims.scan.started_at)
                 .map_err(ApiError::internal)?,
             issued_at: at,

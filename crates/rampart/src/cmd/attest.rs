@@ -144,6 +144,7 @@ fn at(secs: i64) -> String {
 
 fn print_claims(c: &Claims, kid: &str, alg: &str) {
     let r = &c.result;
+    let n = &r.counts;
     println!("attestation  {}", c.jti);
     println!(
         "agent        {} ({}, {})",
@@ -155,10 +156,10 @@ fn print_claims(c: &Claims, kid: &str, alg: &str) {
         c.policy.version.map_or(String::new(), |v| format!(" v{v}")),
         c.policy.sha256
     );
-    println!("result       {} — score {:.1}", r.status.as_str(), r.score);
+    println!("result       {} — score {:.1}", r.status.as_str(), n.score);
     println!(
         "checks       {} passed, {} failed, {} waived, {} n/a, {} not run, {} errors ({} in all)",
-        r.passed, r.failed, r.waived, r.not_applicable, r.not_run, r.error, r.total
+        n.passed, n.failed, n.waived, n.not_applicable, n.not_run, n.error, n.total
     );
     if !r.failed_checks.is_empty() {
         println!("failed       {}", r.failed_checks.join(", "));
