@@ -15,6 +15,9 @@
 #   with the STIX tools'.
 #   PyJWT and jwcrypto: two independent JOSE libraries verify attestations from the published
 #   JWKS alone; in their own virtual environment (/opt/rampart-test/jose).
+#   compliance-trestle 3.12.4 (IBM's OSCAL library; its models are OSCAL 1.1.3): loads and
+#   validates the OSCAL assessment results; in its own virtual environment
+#   (/opt/rampart-test/trestle), as it pins its own pydantic.
 # And from the npm registry, with the machine's Node.js:
 #   oidc-provider (panva, OpenID Certified): the OpenID provider the OIDC login tests start, in
 #   /opt/rampart-test/oidc (tests/oidc/provider.mjs imports it from there).
@@ -81,6 +84,12 @@ jose=/opt/rampart-test/jose
   echo "setup-test-deps: installing PyJWT and jwcrypto (PyPI, own virtual environment)" >&2
   python3 -m venv "$jose"
   "$jose/bin/pip" install -q --disable-pip-version-check 'PyJWT[crypto]==2.10.1' jwcrypto==1.5.6
+}
+trestle=/opt/rampart-test/trestle
+"$trestle/bin/python" -c 'import trestle; assert trestle.__version__ == "3.12.4"' 2>/dev/null || {
+  echo "setup-test-deps: installing compliance-trestle (PyPI, own virtual environment)" >&2
+  python3 -m venv "$trestle"
+  "$trestle/bin/pip" install -q --disable-pip-version-check compliance-trestle==3.12.4
 }
 oidc=/opt/rampart-test/oidc
 grep -qs '"version": "9.13.3"' "$oidc/node_modules/oidc-provider/package.json" || {

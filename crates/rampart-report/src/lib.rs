@@ -1,4 +1,4 @@
-//! Rendering scan reports (terminal, JSON, Wazuh-compatible events, JUnit, CSV, HTML) and
+//! Rendering scan reports (terminal, JSON, Wazuh-compatible events, JUnit, CSV, HTML, OSCAL) and
 //! importing OpenSCAP results into the same model.
 //!
 //! Renderers are pure functions of a [`ScanReport`]: the same report always renders to the same
@@ -8,6 +8,7 @@ pub mod csv;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod oscal;
 pub mod oscap;
 pub mod terminal;
 pub mod text;
@@ -31,6 +32,8 @@ pub enum Format {
     Csv,
     /// A single self-contained HTML file.
     Html,
+    /// OSCAL 1.1 assessment results (JSON).
+    Oscal,
 }
 
 impl FromStr for Format {
@@ -43,9 +46,10 @@ impl FromStr for Format {
             "junit" => Format::Junit,
             "csv" => Format::Csv,
             "html" => Format::Html,
+            "oscal" => Format::Oscal,
             other => {
                 return Err(format!(
-                    "unknown format '{other}' (expected pretty, json, wazuh, junit, csv or html)"
+                    "unknown format '{other}' (expected pretty, json, wazuh, junit, csv, html or oscal)"
                 ));
             }
         })
@@ -82,5 +86,6 @@ pub fn render(
         Format::Junit => junit::render(report),
         Format::Csv => csv::render(report),
         Format::Html => html::render(report),
+        Format::Oscal => oscal::render(report),
     }
 }

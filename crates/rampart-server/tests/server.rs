@@ -13,5 +13,6 @@ mod server {
     mod intel;
     mod mtls;
     mod oidc;
+    mod report;
     mod waivers;
 }

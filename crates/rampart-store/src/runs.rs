@@ -222,6 +222,28 @@ impl Store {
         Ok(rows)
     }
 
+    /// The newest run of each policy on an agent (of one policy, if given), by policy id.
+    pub async fn latest_runs(
+        &self,
+        agent_id: &str,
+        policy_id: Option<&str>,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE agent_id = $1 AND ($2 IS NULL OR policy_id = $2) \
+             AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.agent_id = runs.agent_id \
+               AND n.policy_id = runs.policy_id AND (n.started_at > runs.started_at \
+               OR (n.started_at = runs.started_at AND n.id > runs.id))) \
+             ORDER BY policy_id"
+        );
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(sql).bind(agent_id).bind(policy_id).fetch_all(p).await?;
+            rows.iter().map(|r| run_from_row!(r)).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
     /// One run with every check result, in the order the agent reported them.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
         let sql = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");

@@ -1235,6 +1235,8 @@ pub enum FormatArg {
     Csv,
     /// Single-file HTML.
     Html,
+    /// OSCAL 1.1 assessment results (JSON).
+    Oscal,
 }
 
 /// Colour choice.
@@ -1367,11 +1369,18 @@ pub struct OutputArgs {
 /// `rampart report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A JSON report written by `rampart scan --format json`.
-    pub input: PathBuf,
+    /// A JSON report written by `rampart scan --format json`, or, when no such file exists, an
+    /// agent id: the server's report of that agent's newest runs (`--format oscal`).
+    pub target: String,
+    /// With an agent: only this policy's newest run.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<String>,
     /// What to report and where.
     #[command(flatten)]
     pub out: OutputArgs,
+    /// Server connection (for an agent's report).
+    #[command(flatten)]
+    pub conn: ServerConn,
 }
 
 /// `rampart policy ...`.

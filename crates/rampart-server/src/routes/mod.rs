@@ -19,6 +19,7 @@ pub mod openapi;
 mod problem;
 mod public;
 pub mod rate_limit;
+mod report;
 mod taxii;
 mod users;
 mod waivers;
@@ -250,6 +251,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: Body::None, reply: Json(schema::<crate::api::AttestationDetail>), || get(attest::show)),
         ep!(GET "/api/v1/agents/{id}/attestations/{jti}/bundle", Api, user(ResultsRead, Agent), "An attestation's offline bundle: the JWS, the key set, the audit entry with its inclusion proof and signed checkpoint, and the evidence",
             req: Body::None, reply: Json(schema::<rampart_attest::Bundle>), || get(attest::bundle)),
+        ep!(GET "/api/v1/agents/{id}/report", Api, user(ResultsRead, Agent), "The agent's compliance report as OSCAL 1.1 assessment results (format=oscal): the newest run of each policy (or of one), an observation per check with its evidence, a finding per control, waived failures as approved deviations, each run's signed attestation embedded; the same runs always give the same bytes",
+            query: report::ReportQuery, req: Body::None, reply: Document(&["application/json"]), || get(report::report)),
         ep!(POST "/api/v1/waivers", Api, user(WaiversRequest, Fleet), "Ask for a waiver: a check id or glob (POLICY:GLOB), a scope (agent, group or fleet), a last day within a year, a justification; pending until someone else decides",
             req: JsonBody(schema::<crate::api::WaiverRequest>), reply: Created(schema::<rampart_store::StoredWaiver>), || post(waivers::request)),
         ep!(GET "/api/v1/waivers", Api, user(ResultsRead, Fleet), "Waivers, newest request first (state: pending, approved, denied, expired)",

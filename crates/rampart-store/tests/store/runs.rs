@@ -70,6 +70,60 @@ async fn run_round_trips_with_evidence(store: &Store) {
 }
 backend_test!(run_round_trips_with_evidence);
 
+/// The newest run of each policy: the latest start wins, a tie goes to the greater run id,
+/// another agent's runs never count.
+async fn latest_runs_are_the_newest_per_policy(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "web").await;
+    let mut runs = vec![
+        run("r1", "a1", t0(), vec![outcome("1", Status::Pass)]),
+        run(
+            "r2",
+            "a1",
+            t0() + Duration::hours(1),
+            vec![outcome("1", Status::Fail)],
+        ),
+        run(
+            "r3",
+            "a1",
+            t0() + Duration::hours(1),
+            vec![outcome("1", Status::Pass)],
+        ),
+        run(
+            "r4",
+            "a1",
+            t0() + Duration::hours(2),
+            vec![outcome("1", Status::Pass)],
+        ),
+        run(
+            "r5",
+            "a2",
+            t0() + Duration::hours(5),
+            vec![outcome("1", Status::Pass)],
+        ),
+    ];
+    for r in &mut runs[..3] {
+        r.policy_id = "cis".into();
+    }
+    store.ingest_runs(&runs).await.unwrap();
+    let ids = |rs: Vec<rampart_store::RunSummary>| {
+        rs.into_iter()
+            .map(|r| (r.policy_id, r.id))
+            .collect::<Vec<_>>()
+    };
+    let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        ids(store.latest_runs("a1", None).await.unwrap()),
+        [s("baseline", "r4"), s("cis", "r3")]
+    );
+    assert_eq!(
+        ids(store.latest_runs("a1", Some("cis")).await.unwrap()),
+        [s("cis", "r3")]
+    );
+    assert!(store.latest_runs("a3", None).await.unwrap().is_empty());
+}
+backend_test!(latest_runs_are_the_newest_per_policy);
+
 /// A batch is one transaction: a run the database refuses (unknown agent) takes the whole
 /// batch down, so the server never acknowledges half of what it was sent.
 async fn failed_batch_stores_nothing(store: &Store) {

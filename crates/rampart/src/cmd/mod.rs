@@ -11,6 +11,7 @@ mod fleet;
 mod intel;
 mod login;
 mod policy;
+mod report;
 mod scan;
 mod server;
 mod users;
@@ -25,7 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Policy(cmd) => policy::run(cmd),
-        Command::Report(args) => scan::rerender(args),
+        Command::Report(args) => report::run(args),
         Command::Server(args) => server::run(*args),
         Command::Login(args) => login::run(args),
         Command::Users(cmd) => users::users(cmd),

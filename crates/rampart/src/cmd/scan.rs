@@ -1,8 +1,6 @@
 //! `rampart scan` and `rampart report`.
 
-use crate::cli::{
-    ColorArg, FormatArg, OutputArgs, ReportArgs, RequirementsArg, ScaVersionArg, ScanArgs,
-};
+use crate::cli::{ColorArg, FormatArg, OutputArgs, RequirementsArg, ScaVersionArg, ScanArgs};
 use crate::exit;
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,7 +10,7 @@ use rampart_engine::{RequirementsMode, ScanContext, ScanOptions};
 use rampart_policy::{LoadOptions, Policy, ScaVersion, Waivers};
 use rampart_report::{Format, PrettyOptions};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -78,13 +76,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `rampart report`: re-renders a saved JSON report, applying waivers and a framework filter.
-pub fn rerender(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(&args.out)?;
-    let bytes = std::fs::read(&args.input)
-        .with_context(|| format!("{}: cannot read", args.input.display()))?;
-    let report = rampart_report::json::parse(&bytes)
-        .map_err(|e| anyhow!("{}: {e}", args.input.display()))?;
-    finish(report, &args.out, prepared)
+pub fn rerender(input: &Path, out: &OutputArgs) -> anyhow::Result<ExitCode> {
+    let prepared = prepare(out)?;
+    let bytes =
+        std::fs::read(input).with_context(|| format!("{}: cannot read", input.display()))?;
+    let report =
+        rampart_report::json::parse(&bytes).map_err(|e| anyhow!("{}: {e}", input.display()))?;
+    finish(report, out, prepared)
 }
 
 /// Applies waivers and the framework filter, renders, writes, and picks the exit code.
@@ -125,6 +123,7 @@ fn finish(
         FormatArg::Junit => Format::Junit,
         FormatArg::Csv => Format::Csv,
         FormatArg::Html => Format::Html,
+        FormatArg::Oscal => Format::Oscal,
     };
     let bytes = rampart_report::render(
         &report,

@@ -3,7 +3,7 @@
 //! and an edited bundle is refused with its reason and exit 1.
 
 use super::fleet::{ServerProc, free_port};
-use super::harness::{code, s, stderr, stdout};
+use super::harness::{code, s, stderr, stdout, trestle_read};
 
 #[test]
 fn attestations_from_the_cli() {
@@ -93,6 +93,26 @@ fn attestations_from_the_cli() {
         &["attest", "verify", s(&dir.path().join("missing.json"))],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
+
+    // The agent's OSCAL assessment results, with this attestation embedded; the same bytes
+    // twice. Without --format oscal, an agent id is not a report file.
+    let ar = dir.path().join("ar.json");
+    let o = server.cli_logged_in(&admin, &["report", &agent, "-f", "oscal", "-o", s(&ar)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = server.cli_logged_in(&admin, &["report", &agent, "--format", "oscal"]);
+    assert_eq!(o.stdout, std::fs::read(&ar).unwrap(), "reproducible");
+    let read = trestle_read(&ar);
+    let result = &read["results"][0];
+    assert_eq!(result["props"]["policy-id"], "cli-ssh");
+    assert_eq!(result["observations"], 1);
+    assert_eq!(
+        result["attestation_jws"].as_str(),
+        b["attestation"].as_str(),
+        "the attestation embedded is the one in the bundle"
+    );
+    let o = server.cli_logged_in(&admin, &["report", &agent]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--format oscal"), "{}", stderr(&o));
 
     // Rotation: refused while the next key is new (exit 5, the server's reason), then forced.
     let o = server.cli_logged_in(&admin, &["keys", "rotate"]);

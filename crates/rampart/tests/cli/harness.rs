@@ -84,3 +84,38 @@ pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// compliance-trestle's virtual environment (scripts/setup-test-deps.sh).
+pub const TRESTLE_PYTHON: &str = "/opt/rampart-test/trestle/bin/python";
+
+/// What compliance-trestle read from an OSCAL assessment-results file (the server tests' script,
+/// `crates/rampart-server/tests/oscal/check_ar.py`), after `trestle validate` passed it.
+pub fn trestle_read(file: &Path) -> serde_json::Value {
+    assert!(
+        Path::new(TRESTLE_PYTHON).exists(),
+        "{TRESTLE_PYTHON} is missing: run scripts/setup-test-deps.sh"
+    );
+    let out = std::process::Command::new(TRESTLE_PYTHON)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../rampart-server/tests/oscal/check_ar.py"
+        ))
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trestle refused {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        read["validate"]["output"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("VALID:")),
+        "{}",
+        read["validate"]
+    );
+    read
+}

@@ -206,6 +206,38 @@ fn saved_json_reports_re_render_with_later_waivers() {
         .expect("T-FAIL");
     assert_eq!(fail["status"], "waived");
     assert_eq!(fail["original_status"], "fail");
+    // As OSCAL assessment results: the same bytes every time, read and validated by
+    // compliance-trestle, the waived failure an approved deviation.
+    let ar = dir.path().join("ar.json");
+    let oscal = |out: Option<&Path>| {
+        let mut args = vec!["report", s(&json), "--waivers", s(&waivers), "-f", "oscal"];
+        if let Some(out) = out {
+            args.extend(["-o", s(out)]);
+        }
+        rampart(&args)
+    };
+    let o = oscal(Some(&ar));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        oscal(None).stdout,
+        std::fs::read(&ar).unwrap(),
+        "reproducible"
+    );
+    let read = trestle_read(&ar);
+    let result = &read["results"][0];
+    assert_eq!(
+        result["observations"].as_u64(),
+        v["policies"][0]["checks"]
+            .as_array()
+            .map(|c| c.len() as u64)
+    );
+    assert_eq!(
+        result["risks"],
+        serde_json::json!([["deviation-approved", null]])
+    );
+    // --policy picks a server run, not part of a file.
+    let o = rampart(&["report", s(&json), "--policy", "x", "-f", "oscal"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
     // Not a report: a clear error naming the file.
     let bad = write(dir.path(), "bad.json", "{\"schema_version\": 1}");
     let o = rampart(&["report", s(&bad)]);
