@@ -49,22 +49,14 @@ pub(crate) async fn list(
     Path(id): Path<String>,
     Query(q): Query<AttestationsQuery>,
 ) -> Result<Json<Vec<AttestationSummary>>, ApiError> {
-    if q.policy
-        .as_ref()
-        .is_some_and(|p| p.is_empty() || p.len() > 256)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "policy: 1 to 256 characters",
-        ));
-    }
+    let policy = super::text_param("policy", q.policy)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit: 1 to 1000"));
     }
     let rows = app
         .store
-        .agent_attestations(&id, q.policy.as_deref(), limit)
+        .agent_attestations(&id, policy.as_deref(), limit)
         .await?;
     Ok(Json(rows.iter().map(AttestationSummary::from).collect()))
 }

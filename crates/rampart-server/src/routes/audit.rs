@@ -96,16 +96,6 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>,
         .transpose()
 }
 
-fn text_param(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(v) if v.is_empty() || v.len() > 256 => Err(ApiError::bad_request(
-            "invalid_query",
-            format!("{name}: 1 to 256 characters"),
-        )),
-        other => Ok(other),
-    }
-}
-
 /// The entry a stored row holds; a row that is not one is reported, not hidden.
 fn parse(index: u64, body: &str) -> Result<Entry, ApiError> {
     Entry::parse(body.as_bytes()).map_err(|e| {
@@ -133,9 +123,9 @@ pub(crate) async fn search(
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_query", format!("outcome: {e}")))?;
     let query = AuditQuery {
-        actor: text_param("actor", q.actor)?,
-        action: text_param("action", q.action)?,
-        target: text_param("target", q.target)?,
+        actor: super::text_param("actor", q.actor)?,
+        action: super::text_param("action", q.action)?,
+        target: super::text_param("target", q.target)?,
         outcome,
         since: time_param("since", q.since.as_deref())?,
         until: time_param("until", q.until.as_deref())?,

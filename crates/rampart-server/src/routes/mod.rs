@@ -37,6 +37,7 @@ use rampart_core::fleet::{
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::app::App;
+use crate::error::ApiError;
 pub(crate) use authorize::On;
 pub(crate) use login::CONCURRENT_CHECKS as CONCURRENT_PASSWORD_CHECKS;
 use rampart_access::Permission;
@@ -112,6 +113,18 @@ pub(crate) struct Endpoint {
     pub request: Body,
     pub reply: Reply,
     pub route: fn() -> MethodRouter<Arc<App>>,
+}
+
+/// A free-text query parameter (a name to filter by): 1 to 256 bytes when given, so that no
+/// client makes the database compare against megabytes.
+pub(crate) fn text_param(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.is_empty() || v.len() > 256 => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name}: 1 to 256 characters"),
+        )),
+        other => Ok(other),
+    }
 }
 
 fn query_schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {

@@ -41,18 +41,10 @@ pub(crate) async fn report(
             ),
         ));
     }
-    if q.policy
-        .as_ref()
-        .is_some_and(|p| p.is_empty() || p.len() > 256)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "policy: 1 to 256 characters",
-        ));
-    }
-    let latest = app.store.latest_runs(&id, q.policy.as_deref()).await?;
+    let policy = super::text_param("policy", q.policy)?;
+    let latest = app.store.latest_runs(&id, policy.as_deref()).await?;
     if latest.is_empty() {
-        let what = match &q.policy {
+        let what = match &policy {
             Some(p) => format!("of policy {p} on agent {id}"),
             None => format!("on agent {id}"),
         };
