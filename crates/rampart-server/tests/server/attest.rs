@@ -51,11 +51,8 @@ async fn attestations_are_issued_for_each_run_and_verify_offline(db: Db) {
     let Some(s) = TestServer::start(db).await else {
         return;
     };
-    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
-        .await
-        .unwrap();
     // Every six hours: attestations last about twelve.
-    let version = s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    let (a, version) = s.agent_with_policy().await;
     let poster = a.poster(&s);
     let t = OffsetDateTime::now_utc() - Duration::minutes(5);
     let first = submission(
@@ -207,10 +204,7 @@ async fn keys_rotate_with_the_next_key_published_first(db: Db) {
     let Some(s) = TestServer::start(db).await else {
         return;
     };
-    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
-        .await
-        .unwrap();
-    let version = s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    let (a, version) = s.agent_with_policy().await;
     let poster = a.poster(&s);
     let now = OffsetDateTime::now_utc();
     let (_, r1) = poster
@@ -360,10 +354,7 @@ async fn pyjwt_and_jwcrypto_verify_from_the_jwks_alone() {
             let s = TestServer::start_with(Db::Sqlite, |c| c.attestation_alg = alg)
                 .await
                 .unwrap();
-            let a = TestAgent::enrol(&s, &s.token("web", 1).await)
-                .await
-                .unwrap();
-            let version = s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+            let (a, version) = s.agent_with_policy().await;
             let (status, receipt) = a
                 .poster(&s)
                 .post(&submission(
@@ -434,10 +425,7 @@ async fn a_lost_attestation_is_issued_by_the_sweep(db: Db) {
     else {
         return;
     };
-    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
-        .await
-        .unwrap();
-    let version = s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    let (a, version) = s.agent_with_policy().await;
     let sub = submission(
         "run-lost-0001",
         version,

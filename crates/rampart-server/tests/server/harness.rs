@@ -249,6 +249,16 @@ impl TestServer {
         }
     }
 
+    /// An agent enrolled in group `web`, with [`POLICY_V1`] assigned to the group every six
+    /// hours (so attestations last about twelve); returns it and the policy's version.
+    pub async fn agent_with_policy(&self) -> (TestAgent, i64) {
+        let a = TestAgent::enrol(self, &self.token("web", 1).await)
+            .await
+            .unwrap();
+        let version = self.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+        (a, version)
+    }
+
     pub async fn token(&self, group: &str, max_uses: u32) -> String {
         let (status, v) = self
             .call(

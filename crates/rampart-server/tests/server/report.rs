@@ -59,10 +59,7 @@ async fn oscal_report_is_trestle_valid_and_reproducible(db: Db) {
     let Some(s) = TestServer::start(db).await else {
         return;
     };
-    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
-        .await
-        .unwrap();
-    let version = s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    let (a, version) = s.agent_with_policy().await;
 
     // SSH-3's failure is waived: requested by the admin, approved by an auditor.
     let audrey = s.user_token("audrey", Role::Auditor).await;

@@ -37,10 +37,7 @@ async fn waivers_are_governed_and_applied(db: Db) {
     let olga = s.user_token("olga", Role::Operator).await;
     let audrey = s.user_token("audrey", Role::Auditor).await;
     let vic = s.user_token("vic", Role::Viewer).await;
-    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
-        .await
-        .unwrap();
-    let version = s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    let (a, version) = s.agent_with_policy().await;
     let until = (OffsetDateTime::now_utc() + Duration::days(30))
         .date()
         .to_string();
