@@ -201,6 +201,7 @@ impl Store {
             return Ok(());
         }
         const SQL: &str = "UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2";
+        let _turn = self.write_turn().await;
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             for (id, at) in seen {

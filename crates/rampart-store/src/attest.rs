@@ -338,6 +338,7 @@ impl Store {
                 .map(|a| stored.contains(a.jti.as_str()))
                 .collect());
         }
+        let _turn = self.write_turn().await;
         let stored = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             let mut stored = Vec::with_capacity(all.len());

@@ -148,6 +148,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
         let at_ms = millis(now);
+        let _turn = self.write_turn().await;
         let first = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             let mut frontier = locked_head!(tx);
@@ -211,6 +212,7 @@ impl Store {
             "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
         const INSERT: &str =
             "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
+        let _turn = self.write_turn().await;
         let stored = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             let frontier = locked_head!(tx);

@@ -163,6 +163,8 @@ pub struct Store {
     intel_writer: Option<SqlitePool>,
     /// SQLite only: connections for the request path's point reads ([`on_reader!`]).
     readers: Option<Arc<Readers>>,
+    /// SQLite only: this process's turn to write ([`Store::write_turn`]).
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -177,6 +179,24 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
+    /// On SQLite, waits for this process's turn to write and holds it while the guard lives;
+    /// on PostgreSQL, nothing (its writers do not exclude each other).
+    ///
+    /// Why: SQLite has one writer at a time, and a connection that finds the write lock taken
+    /// waits in SQLite's busy handler, which sleeps in steps of up to 100 ms between retries.
+    /// With several tasks writing steadily (result batches, audit entries and checkpoints,
+    /// attestation rows, last-seen times) the lock then sits free while the waiters sleep:
+    /// statements of a millisecond were logged taking 1–3 s and result ingestion fell to
+    /// 22,500–30,000 check results/s (docs/performance.md). A fair in-process queue hands the
+    /// lock over the moment it is free. The hot writers take a turn; rare ones (enrolment,
+    /// policy uploads) still rely on the busy timeout.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
     /// Opens (creating if needed) the SQLite database at `path` and applies pending migrations.
     ///
     /// WAL mode with `synchronous = FULL`: a result the server has acknowledged survives a crash
@@ -241,6 +261,7 @@ impl Store {
             db: Db::Sqlite(pool),
             intel_writer: Some(intel_writer),
             readers: Some(Arc::new(readers)),
+            write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
         })
     }
 
@@ -268,6 +289,7 @@ impl Store {
             db: Db::Postgres(pool),
             intel_writer: None,
             readers: None,
+            write_gate: None,
         })
     }
 

@@ -118,6 +118,7 @@ impl Store {
             ", cert_sha256, cert_not_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (id) DO NOTHING RETURNING id"
         );
+        let _turn = self.write_turn().await;
         let outcomes = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             let mut outcomes = Vec::with_capacity(prepared.len());
