@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::Digest as _;
 use time::{Duration, OffsetDateTime};
 
-use super::harness::{Db, POLICY_V1, TestAgent, TestServer, submission};
+use super::harness::{Db, POLICY_V1, TestServer, submission};
 use crate::server_test;
 
 /// The pinned log key, as an auditor would have fetched it once.

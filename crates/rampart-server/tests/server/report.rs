@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use super::harness::{Db, POLICY_V1, TestAgent, TestServer, submission};
+use super::harness::{Db, TestServer, submission};
 use crate::server_test;
 
 /// compliance-trestle's virtual environment (scripts/setup-test-deps.sh).
