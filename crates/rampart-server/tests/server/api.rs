@@ -65,15 +65,7 @@ async fn served_document_errors_and_admin_auth(db: Db) {
     let Some(s) = TestServer::start(db).await else {
         return;
     };
-    let served: Value = s
-        .http
-        .get(s.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served = s.get_public("/api/v1/openapi.json").await;
     assert_eq!(served["servers"][0]["url"], s.api_url);
     assert_eq!(
         served["paths"],

@@ -20,15 +20,7 @@ async fn log_verifier(s: &TestServer) -> LogVerifier {
 
 /// The JWKS as any relying party fetches it (no credential), and the kids it lists.
 async fn jwks_kids(s: &TestServer) -> (Value, Vec<String>) {
-    let jwks: Value = s
-        .http
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = s.get_public("/.well-known/jwks.json").await;
     let kids = jwks["keys"]
         .as_array()
         .unwrap()

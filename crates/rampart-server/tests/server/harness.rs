@@ -232,6 +232,14 @@ impl TestServer {
         v
     }
 
+    /// `GET path` with no credential, as any client of a public endpoint makes it; the JSON
+    /// body of a 200.
+    pub async fn get_public(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
     /// An attestation's detail, once issued (the receipt names it before it is signed).
     pub async fn attestation(&self, agent: &str, jti: &str) -> Value {
         let path = format!("/api/v1/agents/{agent}/attestations/{jti}");
