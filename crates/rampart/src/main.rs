@@ -11,6 +11,11 @@ mod exit;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: under ingestion glibc's malloc and free took a
+/// fifth of the server's CPU (docs/performance.md, "Fleet server").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // A command whose output is piped into `head` ends when the reader does, as Unix tools do

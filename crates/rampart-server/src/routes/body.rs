@@ -71,6 +71,11 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
                 "the body must be a JSON object",
             ));
         }
+        // The plain parse first: tracking the path of every value costs as much again as the
+        // parse itself (a run's upload is thousands of values), and only a refusal needs it.
+        if let Ok(value) = T::deserialize(&mut serde_json::Deserializer::from_slice(&bytes)) {
+            return Ok(ApiJson(value));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(&mut de) {
             Ok(value) => Ok(ApiJson(value)),

@@ -336,12 +336,10 @@ async fn enrol_one(
     tls(root, Some((&e.certificate_chain_pem, &key.serialize_pem())))
 }
 
-fn submission(run_id: &str, checks: usize) -> anyhow::Result<Vec<u8>> {
-    use rampart_core::{
-        CheckOutcome, Evidence, Observation, ObservationKind, PolicyInfo, RuleVerdict, ScanReport,
-        Status,
-    };
-    let outcomes = (0..checks)
+/// The check outcomes every simulated run reports: a third failing, one rule of evidence each.
+fn bench_checks(checks: usize) -> Vec<rampart_core::CheckOutcome> {
+    use rampart_core::{CheckOutcome, Evidence, Observation, ObservationKind, RuleVerdict, Status};
+    (0..checks)
         .map(|i| {
             let mut c = CheckOutcome::new(
                 format!("RMP-{i:03}"),
@@ -366,13 +364,17 @@ fn submission(run_id: &str, checks: usize) -> anyhow::Result<Vec<u8>> {
             }];
             c
         })
-        .collect();
+        .collect()
+}
+
+fn submission(run_id: &str, checks: usize) -> anyhow::Result<Vec<u8>> {
+    use rampart_core::{PolicyInfo, ScanReport};
     let info = PolicyInfo {
         id: "bench".into(),
         name: "bench".into(),
         ..PolicyInfo::default()
     };
-    let report = ScanReport::single(info, outcomes, time::OffsetDateTime::now_utc());
+    let report = ScanReport::single(info, bench_checks(checks), time::OffsetDateTime::now_utc());
     let sub = RunSubmission {
         run_id: run_id.into(),
         policy_version: None,
@@ -384,6 +386,118 @@ fn submission(run_id: &str, checks: usize) -> anyhow::Result<Vec<u8>> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&serde_json::to_vec(&sub)?)?;
     Ok(gz.finish()?)
+}
+
+/// SQLite's own cost of storing what the server stored, in the same run: a fresh database with
+/// the store's schema (its migrations: the same tables, keys and indexes), and one transaction
+/// of prepared `INSERT`s (rusqlite, the C API's statements) of every run row, every check
+/// result with the same outcome JSON the server stores, and every latest-state upsert with the
+/// server's own conflict rule. Runs are spread over `agents` agents as the uploaders spread
+/// them, so the latest-state table sees the same mix of inserts and updates. Nothing is parsed,
+/// decompressed, digested, waived, attested or audited, and nothing crosses TLS: what is left is
+/// the storage engine on this machine's disk and cores. Returns check results per second.
+fn sqlite_floor(
+    dir: &std::path::Path,
+    runs: usize,
+    checks: usize,
+    agents: usize,
+) -> anyhow::Result<f64> {
+    let path = dir.join("floor.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = rampart_store::Store::open_sqlite(&path).await?;
+        store.close().await;
+        anyhow::Ok(())
+    })?;
+    let outcomes = bench_checks(checks);
+    let texts = rampart_store::outcome_texts(&outcomes)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let run_ids: Vec<String> = (0..runs)
+        .map(|r| format!("floor-{r:08}-{}", uuid::Uuid::new_v4().simple()))
+        .collect();
+    let agents = agents.max(1);
+    let mut conn = rusqlite::Connection::open(&path)?;
+    // The pragmas of the store's SQLite connections.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )?;
+    {
+        let tx = conn.transaction()?;
+        let mut agent = tx.prepare(
+            "INSERT INTO agents (id, hostname, os, arch, agent_version, labels, grp, cert_serial, \
+             cert_not_after, enrolled_at, last_seen, status) \
+             VALUES (?1, ?1, 'simulated', 'x86_64', 'bench', '{}', 'bench', ?1, ?2, ?2, ?2, 'active')",
+        )?;
+        for a in 0..agents {
+            agent.execute(rusqlite::params![format!("floor-agent-{a:05}"), now])?;
+        }
+        drop(agent);
+        tx.commit()?;
+    }
+    let started = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut run = tx.prepare(
+            "INSERT INTO runs (id, agent_id, policy_id, policy_version, policy_digest, \
+             run_trigger, started_at, finished_at, received_at, passed, failed, not_applicable, \
+             not_run, errors, waived, total, score, results_digest, host, warnings, generator, \
+             cert_sha256, cert_not_after) VALUES (?1, ?2, 'bench', NULL, ?3, 'manual', ?4, ?4, \
+             ?4, ?5, ?6, 0, 0, 0, 0, ?7, 66.7, ?3, '{}', '[]', 'bench', ?3, ?4) \
+             ON CONFLICT (id) DO NOTHING",
+        )?;
+        let mut result = tx.prepare(
+            "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut latest = tx.prepare(
+            "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, \
+             observed_at, since) VALUES (?1, 'bench', ?2, ?3, ?4, ?5, ?5) \
+             ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
+             since = CASE WHEN latest_results.status = excluded.status \
+                     THEN latest_results.since ELSE excluded.observed_at END, \
+             status = excluded.status, run_id = excluded.run_id, \
+             observed_at = excluded.observed_at \
+             WHERE excluded.observed_at >= latest_results.observed_at",
+        )?;
+        let digest = "00".repeat(32);
+        let failed = outcomes
+            .iter()
+            .filter(|c| c.status == rampart_core::Status::Fail)
+            .count();
+        for (r, id) in run_ids.iter().enumerate() {
+            let agent = format!("floor-agent-{:05}", r % agents);
+            let at = now + i64::try_from(r)?;
+            run.execute(rusqlite::params![
+                id,
+                agent,
+                digest,
+                at,
+                i64::try_from(checks - failed)?,
+                i64::try_from(failed)?,
+                i64::try_from(checks)?
+            ])?;
+            for (c, text) in outcomes.iter().zip(&texts) {
+                result.execute(rusqlite::params![
+                    id,
+                    c.id,
+                    c.status.as_str(),
+                    c.severity.as_str(),
+                    c.title,
+                    text
+                ])?;
+                latest.execute(rusqlite::params![agent, c.id, c.status.as_str(), id, at])?;
+            }
+        }
+    }
+    tx.commit()?;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(conn);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("floor.db{suffix}")));
+    }
+    Ok((runs * checks) as f64 / seconds)
 }
 
 fn fleet(args: BenchFleetArgs) -> anyhow::Result<ExitCode> {
@@ -572,6 +686,19 @@ fn fleet(args: BenchFleetArgs) -> anyhow::Result<ExitCode> {
         }))
     })?;
     drop(server);
+    // The storage floor of the same rows, measured after the server stopped so that nothing
+    // else competes for the cores.
+    let mut report = report;
+    let results = report["ingestion"]["check_results"].as_u64().unwrap_or(0);
+    if results > 0 {
+        let runs = usize::try_from(results)? / args.checks_per_run.max(1);
+        let floor = sqlite_floor(dir.path(), runs, args.checks_per_run, args.uploaders)?;
+        let rate = report["ingestion"]["check_results_per_s"]
+            .as_f64()
+            .unwrap_or(0.0);
+        report["ingestion"]["floor_sqlite_prepared_inserts_per_s"] = json!(floor);
+        report["ingestion"]["ingestion_vs_sqlite_floor"] = json!(rate / floor);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -599,12 +726,21 @@ fn fleet(args: BenchFleetArgs) -> anyhow::Result<ExitCode> {
         }
         let i = &report["ingestion"];
         println!(
-            "ingestion    {} check results in {:.1} s = {:.0} results/s ({:.0} runs/s)",
+            "ingestion    {} check results in {:.1} s = {:.0} results/s ({:.0} runs/s); server CPU {:.1} s",
             i["check_results"],
             i["seconds"].as_f64().unwrap_or(0.0),
             i["check_results_per_s"].as_f64().unwrap_or(0.0),
-            i["runs_per_s"].as_f64().unwrap_or(0.0)
+            i["runs_per_s"].as_f64().unwrap_or(0.0),
+            i["server_cpu_s"].as_f64().unwrap_or(0.0)
         );
+        println!(
+            "floor        SQLite's prepared inserts of the same rows, one transaction: {:.0} results/s (ingestion at {:.2} of it)",
+            i["floor_sqlite_prepared_inserts_per_s"]
+                .as_f64()
+                .unwrap_or(0.0),
+            i["ingestion_vs_sqlite_floor"].as_f64().unwrap_or(0.0)
+        );
+        println!("cpu          {}", report["cpu"].as_str().unwrap_or("?"));
     }
     Ok(ExitCode::from(exit::OK))
 }
