@@ -419,9 +419,9 @@ fn sqlite_floor(
         .collect();
     let agents = agents.max(1);
     let mut conn = rusqlite::Connection::open(&path)?;
-    // The pragmas of the store's SQLite connections.
+    // The pragmas of the store's fleet connections (synchronous FULL: fleet data is fsynced).
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
     {
         let tx = conn.transaction()?;
