@@ -25,6 +25,7 @@ mod oidc;
 pub mod pace;
 mod routes;
 mod tls;
+mod ui;
 mod waivers;
 
 pub use bootstrap::rotate_intermediate;

@@ -14,5 +14,6 @@ mod server {
     mod mtls;
     mod oidc;
     mod report;
+    mod ui;
     mod waivers;
 }

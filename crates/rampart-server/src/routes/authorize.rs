@@ -94,6 +94,19 @@ impl Caller {
         }
     }
 
+    /// The session's CSRF token, when the call came with a session cookie.
+    pub(crate) fn csrf_token(&self) -> Option<&str> {
+        self.csrf_token.as_deref()
+    }
+
+    /// Whether `sent` is the session's CSRF token (compared in constant time); never for a
+    /// call made without a session.
+    pub(crate) fn csrf_matches(&self, sent: &str) -> bool {
+        self.csrf_token
+            .as_deref()
+            .is_some_and(|expected| rampart_access::secret::same(sent, expected))
+    }
+
     /// Whether the caller may see things of `group`.
     pub(crate) fn sees(&self, group: &str) -> bool {
         self.groups().is_none_or(|g| g.contains(group))
@@ -209,7 +222,7 @@ async fn judge(
 
 /// Finds and judges the request's credential. Failures are counted per client address, and an
 /// address with too many is refused for a while before its credential is even looked at.
-async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
+pub(crate) async fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ApiError> {
     let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

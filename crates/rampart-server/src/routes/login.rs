@@ -99,7 +99,7 @@ async fn set_password(
 
 /// The user a password login names, once the password is right (and, if it was one-time,
 /// replaced by a new one that meets the policy).
-async fn password_user(
+pub(crate) async fn password_user(
     app: &App,
     action: &str,
     client: SocketAddr,
@@ -162,7 +162,7 @@ async fn password_user(
 }
 
 /// The audit event of a successful password login.
-fn logged_in(user: &User, action: &str, client: SocketAddr) -> Event {
+pub(crate) fn logged_in(user: &User, action: &str, client: SocketAddr) -> Event {
     Event::new(
         &user.name,
         action,
@@ -307,7 +307,7 @@ pub(crate) async fn change_password(
 /// `Domain`, so no other host or path can set or shadow it.
 pub(crate) const SESSION_COOKIE: &str = "__Host-rampart_session";
 
-fn session_cookie(value: &str, max_age_secs: u64) -> String {
+pub(crate) fn session_cookie(value: &str, max_age_secs: u64) -> String {
     format!(
         "{SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}"
     )

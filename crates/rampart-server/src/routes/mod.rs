@@ -13,7 +13,7 @@ mod body;
 mod headers;
 mod history;
 mod intel;
-mod login;
+pub(crate) mod login;
 mod oidc;
 pub mod openapi;
 mod problem;
@@ -39,6 +39,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use crate::app::App;
 use crate::error::ApiError;
 pub(crate) use authorize::On;
+pub(crate) use authorize::{Caller, authenticate};
 pub(crate) use login::CONCURRENT_CHECKS as CONCURRENT_PASSWORD_CHECKS;
 use rampart_access::Permission;
 
@@ -405,9 +406,9 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
     .with_state(app)
 }
 
-/// Routes of the API port.
+/// Routes of the API port: the API and the web dashboard.
 pub(crate) fn api_router(app: Arc<App>) -> Router {
-    router_for(app, Port::Api)
+    router_for(app.clone(), Port::Api).merge(crate::ui::router(app))
 }
 
 /// Routes of the agent port.

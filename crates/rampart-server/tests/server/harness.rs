@@ -353,6 +353,16 @@ impl TestAgent {
         server: &TestServer,
         token: &str,
     ) -> Result<TestAgent, rampart_agent::AgentError> {
+        Self::enrol_as(server, token, "web-01", "Debian GNU/Linux 12").await
+    }
+
+    /// Enrols with the host name and operating system the agent reports.
+    pub async fn enrol_as(
+        server: &TestServer,
+        token: &str,
+        hostname: &str,
+        os: &str,
+    ) -> Result<TestAgent, rampart_agent::AgentError> {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::new(dir.path().join("state"));
         let opts = AgentOptions {
@@ -365,8 +375,8 @@ impl TestAgent {
             token,
             &EnrolOptions {
                 server: Some(server.api_url.clone()),
-                hostname: "web-01".into(),
-                os: "Debian GNU/Linux 12".into(),
+                hostname: hostname.into(),
+                os: os.into(),
                 arch: "x86_64".into(),
             },
         )

@@ -1,0 +1,324 @@
+//! The fleet overview, the agent list and one agent's page.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, Query, Request, State};
+use rampart_access::{Permission, Target};
+use rampart_store::{AgentStatus, FleetScope};
+use rampart_ui::svg::Trend;
+use rampart_ui::{
+    AgentCheck, AgentCounts, AgentHeader, AgentPage, AgentPolicy, AgentRow, AgentsPage, Choice,
+    FailingCheck, FleetPage, PolicyScore, RunRow,
+};
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+
+use super::{AppState, PageResult, Refusal, Viewer, html, when};
+use crate::error::ApiError;
+
+/// An agent with no stored run for this long is stale: it heartbeats but does not scan.
+const STALE_AFTER: Duration = Duration::days(2);
+
+/// How far back the overview's trends go, and their bucket.
+const TREND_DAYS: i64 = 30;
+
+/// Rows of the overview's check lists.
+const TOP: u32 = 10;
+
+/// The overview's filters.
+#[derive(Deserialize)]
+pub(super) struct FleetQuery {
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+}
+
+/// A filter value from a query string: empty means none; anything else must be a valid name
+/// (groups) or short text (operating systems).
+fn filter(name: &str, value: Option<String>, group: bool) -> Result<Option<String>, Refusal> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if group {
+        rampart_core::names::check_name(name, &v)
+            .map_err(|e| Refusal::from(ApiError::bad_request("invalid_query", e)))?;
+        return Ok(Some(v));
+    }
+    Ok(crate::routes::text_param(name, Some(v))?)
+}
+
+/// `online`, `offline` or `revoked`, as the API says it.
+fn state(app: &crate::app::App, agent: &rampart_store::Agent, now: OffsetDateTime) -> &'static str {
+    if agent.status == AgentStatus::Revoked {
+        "revoked"
+    } else if now - agent.last_seen > app.offline_after() {
+        "offline"
+    } else {
+        "online"
+    }
+}
+
+/// `GET /ui/`: the fleet at a glance, for the groups the viewer may see.
+pub(super) async fn overview(
+    State(app): AppState,
+    Query(q): Query<FleetQuery>,
+    req: Request,
+) -> PageResult {
+    let (parts, _) = req.into_parts();
+    let viewer = Viewer::of(&app, &parts, "/ui/").await?;
+    viewer.require(Permission::ResultsRead, Target::Listing)?;
+    let group = filter("group", q.group, true).map_err(|e| viewer.refuse(e))?;
+    let os = filter("os", q.os, false).map_err(|e| viewer.refuse(e))?;
+    if let Some(g) = &group {
+        viewer.require(Permission::ResultsRead, Target::Group(g))?;
+    }
+    let visible: Option<Vec<String>> = viewer.caller.groups().map(|g| g.into_iter().collect());
+    let scope = FleetScope {
+        visible: visible.as_deref(),
+        group: group.as_deref(),
+        os: os.as_deref(),
+    };
+    let now = OffsetDateTime::now_utc();
+    app.flush_heartbeats().await;
+    let load = async {
+        let agents = app.store.agents(None).await?;
+        let last_runs = app.store.agents_last_run().await?;
+        let tallies = app.store.fleet_policy_tallies(&scope).await?;
+        let trends = app
+            .store
+            .fleet_trends(&scope, now - Duration::days(TREND_DAYS), 86_400)
+            .await?;
+        let top = app.store.fleet_failing_checks(&scope, None, TOP).await?;
+        let newly = app
+            .store
+            .fleet_failing_checks(&scope, Some(now - Duration::DAY), TOP)
+            .await?;
+        let oses = app.store.fleet_oses(&scope).await?;
+        Ok::<_, rampart_store::StoreError>((agents, last_runs, tallies, trends, top, newly, oses))
+    };
+    let (agents, last_runs, tallies, trends, top, newly, oses) =
+        load.await.map_err(|e| viewer.refuse(ApiError::from(e)))?;
+
+    let mut counts = AgentCounts::default();
+    let mut groups = BTreeSet::new();
+    for a in agents.iter().filter(|a| viewer.caller.sees(&a.group)) {
+        groups.insert(a.group.clone());
+        if group.as_deref().is_some_and(|g| g != a.group)
+            || os.as_deref().is_some_and(|o| o != a.os)
+        {
+            continue;
+        }
+        match state(&app, a, now) {
+            "revoked" => counts.revoked += 1,
+            "offline" => counts.offline += 1,
+            _ => {
+                counts.online += 1;
+                if last_runs.get(&a.id).is_none_or(|t| now - *t > STALE_AFTER) {
+                    counts.stale += 1;
+                }
+            }
+        }
+    }
+    let mut by_policy: BTreeMap<String, Trend> = BTreeMap::new();
+    for p in trends {
+        let judged = p.passed + p.failed;
+        if judged == 0 {
+            continue;
+        }
+        let t = p.bucket_start.to_offset(time::UtcOffset::UTC).date();
+        by_policy
+            .entry(p.policy_id)
+            .or_default()
+            .points
+            .push((t.to_string(), p.passed as f64 / judged as f64 * 100.0));
+    }
+    let failing = |rows: Vec<rampart_store::FailingTally>| {
+        rows.into_iter()
+            .map(|f| FailingCheck {
+                policy_id: f.policy_id,
+                check_id: f.check_id,
+                hosts: f.hosts,
+                since: when(f.latest_since),
+            })
+            .collect()
+    };
+    let page = FleetPage {
+        shell: viewer.shell,
+        groups: groups
+            .into_iter()
+            .map(|g| Choice {
+                selected: group.as_deref() == Some(g.as_str()),
+                value: g,
+            })
+            .collect(),
+        oses: oses
+            .into_iter()
+            .map(|o| Choice {
+                selected: os.as_deref() == Some(o.as_str()),
+                value: o,
+            })
+            .collect(),
+        filtered: group.is_some() || os.is_some(),
+        agents: counts,
+        policies: tallies
+            .into_iter()
+            .map(|t| PolicyScore {
+                trend: by_policy.remove(&t.policy_id).unwrap_or_default(),
+                other: t.total.saturating_sub(t.passed + t.failed),
+                policy_id: t.policy_id,
+                hosts: t.hosts,
+                passed: t.passed,
+                failed: t.failed,
+            })
+            .collect(),
+        top_failing: failing(top),
+        newly_failing: failing(newly),
+        generated: when(now),
+    };
+    html(&page)
+}
+
+/// `?group=` of the agent list.
+#[derive(Deserialize)]
+pub(super) struct AgentsQuery {
+    #[serde(default)]
+    group: Option<String>,
+}
+
+/// `GET /ui/agents`: every agent the viewer may see.
+pub(super) async fn agents(
+    State(app): AppState,
+    Query(q): Query<AgentsQuery>,
+    req: Request,
+) -> PageResult {
+    let (parts, _) = req.into_parts();
+    let viewer = Viewer::of(&app, &parts, "/ui/agents").await?;
+    viewer.require(Permission::AgentsRead, Target::Listing)?;
+    let group = filter("group", q.group, true).map_err(|e| viewer.refuse(e))?;
+    app.flush_heartbeats().await;
+    let now = OffsetDateTime::now_utc();
+    let mut agents = app
+        .store
+        .agents(group.as_deref())
+        .await
+        .map_err(|e| viewer.refuse(ApiError::from(e)))?;
+    agents.retain(|a| viewer.caller.sees(&a.group));
+    agents.sort_by(|a, b| a.hostname.cmp(&b.hostname).then_with(|| a.id.cmp(&b.id)));
+    let page = AgentsPage {
+        agents: agents
+            .iter()
+            .map(|a| AgentRow {
+                id: a.id.clone(),
+                hostname: a.hostname.clone(),
+                group: a.group.clone(),
+                os: a.os.clone(),
+                state: state(&app, a, now).to_owned(),
+                last_seen: when(a.last_seen),
+            })
+            .collect(),
+        group,
+        shell: viewer.shell,
+    };
+    html(&page)
+}
+
+/// `GET /ui/agents/{id}`: one agent's latest state, failing checks and runs.
+pub(super) async fn agent(
+    State(app): AppState,
+    Path(id): Path<String>,
+    req: Request,
+) -> PageResult {
+    let (parts, _) = req.into_parts();
+    let viewer = Viewer::of(&app, &parts, "/ui/agents").await?;
+    viewer.require(Permission::ResultsRead, Target::Listing)?;
+    app.flush_heartbeats().await;
+    let not_found = || viewer.refuse(ApiError::not_found("agent", &id));
+    let agent = app
+        .store
+        .agent(&id)
+        .await
+        .map_err(|e| viewer.refuse(ApiError::from(e)))?
+        .ok_or_else(not_found)?;
+    // Another group's agent is as absent as a missing one.
+    if !viewer.caller.sees(&agent.group) {
+        return Err(not_found());
+    }
+    let now = OffsetDateTime::now_utc();
+    let (latest, runs) = async {
+        Ok::<_, rampart_store::StoreError>((
+            app.store.latest_results(&id, None).await?,
+            app.store.agent_runs(&id, None, 50).await?,
+        ))
+    }
+    .await
+    .map_err(|e| viewer.refuse(ApiError::from(e)))?;
+    let mut policies: BTreeMap<String, AgentPolicy> = BTreeMap::new();
+    let mut failing = Vec::new();
+    for l in &latest {
+        let p = policies
+            .entry(l.policy_id.clone())
+            .or_insert_with(|| AgentPolicy {
+                policy_id: l.policy_id.clone(),
+                passed: 0,
+                failed: 0,
+                other: 0,
+                last_run: String::new(),
+            });
+        match l.status {
+            rampart_core::Status::Pass => p.passed += 1,
+            rampart_core::Status::Fail => p.failed += 1,
+            _ => p.other += 1,
+        }
+        if !matches!(
+            l.status,
+            rampart_core::Status::Pass | rampart_core::Status::NotApplicable
+        ) {
+            failing.push(AgentCheck {
+                policy_id: l.policy_id.clone(),
+                check_id: l.check_id.clone(),
+                status: l.status.as_str().to_owned(),
+                since: when(l.since),
+            });
+        }
+    }
+    for r in &runs {
+        if let Some(p) = policies.get_mut(&r.policy_id)
+            && p.last_run.is_empty()
+        {
+            p.last_run = when(r.started_at);
+        }
+    }
+    let mut labels: Vec<String> = agent
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    labels.sort();
+    let page = AgentPage {
+        agent: AgentHeader {
+            state: state(&app, &agent, now).to_owned(),
+            last_seen: when(agent.last_seen),
+            id: agent.id,
+            hostname: agent.hostname,
+            group: agent.group,
+            os: agent.os,
+            labels,
+        },
+        policies: policies.into_values().collect(),
+        failing,
+        runs: runs
+            .iter()
+            .map(|r| RunRow {
+                id: r.id.clone(),
+                policy_id: r.policy_id.clone(),
+                started: when(r.started_at),
+                score: format!("{:.1} %", r.summary.score),
+                passed: r.summary.passed,
+                failed: r.summary.failed,
+            })
+            .collect(),
+        shell: viewer.shell,
+    };
+    html(&page)
+}

@@ -1,0 +1,260 @@
+//! The web dashboard: server-rendered pages (`rampart-ui`'s templates) under `/ui/`, for
+//! browsers signed in with a session cookie.
+//!
+//! Who may see what is decided here exactly as on the API: the session's user, their role and
+//! group limit ([`Caller`]). A page a role may not open is neither linked nor served (403), and
+//! what a page lists is filtered to the user's groups. A browser without a session is sent to
+//! the sign-in page. Forms post with the session's CSRF token and from this origin only.
+
+mod fleet;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use rampart_access::{Permission, Target};
+use rampart_ui::{ErrorPage, NavLink, Shell};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::routes::Caller;
+
+/// The largest form a page posts (sign-in, sign-out): a user name and passwords.
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// The dashboard's routes, with their own headers (the policy the pages need) and errors as
+/// pages rather than problem objects.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(fleet::overview))
+        .route("/ui/agents", get(fleet::agents))
+        .route("/ui/agents/{id}", get(fleet::agent))
+        .route("/ui/login", get(session::login_page).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(axum::middleware::from_fn(headers))
+        .with_state(app)
+}
+
+/// The dashboard's policy on every page, and the API's other security headers.
+async fn headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(rampart_ui::CONTENT_SECURITY_POLICY),
+    );
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        // Pages carry findings and the session's CSRF token.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
+        rampart_ui::STYLESHEET,
+    )
+        .into_response()
+}
+
+/// Why a page is not shown: to the sign-in page, or an error page.
+pub(crate) enum Refusal {
+    /// No session (or an ended one): sign in.
+    SignIn,
+    /// An error page with this status, for this signed-in user (if any).
+    Page {
+        status: StatusCode,
+        title: String,
+        detail: String,
+        shell: Option<Box<Shell>>,
+    },
+}
+
+impl Refusal {
+    fn page(status: StatusCode, title: &str, detail: impl Into<String>) -> Refusal {
+        Refusal::Page {
+            status,
+            title: title.to_owned(),
+            detail: detail.into(),
+            shell: None,
+        }
+    }
+
+    /// The same refusal, with the user's navigation.
+    fn with_shell(self, shell: Shell) -> Refusal {
+        match self {
+            Refusal::Page {
+                status,
+                title,
+                detail,
+                ..
+            } => Refusal::Page {
+                status,
+                title,
+                detail,
+                shell: Some(Box::new(shell)),
+            },
+            other => other,
+        }
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Refusal {
+        let (status, code, detail) = e.parts();
+        if status == StatusCode::UNAUTHORIZED {
+            return Refusal::SignIn;
+        }
+        if status.is_server_error() {
+            tracing::error!(code, detail, "a dashboard page failed");
+            return Refusal::page(
+                status,
+                "Something went wrong",
+                "The server could not build this page; the error is in its log.",
+            );
+        }
+        let title = match status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+            _ => "Cannot show this",
+        };
+        Refusal::page(status, title, detail.to_owned())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::SignIn => Redirect::to("/ui/login").into_response(),
+            Refusal::Page {
+                status,
+                title,
+                detail,
+                shell,
+            } => {
+                let page = ErrorPage {
+                    shell: shell.map(|s| *s),
+                    status: status.as_u16(),
+                    title,
+                    detail,
+                };
+                match rampart_ui::render(&page) {
+                    Ok(html) => (status, Html(html)).into_response(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot render the error page");
+                        status.into_response()
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A rendered page, or why not.
+pub(crate) type PageResult = Result<Response, Refusal>;
+
+/// Renders a page as the response.
+fn html<T: rampart_ui::Page>(page: &T) -> PageResult {
+    rampart_ui::render(page)
+        .map(|h| Html(h).into_response())
+        .map_err(|e| Refusal::from(ApiError::internal(e)))
+}
+
+/// The sections of the dashboard, in navigation order, with what opening each needs.
+const SECTIONS: [(&str, &str, Permission); 2] = [
+    ("/ui/", "Fleet", Permission::ResultsRead),
+    ("/ui/agents", "Agents", Permission::AgentsRead),
+];
+
+/// The signed-in user of a page request, and their navigation.
+pub(crate) struct Viewer {
+    pub caller: Caller,
+    pub shell: Shell,
+}
+
+impl Viewer {
+    /// The viewer, if the request carries a live session (or an API token), with `current` as
+    /// the page shown. A browser without one is sent to sign in.
+    async fn of(
+        app: &App,
+        parts: &axum::http::request::Parts,
+        current: &str,
+    ) -> Result<Viewer, Refusal> {
+        let caller = crate::routes::authenticate(app, parts).await?;
+        let nav = SECTIONS
+            .iter()
+            .filter(|(_, _, permission)| caller.check(*permission, Target::Listing).is_ok())
+            .map(|(href, label, _)| NavLink {
+                href: (*href).to_owned(),
+                label: (*label).to_owned(),
+                current: *href == current,
+            })
+            .collect();
+        let shell = Shell {
+            user: caller.user.name.clone(),
+            role: caller.user.role.to_string(),
+            csrf: caller.csrf_token().unwrap_or_default().to_owned(),
+            nav,
+        };
+        Ok(Viewer { caller, shell })
+    }
+
+    /// Refuses unless the viewer holds `permission` on `target`; the refusal keeps the
+    /// navigation, so the user can go where they may.
+    fn require(&self, permission: Permission, target: Target<'_>) -> Result<(), Refusal> {
+        self.caller
+            .check(permission, target)
+            .map_err(|e| Refusal::from(e).with_shell(self.shell.clone()))
+    }
+
+    /// A refusal of this viewer's request, with their navigation.
+    fn refuse(&self, e: impl Into<Refusal>) -> Refusal {
+        e.into().with_shell(self.shell.clone())
+    }
+}
+
+/// Formats a time for a page: UTC, to the minute.
+fn when(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_utc_to_the_minute() {
+        let t = time::macros::datetime!(2026-12-03 22:05:59 +02:00);
+        assert_eq!(super::when(t), "2026-12-03 20:05");
+    }
+}
+
+/// `State` for the handlers, short.
+type AppState = State<Arc<App>>;

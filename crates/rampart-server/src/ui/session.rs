@@ -1,0 +1,178 @@
+//! Signing in and out of the dashboard: a form posting the password login the API offers
+//! (`POST /api/v1/session`), the same checks, rate limits and audit entries, and a session
+//! cookie on success.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequest as _, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
+use rampart_audit::Outcome;
+use rampart_ui::LoginPage;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::{AppState, PageResult, Refusal};
+use crate::error::ApiError;
+use crate::routes::login;
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    user: String,
+    password: String,
+    #[serde(default)]
+    new_password: Option<String>,
+}
+
+/// The sign-out form.
+#[derive(Deserialize)]
+pub(super) struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A form must come from a page of this server: a browser says where a post comes from
+/// (`Sec-Fetch-Site`, `Origin`), and a cross-site post is refused even before the CSRF token
+/// is looked at (signing a victim into an attacker's account needs no token).
+fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
+    let refused = || {
+        Refusal::from(ApiError::forbidden(
+            "cross_site",
+            "this form was posted from another site",
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.to_str(), Ok("same-origin" | "none"))
+    {
+        return Err(refused());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let expected = host.map(|h| format!("https://{h}"));
+        if origin.to_str().ok() != expected.as_deref() {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+fn login_form(
+    app: &crate::app::App,
+    error: Option<String>,
+    user: String,
+    new_password: bool,
+) -> LoginPage {
+    LoginPage {
+        error,
+        user,
+        new_password,
+        oidc: app.config.oidc.is_some(),
+    }
+}
+
+/// `GET /ui/login`: the form, or the overview for someone signed in already.
+pub(super) async fn login_page(State(app): AppState, req: Request) -> PageResult {
+    let (parts, _) = req.into_parts();
+    if crate::routes::authenticate(&app, &parts).await.is_ok() {
+        return Ok(Redirect::to("/ui/").into_response());
+    }
+    super::html(&login_form(&app, None, String::new(), false))
+}
+
+/// `POST /ui/login`.
+pub(super) async fn login(
+    State(app): AppState,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> PageResult {
+    same_origin(&headers)?;
+    let new_password = form.new_password.as_deref().filter(|p| !p.is_empty());
+    let user = match login::password_user(
+        &app,
+        "session.start",
+        client,
+        &form.user,
+        &form.password,
+        new_password,
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(e) => {
+            let (status, code, detail) = e.parts();
+            let (status, message, again) = match code {
+                "password_change_required" => (
+                    StatusCode::OK,
+                    "The password you used is a one-time password: choose a new one.".to_owned(),
+                    true,
+                ),
+                "bad_credentials" => (
+                    StatusCode::UNAUTHORIZED,
+                    "The user name or the password is wrong.".to_owned(),
+                    false,
+                ),
+                _ if status.is_server_error() => return Err(Refusal::from(e)),
+                // A weak new password, too many attempts: the API's own words.
+                _ => (status, detail.to_owned(), new_password.is_some()),
+            };
+            let page = login_form(&app, Some(message), form.user, again);
+            let html =
+                rampart_ui::render(&page).map_err(|e| Refusal::from(ApiError::internal(e)))?;
+            return Ok((status, Html(html)).into_response());
+        }
+    };
+    let (cookie, started) = login::open_session(&app, user, client, &headers).await?;
+    app.audit
+        .record(login::logged_in(&started.user, "session.start", client))
+        .await?;
+    Ok((
+        AppendHeaders([(header::SET_COOKIE, cookie)]),
+        Redirect::to("/ui/"),
+    )
+        .into_response())
+}
+
+/// `POST /ui/logout`: ends the session (with its CSRF token) and goes back to the form.
+pub(super) async fn logout(State(app): AppState, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let signed_out = (
+        AppendHeaders([(header::SET_COOKIE, login::session_cookie("", 0))]),
+        Redirect::to("/ui/login"),
+    );
+    let result: Result<(), Refusal> = async {
+        same_origin(&parts.headers)?;
+        let caller = crate::routes::authenticate(&app, &parts).await?;
+        let request = Request::from_parts(parts, body);
+        let Form(form) = Form::<LogoutForm>::from_request(request, &app)
+            .await
+            .map_err(|e| Refusal::from(ApiError::bad_request("invalid_form", e.body_text())))?;
+        if !caller.csrf_matches(&form.csrf) {
+            return Err(Refusal::from(ApiError::forbidden(
+                "csrf_failed",
+                "this sign-out did not come from a page of this session",
+            )));
+        }
+        if let Some(id_hash) = &caller.session {
+            app.store
+                .revoke_session(id_hash, OffsetDateTime::now_utc())
+                .await
+                .map_err(ApiError::from)?;
+            app.audit
+                .record(caller.event(
+                    "session.end",
+                    format!("user:{}", caller.user.name),
+                    Outcome::Success,
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) | Err(Refusal::SignIn) => signed_out.into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}

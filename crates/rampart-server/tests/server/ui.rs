@@ -1,0 +1,386 @@
+//! The web dashboard as a browser meets it: sign-in form, session cookie, pages filtered by
+//! role and group, hostile agent data escaped, the pages' security headers, sign-out with the
+//! CSRF token.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::harness::{ADMIN_PASSWORD, Db, TestAgent, TestServer, submission};
+use crate::server_test;
+
+/// A page: status, `Location`, `Content-Security-Policy` and body.
+struct Page {
+    status: u16,
+    location: String,
+    csp: String,
+    body: String,
+}
+
+async fn page(s: &TestServer, path: &str, cookie: Option<&str>) -> Page {
+    let mut req = s.http.get(s.url(path));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+async fn read(r: reqwest::Response) -> Page {
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let (status, location, csp) = (
+        r.status().as_u16(),
+        header("location"),
+        header("content-security-policy"),
+    );
+    Page {
+        status,
+        location,
+        csp,
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// Posts a form as a browser on this origin does; the response and its `Set-Cookie`.
+async fn post_form(
+    s: &TestServer,
+    path: &str,
+    form: &[(&str, &str)],
+    cookie: Option<&str>,
+    site: &str,
+) -> (Page, String) {
+    let mut req = s
+        .http
+        .post(s.url(path))
+        .header("sec-fetch-site", site)
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.unwrap();
+    let set_cookie = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (read(r).await, set_cookie)
+}
+
+/// Signs in through the form; the cookie to send back.
+async fn sign_in(s: &TestServer, user: &str, password: &str) -> String {
+    let (p, set_cookie) = post_form(
+        s,
+        "/ui/login",
+        &[("user", user), ("password", password)],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/ui/"), "{}", p.body);
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The value of the hidden CSRF field of a page's sign-out form.
+fn csrf_of(body: &str) -> String {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("a sign-out form")
+        + 19;
+    body[at..at + body[at..].find('"').unwrap()].to_owned()
+}
+
+const HOSTILE: &str = "<script>alert('pwned')</script>";
+
+/// Sign-in, the overview, the agent list and page with hostile data, sign-out.
+async fn sign_in_overview_and_sign_out(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    // No session: every page sends the browser to the form.
+    for path in ["/ui/", "/ui/agents", "/ui/agents/x"] {
+        let p = page(&s, path, None).await;
+        assert_eq!(
+            (p.status, p.location.as_str()),
+            (303, "/ui/login"),
+            "{path}"
+        );
+    }
+    let form = page(&s, "/ui/login", None).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.body
+            .contains("<form method=\"post\" action=\"/ui/login\">")
+    );
+    assert_eq!(
+        form.csp,
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let css = s
+        .http
+        .get(s.url("/ui/static/rampart.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+
+    // A wrong password, and a post from another site (even with the right password).
+    let (p, cookie) = post_form(
+        &s,
+        "/ui/login",
+        &[("user", "admin"), ("password", "not it")],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("The user name or the password is wrong."));
+    assert!(
+        p.body.contains("value=\"admin\""),
+        "the name stays filled in"
+    );
+    assert!(cookie.is_empty());
+    let (p, cookie) = post_form(
+        &s,
+        "/ui/login",
+        &[("user", "admin"), ("password", ADMIN_PASSWORD)],
+        None,
+        "cross-site",
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    assert!(cookie.is_empty());
+
+    let cookie = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    assert!(cookie.starts_with("__Host-rampart_session="), "{cookie}");
+
+    // An empty fleet.
+    let p = page(&s, "/ui/", Some(&cookie)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("No results stored yet."));
+
+    // Two agents in group web, one with a hostile name and OS; runs with failures.
+    let token = s.token("web", 2).await;
+    let evil = TestAgent::enrol_as(&s, &token, HOSTILE, HOSTILE)
+        .await
+        .unwrap();
+    let good = TestAgent::enrol(&s, &token).await.unwrap();
+    let version = s
+        .push_policy(super::harness::POLICY_V1, "web", "0 */6 * * *")
+        .await;
+    let now = time::OffsetDateTime::now_utc();
+    use rampart_core::Status::{Fail, NotApplicable, Pass};
+    let (st, v) = evil
+        .poster(&s)
+        .post(&submission(
+            "run-evil-0001",
+            version,
+            &[("SSH-1", Fail), ("SSH-2", Fail)],
+            now,
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = good
+        .poster(&s)
+        .post(&submission(
+            "run-good-0001",
+            version,
+            &[("SSH-1", Fail), ("SSH-2", Pass), ("SSH-3", NotApplicable)],
+            now,
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    let p = page(&s, "/ui/", Some(&cookie)).await;
+    assert_eq!(p.status, 200);
+    // test-ssh over both hosts: 1 passed, 3 failed, 1 not applicable: 25 %.
+    assert!(
+        p.body.contains("<th scope=\"row\">test-ssh</th>"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("<td class=\"num\">25.0 %</td>"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("<span class=\"counts\">1 / 3 / 1</span>"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("aria-label=\"1 passed, 3 failed, 1 other\"")
+    );
+    // SSH-1 fails on both hosts, first in the top list; both are new today.
+    let top = p.body.find("id=\"top-h\"").unwrap();
+    assert!(p.body[top..].contains("<th scope=\"row\">SSH-1</th><td class=\"num\">2</td>"));
+    assert!(
+        p.body
+            .contains("Check <strong>SSH-1</strong> of test-ssh newly failing on 2 hosts")
+    );
+    assert!(p.body.contains("<span class=\"n\">2</span> enrolled"));
+    assert!(p.body.contains("<span class=\"n\">2</span> online"));
+    // The hostile OS is an escaped filter choice, never markup.
+    assert!(!p.body.contains(HOSTILE));
+    assert!(
+        p.body
+            .contains("&#60;script&#62;alert(&#39;pwned&#39;)&#60;/script&#62;"),
+        "{}",
+        p.body
+    );
+
+    // Filtering by the other OS leaves the good host only.
+    let p = page(&s, "/ui/?os=Debian+GNU%2FLinux+12", Some(&cookie)).await;
+    assert!(
+        p.body.contains("<span class=\"counts\">1 / 1 / 1</span>"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<option value=\"Debian GNU/Linux 12\" selected>")
+    );
+    // A bad filter is a page saying what is wrong.
+    let p = page(&s, "/ui/?group=..%2Fetc", Some(&cookie)).await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("group"), "{}", p.body);
+
+    let p = page(&s, "/ui/agents", Some(&cookie)).await;
+    assert_eq!(p.status, 200);
+    assert!(!p.body.contains(HOSTILE));
+    assert!(p.body.contains(&format!(
+        "<a href=\"/ui/agents/{}\">&#60;script&#62;",
+        evil.id
+    )));
+    assert!(
+        p.body
+            .contains(&format!("<a href=\"/ui/agents/{}\">web-01</a>", good.id))
+    );
+
+    let p = page(&s, &format!("/ui/agents/{}", evil.id), Some(&cookie)).await;
+    assert_eq!(p.status, 200);
+    assert!(!p.body.contains(HOSTILE));
+    assert!(p.body.contains("<title>&#60;script&#62;"));
+    assert!(p.body.contains("<code>run-evil-0001</code>"));
+    assert!(
+        p.body
+            .contains("<th scope=\"row\">SSH-2</th><td><span class=\"status fail\">fail</span>")
+    );
+    let p = page(&s, "/ui/agents/no-such-agent", Some(&cookie)).await;
+    assert_eq!(p.status, 404);
+    assert!(
+        p.body.contains("Sign out"),
+        "the error page keeps the navigation"
+    );
+
+    // Sign-out needs the page's CSRF token.
+    let (p, _) = post_form(
+        &s,
+        "/ui/logout",
+        &[("csrf", "forged")],
+        Some(&cookie),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    assert_eq!(page(&s, "/ui/", Some(&cookie)).await.status, 200);
+    let csrf = csrf_of(&page(&s, "/ui/", Some(&cookie)).await.body);
+    let (p, cleared) = post_form(
+        &s,
+        "/ui/logout",
+        &[("csrf", &csrf)],
+        Some(&cookie),
+        "same-origin",
+    )
+    .await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/ui/login"));
+    assert!(cleared.starts_with("__Host-rampart_session=;"), "{cleared}");
+    let p = page(&s, "/ui/", Some(&cookie)).await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/ui/login"));
+    s.finish().await;
+}
+server_test!(sign_in_overview_and_sign_out);
+
+/// A one-time password is replaced at the first sign-in; a viewer limited to one group sees
+/// that group only, and an agent of another group is as absent as a missing one.
+async fn roles_and_groups(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"name": "vera", "role": "viewer", "groups": ["db"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let once = v["one_time_password"].as_str().unwrap().to_owned();
+    // The one-time password asks for a new one, then signs in.
+    let (p, cookie) = post_form(
+        &s,
+        "/ui/login",
+        &[("user", "vera"), ("password", &once)],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("one-time password: choose a new one"));
+    assert!(p.body.contains("id=\"new_password\""));
+    assert!(cookie.is_empty());
+    let new = "a long enough new passphrase";
+    let (p, cookie) = post_form(
+        &s,
+        "/ui/login",
+        &[("user", "vera"), ("password", &once), ("new_password", new)],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let vera = cookie.split(';').next().unwrap().to_owned();
+
+    let web = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let db_agent = TestAgent::enrol_as(&s, &s.token("db", 1).await, "db-01", "Debian GNU/Linux 12")
+        .await
+        .unwrap();
+    let p = page(&s, "/ui/agents", Some(&vera)).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("db-01"));
+    assert!(!p.body.contains("web-01"), "{}", p.body);
+    let p = page(&s, "/ui/", Some(&vera)).await;
+    assert!(
+        p.body.contains("<span class=\"n\">1</span> enrolled"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("<option value=\"db\""));
+    assert!(!p.body.contains("<option value=\"web\""));
+    assert_eq!(page(&s, "/ui/?group=web", Some(&vera)).await.status, 403);
+    assert_eq!(
+        page(&s, &format!("/ui/agents/{}", web.id), Some(&vera))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        page(&s, &format!("/ui/agents/{}", db_agent.id), Some(&vera))
+            .await
+            .status,
+        200
+    );
+    // A viewer's navigation: the fleet and the agents, nothing an admin has besides.
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let p = page(&s, "/ui/agents", Some(&admin)).await;
+    assert!(p.body.contains("web-01") && p.body.contains("db-01"));
+    s.finish().await;
+}
+server_test!(roles_and_groups);

@@ -1,0 +1,214 @@
+//! What the dashboard's fleet views add up: the latest state of every check, tallied by policy
+//! and by check over the agents a user may see, narrowed by group and operating system.
+//! Revoked agents are left out: their last word is no longer the fleet's state.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, from_secs, on_pool, secs};
+
+/// Which agents a fleet view covers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FleetScope<'a> {
+    /// The groups the viewer may see; `None` for every group.
+    pub visible: Option<&'a [String]>,
+    /// One group only.
+    pub group: Option<&'a str>,
+    /// One operating system only (as the agents reported it).
+    pub os: Option<&'a str>,
+}
+
+/// One policy's latest results across the scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyTally {
+    /// The policy.
+    pub policy_id: String,
+    /// Agents that reported it.
+    pub hosts: u64,
+    /// Latest results that pass.
+    pub passed: u64,
+    /// Latest results that fail.
+    pub failed: u64,
+    /// Every latest result.
+    pub total: u64,
+}
+
+/// A check failing now on some agents of the scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingTally {
+    /// The policy.
+    pub policy_id: String,
+    /// The check.
+    pub check_id: String,
+    /// Agents whose latest result of it fails.
+    pub hosts: u64,
+    /// The most recent time one of them started failing.
+    pub latest_since: OffsetDateTime,
+}
+
+/// Appends the scope's conditions on `agents a` to a query that already has a `WHERE`.
+fn push_scope<DB: sqlx::Database>(qb: &mut sqlx::QueryBuilder<DB>, scope: &FleetScope<'_>)
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    qb.push(" AND a.status <> 'revoked'");
+    if let Some(visible) = scope.visible {
+        if visible.is_empty() {
+            qb.push(" AND 1 = 0");
+        } else {
+            qb.push(" AND a.grp IN (");
+            let mut list = qb.separated(", ");
+            for g in visible {
+                list.push_bind(g.clone());
+            }
+            qb.push(")");
+        }
+    }
+    if let Some(group) = scope.group {
+        qb.push(" AND a.grp = ").push_bind(group.to_owned());
+    }
+    if let Some(os) = scope.os {
+        qb.push(" AND a.os = ").push_bind(os.to_owned());
+    }
+}
+
+impl Store {
+    /// Every policy's tally over the scope, by policy id.
+    pub async fn fleet_policy_tallies(
+        &self,
+        scope: &FleetScope<'_>,
+    ) -> Result<Vec<PolicyTally>, StoreError> {
+        const HEAD: &str = "SELECT l.policy_id, COUNT(DISTINCT l.agent_id) AS hosts, \
+             SUM(CASE WHEN l.status = 'pass' THEN 1 ELSE 0 END) AS passed, \
+             SUM(CASE WHEN l.status = 'fail' THEN 1 ELSE 0 END) AS failed, \
+             COUNT(*) AS total \
+             FROM latest_results l JOIN agents a ON a.id = l.agent_id WHERE 1 = 1";
+        let rows = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(HEAD);
+            push_scope(&mut qb, scope);
+            qb.push(" GROUP BY l.policy_id ORDER BY l.policy_id");
+            let rows = qb.build().fetch_all(p).await?;
+            rows.iter().map(|r| {
+                let n = |c: &str| -> Result<u64, StoreError> {
+                    Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
+                };
+                Ok::<_, StoreError>(PolicyTally {
+                    policy_id: r.try_get("policy_id")?,
+                    hosts: n("hosts")?,
+                    passed: n("passed")?,
+                    failed: n("failed")?,
+                    total: n("total")?,
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// The checks failing on the most agents of the scope (those that started failing at or
+    /// after `since`, when given), most hosts first, at most `limit`.
+    pub async fn fleet_failing_checks(
+        &self,
+        scope: &FleetScope<'_>,
+        since: Option<OffsetDateTime>,
+        limit: u32,
+    ) -> Result<Vec<FailingTally>, StoreError> {
+        const HEAD: &str = "SELECT l.policy_id, l.check_id, COUNT(*) AS hosts, \
+             MAX(l.since) AS latest_since \
+             FROM latest_results l JOIN agents a ON a.id = l.agent_id WHERE l.status = 'fail'";
+        let rows = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(HEAD);
+            if let Some(since) = since {
+                qb.push(" AND l.since >= ").push_bind(secs(since));
+            }
+            push_scope(&mut qb, scope);
+            qb.push(" GROUP BY l.policy_id, l.check_id ORDER BY hosts DESC, l.policy_id, l.check_id LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = qb.build().fetch_all(p).await?;
+            rows.iter().map(|r| {
+                Ok::<_, StoreError>(FailingTally {
+                    policy_id: r.try_get("policy_id")?,
+                    check_id: r.try_get("check_id")?,
+                    hosts: u64::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
+                    latest_since: from_secs(r.try_get("latest_since")?),
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// The operating systems the scope's agents reported (ignoring its own `os`), sorted.
+    pub async fn fleet_oses(&self, scope: &FleetScope<'_>) -> Result<Vec<String>, StoreError> {
+        let scope = FleetScope { os: None, ..*scope };
+        let rows = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT DISTINCT a.os FROM agents a WHERE 1 = 1");
+            push_scope(&mut qb, &scope);
+            qb.push(" ORDER BY a.os");
+            let rows = qb.build().fetch_all(p).await?;
+            rows.iter().map(|r| r.try_get::<String, _>("os")).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+}
+
+/// One policy's score in one time bucket over the scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    /// The policy.
+    pub policy_id: String,
+    /// Start of the bucket.
+    pub bucket_start: OffsetDateTime,
+    /// Passed checks summed over the bucket's runs.
+    pub passed: u64,
+    /// Failed checks summed over them.
+    pub failed: u64,
+}
+
+impl Store {
+    /// Every policy's passed and failed checks per bucket of `bucket_secs`, over the runs of
+    /// the scope's agents that started at or after `since`; by policy, then time.
+    pub async fn fleet_trends(
+        &self,
+        scope: &FleetScope<'_>,
+        since: OffsetDateTime,
+        bucket_secs: i64,
+    ) -> Result<Vec<TrendPoint>, StoreError> {
+        let bucket = bucket_secs.max(1);
+        let rows = on_pool!(&self.db, p => {
+            // SUM over BIGINT is NUMERIC in PostgreSQL, hence the casts.
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT r.policy_id, (r.started_at / {bucket}) * {bucket} AS bucket, \
+                 CAST(SUM(r.passed) AS BIGINT) AS passed, CAST(SUM(r.failed) AS BIGINT) AS failed \
+                 FROM runs r JOIN agents a ON a.id = r.agent_id WHERE r.started_at >= "
+            ));
+            qb.push_bind(secs(since));
+            push_scope(&mut qb, scope);
+            qb.push(format!(
+                " GROUP BY r.policy_id, (r.started_at / {bucket}) * {bucket} ORDER BY r.policy_id, bucket"
+            ));
+            let rows = qb.build().fetch_all(p).await?;
+            rows.iter().map(|r| {
+                Ok::<_, StoreError>(TrendPoint {
+                    policy_id: r.try_get("policy_id")?,
+                    bucket_start: from_secs(r.try_get("bucket")?),
+                    passed: u64::try_from(r.try_get::<i64, _>("passed")?).unwrap_or(0),
+                    failed: u64::try_from(r.try_get::<i64, _>("failed")?).unwrap_or(0),
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// When each agent's newest run started, by agent id (agents without runs are absent).
+    pub async fn agents_last_run(
+        &self,
+    ) -> Result<std::collections::HashMap<String, OffsetDateTime>, StoreError> {
+        const SQL: &str = "SELECT agent_id, MAX(started_at) AS newest FROM runs GROUP BY agent_id";
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).fetch_all(p).await?;
+            rows.iter().map(|r| {
+                Ok::<_, StoreError>((r.try_get::<String, _>("agent_id")?, from_secs(r.try_get("newest")?)))
+            }).collect::<Result<std::collections::HashMap<_, _>, _>>()?
+        });
+        Ok(rows)
+    }
+}

@@ -1,0 +1,315 @@
+//! The pages and what each shows. Fields are plain data the server fills in; the templates
+//! under `templates/` lay them out.
+
+use askama::Template;
+
+use crate::svg::{Stack, Trend};
+
+/// A page: a template with a name, for errors.
+pub trait Page: Template {
+    /// The page's name.
+    const NAME: &'static str;
+}
+
+/// What every signed-in page carries: who is signed in, the session's CSRF token (every form
+/// posts it back) and the sections this user's role may open. A section the role may not use is
+/// not linked.
+#[derive(Debug, Clone)]
+pub struct Shell {
+    /// The user's name.
+    pub user: String,
+    /// The user's role.
+    pub role: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The sections shown in the navigation, in order.
+    pub nav: Vec<NavLink>,
+}
+
+/// A navigation link.
+#[derive(Debug, Clone)]
+pub struct NavLink {
+    /// Where it goes.
+    pub href: String,
+    /// Its text.
+    pub label: String,
+    /// Whether it is the page being shown (`aria-current`).
+    pub current: bool,
+}
+
+/// The sign-in page.
+#[derive(Debug, Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// Why the last attempt failed, if one did.
+    pub error: Option<String>,
+    /// The user name to fill in again.
+    pub user: String,
+    /// Whether the user must choose a new password (a one-time password was used).
+    pub new_password: bool,
+    /// Whether an OpenID provider is configured (a second way in).
+    pub oidc: bool,
+}
+
+impl Page for LoginPage {
+    const NAME: &'static str = "login";
+}
+
+/// An error page for a signed-in user (403, 404) or anyone (400).
+#[derive(Debug, Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// The navigation, when someone is signed in.
+    pub shell: Option<Shell>,
+    /// The HTTP status.
+    pub status: u16,
+    /// A short title.
+    pub title: String,
+    /// What happened.
+    pub detail: String,
+}
+
+impl Page for ErrorPage {
+    const NAME: &'static str = "error";
+}
+
+/// Agents by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentCounts {
+    /// Heartbeating.
+    pub online: u64,
+    /// Missed heartbeats.
+    pub offline: u64,
+    /// Online, but no run stored for longer than the staleness limit.
+    pub stale: u64,
+    /// Revoked.
+    pub revoked: u64,
+}
+
+impl AgentCounts {
+    /// Every agent counted.
+    pub fn total(&self) -> u64 {
+        self.online + self.offline + self.revoked
+    }
+}
+
+/// One policy across the (filtered) fleet, from the latest state of every check on every host.
+#[derive(Debug, Clone)]
+pub struct PolicyScore {
+    /// The policy id.
+    pub policy_id: String,
+    /// Hosts that reported it.
+    pub hosts: u64,
+    /// Latest results that pass.
+    pub passed: u64,
+    /// Latest results that fail.
+    pub failed: u64,
+    /// The rest: not applicable, errors, not run, waived.
+    pub other: u64,
+    /// Score trend over the last days.
+    pub trend: Trend,
+}
+
+impl PolicyScore {
+    /// Passed over passed and failed, in percent (Wazuh's score), or `None` when nothing was
+    /// judged.
+    pub fn score(&self) -> Option<f64> {
+        let judged = self.passed + self.failed;
+        (judged > 0).then(|| self.passed as f64 / judged as f64 * 100.0)
+    }
+
+    /// The score as text.
+    pub fn score_text(&self) -> String {
+        self.score()
+            .map_or_else(|| "–".to_owned(), |s| format!("{s:.1} %"))
+    }
+
+    /// The stacked bar.
+    pub fn stack(&self) -> Stack {
+        Stack::of(self.passed, self.failed, self.other)
+    }
+}
+
+/// A check and the hosts on which it fails now.
+#[derive(Debug, Clone)]
+pub struct FailingCheck {
+    /// The policy.
+    pub policy_id: String,
+    /// The check.
+    pub check_id: String,
+    /// Hosts where its latest result is a failure.
+    pub hosts: u64,
+    /// When the most recent of them started failing (UTC, to the minute).
+    pub since: String,
+}
+
+/// A value the fleet can be filtered by, and whether it is the one chosen.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The value.
+    pub value: String,
+    /// Whether the page shows it.
+    pub selected: bool,
+}
+
+/// The fleet overview.
+#[derive(Debug, Template)]
+#[template(path = "fleet.html")]
+pub struct FleetPage {
+    /// Navigation.
+    pub shell: Shell,
+    /// Groups the user may see, to filter by.
+    pub groups: Vec<Choice>,
+    /// Operating systems reported, to filter by.
+    pub oses: Vec<Choice>,
+    /// Whether a filter is applied.
+    pub filtered: bool,
+    /// Agents by state.
+    pub agents: AgentCounts,
+    /// Per policy.
+    pub policies: Vec<PolicyScore>,
+    /// The checks failing on the most hosts.
+    pub top_failing: Vec<FailingCheck>,
+    /// Checks that started failing within the last day, by hosts.
+    pub newly_failing: Vec<FailingCheck>,
+    /// The time of the page, UTC.
+    pub generated: String,
+}
+
+impl Page for FleetPage {
+    const NAME: &'static str = "fleet";
+}
+
+/// An agent as the agent page heads it.
+#[derive(Debug, Clone)]
+pub struct AgentHeader {
+    /// The agent id.
+    pub id: String,
+    /// The host name it enrolled with.
+    pub hostname: String,
+    /// Its group.
+    pub group: String,
+    /// Its operating system.
+    pub os: String,
+    /// `online`, `offline` or `revoked`.
+    pub state: String,
+    /// Its last heartbeat, UTC.
+    pub last_seen: String,
+    /// Its labels, `key=value`.
+    pub labels: Vec<String>,
+}
+
+/// One policy's latest state on one agent.
+#[derive(Debug, Clone)]
+pub struct AgentPolicy {
+    /// The policy.
+    pub policy_id: String,
+    /// Counts of the latest results.
+    pub passed: u64,
+    /// Failing.
+    pub failed: u64,
+    /// The rest.
+    pub other: u64,
+    /// Its newest run, UTC.
+    pub last_run: String,
+}
+
+impl AgentPolicy {
+    /// Passed over judged, as text.
+    pub fn score_text(&self) -> String {
+        let judged = self.passed + self.failed;
+        if judged == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.1} %", self.passed as f64 / judged as f64 * 100.0)
+        }
+    }
+
+    /// The stacked bar.
+    pub fn stack(&self) -> Stack {
+        Stack::of(self.passed, self.failed, self.other)
+    }
+}
+
+/// A check whose latest result on the agent is not a pass.
+#[derive(Debug, Clone)]
+pub struct AgentCheck {
+    /// The policy.
+    pub policy_id: String,
+    /// The check.
+    pub check_id: String,
+    /// Its status.
+    pub status: String,
+    /// Since when, UTC.
+    pub since: String,
+}
+
+/// A stored run.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// The run id.
+    pub id: String,
+    /// The policy.
+    pub policy_id: String,
+    /// When it started, UTC.
+    pub started: String,
+    /// Its score, as text.
+    pub score: String,
+    /// Passed checks.
+    pub passed: u32,
+    /// Failed checks.
+    pub failed: u32,
+}
+
+/// One agent.
+#[derive(Debug, Template)]
+#[template(path = "agent.html")]
+pub struct AgentPage {
+    /// Navigation.
+    pub shell: Shell,
+    /// The agent.
+    pub agent: AgentHeader,
+    /// Latest state per policy.
+    pub policies: Vec<AgentPolicy>,
+    /// Checks not passing now.
+    pub failing: Vec<AgentCheck>,
+    /// Newest runs first.
+    pub runs: Vec<RunRow>,
+}
+
+impl Page for AgentPage {
+    const NAME: &'static str = "agent";
+}
+
+/// An agent in the agent list.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    /// The agent id.
+    pub id: String,
+    /// Its host name.
+    pub hostname: String,
+    /// Its group.
+    pub group: String,
+    /// Its operating system.
+    pub os: String,
+    /// `online`, `offline` or `revoked`.
+    pub state: String,
+    /// Its last heartbeat, UTC.
+    pub last_seen: String,
+}
+
+/// Every agent the user may see.
+#[derive(Debug, Template)]
+#[template(path = "agents.html")]
+pub struct AgentsPage {
+    /// Navigation.
+    pub shell: Shell,
+    /// The agents, by host name.
+    pub agents: Vec<AgentRow>,
+    /// The group filter, if any.
+    pub group: Option<String>,
+}
+
+impl Page for AgentsPage {
+    const NAME: &'static str = "agents";
+}
