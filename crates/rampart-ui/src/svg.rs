@@ -23,7 +23,7 @@ impl Trend {
             0 => String::new(),
             1 => {
                 let y = y(self.points[0].1);
-                format!("0,{y:.1} {TREND_WIDTH:.1},{y:.1}")
+                format!("0.0,{y:.1} {TREND_WIDTH:.1},{y:.1}")
             }
             _ => self
                 .points
