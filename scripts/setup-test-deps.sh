@@ -4,6 +4,7 @@
 #   produce real XCCDF/ARF result files for the OpenSCAP import tests (generated at test time,
 #   never committed).
 #   bind9-utils: `named-checkzone`, which must load the RPZ export.
+#   chromium: the browser the dashboard test drives (with fonts-dejavu-core for its text).
 #   suricata (from bookworm-backports, which this script adds to apt's sources): loads and runs
 #   the Suricata rule export over a pcap of real conversations.
 # And from PyPI:
@@ -21,6 +22,8 @@
 # And from the npm registry, with the machine's Node.js:
 #   oidc-provider (panva, OpenID Certified): the OpenID provider the OIDC login tests start, in
 #   /opt/rampart-test/oidc (tests/oidc/provider.mjs imports it from there).
+#   playwright-core (drives the Chromium above; never downloads a browser of its own) and
+#   axe-core (Deque's accessibility rules), in /opt/rampart-test/ui for tests/ui/browse.mjs.
 # Idempotent; skips what is already installed. Needs root (as CI and developer machines are).
 set -euo pipefail
 need_root() {
@@ -35,6 +38,7 @@ need=()
 command -v oscap >/dev/null 2>&1 || need+=(openscap-scanner)
 [ -f /usr/share/xml/scap/ssg/content/ssg-debian11-ds.xml ] || need+=(ssg-debian)
 command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
+[ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   need_root "${need[*]}"
   echo "setup-test-deps: installing ${need[*]}" >&2
@@ -96,4 +100,11 @@ grep -qs '"version": "9.13.3"' "$oidc/node_modules/oidc-provider/package.json" |
   echo "setup-test-deps: installing oidc-provider (npm)" >&2
   mkdir -p "$oidc"
   npm install --prefix "$oidc" --no-audit --no-fund --silent oidc-provider@9.13.3
+}
+ui=/opt/rampart-test/ui
+grep -qs '"version": "1.65.2"' "$ui/node_modules/playwright-core/package.json" \
+  && grep -qs '"version": "4.14.1"' "$ui/node_modules/axe-core/package.json" || {
+  echo "setup-test-deps: installing playwright-core and axe-core (npm)" >&2
+  mkdir -p "$ui"
+  npm install --prefix "$ui" --no-audit --no-fund --silent playwright-core@1.65.2 axe-core@4.14.1
 }

@@ -27,6 +27,13 @@ pub const STYLESHEET: &str = include_str!("../static/rampart.css");
 /// Where the pages load the stylesheet from.
 pub const STYLESHEET_PATH: &str = "/ui/static/rampart.css";
 
+/// The tab icon (SVG), served at [`ICON_PATH`]: without one a browser asks for
+/// `/favicon.ico` on every page and logs the 404.
+pub const ICON: &str = include_str!("../static/icon.svg");
+
+/// Where the pages link the icon from.
+pub const ICON_PATH: &str = "/ui/static/icon.svg";
+
 /// A page that could not be rendered: a template's value failed to format. Not expected with
 /// the types used here, but never a panic.
 #[derive(Debug, thiserror::Error)]

@@ -38,6 +38,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
+        .route(rampart_ui::ICON_PATH, get(icon))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn(headers))
         .with_state(app)
@@ -73,6 +74,17 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "private, max-age=300"),
         ],
         rampart_ui::STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        rampart_ui::ICON,
     )
         .into_response()
 }

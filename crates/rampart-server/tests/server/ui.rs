@@ -94,6 +94,40 @@ fn csrf_of(body: &str) -> String {
 
 const HOSTILE: &str = "<script>alert('pwned')</script>";
 
+/// Two agents in group web, one with a hostile name and OS, each with a run of the test
+/// policy: 1 passed, 3 failed, 1 not applicable between them; SSH-1 fails on both.
+async fn seed(s: &TestServer) -> (TestAgent, TestAgent) {
+    let token = s.token("web", 2).await;
+    let evil = TestAgent::enrol_as(s, &token, HOSTILE, HOSTILE)
+        .await
+        .unwrap();
+    let good = TestAgent::enrol(s, &token).await.unwrap();
+    let version = s
+        .push_policy(super::harness::POLICY_V1, "web", "0 */6 * * *")
+        .await;
+    let now = time::OffsetDateTime::now_utc();
+    use rampart_core::Status::{Fail, NotApplicable, Pass};
+    for (agent, run, statuses) in [
+        (
+            &evil,
+            "run-evil-0001",
+            &[("SSH-1", Fail), ("SSH-2", Fail)][..],
+        ),
+        (
+            &good,
+            "run-good-0001",
+            &[("SSH-1", Fail), ("SSH-2", Pass), ("SSH-3", NotApplicable)][..],
+        ),
+    ] {
+        let (st, v) = agent
+            .poster(s)
+            .post(&submission(run, version, statuses, now))
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+    (evil, good)
+}
+
 /// Sign-in, the overview, the agent list and page with hostile data, sign-out.
 async fn sign_in_overview_and_sign_out(db: Db) {
     let Some(s) = TestServer::start(db).await else {
@@ -162,37 +196,7 @@ async fn sign_in_overview_and_sign_out(db: Db) {
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(p.body.contains("No results stored yet."));
 
-    // Two agents in group web, one with a hostile name and OS; runs with failures.
-    let token = s.token("web", 2).await;
-    let evil = TestAgent::enrol_as(&s, &token, HOSTILE, HOSTILE)
-        .await
-        .unwrap();
-    let good = TestAgent::enrol(&s, &token).await.unwrap();
-    let version = s
-        .push_policy(super::harness::POLICY_V1, "web", "0 */6 * * *")
-        .await;
-    let now = time::OffsetDateTime::now_utc();
-    use rampart_core::Status::{Fail, NotApplicable, Pass};
-    let (st, v) = evil
-        .poster(&s)
-        .post(&submission(
-            "run-evil-0001",
-            version,
-            &[("SSH-1", Fail), ("SSH-2", Fail)],
-            now,
-        ))
-        .await;
-    assert_eq!(st, 200, "{v}");
-    let (st, v) = good
-        .poster(&s)
-        .post(&submission(
-            "run-good-0001",
-            version,
-            &[("SSH-1", Fail), ("SSH-2", Pass), ("SSH-3", NotApplicable)],
-            now,
-        ))
-        .await;
-    assert_eq!(st, 200, "{v}");
+    let (evil, good) = seed(&s).await;
 
     let p = page(&s, "/ui/", Some(&cookie)).await;
     assert_eq!(p.status, 200);
@@ -384,3 +388,68 @@ async fn roles_and_groups(db: Db) {
     s.finish().await;
 }
 server_test!(roles_and_groups);
+
+/// The dashboard in a real browser (Debian's Chromium driven by playwright-core): sign in by
+/// typing and Enter, open every page, no console error and no failed request (the strict
+/// policy would report a blocked resource as one), no serious or critical axe-core finding, a
+/// screenshot of each page (kept in `RAMPART_UI_SCREENSHOTS` when set, to look at).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser() {
+    super::harness::bounded(async {
+        let s = TestServer::start(Db::Sqlite).await.unwrap();
+        let (evil, _good) = seed(&s).await;
+        let scratch = tempfile::tempdir().unwrap();
+        let out = std::env::var_os("RAMPART_UI_SCREENSHOTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| scratch.path().to_path_buf());
+        std::fs::create_dir_all(&out).unwrap();
+        let pages = [
+            ("fleet", "/ui/".to_owned()),
+            ("agents", "/ui/agents".to_owned()),
+            ("agent", format!("/ui/agents/{}", evil.id)),
+        ];
+        let job = json!({
+            "base": s.api_url,
+            "user": "admin",
+            "password": ADMIN_PASSWORD,
+            "pages": pages.iter().map(|(n, p)| json!({"name": n, "path": p})).collect::<Vec<_>>(),
+            "out": out,
+        });
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/browse.mjs");
+        let run = tokio::process::Command::new("node")
+            .arg(script)
+            .arg(job.to_string())
+            .output()
+            .await
+            .expect("node (scripts/setup-test-deps.sh installs Chromium and playwright-core)");
+        assert!(
+            run.status.success(),
+            "the browser run failed: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(report["login_url"], "/ui/login", "{report}");
+        assert_eq!(report["signed_in"], true);
+        assert_eq!(report["console_errors"], json!([]), "{report}");
+        assert_eq!(report["failed_requests"], json!([]), "{report}");
+        let seen = report["pages"].as_array().unwrap();
+        assert_eq!(seen.len(), pages.len());
+        for (p, (name, _)) in seen.iter().zip(&pages) {
+            assert_eq!(p["status"], 200, "{p}");
+            let grave: Vec<_> = p["violations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+                .collect();
+            assert!(grave.is_empty(), "{name}: {grave:?}");
+            assert!(out.join(format!("{name}.png")).metadata().unwrap().len() > 1000);
+        }
+        assert_eq!(seen[0]["h1"], "Fleet overview");
+        // The hostile host name is text in the title, never a script that ran.
+        assert_eq!(seen[2]["h1"], HOSTILE);
+        assert_eq!(seen[2]["title"], format!("{HOSTILE} · Rampart"));
+        s.finish().await;
+    })
+    .await;
+}

@@ -1,0 +1,74 @@
+// A user in Debian's Chromium, driven by playwright-core: signs in through the form (typing,
+// then Enter), opens each page given, saves a screenshot of each, runs axe-core on each, and
+// records every console error, page error and failed request. Prints one JSON report on
+// stdout; the Rust test (tests/server/ui.rs) judges it.
+//
+// Usage: node browse.mjs '{"base": "https://127.0.0.1:PORT", "user": "...", "password": "...",
+//                          "pages": [{"name": "fleet", "path": "/ui/"}], "out": "/dir"}'
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// Where setup-test-deps.sh installed them (ES modules do not search NODE_PATH).
+const modules = process.env.RAMPART_UI_MODULES ?? '/opt/rampart-test/ui/node_modules';
+// playwright-core is CommonJS: its exports arrive as the module's default.
+const playwright = await import(pathToFileURL(join(modules, 'playwright-core/index.js')).href);
+const chromium = playwright.chromium ?? playwright.default.chromium;
+const axeSource = readFileSync(join(modules, 'axe-core/axe.min.js'), 'utf8');
+
+const job = JSON.parse(process.argv[2]);
+const browser = await chromium.launch({
+  executablePath: process.env.RAMPART_CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  // The machine's flags: no sandbox as root, no GPU, and none of Chromium's own traffic
+  // (the network here is closed).
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const report = { signed_in: false, pages: [], console_errors: [], failed_requests: [] };
+try {
+  // The server's certificate is from its own CA, which this browser profile does not hold.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') report.console_errors.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => report.console_errors.push(`${page.url()}: ${e.message}`));
+  page.on('requestfailed', (r) => report.failed_requests.push(`${r.url()}: ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) {
+      report.failed_requests.push(`${r.url()}: HTTP ${r.status()}`);
+    }
+  });
+
+  // Signing in: the dashboard sends an anonymous browser to the form.
+  await page.goto(`${job.base}/ui/`);
+  report.login_url = new URL(page.url()).pathname;
+  await page.screenshot({ path: join(job.out, 'login.png'), fullPage: true });
+  await page.getByLabel('User name').fill(job.user);
+  await page.getByLabel('Password', { exact: true }).fill(job.password);
+  await Promise.all([page.waitForURL(`${job.base}/ui/`), page.keyboard.press('Enter')]);
+  report.signed_in = true;
+
+  for (const p of job.pages) {
+    const response = await page.goto(`${job.base}${p.path}`);
+    await page.screenshot({ path: join(job.out, `${p.name}.png`), fullPage: true });
+    // Through the DevTools protocol: the page's own policy forbids inline scripts, rightly.
+    await page.evaluate(`${axeSource};0`);
+    const axe = await page.evaluate(async () => {
+      const r = await globalThis.axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+    });
+    report.pages.push({
+      name: p.name,
+      path: p.path,
+      status: response.status(),
+      title: await page.title(),
+      h1: await page.locator('h1').first().textContent(),
+      violations: axe,
+    });
+  }
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));
