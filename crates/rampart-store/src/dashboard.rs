@@ -212,3 +212,74 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// One agent's latest result of one check, with what it saw.
+#[derive(Debug, Clone)]
+pub struct CheckOnHost {
+    /// The agent.
+    pub agent_id: String,
+    /// Its host name.
+    pub hostname: String,
+    /// Its group.
+    pub group: String,
+    /// Its operating system.
+    pub os: String,
+    /// The latest status.
+    pub status: rampart_core::Status,
+    /// Since when the check has had that status on this agent.
+    pub since: OffsetDateTime,
+    /// The run that reported it.
+    pub run_id: String,
+    /// The result as stored (evidence included), when the run is still kept.
+    pub outcome: Option<rampart_core::CheckOutcome>,
+}
+
+impl Store {
+    /// Every agent's latest result of `check_id` of `policy_id` in the scope, optionally of
+    /// one status: failures first, then by host name; at most `limit` rows.
+    pub async fn fleet_check(
+        &self,
+        scope: &FleetScope<'_>,
+        policy_id: &str,
+        check_id: &str,
+        status: Option<rampart_core::Status>,
+        limit: u32,
+    ) -> Result<Vec<CheckOnHost>, StoreError> {
+        let rows = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT l.agent_id, a.hostname, a.grp, a.os, l.status, l.since, l.run_id, c.outcome \
+                 FROM latest_results l JOIN agents a ON a.id = l.agent_id \
+                 LEFT JOIN check_results c ON c.run_id = l.run_id AND c.check_id = l.check_id \
+                 WHERE l.policy_id = ",
+            );
+            qb.push_bind(policy_id.to_owned())
+                .push(" AND l.check_id = ")
+                .push_bind(check_id.to_owned());
+            if let Some(s) = status {
+                qb.push(" AND l.status = ").push_bind(s.as_str().to_owned());
+            }
+            push_scope(&mut qb, scope);
+            qb.push(" ORDER BY CASE l.status WHEN 'fail' THEN 0 WHEN 'error' THEN 1 ELSE 2 END, a.hostname, l.agent_id LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = qb.build().fetch_all(p).await?;
+            rows.iter().map(|r| {
+                let status: String = r.try_get("status")?;
+                let outcome: Option<String> = r.try_get("outcome")?;
+                Ok::<_, StoreError>(CheckOnHost {
+                    agent_id: r.try_get("agent_id")?,
+                    hostname: r.try_get("hostname")?,
+                    group: r.try_get("grp")?,
+                    os: r.try_get("os")?,
+                    status: status.parse().map_err(|e| StoreError::corrupt("latest_results.status", e))?,
+                    since: from_secs(r.try_get("since")?),
+                    run_id: r.try_get("run_id")?,
+                    outcome: outcome
+                        .map(|o| serde_json::from_str(&o))
+                        .transpose()
+                        .map_err(|e| StoreError::corrupt("check_results.outcome", e))?,
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+}

@@ -40,7 +40,7 @@ use sqlx::sqlite::{
 pub use agents::GroupOf;
 pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
-pub use dashboard::{FailingTally, FleetScope, PolicyTally, TrendPoint};
+pub use dashboard::{CheckOnHost, FailingTally, FleetScope, PolicyTally, TrendPoint};
 pub use error::StoreError;
 pub use policies::NewPolicyVersion;
 pub use rampart_intel::rows::{

@@ -313,3 +313,81 @@ pub struct AgentsPage {
 impl Page for AgentsPage {
     const NAME: &'static str = "agents";
 }
+
+/// One rule's evidence on one host.
+#[derive(Debug, Clone)]
+pub struct EvidenceLine {
+    /// The rule as written in the policy.
+    pub rule: String,
+    /// What the rule found (`found`, `not_found`, …).
+    pub verdict: String,
+    /// What was looked at: file and line with the text, a command's output, …
+    pub observations: Vec<String>,
+}
+
+/// One host's latest result of the check.
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    /// The agent id.
+    pub agent_id: String,
+    /// Its host name.
+    pub hostname: String,
+    /// Its group.
+    pub group: String,
+    /// Its operating system.
+    pub os: String,
+    /// The latest status.
+    pub status: String,
+    /// Since when, UTC.
+    pub since: String,
+    /// The run that reported it.
+    pub run_id: String,
+    /// Why it could not be judged, when it could not.
+    pub reason: Option<String>,
+    /// The evidence.
+    pub evidence: Vec<EvidenceLine>,
+}
+
+/// Hosts per latest status of the check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Passing.
+    pub pass: u64,
+    /// Failing.
+    pub fail: u64,
+    /// Not applicable.
+    pub not_applicable: u64,
+    /// Errors, not run, waived.
+    pub other: u64,
+}
+
+/// One check across the fleet: which hosts pass, fail or are not applicable, since when, and
+/// each host's evidence.
+#[derive(Debug, Template)]
+#[template(path = "check.html")]
+pub struct CheckPage {
+    /// Navigation.
+    pub shell: Shell,
+    /// The policy.
+    pub policy_id: String,
+    /// The check.
+    pub check_id: String,
+    /// Its title, from a stored result.
+    pub title: String,
+    /// How to fix it, from a stored result.
+    pub remediation: String,
+    /// Hosts per status (over the group filter, whatever the status filter).
+    pub counts: StatusCounts,
+    /// The status filter's choices (`pass`, `fail`, …).
+    pub statuses: Vec<Choice>,
+    /// The group filter's choices.
+    pub groups: Vec<Choice>,
+    /// The hosts shown.
+    pub hosts: Vec<HostResult>,
+    /// Whether more hosts match than are shown.
+    pub truncated: bool,
+}
+
+impl Page for CheckPage {
+    const NAME: &'static str = "check";
+}

@@ -36,7 +36,11 @@ pub(super) struct FleetQuery {
 
 /// A filter value from a query string: empty means none; anything else must be a valid name
 /// (groups) or short text (operating systems).
-fn filter(name: &str, value: Option<String>, group: bool) -> Result<Option<String>, Refusal> {
+pub(super) fn filter(
+    name: &str,
+    value: Option<String>,
+    group: bool,
+) -> Result<Option<String>, Refusal> {
     let Some(v) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };

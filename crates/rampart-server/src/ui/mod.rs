@@ -6,6 +6,7 @@
 //! what a page lists is filtered to the user's groups. A browser without a session is sent to
 //! the sign-in page. Forms post with the session's CSRF token and from this origin only.
 
+mod check;
 mod fleet;
 mod session;
 
@@ -35,6 +36,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/", get(fleet::overview))
         .route("/ui/agents", get(fleet::agents))
         .route("/ui/agents/{id}", get(fleet::agent))
+        .route("/ui/checks/{policy}/{check}", get(check::check))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))

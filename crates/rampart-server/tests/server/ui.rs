@@ -119,10 +119,23 @@ async fn seed(s: &TestServer) -> (TestAgent, TestAgent) {
             &[("SSH-1", Fail), ("SSH-2", Pass), ("SSH-3", NotApplicable)][..],
         ),
     ] {
-        let (st, v) = agent
-            .poster(s)
-            .post(&submission(run, version, statuses, now))
-            .await;
+        let mut sub = submission(run, version, statuses, now);
+        if agent.id == evil.id {
+            // What the hostile host "saw": markup in a file line.
+            sub.report.policies[0].checks[0].evidence = vec![rampart_core::Evidence {
+                rule: "f:/etc/ssh/sshd_config -> r:^PermitRootLogin".into(),
+                verdict: rampart_core::RuleVerdict::Found,
+                observations: vec![rampart_core::Observation {
+                    kind: rampart_core::ObservationKind::File,
+                    target: "/etc/ssh/sshd_config".into(),
+                    line: Some(7),
+                    text: Some(HOSTILE.into()),
+                    detail: None,
+                }],
+            }];
+            sub.report.refresh();
+        }
+        let (st, v) = agent.poster(s).post(&sub).await;
         assert_eq!(st, 200, "{v}");
     }
     (evil, good)
@@ -222,11 +235,12 @@ async fn sign_in_overview_and_sign_out(db: Db) {
     );
     // SSH-1 fails on both hosts, first in the top list; both are new today.
     let top = p.body.find("id=\"top-h\"").unwrap();
-    assert!(p.body[top..].contains("<th scope=\"row\">SSH-1</th><td class=\"num\">2</td>"));
-    assert!(
-        p.body
-            .contains("Check <strong>SSH-1</strong> of test-ssh newly failing on 2 hosts")
-    );
+    assert!(p.body[top..].contains(
+        "<th scope=\"row\"><a href=\"/ui/checks/test-ssh/SSH-1\">SSH-1</a></th><td class=\"num\">2</td>"
+    ));
+    assert!(p.body.contains(
+        "<a href=\"/ui/checks/test-ssh/SSH-1\"><strong>SSH-1</strong></a> of test-ssh newly failing on 2 hosts"
+    ));
     assert!(p.body.contains("<span class=\"n\">2</span> enrolled"));
     assert!(p.body.contains("<span class=\"n\">2</span> online"));
     // The hostile OS is an escaped filter choice, never markup.
@@ -271,9 +285,41 @@ async fn sign_in_overview_and_sign_out(db: Db) {
     assert!(!p.body.contains(HOSTILE));
     assert!(p.body.contains("<title>&#60;script&#62;"));
     assert!(p.body.contains("<code>run-evil-0001</code>"));
+    assert!(p.body.contains(
+        "<a href=\"/ui/checks/test-ssh/SSH-2\">SSH-2</a></th><td><span class=\"status fail\">fail</span>"
+    ));
+
+    // One check across the fleet: both hosts fail it, the hostile one's evidence is text.
+    let p = page(&s, "/ui/checks/test-ssh/SSH-1", Some(&cookie)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("<span class=\"n\">2</span> failing"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("<span class=\"n\">0</span> passing"));
+    assert!(!p.body.contains(HOSTILE));
     assert!(
         p.body
-            .contains("<th scope=\"row\">SSH-2</th><td><span class=\"status fail\">fail</span>")
+            .contains("<code>/etc/ssh/sshd_config:7: &#60;script&#62;"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("<strong>found</strong>"));
+    let p = page(&s, "/ui/checks/test-ssh/SSH-2?status=pass", Some(&cookie)).await;
+    assert!(
+        p.body
+            .contains(&format!("<a href=\"/ui/agents/{}\">web-01</a>", good.id)),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains(&format!("/ui/agents/{}", evil.id)));
+    assert!(p.body.contains("<option value=\"pass\" selected>"));
+    assert_eq!(
+        page(&s, "/ui/checks/test-ssh/SSH-2?status=bogus", Some(&cookie))
+            .await
+            .status,
+        400
     );
     let p = page(&s, "/ui/agents/no-such-agent", Some(&cookie)).await;
     assert_eq!(p.status, 404);
@@ -407,6 +453,7 @@ async fn in_a_browser() {
             ("fleet", "/ui/".to_owned()),
             ("agents", "/ui/agents".to_owned()),
             ("agent", format!("/ui/agents/{}", evil.id)),
+            ("check", "/ui/checks/test-ssh/SSH-1".to_owned()),
         ];
         let job = json!({
             "base": s.api_url,

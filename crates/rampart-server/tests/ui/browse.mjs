@@ -34,7 +34,12 @@ try {
     if (m.type() === 'error') report.console_errors.push(`${page.url()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => report.console_errors.push(`${page.url()}: ${e.message}`));
-  page.on('requestfailed', (r) => report.failed_requests.push(`${r.url()}: ${r.failure()?.errorText}`));
+  // A request the browser itself gave up on when the page moved on (the icon of a page left
+  // at once) is not a failure.
+  page.on('requestfailed', (r) => {
+    const why = r.failure()?.errorText;
+    if (why !== 'net::ERR_ABORTED') report.failed_requests.push(`${r.url()}: ${why}`);
+  });
   page.on('response', (r) => {
     if (r.status() >= 400) {
       report.failed_requests.push(`${r.url()}: HTTP ${r.status()}`);
