@@ -152,16 +152,52 @@ pub struct Choice {
     pub selected: bool,
 }
 
+/// A filter's menu: its query parameter, its label, the text of its "no filter" entry and its
+/// choices.
+#[derive(Debug, Clone)]
+pub struct Select {
+    /// The query parameter (and the element's id).
+    pub name: &'static str,
+    /// The label.
+    pub label: &'static str,
+    /// The entry that removes the filter.
+    pub any: &'static str,
+    /// The values.
+    pub choices: Vec<Choice>,
+}
+
+impl Select {
+    /// A menu of `values` with `selected` marked.
+    pub fn new(
+        name: &'static str,
+        label: &'static str,
+        any: &'static str,
+        values: impl IntoIterator<Item = String>,
+        selected: Option<&str>,
+    ) -> Select {
+        Select {
+            name,
+            label,
+            any,
+            choices: values
+                .into_iter()
+                .map(|value| Choice {
+                    selected: selected == Some(value.as_str()),
+                    value,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The fleet overview.
 #[derive(Debug, Template)]
 #[template(path = "fleet.html")]
 pub struct FleetPage {
     /// Navigation.
     pub shell: Shell,
-    /// Groups the user may see, to filter by.
-    pub groups: Vec<Choice>,
-    /// Operating systems reported, to filter by.
-    pub oses: Vec<Choice>,
+    /// The filters: the groups the user may see, the operating systems reported.
+    pub filters: Vec<Select>,
     /// Whether a filter is applied.
     pub filtered: bool,
     /// Agents by state.
@@ -378,10 +414,8 @@ pub struct CheckPage {
     pub remediation: String,
     /// Hosts per status (over the group filter, whatever the status filter).
     pub counts: StatusCounts,
-    /// The status filter's choices (`pass`, `fail`, …).
-    pub statuses: Vec<Choice>,
-    /// The group filter's choices.
-    pub groups: Vec<Choice>,
+    /// The filters: status (`pass`, `fail`, …) and group.
+    pub filters: Vec<Select>,
     /// The hosts shown.
     pub hosts: Vec<HostResult>,
     /// Whether more hosts match than are shown.

@@ -405,6 +405,19 @@ pub(crate) async fn end_session(
             "this call was made with an API token, not a session: revoke the token instead",
         ));
     };
+    close_session(&app, &caller, id_hash).await?;
+    Ok((
+        [(axum::http::header::SET_COOKIE, session_cookie("", 0))],
+        Json(Done { ok: true }),
+    ))
+}
+
+/// Ends the caller's browser session `id_hash`: the row revoked, the audit entry written.
+pub(crate) async fn close_session(
+    app: &App,
+    caller: &Caller,
+    id_hash: &str,
+) -> Result<(), ApiError> {
     app.store
         .revoke_session(id_hash, OffsetDateTime::now_utc())
         .await?;
@@ -416,10 +429,7 @@ pub(crate) async fn end_session(
             Outcome::Success,
         ))
         .await?;
-    Ok((
-        [(axum::http::header::SET_COOKIE, session_cookie("", 0))],
-        Json(Done { ok: true }),
-    ))
+    Ok(())
 }
 
 /// `POST /api/v1/me/logout-everywhere`: end every session of the caller (API tokens stay).

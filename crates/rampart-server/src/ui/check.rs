@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, Request, State};
 use rampart_access::{Permission, Target};
 use rampart_core::{ObservationKind, RuleVerdict, Status};
 use rampart_store::FleetScope;
-use rampart_ui::{CheckPage, Choice, EvidenceLine, HostResult, StatusCounts};
+use rampart_ui::{CheckPage, EvidenceLine, HostResult, Select, StatusCounts};
 use serde::Deserialize;
 
 use super::{AppState, PageResult, Viewer, html, when};
@@ -148,20 +148,16 @@ pub(super) async fn check(
                 run_id: r.run_id,
             })
             .collect(),
-        statuses: STATUSES
-            .iter()
-            .map(|s| Choice {
-                value: s.as_str().to_owned(),
-                selected: status == Some(*s),
-            })
-            .collect(),
-        groups: groups
-            .into_iter()
-            .map(|g| Choice {
-                selected: group.as_deref() == Some(g.as_str()),
-                value: g,
-            })
-            .collect(),
+        filters: vec![
+            Select::new(
+                "status",
+                "Status",
+                "Any",
+                STATUSES.iter().map(|s| s.as_str().to_owned()),
+                status.map(Status::as_str),
+            ),
+            Select::new("group", "Group", "All groups", groups, group.as_deref()),
+        ],
         shell: viewer.shell,
         policy_id,
         check_id,

@@ -7,8 +7,8 @@ use rampart_access::{Permission, Target};
 use rampart_store::{AgentStatus, FleetScope};
 use rampart_ui::svg::Trend;
 use rampart_ui::{
-    AgentCheck, AgentCounts, AgentHeader, AgentPage, AgentPolicy, AgentRow, AgentsPage, Choice,
-    FailingCheck, FleetPage, PolicyScore, RunRow,
+    AgentCheck, AgentCounts, AgentHeader, AgentPage, AgentPolicy, AgentRow, AgentsPage,
+    FailingCheck, FleetPage, PolicyScore, RunRow, Select,
 };
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
@@ -149,20 +149,10 @@ pub(super) async fn overview(
     };
     let page = FleetPage {
         shell: viewer.shell,
-        groups: groups
-            .into_iter()
-            .map(|g| Choice {
-                selected: group.as_deref() == Some(g.as_str()),
-                value: g,
-            })
-            .collect(),
-        oses: oses
-            .into_iter()
-            .map(|o| Choice {
-                selected: os.as_deref() == Some(o.as_str()),
-                value: o,
-            })
-            .collect(),
+        filters: vec![
+            Select::new("group", "Group", "All groups", groups, group.as_deref()),
+            Select::new("os", "Operating system", "All", oses, os.as_deref()),
+        ],
         filtered: group.is_some() || os.is_some(),
         agents: counts,
         policies: tallies

@@ -8,10 +8,8 @@ use axum::Form;
 use axum::extract::{ConnectInfo, FromRequest as _, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
-use rampart_audit::Outcome;
 use rampart_ui::LoginPage;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 use super::{AppState, PageResult, Refusal};
 use crate::error::ApiError;
@@ -156,17 +154,7 @@ pub(super) async fn logout(State(app): AppState, req: Request) -> Response {
             )));
         }
         if let Some(id_hash) = &caller.session {
-            app.store
-                .revoke_session(id_hash, OffsetDateTime::now_utc())
-                .await
-                .map_err(ApiError::from)?;
-            app.audit
-                .record(caller.event(
-                    "session.end",
-                    format!("user:{}", caller.user.name),
-                    Outcome::Success,
-                ))
-                .await?;
+            login::close_session(&app, &caller, id_hash).await?;
         }
         Ok(())
     }
