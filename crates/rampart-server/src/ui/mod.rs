@@ -248,6 +248,9 @@ impl Viewer {
     }
 }
 
+/// `State` for the handlers, short.
+type AppState = State<Arc<App>>;
+
 /// Formats a time for a page: UTC, to the minute.
 fn when(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -269,6 +272,3 @@ mod tests {
         assert_eq!(super::when(t), "2026-12-03 20:05");
     }
 }
-
-/// `State` for the handlers, short.
-type AppState = State<Arc<App>>;
