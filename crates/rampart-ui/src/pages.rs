@@ -297,6 +297,46 @@ pub struct RunRow {
     pub failed: u32,
 }
 
+/// A signed attestation of one of the agent's runs.
+#[derive(Debug, Clone)]
+pub struct AttestationRow {
+    /// Its id (the JWS's `jti`).
+    pub jti: String,
+    /// The policy.
+    pub policy_id: String,
+    /// `compliant`, `noncompliant`, …, as signed.
+    pub status: String,
+    /// The signed score, as text.
+    pub score: String,
+    /// When it was issued, UTC.
+    pub issued: String,
+    /// When it expires, UTC.
+    pub expires: String,
+    /// `current`, `superseded` (a newer run of its policy has one), `expired`.
+    pub state: String,
+    /// Where its offline bundle is downloaded from.
+    pub bundle_url: String,
+}
+
+/// A threat-intel match on the agent.
+#[derive(Debug, Clone)]
+pub struct HitRow {
+    /// The indicator matched.
+    pub indicator: String,
+    /// Its kind.
+    pub kind: String,
+    /// What the agent reported (a connection, a listener, a hosts entry, …).
+    pub observable: String,
+    /// Where it was seen.
+    pub context: String,
+    /// The feeds listing the indicator.
+    pub feeds: String,
+    /// Last seen, UTC.
+    pub last_seen: String,
+    /// How many times.
+    pub count: i64,
+}
+
 /// One agent.
 #[derive(Debug, Template)]
 #[template(path = "agent.html")]
@@ -311,6 +351,10 @@ pub struct AgentPage {
     pub failing: Vec<AgentCheck>,
     /// Newest runs first.
     pub runs: Vec<RunRow>,
+    /// The newest attestations.
+    pub attestations: Vec<AttestationRow>,
+    /// Threat-intel matches, when the viewer may read intel (`None` otherwise: not shown).
+    pub hits: Option<Vec<HitRow>>,
 }
 
 impl Page for AgentPage {

@@ -8,7 +8,7 @@ use rampart_store::{AgentStatus, FleetScope};
 use rampart_ui::svg::Trend;
 use rampart_ui::{
     AgentCheck, AgentCounts, AgentHeader, AgentPage, AgentPolicy, AgentRow, AgentsPage,
-    FailingCheck, FleetPage, PolicyScore, RunRow, Select,
+    AttestationRow, FailingCheck, FleetPage, HitRow, PolicyScore, RunRow, Select,
 };
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
@@ -239,10 +239,21 @@ pub(super) async fn agent(
         return Err(not_found());
     }
     let now = OffsetDateTime::now_utc();
-    let (latest, runs) = async {
+    // Intel matches only for a viewer who may read intel; otherwise the section is not there.
+    let reads_intel = viewer
+        .caller
+        .check(Permission::IntelRead, Target::Fleet)
+        .is_ok();
+    let (latest, runs, attestations, hits) = async {
         Ok::<_, rampart_store::StoreError>((
             app.store.latest_results(&id, None).await?,
             app.store.agent_runs(&id, None, 50).await?,
+            app.store.agent_attestations(&id, None, 10).await?,
+            if reads_intel {
+                Some(app.store.intel_hits(Some(&id), 0, 50).await?)
+            } else {
+                None
+            },
         ))
     }
     .await
@@ -312,6 +323,43 @@ pub(super) async fn agent(
                 failed: r.summary.failed,
             })
             .collect(),
+        attestations: attestations
+            .into_iter()
+            .map(|a| AttestationRow {
+                bundle_url: format!(
+                    "/api/v1/agents/{}/attestations/{}/bundle",
+                    a.agent_id, a.jti
+                ),
+                state: if a.expires_at <= now {
+                    "expired"
+                } else if a.stale {
+                    "superseded"
+                } else {
+                    "current"
+                }
+                .to_owned(),
+                score: format!("{:.1} %", a.score),
+                issued: when(a.issued_at),
+                expires: when(a.expires_at),
+                jti: a.jti,
+                policy_id: a.policy_id,
+                status: a.status,
+            })
+            .collect(),
+        hits: hits.map(|hits| {
+            hits.into_iter()
+                .map(|h| HitRow {
+                    indicator: h.indicator,
+                    kind: h.indicator_kind.as_str().to_owned(),
+                    observable: h.observable,
+                    context: h.context,
+                    feeds: h.feeds.join(", "),
+                    last_seen: time::OffsetDateTime::from_unix_timestamp(h.last_seen)
+                        .map_or_else(|_| h.last_seen.to_string(), when),
+                    count: h.count,
+                })
+                .collect()
+        }),
         shell: viewer.shell,
     };
     html(&page)

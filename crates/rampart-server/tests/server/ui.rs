@@ -321,6 +321,47 @@ async fn sign_in_overview_and_sign_out(db: Db) {
             .status,
         400
     );
+    // The run's attestation, once the issuer signed it, with its bundle to download; no
+    // intel match.
+    let jti = loop {
+        let v = s
+            .get(&format!("/api/v1/agents/{}/attestations", evil.id))
+            .await;
+        if let Some(jti) = v[0]["jti"].as_str() {
+            break jti.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let p = page(&s, &format!("/ui/agents/{}", evil.id), Some(&cookie)).await;
+    let bundle = format!("/api/v1/agents/{}/attestations/{jti}/bundle", evil.id);
+    assert!(
+        p.body.contains(&format!(
+            "<a href=\"{bundle}\" download=\"attestation-{jti}.json\">"
+        )),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<td>noncompliant</td><td class=\"num\">0.0 %</td>"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("<td>current</td>"));
+    assert!(
+        p.body
+            .contains("Nothing this agent reported matches a known-bad indicator.")
+    );
+    let r = s
+        .http
+        .get(s.url(&bundle))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert!(b["attestation"].as_str().unwrap().starts_with("ey"));
     let p = page(&s, "/ui/agents/no-such-agent", Some(&cookie)).await;
     assert_eq!(p.status, 404);
     assert!(
