@@ -5,11 +5,10 @@ use std::collections::BTreeSet;
 use axum::extract::{Path, Query, Request, State};
 use rampart_access::{Permission, Target};
 use rampart_core::{ObservationKind, RuleVerdict, Status};
-use rampart_store::FleetScope;
 use rampart_ui::{CheckPage, EvidenceLine, HostResult, Select, StatusCounts};
 use serde::Deserialize;
 
-use super::{AppState, PageResult, Viewer, html, when};
+use super::{AppState, PageResult, Scope, Viewer, html, when};
 use crate::error::ApiError;
 
 /// Hosts listed at most; the counts above the list cover them all up to this many too.
@@ -80,16 +79,9 @@ pub(super) async fn check(
             ))
         })?),
     };
-    let group = super::fleet::filter("group", q.group, true).map_err(|e| viewer.refuse(e))?;
-    if let Some(g) = &group {
-        viewer.require(Permission::ResultsRead, Target::Group(g))?;
-    }
-    let visible: Option<Vec<String>> = viewer.caller.groups().map(|g| g.into_iter().collect());
-    let scope = FleetScope {
-        visible: visible.as_deref(),
-        group: group.as_deref(),
-        os: None,
-    };
+    let asked = Scope::of(&viewer, q.group, None)?;
+    let scope = asked.store();
+    let group = &asked.group;
     let (rows, agents) = async {
         Ok::<_, rampart_store::StoreError>((
             app.store

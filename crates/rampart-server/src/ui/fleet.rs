@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, Query, Request, State};
 use rampart_access::{Permission, Target};
-use rampart_store::{AgentStatus, FleetScope};
+use rampart_store::AgentStatus;
 use rampart_ui::svg::Trend;
 use rampart_ui::{
     AgentCheck, AgentCounts, AgentHeader, AgentPage, AgentPolicy, AgentRow, AgentsPage,
@@ -13,7 +13,7 @@ use rampart_ui::{
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
-use super::{AppState, PageResult, Refusal, Viewer, html, when};
+use super::{AppState, PageResult, Refusal, Scope, Viewer, html, when};
 use crate::error::ApiError;
 
 /// An agent with no stored run for this long is stale: it heartbeats but does not scan.
@@ -72,17 +72,9 @@ pub(super) async fn overview(
     let (parts, _) = req.into_parts();
     let viewer = Viewer::of(&app, &parts, "/ui/").await?;
     viewer.require(Permission::ResultsRead, Target::Listing)?;
-    let group = filter("group", q.group, true).map_err(|e| viewer.refuse(e))?;
-    let os = filter("os", q.os, false).map_err(|e| viewer.refuse(e))?;
-    if let Some(g) = &group {
-        viewer.require(Permission::ResultsRead, Target::Group(g))?;
-    }
-    let visible: Option<Vec<String>> = viewer.caller.groups().map(|g| g.into_iter().collect());
-    let scope = FleetScope {
-        visible: visible.as_deref(),
-        group: group.as_deref(),
-        os: os.as_deref(),
-    };
+    let asked = Scope::of(&viewer, q.group, q.os)?;
+    let scope = asked.store();
+    let (group, os) = (&asked.group, &asked.os);
     let now = OffsetDateTime::now_utc();
     app.flush_heartbeats().await;
     let load = async {

@@ -251,6 +251,41 @@ impl Viewer {
 /// `State` for the handlers, short.
 type AppState = State<Arc<App>>;
 
+/// The agents a fleet page covers: the viewer's groups, narrowed by the group and operating
+/// system the page was asked for (a group the viewer may not read results of is refused).
+pub(crate) struct Scope {
+    visible: Option<Vec<String>>,
+    /// The group asked for.
+    pub group: Option<String>,
+    /// The operating system asked for.
+    pub os: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `viewer`'s request for `group` and `os` (query values, checked here).
+    fn of(viewer: &Viewer, group: Option<String>, os: Option<String>) -> Result<Scope, Refusal> {
+        let group = fleet::filter("group", group, true).map_err(|e| viewer.refuse(e))?;
+        let os = fleet::filter("os", os, false).map_err(|e| viewer.refuse(e))?;
+        if let Some(g) = &group {
+            viewer.require(Permission::ResultsRead, Target::Group(g))?;
+        }
+        Ok(Scope {
+            visible: viewer.caller.groups().map(|g| g.into_iter().collect()),
+            group,
+            os,
+        })
+    }
+
+    /// The store's view of it.
+    fn store(&self) -> rampart_store::FleetScope<'_> {
+        rampart_store::FleetScope {
+            visible: self.visible.as_deref(),
+            group: self.group.as_deref(),
+            os: self.os.as_deref(),
+        }
+    }
+}
+
 /// Formats a time for a page: UTC, to the minute.
 fn when(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
