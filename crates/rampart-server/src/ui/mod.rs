@@ -41,6 +41,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/logout", post(session::logout))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
         .route(rampart_ui::ICON_PATH, get(icon))
+        .route("/ui/{*rest}", get(no_page))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn(headers))
         .with_state(app)
@@ -78,6 +79,17 @@ async fn stylesheet() -> Response {
         rampart_ui::STYLESHEET,
     )
         .into_response()
+}
+
+/// A path under `/ui/` that is no page: a 404 page (with the navigation for someone signed
+/// in), not the API's problem object.
+async fn no_page(State(app): AppState, req: Request) -> Refusal {
+    let (parts, _) = req.into_parts();
+    let missing = Refusal::page(StatusCode::NOT_FOUND, "Not found", "There is no such page.");
+    match Viewer::of(&app, &parts, "").await {
+        Ok(viewer) => viewer.refuse(missing),
+        Err(_) => missing,
+    }
 }
 
 async fn icon() -> Response {

@@ -362,6 +362,12 @@ async fn sign_in_overview_and_sign_out(db: Db) {
     assert_eq!(r.status(), 200);
     let b: serde_json::Value = r.json().await.unwrap();
     assert!(b["attestation"].as_str().unwrap().starts_with("ey"));
+    let p = page(&s, "/ui/no/such/page", Some(&cookie)).await;
+    assert_eq!(p.status, 404);
+    assert!(p.body.contains("There is no such page.") && p.body.contains("Sign out"));
+    let p = page(&s, "/ui/no/such/page", None).await;
+    assert_eq!(p.status, 404);
+    assert!(p.body.contains("There is no such page.") && !p.body.contains("Sign out"));
     let p = page(&s, "/ui/agents/no-such-agent", Some(&cookie)).await;
     assert_eq!(p.status, 404);
     assert!(
