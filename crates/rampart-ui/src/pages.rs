@@ -93,6 +93,17 @@ impl AgentCounts {
     }
 }
 
+/// Passed over passed and failed, in percent, or `None` when nothing was judged.
+fn score(passed: u64, failed: u64) -> Option<f64> {
+    let judged = passed + failed;
+    (judged > 0).then(|| passed as f64 / judged as f64 * 100.0)
+}
+
+/// [`score`] as a page shows it: one decimal, or a dash when nothing was judged.
+fn score_text(passed: u64, failed: u64) -> String {
+    score(passed, failed).map_or_else(|| "–".to_owned(), |s| format!("{s:.1} %"))
+}
+
 /// One policy across the (filtered) fleet, from the latest state of every check on every host.
 #[derive(Debug, Clone)]
 pub struct PolicyScore {
@@ -114,14 +125,12 @@ impl PolicyScore {
     /// Passed over passed and failed, in percent (Wazuh's score), or `None` when nothing was
     /// judged.
     pub fn score(&self) -> Option<f64> {
-        let judged = self.passed + self.failed;
-        (judged > 0).then(|| self.passed as f64 / judged as f64 * 100.0)
+        score(self.passed, self.failed)
     }
 
     /// The score as text.
     pub fn score_text(&self) -> String {
-        self.score()
-            .map_or_else(|| "–".to_owned(), |s| format!("{s:.1} %"))
+        score_text(self.passed, self.failed)
     }
 
     /// The stacked bar.
@@ -253,12 +262,7 @@ pub struct AgentPolicy {
 impl AgentPolicy {
     /// Passed over judged, as text.
     pub fn score_text(&self) -> String {
-        let judged = self.passed + self.failed;
-        if judged == 0 {
-            "–".to_owned()
-        } else {
-            format!("{:.1} %", self.passed as f64 / judged as f64 * 100.0)
-        }
+        score_text(self.passed, self.failed)
     }
 
     /// The stacked bar.
