@@ -18,6 +18,7 @@ mod attest;
 pub mod audit;
 mod bootstrap;
 mod config;
+mod enrolment;
 mod error;
 mod ingest;
 mod intel;

@@ -10,9 +10,11 @@
 //! the rendered text. That keeps every page testable without a server and keeps the data
 //! access (and who may see what) in one place, the server.
 
+pub mod admin;
 pub mod pages;
 pub mod svg;
 
+pub use admin::*;
 pub use pages::*;
 
 /// The dashboard's policy: its own stylesheet and script only, forms posting only to itself,

@@ -13,7 +13,7 @@ use rampart_store::{
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::authorize::Caller;
 use super::body::ApiJson;
@@ -24,97 +24,13 @@ use crate::api::{
 use crate::app::App;
 use crate::error::ApiError;
 
-/// Longest enrolment-token lifetime accepted: tokens are meant to be short-lived.
-const MAX_TOKEN_TTL: Duration = Duration::days(7);
-
 pub(crate) async fn create_token(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    rampart_core::names::check_name("group", &req.group)
-        .and_then(|()| rampart_core::names::check_labels(req.labels.iter()))
-        .map_err(|e| ApiError::bad_request("invalid_field", e))?;
-    caller.check(Permission::EnrolmentManage, AccessTarget::Group(&req.group))?;
-    let ttl = Duration::seconds(req.ttl_secs);
-    if ttl < Duration::seconds(10) || ttl > MAX_TOKEN_TTL {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "ttl_secs: between 10 and 604800",
-        ));
-    }
-    if req.max_uses == 0 {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "max_uses: at least 1",
-        ));
-    }
-    if let Some(id) = &req.agent_id {
-        let Some(agent) = app.store.agent(id).await? else {
-            return Err(ApiError::not_found("agent", id));
-        };
-        caller.check(
-            Permission::EnrolmentManage,
-            AccessTarget::Group(&agent.group),
-        )?;
-        if req.max_uses != 1 {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                "max_uses: a re-enrolment token is single-use",
-            ));
-        }
-    }
-    let now = OffsetDateTime::now_utc();
-    let jti = uuid::Uuid::new_v4().to_string();
-    let (token, claims) = app
-        .tokens
-        .issue(
-            &app.enrol_audience,
-            &jti,
-            &req.group,
-            &req.labels,
-            &app.ca().root_fingerprint(),
-            req.agent_id.as_deref(),
-            now,
-            ttl,
-        )
-        .map_err(ApiError::internal)?;
-    let record = EnrolmentToken {
-        jti: jti.clone(),
-        group: req.group,
-        labels: req.labels,
-        audience: app.enrol_audience.clone(),
-        max_uses: req.max_uses,
-        uses: 0,
-        expires_at: OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now),
-        created_at: now,
-        revoked_at: None,
-        reenrol_agent_id: req.agent_id,
-    };
-    app.store.insert_enrolment_token(&record).await?;
-    tracing::info!(%jti, group = %record.group, max_uses = record.max_uses, "enrolment token created");
-    let mut event = caller
-        .event(
-            "enrolment_token.create",
-            format!("enrolment-token:{jti}"),
-            Outcome::Success,
-        )
-        .detail("group", record.group.clone())
-        .detail("max_uses", record.max_uses.to_string())
-        .detail("expires", rfc3339(record.expires_at));
-    if let Some(agent) = &record.reenrol_agent_id {
-        event = event.detail("reenrol_agent", agent.clone());
-    }
-    app.audit.record(event).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenCreated {
-            token,
-            jti,
-            expires_at: rfc3339(record.expires_at),
-            audience: record.audience,
-        }),
-    ))
+    let created = crate::enrolment::issue(&app, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -126,9 +42,7 @@ pub(crate) async fn list_tokens(
     State(app): State<Arc<App>>,
     caller: Caller,
 ) -> Result<Json<Vec<EnrolmentToken>>, ApiError> {
-    let mut tokens = app.store.enrolment_tokens().await?;
-    tokens.retain(|t| caller.sees(&t.group));
-    Ok(Json(tokens))
+    crate::enrolment::visible(&app, &caller).await.map(Json)
 }
 
 pub(crate) async fn revoke_token(
@@ -136,22 +50,8 @@ pub(crate) async fn revoke_token(
     caller: Caller,
     Path(jti): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
-    if app
-        .store
-        .revoke_enrolment_token(&jti, OffsetDateTime::now_utc())
-        .await?
-    {
-        app.audit
-            .record(caller.event(
-                "enrolment_token.revoke",
-                format!("enrolment-token:{jti}"),
-                Outcome::Success,
-            ))
-            .await?;
-        Ok(Json(Done { ok: true }))
-    } else {
-        Err(ApiError::not_found("token", &jti))
-    }
+    crate::enrolment::revoke(&app, &caller, &jti).await?;
+    Ok(Json(Done { ok: true }))
 }
 
 fn view(app: &App, agent: Agent, now: OffsetDateTime) -> AgentView {

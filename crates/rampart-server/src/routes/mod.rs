@@ -38,6 +38,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::app::App;
 use crate::error::ApiError;
+pub(crate) use admin::rfc3339;
 pub(crate) use authorize::On;
 pub(crate) use authorize::{Caller, authenticate};
 pub(crate) use login::CONCURRENT_CHECKS as CONCURRENT_PASSWORD_CHECKS;

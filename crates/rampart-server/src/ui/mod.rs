@@ -7,14 +7,16 @@
 //! the sign-in page. Forms post with the session's CSRF token and from this origin only.
 
 mod check;
+mod enrolment;
 mod fleet;
 mod session;
+mod waivers;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -25,8 +27,9 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::routes::Caller;
 
-/// The largest form a page posts (sign-in, sign-out): a user name and passwords.
-const FORM_LIMIT: usize = 16 * 1024;
+/// The largest form a page posts: a waiver request (a justification of 2,000 characters, each
+/// up to 12 bytes once percent-encoded) and room for the rest.
+const FORM_LIMIT: usize = 32 * 1024;
 
 /// The dashboard's routes, with their own headers (the policy the pages need) and errors as
 /// pages rather than problem objects.
@@ -37,6 +40,13 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/agents", get(fleet::agents))
         .route("/ui/agents/{id}", get(fleet::agent))
         .route("/ui/checks/{policy}/{check}", get(check::check))
+        .route(waivers::PATH, get(waivers::inbox).post(waivers::request))
+        .route("/ui/waivers/{id}/decide", post(waivers::decide))
+        .route(
+            enrolment::PATH,
+            get(enrolment::list).post(enrolment::create),
+        )
+        .route("/ui/tokens/{jti}/revoke", post(enrolment::revoke))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
@@ -208,9 +218,11 @@ fn html<T: rampart_ui::Page>(page: &T) -> PageResult {
 }
 
 /// The sections of the dashboard, in navigation order, with what opening each needs.
-const SECTIONS: [(&str, &str, Permission); 2] = [
+const SECTIONS: [(&str, &str, Permission); 4] = [
     ("/ui/", "Fleet", Permission::ResultsRead),
     ("/ui/agents", "Agents", Permission::AgentsRead),
+    (waivers::PATH, "Waivers", Permission::ResultsRead),
+    (enrolment::PATH, "Enrolment", Permission::EnrolmentRead),
 ];
 
 /// The signed-in user of a page request, and their navigation.
@@ -257,6 +269,84 @@ impl Viewer {
     /// A refusal of this viewer's request, with their navigation.
     fn refuse(&self, e: impl Into<Refusal>) -> Refusal {
         e.into().with_shell(self.shell.clone())
+    }
+}
+
+/// A form must come from a page of this server: a browser says where a post comes from
+/// (`Sec-Fetch-Site`, `Origin`), and a cross-site post is refused even before the CSRF token
+/// is looked at (signing a victim into an attacker's account needs no token).
+pub(super) fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
+    let refused = || {
+        Refusal::from(ApiError::forbidden(
+            "cross_site",
+            "this form was posted from another site",
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.to_str(), Ok("same-origin" | "none"))
+    {
+        return Err(refused());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let expected = host.map(|h| format!("https://{h}"));
+        if origin.to_str().ok() != expected.as_deref() {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+/// What every form of a signed-in page carries besides its own fields.
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl Viewer {
+    /// The viewer of a form post and the form's fields, once the post is known to come from a
+    /// page of this session: from this origin, as a form, within the size limit, carrying the
+    /// session's CSRF token. An API token has no CSRF token: forms are for browser sessions.
+    async fn posted<F: serde::de::DeserializeOwned>(
+        app: &App,
+        req: Request,
+        current: &str,
+    ) -> Result<(Viewer, F), Refusal> {
+        let (parts, body) = req.into_parts();
+        same_origin(&parts.headers)?;
+        let viewer = Viewer::of(app, &parts, current).await?;
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(viewer.refuse(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "a form posts application/x-www-form-urlencoded",
+            )));
+        }
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
+            viewer.refuse(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a form is at most {FORM_LIMIT} bytes"),
+            ))
+        })?;
+        let bad = |e: serde_urlencoded::de::Error| {
+            viewer.refuse(ApiError::bad_request("invalid_form", e.to_string()))
+        };
+        let CsrfField { csrf } = serde_urlencoded::from_bytes(&bytes).map_err(bad)?;
+        if !viewer.caller.csrf_matches(&csrf) {
+            return Err(viewer.refuse(ApiError::forbidden(
+                "csrf_failed",
+                "this form did not come from a page of this session: reload the page and try again",
+            )));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(bad)?;
+        Ok((viewer, form))
     }
 }
 

@@ -5,13 +5,13 @@
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequest as _, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use rampart_ui::LoginPage;
 use serde::Deserialize;
 
-use super::{AppState, PageResult, Refusal};
+use super::{AppState, PageResult, Refusal, Viewer, same_origin};
 use crate::error::ApiError;
 use crate::routes::login;
 
@@ -24,37 +24,9 @@ pub(super) struct LoginForm {
     new_password: Option<String>,
 }
 
-/// The sign-out form.
+/// The sign-out form: its CSRF token only, which [`Viewer::posted`] checks.
 #[derive(Deserialize)]
-pub(super) struct LogoutForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-/// A form must come from a page of this server: a browser says where a post comes from
-/// (`Sec-Fetch-Site`, `Origin`), and a cross-site post is refused even before the CSRF token
-/// is looked at (signing a victim into an attacker's account needs no token).
-fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
-    let refused = || {
-        Refusal::from(ApiError::forbidden(
-            "cross_site",
-            "this form was posted from another site",
-        ))
-    };
-    if let Some(site) = headers.get("sec-fetch-site")
-        && !matches!(site.to_str(), Ok("same-origin" | "none"))
-    {
-        return Err(refused());
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let expected = host.map(|h| format!("https://{h}"));
-        if origin.to_str().ok() != expected.as_deref() {
-            return Err(refused());
-        }
-    }
-    Ok(())
-}
+struct CsrfOnly {}
 
 fn login_form(
     app: &crate::app::App,
@@ -135,26 +107,14 @@ pub(super) async fn login(
 
 /// `POST /ui/logout`: ends the session (with its CSRF token) and goes back to the form.
 pub(super) async fn logout(State(app): AppState, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
     let signed_out = (
         AppendHeaders([(header::SET_COOKIE, login::session_cookie("", 0))]),
         Redirect::to("/ui/login"),
     );
     let result: Result<(), Refusal> = async {
-        same_origin(&parts.headers)?;
-        let caller = crate::routes::authenticate(&app, &parts).await?;
-        let request = Request::from_parts(parts, body);
-        let Form(form) = Form::<LogoutForm>::from_request(request, &app)
-            .await
-            .map_err(|e| Refusal::from(ApiError::bad_request("invalid_form", e.body_text())))?;
-        if !caller.csrf_matches(&form.csrf) {
-            return Err(Refusal::from(ApiError::forbidden(
-                "csrf_failed",
-                "this sign-out did not come from a page of this session",
-            )));
-        }
-        if let Some(id_hash) = &caller.session {
-            login::close_session(&app, &caller, id_hash).await?;
+        let (viewer, CsrfOnly {}) = Viewer::posted(&app, req, "").await?;
+        if let Some(id_hash) = &viewer.caller.session {
+            login::close_session(&app, &viewer.caller, id_hash).await?;
         }
         Ok(())
     }

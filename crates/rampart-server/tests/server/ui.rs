@@ -83,6 +83,32 @@ async fn sign_in(s: &TestServer, user: &str, password: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
+/// A new user with `role` (limited to `groups` when given), signed in through the form: the
+/// one-time password is replaced at once. The cookie to send back.
+async fn new_user_session(s: &TestServer, name: &str, role: &str, groups: &[&str]) -> String {
+    let mut user = json!({"name": name, "role": role});
+    if !groups.is_empty() {
+        user["groups"] = json!(groups);
+    }
+    let (st, v) = s.call(Method::POST, "/api/v1/users", Some(user)).await;
+    assert_eq!(st, 201, "{v}");
+    let once = v["one_time_password"].as_str().unwrap();
+    let (p, cookie) = post_form(
+        s,
+        "/ui/login",
+        &[
+            ("user", name),
+            ("password", once),
+            ("new_password", "a long enough new passphrase"),
+        ],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    cookie.split(';').next().unwrap().to_owned()
+}
+
 /// The value of the hidden CSRF field of a page's sign-out form.
 fn csrf_of(body: &str) -> String {
     let at = body
@@ -547,3 +573,452 @@ async fn in_a_browser() {
     })
     .await;
 }
+
+/// The day `days` from today (UTC), as a date field sends it.
+fn day(days: i64) -> String {
+    (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
+}
+
+/// The waivers inbox: an operator asks (refused with the form kept when wrong), cannot decide
+/// on the request; an auditor approves and denies with a note, with the CSRF token and from
+/// this origin only; expiring soon, in force, denied; a viewer of another group does not see
+/// a group's waiver.
+async fn waivers_inbox(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let olga = new_user_session(&s, "olga", "operator", &[]).await;
+    let audrey = new_user_session(&s, "audrey", "auditor", &[]).await;
+    let vic = new_user_session(&s, "vic", "viewer", &["db"]).await;
+
+    let p = page(&s, "/ui/waivers", Some(&olga)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("No request waits for a decision."));
+    assert!(
+        p.body
+            .contains("<form class=\"stacked\" method=\"post\" action=\"/ui/waivers\">")
+    );
+    assert!(
+        p.body
+            .contains("<a href=\"/ui/waivers\" aria-current=\"page\">Waivers</a>")
+    );
+    // A check's page links here with the form filled in.
+    let p = page(
+        &s,
+        "/ui/waivers?check=test-ssh%3ASSH-1&scope=group&name=web",
+        Some(&olga),
+    )
+    .await;
+    assert!(
+        p.body.contains(
+            "id=\"check\" name=\"check\" required maxlength=\"256\" value=\"test-ssh:SSH-1\""
+        ),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<option value=\"group\" selected>one group</option>")
+    );
+
+    let csrf = csrf_of(&p.body);
+    let ask = |check: &'static str, scope: &'static str, name: &'static str, until: String| {
+        let csrf = csrf.clone();
+        let olga = olga.clone();
+        let s = &s;
+        async move {
+            post_form(
+                s,
+                "/ui/waivers",
+                &[
+                    ("csrf", &csrf),
+                    ("check", check),
+                    ("scope", scope),
+                    ("name", name),
+                    ("until", &until),
+                    ("justification", HOSTILE),
+                ],
+                Some(&olga),
+                "same-origin",
+            )
+            .await
+            .0
+        }
+    };
+    // Refused: a past day, a group scope without a group. The form keeps what was typed.
+    let p = ask("test-ssh:SSH-1", "fleet", "", day(-1)).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body
+            .contains("<p class=\"error\" role=\"alert\">until: from today to 366 days ahead"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains(HOSTILE));
+    assert!(
+        p.body.contains(
+            "rows=\"3\">&#60;script&#62;alert(&#39;pwned&#39;)&#60;/script&#62;</textarea>"
+        ),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains(&format!("value=\"{}\"", day(-1))));
+    let p = ask("test-ssh:SSH-1", "group", "", day(30)).await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body.contains("name: the group the waiver covers"),
+        "{}",
+        p.body
+    );
+    let p = ask("", "fleet", "", day(30)).await;
+    assert_eq!(p.status, 422);
+    // Without the CSRF token, or from another site: refused before anything is stored.
+    let (p, _) = post_form(
+        &s,
+        "/ui/waivers",
+        &[
+            ("check", "test-ssh:SSH-1"),
+            ("scope", "fleet"),
+            ("until", &day(30)),
+            ("justification", "x"),
+        ],
+        Some(&olga),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    let (p, _) = post_form(
+        &s,
+        "/ui/waivers",
+        &[
+            ("csrf", &csrf),
+            ("check", "test-ssh:SSH-1"),
+            ("scope", "fleet"),
+            ("until", &day(30)),
+            ("justification", "x"),
+        ],
+        Some(&olga),
+        "cross-site",
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    assert_eq!(s.get("/api/v1/waivers").await, json!([]));
+
+    // Three requests: the fleet for 30 days, the fleet for 3, group web for 10.
+    for (scope, name, days) in [("fleet", "", 30), ("fleet", "", 3), ("group", "web", 10)] {
+        let p = ask("test-ssh:SSH-1", scope, name, day(days)).await;
+        assert_eq!(
+            (p.status, p.location.as_str()),
+            (303, "/ui/waivers?done=requested"),
+            "{}",
+            p.body
+        );
+    }
+    let stored = s.get("/api/v1/waivers").await;
+    let id_until = |until: String| {
+        stored
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["expires_on"] == until.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (long, short, web) = (id_until(day(30)), id_until(day(3)), id_until(day(10)));
+    let p = page(&s, "/ui/waivers?done=requested", Some(&olga)).await;
+    assert!(
+        p.body
+            .contains("<p class=\"done\" role=\"status\">Your request is recorded")
+    );
+    assert!(p.body.contains("Waiting for a decision (3)"));
+    assert_eq!(
+        p.body
+            .matches("Your request: someone else decides.")
+            .count(),
+        3
+    );
+    assert!(
+        !p.body.contains("/decide\""),
+        "an operator decides on nothing"
+    );
+    assert!(!p.body.contains(HOSTILE));
+    assert!(
+        p.body
+            .contains("<a href=\"/ui/checks/test-ssh/SSH-1\">test-ssh:SSH-1</a>")
+    );
+    // Deciding anyway: the role may not.
+    let (p, _) = post_form(
+        &s,
+        &format!("/ui/waivers/{long}/decide"),
+        &[("csrf", &csrf), ("decision", "approve")],
+        Some(&olga),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 403);
+
+    // The auditor: a decision form per request, no request form.
+    let p = page(&s, "/ui/waivers", Some(&audrey)).await;
+    assert!(
+        p.body
+            .contains(&format!("action=\"/ui/waivers/{long}/decide\"")),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains("action=\"/ui/waivers\">"));
+    let audrey_csrf = csrf_of(&p.body);
+    let decide = |id: String, decision: &'static str, csrf: String, site: &'static str| {
+        let audrey = audrey.clone();
+        let s = &s;
+        async move {
+            post_form(
+                s,
+                &format!("/ui/waivers/{id}/decide"),
+                &[
+                    ("csrf", &csrf),
+                    ("decision", decision),
+                    ("note", "until the <b>fix</b> ships"),
+                ],
+                Some(&audrey),
+                site,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(
+        decide(long.clone(), "approve", "forged".into(), "same-origin")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        decide(long.clone(), "approve", audrey_csrf.clone(), "cross-site")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        decide(long.clone(), "maybe", audrey_csrf.clone(), "same-origin")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        s.get(&format!("/api/v1/waivers/{long}")).await["state"],
+        "pending"
+    );
+    for (id, decision, to) in [
+        (&long, "approve", "/ui/waivers?done=approved"),
+        (&short, "approve", "/ui/waivers?done=approved"),
+        (&web, "deny", "/ui/waivers?done=denied"),
+    ] {
+        let p = decide(id.clone(), decision, audrey_csrf.clone(), "same-origin").await;
+        assert_eq!((p.status, p.location.as_str()), (303, to), "{}", p.body);
+    }
+    let w = s.get(&format!("/api/v1/waivers/{long}")).await;
+    assert_eq!(
+        (w["state"].as_str(), w["decided_by"].as_str()),
+        (Some("approved"), Some("audrey"))
+    );
+    assert_eq!(w["decision_note"], "until the <b>fix</b> ships");
+    assert_eq!(
+        s.get(&format!("/api/v1/waivers/{web}")).await["state"],
+        "denied"
+    );
+    // Deciding twice: the page says so.
+    let p = decide(long.clone(), "deny", audrey_csrf.clone(), "same-origin").await;
+    assert_eq!(p.status, 409);
+    assert!(
+        p.body
+            .contains(&format!("waiver {long} was approved already")),
+        "{}",
+        p.body
+    );
+
+    let p = page(&s, "/ui/waivers", Some(&audrey)).await;
+    assert!(p.body.contains("Waiting for a decision (0)"));
+    assert!(p.body.contains("Expiring within 14 days (1)"), "{}", p.body);
+    assert!(p.body.contains(&format!("<td>{}</td>", day(3))));
+    assert!(p.body.contains("<td class=\"num\">3</td>"));
+    assert!(p.body.contains("In force (2)"));
+    assert!(p.body.contains("Denied and expired (1)"));
+    assert!(p.body.contains("<td>denied</td>"));
+    assert!(
+        p.body
+            .contains("“until the &#60;b&#62;fix&#60;/b&#62; ships”")
+    );
+    // A viewer limited to group db sees the fleet's waivers, not group web's; decides nothing.
+    let p = page(&s, "/ui/waivers", Some(&vic)).await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("In force (2)") && p.body.contains("Denied and expired (0)"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains("action=\"/ui/waivers"));
+    s.finish().await;
+}
+server_test!(waivers_inbox);
+
+/// Enrolment tokens: made through the form and shown once, used by an agent, listed with
+/// their use and labels (escaped), revoked; refused inputs keep the form; a role or group
+/// without the right gets neither the form nor the action.
+async fn enrolment_tokens(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let p = page(&s, "/ui/tokens", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("No enrolment token."));
+    let csrf = csrf_of(&p.body);
+    let make =
+        |group: &'static str, labels: &'static str, ttl: &'static str, uses: &'static str| {
+            let (csrf, admin, s) = (csrf.clone(), admin.clone(), &s);
+            async move {
+                post_form(
+                    s,
+                    "/ui/tokens",
+                    &[
+                        ("csrf", &csrf),
+                        ("group", group),
+                        ("labels", labels),
+                        ("ttl_secs", ttl),
+                        ("max_uses", uses),
+                    ],
+                    Some(&admin),
+                    "same-origin",
+                )
+                .await
+                .0
+            }
+        };
+    for (group, labels, ttl, uses, says) in [
+        ("../etc", "", "3600", "1", "group"),
+        (
+            "web",
+            "env",
+            "3600",
+            "1",
+            "labels: line 1: key=value, not &#34;env&#34;",
+        ),
+        (
+            "web",
+            "",
+            "99",
+            "1",
+            "ttl_secs: one of the lifetimes offered",
+        ),
+        ("web", "", "3600", "0", "max_uses: a whole number from 1"),
+    ] {
+        let p = make(group, labels, ttl, uses).await;
+        assert_eq!(p.status, 400, "{group} {labels} {ttl} {uses}: {}", p.body);
+        assert!(p.body.contains(says), "{says}: {}", p.body);
+    }
+    assert_eq!(s.get("/api/v1/tokens").await, json!([]));
+
+    let p = make(
+        "web",
+        "env=prod\nowner=<script>alert('pwned')</script>",
+        "86400",
+        "2",
+    )
+    .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let opening = "<textarea id=\"new-token\" readonly rows=\"5\">";
+    let at = p.body.find(opening).unwrap() + opening.len();
+    let token = p.body[at..at + p.body[at..].find('<').unwrap()].to_owned();
+    assert!(token.starts_with("ey"), "{token}");
+    assert!(p.body.contains(&format!(
+        "rampart agent enroll --server {} --token-file FILE",
+        s.api_url
+    )));
+    let agent = TestAgent::enrol(&s, &token).await.unwrap();
+    let listed = s.get("/api/v1/tokens").await;
+    let jti = listed[0]["jti"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["labels"]["owner"], HOSTILE);
+    let p = page(&s, "/ui/tokens", Some(&admin)).await;
+    assert!(!p.body.contains(&token), "the token is shown once only");
+    assert!(!p.body.contains(HOSTILE));
+    assert!(
+        p.body
+            .contains("<span class=\"label\">owner=&#60;script&#62;")
+    );
+    assert!(
+        p.body.contains("<td class=\"num\">1 / 2</td>"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<span class=\"token active\">active</span>")
+    );
+    assert!(
+        p.body
+            .contains(&format!("action=\"/ui/tokens/{jti}/revoke\""))
+    );
+    assert!(s.get(&format!("/api/v1/agents/{}", agent.id)).await["labels"]["env"] == "prod");
+
+    // An operator of group db: no web token listed, none made for web, web's not revoked.
+    let otto = new_user_session(&s, "otto", "operator", &["db"]).await;
+    let p = page(&s, "/ui/tokens", Some(&otto)).await;
+    assert!(p.body.contains("No enrolment token."), "{}", p.body);
+    let otto_csrf = csrf_of(&p.body);
+    let (p, _) = post_form(
+        &s,
+        "/ui/tokens",
+        &[
+            ("csrf", &otto_csrf),
+            ("group", "web"),
+            ("ttl_secs", "3600"),
+            ("max_uses", "1"),
+        ],
+        Some(&otto),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    let (p, _) = post_form(
+        &s,
+        &format!("/ui/tokens/{jti}/revoke"),
+        &[("csrf", &otto_csrf)],
+        Some(&otto),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 404, "{}", p.body);
+    // A viewer: no section, no page.
+    let vic = new_user_session(&s, "vic", "viewer", &[]).await;
+    let p = page(&s, "/ui/", Some(&vic)).await;
+    assert!(!p.body.contains("href=\"/ui/tokens\""));
+    assert_eq!(page(&s, "/ui/tokens", Some(&vic)).await.status, 403);
+
+    // Revoked: listed so, no button, and the second use is refused.
+    let (p, _) = post_form(
+        &s,
+        &format!("/ui/tokens/{jti}/revoke"),
+        &[("csrf", &csrf)],
+        Some(&admin),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/tokens?done=revoked"),
+        "{}",
+        p.body
+    );
+    let p = page(&s, "/ui/tokens?done=revoked", Some(&admin)).await;
+    assert!(p.body.contains("Revoked: the token enrols no more agents."));
+    assert!(
+        p.body
+            .contains("<span class=\"token revoked\">revoked</span>")
+    );
+    assert!(!p.body.contains("/revoke\""));
+    assert!(TestAgent::enrol(&s, &token).await.is_err());
+    s.finish().await;
+}
+server_test!(enrolment_tokens);
