@@ -173,7 +173,7 @@ pub struct CreatedToken {
     pub jti: String,
     /// Its group.
     pub group: String,
-    /// When it stops being accepted (RFC 3339).
+    /// When it stops being accepted (UTC, to the minute).
     pub expires_at: String,
     /// The server address agents enrol at.
     pub server: String,

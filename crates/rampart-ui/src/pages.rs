@@ -468,6 +468,8 @@ pub struct CheckPage {
     pub hosts: Vec<HostResult>,
     /// Whether more hosts match than are shown.
     pub truncated: bool,
+    /// Whether the viewer may ask for a waiver (the page links the form, filled in).
+    pub may_request_waiver: bool,
 }
 
 impl Page for CheckPage {

@@ -150,6 +150,10 @@ pub(super) async fn check(
             ),
             Select::new("group", "Group", "All groups", groups, group.as_deref()),
         ],
+        may_request_waiver: viewer
+            .caller
+            .check(Permission::WaiversRequest, Target::Fleet)
+            .is_ok(),
         shell: viewer.shell,
         policy_id,
         check_id,

@@ -114,7 +114,12 @@ pub(super) async fn create(State(app): AppState, req: Request) -> PageResult {
                 token: c.token,
                 jti: c.jti,
                 group: form.group,
-                expires_at: c.expires_at,
+                expires_at: time::OffsetDateTime::parse(
+                    &c.expires_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map(when)
+                .unwrap_or(c.expires_at),
                 server,
             };
             let form = TokenForm::default();

@@ -332,6 +332,9 @@ async fn sign_in_overview_and_sign_out(db: Db) {
         p.body
     );
     assert!(p.body.contains("<strong>found</strong>"));
+    assert!(p.body.contains(
+        "<a href=\"/ui/waivers?check=test-ssh%3ASSH-1#request\">Ask for a waiver of this check</a>"
+    ));
     let p = page(&s, "/ui/checks/test-ssh/SSH-2?status=pass", Some(&cookie)).await;
     assert!(
         p.body
@@ -517,6 +520,24 @@ async fn in_a_browser() {
     super::harness::bounded(async {
         let s = TestServer::start(Db::Sqlite).await.unwrap();
         let (evil, _good) = seed(&s).await;
+        // A waiver someone else asked for, for the browser's user (admin) to approve.
+        let olga = new_user_session(&s, "olga", "operator", &[]).await;
+        let csrf = csrf_of(&page(&s, "/ui/waivers", Some(&olga)).await.body);
+        let (p, _) = post_form(
+            &s,
+            "/ui/waivers",
+            &[
+                ("csrf", &csrf),
+                ("check", "test-ssh:SSH-1"),
+                ("scope", "fleet"),
+                ("until", &day(60)),
+                ("justification", "legacy jump host, replaced in Q1"),
+            ],
+            Some(&olga),
+            "same-origin",
+        )
+        .await;
+        assert_eq!(p.status, 303, "{}", p.body);
         let scratch = tempfile::tempdir().unwrap();
         let out = std::env::var_os("RAMPART_UI_SCREENSHOTS")
             .map(std::path::PathBuf::from)
@@ -527,6 +548,8 @@ async fn in_a_browser() {
             ("agents", "/ui/agents".to_owned()),
             ("agent", format!("/ui/agents/{}", evil.id)),
             ("check", "/ui/checks/test-ssh/SSH-1".to_owned()),
+            ("waivers", "/ui/waivers".to_owned()),
+            ("tokens", "/ui/tokens".to_owned()),
         ];
         let job = json!({
             "base": s.api_url,
@@ -534,6 +557,8 @@ async fn in_a_browser() {
             "password": ADMIN_PASSWORD,
             "pages": pages.iter().map(|(n, p)| json!({"name": n, "path": p})).collect::<Vec<_>>(),
             "out": out,
+            "approve": {"check": "test-ssh:SSH-1", "note": "accepted until the Q1 rebuild"},
+            "token_group": "web",
         });
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/browse.mjs");
         let run = tokio::process::Command::new("node")
@@ -553,9 +578,15 @@ async fn in_a_browser() {
         assert_eq!(report["console_errors"], json!([]), "{report}");
         assert_eq!(report["failed_requests"], json!([]), "{report}");
         let seen = report["pages"].as_array().unwrap();
-        assert_eq!(seen.len(), pages.len());
-        for (p, (name, _)) in seen.iter().zip(&pages) {
-            assert_eq!(p["status"], 200, "{p}");
+        let names: Vec<_> = pages
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(["waivers-approved", "token-made"])
+            .collect();
+        assert_eq!(seen.len(), names.len());
+        for (p, name) in seen.iter().zip(&names) {
+            let made = *name == "token-made";
+            assert_eq!(p["status"], if made { 201 } else { 200 }, "{p}");
             let grave: Vec<_> = p["violations"]
                 .as_array()
                 .unwrap()
@@ -569,6 +600,26 @@ async fn in_a_browser() {
         // The hostile host name is text in the title, never a script that ran.
         assert_eq!(seen[2]["h1"], HOSTILE);
         assert_eq!(seen[2]["title"], format!("{HOSTILE} · Rampart"));
+        // The waiver approved by clicking, as the API now sees it.
+        assert_eq!(
+            report["approved"],
+            "Approved: runs that start from now until its last day are judged with it."
+        );
+        let w = &s.get("/api/v1/waivers").await[0];
+        assert_eq!(
+            (w["state"].as_str(), w["decided_by"].as_str()),
+            (Some("approved"), Some("admin"))
+        );
+        assert_eq!(w["decision_note"], "accepted until the Q1 rebuild");
+        // The token the page showed once enrols an agent into web.
+        let token = report["token"].as_str().unwrap();
+        let agent = TestAgent::enrol_as(&s, token, "web-09", "Debian GNU/Linux 12")
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get(&format!("/api/v1/agents/{}", agent.id)).await["group"],
+            "web"
+        );
         s.finish().await;
     })
     .await;
@@ -859,6 +910,17 @@ async fn waivers_inbox(db: Db) {
         p.body
     );
     assert!(!p.body.contains("action=\"/ui/waivers"));
+    // A check's page links the request form for who may ask only.
+    let link = "Ask for a waiver of this check";
+    let p = page(&s, "/ui/checks/test-ssh/SSH-1", Some(&vic)).await;
+    assert_eq!(p.status, 200);
+    assert!(!p.body.contains(link));
+    assert!(
+        page(&s, "/ui/checks/test-ssh/SSH-1", Some(&olga))
+            .await
+            .body
+            .contains(link)
+    );
     s.finish().await;
 }
 server_test!(waivers_inbox);

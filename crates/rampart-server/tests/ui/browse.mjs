@@ -1,10 +1,12 @@
 // A user in Debian's Chromium, driven by playwright-core: signs in through the form (typing,
-// then Enter), opens each page given, saves a screenshot of each, runs axe-core on each, and
-// records every console error, page error and failed request. Prints one JSON report on
+// then Enter), opens each page given, approves a waiver and makes an enrolment token when
+// asked, saves a screenshot of each page, runs axe-core on each, and records every console
+// error, page error and failed request. Prints one JSON report on
 // stdout; the Rust test (tests/server/ui.rs) judges it.
 //
 // Usage: node browse.mjs '{"base": "https://127.0.0.1:PORT", "user": "...", "password": "...",
-//                          "pages": [{"name": "fleet", "path": "/ui/"}], "out": "/dir"}'
+//                          "pages": [{"name": "fleet", "path": "/ui/"}], "out": "/dir",
+//                          "approve": {"check": "POLICY:ID", "note": "..."}, "token_group": "web"}'
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -55,23 +57,55 @@ try {
   await Promise.all([page.waitForURL(`${job.base}/ui/`), page.keyboard.press('Enter')]);
   report.signed_in = true;
 
-  for (const p of job.pages) {
-    const response = await page.goto(`${job.base}${p.path}`);
-    await page.screenshot({ path: join(job.out, `${p.name}.png`), fullPage: true });
-    // Through the DevTools protocol: the page's own policy forbids inline scripts, rightly.
+  // axe-core on the page shown, through the DevTools protocol: the page's own policy forbids
+  // inline scripts, rightly.
+  const audit = async () => {
     await page.evaluate(`${axeSource};0`);
-    const axe = await page.evaluate(async () => {
+    return page.evaluate(async () => {
       const r = await globalThis.axe.run(document, { resultTypes: ['violations'] });
       return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
     });
+  };
+  const record = async (name, path, status) => {
+    await page.screenshot({ path: join(job.out, `${name}.png`), fullPage: true });
     report.pages.push({
-      name: p.name,
-      path: p.path,
-      status: response.status(),
+      name,
+      path,
+      status,
       title: await page.title(),
       h1: await page.locator('h1').first().textContent(),
-      violations: axe,
+      violations: await audit(),
     });
+  };
+
+  for (const p of job.pages) {
+    const response = await page.goto(`${job.base}${p.path}`);
+    await record(p.name, p.path, response.status());
+  }
+
+  // Approving a waiver someone else asked for: a note, then the Approve button.
+  if (job.approve) {
+    await page.goto(`${job.base}/ui/waivers`);
+    await page.getByLabel(`Note on ${job.approve.check}`).fill(job.approve.note);
+    await Promise.all([
+      page.waitForURL(/\/ui\/waivers\?done=approved$/),
+      page.getByRole('button', { name: 'Approve' }).click(),
+    ]);
+    report.approved = await page.getByRole('status').textContent();
+    await record('waivers-approved', '/ui/waivers?done=approved', 200);
+  }
+
+  // Making an enrolment token: the group, then the button; the token is shown once.
+  if (job.token_group) {
+    await page.goto(`${job.base}/ui/tokens`);
+    await page.getByLabel('Group the agents join').fill(job.token_group);
+    const [made] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/ui/tokens')),
+      page.getByRole('button', { name: 'Make the token' }).click(),
+    ]);
+    await page.waitForLoadState();
+    report.token = await page.locator('#new-token').inputValue();
+    await record('token-made', '/ui/tokens', made.status());
   }
 } finally {
   await browser.close();
