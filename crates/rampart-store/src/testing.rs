@@ -20,21 +20,11 @@ impl TestStore {
     /// Runs SQL on the database behind the store's back, as an intruder with database access
     /// would (tampering tests).
     pub async fn tamper(&self, sql: &str) {
-        use sqlx::Connection as _;
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        if self.pg_schema.is_some() {
-            let mut c = sqlx::PgConnection::connect(&self.url)
-                .await
-                .expect("connect");
-            sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
-            c.close().await.expect("close");
-        } else {
-            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.url))
-                .await
-                .expect("connect");
-            sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
-            c.close().await.expect("close");
-        }
+        let url = match self.pg_schema {
+            Some(_) => self.url.clone(),
+            None => format!("sqlite://{}", self.url),
+        };
+        tamper(&url, sql).await;
     }
 
     /// Closes the store and drops its PostgreSQL schema.
@@ -43,6 +33,22 @@ impl TestStore {
         if let Some((url, schema)) = self.pg_schema {
             drop_schema(&url, &schema).await;
         }
+    }
+}
+
+/// Runs SQL on the database at `url` (`postgres://…`, or `sqlite://PATH`) behind its store's
+/// back, as an intruder with database access would (tampering tests).
+pub async fn tamper(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
+        c.close().await.expect("close");
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(sql).execute(&mut c).await.expect("tamper");
+        c.close().await.expect("close");
     }
 }
 

@@ -237,3 +237,90 @@ pub struct TokensPage {
 impl Page for TokensPage {
     const NAME: &'static str = "tokens";
 }
+
+/// One audit entry as the search lists it.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// Its index in the log.
+    pub index: u64,
+    /// When (UTC, to the second).
+    pub time: String,
+    /// Who.
+    pub actor: String,
+    /// With which credential.
+    pub via: Option<String>,
+    /// From which address.
+    pub source: Option<String>,
+    /// What.
+    pub action: String,
+    /// To what.
+    pub target: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// Particulars, `key: value`.
+    pub details: Vec<String>,
+}
+
+/// The search form's values, as asked.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilters {
+    /// Exactly this actor.
+    pub actor: String,
+    /// This action, or a prefix ending in `*`.
+    pub action: String,
+    /// Exactly this target.
+    pub target: String,
+    /// From this day (UTC, `YYYY-MM-DD`).
+    pub since: String,
+    /// To this day, inclusive.
+    pub until: String,
+}
+
+/// What verifying the stored log found.
+#[derive(Debug, Clone)]
+pub struct VerificationView {
+    /// Whether nothing is wrong.
+    pub intact: bool,
+    /// Entries read.
+    pub entries: u64,
+    /// Signed checkpoints read.
+    pub checkpoints: u64,
+    /// Those whose root the entries recompute to.
+    pub checkpoints_matched: u64,
+    /// The largest checkpoint: its size and when it was signed.
+    pub latest: Option<(u64, String)>,
+    /// Entries after it, not yet signed.
+    pub unsigned: u64,
+    /// What is wrong.
+    pub problems: Vec<String>,
+    /// How long it took, in milliseconds.
+    pub took_ms: u128,
+}
+
+/// `/ui/audit`: the audit log searched, newest first, and its verification.
+#[derive(Debug, Template)]
+#[template(path = "audit.html")]
+pub struct AuditLogPage {
+    /// The signed-in user.
+    pub shell: Shell,
+    /// Why a verification did not run, if it did not.
+    pub notice: Option<Notice>,
+    /// The search asked.
+    pub filters: AuditFilters,
+    /// The outcome menu.
+    pub outcome: crate::pages::Select,
+    /// The entries found, newest first.
+    pub entries: Vec<AuditRow>,
+    /// The query of the next (older) page, when there is one.
+    pub older: Option<String>,
+    /// Entries in the log.
+    pub size: u64,
+    /// The latest signed checkpoint: its size and time.
+    pub latest: Option<(u64, String)>,
+    /// The verification, when one was asked for.
+    pub verification: Option<VerificationView>,
+}
+
+impl Page for AuditLogPage {
+    const NAME: &'static str = "audit";
+}

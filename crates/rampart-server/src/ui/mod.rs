@@ -6,6 +6,7 @@
 //! what a page lists is filtered to the user's groups. A browser without a session is sent to
 //! the sign-in page. Forms post with the session's CSRF token and from this origin only.
 
+mod audit;
 mod check;
 mod enrolment;
 mod fleet;
@@ -47,6 +48,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(enrolment::list).post(enrolment::create),
         )
         .route("/ui/tokens/{jti}/revoke", post(enrolment::revoke))
+        .route(audit::PATH, get(audit::log))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
@@ -218,11 +220,33 @@ fn html<T: rampart_ui::Page>(page: &T) -> PageResult {
 }
 
 /// The sections of the dashboard, in navigation order, with what opening each needs.
-const SECTIONS: [(&str, &str, Permission); 4] = [
-    ("/ui/", "Fleet", Permission::ResultsRead),
-    ("/ui/agents", "Agents", Permission::AgentsRead),
-    (waivers::PATH, "Waivers", Permission::ResultsRead),
-    (enrolment::PATH, "Enrolment", Permission::EnrolmentRead),
+const SECTIONS: [(&str, &str, Permission, Target<'static>); 5] = [
+    ("/ui/", "Fleet", Permission::ResultsRead, Target::Listing),
+    (
+        "/ui/agents",
+        "Agents",
+        Permission::AgentsRead,
+        Target::Listing,
+    ),
+    (
+        waivers::PATH,
+        "Waivers",
+        Permission::ResultsRead,
+        Target::Fleet,
+    ),
+    (
+        enrolment::PATH,
+        "Enrolment",
+        Permission::EnrolmentRead,
+        Target::Listing,
+    ),
+    // The log covers every group: a user limited to some may not read it.
+    (
+        audit::PATH,
+        "Audit",
+        Permission::AuditRead,
+        Target::AllGroups,
+    ),
 ];
 
 /// The signed-in user of a page request, and their navigation.
@@ -242,8 +266,8 @@ impl Viewer {
         let caller = crate::routes::authenticate(app, parts).await?;
         let nav = SECTIONS
             .iter()
-            .filter(|(_, _, permission)| caller.check(*permission, Target::Listing).is_ok())
-            .map(|(href, label, _)| NavLink {
+            .filter(|(_, _, permission, target)| caller.check(*permission, *target).is_ok())
+            .map(|(href, label, _, _)| NavLink {
                 href: (*href).to_owned(),
                 label: (*label).to_owned(),
                 current: *href == current,

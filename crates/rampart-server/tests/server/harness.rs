@@ -171,6 +171,19 @@ impl TestServer {
         }
     }
 
+    /// Runs SQL on the server's database behind its back, as an intruder with database
+    /// access would (tampering tests).
+    pub async fn tamper(&self, sql: &str) {
+        let url = match &self.config.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.config.data_dir.join("rampart.db").display()
+            ),
+        };
+        rampart_store::testing::tamper(&url, sql).await;
+    }
+
     /// The server's CA and token signer, loaded from its store with the passphrase.
     pub async fn ca(&self) -> (Ca, TokenSigner) {
         let store = self.store().await;

@@ -550,6 +550,7 @@ async fn in_a_browser() {
             ("check", "/ui/checks/test-ssh/SSH-1".to_owned()),
             ("waivers", "/ui/waivers".to_owned()),
             ("tokens", "/ui/tokens".to_owned()),
+            ("audit", "/ui/audit?verify=1".to_owned()),
         ];
         let job = json!({
             "base": s.api_url,
@@ -1084,3 +1085,131 @@ async fn enrolment_tokens(db: Db) {
     s.finish().await;
 }
 server_test!(enrolment_tokens);
+
+/// The audit log page: search by action prefix, actor, outcome and day, a hostile user name
+/// as text, the whole log verified intact, then the same verification catching an entry
+/// edited in the database; a role or a group-limited grant without the whole log gets no
+/// section.
+async fn audit_log(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let (evil, _) = seed(&s).await;
+    // A failed sign-in naming a hostile user.
+    let (p, _) = post_form(
+        &s,
+        "/ui/login",
+        &[("user", HOSTILE), ("password", "x")],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 401);
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    // The run's attestation is anchored: a signed checkpoint covers the log by then.
+    while s
+        .get(&format!("/api/v1/agents/{}/attestations", evil.id))
+        .await[0]["jti"]
+        .is_null()
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let p = page(&s, "/ui/audit", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body
+            .contains("<a href=\"/ui/audit\" aria-current=\"page\">Audit</a>")
+    );
+    assert!(
+        p.body.contains("the latest signed checkpoint covers"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("<th scope=\"row\">session.start</th>"));
+    assert!(
+        p.body
+            .contains("<th scope=\"row\">enrolment_token.create</th>")
+    );
+    assert!(!p.body.contains(HOSTILE));
+    assert!(p.body.contains("&#60;script&#62;alert("), "{}", p.body);
+
+    let p = page(&s, "/ui/audit?action=session.*&actor=admin", Some(&admin)).await;
+    assert!(p.body.contains("<th scope=\"row\">session.start</th>"));
+    assert!(
+        !p.body
+            .contains("<th scope=\"row\">enrolment_token.create</th>")
+    );
+    assert!(
+        p.body
+            .contains("id=\"action\" name=\"action\" maxlength=\"256\" value=\"session.*\"")
+    );
+    let p = page(&s, "/ui/audit?outcome=failure", Some(&admin)).await;
+    assert!(
+        p.body
+            .contains("<span class=\"outcome failure\">failure</span>"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains("<span class=\"outcome success\">"));
+    assert!(p.body.contains("<option value=\"failure\" selected>"));
+    let today = day(0);
+    let p = page(
+        &s,
+        &format!("/ui/audit?since={today}&until={today}"),
+        Some(&admin),
+    )
+    .await;
+    assert!(p.body.contains("session.start"));
+    let p = page(&s, &format!("/ui/audit?until={}", day(-1)), Some(&admin)).await;
+    assert!(p.body.contains("No entry matches."), "{}", p.body);
+    for bad in ["since=yesterday", "outcome=maybe", "before=x"] {
+        assert_eq!(
+            page(&s, &format!("/ui/audit?{bad}"), Some(&admin))
+                .await
+                .status,
+            400,
+            "{bad}"
+        );
+    }
+
+    let p = page(&s, "/ui/audit?verify=1", Some(&admin)).await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body
+            .contains("<p class=\"done\" role=\"status\">Intact: the "),
+        "{}",
+        p.body
+    );
+    // An intruder with database access changes what an entry says.
+    s.tamper(
+        "UPDATE audit_entries SET body = REPLACE(body, '\"outcome\":\"success\"', \
+         '\"outcome\":\"failure\"') WHERE seq = 1",
+    )
+    .await;
+    let p = page(&s, "/ui/audit?verify=1", Some(&admin)).await;
+    assert!(
+        p.body.contains("The log is not what it signed"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("do not match the checkpoint of size"),
+        "{}",
+        p.body
+    );
+
+    // An auditor of group web only, and an operator: no section, no page.
+    for (name, role, groups) in [("gail", "auditor", &["web"][..]), ("otto", "operator", &[])] {
+        let c = new_user_session(&s, name, role, groups).await;
+        assert!(
+            !page(&s, "/ui/", Some(&c))
+                .await
+                .body
+                .contains("href=\"/ui/audit\"")
+        );
+        assert_eq!(page(&s, "/ui/audit", Some(&c)).await.status, 403, "{name}");
+    }
+    s.finish().await;
+}
+server_test!(audit_log);
