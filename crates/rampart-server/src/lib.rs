@@ -12,6 +12,7 @@
 //! caches it can rebuild, so several replicas can share one PostgreSQL database. The server
 //! never evaluates checks: agents scan with the engine and post results.
 
+mod accounts;
 pub mod api;
 mod app;
 mod attest;

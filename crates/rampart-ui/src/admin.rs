@@ -324,3 +324,93 @@ pub struct AuditLogPage {
 impl Page for AuditLogPage {
     const NAME: &'static str = "audit";
 }
+
+/// One user as the users page lists them.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// The groups the role is limited to, comma-separated; empty: the whole fleet.
+    pub groups: String,
+    /// `active`, `disabled` or `one-time password` (must change it at the next sign-in).
+    pub state: &'static str,
+    /// How they sign in: `password`, `OpenID Connect` or both.
+    pub sign_in: String,
+    /// When the account was made (UTC, to the minute).
+    pub created: String,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+    /// Whether it is the viewer.
+    pub is_self: bool,
+}
+
+/// One API token as the users page lists it (never its secret: its first characters).
+#[derive(Debug, Clone)]
+pub struct ApiTokenRow {
+    /// Its owner.
+    pub user: String,
+    /// Its name.
+    pub name: String,
+    /// Its first characters, to recognise it.
+    pub shown: String,
+    /// The role it carries.
+    pub role: String,
+    /// Its group limit, comma-separated; empty: the owner's.
+    pub groups: String,
+    /// When it was made, expires and was last used (UTC, to the minute).
+    pub created: String,
+    /// See `created`.
+    pub expires: String,
+    /// See `created`; empty: never.
+    pub last_used: String,
+    /// `live`, `expired` or `revoked`.
+    pub state: &'static str,
+}
+
+/// A one-time password just given: shown once, in the answer to the form.
+#[derive(Debug, Clone)]
+pub struct IssuedPassword {
+    /// Whose.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+/// The new-user form's values.
+#[derive(Debug, Clone, Default)]
+pub struct NewUserForm {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Groups, comma-separated.
+    pub groups: String,
+}
+
+/// `/ui/users`: users and API tokens.
+#[derive(Debug, Template)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    /// The signed-in user.
+    pub shell: Shell,
+    /// After an action.
+    pub notice: Option<Notice>,
+    /// A one-time password just given.
+    pub issued: Option<IssuedPassword>,
+    /// Every user, by name.
+    pub users: Vec<UserRow>,
+    /// Every API token, by owner and newest first.
+    pub tokens: Vec<ApiTokenRow>,
+    /// Whether the viewer may change users and revoke their tokens (the forms are shown).
+    pub manage: bool,
+    /// The new-user form, for a role that manages users.
+    pub create: NewUserForm,
+    /// The roles, most powerful first.
+    pub roles: Vec<&'static str>,
+}
+
+impl Page for UsersPage {
+    const NAME: &'static str = "users";
+}

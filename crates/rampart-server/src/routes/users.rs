@@ -1,4 +1,5 @@
-//! Users and API tokens: admins manage accounts, everyone manages their own tokens.
+//! Users and API tokens: admins manage accounts ([`crate::accounts`], which the dashboard
+//! shares), everyone manages their own tokens.
 //!
 //! Two guards keep an installation manageable whatever is asked: the last enabled admin can
 //! be neither disabled nor demoted, and a token never carries more than its owner.
@@ -8,68 +9,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rampart_access::{Grant, Role, Scope};
+use rampart_access::Grant;
 use rampart_audit::Outcome;
-use rampart_store::{ApiToken, NewApiToken, NewUser, User};
+use rampart_store::{ApiToken, NewApiToken, User};
 use time::OffsetDateTime;
 
 use super::authorize::Caller;
 use super::body::ApiJson;
+use crate::accounts::{self, TOKEN_TTL_DAYS, existing, invalid, scope};
 use crate::api::{IssuedToken, NewTokenRequest, NewUserRequest, RoleRequest, UserWithPassword};
 use crate::app::App;
 use crate::error::ApiError;
-
-/// Default lifetime of an API token.
-const TOKEN_TTL_DAYS: u32 = 90;
-
-fn invalid(e: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_field", e)
-}
-
-/// Most groups one grant may name.
-const MAX_GROUPS: usize = 64;
-
-fn scope(groups: &[String]) -> Result<Scope, ApiError> {
-    if groups.len() > MAX_GROUPS {
-        return Err(invalid(format!("groups: at most {MAX_GROUPS}")));
-    }
-    Scope::from_groups(groups.iter().cloned()).map_err(invalid)
-}
-
-async fn one_time_password() -> Result<(String, String), ApiError> {
-    let password = rampart_access::secret::new_one_time_password();
-    let phc = super::login::hash_password(&password).await?;
-    Ok((password, phc))
-}
-
-async fn existing(app: &App, name: &str) -> Result<User, ApiError> {
-    app.store
-        .user(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user", name))
-}
-
-/// Refuses a change that would leave no enabled admin.
-async fn keeps_an_admin(app: &App, changed: &User) -> Result<(), ApiError> {
-    let others = app
-        .store
-        .users()
-        .await?
-        .into_iter()
-        .filter(|u| u.role == Role::Admin && u.disabled_at.is_none() && u.id != changed.id)
-        .count();
-    if others == 0 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "last_admin",
-            format!(
-                "{} is the last enabled admin: make another admin first",
-                changed.name
-            ),
-        ));
-    }
-    Ok(())
-}
 
 /// `GET /api/v1/users`.
 pub(crate) async fn list(State(app): State<Arc<App>>) -> Result<Json<Vec<User>>, ApiError> {
@@ -90,41 +40,8 @@ pub(crate) async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserWithPassword>), ApiError> {
-    rampart_access::check_user_name(&req.name).map_err(invalid)?;
-    scope(&req.groups)?;
-    let (password, phc) = one_time_password().await?;
-    let user = app
-        .store
-        .insert_user(&NewUser {
-            name: req.name,
-            role: req.role,
-            groups: req.groups,
-            password_hash: Some(phc),
-            must_change_password: true,
-            oidc_subject: None,
-            created_at: OffsetDateTime::now_utc(),
-        })
-        .await?;
-    tracing::info!(by = %caller.user.name, user = %user.name, role = %user.role, "user created");
-    app.audit
-        .record(
-            caller
-                .event(
-                    "user.create",
-                    format!("user:{}", user.name),
-                    Outcome::Success,
-                )
-                .detail("role", user.role.to_string())
-                .detail("groups", user.groups.join(",")),
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UserWithPassword {
-            user,
-            one_time_password: password,
-        }),
-    ))
+    let made = accounts::create(&app, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(made)))
 }
 
 /// `PUT /api/v1/users/{name}/role`.
@@ -134,52 +51,18 @@ pub(crate) async fn set_role(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<RoleRequest>,
 ) -> Result<Json<User>, ApiError> {
-    let new_scope = scope(&req.groups)?;
-    let user = existing(&app, &name).await?;
-    let still_admin = req.role == Role::Admin && new_scope == Scope::All;
-    if user.role == Role::Admin && user.disabled_at.is_none() && !still_admin {
-        keeps_an_admin(&app, &user).await?;
-    }
-    let before = user;
-    let user = app
-        .store
-        .set_user_grant(&name, req.role, &req.groups)
-        .await?;
-    tracing::info!(by = %caller.user.name, user = %name, role = %req.role, groups = ?req.groups, "user role changed");
-    app.audit
-        .record(
-            caller
-                .event("user.role", format!("user:{name}"), Outcome::Success)
-                .detail("role", user.role.to_string())
-                .detail("groups", user.groups.join(","))
-                .detail("previous_role", before.role.to_string())
-                .detail("previous_groups", before.groups.join(",")),
-        )
-        .await?;
-    Ok(Json(user))
+    accounts::set_role(&app, &caller, &name, req)
+        .await
+        .map(Json)
 }
 
-/// `POST /api/v1/users/{name}/disable`: the account stops working at once, its tokens with it
-/// (they are judged by their owner's state), and its sessions are ended.
+/// `POST /api/v1/users/{name}/disable`.
 pub(crate) async fn disable(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    let user = existing(&app, &name).await?;
-    if user.role == Role::Admin && user.disabled_at.is_none() {
-        keeps_an_admin(&app, &user).await?;
-    }
-    let now = OffsetDateTime::now_utc();
-    let user = app.store.set_user_disabled(&name, Some(now)).await?;
-    app.store
-        .revoke_user_credentials(user.id, false, now)
-        .await?;
-    tracing::info!(by = %caller.user.name, user = %name, "user disabled");
-    app.audit
-        .record(caller.event("user.disable", format!("user:{name}"), Outcome::Success))
-        .await?;
-    Ok(Json(user))
+    accounts::disable(&app, &caller, &name).await.map(Json)
 }
 
 /// `POST /api/v1/users/{name}/enable`.
@@ -188,44 +71,18 @@ pub(crate) async fn enable(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    existing(&app, &name).await?;
-    let user = app.store.set_user_disabled(&name, None).await?;
-    tracing::info!(by = %caller.user.name, user = %name, "user enabled");
-    app.audit
-        .record(caller.event("user.enable", format!("user:{name}"), Outcome::Success))
-        .await?;
-    Ok(Json(user))
+    accounts::enable(&app, &caller, &name).await.map(Json)
 }
 
-/// `POST /api/v1/users/{name}/reset-password`: a new one-time password; the user's sessions
-/// end (their API tokens stay: revoke them separately if the account was compromised).
+/// `POST /api/v1/users/{name}/reset-password`.
 pub(crate) async fn reset_password(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<UserWithPassword>, ApiError> {
-    let user = existing(&app, &name).await?;
-    let (password, phc) = one_time_password().await?;
-    let now = OffsetDateTime::now_utc();
-    let user = app
-        .store
-        .set_user_password(&user.name, &phc, true, now)
-        .await?;
-    app.store
-        .revoke_user_credentials(user.id, false, now)
-        .await?;
-    tracing::info!(by = %caller.user.name, user = %name, "password reset");
-    app.audit
-        .record(caller.event(
-            "user.reset_password",
-            format!("user:{name}"),
-            Outcome::Success,
-        ))
-        .await?;
-    Ok(Json(UserWithPassword {
-        user,
-        one_time_password: password,
-    }))
+    accounts::reset_password(&app, &caller, &name)
+        .await
+        .map(Json)
 }
 
 /// `GET /api/v1/users/{name}/tokens`.
@@ -243,20 +100,9 @@ pub(crate) async fn revoke_user_token(
     caller: Caller,
     Path((name, token)): Path<(String, String)>,
 ) -> Result<Json<ApiToken>, ApiError> {
-    let revoked = app
-        .store
-        .revoke_api_token(&name, &token, OffsetDateTime::now_utc())
-        .await?
-        .ok_or_else(|| ApiError::not_found("live token", &format!("{name}/{token}")))?;
-    tracing::info!(by = %caller.user.name, user = %name, token = %token, "token revoked");
-    app.audit
-        .record(caller.event(
-            "token.revoke",
-            format!("token:{name}/{token}"),
-            Outcome::Success,
-        ))
-        .await?;
-    Ok(Json(revoked))
+    accounts::revoke_token(&app, &caller, &name, &token)
+        .await
+        .map(Json)
 }
 
 /// `GET /api/v1/me/tokens`.

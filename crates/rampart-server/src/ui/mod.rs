@@ -11,6 +11,7 @@ mod check;
 mod enrolment;
 mod fleet;
 mod session;
+mod users;
 mod waivers;
 
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(enrolment::list).post(enrolment::create),
         )
         .route("/ui/tokens/{jti}/revoke", post(enrolment::revoke))
+        .route(users::PATH, get(users::list).post(users::create))
+        .route("/ui/users/{name}", post(users::change))
         .route(audit::PATH, get(audit::log))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
@@ -220,7 +223,7 @@ fn html<T: rampart_ui::Page>(page: &T) -> PageResult {
 }
 
 /// The sections of the dashboard, in navigation order, with what opening each needs.
-const SECTIONS: [(&str, &str, Permission, Target<'static>); 5] = [
+const SECTIONS: [(&str, &str, Permission, Target<'static>); 6] = [
     ("/ui/", "Fleet", Permission::ResultsRead, Target::Listing),
     (
         "/ui/agents",
@@ -240,6 +243,7 @@ const SECTIONS: [(&str, &str, Permission, Target<'static>); 5] = [
         Permission::EnrolmentRead,
         Target::Listing,
     ),
+    (users::PATH, "Users", Permission::UsersRead, Target::Fleet),
     // The log covers every group: a user limited to some may not read it.
     (
         audit::PATH,

@@ -550,6 +550,7 @@ async fn in_a_browser() {
             ("check", "/ui/checks/test-ssh/SSH-1".to_owned()),
             ("waivers", "/ui/waivers".to_owned()),
             ("tokens", "/ui/tokens".to_owned()),
+            ("users", "/ui/users".to_owned()),
             ("audit", "/ui/audit?verify=1".to_owned()),
         ];
         let job = json!({
@@ -1213,3 +1214,231 @@ async fn audit_log(db: Db) {
     s.finish().await;
 }
 server_test!(audit_log);
+
+/// Users and API tokens: a user made through the form (its one-time password shown once and
+/// working), its role changed, disabled (its session ends) and enabled, given a new one-time
+/// password; a token revoked; the last admin kept; an auditor reads without forms; a viewer
+/// gets no section.
+async fn users_and_tokens(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let p = page(&s, "/ui/users", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body
+            .contains("<th scope=\"row\">admin <span class=\"muted\">(you)</span></th>")
+    );
+    let csrf = csrf_of(&p.body);
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let (csrf, admin, s) = (csrf.clone(), admin.clone(), &s);
+        async move {
+            let mut fields: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+            fields.extend(form.iter().map(|(k, v)| (*k, v.as_str())));
+            post_form(s, &path, &fields, Some(&admin), "same-origin")
+                .await
+                .0
+        }
+    };
+    let one_time = |body: &str| {
+        let opening = "id=\"one-time\" readonly value=\"";
+        let at = body.find(opening).expect("a one-time password") + opening.len();
+        body[at..at + body[at..].find('"').unwrap()].to_owned()
+    };
+
+    // Refused: a bad name (kept in the form, escaped), a bad role, a bad group.
+    let p = post(
+        "/ui/users".into(),
+        vec![("name", HOSTILE.into()), ("role", "viewer".into())],
+    )
+    .await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(!p.body.contains(HOSTILE));
+    assert!(p.body.contains("value=\"&#60;script&#62;"), "{}", p.body);
+    let p = post(
+        "/ui/users".into(),
+        vec![("name", "alice".into()), ("role", "root".into())],
+    )
+    .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("role: role &#34;root&#34;"), "{}", p.body);
+    let p = post(
+        "/ui/users".into(),
+        vec![
+            ("name", "alice".into()),
+            ("role", "viewer".into()),
+            ("groups", "web, ../x".into()),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 400, "{}", p.body);
+
+    let p = post(
+        "/ui/users".into(),
+        vec![
+            ("name", "alice".into()),
+            ("role", "viewer".into()),
+            ("groups", "web, db".into()),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let first = one_time(&p.body);
+    let u = s.get("/api/v1/users/alice").await;
+    assert_eq!(
+        (u["role"].as_str(), u["groups"].clone()),
+        (Some("viewer"), json!(["web", "db"]))
+    );
+    // The password works once, to choose her own.
+    let (p, alice) = post_form(
+        &s,
+        "/ui/login",
+        &[
+            ("user", "alice"),
+            ("password", &first),
+            ("new_password", "correct horse battery staple"),
+        ],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let alice = alice.split(';').next().unwrap().to_owned();
+    // A viewer: no Users section, no page.
+    assert!(
+        !page(&s, "/ui/", Some(&alice))
+            .await
+            .body
+            .contains("href=\"/ui/users\"")
+    );
+    assert_eq!(page(&s, "/ui/users", Some(&alice)).await.status, 403);
+
+    let p = post(
+        "/ui/users/alice".into(),
+        vec![
+            ("act", "role".into()),
+            ("role", "auditor".into()),
+            ("groups", "".into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/users?done=role"),
+        "{}",
+        p.body
+    );
+    let u = s.get("/api/v1/users/alice").await;
+    assert_eq!(
+        (u["role"].as_str(), u["groups"].clone()),
+        (Some("auditor"), json!([]))
+    );
+    // An auditor reads the page, without a form, and cannot post one.
+    let p = page(&s, "/ui/users", Some(&alice)).await;
+    assert_eq!(p.status, 200);
+    assert!(!p.body.contains("Make the user") && !p.body.contains("<details>"));
+    let alice_csrf = csrf_of(&p.body);
+    let (p, _) = post_form(
+        &s,
+        "/ui/users/admin",
+        &[("csrf", &alice_csrf), ("act", "disable")],
+        Some(&alice),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 403);
+
+    // Disabled: her session ends at once; enabled again.
+    let p = post("/ui/users/alice".into(), vec![("act", "disable".into())]).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/users?done=disabled")
+    );
+    assert_eq!(page(&s, "/ui/", Some(&alice)).await.location, "/ui/login");
+    let p = page(&s, "/ui/users?done=disabled", Some(&admin)).await;
+    assert!(
+        p.body
+            .contains("<span class=\"account disabled\">disabled</span>"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("name=\"act\" value=\"enable\">Enable</button>")
+    );
+    let p = post("/ui/users/alice".into(), vec![("act", "enable".into())]).await;
+    assert_eq!(p.status, 303);
+    assert!(s.get("/api/v1/users/alice").await["disabled_at"].is_null());
+    // A new one-time password, shown once; her own no longer works.
+    let p = post("/ui/users/alice".into(), vec![("act", "reset".into())]).await;
+    assert_eq!(p.status, 200);
+    let second = one_time(&p.body);
+    assert_ne!(second, first);
+    let (p, _) = post_form(
+        &s,
+        "/ui/login",
+        &[
+            ("user", "alice"),
+            ("password", "correct horse battery staple"),
+        ],
+        None,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 401);
+    // The last admin stays one.
+    let p = post("/ui/users/admin".into(), vec![("act", "disable".into())]).await;
+    assert_eq!(p.status, 409);
+    assert!(
+        p.body.contains("admin is the last enabled admin"),
+        "{}",
+        p.body
+    );
+    let p = post("/ui/users/nobody".into(), vec![("act", "enable".into())]).await;
+    assert_eq!(p.status, 404);
+    let p = post("/ui/users/alice".into(), vec![("act", "explode".into())]).await;
+    assert_eq!(p.status, 400);
+
+    // An API token of the admin's, listed by its first characters, revoked from the page.
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/me/tokens",
+            Some(json!({"name": "ci", "ttl_days": 7})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let ci = v["token"].as_str().unwrap().to_owned();
+    let p = page(&s, "/ui/users", Some(&admin)).await;
+    assert!(p.body.contains("<th scope=\"row\">ci</th>"), "{}", p.body);
+    assert!(!p.body.contains(&ci), "the token itself is never shown");
+    assert!(p.body.contains("aria-label=\"Revoke admin's token ci\""));
+    let p = post(
+        "/ui/users/admin".into(),
+        vec![("act", "revoke_token".into()), ("token", "ci".into())],
+    )
+    .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/users?done=revoked"),
+        "{}",
+        p.body
+    );
+    let r = s
+        .http
+        .get(s.url("/api/v1/users"))
+        .bearer_auth(&ci)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        page(&s, "/ui/users", Some(&admin))
+            .await
+            .body
+            .contains("<span class=\"token revoked\">revoked</span>")
+    );
+    s.finish().await;
+}
+server_test!(users_and_tokens);
