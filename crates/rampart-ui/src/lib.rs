@@ -12,10 +12,12 @@
 
 pub mod admin;
 pub mod pages;
+pub mod runs;
 pub mod svg;
 
 pub use admin::*;
 pub use pages::*;
+pub use runs::*;
 
 /// The dashboard's policy: its own stylesheet and script only, forms posting only to itself,
 /// never framed. Inline SVG is markup, not a loaded resource, so it needs no source.

@@ -33,7 +33,7 @@ pub(super) struct CheckQuery {
     group: Option<String>,
 }
 
-fn verdict(v: RuleVerdict) -> &'static str {
+pub(super) fn verdict(v: RuleVerdict) -> &'static str {
     match v {
         RuleVerdict::Found => "found",
         RuleVerdict::NotFound => "not found",
@@ -42,7 +42,7 @@ fn verdict(v: RuleVerdict) -> &'static str {
     }
 }
 
-fn observation(o: &rampart_core::Observation) -> String {
+pub(super) fn observation(o: &rampart_core::Observation) -> String {
     let place = match (o.kind, o.line) {
         (ObservationKind::File, Some(line)) => format!("{}:{line}", o.target),
         _ => o.target.clone(),

@@ -10,6 +10,7 @@ mod audit;
 mod check;
 mod enrolment;
 mod fleet;
+mod runs;
 mod session;
 mod users;
 mod waivers;
@@ -42,6 +43,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/agents", get(fleet::agents))
         .route("/ui/agents/{id}", get(fleet::agent))
         .route("/ui/checks/{policy}/{check}", get(check::check))
+        .route("/ui/runs/{id}", get(runs::run))
+        .route("/ui/diff", get(runs::diff))
         .route(waivers::PATH, get(waivers::inbox).post(waivers::request))
         .route("/ui/waivers/{id}/decide", post(waivers::decide))
         .route(

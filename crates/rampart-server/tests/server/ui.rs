@@ -520,6 +520,7 @@ async fn in_a_browser() {
     super::harness::bounded(async {
         let s = TestServer::start(Db::Sqlite).await.unwrap();
         let (evil, _good) = seed(&s).await;
+        second_run(&s, &evil).await;
         // A waiver someone else asked for, for the browser's user (admin) to approve.
         let olga = new_user_session(&s, "olga", "operator", &[]).await;
         let csrf = csrf_of(&page(&s, "/ui/waivers", Some(&olga)).await.body);
@@ -548,6 +549,11 @@ async fn in_a_browser() {
             ("agents", "/ui/agents".to_owned()),
             ("agent", format!("/ui/agents/{}", evil.id)),
             ("check", "/ui/checks/test-ssh/SSH-1".to_owned()),
+            ("run", "/ui/runs/run-evil-0001".to_owned()),
+            (
+                "diff",
+                "/ui/diff?from=run-evil-0001&to=run-evil-0002".to_owned(),
+            ),
             ("waivers", "/ui/waivers".to_owned()),
             ("tokens", "/ui/tokens".to_owned()),
             ("users", "/ui/users".to_owned()),
@@ -1442,3 +1448,130 @@ async fn users_and_tokens(db: Db) {
     s.finish().await;
 }
 server_test!(users_and_tokens);
+
+/// The hostile host's second run, a minute after the first: SSH-1 fixed, SSH-2 still
+/// failing, SSH-3 new (not applicable).
+async fn second_run(s: &TestServer, evil: &TestAgent) {
+    use rampart_core::Status::{Fail, NotApplicable, Pass};
+    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    // `seed` pushed the policy once: version 1.
+    let sub = submission(
+        "run-evil-0002",
+        1,
+        &[("SSH-1", Pass), ("SSH-2", Fail), ("SSH-3", NotApplicable)],
+        later,
+    );
+    let (st, v) = evil.poster(s).post(&sub).await;
+    assert_eq!(st, 200, "{v}");
+}
+
+/// A run with every check and its evidence, and what changed between two runs of one policy
+/// on one agent; another group's run is absent; two runs of different agents are not compared.
+async fn runs_and_diff(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let (evil, good) = seed(&s).await;
+    second_run(&s, &evil).await;
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+
+    let p = page(&s, "/ui/runs/run-evil-0001", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(!p.body.contains(HOSTILE));
+    assert!(
+        p.body
+            .contains("<code>/etc/ssh/sshd_config:7: &#60;script&#62;"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("Checks (2)"));
+    assert!(
+        p.body.contains("(0 passed, 2 failed, 0 other)"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("<option value=\"run-evil-0002\">"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<input type=\"hidden\" name=\"to\" value=\"run-evil-0001\">")
+    );
+    // The agent page links each run.
+    let p = page(&s, &format!("/ui/agents/{}", evil.id), Some(&admin)).await;
+    assert!(
+        p.body
+            .contains("<a href=\"/ui/runs/run-evil-0002\"><code>run-evil-0002</code></a>")
+    );
+
+    let p = page(
+        &s,
+        "/ui/diff?from=run-evil-0001&to=run-evil-0002",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let section = |id: &str| {
+        let at = p.body.find(&format!("<h2 id=\"{id}-h\">")).unwrap();
+        let end = p.body[at..].find("</section>").unwrap();
+        p.body[at..at + end].to_owned()
+    };
+    assert!(section("failing").contains("Newly failing (0)"));
+    let passing = section("passing");
+    assert!(passing.contains("Newly passing (1)"), "{passing}");
+    assert!(passing.contains(">SSH-1</a>"));
+    assert!(passing.contains("<span class=\"status fail\">fail</span></td>\n  <td><span class=\"status pass\">pass</span>"), "{passing}");
+    // The evidence before: the hostile line, as text.
+    assert!(passing.contains("sshd_config:7: &#60;script&#62;"));
+    let other = section("other");
+    assert!(
+        other.contains("Other changes (1)") && other.contains(">SSH-3</a>"),
+        "{other}"
+    );
+    assert!(other.contains("<span class=\"status absent\">absent</span>"));
+    assert!(section("evidence").contains("Same status, different evidence (0)"));
+    // Named the other way round: the same page, earlier run first.
+    let swapped = page(
+        &s,
+        "/ui/diff?from=run-evil-0002&to=run-evil-0001",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(swapped.body, p.body);
+
+    // Not two agents' runs; not a missing run.
+    let p = page(
+        &s,
+        "/ui/diff?from=run-evil-0001&to=run-good-0001",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.body
+            .contains("compare two runs of one policy on one agent"),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        page(&s, "/ui/runs/no-such-run", Some(&admin)).await.status,
+        404
+    );
+    assert_eq!(
+        page(&s, "/ui/diff?from=run-evil-0001", Some(&admin))
+            .await
+            .status,
+        404
+    );
+    // A viewer of group db: web's runs are absent.
+    let vic = new_user_session(&s, "vic", "viewer", &["db"]).await;
+    assert_eq!(
+        page(&s, "/ui/runs/run-good-0001", Some(&vic)).await.status,
+        404
+    );
+    let _ = good;
+    s.finish().await;
+}
+server_test!(runs_and_diff);
