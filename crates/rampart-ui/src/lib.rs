@@ -11,11 +11,13 @@
 //! access (and who may see what) in one place, the server.
 
 pub mod admin;
+pub mod intel;
 pub mod pages;
 pub mod runs;
 pub mod svg;
 
 pub use admin::*;
+pub use intel::*;
 pub use pages::*;
 pub use runs::*;
 

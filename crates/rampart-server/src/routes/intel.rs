@@ -61,7 +61,16 @@ pub(crate) async fn lookup(
     State(app): State<Arc<App>>,
     Query(q): Query<LookupQuery>,
 ) -> Result<Json<LookupAnswer>, ApiError> {
-    let chars = q.value.chars().count();
+    lookup_value(&app, q.value, q.related).await.map(Json)
+}
+
+/// What is known about `value`: the API's lookup, and the dashboard's.
+pub(crate) async fn lookup_value(
+    app: &App,
+    value: String,
+    related: bool,
+) -> Result<LookupAnswer, ApiError> {
+    let chars = value.chars().count();
     if !(1..=MAX_VALUE_CHARS).contains(&chars) {
         return Err(ApiError::bad_request(
             "invalid_field",
@@ -74,18 +83,18 @@ pub(crate) async fn lookup(
         .await
         .map_err(ingest_error)?;
     let allow = &rules.allow;
-    let found = match app.intel.with_index(|index| find(index, allow, &q.value)) {
+    let found = match app.intel.with_index(|index| find(index, allow, &value)) {
         Ok(found) => found,
         Err(error) => {
-            return Ok(Json(LookupAnswer::NotAnIndicator {
-                query: q.value,
+            return Ok(LookupAnswer::NotAnIndicator {
+                query: value,
                 error,
-            }));
+            });
         }
     };
-    Ok(Json(LookupAnswer::Found(
-        describe(&app.store, &q.value, found, q.related, &rules.decay, now()).await?,
-    )))
+    Ok(LookupAnswer::Found(
+        describe(&app.store, &value, found, related, &rules.decay, now()).await?,
+    ))
 }
 
 pub(crate) async fn match_observables(

@@ -42,6 +42,7 @@ pub(crate) use admin::rfc3339;
 pub(crate) use authorize::On;
 pub(crate) use authorize::{Caller, authenticate};
 pub(crate) use history::diff_runs;
+pub(crate) use intel::lookup_value;
 pub(crate) use login::CONCURRENT_CHECKS as CONCURRENT_PASSWORD_CHECKS;
 use rampart_access::Permission;
 

@@ -10,6 +10,7 @@ mod audit;
 mod check;
 mod enrolment;
 mod fleet;
+mod intel;
 mod runs;
 mod session;
 mod users;
@@ -55,6 +56,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route(users::PATH, get(users::list).post(users::create))
         .route("/ui/users/{name}", post(users::change))
         .route(audit::PATH, get(audit::log))
+        .route(intel::PATH, get(intel::overview))
+        .route("/ui/intel/lookup", get(intel::lookup))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
@@ -226,7 +229,7 @@ fn html<T: rampart_ui::Page>(page: &T) -> PageResult {
 }
 
 /// The sections of the dashboard, in navigation order, with what opening each needs.
-const SECTIONS: [(&str, &str, Permission, Target<'static>); 6] = [
+const SECTIONS: [(&str, &str, Permission, Target<'static>); 7] = [
     ("/ui/", "Fleet", Permission::ResultsRead, Target::Listing),
     (
         "/ui/agents",
@@ -234,6 +237,7 @@ const SECTIONS: [(&str, &str, Permission, Target<'static>); 6] = [
         Permission::AgentsRead,
         Target::Listing,
     ),
+    (intel::PATH, "Intel", Permission::IntelRead, Target::Fleet),
     (
         waivers::PATH,
         "Waivers",

@@ -49,7 +49,7 @@ async fn feed_server(body: Vec<u8>) -> String {
 }
 
 /// Defines the `feodo` feed (no URL) and uploads its fixture file.
-async fn upload_feodo(s: &TestServer) {
+pub(super) async fn upload_feodo(s: &TestServer) {
     let (status, v) = s
         .call(
             Method::POST,

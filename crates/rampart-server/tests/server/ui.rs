@@ -521,6 +521,7 @@ async fn in_a_browser() {
         let s = TestServer::start(Db::Sqlite).await.unwrap();
         let (evil, _good) = seed(&s).await;
         second_run(&s, &evil).await;
+        super::intel::upload_feodo(&s).await;
         // A waiver someone else asked for, for the browser's user (admin) to approve.
         let olga = new_user_session(&s, "olga", "operator", &[]).await;
         let csrf = csrf_of(&page(&s, "/ui/waivers", Some(&olga)).await.body);
@@ -557,6 +558,8 @@ async fn in_a_browser() {
             ("waivers", "/ui/waivers".to_owned()),
             ("tokens", "/ui/tokens".to_owned()),
             ("users", "/ui/users".to_owned()),
+            ("intel", "/ui/intel".to_owned()),
+            ("lookup", "/ui/intel/lookup?value=67.213.75.205".to_owned()),
             ("audit", "/ui/audit?verify=1".to_owned()),
         ];
         let job = json!({
@@ -1575,3 +1578,103 @@ async fn runs_and_diff(db: Db) {
     s.finish().await;
 }
 server_test!(runs_and_diff);
+
+/// Threat intel: a feed's health and count, the fleet's match with a link to the indicator,
+/// the indicator looked up (defanged) with its source and its score term by term, a value
+/// that is not an indicator, and a viewer of another group who does not see the match.
+async fn intel_pages(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    super::intel::upload_feodo(&s).await;
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    std::fs::write(
+        a.opts.scan_root.join("etc/hosts"),
+        "127.0.0.1 localhost\n67.213.75.205 update.example.net\n",
+    )
+    .unwrap();
+    s.push_policy(super::harness::POLICY_V1, "web", "0 */6 * * *")
+        .await;
+    a.run_once().await.unwrap();
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+
+    let p = page(&s, "/ui/intel", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body
+            .contains("<a href=\"/ui/intel\" aria-current=\"page\">Intel</a>")
+    );
+    assert!(
+        p.body
+            .contains("<th scope=\"row\">feodo<br><span class=\"muted\">feodo-csv</span></th>"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<span class=\"health warn\">file only</span>")
+    );
+    assert!(p.body.contains(&format!(
+        "<td><a href=\"/ui/agents/{}\">web-01</a></td>",
+        a.id
+    )));
+    assert!(
+        p.body.contains(
+            "<a href=\"/ui/intel/lookup?value=67.213.75.205\"><code>67.213.75.205</code></a>"
+        ),
+        "{}",
+        p.body
+    );
+
+    let p = page(
+        &s,
+        "/ui/intel/lookup?value=67%5B.%5D213%5B.%5D75%5B.%5D205",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("<code>67.213.75.205</code>"), "{}", p.body);
+    assert!(p.body.contains("How the score is made"));
+    assert!(p.body.contains("feodo: reliability 90"), "{}", p.body);
+    assert!(
+        p.body
+            .contains("feodo<br><span class=\"muted\">reliability 90, TLP:green</span>"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("threat: botnet_cc"), "{}", p.body);
+    // The same score the API gives.
+    let api = s.get("/api/v1/intel/lookup?value=67.213.75.205").await;
+    let score = api["matches"][0]["score"].as_u64().unwrap();
+    assert!(
+        p.body.contains(&format!("<strong>{score}</strong> / 100")),
+        "{}",
+        p.body
+    );
+
+    let p = page(
+        &s,
+        "/ui/intel/lookup?value=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("Not an indicator:"), "{}", p.body);
+    assert!(!p.body.contains("<script>alert(1)"));
+    let p = page(&s, "/ui/intel/lookup?value=", Some(&admin)).await;
+    assert_eq!(p.status, 400);
+
+    // A viewer of group db: the feeds, not web's match.
+    let vic = new_user_session(&s, "vic", "viewer", &["db"]).await;
+    let p = page(&s, "/ui/intel", Some(&vic)).await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("feodo") && !p.body.contains("web-01"),
+        "{}",
+        p.body
+    );
+    s.finish().await;
+}
+server_test!(intel_pages);
