@@ -25,6 +25,7 @@ mod ingest;
 mod intel;
 mod oidc;
 pub mod pace;
+mod policies;
 mod routes;
 mod tls;
 mod ui;

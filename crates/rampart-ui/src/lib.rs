@@ -13,12 +13,14 @@
 pub mod admin;
 pub mod intel;
 pub mod pages;
+pub mod policies;
 pub mod runs;
 pub mod svg;
 
 pub use admin::*;
 pub use intel::*;
 pub use pages::*;
+pub use policies::*;
 pub use runs::*;
 
 /// The dashboard's policy: its own stylesheet and script only, forms posting only to itself,

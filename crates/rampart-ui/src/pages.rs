@@ -359,6 +359,10 @@ pub struct AgentPage {
     pub attestations: Vec<AttestationRow>,
     /// Threat-intel matches, when the viewer may read intel (`None` otherwise: not shown).
     pub hits: Option<Vec<HitRow>>,
+    /// After "scan now".
+    pub notice: Option<crate::admin::Notice>,
+    /// Whether the viewer may ask the agent to scan now (the button is shown).
+    pub may_scan: bool,
 }
 
 impl Page for AgentPage {

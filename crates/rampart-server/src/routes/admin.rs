@@ -6,13 +6,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rampart_access::{Permission, Target as AccessTarget};
 use rampart_audit::Outcome;
-use rampart_store::{
-    Agent, Assignment, EnrolmentToken, NewPolicyVersion, PolicySummary, PolicyVersion, Target,
-};
+use rampart_store::{Agent, Assignment, EnrolmentToken, PolicySummary, PolicyVersion, Target};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::authorize::Caller;
@@ -23,6 +19,7 @@ use crate::api::{
 };
 use crate::app::App;
 use crate::error::ApiError;
+use crate::policies;
 
 pub(crate) async fn create_token(
     State(app): State<Arc<App>>,
@@ -151,18 +148,8 @@ pub(crate) async fn scan_now(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
-    if app
-        .store
-        .request_scan(&id, OffsetDateTime::now_utc())
-        .await?
-    {
-        app.audit
-            .record(caller.event("agent.scan", format!("agent:{id}"), Outcome::Success))
-            .await?;
-        Ok(Json(Done { ok: true }))
-    } else {
-        Err(ApiError::not_found("agent", &id))
-    }
+    policies::scan_now(&app, &caller, &id).await?;
+    Ok(Json(Done { ok: true }))
 }
 
 pub(crate) async fn upload_policy(
@@ -170,57 +157,13 @@ pub(crate) async fn upload_policy(
     caller: Caller,
     ApiJson(req): ApiJson<PolicyUpload>,
 ) -> Result<(StatusCode, Json<PolicyUploaded>), ApiError> {
-    let bytes = req.content.as_bytes();
-    let policy = rampart_policy::load_bytes(
-        bytes,
-        &req.file_name,
-        rampart_policy::LoadOptions::default(),
-    )
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_policy",
-            e.to_string(),
-        )
-    })?;
-    let digest = hex::encode(Sha256::digest(bytes));
-    let (version, created) = app
-        .store
-        .add_policy_version(
-            &NewPolicyVersion {
-                policy_id: &policy.id,
-                name: &policy.name,
-                format: policy.format.as_str(),
-                file_name: &req.file_name,
-                content: bytes,
-                digest: &digest,
-                check_count: i64::try_from(policy.checks.len()).unwrap_or(i64::MAX),
-            },
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
-    tracing::info!(policy = %version.policy_id, version = version.version, created, "policy uploaded");
-    if created {
-        app.audit
-            .record(
-                caller
-                    .event(
-                        "policy.upload",
-                        format!("policy:{}", version.policy_id),
-                        Outcome::Success,
-                    )
-                    .detail("version", version.version.to_string())
-                    .detail("sha256", digest.clone())
-                    .detail("file", req.file_name.clone()),
-            )
-            .await?;
-    }
-    let status = if created {
+    let up = policies::upload(&app, &caller, &req.file_name, req.content.as_bytes()).await?;
+    let status = if up.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(PolicyUploaded { version, created })))
+    Ok((status, Json(up)))
 }
 
 pub(crate) async fn list_policies(
@@ -252,72 +195,13 @@ pub(crate) async fn policy_content(
     Ok(([(header::CONTENT_TYPE, "application/yaml")], content).into_response())
 }
 
-/// Checks a cron expression the way agents will evaluate it.
-pub(crate) fn validate_schedule(s: &str) -> Result<(), ApiError> {
-    s.parse::<croner::Cron>()
-        .map(|_| ())
-        .map_err(|e| ApiError::bad_request("invalid_schedule", format!("schedule {s:?}: {e}")))
-}
-
 pub(crate) async fn assign(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> Result<Json<Assignment>, ApiError> {
-    validate_schedule(&req.schedule)?;
-    let version = match req.version {
-        Some(v) => v,
-        None => app
-            .store
-            .policy_versions(&id)
-            .await?
-            .last()
-            .map(|v| v.version)
-            .ok_or_else(|| ApiError::not_found("policy", &id))?,
-    };
-    match &req.target {
-        Target::Group(g) => caller.check(Permission::PoliciesManage, AccessTarget::Group(g))?,
-        Target::Agent(a) => {
-            let Some(agent) = app.store.agent(a).await? else {
-                return Err(ApiError::not_found("agent", a));
-            };
-            caller.check(
-                Permission::PoliciesManage,
-                AccessTarget::Group(&agent.group),
-            )?;
-        }
-    }
-    let now = OffsetDateTime::now_utc();
-    app.store
-        .assign(&id, version, &req.target, &req.schedule, now)
-        .await?;
-    let assignment = app
-        .store
-        .assignments(Some(&id))
-        .await?
-        .into_iter()
-        .find(|a| a.target == req.target)
-        .ok_or_else(|| ApiError::internal("assignment vanished after it was written"))?;
-    tracing::info!(policy = %id, version, target = ?req.target, schedule = %req.schedule, "policy assigned");
-    app.audit
-        .record(
-            caller
-                .event("policy.assign", format!("policy:{id}"), Outcome::Success)
-                .detail("version", version.to_string())
-                .detail("to", assignment_target(&req.target))
-                .detail("schedule", req.schedule.clone()),
-        )
-        .await?;
-    Ok(Json(assignment))
-}
-
-/// An assignment's target as the audit log names it.
-fn assignment_target(target: &Target) -> String {
-    match target {
-        Target::Group(g) => format!("group:{g}"),
-        Target::Agent(a) => format!("agent:{a}"),
-    }
+    policies::assign(&app, &caller, &id, req).await.map(Json)
 }
 
 pub(crate) async fn unassign(
@@ -335,21 +219,8 @@ pub(crate) async fn unassign(
             ));
         }
     };
-    if app.store.unassign(&id, &target).await? {
-        app.audit
-            .record(
-                caller
-                    .event("policy.unassign", format!("policy:{id}"), Outcome::Success)
-                    .detail("from", assignment_target(&target)),
-            )
-            .await?;
-        Ok(Json(Done { ok: true }))
-    } else {
-        Err(ApiError::not_found(
-            "assignment",
-            &format!("{id} → {target:?}"),
-        ))
-    }
+    policies::unassign(&app, &caller, &id, target).await?;
+    Ok(Json(Done { ok: true }))
 }
 
 pub(crate) async fn list_assignments(

@@ -8,7 +8,7 @@ use rampart_store::AgentStatus;
 use rampart_ui::svg::Trend;
 use rampart_ui::{
     AgentCheck, AgentCounts, AgentHeader, AgentPage, AgentPolicy, AgentRow, AgentsPage,
-    AttestationRow, FailingCheck, FleetPage, HitRow, PolicyScore, RunRow, Select,
+    AttestationRow, FailingCheck, FleetPage, HitRow, Notice, PolicyScore, RunRow, Select,
 };
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
@@ -50,6 +50,13 @@ pub(super) fn filter(
         return Ok(Some(v));
     }
     Ok(crate::routes::text_param(name, Some(v))?)
+}
+
+/// What just happened on an agent's page, after a form.
+#[derive(Deserialize)]
+pub(super) struct AgentQuery {
+    #[serde(default)]
+    done: Option<String>,
 }
 
 /// `online`, `offline` or `revoked`, as the API says it.
@@ -213,6 +220,7 @@ pub(super) async fn agents(
 pub(super) async fn agent(
     State(app): AppState,
     Path(id): Path<String>,
+    Query(q): Query<AgentQuery>,
     req: Request,
 ) -> PageResult {
     let (parts, _) = req.into_parts();
@@ -292,7 +300,19 @@ pub(super) async fn agent(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     labels.sort();
+    let may_scan = agent.status != AgentStatus::Revoked
+        && viewer
+            .caller
+            .check(Permission::AgentsManage, Target::Group(&agent.group))
+            .is_ok();
     let page = AgentPage {
+        notice: (q.done.as_deref() == Some("scan")).then(|| {
+            Notice::Done(
+                "Asked: the agent scans at its next heartbeat, and the run appears here."
+                    .to_owned(),
+            )
+        }),
+        may_scan,
         agent: AgentHeader {
             state: state(&app, &agent, now).to_owned(),
             last_seen: when(agent.last_seen),

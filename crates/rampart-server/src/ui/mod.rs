@@ -11,6 +11,7 @@ mod check;
 mod enrolment;
 mod fleet;
 mod intel;
+mod policies;
 mod runs;
 mod session;
 mod users;
@@ -44,6 +45,21 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/agents", get(fleet::agents))
         .route("/ui/agents/{id}", get(fleet::agent))
         .route("/ui/checks/{policy}/{check}", get(check::check))
+        .route("/ui/agents/{id}/scan", post(policies::scan_now))
+        .route(
+            policies::PATH,
+            get(policies::list)
+                .post(policies::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(policies::UPLOAD_LIMIT)),
+        )
+        .route("/ui/policies/{id}", get(policies::show))
+        .route("/ui/policies/{id}/assign", post(policies::assign))
+        .route("/ui/policies/{id}/unassign", post(policies::unassign))
+        .route(
+            "/ui/policies/{id}/versions/{version}",
+            get(policies::content),
+        )
+        .route("/ui/policies/{id}/diff", get(policies::diff))
         .route("/ui/runs/{id}", get(runs::run))
         .route("/ui/diff", get(runs::diff))
         .route(waivers::PATH, get(waivers::inbox).post(waivers::request))
@@ -229,13 +245,19 @@ fn html<T: rampart_ui::Page>(page: &T) -> PageResult {
 }
 
 /// The sections of the dashboard, in navigation order, with what opening each needs.
-const SECTIONS: [(&str, &str, Permission, Target<'static>); 7] = [
+const SECTIONS: [(&str, &str, Permission, Target<'static>); 8] = [
     ("/ui/", "Fleet", Permission::ResultsRead, Target::Listing),
     (
         "/ui/agents",
         "Agents",
         Permission::AgentsRead,
         Target::Listing,
+    ),
+    (
+        policies::PATH,
+        "Policies",
+        Permission::PoliciesRead,
+        Target::Fleet,
     ),
     (intel::PATH, "Intel", Permission::IntelRead, Target::Fleet),
     (

@@ -558,6 +558,7 @@ async fn in_a_browser() {
             ("waivers", "/ui/waivers".to_owned()),
             ("tokens", "/ui/tokens".to_owned()),
             ("users", "/ui/users".to_owned()),
+            ("policies", "/ui/policies".to_owned()),
             ("intel", "/ui/intel".to_owned()),
             ("lookup", "/ui/intel/lookup?value=67.213.75.205".to_owned()),
             ("audit", "/ui/audit?verify=1".to_owned()),
@@ -570,6 +571,13 @@ async fn in_a_browser() {
             "out": out,
             "approve": {"check": "test-ssh:SSH-1", "note": "accepted until the Q1 rebuild"},
             "token_group": "web",
+            "policy": {
+                "file_name": "ssh-v2.yml",
+                "content": super::harness::POLICY_V1.replace("Root login disabled", "Root login is disabled"),
+                "group": "web",
+                "schedule": "0 0 1 1 *",
+                "agent": evil.id,
+            },
         });
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/browse.mjs");
         let run = tokio::process::Command::new("node")
@@ -592,7 +600,7 @@ async fn in_a_browser() {
         let names: Vec<_> = pages
             .iter()
             .map(|(n, _)| *n)
-            .chain(["waivers-approved", "token-made"])
+            .chain(["waivers-approved", "token-made", "policy"])
             .collect();
         assert_eq!(seen.len(), names.len());
         for (p, name) in seen.iter().zip(&names) {
@@ -1678,3 +1686,274 @@ async fn intel_pages(db: Db) {
     s.finish().await;
 }
 server_test!(intel_pages);
+
+/// Posts the policy upload form (multipart) as a browser does.
+async fn upload_policy_form(
+    s: &TestServer,
+    cookie: &str,
+    csrf: &str,
+    file_name: &str,
+    content: &str,
+    site: &str,
+) -> Page {
+    let boundary = "----rampart-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"policy\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/yaml\r\n\r\n{content}\r\n--{boundary}--\r\n"
+    );
+    let r = s
+        .http
+        .post(s.url("/ui/policies"))
+        .header("cookie", cookie)
+        .header("sec-fetch-site", site)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    read(r).await
+}
+
+/// Policies: an upload refused with its place, a new version (larger than any other form),
+/// the same content again, versions with a diff and content, assignments made and removed
+/// (refused with the form kept), group rights, and "scan now" that the agent then runs.
+async fn policies_pages(db: Db) {
+    use super::harness::POLICY_V1;
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let agent = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let p = page(&s, "/ui/policies", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("No policy yet."));
+    assert!(p.body.contains("enctype=\"multipart/form-data\""));
+    let csrf = csrf_of(&p.body);
+
+    // Refused: the loader's words, with the file and line.
+    let broken = "rampart: 1\npolicy:\n  id: broken\n  name: Broken\nchecks:\n  - id: B-1\n    title: x\n    severity: loud\n    rules: []\n";
+    let p = upload_policy_form(&s, &admin, &csrf, "broken.yml", broken, "same-origin").await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body
+            .contains("<p class=\"error\" role=\"alert\">broken.yml:"),
+        "{}",
+        p.body
+    );
+    // Without the CSRF token, from another site: refused, nothing stored.
+    let p = upload_policy_form(&s, &admin, "forged", "p.yml", POLICY_V1, "same-origin").await;
+    assert_eq!(p.status, 403);
+    let p = upload_policy_form(&s, &admin, &csrf, "p.yml", POLICY_V1, "cross-site").await;
+    assert_eq!(p.status, 403);
+    assert_eq!(s.get("/api/v1/policies").await, json!([]));
+
+    let p = upload_policy_form(&s, &admin, &csrf, "ssh.yml", POLICY_V1, "same-origin").await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/policies/test-ssh?done=uploaded"),
+        "{}",
+        p.body
+    );
+    // Version 2: a new title and a 40 KiB comment (more than any other form may post).
+    let v2 = format!(
+        "{}# {}\n",
+        POLICY_V1.replace("Root login disabled", "Root login is disabled"),
+        "x".repeat(40 * 1024)
+    );
+    let p = upload_policy_form(&s, &admin, &csrf, "ssh.yml", &v2, "same-origin").await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/policies/test-ssh?done=uploaded"),
+        "{}",
+        p.body
+    );
+    let p = upload_policy_form(&s, &admin, &csrf, "ssh.yml", &v2, "same-origin").await;
+    assert_eq!(p.location, "/ui/policies/test-ssh?done=unchanged");
+
+    let p = page(&s, "/ui/policies/test-ssh?done=unchanged", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("The same content as the newest version"));
+    assert!(p.body.contains("Versions (2)"));
+    assert!(
+        p.body
+            .contains("<a href=\"/ui/policies/test-ssh/diff?from=1&amp;to=2\">from version 1</a>")
+    );
+    assert!(p.body.contains("Not assigned: no agent runs it."));
+    let p = page(&s, "/ui/policies/test-ssh/diff?from=1&to=2", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("2 lines added, 1 removed."), "{}", p.body);
+    assert!(
+        p.body.contains(
+            "<code><span aria-hidden=\"true\">− </span>    title: Root login disabled</code>"
+        ),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains(
+        "<code><span aria-hidden=\"true\">+ </span>    title: Root login is disabled</code>"
+    ));
+    let p = page(&s, "/ui/policies/test-ssh/versions/1", Some(&admin)).await;
+    assert!(
+        p.body
+            .contains("<td class=\"ln\">6</td><td><code>  - id: SSH-1</code></td>"),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        page(&s, "/ui/policies/test-ssh/versions/9", Some(&admin))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        page(&s, "/ui/policies/nope", Some(&admin)).await.status,
+        404
+    );
+
+    // Assignments: a bad schedule keeps the form; then the group, and one agent on version 1.
+    let assign =
+        |kind: &'static str, name: String, version: &'static str, schedule: &'static str| {
+            let (csrf, admin, s) = (csrf.clone(), admin.clone(), &s);
+            async move {
+                post_form(
+                    s,
+                    "/ui/policies/test-ssh/assign",
+                    &[
+                        ("csrf", &csrf),
+                        ("kind", kind),
+                        ("name", &name),
+                        ("version", version),
+                        ("schedule", schedule),
+                    ],
+                    Some(&admin),
+                    "same-origin",
+                )
+                .await
+                .0
+            }
+        };
+    let p = assign("group", "web".into(), "", "every tuesday").await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(
+        p.body.contains("schedule &#34;every tuesday&#34;"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("value=\"every tuesday\""));
+    let p = assign("group", "web".into(), "", "0 0 1 1 *").await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/policies/test-ssh?done=assigned"),
+        "{}",
+        p.body
+    );
+    let p = assign("agent", agent.id.clone(), "1", "@daily").await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let listed = s.get("/api/v1/assignments").await;
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let p = page(&s, "/ui/policies/test-ssh", Some(&admin)).await;
+    assert!(
+        p.body.contains(&format!(
+            "<a href=\"/ui/agents/{}\">agent web-01</a>",
+            agent.id
+        )),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<th scope=\"row\">group web</th>\n  <td class=\"num\">2</td>"),
+        "{}",
+        p.body
+    );
+    let (p, _) = post_form(
+        &s,
+        "/ui/policies/test-ssh/unassign",
+        &[("csrf", &csrf), ("kind", "agent"), ("name", &agent.id)],
+        Some(&admin),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/ui/policies/test-ssh?done=unassigned")
+    );
+    let listed = s.get("/api/v1/assignments").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // An operator of group db: may not assign to web nor remove web's; a viewer gets no forms.
+    let otto = new_user_session(&s, "otto", "operator", &["db"]).await;
+    let p = page(&s, "/ui/policies/test-ssh", Some(&otto)).await;
+    assert!(
+        p.body.contains("Assignments (0)"),
+        "web's assignment is not otto's to see: {}",
+        p.body
+    );
+    let otto_csrf = csrf_of(&p.body);
+    let (p, _) = post_form(
+        &s,
+        "/ui/policies/test-ssh/assign",
+        &[
+            ("csrf", &otto_csrf),
+            ("kind", "group"),
+            ("name", "web"),
+            ("schedule", "@daily"),
+        ],
+        Some(&otto),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    let vic = new_user_session(&s, "vic", "viewer", &[]).await;
+    let p = page(&s, "/ui/policies", Some(&vic)).await;
+    assert_eq!(p.status, 200);
+    assert!(!p.body.contains("enctype=\"multipart/form-data\""));
+    let p = upload_policy_form(
+        &s,
+        &vic,
+        &csrf_of(&p.body),
+        "p.yml",
+        POLICY_V1,
+        "same-origin",
+    )
+    .await;
+    assert_eq!(p.status, 403);
+
+    // Scan now: the yearly schedule ran once; the button makes the agent scan again.
+    agent.run_once().await.unwrap();
+    let p = page(&s, &format!("/ui/agents/{}", agent.id), Some(&admin)).await;
+    assert!(
+        p.body
+            .contains(&format!("action=\"/ui/agents/{}/scan\"", agent.id))
+    );
+    assert!(
+        !page(&s, &format!("/ui/agents/{}", agent.id), Some(&vic))
+            .await
+            .body
+            .contains("/scan\"")
+    );
+    let (p, _) = post_form(
+        &s,
+        &format!("/ui/agents/{}/scan", agent.id),
+        &[("csrf", &csrf)],
+        Some(&admin),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(
+        (p.status, p.location.clone()),
+        (303, format!("/ui/agents/{}?done=scan", agent.id))
+    );
+    agent.run_once().await.unwrap();
+    let runs = s.get(&format!("/api/v1/agents/{}/runs", agent.id)).await;
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    assert_eq!(runs[0]["trigger"], "on_demand");
+    s.finish().await;
+}
+server_test!(policies_pages);

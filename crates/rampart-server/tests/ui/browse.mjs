@@ -1,12 +1,14 @@
 // A user in Debian's Chromium, driven by playwright-core: signs in through the form (typing,
-// then Enter), opens each page given, approves a waiver and makes an enrolment token when
-// asked, saves a screenshot of each page, runs axe-core on each, and records every console
+// then Enter), opens each page given, approves a waiver, makes an enrolment token, uploads
+// and assigns a policy and asks an agent to scan now when asked, saves a screenshot of each page, runs axe-core on each, and records every console
 // error, page error and failed request. Prints one JSON report on
 // stdout; the Rust test (tests/server/ui.rs) judges it.
 //
 // Usage: node browse.mjs '{"base": "https://127.0.0.1:PORT", "user": "...", "password": "...",
 //                          "pages": [{"name": "fleet", "path": "/ui/"}], "out": "/dir",
-//                          "approve": {"check": "POLICY:ID", "note": "..."}, "token_group": "web"}'
+//                          "approve": {"check": "POLICY:ID", "note": "..."}, "token_group": "web",
+//                          "policy": {"file_name": "…", "content": "…", "group": "web",
+//                                     "schedule": "0 0 1 1 *", "agent": "ID"}}'
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -106,6 +108,35 @@ try {
     await page.waitForLoadState();
     report.token = await page.locator('#new-token').inputValue();
     await record('token-made', '/ui/tokens', made.status());
+  }
+  // Pushing a policy: the file chosen and uploaded, assigned to a group; then "scan now" on
+  // an agent of that group.
+  if (job.policy) {
+    await page.goto(`${job.base}/ui/policies`);
+    await page.getByLabel('Policy file').setInputFiles({
+      name: job.policy.file_name,
+      mimeType: 'application/yaml',
+      buffer: Buffer.from(job.policy.content),
+    });
+    await Promise.all([
+      page.waitForURL(/\/ui\/policies\/[^/?]+\?done=uploaded$/),
+      page.getByRole('button', { name: 'Upload' }).click(),
+    ]);
+    report.uploaded = new URL(page.url()).pathname;
+    await page.getByLabel('Group name or agent id').fill(job.policy.group);
+    await page.getByLabel(/^Schedule/).fill(job.policy.schedule);
+    await Promise.all([
+      page.waitForURL(/\?done=assigned$/),
+      page.getByRole('button', { name: 'Assign', exact: true }).click(),
+    ]);
+    report.assigned = await page.getByRole('status').textContent();
+    await record('policy', report.uploaded, 200);
+    await page.goto(`${job.base}/ui/agents/${job.policy.agent}`);
+    await Promise.all([
+      page.waitForURL(/\?done=scan$/),
+      page.getByRole('button', { name: 'Scan now' }).click(),
+    ]);
+    report.scan = await page.getByRole('status').textContent();
   }
 } finally {
   await browser.close();
