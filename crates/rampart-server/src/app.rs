@@ -45,6 +45,8 @@ pub(crate) struct App {
     pub oidc: Option<crate::oidc::Oidc>,
     /// Attestation signing keys, as decrypted by this replica.
     pub attest: crate::attest::Attestor,
+    /// Dashboards watching for runs.
+    pub live: crate::live::Live,
     /// SHA-256 of policy versions already looked up (versions never change).
     policy_digests: Mutex<std::collections::HashMap<(String, i64), String>>,
 }
@@ -82,6 +84,7 @@ impl App {
             audit: crate::audit::AuditLog::new(audit_key),
             oidc,
             attest: crate::attest::Attestor::new(),
+            live: crate::live::Live::new(),
             policy_digests: Mutex::new(std::collections::HashMap::new()),
         }
     }

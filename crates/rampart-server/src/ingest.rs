@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use rampart_store::{IngestOutcome, NewRun, StoreError};
+use rampart_store::{IngestOutcome, NewRun, RunNotice, StoreError};
 use tokio::sync::{oneshot, watch};
 
 use crate::app::App;
@@ -95,23 +95,45 @@ async fn commit(app: &App, batch: Vec<IngestJob>) {
         batch.into_iter().map(|j| (j.run, j.reply)).unzip();
     match app.store.ingest_runs(&runs).await {
         Ok(outcomes) => {
+            let stored: Vec<RunNotice> = runs
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| **o == IngestOutcome::Stored)
+                .map(|(r, _)| notice(r))
+                .collect();
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
+            // After the answers: telling the dashboards never delays an agent.
+            crate::live::announce(app, stored).await;
         }
         Err(e) if runs.len() > 1 => {
             // One bad run must not sink the others: retry them one by one.
             tracing::warn!(error = %e, runs = runs.len(), "batch ingestion failed; retrying runs one by one");
+            let mut stored = Vec::new();
             for (run, reply) in runs.iter().zip(replies) {
                 let r = app.store.ingest_runs(std::slice::from_ref(run)).await;
+                if matches!(r.as_deref(), Ok([IngestOutcome::Stored])) {
+                    stored.push(notice(run));
+                }
                 let _ = reply.send(single(r));
             }
+            crate::live::announce(app, stored).await;
         }
         Err(e) => {
             for reply in replies {
                 let _ = reply.send(Err(e.to_string()));
             }
         }
+    }
+}
+
+/// What the dashboards are told about a stored run.
+fn notice(r: &NewRun) -> RunNotice {
+    RunNotice {
+        agent: r.agent_id.clone(),
+        run: r.id.clone(),
+        policy: r.policy_id.clone(),
     }
 }
 

@@ -23,6 +23,7 @@ mod enrolment;
 mod error;
 mod ingest;
 mod intel;
+mod live;
 mod oidc;
 pub mod pace;
 mod policies;
@@ -112,6 +113,7 @@ impl RunningServer {
         tasks.spawn(ingest::writer(app.clone(), rx.clone()));
         tasks.spawn(attest::issuer(app.clone(), rx.clone()));
         tasks.spawn(waivers::expiry(app.clone(), rx.clone()));
+        tasks.spawn(live::relay(app.clone(), rx.clone()));
         tasks.spawn(audit::writer(app.clone(), rx));
         if let Err(e) = audit::record_start(&app).await {
             tracing::error!(error = ?e, "could not record the server start in the audit log");

@@ -17,6 +17,7 @@ mod ca;
 mod dashboard;
 mod error;
 mod intel;
+mod live;
 mod policies;
 mod records;
 mod runs;
@@ -42,6 +43,7 @@ pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
 pub use dashboard::{CheckOnHost, FailingTally, FleetScope, PolicyTally, TrendPoint};
 pub use error::StoreError;
+pub use live::{RUNS_CHANNEL, RunListener, RunNotice};
 pub use policies::NewPolicyVersion;
 pub use rampart_intel::rows::{
     ExportCursor, IntelAllowlist, IntelDecayRow, IntelExportRow, IntelFeed, IntelHit,

@@ -35,6 +35,13 @@ pub const STYLESHEET: &str = include_str!("../static/rampart.css");
 /// Where the pages load the stylesheet from.
 pub const STYLESHEET_PATH: &str = "/ui/static/rampart.css";
 
+/// The live-update script, served at [`SCRIPT_PATH`]: the pages' only script, loaded from
+/// this origin as the content security policy requires.
+pub const SCRIPT: &str = include_str!("../static/live.js");
+
+/// Where the pages load the script from.
+pub const SCRIPT_PATH: &str = "/ui/static/live.js";
+
 /// The tab icon (SVG), served at [`ICON_PATH`]: without one a browser asks for
 /// `/favicon.ico` on every page and logs the 404.
 pub const ICON: &str = include_str!("../static/icon.svg");

@@ -11,6 +11,7 @@ mod check;
 mod enrolment;
 mod fleet;
 mod intel;
+mod live;
 mod policies;
 mod runs;
 mod session;
@@ -78,6 +79,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/logout", post(session::logout))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
         .route(rampart_ui::ICON_PATH, get(icon))
+        .route(rampart_ui::SCRIPT_PATH, get(script))
+        .route("/ui/events", get(live::events))
         .route("/ui/{*rest}", get(no_page))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn(headers))
@@ -127,6 +130,17 @@ async fn no_page(State(app): AppState, req: Request) -> Refusal {
         Ok(viewer) => viewer.refuse(missing),
         Err(_) => missing,
     }
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
+        rampart_ui::SCRIPT,
+    )
+        .into_response()
 }
 
 async fn icon() -> Response {

@@ -4,6 +4,7 @@
 
 use reqwest::Method;
 use serde_json::json;
+use tokio::io::AsyncBufReadExt as _;
 
 use super::harness::{ADMIN_PASSWORD, Db, TestAgent, TestServer, submission};
 use crate::server_test;
@@ -580,17 +581,27 @@ async fn in_a_browser() {
             },
         });
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/browse.mjs");
-        let run = tokio::process::Command::new("node")
+        let mut node = tokio::process::Command::new("node")
             .arg(script)
             .arg(job.to_string())
-            .output()
-            .await
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("node (scripts/setup-test-deps.sh installs Chromium and playwright-core)");
-        assert!(
-            run.status.success(),
-            "the browser run failed: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        // The browser says when it watches the agent's page after "Scan now": the agent then
+        // runs, and the page must show the run without a reload.
+        let mut lines =
+            tokio::io::BufReader::new(node.stderr.take().unwrap()).lines();
+        let mut stderr = String::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            stderr.push_str(&line);
+            stderr.push('\n');
+            if line == "rampart: waiting for a run" {
+                evil.run_once().await.unwrap();
+            }
+        }
+        let run = node.wait_with_output().await.unwrap();
+        assert!(run.status.success(), "the browser run failed: {stderr}");
         let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
         assert_eq!(report["login_url"], "/ui/login", "{report}");
         assert_eq!(report["signed_in"], true);
@@ -600,7 +611,7 @@ async fn in_a_browser() {
         let names: Vec<_> = pages
             .iter()
             .map(|(n, _)| *n)
-            .chain(["waivers-approved", "token-made", "policy"])
+            .chain(["waivers-approved", "token-made", "policy", "agent-live"])
             .collect();
         assert_eq!(seen.len(), names.len());
         for (p, name) in seen.iter().zip(&names) {
@@ -1957,3 +1968,106 @@ async fn policies_pages(db: Db) {
     s.finish().await;
 }
 server_test!(policies_pages);
+
+/// A live stream (`/ui/events`) with the session cookie.
+async fn open_events(http: &reqwest::Client, base: &str, cookie: &str) -> reqwest::Response {
+    let r = http
+        .get(format!("{base}/ui/events"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    r
+}
+
+/// Reads a live stream until `want` appears (within 20 s); everything read.
+async fn read_until(stream: &mut reqwest::Response, want: &str) -> String {
+    let mut seen = String::new();
+    let read = async {
+        while !seen.contains(want) {
+            let chunk = stream.chunk().await.unwrap().expect("the stream ended");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .unwrap_or_else(|_| panic!("no {want:?} in the stream: {seen:?}"));
+    seen
+}
+
+/// Live updates: a run stored is announced to the dashboards watching, on this replica and,
+/// with PostgreSQL, on another one (LISTEN/NOTIFY); a viewer of another group is not told of
+/// it; no session, no stream.
+async fn live_updates(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let p = page(&s, "/ui/events", None).await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/ui/login"));
+    let js = s
+        .http
+        .get(s.url("/ui/static/live.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let vic = new_user_session(&s, "vic", "viewer", &["db"]).await;
+    // With PostgreSQL, a second replica: the admin watches there, the runs arrive here.
+    let mut cfg2 = s.config.clone();
+    cfg2.listen = "127.0.0.1:0".parse().unwrap();
+    cfg2.agent_listen = "127.0.0.1:0".parse().unwrap();
+    let replica = match cfg2.database_url {
+        Some(_) => Some(rampart_server::RunningServer::start(cfg2).await.unwrap()),
+        None => None,
+    };
+    let watched = match &replica {
+        Some(r) => format!("https://localhost:{}", r.api_addr.port()),
+        None => s.url(""),
+    };
+    let web = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let db_agent = TestAgent::enrol_as(&s, &s.token("db", 1).await, "db-01", "Debian GNU/Linux 12")
+        .await
+        .unwrap();
+    let version = s
+        .push_policy(super::harness::POLICY_V1, "web", "0 0 1 1 *")
+        .await;
+    let mut admin_stream = open_events(&s.http, &watched, &admin).await;
+    let mut vic_stream = open_events(&s.http, &s.url(""), &vic).await;
+    // Subscribed once the response started; the runs come after.
+    use rampart_core::Status::Pass;
+    let now = time::OffsetDateTime::now_utc();
+    for (agent, run) in [(&web, "run-live-web"), (&db_agent, "run-live-db")] {
+        let (st, v) = agent
+            .poster(&s)
+            .post(&submission(run, version, &[("SSH-1", Pass)], now))
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let seen = read_until(&mut admin_stream, "run-live-db").await;
+    assert!(
+        seen.contains(&format!(
+            "event: run\ndata: {{\"agent\":\"{}\",\"run\":\"run-live-web\",\"policy\":\"test-ssh\"}}",
+            web.id
+        )),
+        "{seen}"
+    );
+    let seen = read_until(&mut vic_stream, "run-live-db").await;
+    assert!(
+        !seen.contains("run-live-web"),
+        "another group's run: {seen}"
+    );
+    drop((admin_stream, vic_stream));
+    if let Some(r) = replica {
+        r.shutdown().await;
+    }
+    s.finish().await;
+}
+server_test!(live_updates);

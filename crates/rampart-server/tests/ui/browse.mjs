@@ -137,6 +137,13 @@ try {
       page.getByRole('button', { name: 'Scan now' }).click(),
     ]);
     report.scan = await page.getByRole('status').textContent();
+    // The run arrives live: the page is not reloaded; its run history grows by itself.
+    const rows = '#runs-h ~ table tbody tr';
+    const before = await page.locator(rows).count();
+    console.error('rampart: waiting for a run');
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [rows, before], { timeout: 30000 });
+    report.live_runs = [before, await page.locator(rows).count()];
+    await record('agent-live', new URL(page.url()).pathname, 200);
   }
 } finally {
   await browser.close();
