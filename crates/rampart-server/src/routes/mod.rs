@@ -44,6 +44,7 @@ pub(crate) use authorize::{Caller, authenticate};
 pub(crate) use history::diff_runs;
 pub(crate) use intel::lookup_value;
 pub(crate) use login::CONCURRENT_CHECKS as CONCURRENT_PASSWORD_CHECKS;
+pub(crate) use oidc::{LOGIN_SECS as OIDC_LOGIN_SECS, dashboard_cookie, start as oidc_start};
 use rampart_access::Permission;
 
 pub(crate) type SchemaFn = fn(&mut SchemaGenerator) -> Schema;

@@ -80,7 +80,7 @@ pub(crate) async fn login(
     State(app): State<Arc<App>>,
     Query(q): Query<LoginQuery>,
 ) -> Result<(StatusCode, [(HeaderName, String); 2]), ApiError> {
-    let oidc = configured(&app)?;
+    configured(&app)?;
     let cli = match (q.cli_port, q.cli_challenge) {
         (None, None) => None,
         (Some(port), Some(challenge))
@@ -99,6 +99,20 @@ pub(crate) async fn login(
             ));
         }
     };
+    let (url, state_cookie) = start(&app, cli).await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, url), (header::SET_COOKIE, state_cookie)],
+    ))
+}
+
+/// Starts a login at the provider: the authorization URL to send the browser to and the
+/// state cookie that ties the callback to this browser.
+pub(crate) async fn start(
+    app: &App,
+    cli: Option<(u16, String)>,
+) -> Result<(String, String), ApiError> {
+    let oidc = configured(app)?;
     let state = rampart_access::secret::random_urlsafe(32);
     let nonce = rampart_access::secret::random_urlsafe(32);
     let pkce = Pkce::new();
@@ -119,19 +133,11 @@ pub(crate) async fn login(
             now - LOGIN_TTL,
         )
         .await?;
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, url),
-            (
-                header::SET_COOKIE,
-                format!(
-                    "{STATE_COOKIE}={state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-                    LOGIN_TTL.whole_seconds()
-                ),
-            ),
-        ],
-    ))
+    let cookie = format!(
+        "{STATE_COOKIE}={state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        LOGIN_TTL.whole_seconds()
+    );
+    Ok((url, cookie))
 }
 
 /// `GET /api/v1/oidc/callback` query: what the provider sends the browser back with.
@@ -155,15 +161,33 @@ pub(crate) struct CallbackQuery {
 }
 
 fn state_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, STATE_COOKIE)
+}
+
+fn cookie_value(headers: &HeaderMap, cookie: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == STATE_COOKIE)
+        .find(|(name, _)| *name == cookie)
         .map(|(_, value)| value.to_owned())
 }
+
+/// Marks a login started from the dashboard (`/ui/oidc`): its callback answers a redirect to
+/// the dashboard instead of JSON. It only chooses where the browser lands.
+const DASHBOARD_COOKIE: &str = "rampart_oidc_to";
+
+/// The dashboard marker cookie, for `max_age` seconds (0 clears it).
+pub(crate) fn dashboard_cookie(max_age: i64) -> String {
+    format!(
+        "{DASHBOARD_COOKIE}=ui; Path=/api/v1/oidc/callback; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}"
+    )
+}
+
+/// How long a login may take, in seconds (the dashboard marker lives as long).
+pub(crate) const LOGIN_SECS: i64 = LOGIN_TTL.whole_seconds();
 
 /// `GET /api/v1/oidc/callback`: back from the provider; a session for the mapped user.
 pub(crate) async fn callback(
@@ -345,6 +369,19 @@ pub(crate) async fn callback(
             .detail("role", started.user.role.to_string()),
         )
         .await?;
+    // A login started from the dashboard lands on it.
+    if cookie_value(&headers, DASHBOARD_COOKIE).as_deref() == Some("ui") {
+        return Ok((
+            StatusCode::SEE_OTHER,
+            AppendHeaders([
+                (header::SET_COOKIE, cookie),
+                clear_state,
+                (header::SET_COOKIE, dashboard_cookie(0)),
+                (header::LOCATION, "/ui/".to_owned()),
+            ]),
+        )
+            .into_response());
+    }
     // Two cookies: appended, as a second `Set-Cookie` must not replace the first.
     Ok((
         StatusCode::OK,

@@ -77,6 +77,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/intel/lookup", get(intel::lookup))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
+        .route("/ui/oidc", get(session::oidc))
         .route(rampart_ui::STYLESHEET_PATH, get(stylesheet))
         .route(rampart_ui::ICON_PATH, get(icon))
         .route(rampart_ui::SCRIPT_PATH, get(script))

@@ -124,3 +124,19 @@ pub(super) async fn logout(State(app): AppState, req: Request) -> Response {
         Err(refusal) => refusal.into_response(),
     }
 }
+
+/// `GET /ui/oidc`: signs in through the OpenID provider, landing back on the dashboard.
+pub(super) async fn oidc(State(app): AppState) -> PageResult {
+    let (url, state) = crate::routes::oidc_start(&app, None).await?;
+    Ok((
+        AppendHeaders([
+            (header::SET_COOKIE, state),
+            (
+                header::SET_COOKIE,
+                crate::routes::dashboard_cookie(crate::routes::OIDC_LOGIN_SECS),
+            ),
+        ]),
+        Redirect::to(&url),
+    )
+        .into_response())
+}

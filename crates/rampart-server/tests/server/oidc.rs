@@ -285,6 +285,56 @@ async fn oidc_logins_end_to_end(db: Db) {
         body["user"]["name"], "alice",
         "the same user, not a new one"
     );
+
+    // From the dashboard's sign-in page: the same login, landing on the dashboard signed in.
+    let mut jar = Jar::default();
+    let start = s.url("/ui/oidc");
+    let resp = s.http.get(&start).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    jar.take(&start, &resp);
+    let to_provider = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to_provider.starts_with(&provider.issuer()), "{to_provider}");
+    let callback = through_provider(&mut jar, to_provider, &s.url("/api/v1/oidc/callback")).await;
+    let resp = s
+        .http
+        .get(&callback)
+        .header(COOKIE, jar.header(&callback))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()[LOCATION], "/ui/");
+    let cookies: Vec<_> = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("rampart_oidc_to=ui;") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-rampart_session=") && !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a session cookie");
+    let r = s
+        .http
+        .get(s.url("/ui/"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("alice <span class=\"role\">(admin)</span>")
+    );
     drop(provider);
     s.finish().await;
 }
