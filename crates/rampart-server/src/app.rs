@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
 use crate::ServerConfig;
+use crate::error::ApiError;
 use crate::ingest::IngestJob;
 use crate::intel::Intel;
 
@@ -49,7 +50,12 @@ pub(crate) struct App {
     pub live: crate::live::Live,
     /// SHA-256 of policy versions already looked up (versions never change).
     policy_digests: Mutex<std::collections::HashMap<(String, i64), String>>,
+    /// Per policy version, the frameworks each check maps to (versions never change).
+    policy_frameworks: Mutex<std::collections::HashMap<(String, i64), Arc<CheckFrameworks>>>,
 }
+
+/// Check id → the compliance frameworks it maps to, as one policy version states them.
+pub type CheckFrameworks = std::collections::HashMap<String, Vec<rampart_core::Framework>>;
 
 impl App {
     #[allow(clippy::too_many_arguments)]
@@ -86,6 +92,7 @@ impl App {
             attest: crate::attest::Attestor::new(),
             live: crate::live::Live::new(),
             policy_digests: Mutex::new(std::collections::HashMap::new()),
+            policy_frameworks: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -124,6 +131,58 @@ impl App {
             cache.insert(key, d.clone());
         }
         Ok(found)
+    }
+
+    /// The frameworks each check of a policy version maps to, from its stored content (read
+    /// and parsed once per version); `None` when the version does not exist.
+    pub async fn policy_frameworks(
+        &self,
+        policy_id: &str,
+        version: i64,
+    ) -> Result<Option<Arc<CheckFrameworks>>, ApiError> {
+        let key = (policy_id.to_owned(), version);
+        if let Some(m) = self
+            .policy_frameworks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Some(m.clone()));
+        }
+        let Some((v, content)) = self.store.policy_version(policy_id, version).await? else {
+            return Ok(None);
+        };
+        let policy = rampart_policy::load_bytes(
+            &content,
+            &v.file_name,
+            rampart_policy::LoadOptions::default(),
+        )
+        .map_err(|e| ApiError::internal(format!("stored policy {policy_id}@{version}: {e}")))?;
+        let map: CheckFrameworks = policy
+            .checks
+            .iter()
+            .map(|c| {
+                let mut f: Vec<_> = c
+                    .compliance
+                    .keys()
+                    .filter(|k| !rampart_core::Framework::is_mitre_key(k))
+                    .map(|k| rampart_core::Framework::from_key(k))
+                    .collect();
+                f.sort();
+                f.dedup();
+                (c.id.clone(), f)
+            })
+            .collect();
+        let map = Arc::new(map);
+        let mut cache = self
+            .policy_frameworks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 1000 {
+            cache.clear();
+        }
+        cache.insert(key, map.clone());
+        Ok(Some(map))
     }
 
     /// The CA in use.

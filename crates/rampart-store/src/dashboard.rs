@@ -16,6 +16,8 @@ pub struct FleetScope<'a> {
     pub group: Option<&'a str>,
     /// One operating system only (as the agents reported it).
     pub os: Option<&'a str>,
+    /// Agents with this label (name, value) only.
+    pub label: Option<(&'a str, &'a str)>,
 }
 
 /// One policy's latest results across the scope.
@@ -47,8 +49,11 @@ pub struct FailingTally {
 }
 
 /// Appends the scope's conditions on `agents a` to a query that already has a `WHERE`.
-fn push_scope<DB: sqlx::Database>(qb: &mut sqlx::QueryBuilder<DB>, scope: &FleetScope<'_>)
-where
+fn push_scope<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<DB>,
+    scope: &FleetScope<'_>,
+    backend: crate::Backend,
+) where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     qb.push(" AND a.status <> 'revoked'");
@@ -70,6 +75,36 @@ where
     if let Some(os) = scope.os {
         qb.push(" AND a.os = ").push_bind(os.to_owned());
     }
+    // Labels are a JSON object in a text column on both backends; the name is bound, never
+    // spliced into the SQL.
+    if let Some((name, value)) = scope.label {
+        match backend {
+            crate::Backend::Sqlite => qb
+                .push(" AND json_extract(a.labels, ")
+                .push_bind(format!("$.\"{}\"", name.replace('"', "")))
+                .push(") = "),
+            crate::Backend::Postgres => qb
+                .push(" AND (a.labels::jsonb ->> ")
+                .push_bind(name.to_owned())
+                .push(") = "),
+        };
+        qb.push_bind(value.to_owned());
+    }
+}
+
+/// One check's latest results across the scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckTally {
+    /// The policy and the check.
+    pub policy_id: String,
+    /// See `policy_id`.
+    pub check_id: String,
+    /// Latest results that pass, fail, and the rest.
+    pub passed: u64,
+    /// See `passed`.
+    pub failed: u64,
+    /// See `passed`.
+    pub other: u64,
 }
 
 impl Store {
@@ -85,7 +120,7 @@ impl Store {
              FROM latest_results l JOIN agents a ON a.id = l.agent_id WHERE 1 = 1";
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new(HEAD);
-            push_scope(&mut qb, scope);
+            push_scope(&mut qb, scope, self.backend());
             qb.push(" GROUP BY l.policy_id ORDER BY l.policy_id");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
@@ -120,7 +155,7 @@ impl Store {
             if let Some(since) = since {
                 qb.push(" AND l.since >= ").push_bind(secs(since));
             }
-            push_scope(&mut qb, scope);
+            push_scope(&mut qb, scope, self.backend());
             qb.push(" GROUP BY l.policy_id, l.check_id ORDER BY hosts DESC, l.policy_id, l.check_id LIMIT ")
                 .push_bind(i64::from(limit));
             let rows = qb.build().fetch_all(p).await?;
@@ -136,12 +171,44 @@ impl Store {
         Ok(rows)
     }
 
+    /// Every check's tally over the scope: what per-framework scores are summed from.
+    pub async fn fleet_check_tallies(
+        &self,
+        scope: &FleetScope<'_>,
+    ) -> Result<Vec<CheckTally>, StoreError> {
+        const HEAD: &str = "SELECT l.policy_id, l.check_id, \
+             SUM(CASE WHEN l.status = 'pass' THEN 1 ELSE 0 END) AS passed, \
+             SUM(CASE WHEN l.status = 'fail' THEN 1 ELSE 0 END) AS failed, \
+             COUNT(*) AS total \
+             FROM latest_results l JOIN agents a ON a.id = l.agent_id WHERE 1 = 1";
+        let rows = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(HEAD);
+            push_scope(&mut qb, scope, self.backend());
+            qb.push(" GROUP BY l.policy_id, l.check_id");
+            let rows = qb.build().fetch_all(p).await?;
+            rows.iter().map(|r| {
+                let n = |c: &str| -> Result<u64, StoreError> {
+                    Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
+                };
+                let (passed, failed, total) = (n("passed")?, n("failed")?, n("total")?);
+                Ok::<_, StoreError>(CheckTally {
+                    policy_id: r.try_get("policy_id")?,
+                    check_id: r.try_get("check_id")?,
+                    passed,
+                    failed,
+                    other: total.saturating_sub(passed + failed),
+                })
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
     /// The operating systems the scope's agents reported (ignoring its own `os`), sorted.
     pub async fn fleet_oses(&self, scope: &FleetScope<'_>) -> Result<Vec<String>, StoreError> {
         let scope = FleetScope { os: None, ..*scope };
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new("SELECT DISTINCT a.os FROM agents a WHERE 1 = 1");
-            push_scope(&mut qb, &scope);
+            push_scope(&mut qb, &scope, self.backend());
             qb.push(" ORDER BY a.os");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| r.try_get::<String, _>("os")).collect::<Result<Vec<_>, _>>()?
@@ -181,7 +248,7 @@ impl Store {
                  FROM runs r JOIN agents a ON a.id = r.agent_id WHERE r.started_at >= "
             ));
             qb.push_bind(secs(since));
-            push_scope(&mut qb, scope);
+            push_scope(&mut qb, scope, self.backend());
             qb.push(format!(
                 " GROUP BY r.policy_id, (r.started_at / {bucket}) * {bucket} ORDER BY r.policy_id, bucket"
             ));
@@ -258,7 +325,7 @@ impl Store {
             if let Some(s) = status {
                 qb.push(" AND l.status = ").push_bind(s.as_str().to_owned());
             }
-            push_scope(&mut qb, scope);
+            push_scope(&mut qb, scope, self.backend());
             qb.push(" ORDER BY CASE l.status WHEN 'fail' THEN 0 WHEN 'error' THEN 1 ELSE 2 END, a.hostname, l.agent_id LIMIT ")
                 .push_bind(i64::from(limit));
             let rows = qb.build().fetch_all(p).await?;

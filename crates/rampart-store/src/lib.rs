@@ -41,7 +41,7 @@ use sqlx::sqlite::{
 pub use agents::GroupOf;
 pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
-pub use dashboard::{CheckOnHost, FailingTally, FleetScope, PolicyTally, TrendPoint};
+pub use dashboard::{CheckOnHost, CheckTally, FailingTally, FleetScope, PolicyTally, TrendPoint};
 pub use error::StoreError;
 pub use live::{RUNS_CHANNEL, RunListener, RunNotice};
 pub use policies::NewPolicyVersion;

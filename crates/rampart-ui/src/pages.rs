@@ -217,8 +217,38 @@ pub struct FleetPage {
     pub top_failing: Vec<FailingCheck>,
     /// Checks that started failing within the last day, by hosts.
     pub newly_failing: Vec<FailingCheck>,
+    /// Per compliance framework the policies' checks map to.
+    pub frameworks: Vec<FrameworkScore>,
     /// The time of the page, UTC.
     pub generated: String,
+}
+
+/// One compliance framework across the (filtered) fleet: the latest results of every check
+/// that maps to it, on every host.
+#[derive(Debug, Clone)]
+pub struct FrameworkScore {
+    /// Its human title (`CIS Benchmarks`, `PCI DSS`, or the policy's own key).
+    pub title: String,
+    /// Checks mapped to it, over every policy.
+    pub checks: usize,
+    /// Latest results that pass, fail, and the rest.
+    pub passed: u64,
+    /// See `passed`.
+    pub failed: u64,
+    /// See `passed`.
+    pub other: u64,
+}
+
+impl FrameworkScore {
+    /// The score as text.
+    pub fn score_text(&self) -> String {
+        score_text(self.passed, self.failed)
+    }
+
+    /// The stacked bar.
+    pub fn stack(&self) -> Stack {
+        Stack::of(self.passed, self.failed, self.other)
+    }
 }
 
 impl Page for FleetPage {

@@ -79,7 +79,7 @@ pub(super) async fn check(
             ))
         })?),
     };
-    let asked = Scope::of(&viewer, q.group, None)?;
+    let asked = Scope::of(&viewer, q.group, None, None)?;
     let scope = asked.store();
     let group = &asked.group;
     let (rows, agents) = async {

@@ -8,7 +8,8 @@ use rampart_store::AgentStatus;
 use rampart_ui::svg::Trend;
 use rampart_ui::{
     AgentCheck, AgentCounts, AgentHeader, AgentPage, AgentPolicy, AgentRow, AgentsPage,
-    AttestationRow, FailingCheck, FleetPage, HitRow, Notice, PolicyScore, RunRow, Select,
+    AttestationRow, FailingCheck, FleetPage, FrameworkScore, HitRow, Notice, PolicyScore, RunRow,
+    Select,
 };
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
@@ -32,7 +33,12 @@ pub(super) struct FleetQuery {
     group: Option<String>,
     #[serde(default)]
     os: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
 }
+
+/// Label choices offered in the overview's menu, at most.
+const LABEL_CHOICES: usize = 200;
 
 /// A filter value from a query string: empty means none; anything else must be a valid name
 /// (groups) or short text (operating systems).
@@ -59,6 +65,45 @@ pub(super) struct AgentQuery {
     done: Option<String>,
 }
 
+/// Per framework, the latest results of the checks mapped to it, over every policy. A check's
+/// frameworks are those its policy's newest version states (a check id keeps its mappings
+/// from version to version in practice; a check dropped since maps to nothing).
+async fn framework_scores(
+    app: &crate::app::App,
+    checks: Vec<rampart_store::CheckTally>,
+    policies: &[rampart_store::PolicySummary],
+) -> Result<Vec<FrameworkScore>, ApiError> {
+    let mut maps = std::collections::HashMap::new();
+    for p in policies {
+        if let Some(m) = app.policy_frameworks(&p.id, p.latest.version).await? {
+            maps.insert(p.id.as_str(), m);
+        }
+    }
+    let mut by: BTreeMap<rampart_core::Framework, FrameworkScore> = BTreeMap::new();
+    for c in checks {
+        let Some(frameworks) = maps
+            .get(c.policy_id.as_str())
+            .and_then(|m| m.get(&c.check_id))
+        else {
+            continue;
+        };
+        for f in frameworks {
+            let s = by.entry(f.clone()).or_insert_with(|| FrameworkScore {
+                title: f.title().to_owned(),
+                checks: 0,
+                passed: 0,
+                failed: 0,
+                other: 0,
+            });
+            s.checks += 1;
+            s.passed += c.passed;
+            s.failed += c.failed;
+            s.other += c.other;
+        }
+    }
+    Ok(by.into_values().collect())
+}
+
 /// `online`, `offline` or `revoked`, as the API says it.
 fn state(app: &crate::app::App, agent: &rampart_store::Agent, now: OffsetDateTime) -> &'static str {
     if agent.status == AgentStatus::Revoked {
@@ -79,7 +124,7 @@ pub(super) async fn overview(
     let (parts, _) = req.into_parts();
     let viewer = Viewer::of(&app, &parts, "/ui/").await?;
     viewer.require(Permission::ResultsRead, Target::Listing)?;
-    let asked = Scope::of(&viewer, q.group, q.os)?;
+    let asked = Scope::of(&viewer, q.group, q.os, q.label)?;
     let scope = asked.store();
     let (group, os) = (&asked.group, &asked.os);
     let now = OffsetDateTime::now_utc();
@@ -98,17 +143,32 @@ pub(super) async fn overview(
             .fleet_failing_checks(&scope, Some(now - Duration::DAY), TOP)
             .await?;
         let oses = app.store.fleet_oses(&scope).await?;
-        Ok::<_, rampart_store::StoreError>((agents, last_runs, tallies, trends, top, newly, oses))
+        let checks = app.store.fleet_check_tallies(&scope).await?;
+        let policies = app.store.policies().await?;
+        Ok::<_, rampart_store::StoreError>((
+            agents, last_runs, tallies, trends, top, newly, oses, checks, policies,
+        ))
     };
-    let (agents, last_runs, tallies, trends, top, newly, oses) =
+    let (agents, last_runs, tallies, trends, top, newly, oses, checks, policies) =
         load.await.map_err(|e| viewer.refuse(ApiError::from(e)))?;
+    let frameworks = framework_scores(&app, checks, &policies)
+        .await
+        .map_err(|e| viewer.refuse(e))?;
+    let label = &asked.label;
 
     let mut counts = AgentCounts::default();
     let mut groups = BTreeSet::new();
+    let mut labels = BTreeSet::new();
     for a in agents.iter().filter(|a| viewer.caller.sees(&a.group)) {
         groups.insert(a.group.clone());
+        if labels.len() < LABEL_CHOICES {
+            labels.extend(a.labels.iter().map(|(k, v)| format!("{k}={v}")));
+        }
         if group.as_deref().is_some_and(|g| g != a.group)
             || os.as_deref().is_some_and(|o| o != a.os)
+            || label
+                .as_ref()
+                .is_some_and(|(k, v)| a.labels.get(k) != Some(v))
         {
             continue;
         }
@@ -151,8 +211,16 @@ pub(super) async fn overview(
         filters: vec![
             Select::new("group", "Group", "All groups", groups, group.as_deref()),
             Select::new("os", "Operating system", "All", oses, os.as_deref()),
+            Select::new(
+                "label",
+                "Label",
+                "Any",
+                labels,
+                label.as_ref().map(|(k, v)| format!("{k}={v}")).as_deref(),
+            ),
         ],
-        filtered: group.is_some() || os.is_some(),
+        filtered: group.is_some() || os.is_some() || label.is_some(),
+        frameworks,
         agents: counts,
         policies: tallies
             .into_iter()

@@ -433,13 +433,35 @@ pub(crate) struct Scope {
     pub group: Option<String>,
     /// The operating system asked for.
     pub os: Option<String>,
+    /// The label asked for: name and value.
+    pub label: Option<(String, String)>,
 }
 
 impl Scope {
-    /// The scope of `viewer`'s request for `group` and `os` (query values, checked here).
-    fn of(viewer: &Viewer, group: Option<String>, os: Option<String>) -> Result<Scope, Refusal> {
+    /// The scope of `viewer`'s request for `group`, `os` and `label` (`name=value`): query
+    /// values, checked here.
+    fn of(
+        viewer: &Viewer,
+        group: Option<String>,
+        os: Option<String>,
+        label: Option<String>,
+    ) -> Result<Scope, Refusal> {
         let group = fleet::filter("group", group, true).map_err(|e| viewer.refuse(e))?;
         let os = fleet::filter("os", os, false).map_err(|e| viewer.refuse(e))?;
+        let label = match fleet::filter("label", label, false).map_err(|e| viewer.refuse(e))? {
+            None => None,
+            Some(l) => {
+                let (name, value) = l.split_once('=').ok_or_else(|| {
+                    viewer.refuse(ApiError::bad_request(
+                        "invalid_query",
+                        format!("label: name=value, not {l:?}"),
+                    ))
+                })?;
+                rampart_core::names::check_name("label", name)
+                    .map_err(|e| viewer.refuse(ApiError::bad_request("invalid_query", e)))?;
+                Some((name.to_owned(), value.to_owned()))
+            }
+        };
         if let Some(g) = &group {
             viewer.require(Permission::ResultsRead, Target::Group(g))?;
         }
@@ -447,6 +469,7 @@ impl Scope {
             visible: viewer.caller.groups().map(|g| g.into_iter().collect()),
             group,
             os,
+            label,
         })
     }
 
@@ -456,6 +479,7 @@ impl Scope {
             visible: self.visible.as_deref(),
             group: self.group.as_deref(),
             os: self.os.as_deref(),
+            label: self.label.as_ref().map(|(n, v)| (n.as_str(), v.as_str())),
         }
     }
 }

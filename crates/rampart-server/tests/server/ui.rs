@@ -2071,3 +2071,100 @@ async fn live_updates(db: Db) {
     s.finish().await;
 }
 server_test!(live_updates);
+
+/// The overview per compliance framework (from the policy's mappings) and sliced by label.
+async fn frameworks_and_labels(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    // SSH-1 maps to CIS and PCI DSS, SSH-2 to CIS only.
+    let policy = super::harness::POLICY_V1
+        .replace(
+            "    severity: high\n",
+            "    severity: high\n    compliance: {cis: [\"5.2.10\"], pci_dss: [\"2.2.4\"]}\n",
+        )
+        .replace(
+            "    severity: medium\n",
+            "    severity: medium\n    compliance: {cis: [\"5.2.12\"]}\n",
+        );
+    let version = s.push_policy(&policy, "web", "0 0 1 1 *").await;
+    // Two hosts: labelled env=test (the harness's token) and env=prod.
+    let test_host = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let (st, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"group": "web", "labels": {"env": "prod"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let prod_host = TestAgent::enrol_as(
+        &s,
+        v["token"].as_str().unwrap(),
+        "web-02",
+        "Debian GNU/Linux 12",
+    )
+    .await
+    .unwrap();
+    use rampart_core::Status::{Fail, Pass};
+    let now = time::OffsetDateTime::now_utc();
+    for (agent, run, statuses) in [
+        (
+            &test_host,
+            "run-fw-test",
+            [("SSH-1", Pass), ("SSH-2", Fail)],
+        ),
+        (
+            &prod_host,
+            "run-fw-prod",
+            [("SSH-1", Fail), ("SSH-2", Fail)],
+        ),
+    ] {
+        let mut sub = submission(run, version, &statuses, now);
+        // The run evaluated this policy, not the harness's.
+        let digest = rampart_core::digest::sha256_hex(policy.as_bytes());
+        sub.policy_digest = digest.clone();
+        sub.report.policies[0].policy.sha256 = digest;
+        sub.report.refresh();
+        let (st, v) = agent.poster(&s).post(&sub).await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let p = page(&s, "/ui/", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let at = p.body.find("id=\"frameworks-h\"").unwrap();
+    let section = &p.body[at..at + p.body[at..].find("</section>").unwrap()];
+    // CIS: SSH-1 and SSH-2 on both hosts: 1 passed, 3 failed. PCI DSS: SSH-1: 1 and 1.
+    assert!(section.contains("<th scope=\"row\">CIS Benchmarks</th>\n  <td class=\"num\">2</td>\n  <td class=\"num\">25.0 %</td>"), "{section}");
+    assert!(section.contains("<th scope=\"row\">PCI DSS 4.0</th>\n  <td class=\"num\">1</td>\n  <td class=\"num\">50.0 %</td>"), "{section}");
+    assert!(p.body.contains("<option value=\"env=prod\">"), "{}", p.body);
+    // Sliced by label: the prod host only.
+    let p = page(&s, "/ui/?label=env%3Dprod", Some(&admin)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("<option value=\"env=prod\" selected>"));
+    assert!(
+        p.body.contains("<span class=\"n\">1</span> enrolled"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("<span class=\"counts\">0 / 2 / 0</span>"),
+        "{}",
+        p.body
+    );
+    let at = p.body.find("id=\"frameworks-h\"").unwrap();
+    assert!(p.body[at..].contains(
+        "<th scope=\"row\">PCI DSS 4.0</th>\n  <td class=\"num\">1</td>\n  <td class=\"num\">0.0 %</td>"
+    ));
+    for bad in ["label=env", "label=..%3Dx", "label=%3Dprod"] {
+        assert_eq!(
+            page(&s, &format!("/ui/?{bad}"), Some(&admin)).await.status,
+            400,
+            "{bad}"
+        );
+    }
+    s.finish().await;
+}
+server_test!(frameworks_and_labels);
