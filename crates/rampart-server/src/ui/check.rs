@@ -33,7 +33,19 @@ pub(super) struct CheckQuery {
     group: Option<String>,
 }
 
-pub(super) fn verdict(v: RuleVerdict) -> &'static str {
+/// What the engine saw for a check, rule by rule, as the pages show it.
+pub(super) fn evidence(c: &rampart_core::CheckOutcome) -> Vec<EvidenceLine> {
+    c.evidence
+        .iter()
+        .map(|e| EvidenceLine {
+            rule: e.rule.clone(),
+            verdict: verdict(e.verdict).to_owned(),
+            observations: e.observations.iter().map(observation).collect(),
+        })
+        .collect()
+}
+
+fn verdict(v: RuleVerdict) -> &'static str {
     match v {
         RuleVerdict::Found => "found",
         RuleVerdict::NotFound => "not found",
@@ -42,7 +54,7 @@ pub(super) fn verdict(v: RuleVerdict) -> &'static str {
     }
 }
 
-pub(super) fn observation(o: &rampart_core::Observation) -> String {
+fn observation(o: &rampart_core::Observation) -> String {
     let place = match (o.kind, o.line) {
         (ObservationKind::File, Some(line)) => format!("{}:{line}", o.target),
         _ => o.target.clone(),
@@ -118,19 +130,7 @@ pub(super) async fn check(
             .filter(|r| status.is_none_or(|s| s == r.status))
             .map(|r| HostResult {
                 reason: r.outcome.as_ref().and_then(|o| o.reason.clone()),
-                evidence: r
-                    .outcome
-                    .map(|o| {
-                        o.evidence
-                            .iter()
-                            .map(|e| EvidenceLine {
-                                rule: e.rule.clone(),
-                                verdict: verdict(e.verdict).to_owned(),
-                                observations: e.observations.iter().map(observation).collect(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                evidence: r.outcome.as_ref().map(evidence).unwrap_or_default(),
                 agent_id: r.agent_id,
                 hostname: r.hostname,
                 group: r.group,

@@ -13,7 +13,7 @@ use rampart_ui::{CreatedToken, Notice, TokenForm, TokenRow, TokensPage};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{AppState, PageResult, Viewer, html, when};
+use super::{AppState, PageResult, Viewer, when};
 use crate::api::TokenRequest;
 use crate::app::App;
 use crate::enrolment;
@@ -167,11 +167,8 @@ fn labels(text: &str) -> Result<Labels, String> {
 
 /// The page again with why an action was refused, under the refusal's status.
 async fn refused(app: &App, viewer: Viewer, e: ApiError, form: TokenForm) -> PageResult {
-    let (status, _, detail) = e.parts();
-    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
-        return Err(viewer.refuse(e));
-    }
-    let notice = Some(Notice::Refused(detail.to_owned()));
+    let (notice, status) = super::refusal_notice(&viewer, e)?;
+    let notice = Some(notice);
     page(app, viewer, notice, None, form, status).await
 }
 
@@ -230,9 +227,7 @@ async fn page(
         tokens: rows,
         form: may_issue.then_some(form),
     };
-    let mut response = html(&page)?;
-    *response.status_mut() = status;
-    Ok(response)
+    super::html_status(status, &page)
 }
 
 #[cfg(test)]

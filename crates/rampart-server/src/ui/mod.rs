@@ -259,6 +259,26 @@ fn html<T: rampart_ui::Page>(page: &T) -> PageResult {
         .map_err(|e| Refusal::from(ApiError::internal(e)))
 }
 
+/// Renders a page as the response, under `status` (a form refused: 400, 403, 409, 422).
+fn html_status<T: rampart_ui::Page>(status: StatusCode, page: &T) -> PageResult {
+    let mut response = html(page)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// Why a form's action was refused, to show on the form's page under the refusal's status; a
+/// server error or an ended session is the error page or the sign-in form instead.
+fn refusal_notice(
+    viewer: &Viewer,
+    e: ApiError,
+) -> Result<(rampart_ui::Notice, StatusCode), Refusal> {
+    let (status, _, detail) = e.parts();
+    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
+        return Err(viewer.refuse(e));
+    }
+    Ok((rampart_ui::Notice::Refused(detail.to_owned()), status))
+}
+
 /// The sections of the dashboard, in navigation order, with what opening each needs.
 const SECTIONS: [(&str, &str, Permission, Target<'static>); 8] = [
     ("/ui/", "Fleet", Permission::ResultsRead, Target::Listing),

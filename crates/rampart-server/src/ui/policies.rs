@@ -80,9 +80,7 @@ async fn list_page(
         shell: viewer.shell,
         notice,
     };
-    let mut response = html(&page)?;
-    *response.status_mut() = status;
-    Ok(response)
+    super::html_status(status, &page)
 }
 
 /// `POST /ui/policies` (multipart: `csrf`, `policy`): uploads a policy file; a refusal shows
@@ -136,12 +134,8 @@ pub(super) async fn upload(State(app): AppState, req: Request) -> PageResult {
             .into_response())
         }
         Err(e) => {
-            let (status, _, detail) = e.parts();
-            if status.is_server_error() {
-                return Err(viewer.refuse(e));
-            }
-            let notice = Some(Notice::Refused(detail.to_owned()));
-            list_page(&app, viewer, notice, status).await
+            let (notice, status) = super::refusal_notice(&viewer, e)?;
+            list_page(&app, viewer, Some(notice), status).await
         }
     }
 }
@@ -280,9 +274,7 @@ async fn policy_page(
         shell: viewer.shell,
         notice,
     };
-    let mut response = html(&page)?;
-    *response.status_mut() = status;
-    Ok(response)
+    super::html_status(status, &page)
 }
 
 /// The assignment forms as posted.
@@ -381,11 +373,8 @@ pub(super) async fn unassign(
 
 /// The policy page again with why an action was refused, under the refusal's status.
 async fn refused(app: &App, viewer: Viewer, id: &str, e: ApiError, form: AssignForm) -> PageResult {
-    let (status, _, detail) = e.parts();
-    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
-        return Err(viewer.refuse(e));
-    }
-    let notice = Some(Notice::Refused(detail.to_owned()));
+    let (notice, status) = super::refusal_notice(&viewer, e)?;
+    let notice = Some(notice);
     policy_page(app, viewer, id, notice, form, status).await
 }
 

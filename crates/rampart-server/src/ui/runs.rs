@@ -6,10 +6,10 @@ use axum::extract::{Path, Query, Request, State};
 use rampart_access::{Permission, Target};
 use rampart_core::{CheckOutcome, Status};
 use rampart_store::{RunDetail, RunSummary};
-use rampart_ui::{DiffPage, DiffRow, EvidenceLine, RunCheck, RunChoice, RunHeader, RunPage};
+use rampart_ui::{DiffPage, DiffRow, RunCheck, RunChoice, RunHeader, RunPage};
 use serde::Deserialize;
 
-use super::check::{observation, verdict};
+use super::check::evidence;
 use super::{AppState, PageResult, Refusal, Viewer, html, when};
 use crate::api::CheckChange;
 use crate::app::App;
@@ -59,17 +59,6 @@ fn header(r: &RunSummary, hostname: &str) -> RunHeader {
         other: s.total.saturating_sub(s.passed + s.failed),
         score: format!("{:.1} %", s.score),
     }
-}
-
-fn evidence(c: &CheckOutcome) -> Vec<EvidenceLine> {
-    c.evidence
-        .iter()
-        .map(|e| EvidenceLine {
-            rule: e.rule.clone(),
-            verdict: verdict(e.verdict).to_owned(),
-            observations: e.observations.iter().map(observation).collect(),
-        })
-        .collect()
 }
 
 /// `GET /ui/runs/{id}`.

@@ -14,7 +14,7 @@ use rampart_ui::{ApiTokenRow, IssuedPassword, NewUserForm, Notice, UserRow, User
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{AppState, PageResult, Viewer, html, when};
+use super::{AppState, PageResult, Viewer, when};
 use crate::accounts;
 use crate::api::{NewUserRequest, RoleRequest};
 use crate::app::App;
@@ -191,11 +191,8 @@ pub(super) async fn change(
 
 /// The page again with why an action was refused, under the refusal's status.
 async fn refused(app: &App, viewer: Viewer, e: ApiError, form: NewUserForm) -> PageResult {
-    let (status, _, detail) = e.parts();
-    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
-        return Err(viewer.refuse(e));
-    }
-    let notice = Some(Notice::Refused(detail.to_owned()));
+    let (notice, status) = super::refusal_notice(&viewer, e)?;
+    let notice = Some(notice);
     page(app, viewer, notice, None, form, status).await
 }
 
@@ -277,9 +274,7 @@ async fn page(
         create,
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
     };
-    let mut response = html(&page)?;
-    *response.status_mut() = status;
-    Ok(response)
+    super::html_status(status, &page)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use rampart_store::{StoredWaiver, WaiverScope};
 use rampart_ui::{Decision, Notice, WaiverForm, WaiverRow, WaiversPage};
 use serde::Deserialize;
 
-use super::{AppState, PageResult, Viewer, html, when};
+use super::{AppState, PageResult, Viewer, when};
 use crate::api::WaiverRequest;
 use crate::app::App;
 use crate::error::ApiError;
@@ -176,11 +176,8 @@ pub(super) async fn decide(
 /// The inbox again with why an action was refused (the request form keeps what was typed),
 /// under the refusal's status; a server error is the error page.
 async fn refused(app: &App, viewer: Viewer, e: ApiError, form: WaiverForm) -> PageResult {
-    let (status, _, detail) = e.parts();
-    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
-        return Err(viewer.refuse(e));
-    }
-    let notice = Some(Notice::Refused(detail.to_owned()));
+    let (notice, status) = super::refusal_notice(&viewer, e)?;
+    let notice = Some(notice);
     page(app, viewer, notice, form, status).await
 }
 
@@ -260,9 +257,7 @@ async fn page(
     page.expiring.sort_by(|a, b| a.until.cmp(&b.until));
     page.in_force.sort_by(|a, b| a.until.cmp(&b.until));
     page.closed.truncate(CLOSED_SHOWN);
-    let mut response = html(&page)?;
-    *response.status_mut() = status;
-    Ok(response)
+    super::html_status(status, &page)
 }
 
 fn row(
