@@ -93,6 +93,9 @@ pub enum BenchCommand {
     /// The audit log: appends one and 64 per transaction beside their storage floor, then
     /// inclusion and consistency proofs on a large log beside an entry read.
     Audit(BenchAuditArgs),
+    /// The dashboard with a large fleet: fills a real server's store with agents and their
+    /// latest results, then times every page beside a request that reads nothing.
+    Dashboard(BenchDashboardArgs),
     /// Attestations per algorithm: JWS signed and verified per second beside the bare
     /// signature, offline bundles verified per second, and the bundle's size.
     Attest(BenchAttestArgs),
@@ -122,6 +125,26 @@ pub struct BenchAuditArgs {
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart bench dashboard`.
+#[derive(Debug, clap::Args)]
+pub struct BenchDashboardArgs {
+    /// Agents in the store, each with one run of the benchmark policy.
+    #[arg(long, default_value_t = 10_000)]
+    pub agents: usize,
+    /// Checks in the benchmark policy (latest results = agents × checks).
+    #[arg(long, default_value_t = 100)]
+    pub checks: usize,
+    /// Requests per page (after two warm-up requests).
+    #[arg(long, default_value_t = 20)]
+    pub requests: usize,
     /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
     #[arg(long)]
     pub database_url: Option<String>,

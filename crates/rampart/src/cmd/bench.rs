@@ -28,6 +28,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Intel(args) => super::bench_intel::run(args),
         BenchCommand::Auth(args) => super::bench_auth::run(args),
         BenchCommand::Audit(args) => super::bench_audit::run(args),
+        BenchCommand::Dashboard(args) => super::bench_dashboard::run_bench(args),
         BenchCommand::Attest(args) => super::bench_attest::run(args),
     }
 }

@@ -6,6 +6,7 @@ mod bench;
 mod bench_attest;
 mod bench_audit;
 mod bench_auth;
+mod bench_dashboard;
 mod bench_intel;
 mod fleet;
 mod intel;
