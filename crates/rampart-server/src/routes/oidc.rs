@@ -189,13 +189,38 @@ pub(crate) fn dashboard_cookie(max_age: i64) -> String {
 /// How long a login may take, in seconds (the dashboard marker lives as long).
 pub(crate) const LOGIN_SECS: i64 = LOGIN_TTL.whole_seconds();
 
-/// `GET /api/v1/oidc/callback`: back from the provider; a session for the mapped user.
+/// `GET /api/v1/oidc/callback`: back from the provider; a session for the mapped user. A
+/// login started from the dashboard that fails lands on its sign-in page, which says why.
 pub(crate) async fn callback(
     State(app): State<Arc<App>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, ApiError> {
+    let dashboard = cookie_value(&headers, DASHBOARD_COOKIE).as_deref() == Some("ui");
+    match finish_login(&app, client, &headers, q).await {
+        Err(e) if dashboard && !e.parts().0.is_server_error() => Ok((
+            StatusCode::SEE_OTHER,
+            AppendHeaders([
+                (header::SET_COOKIE, dashboard_cookie(0)),
+                (
+                    header::LOCATION,
+                    format!("/ui/login?oidc_error={}", e.parts().1),
+                ),
+            ]),
+        )
+            .into_response()),
+        other => other,
+    }
+}
+
+async fn finish_login(
+    app: &Arc<App>,
+    client: SocketAddr,
+    headers: &HeaderMap,
+    q: CallbackQuery,
+) -> Result<Response, ApiError> {
+    let app = app.clone();
     let oidc = configured(&app)?;
     let refused = |reason: String| refused_login(&app, client, reason);
     if let Some(error) = q.error {
@@ -215,7 +240,7 @@ pub(crate) async fn callback(
         ));
     };
     // The browser that started this login, and no other.
-    if !state_cookie(&headers).is_some_and(|c| rampart_access::secret::same(&c, &state)) {
+    if !state_cookie(headers).is_some_and(|c| rampart_access::secret::same(&c, &state)) {
         refused("state does not match this browser's login".into()).await?;
         return Err(ApiError::bad_request(
             "oidc_state",
@@ -354,7 +379,7 @@ pub(crate) async fn callback(
         )
             .into_response());
     }
-    let (cookie, started) = super::login::open_session(&app, user, client, &headers).await?;
+    let (cookie, started) = super::login::open_session(&app, user, client, headers).await?;
     app.audit
         .record(
             Event::new(
@@ -370,7 +395,7 @@ pub(crate) async fn callback(
         )
         .await?;
     // A login started from the dashboard lands on it.
-    if cookie_value(&headers, DASHBOARD_COOKIE).as_deref() == Some("ui") {
+    if cookie_value(headers, DASHBOARD_COOKIE).as_deref() == Some("ui") {
         return Ok((
             StatusCode::SEE_OTHER,
             AppendHeaders([

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use rampart_ui::LoginPage;
@@ -43,12 +43,38 @@ fn login_form(
 }
 
 /// `GET /ui/login`: the form, or the overview for someone signed in already.
-pub(super) async fn login_page(State(app): AppState, req: Request) -> PageResult {
+pub(super) async fn login_page(
+    State(app): AppState,
+    Query(q): Query<LoginPageQuery>,
+    req: Request,
+) -> PageResult {
     let (parts, _) = req.into_parts();
     if crate::routes::authenticate(&app, &parts).await.is_ok() {
         return Ok(Redirect::to("/ui/").into_response());
     }
-    super::html(&login_form(&app, None, String::new(), false))
+    let error = q.oidc_error.as_deref().map(oidc_refusal).map(str::to_owned);
+    super::html(&login_form(&app, error, String::new(), false))
+}
+
+/// `?oidc_error=CODE`: why a sign-in through the OpenID provider failed.
+#[derive(Deserialize)]
+pub(super) struct LoginPageQuery {
+    #[serde(default)]
+    oidc_error: Option<String>,
+}
+
+/// What the sign-in page says for the callback's refusal code (fixed texts: the code comes
+/// from the address bar).
+fn oidc_refusal(code: &str) -> &'static str {
+    match code {
+        "oidc_no_role" => {
+            "Your account at the identity provider has no Rampart role: ask an administrator to map one of its groups."
+        }
+        "user_disabled" => "This user is disabled in Rampart.",
+        "oidc_refused" => "The identity provider refused the sign-in.",
+        "oidc_state" => "The sign-in took too long or was started in another browser: try again.",
+        _ => "Signing in through the identity provider failed: try again.",
+    }
 }
 
 /// `POST /ui/login`.

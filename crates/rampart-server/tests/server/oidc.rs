@@ -160,6 +160,30 @@ async fn browser_login(
     (status, body, cookie, callback)
 }
 
+/// A login started on the dashboard's sign-in page (`/ui/oidc`) as `user`, through the
+/// provider; the callback's response.
+async fn dashboard_login(s: &TestServer, provider: &Provider, user: &str) -> reqwest::Response {
+    reqwest::get(format!("{}/test/login-as?user={user}", provider.issuer()))
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let mut jar = Jar::default();
+    let start = s.url("/ui/oidc");
+    let resp = s.http.get(&start).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    jar.take(&start, &resp);
+    let to_provider = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to_provider.starts_with(&provider.issuer()), "{to_provider}");
+    let callback = through_provider(&mut jar, to_provider, &s.url("/api/v1/oidc/callback")).await;
+    s.http
+        .get(&callback)
+        .header(COOKIE, jar.header(&callback))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn finish(s: &TestServer, jar: &mut Jar, callback: &str) -> (u16, Value, Option<String>) {
     let resp = s
         .http
@@ -287,21 +311,7 @@ async fn oidc_logins_end_to_end(db: Db) {
     );
 
     // From the dashboard's sign-in page: the same login, landing on the dashboard signed in.
-    let mut jar = Jar::default();
-    let start = s.url("/ui/oidc");
-    let resp = s.http.get(&start).send().await.unwrap();
-    assert_eq!(resp.status(), 303);
-    jar.take(&start, &resp);
-    let to_provider = resp.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert!(to_provider.starts_with(&provider.issuer()), "{to_provider}");
-    let callback = through_provider(&mut jar, to_provider, &s.url("/api/v1/oidc/callback")).await;
-    let resp = s
-        .http
-        .get(&callback)
-        .header(COOKIE, jar.header(&callback))
-        .send()
-        .await
-        .unwrap();
+    let resp = dashboard_login(&s, &provider, "alice").await;
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()[LOCATION], "/ui/");
     let cookies: Vec<_> = resp
