@@ -148,8 +148,9 @@ pub struct FailingCheck {
     pub check_id: String,
     /// Hosts where its latest result is a failure.
     pub hosts: u64,
-    /// When the most recent of them started failing (UTC, to the minute).
-    pub since: String,
+    /// When the most recent of them started failing (UTC, to the minute), where the list
+    /// shows it (the newly failing checks).
+    pub since: Option<String>,
 }
 
 /// A value the fleet can be filtered by, and whether it is the one chosen.

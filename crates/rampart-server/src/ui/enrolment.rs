@@ -22,17 +22,10 @@ use crate::error::ApiError;
 /// The page's path (and the navigation entry it lights).
 pub(super) const PATH: &str = "/ui/tokens";
 
-/// What just happened, after a form.
-#[derive(Deserialize)]
-pub(super) struct TokensQuery {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 /// `GET /ui/tokens`.
 pub(super) async fn list(
     State(app): AppState,
-    Query(q): Query<TokensQuery>,
+    Query(q): Query<super::DoneQuery>,
     req: Request,
 ) -> PageResult {
     let (parts, _) = req.into_parts();

@@ -24,7 +24,7 @@ const STALE_AFTER: Duration = Duration::days(2);
 const TREND_DAYS: i64 = 30;
 
 /// Rows of the overview's check lists.
-const TOP: u32 = 10;
+const TOP: usize = 10;
 
 /// The overview's filters.
 #[derive(Deserialize)]
@@ -58,11 +58,27 @@ pub(super) fn filter(
     Ok(crate::routes::text_param(name, Some(v))?)
 }
 
-/// What just happened on an agent's page, after a form.
-#[derive(Deserialize)]
-pub(super) struct AgentQuery {
-    #[serde(default)]
-    done: Option<String>,
+/// The `n` checks failing on the most hosts (then by policy and check id), from the per-check
+/// tallies the overview loads anyway: one row per agent and check, so a check's failed count
+/// is its failing hosts, and no second scan of the latest results is needed.
+fn top_failing(checks: &[rampart_store::CheckTally], n: usize) -> Vec<FailingCheck> {
+    let mut failing: Vec<_> = checks.iter().filter(|c| c.failed > 0).collect();
+    failing.sort_by(|a, b| {
+        b.failed
+            .cmp(&a.failed)
+            .then_with(|| a.policy_id.cmp(&b.policy_id))
+            .then_with(|| a.check_id.cmp(&b.check_id))
+    });
+    failing
+        .into_iter()
+        .take(n)
+        .map(|c| FailingCheck {
+            policy_id: c.policy_id.clone(),
+            check_id: c.check_id.clone(),
+            hosts: c.failed,
+            since: None,
+        })
+        .collect()
 }
 
 /// Per framework, the latest results of the checks mapped to it, over every policy. A check's
@@ -137,20 +153,20 @@ pub(super) async fn overview(
             .store
             .fleet_trends(&scope, now - Duration::days(TREND_DAYS), 86_400)
             .await?;
-        let top = app.store.fleet_failing_checks(&scope, None, TOP).await?;
         let newly = app
             .store
-            .fleet_failing_checks(&scope, Some(now - Duration::DAY), TOP)
+            .fleet_failing_checks(&scope, Some(now - Duration::DAY), TOP as u32)
             .await?;
         let oses = app.store.fleet_oses(&scope).await?;
         let checks = app.store.fleet_check_tallies(&scope).await?;
         let policies = app.store.policies().await?;
         Ok::<_, rampart_store::StoreError>((
-            agents, last_runs, tallies, trends, top, newly, oses, checks, policies,
+            agents, last_runs, tallies, trends, newly, oses, checks, policies,
         ))
     };
-    let (agents, last_runs, tallies, trends, top, newly, oses, checks, policies) =
+    let (agents, last_runs, tallies, trends, newly, oses, checks, policies) =
         load.await.map_err(|e| viewer.refuse(ApiError::from(e)))?;
+    let top = top_failing(&checks, TOP);
     let frameworks = framework_scores(&app, checks, &policies)
         .await
         .map_err(|e| viewer.refuse(e))?;
@@ -202,7 +218,7 @@ pub(super) async fn overview(
                 policy_id: f.policy_id,
                 check_id: f.check_id,
                 hosts: f.hosts,
-                since: when(f.latest_since),
+                since: Some(when(f.latest_since)),
             })
             .collect()
     };
@@ -233,7 +249,7 @@ pub(super) async fn overview(
                 failed: t.failed,
             })
             .collect(),
-        top_failing: failing(top),
+        top_failing: top,
         newly_failing: failing(newly),
         generated: when(now),
     };
@@ -288,7 +304,7 @@ pub(super) async fn agents(
 pub(super) async fn agent(
     State(app): AppState,
     Path(id): Path<String>,
-    Query(q): Query<AgentQuery>,
+    Query(q): Query<super::DoneQuery>,
     req: Request,
 ) -> PageResult {
     let (parts, _) = req.into_parts();
@@ -443,4 +459,39 @@ pub(super) async fn agent(
         shell: viewer.shell,
     };
     html(&page)
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_store::CheckTally;
+
+    fn tally(policy: &str, check: &str, failed: u64) -> CheckTally {
+        CheckTally {
+            policy_id: policy.into(),
+            check_id: check.into(),
+            passed: 1,
+            failed,
+            other: 0,
+        }
+    }
+
+    #[test]
+    fn the_top_failing_checks_are_most_hosts_first_then_by_name_without_passing_ones() {
+        let checks = [
+            tally("b", "1", 3),
+            tally("a", "2", 3),
+            tally("a", "1", 0),
+            tally("a", "3", 7),
+            tally("a", "0", 1),
+        ];
+        let top: Vec<_> = super::top_failing(&checks, 3)
+            .into_iter()
+            .map(|c| (c.policy_id, c.check_id, c.hosts))
+            .collect();
+        let want = |p: &str, c: &str, h| (p.to_owned(), c.to_owned(), h);
+        assert_eq!(
+            top,
+            [want("a", "3", 7), want("a", "2", 3), want("b", "1", 3)]
+        );
+    }
 }

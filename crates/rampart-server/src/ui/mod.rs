@@ -442,6 +442,13 @@ impl Viewer {
     }
 }
 
+/// `?done=WHAT`: what a form just did, for the page it redirected to to say so.
+#[derive(serde::Deserialize)]
+pub(super) struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
 /// `State` for the handlers, short.
 type AppState = State<Arc<App>>;
 

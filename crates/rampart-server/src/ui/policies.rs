@@ -147,18 +147,11 @@ fn segment(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// What just happened, after a form.
-#[derive(Deserialize)]
-pub(super) struct PolicyQuery {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 /// `GET /ui/policies/{id}`.
 pub(super) async fn show(
     State(app): AppState,
     Path(id): Path<String>,
-    Query(q): Query<PolicyQuery>,
+    Query(q): Query<super::DoneQuery>,
     req: Request,
 ) -> PageResult {
     let (parts, _) = req.into_parts();

@@ -23,17 +23,10 @@ use crate::error::ApiError;
 /// The page's path (and the navigation entry it lights).
 pub(super) const PATH: &str = "/ui/users";
 
-/// What just happened, after a form.
-#[derive(Deserialize)]
-pub(super) struct UsersQuery {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 /// `GET /ui/users`.
 pub(super) async fn list(
     State(app): AppState,
-    Query(q): Query<UsersQuery>,
+    Query(q): Query<super::DoneQuery>,
     req: Request,
 ) -> PageResult {
     let (parts, _) = req.into_parts();
