@@ -5,6 +5,7 @@
 #   never committed).
 #   bind9-utils: `named-checkzone`, which must load the RPZ export.
 #   chromium: the browser the dashboard test drives (with fonts-dejavu-core for its text).
+#   poppler-utils: `pdftotext`, `pdffonts` and `pdftoppm` read and render the PDF reports.
 #   suricata (from bookworm-backports, which this script adds to apt's sources): loads and runs
 #   the Suricata rule export over a pcap of real conversations.
 # And from PyPI:
@@ -39,6 +40,7 @@ command -v oscap >/dev/null 2>&1 || need+=(openscap-scanner)
 [ -f /usr/share/xml/scap/ssg/content/ssg-debian11-ds.xml ] || need+=(ssg-debian)
 command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 if [ ${#need[@]} -gt 0 ]; then
   need_root "${need[*]}"
   echo "setup-test-deps: installing ${need[*]}" >&2

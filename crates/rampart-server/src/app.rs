@@ -50,12 +50,30 @@ pub(crate) struct App {
     pub live: crate::live::Live,
     /// SHA-256 of policy versions already looked up (versions never change).
     policy_digests: Mutex<std::collections::HashMap<(String, i64), String>>,
-    /// Per policy version, the frameworks each check maps to (versions never change).
-    policy_frameworks: Mutex<std::collections::HashMap<(String, i64), Arc<CheckFrameworks>>>,
+    /// Per policy version, what each check states (versions never change).
+    policy_checks: Mutex<std::collections::HashMap<(String, i64), Arc<PolicyChecks>>>,
 }
 
-/// Check id → the compliance frameworks it maps to, as one policy version states them.
-pub type CheckFrameworks = std::collections::HashMap<String, Vec<rampart_core::Framework>>;
+/// Check id → what one policy version states of the check.
+pub type PolicyChecks = std::collections::HashMap<String, CheckMeta>;
+
+/// What the server knows of a check from its policy's stored content: what a report prints
+/// beside its results, and the frameworks its scores count towards.
+#[derive(Debug, Clone)]
+pub struct CheckMeta {
+    /// Title.
+    pub title: String,
+    /// Severity.
+    pub severity: rampart_core::Severity,
+    /// Why it matters.
+    pub rationale: String,
+    /// How to fix a failure.
+    pub remediation: String,
+    /// Compliance mappings as written: key → control ids.
+    pub compliance: std::collections::BTreeMap<String, Vec<String>>,
+    /// The frameworks those keys name (MITRE left out), sorted, once each.
+    pub frameworks: Vec<rampart_core::Framework>,
+}
 
 impl App {
     #[allow(clippy::too_many_arguments)]
@@ -92,7 +110,7 @@ impl App {
             attest: crate::attest::Attestor::new(),
             live: crate::live::Live::new(),
             policy_digests: Mutex::new(std::collections::HashMap::new()),
-            policy_frameworks: Mutex::new(std::collections::HashMap::new()),
+            policy_checks: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -133,16 +151,16 @@ impl App {
         Ok(found)
     }
 
-    /// The frameworks each check of a policy version maps to, from its stored content (read
-    /// and parsed once per version); `None` when the version does not exist.
-    pub async fn policy_frameworks(
+    /// Every check of a policy version as its stored content states it (read and parsed once
+    /// per version); `None` when the version does not exist.
+    pub async fn policy_checks(
         &self,
         policy_id: &str,
         version: i64,
-    ) -> Result<Option<Arc<CheckFrameworks>>, ApiError> {
+    ) -> Result<Option<Arc<PolicyChecks>>, ApiError> {
         let key = (policy_id.to_owned(), version);
         if let Some(m) = self
-            .policy_frameworks
+            .policy_checks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
@@ -158,26 +176,31 @@ impl App {
             rampart_policy::LoadOptions::default(),
         )
         .map_err(|e| ApiError::internal(format!("stored policy {policy_id}@{version}: {e}")))?;
-        let map: CheckFrameworks = policy
+        let map: PolicyChecks = policy
             .checks
-            .iter()
+            .into_iter()
             .map(|c| {
-                let mut f: Vec<_> = c
+                let mut frameworks: Vec<_> = c
                     .compliance
                     .keys()
                     .filter(|k| !rampart_core::Framework::is_mitre_key(k))
                     .map(|k| rampart_core::Framework::from_key(k))
                     .collect();
-                f.sort();
-                f.dedup();
-                (c.id.clone(), f)
+                frameworks.sort();
+                frameworks.dedup();
+                let meta = CheckMeta {
+                    title: c.title,
+                    severity: c.severity,
+                    rationale: c.rationale,
+                    remediation: c.remediation,
+                    compliance: c.compliance,
+                    frameworks,
+                };
+                (c.id, meta)
             })
             .collect();
         let map = Arc::new(map);
-        let mut cache = self
-            .policy_frameworks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.policy_checks.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 1000 {
             cache.clear();
         }

@@ -27,6 +27,7 @@ mod live;
 mod oidc;
 pub mod pace;
 mod policies;
+mod reports;
 mod routes;
 mod tls;
 mod ui;

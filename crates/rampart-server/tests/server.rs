@@ -13,6 +13,7 @@ mod server {
     mod intel;
     mod mtls;
     mod oidc;
+    mod pdf;
     mod report;
     mod ui;
     mod waivers;

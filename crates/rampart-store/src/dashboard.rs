@@ -48,6 +48,19 @@ pub struct FailingTally {
     pub latest_since: OffsetDateTime,
 }
 
+impl FleetScope<'_> {
+    /// Whether an agent already in memory passes the scope's group, OS and label filters: the
+    /// same conditions [`push_scope`] puts in SQL (visibility and revocation are the caller's,
+    /// since the overview counts revoked agents and lists the groups a viewer may pick).
+    pub fn narrows_to(&self, agent: &crate::Agent) -> bool {
+        self.group.is_none_or(|g| g == agent.group)
+            && self.os.is_none_or(|o| o == agent.os)
+            && self
+                .label
+                .is_none_or(|(k, v)| agent.labels.get(k).is_some_and(|have| have == v))
+    }
+}
+
 /// Appends the scope's conditions on `agents a` to a query that already has a `WHERE`.
 fn push_scope<DB: sqlx::Database>(
     qb: &mut sqlx::QueryBuilder<DB>,

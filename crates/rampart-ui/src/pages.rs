@@ -222,6 +222,8 @@ pub struct FleetPage {
     pub frameworks: Vec<FrameworkScore>,
     /// The time of the page, UTC.
     pub generated: String,
+    /// The PDF report of what the page shows (the same filters).
+    pub report_url: String,
 }
 
 /// One compliance framework across the (filtered) fleet: the latest results of every check

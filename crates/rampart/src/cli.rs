@@ -1260,6 +1260,9 @@ pub enum FormatArg {
     Html,
     /// OSCAL 1.1 assessment results (JSON).
     Oscal,
+    /// PDF report: executive summary, control table per framework, failed checks with
+    /// remediation, waivers, attestations, evidence appendix.
+    Pdf,
 }
 
 /// Colour choice.
@@ -1356,6 +1359,7 @@ impl OutputArgs {
             Some("csv") => FormatArg::Csv,
             Some("xml") => FormatArg::Junit,
             Some("ndjson" | "jsonl") => FormatArg::Wazuh,
+            Some("pdf") => FormatArg::Pdf,
             _ => FormatArg::Pretty,
         }
     }
@@ -1365,7 +1369,7 @@ impl OutputArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Output format (default: from the --output extension — .json, .html, .csv, .xml for
-    /// JUnit, .ndjson for Wazuh events — else pretty).
+    /// JUnit, .ndjson for Wazuh events, .pdf — else pretty).
     #[arg(short, long, value_enum)]
     pub format: Option<FormatArg>,
     /// Write the report to this file instead of standard output.
@@ -1393,11 +1397,18 @@ pub struct OutputArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A JSON report written by `rampart scan --format json`, or, when no such file exists, an
-    /// agent id: the server's report of that agent's newest runs (`--format oscal`).
-    pub target: String,
+    /// agent id: the server's report of that agent's newest runs (`--format oscal` or `pdf`).
+    #[arg(required_unless_present_any = ["group", "fleet"])]
+    pub target: Option<String>,
     /// With an agent: only this policy's newest run.
     #[arg(long, value_name = "POLICY")]
     pub policy: Option<String>,
+    /// The server's PDF report of this group (`--format pdf`).
+    #[arg(long, value_name = "GROUP", conflicts_with_all = ["target", "fleet", "policy"])]
+    pub group: Option<String>,
+    /// The server's PDF report of every agent you may see (`--format pdf`).
+    #[arg(long, conflicts_with_all = ["target", "policy"])]
+    pub fleet: bool,
     /// What to report and where.
     #[command(flatten)]
     pub out: OutputArgs,

@@ -1,5 +1,6 @@
-//! An agent's compliance report as a document another program reads: OSCAL assessment results
-//! over the newest run of each policy, each run's signed attestation embedded.
+//! Compliance reports as documents: an agent's as OSCAL assessment results (the newest run of
+//! each policy, each run's signed attestation embedded) or as a PDF, and a group's or the
+//! fleet's as a PDF.
 
 use std::sync::Arc;
 
@@ -17,13 +18,29 @@ use crate::error::ApiError;
 /// `?format=&policy=`.
 #[derive(Deserialize, JsonSchema)]
 pub(crate) struct ReportQuery {
-    /// The document: `oscal` (OSCAL 1.1 assessment results, JSON).
-    #[schemars(extend("enum" = ["oscal"]))]
+    /// The document: `oscal` (OSCAL 1.1 assessment results, JSON) or `pdf` (the PDF report:
+    /// summary, controls, failures with remediation, waivers, attestations, evidence).
+    #[schemars(extend("enum" = ["oscal", "pdf"]))]
     format: String,
     /// Only this policy's newest run (default: the newest run of every policy).
     #[serde(default)]
     #[schemars(length(min = 1, max = 256))]
     policy: Option<String>,
+}
+
+/// A PDF as a download named for what it covers.
+fn pdf_response(doc: crate::reports::Document) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, crate::reports::PDF.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", doc.file_name),
+            ),
+        ],
+        doc.bytes,
+    )
+        .into_response()
 }
 
 /// `GET /api/v1/agents/{id}/report`.
@@ -32,23 +49,23 @@ pub(crate) async fn report(
     Path(id): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    if q.format != "oscal" {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!(
-                "format: {:?} is not a report format (expected oscal)",
-                q.format
-            ),
-        ));
-    }
     let policy = super::text_param("policy", q.policy)?;
+    match q.format.as_str() {
+        "oscal" => {}
+        "pdf" => {
+            let doc = crate::reports::agent(&app, &id, policy.as_deref()).await?;
+            return Ok(pdf_response(doc));
+        }
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("format: {other:?} is not a report format (expected oscal or pdf)"),
+            ));
+        }
+    }
     let latest = app.store.latest_runs(&id, policy.as_deref()).await?;
     if latest.is_empty() {
-        let what = match &policy {
-            Some(p) => format!("of policy {p} on agent {id}"),
-            None => format!("on agent {id}"),
-        };
-        return Err(ApiError::not_found("run", &what));
+        return Err(crate::reports::no_runs(&id, policy.as_deref()));
     }
     // Everything is read before rendering, so the document is of one moment's data.
     let mut loaded = Vec::with_capacity(latest.len());
@@ -147,4 +164,86 @@ fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// `?format=pdf&group=&os=&label=`.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct FleetReportQuery {
+    /// The document: `pdf`.
+    #[schemars(extend("enum" = ["pdf"]))]
+    format: String,
+    /// Only this group's agents.
+    #[serde(default)]
+    #[schemars(regex(pattern = rampart_core::names::NAME_PATTERN))]
+    group: Option<String>,
+    /// Only agents reporting this operating system.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 256))]
+    os: Option<String>,
+    /// Only agents with this label, `name=value`.
+    #[serde(default)]
+    #[schemars(
+        length(min = 2, max = 256),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}=.*$")
+    )]
+    label: Option<String>,
+}
+
+/// `GET /api/v1/report`: a group's or the fleet's PDF report, over the groups the caller may
+/// see.
+pub(crate) async fn fleet_report(
+    State(app): State<Arc<App>>,
+    caller: super::authorize::Caller,
+    Query(q): Query<FleetReportQuery>,
+) -> Result<Response, ApiError> {
+    if q.format != "pdf" {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "format: {:?} is not a fleet report format (expected pdf)",
+                q.format
+            ),
+        ));
+    }
+    let group = q.group.filter(|g| !g.is_empty());
+    if let Some(g) = &group {
+        rampart_core::names::check_name("group", g)
+            .map_err(|e| ApiError::bad_request("invalid_query", e))?;
+        caller.check(
+            rampart_access::Permission::ResultsRead,
+            rampart_access::Target::Group(g),
+        )?;
+    }
+    let os = super::text_param("os", q.os.filter(|o| !o.is_empty()))?;
+    let label = match super::text_param("label", q.label.filter(|l| !l.is_empty()))? {
+        None => None,
+        Some(l) => {
+            let (name, value) = l.split_once('=').ok_or_else(|| {
+                ApiError::bad_request("invalid_query", format!("label: name=value, not {l:?}"))
+            })?;
+            rampart_core::names::check_name("label", name)
+                .map_err(|e| ApiError::bad_request("invalid_query", e))?;
+            Some((name.to_owned(), value.to_owned()))
+        }
+    };
+    let visible: Option<Vec<String>> = caller.groups().map(|g| g.into_iter().collect());
+    let scope = rampart_store::FleetScope {
+        visible: visible.as_deref(),
+        group: group.as_deref(),
+        os: os.as_deref(),
+        label: label.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
+    };
+    let mut filters = Vec::new();
+    if let Some(o) = &os {
+        filters.push(("Operating system".to_owned(), o.clone()));
+    }
+    if let Some((k, v)) = &label {
+        filters.push(("Label".to_owned(), format!("{k}={v}")));
+    }
+    if let Some(v) = &visible {
+        filters.push(("Groups visible to the reader".to_owned(), v.join(", ")));
+    }
+    Ok(pdf_response(
+        crate::reports::fleet(&app, &scope, filters).await?,
+    ))
 }

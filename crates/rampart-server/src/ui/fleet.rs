@@ -91,7 +91,7 @@ async fn framework_scores(
 ) -> Result<Vec<FrameworkScore>, ApiError> {
     let mut maps = std::collections::HashMap::new();
     for p in policies {
-        if let Some(m) = app.policy_frameworks(&p.id, p.latest.version).await? {
+        if let Some(m) = app.policy_checks(&p.id, p.latest.version).await? {
             maps.insert(p.id.as_str(), m);
         }
     }
@@ -103,7 +103,7 @@ async fn framework_scores(
         else {
             continue;
         };
-        for f in frameworks {
+        for f in &frameworks.frameworks {
             let s = by.entry(f.clone()).or_insert_with(|| FrameworkScore {
                 title: f.title().to_owned(),
                 checks: 0,
@@ -180,12 +180,7 @@ pub(super) async fn overview(
         if labels.len() < LABEL_CHOICES {
             labels.extend(a.labels.iter().map(|(k, v)| format!("{k}={v}")));
         }
-        if group.as_deref().is_some_and(|g| g != a.group)
-            || os.as_deref().is_some_and(|o| o != a.os)
-            || label
-                .as_ref()
-                .is_some_and(|(k, v)| a.labels.get(k) != Some(v))
-        {
+        if !scope.narrows_to(a) {
             continue;
         }
         match state(&app, a, now) {
@@ -252,6 +247,16 @@ pub(super) async fn overview(
         top_failing: top,
         newly_failing: failing(newly),
         generated: when(now),
+        report_url: format!(
+            "/api/v1/report?{}",
+            serde_urlencoded::to_string([
+                ("format", Some("pdf".to_owned())),
+                ("group", group.clone()),
+                ("os", os.clone()),
+                ("label", label.as_ref().map(|(k, v)| format!("{k}={v}"))),
+            ])
+            .unwrap_or_default()
+        ),
     };
     html(&page)
 }

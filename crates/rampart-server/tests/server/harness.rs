@@ -292,6 +292,42 @@ impl TestServer {
         v["token"].as_str().unwrap().to_string()
     }
 
+    /// A waiver in force: requested by the admin for `check` (POLICY:GLOB) over `scope` for
+    /// 30 days, approved by the auditor `audrey` (made here: nobody decides their own request).
+    /// Returns the waiver as approved.
+    pub async fn approved_waiver(&self, check: &str, scope: Value, justification: &str) -> Value {
+        let until = (time::OffsetDateTime::now_utc() + time::Duration::days(30)).date();
+        let (status, w) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/waivers",
+                Some(json!({
+                    "check": check,
+                    "scope": scope,
+                    "until": until.to_string(),
+                    "justification": justification,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{w}");
+        let audrey = self
+            .user_token("audrey", rampart_access::Role::Auditor)
+            .await;
+        let r = self
+            .http
+            .post(self.url(&format!(
+                "/api/v1/waivers/{}/approve",
+                w["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&audrey)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().await.unwrap()
+    }
+
     /// Uploads a policy and assigns it to a group; returns the version.
     pub async fn push_policy(&self, content: &str, group: &str, schedule: &str) -> i64 {
         let (status, v) = self

@@ -2,9 +2,7 @@
 //! library, OSCAL 1.1.3 models): loaded by its assessment-results model, passed by `trestle
 //! validate`, and what trestle read compared with what the runs say.
 
-use rampart_access::Role;
 use rampart_core::Status;
-use reqwest::Method;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -62,33 +60,14 @@ async fn oscal_report_is_trestle_valid_and_reproducible(db: Db) {
     let (a, version) = s.agent_with_policy().await;
 
     // SSH-3's failure is waived: requested by the admin, approved by an auditor.
-    let audrey = s.user_token("audrey", Role::Auditor).await;
-    let until = (OffsetDateTime::now_utc() + Duration::days(30)).date();
-    let (status, w) = s
-        .call(
-            Method::POST,
-            "/api/v1/waivers",
-            Some(json!({
-                "check": "test-ssh:SSH-3",
-                "scope": {"kind": "fleet"},
-                "until": until.to_string(),
-                "justification": "legacy jump host until the migration",
-            })),
+    let waiver = s
+        .approved_waiver(
+            "test-ssh:SSH-3",
+            json!({"kind": "fleet"}),
+            "legacy jump host until the migration",
         )
         .await;
-    assert_eq!(status, 201, "{w}");
-    let approved = s
-        .http
-        .post(s.url(&format!(
-            "/api/v1/waivers/{}/approve",
-            w["id"].as_str().unwrap()
-        )))
-        .bearer_auth(&audrey)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status().as_u16(), 200);
+    let until = waiver["expires_on"].as_str().unwrap().to_owned();
 
     // Checks mapped to controls: SSH-1 (pass) to NIST AC-2(1) and CIS Controls 4.1, SSH-2
     // (fail) to CIS Controls 4.1 and PCI 2.2.4, SSH-3 (fail, waived) to PCI 8.2, SSH-4 (not
@@ -199,7 +178,7 @@ async fn oscal_report_is_trestle_valid_and_reproducible(db: Db) {
     );
 
     // Refusals: another format, an agent or a policy without runs.
-    let (status, body) = report(&s, &format!("/api/v1/agents/{}/report?format=pdf", a.id)).await;
+    let (status, body) = report(&s, &format!("/api/v1/agents/{}/report?format=docx", a.id)).await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     let (status, _) = report(&s, "/api/v1/agents/nobody/report?format=oscal").await;
     assert_eq!(status, 404);

@@ -10,14 +10,14 @@ use super::harness::{ADMIN_PASSWORD, Db, TestAgent, TestServer, submission};
 use crate::server_test;
 
 /// A page: status, `Location`, `Content-Security-Policy` and body.
-struct Page {
-    status: u16,
+pub(super) struct Page {
+    pub(super) status: u16,
     location: String,
     csp: String,
-    body: String,
+    pub(super) body: String,
 }
 
-async fn page(s: &TestServer, path: &str, cookie: Option<&str>) -> Page {
+pub(super) async fn page(s: &TestServer, path: &str, cookie: Option<&str>) -> Page {
     let mut req = s.http.get(s.url(path));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -71,7 +71,7 @@ async fn post_form(
 }
 
 /// Signs in through the form; the cookie to send back.
-async fn sign_in(s: &TestServer, user: &str, password: &str) -> String {
+pub(super) async fn sign_in(s: &TestServer, user: &str, password: &str) -> String {
     let (p, set_cookie) = post_form(
         s,
         "/ui/login",
@@ -86,7 +86,12 @@ async fn sign_in(s: &TestServer, user: &str, password: &str) -> String {
 
 /// A new user with `role` (limited to `groups` when given), signed in through the form: the
 /// one-time password is replaced at once. The cookie to send back.
-async fn new_user_session(s: &TestServer, name: &str, role: &str, groups: &[&str]) -> String {
+pub(super) async fn new_user_session(
+    s: &TestServer,
+    name: &str,
+    role: &str,
+    groups: &[&str],
+) -> String {
     let mut user = json!({"name": name, "role": role});
     if !groups.is_empty() {
         user["groups"] = json!(groups);
@@ -119,11 +124,11 @@ fn csrf_of(body: &str) -> String {
     body[at..at + body[at..].find('"').unwrap()].to_owned()
 }
 
-const HOSTILE: &str = "<script>alert('pwned')</script>";
+pub(super) const HOSTILE: &str = "<script>alert('pwned')</script>";
 
 /// Two agents in group web, one with a hostile name and OS, each with a run of the test
 /// policy: 1 passed, 3 failed, 1 not applicable between them; SSH-1 fails on both.
-async fn seed(s: &TestServer) -> (TestAgent, TestAgent) {
+pub(super) async fn seed(s: &TestServer) -> (TestAgent, TestAgent) {
     let token = s.token("web", 2).await;
     let evil = TestAgent::enrol_as(s, &token, HOSTILE, HOSTILE)
         .await

@@ -4,7 +4,8 @@
 //! systems, two label values) and one run each of a policy of `--checks` checks (mapped to
 //! CIS and, every third, PCI DSS), so the store holds agents × checks latest results with
 //! their evidence; then asks every page `--requests` times in turn over HTTPS with an API
-//! token and prints p50, p95 and the slowest, beside the same-run floor: `GET /api/v1/health`,
+//! token (the PDF reports of an agent, a group and the fleet too) and prints p50, p95 and the
+//! slowest, beside the same-run floor: `GET /api/v1/health`,
 //! a request that reads nothing.
 
 use std::process::ExitCode;
@@ -244,6 +245,15 @@ pub fn run_bench(args: BenchDashboardArgs) -> anyhow::Result<ExitCode> {
             ("users", "/ui/users".into()),
             ("audit log", "/ui/audit".into()),
             ("threat intel", "/ui/intel".into()),
+            (
+                "PDF report, one agent",
+                format!("/api/v1/agents/{one}/report?format=pdf"),
+            ),
+            (
+                "PDF report, one group",
+                "/api/v1/report?format=pdf&group=g03".into(),
+            ),
+            ("PDF report, the fleet", "/api/v1/report?format=pdf".into()),
         ];
         let mut out = Vec::new();
         for (name, path) in pages {

@@ -66,13 +66,19 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             args.command_timeout
         ));
     }
-    let report = if let Some(path) = &args.import_oscap {
-        rampart_report::oscap::import_file(path).map_err(|e| anyhow!("{e}"))?
+    let (report, source) = if let Some(path) = &args.import_oscap {
+        (
+            rampart_report::oscap::import_file(path).map_err(|e| anyhow!("{e}"))?,
+            format!("OpenSCAP results {}", path.display()),
+        )
     } else {
         let policies = load_policies(&args)?;
-        scan(&args, &policies)?
+        (
+            scan(&args, &policies)?,
+            "rampart scan on this host".to_owned(),
+        )
     };
-    finish(report, &args.out, prepared)
+    finish(report, &args.out, prepared, &source)
 }
 
 /// `rampart report`: re-renders a saved JSON report, applying waivers and a framework filter.
@@ -82,7 +88,12 @@ pub fn rerender(input: &Path, out: &OutputArgs) -> anyhow::Result<ExitCode> {
         std::fs::read(input).with_context(|| format!("{}: cannot read", input.display()))?;
     let report =
         rampart_report::json::parse(&bytes).map_err(|e| anyhow!("{}: {e}", input.display()))?;
-    finish(report, out, prepared)
+    finish(
+        report,
+        out,
+        prepared,
+        &format!("scan report {}", input.display()),
+    )
 }
 
 /// Applies waivers and the framework filter, renders, writes, and picks the exit code.
@@ -90,6 +101,7 @@ fn finish(
     mut report: ScanReport,
     out: &OutputArgs,
     prepared: Prepared,
+    source: &str,
 ) -> anyhow::Result<ExitCode> {
     if let Some(w) = &prepared.waivers {
         let today = OffsetDateTime::now_utc().date();
@@ -116,23 +128,35 @@ fn finish(
         }
     };
     let chosen = out.effective_format();
+    if chosen == FormatArg::Pdf && out.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(anyhow!(
+            "--format pdf: a PDF is binary; name a file with --output or redirect standard output"
+        ));
+    }
     let format = match chosen {
-        FormatArg::Pretty => Format::Pretty,
-        FormatArg::Json => Format::Json,
-        FormatArg::Wazuh => Format::Wazuh,
-        FormatArg::Junit => Format::Junit,
-        FormatArg::Csv => Format::Csv,
-        FormatArg::Html => Format::Html,
-        FormatArg::Oscal => Format::Oscal,
+        FormatArg::Pdf => None,
+        FormatArg::Pretty => Some(Format::Pretty),
+        FormatArg::Json => Some(Format::Json),
+        FormatArg::Wazuh => Some(Format::Wazuh),
+        FormatArg::Junit => Some(Format::Junit),
+        FormatArg::Csv => Some(Format::Csv),
+        FormatArg::Html => Some(Format::Html),
+        FormatArg::Oscal => Some(Format::Oscal),
     };
-    let bytes = rampart_report::render(
-        &report,
-        format,
-        PrettyOptions {
-            color,
-            verbose: out.show_all,
-        },
-    )?;
+    let bytes = match format {
+        Some(format) => rampart_report::render(
+            &report,
+            format,
+            PrettyOptions {
+                color,
+                verbose: out.show_all,
+            },
+        )?,
+        None => {
+            let pdf = rampart_pdf::Report::build(rampart_pdf::from_scan(&report, source));
+            rampart_pdf::render(&pdf)?.bytes
+        }
+    };
     match &out.output {
         Some(path) => super::write_atomic(path, &bytes)?,
         None => {

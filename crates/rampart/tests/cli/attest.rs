@@ -113,6 +113,31 @@ fn attestations_from_the_cli() {
     let o = server.cli_logged_in(&admin, &["report", &agent]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--format oscal"), "{}", stderr(&o));
+    // The agent's and the fleet's PDF reports; a PDF is not written to a terminal, and a group
+    // report needs --format pdf.
+    for (args, file) in [
+        (
+            vec!["report", agent.as_str(), "--format", "pdf"],
+            "agent.pdf",
+        ),
+        (vec!["report", "--fleet"], "fleet.pdf"),
+    ] {
+        let out = dir.path().join(file);
+        let mut args = args.clone();
+        args.extend(["-o", s(&out)]);
+        let o = server.cli_logged_in(&admin, &args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let text = std::process::Command::new("pdftotext")
+            .args([s(&out), "-"])
+            .output()
+            .expect("pdftotext (poppler-utils)");
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("cli-ssh"), "{file}: {text}");
+        assert!(text.contains("Attestations"), "{file}: {text}");
+    }
+    let o = server.cli_logged_in(&admin, &["report", "--group", "web"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--format pdf"), "{}", stderr(&o));
 
     // Rotation: refused while the next key is new (exit 5, the server's reason), then forced.
     let o = server.cli_logged_in(&admin, &["keys", "rotate"]);

@@ -181,6 +181,22 @@ fn saved_json_reports_re_render_with_later_waivers() {
     let o = rampart(&["report", s(&json), "--format", "csv"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stdout(&o).contains("T-FAIL"));
+    // And as a PDF (chosen by the file's extension), read back by pdftotext (poppler-utils,
+    // scripts/setup-test-deps.sh): the failing check is listed with its title.
+    let pdf = dir.path().join("r.pdf");
+    let o = rampart(&["report", s(&json), "--output", s(&pdf)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let text = std::process::Command::new("pdftotext")
+        .args([s(&pdf), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Failed checks and remediation"), "{text}");
+    assert!(text.contains("T-FAIL"), "{text}");
+    assert!(
+        text.contains(&format!("scan report {}", s(&json))),
+        "{text}"
+    );
     // A waiver approved after the scan turns the exit code green.
     let waivers = write(
         dir.path(),
