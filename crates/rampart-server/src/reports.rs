@@ -309,7 +309,7 @@ pub(crate) async fn fleet(
                 passed: t.passed,
                 failed: t.failed,
                 waived: 0,
-                other: t.other,
+                other: t.not_applicable + t.other,
             }
         })
         .collect();
@@ -335,6 +335,7 @@ pub(crate) async fn fleet(
                 &checks[i].check_id,
                 Some(rampart_core::Status::Fail),
                 SAMPLED_HOSTS,
+                0,
             )
             .await?;
         for h in hosts {

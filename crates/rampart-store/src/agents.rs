@@ -125,6 +125,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_certificate!(tx, cert);
+            crate::tallies::Recohort::recohort(&mut *tx, &agent.id).await?;
             tx.commit().await?;
         });
         self.agent(&agent.id)
@@ -252,6 +253,7 @@ impl Store {
                 .bind(reason)
                 .fetch_all(&mut *tx)
                 .await?;
+            crate::tallies::Recohort::recohort(&mut *tx, id).await?;
             tx.commit().await?;
             serials
         });

@@ -44,8 +44,8 @@ pub struct FailingTally {
     pub check_id: String,
     /// Agents whose latest result of it fails.
     pub hosts: u64,
-    /// The most recent time one of them started failing.
-    pub latest_since: OffsetDateTime,
+    /// The start of the most recent hour in which one of them started failing.
+    pub latest_hour: OffsetDateTime,
 }
 
 impl FleetScope<'_> {
@@ -61,20 +61,38 @@ impl FleetScope<'_> {
     }
 }
 
-/// Appends the scope's conditions on `agents a` to a query that already has a `WHERE`.
+/// What a scope's conditions are put on: the agents themselves (`agents a`) or their cohorts
+/// (`cohorts c`, crate::tallies), which carry the same group, OS and labels.
+#[derive(Clone, Copy)]
+enum On {
+    Agents,
+    Cohorts,
+}
+
+/// Appends the scope's conditions to a query that already has a `WHERE`.
 fn push_scope<DB: sqlx::Database>(
     qb: &mut sqlx::QueryBuilder<DB>,
     scope: &FleetScope<'_>,
     backend: crate::Backend,
+    on: On,
 ) where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    qb.push(" AND a.status <> 'revoked'");
+    let t = match on {
+        On::Agents => {
+            qb.push(" AND a.status <> 'revoked'");
+            "a"
+        }
+        On::Cohorts => {
+            qb.push(" AND c.revoked = 0");
+            "c"
+        }
+    };
     if let Some(visible) = scope.visible {
         if visible.is_empty() {
             qb.push(" AND 1 = 0");
         } else {
-            qb.push(" AND a.grp IN (");
+            qb.push(format!(" AND {t}.grp IN ("));
             let mut list = qb.separated(", ");
             for g in visible {
                 list.push_bind(g.clone());
@@ -83,21 +101,22 @@ fn push_scope<DB: sqlx::Database>(
         }
     }
     if let Some(group) = scope.group {
-        qb.push(" AND a.grp = ").push_bind(group.to_owned());
+        qb.push(format!(" AND {t}.grp = "))
+            .push_bind(group.to_owned());
     }
     if let Some(os) = scope.os {
-        qb.push(" AND a.os = ").push_bind(os.to_owned());
+        qb.push(format!(" AND {t}.os = ")).push_bind(os.to_owned());
     }
     // Labels are a JSON object in a text column on both backends; the name is bound, never
     // spliced into the SQL.
     if let Some((name, value)) = scope.label {
         match backend {
             crate::Backend::Sqlite => qb
-                .push(" AND json_extract(a.labels, ")
+                .push(format!(" AND json_extract({t}.labels, "))
                 .push_bind(format!("$.\"{}\"", name.replace('"', "")))
                 .push(") = "),
             crate::Backend::Postgres => qb
-                .push(" AND (a.labels::jsonb ->> ")
+                .push(format!(" AND ({t}.labels::jsonb ->> "))
                 .push_bind(name.to_owned())
                 .push(") = "),
         };
@@ -112,72 +131,62 @@ pub struct CheckTally {
     pub policy_id: String,
     /// See `policy_id`.
     pub check_id: String,
-    /// Latest results that pass, fail, and the rest.
+    /// Latest results that pass, fail, are not applicable, and the rest.
     pub passed: u64,
     /// See `passed`.
     pub failed: u64,
     /// See `passed`.
+    pub not_applicable: u64,
+    /// Error, not run or waived.
     pub other: u64,
 }
 
 impl Store {
-    /// Every policy's tally over the scope, by policy id.
-    pub async fn fleet_policy_tallies(
+    /// How many agents of the scope reported each policy, by policy id.
+    pub async fn fleet_policy_hosts(
         &self,
         scope: &FleetScope<'_>,
-    ) -> Result<Vec<PolicyTally>, StoreError> {
-        const HEAD: &str = "SELECT l.policy_id, COUNT(DISTINCT l.agent_id) AS hosts, \
-             SUM(CASE WHEN l.status = 'pass' THEN 1 ELSE 0 END) AS passed, \
-             SUM(CASE WHEN l.status = 'fail' THEN 1 ELSE 0 END) AS failed, \
-             COUNT(*) AS total \
-             FROM latest_results l JOIN agents a ON a.id = l.agent_id WHERE 1 = 1";
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        // SUM over BIGINT is NUMERIC in PostgreSQL, hence the casts.
+        const HOSTS: &str = "SELECT t.policy_id, CAST(SUM(t.hosts) AS BIGINT) AS hosts \
+             FROM cohort_policies t JOIN cohorts c ON c.id = t.cohort_id WHERE 1 = 1";
         let rows = on_pool!(&self.db, p => {
-            let mut qb = sqlx::QueryBuilder::new(HEAD);
-            push_scope(&mut qb, scope, self.backend());
-            qb.push(" GROUP BY l.policy_id ORDER BY l.policy_id");
+            let mut qb = sqlx::QueryBuilder::new(HOSTS);
+            push_scope(&mut qb, scope, self.backend(), On::Cohorts);
+            qb.push(" GROUP BY t.policy_id HAVING SUM(t.hosts) > 0 ORDER BY t.policy_id");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
-                let n = |c: &str| -> Result<u64, StoreError> {
-                    Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
-                };
-                Ok::<_, StoreError>(PolicyTally {
-                    policy_id: r.try_get("policy_id")?,
-                    hosts: n("hosts")?,
-                    passed: n("passed")?,
-                    failed: n("failed")?,
-                    total: n("total")?,
-                })
+                Ok::<_, StoreError>((r.try_get("policy_id")?, count(r.try_get("hosts")?)))
             }).collect::<Result<Vec<_>, _>>()?
         });
         Ok(rows)
     }
 
-    /// The checks failing on the most agents of the scope (those that started failing at or
-    /// after `since`, when given), most hosts first, at most `limit`.
+    /// The checks that started failing at or after `since` (to the hour) on the most agents of
+    /// the scope that still fail them, most hosts first, at most `limit`.
     pub async fn fleet_failing_checks(
         &self,
         scope: &FleetScope<'_>,
-        since: Option<OffsetDateTime>,
+        since: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<FailingTally>, StoreError> {
-        const HEAD: &str = "SELECT l.policy_id, l.check_id, COUNT(*) AS hosts, \
-             MAX(l.since) AS latest_since \
-             FROM latest_results l JOIN agents a ON a.id = l.agent_id WHERE l.status = 'fail'";
+        const HEAD: &str = "SELECT t.policy_id, t.check_id, CAST(SUM(t.hosts) AS BIGINT) AS hosts, \
+             MAX(t.since_hour) AS latest_hour \
+             FROM cohort_failing t JOIN cohorts c ON c.id = t.cohort_id WHERE t.since_hour >= ";
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new(HEAD);
-            if let Some(since) = since {
-                qb.push(" AND l.since >= ").push_bind(secs(since));
-            }
-            push_scope(&mut qb, scope, self.backend());
-            qb.push(" GROUP BY l.policy_id, l.check_id ORDER BY hosts DESC, l.policy_id, l.check_id LIMIT ")
+            qb.push_bind(secs(since).div_euclid(3600));
+            push_scope(&mut qb, scope, self.backend(), On::Cohorts);
+            qb.push(" GROUP BY t.policy_id, t.check_id HAVING SUM(t.hosts) > 0 \
+                      ORDER BY hosts DESC, t.policy_id, t.check_id LIMIT ")
                 .push_bind(i64::from(limit));
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
                 Ok::<_, StoreError>(FailingTally {
                     policy_id: r.try_get("policy_id")?,
                     check_id: r.try_get("check_id")?,
-                    hosts: u64::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
-                    latest_since: from_secs(r.try_get("latest_since")?),
+                    hosts: count(r.try_get("hosts")?),
+                    latest_hour: from_secs(r.try_get::<i64, _>("latest_hour")?.saturating_mul(3600)),
                 })
             }).collect::<Result<Vec<_>, _>>()?
         });
@@ -189,27 +198,87 @@ impl Store {
         &self,
         scope: &FleetScope<'_>,
     ) -> Result<Vec<CheckTally>, StoreError> {
-        const HEAD: &str = "SELECT l.policy_id, l.check_id, \
-             SUM(CASE WHEN l.status = 'pass' THEN 1 ELSE 0 END) AS passed, \
-             SUM(CASE WHEN l.status = 'fail' THEN 1 ELSE 0 END) AS failed, \
-             COUNT(*) AS total \
-             FROM latest_results l JOIN agents a ON a.id = l.agent_id WHERE 1 = 1";
+        self.check_tallies(scope, None).await
+    }
+
+    /// One check's tally over the scope (zero everywhere when no agent reported it).
+    pub async fn fleet_check_tally(
+        &self,
+        scope: &FleetScope<'_>,
+        policy_id: &str,
+        check_id: &str,
+    ) -> Result<CheckTally, StoreError> {
+        let mut rows = self
+            .check_tallies(scope, Some((policy_id, check_id)))
+            .await?;
+        Ok(rows.pop().unwrap_or(CheckTally {
+            policy_id: policy_id.to_owned(),
+            check_id: check_id.to_owned(),
+            passed: 0,
+            failed: 0,
+            not_applicable: 0,
+            other: 0,
+        }))
+    }
+
+    /// How many agents of the scope have `status` as their latest result of one check.
+    pub async fn fleet_check_status_count(
+        &self,
+        scope: &FleetScope<'_>,
+        policy_id: &str,
+        check_id: &str,
+        status: rampart_core::Status,
+    ) -> Result<u64, StoreError> {
+        let n: Option<i64> = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT CAST(SUM(t.hosts) AS BIGINT) FROM cohort_checks t \
+                 JOIN cohorts c ON c.id = t.cohort_id WHERE t.policy_id = ",
+            );
+            qb.push_bind(policy_id.to_owned())
+                .push(" AND t.check_id = ")
+                .push_bind(check_id.to_owned())
+                .push(" AND t.status = ")
+                .push_bind(status.as_str().to_owned());
+            push_scope(&mut qb, scope, self.backend(), On::Cohorts);
+            qb.build_query_scalar().fetch_one(p).await?
+        });
+        Ok(count(n.unwrap_or(0)))
+    }
+
+    async fn check_tallies(
+        &self,
+        scope: &FleetScope<'_>,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<CheckTally>, StoreError> {
+        const HEAD: &str = "SELECT t.policy_id, t.check_id, \
+             CAST(SUM(CASE WHEN t.status = 'pass' THEN t.hosts ELSE 0 END) AS BIGINT) AS passed, \
+             CAST(SUM(CASE WHEN t.status = 'fail' THEN t.hosts ELSE 0 END) AS BIGINT) AS failed, \
+             CAST(SUM(CASE WHEN t.status = 'not_applicable' THEN t.hosts ELSE 0 END) AS BIGINT) AS na, \
+             CAST(SUM(t.hosts) AS BIGINT) AS total \
+             FROM cohort_checks t JOIN cohorts c ON c.id = t.cohort_id WHERE 1 = 1";
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new(HEAD);
-            push_scope(&mut qb, scope, self.backend());
-            qb.push(" GROUP BY l.policy_id, l.check_id");
+            if let Some((policy_id, check_id)) = only {
+                qb.push(" AND t.policy_id = ").push_bind(policy_id.to_owned());
+                qb.push(" AND t.check_id = ").push_bind(check_id.to_owned());
+            }
+            push_scope(&mut qb, scope, self.backend(), On::Cohorts);
+            qb.push(" GROUP BY t.policy_id, t.check_id HAVING SUM(t.hosts) > 0");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
-                let n = |c: &str| -> Result<u64, StoreError> {
-                    Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
-                };
-                let (passed, failed, total) = (n("passed")?, n("failed")?, n("total")?);
+                let (passed, failed, na, total) = (
+                    count(r.try_get("passed")?),
+                    count(r.try_get("failed")?),
+                    count(r.try_get("na")?),
+                    count(r.try_get("total")?),
+                );
                 Ok::<_, StoreError>(CheckTally {
                     policy_id: r.try_get("policy_id")?,
                     check_id: r.try_get("check_id")?,
                     passed,
                     failed,
-                    other: total.saturating_sub(passed + failed),
+                    not_applicable: na,
+                    other: total.saturating_sub(passed + failed + na),
                 })
             }).collect::<Result<Vec<_>, _>>()?
         });
@@ -220,14 +289,48 @@ impl Store {
     pub async fn fleet_oses(&self, scope: &FleetScope<'_>) -> Result<Vec<String>, StoreError> {
         let scope = FleetScope { os: None, ..*scope };
         let rows = on_pool!(&self.db, p => {
-            let mut qb = sqlx::QueryBuilder::new("SELECT DISTINCT a.os FROM agents a WHERE 1 = 1");
-            push_scope(&mut qb, &scope, self.backend());
-            qb.push(" ORDER BY a.os");
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT DISTINCT c.os FROM cohorts c \
+                 WHERE EXISTS (SELECT 1 FROM agents a WHERE a.cohort_id = c.id)",
+            );
+            push_scope(&mut qb, &scope, self.backend(), On::Cohorts);
+            qb.push(" ORDER BY c.os");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| r.try_get::<String, _>("os")).collect::<Result<Vec<_>, _>>()?
         });
         Ok(rows)
     }
+}
+
+/// Every policy's tally: its hosts (from [`Store::fleet_policy_hosts`]) and its checks' tallies
+/// (from [`Store::fleet_check_tallies`]) summed, by policy id.
+pub fn policy_tallies(hosts: &[(String, u64)], checks: &[CheckTally]) -> Vec<PolicyTally> {
+    let mut by: std::collections::BTreeMap<&str, PolicyTally> = hosts
+        .iter()
+        .map(|(p, n)| {
+            let t = PolicyTally {
+                policy_id: p.clone(),
+                hosts: *n,
+                passed: 0,
+                failed: 0,
+                total: 0,
+            };
+            (p.as_str(), t)
+        })
+        .collect();
+    for c in checks {
+        if let Some(t) = by.get_mut(c.policy_id.as_str()) {
+            t.passed += c.passed;
+            t.failed += c.failed;
+            t.total += c.passed + c.failed + c.not_applicable + c.other;
+        }
+    }
+    by.into_values().collect()
+}
+
+/// A stored count: never negative, whatever the column's type says.
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// One policy's score in one time bucket over the scope.
@@ -261,7 +364,7 @@ impl Store {
                  FROM runs r JOIN agents a ON a.id = r.agent_id WHERE r.started_at >= "
             ));
             qb.push_bind(secs(since));
-            push_scope(&mut qb, scope, self.backend());
+            push_scope(&mut qb, scope, self.backend(), On::Agents);
             qb.push(format!(
                 " GROUP BY r.policy_id, (r.started_at / {bucket}) * {bucket} ORDER BY r.policy_id, bucket"
             ));
@@ -316,7 +419,8 @@ pub struct CheckOnHost {
 
 impl Store {
     /// Every agent's latest result of `check_id` of `policy_id` in the scope, optionally of
-    /// one status: failures first, then by host name; at most `limit` rows.
+    /// one status: failures first, then by host name; `limit` rows from `offset` on. Only the
+    /// rows of the page are joined to their stored result (evidence and all).
     pub async fn fleet_check(
         &self,
         scope: &FleetScope<'_>,
@@ -324,12 +428,14 @@ impl Store {
         check_id: &str,
         status: Option<rampart_core::Status>,
         limit: u32,
+        offset: u64,
     ) -> Result<Vec<CheckOnHost>, StoreError> {
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new(
-                "SELECT l.agent_id, a.hostname, a.grp, a.os, l.status, l.since, l.run_id, c.outcome \
+                "SELECT x.agent_id, x.hostname, x.grp, x.os, x.status, x.since, x.run_id, c.outcome FROM (\
+                 SELECT l.agent_id, a.hostname, a.grp, a.os, l.status, l.since, l.run_id, l.check_id, \
+                 CASE l.status WHEN 'fail' THEN 0 WHEN 'error' THEN 1 ELSE 2 END AS ord \
                  FROM latest_results l JOIN agents a ON a.id = l.agent_id \
-                 LEFT JOIN check_results c ON c.run_id = l.run_id AND c.check_id = l.check_id \
                  WHERE l.policy_id = ",
             );
             qb.push_bind(policy_id.to_owned())
@@ -338,9 +444,13 @@ impl Store {
             if let Some(s) = status {
                 qb.push(" AND l.status = ").push_bind(s.as_str().to_owned());
             }
-            push_scope(&mut qb, scope, self.backend());
-            qb.push(" ORDER BY CASE l.status WHEN 'fail' THEN 0 WHEN 'error' THEN 1 ELSE 2 END, a.hostname, l.agent_id LIMIT ")
-                .push_bind(i64::from(limit));
+            push_scope(&mut qb, scope, self.backend(), On::Agents);
+            qb.push(" ORDER BY ord, a.hostname, l.agent_id LIMIT ")
+                .push_bind(i64::from(limit))
+                .push(" OFFSET ")
+                .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+            qb.push(") x LEFT JOIN check_results c ON c.run_id = x.run_id AND c.check_id = x.check_id \
+                     ORDER BY x.ord, x.hostname, x.agent_id");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
                 let status: String = r.try_get("status")?;

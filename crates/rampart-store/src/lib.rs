@@ -21,6 +21,7 @@ mod live;
 mod policies;
 mod records;
 mod runs;
+mod tallies;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
@@ -41,7 +42,9 @@ use sqlx::sqlite::{
 pub use agents::GroupOf;
 pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
-pub use dashboard::{CheckOnHost, CheckTally, FailingTally, FleetScope, PolicyTally, TrendPoint};
+pub use dashboard::{
+    CheckOnHost, CheckTally, FailingTally, FleetScope, PolicyTally, TrendPoint, policy_tallies,
+};
 pub use error::StoreError;
 pub use live::{RUNS_CHANNEL, RunListener, RunNotice};
 pub use policies::NewPolicyVersion;

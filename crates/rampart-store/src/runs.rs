@@ -109,18 +109,26 @@ impl Store {
     /// and left untouched, so a retried post is never stored twice.
     pub async fn ingest_runs(&self, runs: &[NewRun]) -> Result<Vec<IngestOutcome>, StoreError> {
         let prepared = runs.iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
-        if let crate::Db::Postgres(pool) = &self.db {
-            return ingest_postgres(pool, &prepared).await;
-        }
+        let pool = match &self.db {
+            crate::Db::Postgres(pool) => return ingest_postgres(pool, &prepared).await,
+            crate::Db::Sqlite(pool) => pool,
+        };
         let insert_run = concat!(
             "INSERT INTO runs (",
             run_columns!(),
             ", cert_sha256, cert_not_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (id) DO NOTHING RETURNING id"
         );
+        let pairs: Vec<(&str, &str)> = prepared
+            .iter()
+            .map(|p| (p.run.agent_id.as_str(), p.run.policy_id.as_str()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let _turn = self.write_turn().await;
-        let outcomes = on_pool!(&self.db, p => {
-            let mut tx = p.begin().await?;
+        let outcomes = {
+            let mut tx = pool.begin().await?;
+            let (cohorts, mut tallies) = crate::tallies::before_sqlite(&mut tx, &pairs).await?;
             let mut outcomes = Vec::with_capacity(prepared.len());
             for pr in &prepared {
                 let r = pr.run;
@@ -157,6 +165,11 @@ impl Store {
                     continue;
                 }
                 let started = secs(r.started_at);
+                if let Some(cohort) = cohorts.get(&r.agent_id) {
+                    for (id, status, _, _, _) in &pr.rows {
+                        tallies.observe(*cohort, &r.agent_id, &r.policy_id, id, status, started);
+                    }
+                }
                 for chunk in pr.rows.chunks(CHUNK) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) ",
@@ -197,9 +210,10 @@ impl Store {
                 }
                 outcomes.push(IngestOutcome::Stored);
             }
+            crate::tallies::apply_sqlite(&mut tx, &mut tallies).await?;
             tx.commit().await?;
             outcomes
-        });
+        };
         Ok(outcomes)
     }
 
@@ -419,9 +433,9 @@ impl Store {
     }
 }
 
-/// PostgreSQL ingestion: the whole batch in three statements (runs, check results, latest
-/// state), each binding one array per column and expanding it with `UNNEST`. Per-row
-/// statements cost a round trip and a plan each; this is what keeps PostgreSQL above 50,000
+/// PostgreSQL ingestion: the whole batch in a few statements (the agents' locks and stored
+/// state, runs, check results, latest state, counters), each binding one array per column and
+/// expanding it with `UNNEST`. Per-row statements cost a round trip and a plan each; this is what keeps PostgreSQL above 50,000
 /// check results per second on two cores.
 async fn ingest_postgres(
     pool: &sqlx::PgPool,
@@ -451,6 +465,13 @@ async fn ingest_postgres(
         |f: &dyn Fn(&PreparedRun<'_>) -> String| prepared.iter().map(f).collect::<Vec<String>>();
     let int = |f: &dyn Fn(&PreparedRun<'_>) -> i64| prepared.iter().map(f).collect::<Vec<i64>>();
     let mut tx = pool.begin().await?;
+    let pairs: Vec<(&str, &str)> = prepared
+        .iter()
+        .map(|p| (p.run.agent_id.as_str(), p.run.policy_id.as_str()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (cohorts, mut tallies) = crate::tallies::before_postgres(&mut tx, &pairs).await?;
     let stored: Vec<String> = sqlx::query_scalar(RUNS)
         .bind(col(&|p| p.run.id.clone()))
         .bind(col(&|p| p.run.agent_id.clone()))
@@ -540,6 +561,11 @@ async fn ingest_postgres(
             .bind(outs)
             .execute(&mut *tx)
             .await?;
+        for ((agent, policy, check), (status, _, started)) in &latest {
+            if let Some(cohort) = cohorts.get(*agent) {
+                tallies.observe(*cohort, agent, policy, check, status, *started);
+            }
+        }
         let keys: Vec<(&str, &str, &str)> = latest.keys().copied().collect();
         let vals: Vec<(&str, &str, i64)> = latest.values().copied().collect();
         sqlx::query(LATEST)
@@ -551,6 +577,7 @@ async fn ingest_postgres(
             .bind(vals.iter().map(|v| v.2).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
+        crate::tallies::apply_postgres(&mut tx, &mut tallies).await?;
     }
     tx.commit().await?;
     Ok(outcomes)

@@ -12,6 +12,7 @@ mod store {
     mod migrations;
     mod policies;
     mod runs;
+    mod tallies;
     mod tokens;
     mod users;
     mod waivers;

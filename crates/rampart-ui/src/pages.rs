@@ -148,8 +148,8 @@ pub struct FailingCheck {
     pub check_id: String,
     /// Hosts where its latest result is a failure.
     pub hosts: u64,
-    /// When the most recent of them started failing (UTC, to the minute), where the list
-    /// shows it (the newly failing checks).
+    /// The hour in which the most recent of them started failing (its start, UTC), where the
+    /// list shows it (the newly failing checks).
     pub since: Option<String>,
 }
 
@@ -503,8 +503,14 @@ pub struct CheckPage {
     pub filters: Vec<Select>,
     /// The hosts shown.
     pub hosts: Vec<HostResult>,
-    /// Whether more hosts match than are shown.
-    pub truncated: bool,
+    /// Hosts matching the filters, over every page.
+    pub matching: u64,
+    /// The position of the first host shown among them (1-based; 0 when none is).
+    pub first: u64,
+    /// The query string of the previous page and of the next one, where there is one.
+    pub previous: Option<String>,
+    /// See `previous`.
+    pub next: Option<String>,
     /// Whether the viewer may ask for a waiver (the page links the form, filled in).
     pub may_request_waiver: bool,
 }

@@ -11,8 +11,13 @@ use serde::Deserialize;
 use super::{AppState, PageResult, Scope, Viewer, html, when};
 use crate::error::ApiError;
 
-/// Hosts listed at most; the counts above the list cover them all up to this many too.
-const MAX_HOSTS: u32 = 2000;
+/// Hosts per page: each comes with its evidence, so a page stays readable and quick to read
+/// from the store however many hosts run the check; the counts above cover them all.
+const PAGE: u32 = 200;
+
+/// Pages a viewer can ask for: 10 million hosts' worth, far beyond any fleet, so the offset
+/// handed to the store stays bounded.
+const MAX_PAGE: u64 = 50_000;
 
 /// The statuses a viewer can filter by, in menu order.
 const STATUSES: [Status; 6] = [
@@ -31,6 +36,9 @@ pub(super) struct CheckQuery {
     status: Option<String>,
     #[serde(default)]
     group: Option<String>,
+    /// 1-based.
+    #[serde(default)]
+    page: Option<String>,
 }
 
 /// What the engine saw for a check, rule by rule, as the pages show it.
@@ -91,43 +99,76 @@ pub(super) async fn check(
             ))
         })?),
     };
+    let number = match q.page.as_deref().filter(|p| !p.is_empty()) {
+        None => 1,
+        Some(p) => p
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| bad(format!("page: a number from 1 to {MAX_PAGE}")))?,
+    };
     let asked = Scope::of(&viewer, q.group, None, None)?;
     let scope = asked.store();
     let group = &asked.group;
-    let (rows, agents) = async {
+    let offset = (number - 1) * u64::from(PAGE);
+    let (rows, tally, agents) = async {
         Ok::<_, rampart_store::StoreError>((
             app.store
-                .fleet_check(&scope, &policy_id, &check_id, None, MAX_HOSTS)
+                .fleet_check(&scope, &policy_id, &check_id, status, PAGE, offset)
+                .await?,
+            app.store
+                .fleet_check_tally(&scope, &policy_id, &check_id)
                 .await?,
             app.store.agents(None).await?,
         ))
     }
     .await
     .map_err(|e| viewer.refuse(ApiError::from(e)))?;
-    let truncated = rows.len() as u64 >= u64::from(MAX_HOSTS);
-    let mut counts = StatusCounts::default();
-    let (mut title, mut remediation) = (String::new(), String::new());
-    for r in &rows {
-        match r.status {
-            Status::Pass => counts.pass += 1,
-            Status::Fail => counts.fail += 1,
-            Status::NotApplicable => counts.not_applicable += 1,
-            _ => counts.other += 1,
-        }
-        if let Some(o) = r.outcome.as_ref().filter(|_| title.is_empty()) {
-            title.clone_from(&o.title);
-            remediation.clone_from(&o.remediation);
-        }
-    }
+    let counts = StatusCounts {
+        pass: tally.passed,
+        fail: tally.failed,
+        not_applicable: tally.not_applicable,
+        other: tally.other,
+    };
+    let matching = match status {
+        None => tally.passed + tally.failed + tally.not_applicable + tally.other,
+        Some(Status::Pass) => tally.passed,
+        Some(Status::Fail) => tally.failed,
+        Some(Status::NotApplicable) => tally.not_applicable,
+        // The tallies lump the rest together; their counters hold each status apart.
+        Some(other) => app
+            .store
+            .fleet_check_status_count(&scope, &policy_id, &check_id, other)
+            .await
+            .map_err(|e| viewer.refuse(ApiError::from(e)))?,
+    };
+    let (title, remediation) = rows
+        .iter()
+        .find_map(|r| r.outcome.as_ref())
+        .map(|o| (o.title.clone(), o.remediation.clone()))
+        .unwrap_or_default();
     let groups: BTreeSet<String> = agents
         .into_iter()
         .map(|a| a.group)
         .filter(|g| viewer.caller.sees(g))
         .collect();
+    let link = |n: u64| {
+        serde_urlencoded::to_string([
+            ("status", status.map(|s| s.as_str().to_owned())),
+            ("group", group.clone()),
+            ("page", Some(n.to_string())),
+        ])
+        .ok()
+    };
+    let shown_to = offset + rows.len() as u64;
+    let previous = (number > 1).then(|| link(number - 1)).flatten();
+    let next = (shown_to < matching && rows.len() as u64 == u64::from(PAGE))
+        .then(|| link(number + 1))
+        .flatten();
     let page = CheckPage {
+        first: if rows.is_empty() { 0 } else { offset + 1 },
         hosts: rows
             .into_iter()
-            .filter(|r| status.is_none_or(|s| s == r.status))
             .map(|r| HostResult {
                 reason: r.outcome.as_ref().and_then(|o| o.reason.clone()),
                 evidence: r.outcome.as_ref().map(evidence).unwrap_or_default(),
@@ -160,7 +201,9 @@ pub(super) async fn check(
         title,
         remediation,
         counts,
-        truncated,
+        matching,
+        previous,
+        next,
     };
     html(&page)
 }

@@ -114,7 +114,7 @@ async fn framework_scores(
             s.checks += 1;
             s.passed += c.passed;
             s.failed += c.failed;
-            s.other += c.other;
+            s.other += c.not_applicable + c.other;
         }
     }
     Ok(by.into_values().collect())
@@ -148,24 +148,25 @@ pub(super) async fn overview(
     let load = async {
         let agents = app.store.agents(None).await?;
         let last_runs = app.store.agents_last_run().await?;
-        let tallies = app.store.fleet_policy_tallies(&scope).await?;
+        let hosts = app.store.fleet_policy_hosts(&scope).await?;
         let trends = app
             .store
             .fleet_trends(&scope, now - Duration::days(TREND_DAYS), 86_400)
             .await?;
         let newly = app
             .store
-            .fleet_failing_checks(&scope, Some(now - Duration::DAY), TOP as u32)
+            .fleet_failing_checks(&scope, now - Duration::DAY, TOP as u32)
             .await?;
         let oses = app.store.fleet_oses(&scope).await?;
         let checks = app.store.fleet_check_tallies(&scope).await?;
         let policies = app.store.policies().await?;
         Ok::<_, rampart_store::StoreError>((
-            agents, last_runs, tallies, trends, newly, oses, checks, policies,
+            agents, last_runs, hosts, trends, newly, oses, checks, policies,
         ))
     };
-    let (agents, last_runs, tallies, trends, newly, oses, checks, policies) =
+    let (agents, last_runs, hosts, trends, newly, oses, checks, policies) =
         load.await.map_err(|e| viewer.refuse(ApiError::from(e)))?;
+    let tallies = rampart_store::policy_tallies(&hosts, &checks);
     let top = top_failing(&checks, TOP);
     let frameworks = framework_scores(&app, checks, &policies)
         .await
@@ -213,7 +214,7 @@ pub(super) async fn overview(
                 policy_id: f.policy_id,
                 check_id: f.check_id,
                 hosts: f.hosts,
-                since: Some(when(f.latest_since)),
+                since: Some(when(f.latest_hour)),
             })
             .collect()
     };
@@ -476,6 +477,7 @@ mod tests {
             check_id: check.into(),
             passed: 1,
             failed,
+            not_applicable: 0,
             other: 0,
         }
     }

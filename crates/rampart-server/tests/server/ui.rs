@@ -350,6 +350,43 @@ async fn sign_in_overview_and_sign_out(db: Db) {
     );
     assert!(!p.body.contains(&format!("/ui/agents/{}", evil.id)));
     assert!(p.body.contains("<option value=\"pass\" selected>"));
+    // The counts cover the fleet whatever the status filter; the list says what it shows.
+    assert!(
+        p.body.contains("<span class=\"n\">1</span> failing"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("Hosts 1 to 1 of 1."), "{}", p.body);
+    assert!(!p.body.contains("rel=\"next\""));
+    // A page past the end shows no host and links back, keeping the filters.
+    let p = page(
+        &s,
+        "/ui/checks/test-ssh/SSH-2?status=pass&page=2",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("No host matches."));
+    assert!(
+        p.body.contains("page=1\" rel=\"prev\">Previous hosts</a>"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("?status=pass&"), "{}", p.body);
+    for bad in ["0", "x", "50001", "-1"] {
+        let p = page(
+            &s,
+            &format!("/ui/checks/test-ssh/SSH-2?page={bad}"),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(p.status, 400, "page={bad}");
+        assert!(
+            p.body.contains("page: a number from 1 to 50000"),
+            "{}",
+            p.body
+        );
+    }
     assert_eq!(
         page(&s, "/ui/checks/test-ssh/SSH-2?status=bogus", Some(&cookie))
             .await

@@ -361,3 +361,116 @@ async fn a_fresh_store_has_no_users() {
     assert!(store.users().await.unwrap().is_empty());
     store.close().await;
 }
+
+/// The fleet as a release before the counters stored it: web-1 and web-2 in group web (env
+/// prod and dev), db-1 revoked; their latest results of policy p, written directly.
+const RELEASE_BEFORE_TALLIES: &[&str] = &[
+    "INSERT INTO agents (id, hostname, os, arch, agent_version, labels, grp, cert_serial, \
+     cert_not_after, enrolled_at, last_seen, status) VALUES \
+     ('web-1', 'web-1', 'Debian', 'x86_64', '1', '{\"env\":\"prod\"}', 'web', 's1', 99, 1, 1, 'active'), \
+     ('web-2', 'web-2', 'Debian', 'x86_64', '1', '{\"env\":\"dev\"}', 'web', 's2', 99, 1, 1, 'active'), \
+     ('db-1', 'db-1', 'Debian', 'x86_64', '1', '{\"env\":\"prod\"}', 'db', 's3', 99, 1, 1, 'revoked')",
+    "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) VALUES \
+     ('web-1', 'p', '1', 'fail', 'r1', 7200, 7200), ('web-1', 'p', '2', 'pass', 'r1', 7200, 0), \
+     ('web-2', 'p', '1', 'fail', 'r2', 7200, 3600), ('web-2', 'p', '2', 'not_applicable', 'r2', 7200, 0), \
+     ('db-1', 'p', '1', 'fail', 'r3', 7200, 7200)",
+];
+
+/// What the upgrade must count for the rows above, then keep counting.
+async fn check_tallies_backfilled(store: &Store) {
+    use rampart_store::FleetScope;
+    let all = FleetScope::default();
+    let mut checks: Vec<(String, u64, u64, u64)> = store
+        .fleet_check_tallies(&all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.check_id, t.passed, t.failed, t.not_applicable))
+        .collect();
+    checks.sort();
+    // The revoked db-1 is left out.
+    assert_eq!(
+        checks,
+        [("1".to_string(), 0, 2, 0), ("2".to_string(), 1, 0, 1)]
+    );
+    assert_eq!(
+        store.fleet_policy_hosts(&all).await.unwrap(),
+        [("p".to_string(), 2)]
+    );
+    let prod = FleetScope {
+        label: Some(("env", "prod")),
+        ..FleetScope::default()
+    };
+    assert_eq!(
+        store.fleet_policy_hosts(&prod).await.unwrap(),
+        [("p".to_string(), 1)]
+    );
+    // Failing since hour 2 (7200): web-1 only; since hour 1: both.
+    let since = |h: i64| time::OffsetDateTime::from_unix_timestamp(h * 3600).unwrap();
+    let newly = store
+        .fleet_failing_checks(&all, since(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(newly.len(), 1);
+    assert_eq!(newly[0].hosts, 1);
+    let newly = store
+        .fleet_failing_checks(&all, since(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(newly[0].hosts, 2);
+    // Revoking web-2 after the upgrade moves its backfilled counts out.
+    store.revoke_agent("web-2", "gone", since(3)).await.unwrap();
+    assert_eq!(
+        store.fleet_policy_hosts(&all).await.unwrap(),
+        [("p".to_string(), 1)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_counts_the_fleet_already_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.db");
+    let old = Migrator::new(migrations_until("sqlite", "0013_waivers.sql", dir.path()))
+        .await
+        .unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    old.run(&pool).await.unwrap();
+    for sql in RELEASE_BEFORE_TALLIES {
+        sqlx::query(AssertSqlSafe(*sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    let store = Store::open_sqlite(&path).await.unwrap();
+    check_tallies_backfilled(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_counts_the_fleet_already_stored() {
+    let Some((scoped, url, schema)) = fresh_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let old = Migrator::new(migrations_until("postgres", "0011_waivers.sql", dir.path()))
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
+    old.run(&pool).await.unwrap();
+    for sql in RELEASE_BEFORE_TALLIES {
+        sqlx::query(AssertSqlSafe(*sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    let store = Store::open_postgres(&scoped).await.unwrap();
+    check_tallies_backfilled(&store).await;
+    store.close().await;
+    rampart_store::testing::drop_schema(&url, &schema).await;
+}

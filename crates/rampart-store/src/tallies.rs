@@ -1,0 +1,627 @@
+//! The fleet's counters: how many agents of each cohort (one combination of group, OS, labels
+//! and revocation) have each status as the latest result of each check, report each policy,
+//! and fail each check since each hour. The dashboard's fleet-wide views sum these counters
+//! instead of scanning every agent's latest result of every check, which is what kept the
+//! overview at seconds with a million results (docs/performance.md).
+//!
+//! The counters move in the same transaction as what they count: ingestion works out each
+//! run's effect on the latest results ([`Deltas::observe`], the same rule as the `latest_results`
+//! upsert) and an agent that changes cohort (re-enrolment with other labels, revocation) takes
+//! its counts along ([`Recohort`]). Counter rows are written in
+//! key order, so that concurrent PostgreSQL transactions lock them in one order and cannot
+//! deadlock on them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::Row;
+
+use crate::StoreError;
+
+/// A cohort's row id.
+pub(crate) type CohortId = i64;
+
+/// One latest result: the key is (agent, policy, check).
+type Key = (String, String, String);
+
+/// What `latest_results` holds for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Latest {
+    /// The status.
+    pub status: String,
+    /// When the observation that set it started (Unix seconds).
+    pub observed_at: i64,
+    /// When the check entered that status.
+    pub since: i64,
+}
+
+/// The latest results of some agents' policies as they stand, and the counter changes that the
+/// observations fed to it so far make.
+#[derive(Debug, Default)]
+pub(crate) struct Deltas {
+    state: HashMap<Key, Latest>,
+    reported: HashSet<(String, String)>,
+    /// (cohort, policy, check, status) → change in hosts.
+    checks: BTreeMap<(CohortId, String, String, String), i64>,
+    /// (cohort, policy) → change in hosts.
+    policies: BTreeMap<(CohortId, String), i64>,
+    /// (cohort, policy, check, hour it started failing) → change in hosts.
+    failing: BTreeMap<(CohortId, String, String, i64), i64>,
+}
+
+/// The hour a failure started in, as `cohort_failing` keys it.
+fn hour(since: i64) -> i64 {
+    since.div_euclid(3600)
+}
+
+impl Deltas {
+    /// Starts from what is stored for some agents' policies: (agent, policy, check) → latest.
+    pub(crate) fn new(stored: impl IntoIterator<Item = (Key, Latest)>) -> Deltas {
+        let mut d = Deltas::default();
+        for (key, latest) in stored {
+            d.reported.insert((key.0.clone(), key.1.clone()));
+            d.state.insert(key, latest);
+        }
+        d
+    }
+
+    fn count(&mut self, cohort: CohortId, policy: &str, check: &str, l: &Latest, n: i64) {
+        *self
+            .checks
+            .entry((
+                cohort,
+                policy.to_owned(),
+                check.to_owned(),
+                l.status.clone(),
+            ))
+            .or_default() += n;
+        if l.status == "fail" {
+            *self
+                .failing
+                .entry((cohort, policy.to_owned(), check.to_owned(), hour(l.since)))
+                .or_default() += n;
+        }
+    }
+
+    /// One observation of a check on an agent of `cohort`, written to `latest_results` by the
+    /// upsert that follows: it replaces the stored state only if it is not older, and moves
+    /// `since` only when the status changes.
+    pub(crate) fn observe(
+        &mut self,
+        cohort: CohortId,
+        agent: &str,
+        policy: &str,
+        check: &str,
+        status: &str,
+        started: i64,
+    ) {
+        let key = (agent.to_owned(), policy.to_owned(), check.to_owned());
+        let new = match self.state.get(&key) {
+            None => {
+                if self.reported.insert((agent.to_owned(), policy.to_owned())) {
+                    *self
+                        .policies
+                        .entry((cohort, policy.to_owned()))
+                        .or_default() += 1;
+                }
+                Latest {
+                    status: status.to_owned(),
+                    observed_at: started,
+                    since: started,
+                }
+            }
+            Some(old) if started < old.observed_at => return,
+            Some(old) if old.status == status => Latest {
+                observed_at: started,
+                ..old.clone()
+            },
+            Some(old) => {
+                let old = old.clone();
+                self.count(cohort, policy, check, &old, -1);
+                Latest {
+                    status: status.to_owned(),
+                    observed_at: started,
+                    since: started,
+                }
+            }
+        };
+        if self
+            .state
+            .get(&key)
+            .is_none_or(|old| old.status != new.status)
+        {
+            self.count(cohort, policy, check, &new, 1);
+        }
+        self.state.insert(key, new);
+    }
+
+    /// An agent moving from one cohort (none for one not yet counted) to another, with the
+    /// latest results it holds: its counts leave the first and join the second.
+    pub(crate) fn move_agent(&mut self, from: Option<CohortId>, to: CohortId) {
+        let held: Vec<(Key, Latest)> = self
+            .state
+            .iter()
+            .map(|(k, l)| (k.clone(), l.clone()))
+            .collect();
+        let policies: HashSet<&str> = held.iter().map(|(k, _)| k.1.as_str()).collect();
+        for p in policies {
+            if let Some(from) = from {
+                *self.policies.entry((from, p.to_owned())).or_default() -= 1;
+            }
+            *self.policies.entry((to, p.to_owned())).or_default() += 1;
+        }
+        for ((_, policy, check), l) in &held {
+            if let Some(from) = from {
+                self.count(from, policy, check, l, -1);
+            }
+            self.count(to, policy, check, l, 1);
+        }
+    }
+
+    fn settle(&mut self) {
+        self.checks.retain(|_, n| *n != 0);
+        self.policies.retain(|_, n| *n != 0);
+        self.failing.retain(|_, n| *n != 0);
+    }
+}
+
+/// The cohort an agent with these attributes belongs to, created if new.
+macro_rules! cohort_id {
+    ($conn:expr, $grp:expr, $os:expr, $labels:expr, $revoked:expr) => {{
+        const INSERT: &str = "INSERT INTO cohorts (grp, os, labels, revoked) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (grp, os, labels, revoked) DO NOTHING";
+        const SELECT: &str =
+            "SELECT id FROM cohorts WHERE grp = $1 AND os = $2 AND labels = $3 AND revoked = $4";
+        sqlx::query(INSERT)
+            .bind($grp)
+            .bind($os)
+            .bind($labels)
+            .bind($revoked)
+            .execute(&mut *$conn)
+            .await?;
+        sqlx::query_scalar::<_, i64>(SELECT)
+            .bind($grp)
+            .bind($os)
+            .bind($labels)
+            .bind($revoked)
+            .fetch_one(&mut *$conn)
+            .await?
+    }};
+}
+
+/// One agent's cohort attributes and current cohort, locked for the transaction on PostgreSQL.
+struct AgentCohort {
+    grp: String,
+    os: String,
+    labels: String,
+    revoked: i64,
+    cohort: Option<CohortId>,
+}
+
+macro_rules! agent_cohort_sql {
+    () => {
+        "SELECT grp, os, labels, \
+         CAST(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END AS BIGINT) AS revoked, \
+         cohort_id FROM agents WHERE id = $1"
+    };
+}
+const AGENT_LATEST: &str = "SELECT policy_id, check_id, status, observed_at, since FROM latest_results WHERE agent_id = $1";
+
+fn agent_cohort<R: Row>(r: &R) -> Result<AgentCohort, StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AgentCohort {
+        grp: r.try_get("grp")?,
+        os: r.try_get("os")?,
+        labels: r.try_get("labels")?,
+        revoked: r.try_get("revoked")?,
+        cohort: r.try_get("cohort_id")?,
+    })
+}
+
+fn latest_row<R: Row>(agent: &str, r: &R) -> Result<(Key, Latest), StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((
+        (
+            agent.to_owned(),
+            r.try_get("policy_id")?,
+            r.try_get("check_id")?,
+        ),
+        Latest {
+            status: r.try_get("status")?,
+            observed_at: r.try_get("observed_at")?,
+            since: r.try_get("since")?,
+        },
+    ))
+}
+
+/// Puts an agent in the cohort its stored attributes name, moving its counts if that changed:
+/// called on the transaction that changed the agent (enrolment, revocation), whichever backend.
+pub(crate) trait Recohort {
+    async fn recohort(&mut self, agent: &str) -> Result<(), StoreError>;
+}
+
+impl Recohort for sqlx::SqliteConnection {
+    async fn recohort(&mut self, agent: &str) -> Result<(), StoreError> {
+        recohort_sqlite(self, agent).await
+    }
+}
+
+impl Recohort for sqlx::PgConnection {
+    async fn recohort(&mut self, agent: &str) -> Result<(), StoreError> {
+        recohort_postgres(self, agent).await
+    }
+}
+
+/// [`Recohort`] on SQLite.
+async fn recohort_sqlite(conn: &mut sqlx::SqliteConnection, agent: &str) -> Result<(), StoreError> {
+    let Some(row) = sqlx::query(agent_cohort_sql!())
+        .bind(agent)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let a = agent_cohort(&row)?;
+    let to = cohort_id!(conn, &a.grp, &a.os, &a.labels, a.revoked);
+    if a.cohort == Some(to) {
+        return Ok(());
+    }
+    sqlx::query("UPDATE agents SET cohort_id = $2 WHERE id = $1")
+        .bind(agent)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(AGENT_LATEST)
+        .bind(agent)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut d = Deltas::new(
+        rows.iter()
+            .map(|r| latest_row(agent, r))
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    d.move_agent(a.cohort, to);
+    apply_sqlite(conn, &mut d).await
+}
+
+/// [`Recohort`] on PostgreSQL; the agent's row is locked first, as ingestion does.
+async fn recohort_postgres(conn: &mut sqlx::PgConnection, agent: &str) -> Result<(), StoreError> {
+    let Some(row) = sqlx::query(concat!(agent_cohort_sql!(), " FOR NO KEY UPDATE"))
+        .bind(agent)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let a = agent_cohort(&row)?;
+    let to = cohort_id!(conn, &a.grp, &a.os, &a.labels, a.revoked);
+    if a.cohort == Some(to) {
+        return Ok(());
+    }
+    sqlx::query("UPDATE agents SET cohort_id = $2 WHERE id = $1")
+        .bind(agent)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(AGENT_LATEST)
+        .bind(agent)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut d = Deltas::new(
+        rows.iter()
+            .map(|r| latest_row(agent, r))
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    d.move_agent(a.cohort, to);
+    apply_postgres(conn, &mut d).await
+}
+
+/// The cohorts of a batch's agents, and what they hold of the batch's policies: where
+/// [`Deltas::observe`] starts from. On PostgreSQL the agents' rows are locked, in id order,
+/// for the rest of the transaction: every writer of an agent's latest results or cohort takes
+/// that lock first, so what is read here cannot change before the counters are written. (`NO
+/// KEY UPDATE`, not `UPDATE`: the foreign keys of the runs inserted next take a key-share lock
+/// on the same rows, which a full update lock would wait for.)
+pub(crate) async fn before_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    pairs: &[(&str, &str)],
+) -> Result<(HashMap<String, CohortId>, Deltas), StoreError> {
+    let mut cohorts = HashMap::new();
+    let mut stored = Vec::new();
+    for (agent, policy) in pairs {
+        if !cohorts.contains_key(*agent) {
+            let c: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT cohort_id FROM agents WHERE id = $1")
+                    .bind(*agent)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if let Some(Some(c)) = c {
+                cohorts.insert((*agent).to_owned(), c);
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT policy_id, check_id, status, observed_at, since FROM latest_results \
+             WHERE agent_id = $1 AND policy_id = $2",
+        )
+        .bind(*agent)
+        .bind(*policy)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            stored.push(latest_row(agent, r)?);
+        }
+    }
+    Ok((cohorts, Deltas::new(stored)))
+}
+
+/// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size.
+pub(crate) async fn before_postgres(
+    conn: &mut sqlx::PgConnection,
+    pairs: &[(&str, &str)],
+) -> Result<(HashMap<String, CohortId>, Deltas), StoreError> {
+    let mut agents: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    let rows = sqlx::query(
+        "SELECT id, cohort_id FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&agents)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut cohorts = HashMap::new();
+    for r in &rows {
+        if let Some(c) = r.try_get::<Option<i64>, _>("cohort_id")? {
+            cohorts.insert(r.try_get::<String, _>("id")?, c);
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.observed_at, l.since \
+         FROM latest_results l JOIN (SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k \
+         ON l.agent_id = k.a AND l.policy_id = k.p",
+    )
+    .bind(pairs.iter().map(|p| p.0).collect::<Vec<_>>())
+    .bind(pairs.iter().map(|p| p.1).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let agent: String = r.try_get("agent_id")?;
+        stored.push(latest_row(&agent, r)?);
+    }
+    Ok((cohorts, Deltas::new(stored)))
+}
+
+/// Rows per multi-row statement on SQLite (5 parameters each, far below its bind limit).
+const CHUNK: usize = 1000;
+
+/// Writes the counter changes, in key order.
+pub(crate) async fn apply_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    d: &mut Deltas,
+) -> Result<(), StoreError> {
+    d.settle();
+    let checks: Vec<_> = d.checks.iter().collect();
+    for chunk in checks.chunks(CHUNK) {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO cohort_checks (cohort_id, policy_id, check_id, status, hosts) ",
+        );
+        qb.push_values(chunk, |mut b, ((c, p, k, s), n)| {
+            b.push_bind(*c)
+                .push_bind(p.as_str())
+                .push_bind(k.as_str())
+                .push_bind(s.as_str())
+                .push_bind(**n);
+        });
+        qb.push(
+            " ON CONFLICT (cohort_id, policy_id, check_id, status) \
+             DO UPDATE SET hosts = cohort_checks.hosts + excluded.hosts",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    let policies: Vec<_> = d.policies.iter().collect();
+    for chunk in policies.chunks(CHUNK) {
+        let mut qb =
+            sqlx::QueryBuilder::new("INSERT INTO cohort_policies (cohort_id, policy_id, hosts) ");
+        qb.push_values(chunk, |mut b, ((c, p), n)| {
+            b.push_bind(*c).push_bind(p.as_str()).push_bind(**n);
+        });
+        qb.push(
+            " ON CONFLICT (cohort_id, policy_id) \
+             DO UPDATE SET hosts = cohort_policies.hosts + excluded.hosts",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    let failing: Vec<_> = d.failing.iter().collect();
+    for chunk in failing.chunks(CHUNK) {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO cohort_failing (cohort_id, policy_id, check_id, since_hour, hosts) ",
+        );
+        qb.push_values(chunk, |mut b, ((c, p, k, h), n)| {
+            b.push_bind(*c)
+                .push_bind(p.as_str())
+                .push_bind(k.as_str())
+                .push_bind(*h)
+                .push_bind(**n);
+        });
+        qb.push(
+            " ON CONFLICT (cohort_id, policy_id, check_id, since_hour) \
+             DO UPDATE SET hosts = cohort_failing.hosts + excluded.hosts",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// [`apply_sqlite`] for PostgreSQL: one statement per counter table, arrays in key order.
+pub(crate) async fn apply_postgres(
+    conn: &mut sqlx::PgConnection,
+    d: &mut Deltas,
+) -> Result<(), StoreError> {
+    d.settle();
+    if !d.checks.is_empty() {
+        sqlx::query(
+            "INSERT INTO cohort_checks (cohort_id, policy_id, check_id, status, hosts) \
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
+             ON CONFLICT (cohort_id, policy_id, check_id, status) \
+             DO UPDATE SET hosts = cohort_checks.hosts + excluded.hosts",
+        )
+        .bind(d.checks.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(d.checks.keys().map(|k| k.1.as_str()).collect::<Vec<_>>())
+        .bind(d.checks.keys().map(|k| k.2.as_str()).collect::<Vec<_>>())
+        .bind(d.checks.keys().map(|k| k.3.as_str()).collect::<Vec<_>>())
+        .bind(d.checks.values().copied().collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !d.policies.is_empty() {
+        sqlx::query(
+            "INSERT INTO cohort_policies (cohort_id, policy_id, hosts) \
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[]) \
+             ON CONFLICT (cohort_id, policy_id) \
+             DO UPDATE SET hosts = cohort_policies.hosts + excluded.hosts",
+        )
+        .bind(d.policies.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(d.policies.keys().map(|k| k.1.as_str()).collect::<Vec<_>>())
+        .bind(d.policies.values().copied().collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !d.failing.is_empty() {
+        sqlx::query(
+            "INSERT INTO cohort_failing (cohort_id, policy_id, check_id, since_hour, hosts) \
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[]) \
+             ON CONFLICT (cohort_id, policy_id, check_id, since_hour) \
+             DO UPDATE SET hosts = cohort_failing.hosts + excluded.hosts",
+        )
+        .bind(d.failing.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(d.failing.keys().map(|k| k.1.as_str()).collect::<Vec<_>>())
+        .bind(d.failing.keys().map(|k| k.2.as_str()).collect::<Vec<_>>())
+        .bind(d.failing.keys().map(|k| k.3).collect::<Vec<_>>())
+        .bind(d.failing.values().copied().collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(status: &str, observed_at: i64, since: i64) -> Latest {
+        Latest {
+            status: status.into(),
+            observed_at,
+            since,
+        }
+    }
+
+    fn key(check: &str) -> Key {
+        ("a1".into(), "p".into(), check.into())
+    }
+
+    #[test]
+    fn a_first_result_counts_the_host_once_per_policy() {
+        let mut d = Deltas::default();
+        d.observe(7, "a1", "p", "c1", "fail", 7200);
+        d.observe(7, "a1", "p", "c2", "pass", 7200);
+        d.settle();
+        assert_eq!(d.policies, BTreeMap::from([((7, "p".into()), 1)]));
+        assert_eq!(
+            d.checks,
+            BTreeMap::from([
+                ((7, "p".into(), "c1".into(), "fail".into()), 1),
+                ((7, "p".into(), "c2".into(), "pass".into()), 1),
+            ])
+        );
+        assert_eq!(
+            d.failing,
+            BTreeMap::from([((7, "p".into(), "c1".into(), 2), 1)])
+        );
+    }
+
+    #[test]
+    fn a_status_change_moves_one_count_and_the_failing_hour() {
+        // c1 failing since 3600 (hour 1), now passes; c2 passing, now fails at 10800 (hour 3);
+        // c3 still fails: nothing moves, not even its hour.
+        let mut d = Deltas::new([
+            (key("c1"), l("fail", 3600, 3600)),
+            (key("c2"), l("pass", 3600, 0)),
+            (key("c3"), l("fail", 3600, 0)),
+        ]);
+        for (c, s) in [("c1", "pass"), ("c2", "fail"), ("c3", "fail")] {
+            d.observe(7, "a1", "p", c, s, 10_800);
+        }
+        d.settle();
+        assert!(d.policies.is_empty(), "the host already reported p");
+        assert_eq!(
+            d.checks,
+            BTreeMap::from([
+                ((7, "p".into(), "c1".into(), "fail".into()), -1),
+                ((7, "p".into(), "c1".into(), "pass".into()), 1),
+                ((7, "p".into(), "c2".into(), "fail".into()), 1),
+                ((7, "p".into(), "c2".into(), "pass".into()), -1),
+            ])
+        );
+        assert_eq!(
+            d.failing,
+            BTreeMap::from([
+                ((7, "p".into(), "c1".into(), 1), -1),
+                ((7, "p".into(), "c2".into(), 3), 1),
+            ])
+        );
+    }
+
+    #[test]
+    fn an_older_observation_changes_nothing_and_a_batch_applies_in_order() {
+        let mut d = Deltas::new([(key("c1"), l("pass", 7200, 0))]);
+        // Delivered late: older than what is stored.
+        d.observe(7, "a1", "p", "c1", "fail", 3600);
+        d.settle();
+        assert!(d.checks.is_empty() && d.failing.is_empty());
+        // Two runs in one batch: fails, then passes again; net nothing.
+        d.observe(7, "a1", "p", "c1", "fail", 10_800);
+        d.observe(7, "a1", "p", "c1", "pass", 14_400);
+        d.settle();
+        assert!(d.checks.is_empty() && d.failing.is_empty(), "{d:?}");
+        assert_eq!(d.state[&key("c1")], l("pass", 14_400, 14_400));
+    }
+
+    #[test]
+    fn moving_an_agent_moves_every_count() {
+        let mut d = Deltas::new([
+            (key("c1"), l("fail", 3600, 3600)),
+            (key("c2"), l("pass", 3600, 0)),
+        ]);
+        d.move_agent(Some(1), 2);
+        d.settle();
+        assert_eq!(
+            d.policies,
+            BTreeMap::from([((1, "p".into()), -1), ((2, "p".into()), 1)])
+        );
+        assert_eq!(d.checks.len(), 4);
+        assert_eq!(d.checks[&(1, "p".into(), "c1".into(), "fail".into())], -1);
+        assert_eq!(d.checks[&(2, "p".into(), "c2".into(), "pass".into())], 1);
+        assert_eq!(
+            d.failing,
+            BTreeMap::from([
+                ((1, "p".into(), "c1".into(), 1), -1),
+                ((2, "p".into(), "c1".into(), 1), 1),
+            ])
+        );
+        // An agent counted nowhere yet only joins.
+        let mut d = Deltas::new([(key("c2"), l("pass", 3600, 0))]);
+        d.move_agent(None, 2);
+        d.settle();
+        assert_eq!(d.policies, BTreeMap::from([((2, "p".into()), 1)]));
+        assert_eq!(d.checks.len(), 1);
+    }
+}
