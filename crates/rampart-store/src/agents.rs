@@ -192,6 +192,14 @@ impl Store {
         Ok(rows)
     }
 
+    /// The groups agents are enrolled in, sorted: what a page offers to filter by, without
+    /// reading every agent.
+    pub async fn agent_groups(&self) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT DISTINCT grp FROM agents ORDER BY grp";
+        let rows = on_pool!(&self.db, p => sqlx::query_scalar(SQL).fetch_all(p).await?);
+        Ok(rows)
+    }
+
     /// Records heartbeats: `last_seen` for many agents in one transaction. Callers batch, so
     /// ten thousand agents beating every minute cost a few writes per second, not thousands.
     pub async fn touch_agents(

@@ -60,6 +60,16 @@ fn prepare(run: &NewRun) -> Result<PreparedRun<'_>, StoreError> {
     })
 }
 
+/// The (agent, policy) pairs a batch writes latest results of, sorted, each once.
+fn agent_policies<'a>(prepared: &[PreparedRun<'a>]) -> Vec<(&'a str, &'a str)> {
+    prepared
+        .iter()
+        .map(|p| (p.run.agent_id.as_str(), p.run.policy_id.as_str()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 macro_rules! run_from_row {
     ($r:expr) => {{
         let r = $r;
@@ -119,12 +129,7 @@ impl Store {
             ", cert_sha256, cert_not_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (id) DO NOTHING RETURNING id"
         );
-        let pairs: Vec<(&str, &str)> = prepared
-            .iter()
-            .map(|p| (p.run.agent_id.as_str(), p.run.policy_id.as_str()))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let pairs = agent_policies(&prepared);
         let _turn = self.write_turn().await;
         let outcomes = {
             let mut tx = pool.begin().await?;
@@ -465,12 +470,7 @@ async fn ingest_postgres(
         |f: &dyn Fn(&PreparedRun<'_>) -> String| prepared.iter().map(f).collect::<Vec<String>>();
     let int = |f: &dyn Fn(&PreparedRun<'_>) -> i64| prepared.iter().map(f).collect::<Vec<i64>>();
     let mut tx = pool.begin().await?;
-    let pairs: Vec<(&str, &str)> = prepared
-        .iter()
-        .map(|p| (p.run.agent_id.as_str(), p.run.policy_id.as_str()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let pairs = agent_policies(prepared);
     let (cohorts, mut tallies) = crate::tallies::before_postgres(&mut tx, &pairs).await?;
     let stored: Vec<String> = sqlx::query_scalar(RUNS)
         .bind(col(&|p| p.run.id.clone()))

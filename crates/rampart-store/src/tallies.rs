@@ -248,80 +248,58 @@ pub(crate) trait Recohort {
     async fn recohort(&mut self, agent: &str) -> Result<(), StoreError>;
 }
 
+/// The body of [`Recohort::recohort`], the same on both backends but for the statement that
+/// reads (and on PostgreSQL locks) the agent's row and the function that writes the counters.
+macro_rules! recohort {
+    ($conn:expr, $agent:expr, $select:expr, $apply:ident) => {{
+        let (conn, agent) = ($conn, $agent);
+        let Some(row) = sqlx::query($select)
+            .bind(agent)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(());
+        };
+        let a = agent_cohort(&row)?;
+        let to = cohort_id!(conn, &a.grp, &a.os, &a.labels, a.revoked);
+        if a.cohort == Some(to) {
+            return Ok(());
+        }
+        sqlx::query("UPDATE agents SET cohort_id = $2 WHERE id = $1")
+            .bind(agent)
+            .bind(to)
+            .execute(&mut *conn)
+            .await?;
+        let rows = sqlx::query(AGENT_LATEST)
+            .bind(agent)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut d = Deltas::new(
+            rows.iter()
+                .map(|r| latest_row(agent, r))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        d.move_agent(a.cohort, to);
+        $apply(conn, &mut d).await
+    }};
+}
+
 impl Recohort for sqlx::SqliteConnection {
     async fn recohort(&mut self, agent: &str) -> Result<(), StoreError> {
-        recohort_sqlite(self, agent).await
+        recohort!(self, agent, agent_cohort_sql!(), apply_sqlite)
     }
 }
 
 impl Recohort for sqlx::PgConnection {
+    /// The agent's row is locked first, as ingestion does.
     async fn recohort(&mut self, agent: &str) -> Result<(), StoreError> {
-        recohort_postgres(self, agent).await
+        recohort!(
+            self,
+            agent,
+            concat!(agent_cohort_sql!(), " FOR NO KEY UPDATE"),
+            apply_postgres
+        )
     }
-}
-
-/// [`Recohort`] on SQLite.
-async fn recohort_sqlite(conn: &mut sqlx::SqliteConnection, agent: &str) -> Result<(), StoreError> {
-    let Some(row) = sqlx::query(agent_cohort_sql!())
-        .bind(agent)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(());
-    };
-    let a = agent_cohort(&row)?;
-    let to = cohort_id!(conn, &a.grp, &a.os, &a.labels, a.revoked);
-    if a.cohort == Some(to) {
-        return Ok(());
-    }
-    sqlx::query("UPDATE agents SET cohort_id = $2 WHERE id = $1")
-        .bind(agent)
-        .bind(to)
-        .execute(&mut *conn)
-        .await?;
-    let rows = sqlx::query(AGENT_LATEST)
-        .bind(agent)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut d = Deltas::new(
-        rows.iter()
-            .map(|r| latest_row(agent, r))
-            .collect::<Result<Vec<_>, _>>()?,
-    );
-    d.move_agent(a.cohort, to);
-    apply_sqlite(conn, &mut d).await
-}
-
-/// [`Recohort`] on PostgreSQL; the agent's row is locked first, as ingestion does.
-async fn recohort_postgres(conn: &mut sqlx::PgConnection, agent: &str) -> Result<(), StoreError> {
-    let Some(row) = sqlx::query(concat!(agent_cohort_sql!(), " FOR NO KEY UPDATE"))
-        .bind(agent)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(());
-    };
-    let a = agent_cohort(&row)?;
-    let to = cohort_id!(conn, &a.grp, &a.os, &a.labels, a.revoked);
-    if a.cohort == Some(to) {
-        return Ok(());
-    }
-    sqlx::query("UPDATE agents SET cohort_id = $2 WHERE id = $1")
-        .bind(agent)
-        .bind(to)
-        .execute(&mut *conn)
-        .await?;
-    let rows = sqlx::query(AGENT_LATEST)
-        .bind(agent)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut d = Deltas::new(
-        rows.iter()
-            .map(|r| latest_row(agent, r))
-            .collect::<Result<Vec<_>, _>>()?,
-    );
-    d.move_agent(a.cohort, to);
-    apply_postgres(conn, &mut d).await
 }
 
 /// The cohorts of a batch's agents, and what they hold of the batch's policies: where

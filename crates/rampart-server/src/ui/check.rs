@@ -111,7 +111,7 @@ pub(super) async fn check(
     let scope = asked.store();
     let group = &asked.group;
     let offset = (number - 1) * u64::from(PAGE);
-    let (rows, tally, agents) = async {
+    let (rows, tally, groups) = async {
         Ok::<_, rampart_store::StoreError>((
             app.store
                 .fleet_check(&scope, &policy_id, &check_id, status, PAGE, offset)
@@ -119,7 +119,7 @@ pub(super) async fn check(
             app.store
                 .fleet_check_tally(&scope, &policy_id, &check_id)
                 .await?,
-            app.store.agents(None).await?,
+            app.store.agent_groups().await?,
         ))
     }
     .await
@@ -147,9 +147,8 @@ pub(super) async fn check(
         .find_map(|r| r.outcome.as_ref())
         .map(|o| (o.title.clone(), o.remediation.clone()))
         .unwrap_or_default();
-    let groups: BTreeSet<String> = agents
+    let groups: BTreeSet<String> = groups
         .into_iter()
-        .map(|a| a.group)
         .filter(|g| viewer.caller.sees(g))
         .collect();
     let link = |n: u64| {

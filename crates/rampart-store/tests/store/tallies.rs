@@ -124,6 +124,7 @@ async fn counters_follow_every_change(store: &Store) {
         .unwrap();
     enrolled(store, "a3", "db").await;
     agree(store, "enrolled, nothing reported").await;
+    assert_eq!(store.agent_groups().await.unwrap(), ["db", "web"]);
 
     store
         .ingest_runs(&[
