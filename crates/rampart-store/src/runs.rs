@@ -132,7 +132,11 @@ impl Store {
         let pairs = agent_policies(&prepared);
         let _turn = self.write_turn().await;
         let outcomes = {
-            let mut tx = pool.begin().await?;
+            // BEGIN IMMEDIATE: the batch reads the agents' stored state before its first write,
+            // so it takes the write lock first. A deferred transaction would read a snapshot,
+            // and a rare writer without a turn (an enrolment) committing in between would make
+            // its first write fail at once with SQLITE_BUSY_SNAPSHOT instead of waiting.
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
             let (cohorts, mut tallies) = crate::tallies::before_sqlite(&mut tx, &pairs).await?;
             let mut outcomes = Vec::with_capacity(prepared.len());
             for pr in &prepared {

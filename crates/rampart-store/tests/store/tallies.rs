@@ -352,3 +352,67 @@ async fn concurrent_batches_keep_the_counters_exact(store: &Store) {
     assert_eq!(p + f, 8);
 }
 backend_test!(concurrent_batches_keep_the_counters_exact);
+
+/// Ingestion while agents enrol, re-enrol and are revoked at the same moment: every batch and
+/// every enrolment lands (on SQLite the batch's first statements read the agents' state, so it
+/// must hold the write lock before it reads, or another writer's commit in between refuses
+/// its first write), and the counters still agree with the latest results.
+async fn ingestion_beside_enrolments_never_fails(store: &Store) {
+    for i in 0..4 {
+        enrolled(store, &format!("w{i}"), "web").await;
+    }
+    let ingest = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for round in 0..40 {
+                let batch: Vec<_> = (0..4)
+                    .map(|i| {
+                        let status = if (round + i) % 3 == 0 {
+                            Status::Fail
+                        } else {
+                            Status::Pass
+                        };
+                        run(
+                            &format!("w{i}-{round}"),
+                            &format!("w{i}"),
+                            h(round as i64),
+                            (0..10).map(|c| outcome(&c.to_string(), status)).collect(),
+                        )
+                    })
+                    .collect();
+                store.ingest_runs(&batch).await.unwrap();
+            }
+        })
+    };
+    let enrol = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..40 {
+                let id = format!("e{n}");
+                store
+                    .enrol_agent(
+                        &agent(&id, "db"),
+                        &cert(&format!("{id}-c"), &id, t0()),
+                        t0(),
+                    )
+                    .await
+                    .unwrap();
+                // And an ingesting agent moves group and back, its counts with it.
+                let w = format!("w{}", n % 4);
+                let group = if n % 2 == 0 { "db" } else { "web" };
+                store
+                    .enrol_agent(
+                        &agent(&w, group),
+                        &cert(&format!("{w}-r{n}"), &w, t0()),
+                        t0(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    ingest.await.unwrap();
+    enrol.await.unwrap();
+    agree(store, "ingestion beside enrolments").await;
+}
+backend_test!(ingestion_beside_enrolments_never_fails);
