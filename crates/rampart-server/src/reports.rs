@@ -308,7 +308,7 @@ pub(crate) async fn fleet(
                 check_id: t.check_id,
                 passed: t.passed,
                 failed: t.failed,
-                waived: 0,
+                waived: t.waived,
                 other: t.not_applicable + t.other,
             }
         })

@@ -137,7 +137,9 @@ pub struct CheckTally {
     pub failed: u64,
     /// See `passed`.
     pub not_applicable: u64,
-    /// Error, not run or waived.
+    /// Waived on the host (by a waiver the agent applied when it ran).
+    pub waived: u64,
+    /// Error or not run.
     pub other: u64,
 }
 
@@ -217,6 +219,7 @@ impl Store {
             passed: 0,
             failed: 0,
             not_applicable: 0,
+            waived: 0,
             other: 0,
         }))
     }
@@ -254,6 +257,7 @@ impl Store {
              CAST(SUM(CASE WHEN t.status = 'pass' THEN t.hosts ELSE 0 END) AS BIGINT) AS passed, \
              CAST(SUM(CASE WHEN t.status = 'fail' THEN t.hosts ELSE 0 END) AS BIGINT) AS failed, \
              CAST(SUM(CASE WHEN t.status = 'not_applicable' THEN t.hosts ELSE 0 END) AS BIGINT) AS na, \
+             CAST(SUM(CASE WHEN t.status = 'waived' THEN t.hosts ELSE 0 END) AS BIGINT) AS waived, \
              CAST(SUM(t.hosts) AS BIGINT) AS total \
              FROM cohort_checks t JOIN cohorts c ON c.id = t.cohort_id WHERE 1 = 1";
         let rows = on_pool!(&self.db, p => {
@@ -266,10 +270,11 @@ impl Store {
             qb.push(" GROUP BY t.policy_id, t.check_id HAVING SUM(t.hosts) > 0");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
-                let (passed, failed, na, total) = (
+                let (passed, failed, na, waived, total) = (
                     count(r.try_get("passed")?),
                     count(r.try_get("failed")?),
                     count(r.try_get("na")?),
+                    count(r.try_get("waived")?),
                     count(r.try_get("total")?),
                 );
                 Ok::<_, StoreError>(CheckTally {
@@ -278,7 +283,8 @@ impl Store {
                     passed,
                     failed,
                     not_applicable: na,
-                    other: total.saturating_sub(passed + failed + na),
+                    waived,
+                    other: total.saturating_sub(passed + failed + na + waived),
                 })
             }).collect::<Result<Vec<_>, _>>()?
         });
@@ -322,7 +328,7 @@ pub fn policy_tallies(hosts: &[(String, u64)], checks: &[CheckTally]) -> Vec<Pol
         if let Some(t) = by.get_mut(c.policy_id.as_str()) {
             t.passed += c.passed;
             t.failed += c.failed;
-            t.total += c.passed + c.failed + c.not_applicable + c.other;
+            t.total += c.passed + c.failed + c.not_applicable + c.waived + c.other;
         }
     }
     by.into_values().collect()

@@ -128,10 +128,10 @@ pub(super) async fn check(
         pass: tally.passed,
         fail: tally.failed,
         not_applicable: tally.not_applicable,
-        other: tally.other,
+        other: tally.waived + tally.other,
     };
     let matching = match status {
-        None => tally.passed + tally.failed + tally.not_applicable + tally.other,
+        None => tally.passed + tally.failed + tally.not_applicable + tally.waived + tally.other,
         Some(Status::Pass) => tally.passed,
         Some(Status::Fail) => tally.failed,
         Some(Status::NotApplicable) => tally.not_applicable,

@@ -114,7 +114,7 @@ async fn framework_scores(
             s.checks += 1;
             s.passed += c.passed;
             s.failed += c.failed;
-            s.other += c.not_applicable + c.other;
+            s.other += c.not_applicable + c.waived + c.other;
         }
     }
     Ok(by.into_values().collect())
@@ -478,6 +478,7 @@ mod tests {
             passed: 1,
             failed,
             not_applicable: 0,
+            waived: 0,
             other: 0,
         }
     }

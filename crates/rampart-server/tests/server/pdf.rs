@@ -298,6 +298,23 @@ async fn pdf_reports(db: Db) {
             .status,
         403
     );
+    // A result waived on the host (a waiver the agent applied) counts as waived in the fleet's
+    // report, not among the results outside the score for other reasons.
+    let (st, v) = db_host
+        .poster(&s)
+        .post(&submission(
+            "run-db-0002",
+            version,
+            &[("SSH-1", Pass), ("SSH-2", rampart_core::Status::Waived)],
+            OffsetDateTime::now_utc(),
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let d = download(&s, "/api/v1/report?format=pdf", Some(&admin), None).await;
+    let text = read_pdf(&d, "fleet-waived");
+    // The other result outside the score is the seed's one not-applicable result.
+    has(&text, "1 waived and 1 not applicable");
+
     // The agent page links its report.
     let cookie = sign_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = page(&s, &format!("/ui/agents/{}", good.id), Some(&cookie)).await;

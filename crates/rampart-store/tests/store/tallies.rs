@@ -58,7 +58,7 @@ async fn counted(store: &Store, scope: &FleetScope<'_>) -> (Tallies, BTreeMap<St
         .map(|t| {
             (
                 (t.policy_id, t.check_id),
-                (t.passed, t.failed, t.not_applicable, t.other),
+                (t.passed, t.failed, t.not_applicable, t.waived + t.other),
             )
         })
         .collect();
@@ -152,7 +152,11 @@ async fn counters_follow_every_change(store: &Store) {
             "a3-r1",
             "a3",
             h(0),
-            vec![outcome("1", Status::Pass), outcome("2", Status::Error)],
+            vec![
+                outcome("1", Status::Pass),
+                outcome("2", Status::Error),
+                outcome("4", Status::Waived),
+            ],
         )])
         .await
         .unwrap();
@@ -164,6 +168,17 @@ async fn counters_follow_every_change(store: &Store) {
     assert_eq!(checks[&check("baseline", "2")], (0, 2, 0, 1));
     assert_eq!(checks[&check("baseline", "3")], (0, 0, 1, 0));
     assert_eq!(hosts, BTreeMap::from([("baseline".to_string(), 3)]));
+    // Check 4 is waived on a3: counted as waived, apart from errors and not-run results.
+    let four = store
+        .fleet_check_tally(&FleetScope::default(), "baseline", "4")
+        .await
+        .unwrap();
+    assert_eq!((four.waived, four.other, four.passed), (1, 0, 0));
+    let two = store
+        .fleet_check_tally(&FleetScope::default(), "baseline", "2")
+        .await
+        .unwrap();
+    assert_eq!((two.waived, two.other, two.failed), (0, 1, 2));
     let prod = FleetScope {
         label: Some(("env", "prod")),
         ..FleetScope::default()
