@@ -1,6 +1,8 @@
 //! What the dashboard's fleet views add up: the latest state of every check, tallied by policy
-//! and by check over the agents a user may see, narrowed by group and operating system.
-//! Revoked agents are left out: their last word is no longer the fleet's state.
+//! and by check over the agents a user may see, narrowed by group, operating system and label.
+//! The tallies are sums of the cohorts' counters (crate::tallies), not scans of every latest
+//! result; one check's hosts are read from the latest results a page at a time. Revoked agents
+//! are left out: their last word is no longer the fleet's state.
 
 use sqlx::Row;
 use time::OffsetDateTime;
