@@ -95,7 +95,16 @@ impl Deltas {
         started: i64,
     ) {
         let key = (agent.to_owned(), policy.to_owned(), check.to_owned());
-        let new = match self.state.get(&key) {
+        match self.state.get_mut(&key) {
+            Some(old) if started < old.observed_at => return,
+            Some(old) if old.status == status => {
+                old.observed_at = started;
+                return;
+            }
+            Some(old) => {
+                let old = old.clone();
+                self.count(cohort, policy, check, &old, -1);
+            }
             None => {
                 if self.reported.insert((agent.to_owned(), policy.to_owned())) {
                     *self
@@ -103,34 +112,14 @@ impl Deltas {
                         .entry((cohort, policy.to_owned()))
                         .or_default() += 1;
                 }
-                Latest {
-                    status: status.to_owned(),
-                    observed_at: started,
-                    since: started,
-                }
             }
-            Some(old) if started < old.observed_at => return,
-            Some(old) if old.status == status => Latest {
-                observed_at: started,
-                ..old.clone()
-            },
-            Some(old) => {
-                let old = old.clone();
-                self.count(cohort, policy, check, &old, -1);
-                Latest {
-                    status: status.to_owned(),
-                    observed_at: started,
-                    since: started,
-                }
-            }
-        };
-        if self
-            .state
-            .get(&key)
-            .is_none_or(|old| old.status != new.status)
-        {
-            self.count(cohort, policy, check, &new, 1);
         }
+        let new = Latest {
+            status: status.to_owned(),
+            observed_at: started,
+            since: started,
+        };
+        self.count(cohort, policy, check, &new, 1);
         self.state.insert(key, new);
     }
 
