@@ -444,8 +444,8 @@ impl Store {
 
 /// PostgreSQL ingestion: the whole batch in a few statements (the agents' locks and stored
 /// state, runs, check results, latest state, counters), each binding one array per column and
-/// expanding it with `UNNEST`. Per-row statements cost a round trip and a plan each; this is what keeps PostgreSQL above 50,000
-/// check results per second on two cores.
+/// expanding it with `UNNEST`. Per-row statements cost a round trip and a plan each; this is
+/// what keeps PostgreSQL above 50,000 check results per second on two cores.
 async fn ingest_postgres(
     pool: &sqlx::PgPool,
     prepared: &[PreparedRun<'_>],
