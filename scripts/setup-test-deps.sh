@@ -6,6 +6,9 @@
 #   bind9-utils: `named-checkzone`, which must load the RPZ export.
 #   chromium: the browser the dashboard test drives (with fonts-dejavu-core for its text).
 #   poppler-utils: `pdftotext`, `pdffonts` and `pdftoppm` read and render the PDF reports.
+#   prometheus: `promtool` lints a real scrape of /metrics and checks and unit-tests the alert
+#   rules in deploy/; the `prometheus` server itself scrapes a test server over TLS and
+#   evaluates those rules against it (started by the test, never as a service).
 #   suricata (from bookworm-backports, which this script adds to apt's sources): loads and runs
 #   the Suricata rule export over a pcap of real conversations.
 # And from PyPI:
@@ -41,6 +44,7 @@ command -v oscap >/dev/null 2>&1 || need+=(openscap-scanner)
 command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   need_root "${need[*]}"
   echo "setup-test-deps: installing ${need[*]}" >&2

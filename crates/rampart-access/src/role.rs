@@ -66,11 +66,13 @@ pub enum Permission {
     WaiversRequest,
     /// Approve or deny someone else's waiver request.
     WaiversDecide,
+    /// Scrape the server's Prometheus metrics (fleet-wide counts and scores).
+    MetricsRead,
 }
 
 impl Permission {
     /// Every permission, in a fixed order (documentation, tests).
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::SelfService,
         Permission::AgentsRead,
         Permission::AgentsManage,
@@ -87,6 +89,7 @@ impl Permission {
         Permission::KeysManage,
         Permission::WaiversRequest,
         Permission::WaiversDecide,
+        Permission::MetricsRead,
     ];
 
     /// The name used in the API, the OpenAPI document and error messages.
@@ -108,6 +111,7 @@ impl Permission {
             Permission::KeysManage => "keys_manage",
             Permission::WaiversRequest => "waivers_request",
             Permission::WaiversDecide => "waivers_decide",
+            Permission::MetricsRead => "metrics_read",
         }
     }
 
@@ -125,6 +129,7 @@ impl Permission {
                 | Permission::IntelRead
                 | Permission::UsersRead
                 | Permission::AuditRead
+                | Permission::MetricsRead
         )
     }
 }
@@ -167,12 +172,13 @@ impl Role {
                     | IntelRead
                     | IntelManage
                     | WaiversRequest
+                    | MetricsRead
             ),
             // An auditor changes nothing but decides on risks others want accepted.
             Role::Auditor => p.is_read() || p == WaiversDecide,
             Role::Viewer => matches!(
                 p,
-                SelfService | AgentsRead | PoliciesRead | ResultsRead | IntelRead
+                SelfService | AgentsRead | PoliciesRead | ResultsRead | IntelRead | MetricsRead
             ),
         }
     }
@@ -403,6 +409,7 @@ mod tests {
                     IntelRead,
                     IntelManage,
                     WaiversRequest,
+                    MetricsRead,
                 ],
             ),
             (
@@ -417,6 +424,7 @@ mod tests {
                     UsersRead,
                     AuditRead,
                     WaiversDecide,
+                    MetricsRead,
                 ],
             ),
             (
@@ -427,6 +435,7 @@ mod tests {
                     PoliciesRead,
                     ResultsRead,
                     IntelRead,
+                    MetricsRead,
                 ],
             ),
         ];

@@ -39,6 +39,8 @@ pub struct Ca {
     intermediate_der: CertificateDer<'static>,
     intermediate_pem: String,
     intermediate: Issuer<'static, KeyPair>,
+    root_not_after: OffsetDateTime,
+    intermediate_not_after: OffsetDateTime,
 }
 
 impl std::fmt::Debug for Ca {
@@ -119,6 +121,14 @@ pub fn crl_lists_serial(crl_der: &[u8], serial_hex: &str) -> Result<bool, PkiErr
     Ok(crl
         .iter_revoked_certificates()
         .any(|r| trim(r.raw_serial()) == wanted))
+}
+
+/// When a DER certificate expires.
+pub fn certificate_not_after(der: &[u8]) -> Result<OffsetDateTime, PkiError> {
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|e| PkiError::corrupt("certificate", e))?;
+    OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+        .map_err(|e| PkiError::corrupt("certificate", e))
 }
 
 /// Reads the agent identity out of a client certificate.
@@ -227,7 +237,11 @@ impl Ca {
         let root_der = pem_to_der(&root.cert_pem, "root certificate")?;
         let intermediate_der = pem_to_der(&intermediate.cert_pem, "intermediate certificate")?;
         let issuer = Issuer::from_ca_cert_der(&intermediate_der, intermediate_key)?;
+        let root_not_after = certificate_not_after(&root_der)?;
+        let intermediate_not_after = certificate_not_after(&intermediate_der)?;
         Ok(Ca {
+            root_not_after,
+            intermediate_not_after,
             root_der,
             root_pem: root.cert_pem.clone(),
             root_key,
@@ -281,6 +295,17 @@ impl Ca {
     /// The intermediate certificate, PEM.
     pub fn intermediate_pem(&self) -> &str {
         &self.intermediate_pem
+    }
+
+    /// When the root certificate expires: every agent must then be given a new trust anchor.
+    pub fn root_not_after(&self) -> OffsetDateTime {
+        self.root_not_after
+    }
+
+    /// When the intermediate expires: it must be rotated well before (agents renew onto the
+    /// new one without re-enrolling).
+    pub fn intermediate_not_after(&self) -> OffsetDateTime {
+        self.intermediate_not_after
     }
 
     /// Issues the server's TLS certificate for `names` (DNS names or IP addresses).

@@ -77,6 +77,26 @@ fn stored_ca_needs_the_right_passphrase() {
 }
 
 #[test]
+fn the_ca_knows_when_its_certificates_expire() {
+    let (ca, root, inter) = Ca::create(PASS, t0()).unwrap();
+    // Ten years for the root, two for the intermediate, as the certificates themselves say.
+    assert_eq!(ca.root_not_after(), t0() + time::Duration::days(3653));
+    assert_eq!(
+        ca.intermediate_not_after(),
+        t0() + time::Duration::days(730)
+    );
+    let loaded = Ca::load(&root, &inter, PASS).unwrap();
+    assert_eq!(loaded.root_not_after(), ca.root_not_after());
+    let later = t0() + time::Duration::days(100);
+    let (rotated, _) = ca.rotate_intermediate(PASS, later).unwrap();
+    assert_eq!(rotated.root_not_after(), ca.root_not_after());
+    assert_eq!(
+        rotated.intermediate_not_after(),
+        later + time::Duration::days(730)
+    );
+}
+
+#[test]
 fn agent_certificate_ignores_everything_the_csr_asks_for() {
     let (ca, _, _) = Ca::create(PASS, t0()).unwrap();
     let issued = ca

@@ -48,6 +48,8 @@ pub(crate) struct App {
     pub attest: crate::attest::Attestor,
     /// Dashboards watching for runs.
     pub live: crate::live::Live,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
     /// SHA-256 of policy versions already looked up (versions never change).
     policy_digests: Mutex<std::collections::HashMap<(String, i64), String>>,
     /// Per policy version, what each check states (versions never change).
@@ -89,6 +91,7 @@ impl App {
         oidc: Option<crate::oidc::Oidc>,
     ) -> App {
         let (ingest_tx, ingest_rx) = mpsc::channel(1024);
+        let store_backend = store.backend();
         App {
             store,
             ca: RwLock::new(Arc::new(ca)),
@@ -109,6 +112,7 @@ impl App {
             oidc,
             attest: crate::attest::Attestor::new(),
             live: crate::live::Live::new(),
+            metrics: crate::metrics::Metrics::new(store_backend),
             policy_digests: Mutex::new(std::collections::HashMap::new()),
             policy_checks: Mutex::new(std::collections::HashMap::new()),
         }

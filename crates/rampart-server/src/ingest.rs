@@ -95,6 +95,7 @@ async fn commit(app: &App, batch: Vec<IngestJob>) {
         batch.into_iter().map(|j| (j.run, j.reply)).unzip();
     match app.store.ingest_runs(&runs).await {
         Ok(outcomes) => {
+            app.metrics.runs(&runs, &outcomes);
             let stored: Vec<RunNotice> = runs
                 .iter()
                 .zip(&outcomes)
@@ -110,9 +111,17 @@ async fn commit(app: &App, batch: Vec<IngestJob>) {
         Err(e) if runs.len() > 1 => {
             // One bad run must not sink the others: retry them one by one.
             tracing::warn!(error = %e, runs = runs.len(), "batch ingestion failed; retrying runs one by one");
+            app.metrics.ingest_error("batch");
             let mut stored = Vec::new();
             for (run, reply) in runs.iter().zip(replies) {
                 let r = app.store.ingest_runs(std::slice::from_ref(run)).await;
+                match &r {
+                    Ok(outcomes) => app.metrics.runs(std::slice::from_ref(run), outcomes),
+                    Err(e) => {
+                        tracing::warn!(error = %e, run = %run.id, agent = %run.agent_id, "run could not be stored");
+                        app.metrics.run_failed();
+                    }
+                }
                 if matches!(r.as_deref(), Ok([IngestOutcome::Stored])) {
                     stored.push(notice(run));
                 }
@@ -121,7 +130,11 @@ async fn commit(app: &App, batch: Vec<IngestJob>) {
             crate::live::announce(app, stored).await;
         }
         Err(e) => {
+            if let Some(run) = runs.first() {
+                tracing::warn!(error = %e, run = %run.id, agent = %run.agent_id, "run could not be stored");
+            }
             for reply in replies {
+                app.metrics.run_failed();
                 let _ = reply.send(Err(e.to_string()));
             }
         }

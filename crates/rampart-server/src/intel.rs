@@ -278,6 +278,7 @@ pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool
                 match app.intel.sync(&app.store, false).await {
                     Ok(outcomes) => {
                         for (feed, outcome) in outcomes {
+                            app.metrics.feed_synced(&feed, &outcome);
                             match outcome {
                                 SyncOutcome::Failed { error } => tracing::warn!(%feed, %error, "feed sync failed; its indicators are kept"),
                                 SyncOutcome::NotModified => tracing::debug!(%feed, "feed not modified"),

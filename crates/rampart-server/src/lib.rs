@@ -24,6 +24,7 @@ mod error;
 mod ingest;
 mod intel;
 mod live;
+mod metrics;
 mod oidc;
 pub mod pace;
 mod policies;

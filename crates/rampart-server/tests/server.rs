@@ -11,6 +11,7 @@ mod server {
     mod fleet;
     pub mod harness;
     mod intel;
+    mod metrics;
     mod mtls;
     mod oidc;
     mod pdf;

@@ -14,6 +14,7 @@ mod agents;
 mod attest;
 mod audit;
 mod ca;
+mod census;
 mod dashboard;
 mod error;
 mod intel;
@@ -42,6 +43,7 @@ use sqlx::sqlite::{
 pub use agents::GroupOf;
 pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
+pub use census::{AgentCensus, AgentState, GroupAgents, GroupPolicyTally};
 pub use dashboard::{
     CheckOnHost, CheckTally, FailingTally, FleetScope, PolicyTally, TrendPoint, policy_tallies,
 };

@@ -10,8 +10,28 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). RAMPART_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log line format on stderr: text for people, json (one object per line, with the
+    /// request id of every line logged while serving a request) for log shippers.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "RAMPART_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields, and the spans it was
+    /// logged in (`request` with its id, method and route).
+    Json,
 }
 
 /// Subcommands.

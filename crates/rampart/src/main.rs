@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     if !daemon {
         sigpipe::reset();
     }
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.log_format);
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, format: cli::LogFormat) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -50,9 +50,20 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // The current span's fields (the request id) and the whole span list on every line,
+        // so a log shipper can join a request's lines without parsing text.
+        cli::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .flatten_event(true)
+            .init(),
+    }
 }

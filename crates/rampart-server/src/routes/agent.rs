@@ -24,6 +24,7 @@ pub(crate) async fn heartbeat(
     auth: AgentAuth,
     ApiJson(beat): ApiJson<Heartbeat>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
+    let started = std::time::Instant::now();
     let now = OffsetDateTime::now_utc();
     let id = &auth.agent.id;
     app.beat(id, now);
@@ -45,6 +46,7 @@ pub(crate) async fn heartbeat(
             schedule: a.schedule,
         })
         .collect();
+    app.metrics.heartbeat(started.elapsed().as_secs_f64());
     Ok(Json(HeartbeatResponse {
         server_time: now.format(&Rfc3339).unwrap_or_default(),
         heartbeat_secs: app.config.heartbeat.as_secs(),

@@ -290,7 +290,11 @@ pub(crate) async fn sync_now(
         Some(app.intel.live(&rules)),
     )
     .await
-    .map_err(ingest_error)?;
+    .map_err(|e| {
+        app.metrics.feed_failed(&name);
+        ingest_error(e)
+    })?;
+    app.metrics.feed_synced(&name, &outcome);
     app.audit
         .record(caller.event("feed.sync", format!("feed:{name}"), Outcome::Success))
         .await?;
@@ -334,7 +338,11 @@ pub(crate) async fn upload(
         Some(app.intel.live(&rules)),
     )
     .await
-    .map_err(ingest_error)?;
+    .map_err(|e| {
+        app.metrics.feed_failed(&name);
+        ingest_error(e)
+    })?;
+    app.metrics.feed_ingested(&name, &report);
     app.audit
         .record(
             caller

@@ -14,6 +14,8 @@ mod headers;
 mod history;
 mod intel;
 pub(crate) mod login;
+mod metrics;
+mod observe;
 mod oidc;
 pub mod openapi;
 mod problem;
@@ -323,6 +325,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             query: audit::InclusionQuery, req: Body::None, reply: Json(schema::<crate::api::AuditInclusionProof>), || get(audit::inclusion)),
         ep!(GET "/api/v1/audit/proof/consistency", Api, user(AuditRead, AllGroups), "RFC 9162 consistency proof between two tree sizes (to: default the latest checkpoint's)",
             query: audit::ConsistencyQuery, req: Body::None, reply: Json(schema::<crate::api::AuditConsistencyProof>), || get(audit::consistency)),
+        ep!(GET "/metrics", Api, user(MetricsRead, AllGroups), "Prometheus metrics: OpenMetrics when accepted, else the text format 0.0.4 (agents by group and state, scores per policy and group, ingestion, scan durations, heartbeats, HTTP requests by route and status, threat intel, audit-log size, certificate expiry; docs/metrics.md)",
+            req: Body::None, reply: Document(&["application/openmetrics-text", "text/plain"]), || get(metrics::metrics)),
         ep!(GET "/taxii2/", Api, user(IntelRead, Fleet), "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",
             req: Body::None, reply: Taxii(schema::<taxii::Discovery>), || get(taxii::discovery)),
         ep!(GET "/taxii2/api/", Api, user(IntelRead, Fleet), "TAXII 2.1 API root",
@@ -414,10 +418,18 @@ fn router_for(app: Arc<App>, port: Port) -> Router {
 
 /// Routes of the API port: the API and the web dashboard.
 pub(crate) fn api_router(app: Arc<App>) -> Router {
-    router_for(app.clone(), Port::Api).merge(crate::ui::router(app))
+    let tracked = app.clone();
+    router_for(app.clone(), Port::Api)
+        .merge(crate::ui::router(app))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            observe::layer(tracked.clone(), "api", req, next)
+        }))
 }
 
 /// Routes of the agent port.
 pub(crate) fn agent_router(app: Arc<App>) -> Router {
-    router_for(app, Port::Agent)
+    let tracked = app.clone();
+    router_for(app, Port::Agent).layer(axum::middleware::from_fn(move |req, next| {
+        observe::layer(tracked.clone(), "agent", req, next)
+    }))
 }

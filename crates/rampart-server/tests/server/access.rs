@@ -500,7 +500,8 @@ async fn password_login(db: Db) {
             "intel_read",
             "users_read",
             "audit_read",
-            "waivers_decide"
+            "waivers_decide",
+            "metrics_read"
         ]
     );
     assert_eq!(me["groups"], Value::Null);

@@ -431,3 +431,110 @@ async fn ingestion_beside_enrolments_never_fails(store: &Store) {
     agree(store, "ingestion beside enrolments").await;
 }
 backend_test!(ingestion_beside_enrolments_never_fails);
+
+/// What a metrics scrape reads: agents by group and state with their certificates' expiry,
+/// and each group's latest results per policy, all worked out by hand.
+async fn the_census_counts_groups_states_and_scores(store: &Store) {
+    assert_eq!(
+        store.agent_census(h(0), h(-1)).await.unwrap(),
+        rampart_store::AgentCensus::default()
+    );
+    // a1 and a2 in web, a3 and a4 in db; certificates issued at t0 last 24 hours, a4's at h(2).
+    for (id, group) in [("a1", "web"), ("a2", "web"), ("a3", "db")] {
+        enrolled(store, id, group).await;
+    }
+    store
+        .enrol_agent(&agent("a4", "db"), &cert("a4-c1", "a4", h(2)), h(2))
+        .await
+        .unwrap();
+    // a1 beat at hour 10, a3 at hour 3; a2 revoked.
+    store
+        .touch_agents(&BTreeMap::from([("a1".into(), h(10)), ("a3".into(), h(3))]))
+        .await
+        .unwrap();
+    store.revoke_agent("a2", "test", h(1)).await.unwrap();
+    store
+        .ingest_runs(&[
+            run(
+                "a1-r1",
+                "a1",
+                h(0),
+                vec![outcome("1", Status::Pass), outcome("2", Status::Fail)],
+            ),
+            run(
+                "a2-r1",
+                "a2",
+                h(0),
+                vec![outcome("1", Status::Fail), outcome("2", Status::Fail)],
+            ),
+            run(
+                "a3-r1",
+                "a3",
+                h(0),
+                vec![
+                    outcome("1", Status::Pass),
+                    outcome("2", Status::Pass),
+                    outcome("3", Status::Waived),
+                    outcome("4", Status::Error),
+                ],
+            ),
+        ])
+        .await
+        .unwrap();
+
+    // At hour 12 with a 5-hour offline threshold: a1 online, a3 and a4 offline, a2 revoked.
+    // The earliest current certificate of an agent not revoked ends at h(24) (a1's and a3's);
+    // none has expired yet; at hour 25 two have (a4's lasts until h(26)).
+    let census = store.agent_census(h(12), h(7)).await.unwrap();
+    let states: Vec<(&str, &str, u64)> = census
+        .groups
+        .iter()
+        .map(|g| (g.group.as_str(), g.state.as_str(), g.agents))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("db", "offline", 2),
+            ("web", "online", 1),
+            ("web", "revoked", 1)
+        ]
+    );
+    assert_eq!(census.earliest_cert_expiry, Some(h(24)));
+    assert_eq!(census.expired_certs, 0);
+    assert_eq!(
+        store
+            .agent_census(h(25), h(20))
+            .await
+            .unwrap()
+            .expired_certs,
+        2
+    );
+
+    // Revoked a2's results are not the fleet's any more.
+    let tallies = store.group_policy_tallies().await.unwrap();
+    let got: Vec<(&str, &str, [u64; 6])> = tallies
+        .iter()
+        .map(|t| {
+            (
+                t.group.as_str(),
+                t.policy_id.as_str(),
+                [
+                    t.hosts,
+                    t.passed,
+                    t.failed,
+                    t.not_applicable,
+                    t.waived,
+                    t.other,
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("db", "baseline", [1, 2, 0, 0, 1, 1]),
+            ("web", "baseline", [1, 1, 1, 0, 0, 0]),
+        ]
+    );
+}
+backend_test!(the_census_counts_groups_states_and_scores);

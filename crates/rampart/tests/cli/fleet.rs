@@ -981,3 +981,90 @@ fn deploy_units_verify() {
         );
     }
 }
+
+/// `--log-format json`: every line the server writes is one JSON object, and every line
+/// written while serving a request carries that request's id (here a refused credential's
+/// warning and the request's access line share it).
+#[test]
+fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (api, agent_port) = (free_port(), free_port());
+    let mut server = ServerProc::start_db(
+        &data,
+        api,
+        agent_port,
+        None,
+        true,
+        &["--log-format", "json", "-v"],
+    );
+    let err = server.child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let o = server.cli("rpt_not_a_token_at_all", &["agents", "list"]);
+    assert_ne!(code(&o), 0);
+    let token = server.admin_token.clone().unwrap();
+    let o = server.cli(&token, &["agents", "list"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // The refused request: its warning and its access line.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (warning, answered) = loop {
+        let got: Vec<serde_json::Value> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let warning = got
+            .iter()
+            .find(|v| v["message"] == "authentication failed")
+            .cloned();
+        let answered = got
+            .iter()
+            .find(|v| v["message"] == "answered" && v["status"] == 401)
+            .cloned();
+        if let (Some(w), Some(a)) = (warning, answered) {
+            break (w, a);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no warning and access line in:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let id = answered["span"]["id"].as_str().unwrap();
+    assert_eq!(warning["span"]["id"], id, "{warning}");
+    assert_eq!(answered["span"]["route"], "/api/v1/agents");
+    assert_eq!(answered["span"]["method"], "GET");
+    assert_eq!(warning["level"], "WARN");
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    // The secret itself is never logged.
+    assert!(
+        !lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("rpt_not_a_token")),
+        "a credential reached the log"
+    );
+    // The admin's request got an id of its own.
+    let ok = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["message"] == "answered"
+                && v["status"] == 200
+                && v["span"]["route"] == "/api/v1/agents"
+        })
+        .expect("the admin's request was logged");
+    assert_ne!(ok["span"]["id"], id);
+}
