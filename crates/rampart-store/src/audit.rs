@@ -192,6 +192,18 @@ impl Store {
                 .bind(frontier.to_bytes())
                 .execute(&mut *tx)
                 .await?;
+            // Every entry is also an event of the stream, in the same transaction: an entry
+            // is never committed without its event, nor an event without its entry.
+            let mut stream = Vec::with_capacity(events.len());
+            for (i, event) in (size..).zip(events) {
+                let agent = match event.target.strip_prefix("agent:") {
+                    Some(id) => crate::events::Outbox::agent_ref(&mut *tx, id).await?,
+                    None => None,
+                };
+                let entry = Entry { index: i, time: now, event: event.clone() };
+                stream.push(rampart_events::make::from_audit(crate::events::new_id(), &entry, agent));
+            }
+            crate::events::Outbox::append_events(&mut *tx, &stream).await?;
             tx.commit().await?;
             size
         });

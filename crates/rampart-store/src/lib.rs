@@ -17,6 +17,7 @@ mod ca;
 mod census;
 mod dashboard;
 mod error;
+mod events;
 mod intel;
 mod live;
 mod policies;
@@ -48,6 +49,7 @@ pub use dashboard::{
     CheckOnHost, CheckTally, FailingTally, FleetScope, PolicyTally, TrendPoint, policy_tallies,
 };
 pub use error::StoreError;
+pub use events::{Backlog, Claimed, DeadLetter, Destination, Failed, NewDestination, StoredEvent};
 pub use live::{RUNS_CHANNEL, RunListener, RunNotice};
 pub use policies::NewPolicyVersion;
 pub use rampart_intel::rows::{

@@ -112,6 +112,55 @@ fn parse_status(s: &str) -> Result<Status, StoreError> {
     s.parse().map_err(|e| StoreError::corrupt("status", e))
 }
 
+/// The `run.stored` event of a run just stored, timed when its scan finished.
+fn run_event(r: &NewRun, agent: &rampart_events::AgentRef) -> rampart_events::Event {
+    let s = &r.summary;
+    rampart_events::make::run_stored(
+        crate::events::new_id(),
+        r.finished_at,
+        agent.clone(),
+        rampart_events::RunStored {
+            run: r.id.clone(),
+            policy: r.policy_id.clone(),
+            policy_version: r.policy_version,
+            trigger: r.trigger.clone(),
+            score: s.score,
+            passed: s.passed,
+            failed: s.failed,
+            not_applicable: s.not_applicable,
+            waived: s.waived,
+            other: s.not_run + s.error,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        },
+    )
+}
+
+/// The `check.changed` event of a check whose latest status moved from `from` (as stored).
+/// Only real changes are events: an agent's first results are told by its `run.stored`, so a
+/// fleet's first scans do not flood the stream with one event per check.
+fn change_event(
+    r: &NewRun,
+    agent: &rampart_events::AgentRef,
+    c: &CheckOutcome,
+    from: &str,
+) -> Result<rampart_events::Event, StoreError> {
+    Ok(rampart_events::make::check_changed(
+        crate::events::new_id(),
+        r.finished_at,
+        agent.clone(),
+        rampart_events::CheckChanged {
+            run: r.id.clone(),
+            policy: r.policy_id.clone(),
+            check: c.id.clone(),
+            title: c.title.clone(),
+            check_severity: c.severity,
+            from: Some(parse_status(from)?),
+            to: c.status,
+        },
+    ))
+}
+
 impl Store {
     /// Stores runs posted by agents, all in one transaction: either every new run of the batch
     /// with all its check results and latest-state updates is durable when this returns `Ok`,
@@ -137,8 +186,10 @@ impl Store {
             // and a rare writer without a turn (an enrolment) committing in between would make
             // its first write fail at once with SQLITE_BUSY_SNAPSHOT instead of waiting.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let (cohorts, mut tallies) = crate::tallies::before_sqlite(&mut tx, &pairs).await?;
+            let (cohorts, agents, mut tallies) =
+                crate::tallies::before_sqlite(&mut tx, &pairs).await?;
             let mut outcomes = Vec::with_capacity(prepared.len());
+            let mut stream = Vec::new();
             for pr in &prepared {
                 let r = pr.run;
                 let s = &r.summary;
@@ -174,9 +225,23 @@ impl Store {
                     continue;
                 }
                 let started = secs(r.started_at);
+                let agent = agents.get(&r.agent_id);
+                if let Some(agent) = agent {
+                    stream.push(run_event(r, agent));
+                }
                 if let Some(cohort) = cohorts.get(&r.agent_id) {
-                    for (id, status, _, _, _) in &pr.rows {
-                        tallies.observe(*cohort, &r.agent_id, &r.policy_id, id, status, started);
+                    for ((id, status, _, _, _), c) in pr.rows.iter().zip(&r.checks) {
+                        let seen = tallies.observe(
+                            *cohort,
+                            &r.agent_id,
+                            &r.policy_id,
+                            id,
+                            status,
+                            started,
+                        );
+                        if let (crate::tallies::Seen::Changed(from), Some(agent)) = (seen, agent) {
+                            stream.push(change_event(r, agent, c, &from)?);
+                        }
                     }
                 }
                 for chunk in pr.rows.chunks(CHUNK) {
@@ -220,6 +285,7 @@ impl Store {
                 outcomes.push(IngestOutcome::Stored);
             }
             crate::tallies::apply_sqlite(&mut tx, &mut tallies).await?;
+            crate::events::append_sqlite(&mut tx, &stream).await?;
             tx.commit().await?;
             outcomes
         };
@@ -475,7 +541,7 @@ async fn ingest_postgres(
     let int = |f: &dyn Fn(&PreparedRun<'_>) -> i64| prepared.iter().map(f).collect::<Vec<i64>>();
     let mut tx = pool.begin().await?;
     let pairs = agent_policies(prepared);
-    let (cohorts, mut tallies) = crate::tallies::before_postgres(&mut tx, &pairs).await?;
+    let (cohorts, agents, mut tallies) = crate::tallies::before_postgres(&mut tx, &pairs).await?;
     let stored: Vec<String> = sqlx::query_scalar(RUNS)
         .bind(col(&|p| p.run.id.clone()))
         .bind(col(&|p| p.run.agent_id.clone()))
@@ -525,6 +591,12 @@ async fn ingest_postgres(
             outcomes.push(IngestOutcome::Duplicate);
         }
     }
+    let mut stream = Vec::new();
+    for p in &fresh {
+        if let Some(agent) = agents.get(&p.run.agent_id) {
+            stream.push(run_event(p.run, agent));
+        }
+    }
     let rows: usize = fresh.iter().map(|p| p.rows.len()).sum();
     if rows > 0 {
         let (mut run_ids, mut ids, mut statuses, mut sevs, mut titles, mut outs) = (
@@ -537,10 +609,11 @@ async fn ingest_postgres(
         );
         // Latest state: one row per key (the newest observation in the batch), sorted so that
         // concurrent transactions lock rows in the same order.
-        let mut latest: BTreeMap<(&str, &str, &str), (&str, &str, i64)> = BTreeMap::new();
+        type Newest<'a> = (&'a str, &'a str, i64, &'a CheckOutcome, &'a NewRun);
+        let mut latest: BTreeMap<(&str, &str, &str), Newest<'_>> = BTreeMap::new();
         for p in &fresh {
             let started = secs(p.run.started_at);
-            for (id, status, severity, title, outcome) in &p.rows {
+            for ((id, status, severity, title, outcome), c) in p.rows.iter().zip(&p.run.checks) {
                 run_ids.push(p.run.id.as_str());
                 ids.push(*id);
                 statuses.push(*status);
@@ -549,9 +622,9 @@ async fn ingest_postgres(
                 outs.push(*outcome);
                 let key = (p.run.agent_id.as_str(), p.run.policy_id.as_str(), *id);
                 match latest.get(&key) {
-                    Some((_, _, t)) if *t > started => {}
+                    Some((_, _, t, _, _)) if *t > started => {}
                     _ => {
-                        latest.insert(key, (*status, p.run.id.as_str(), started));
+                        latest.insert(key, (*status, p.run.id.as_str(), started, c, p.run));
                     }
                 }
             }
@@ -565,13 +638,18 @@ async fn ingest_postgres(
             .bind(outs)
             .execute(&mut *tx)
             .await?;
-        for ((agent, policy, check), (status, _, started)) in &latest {
+        // A check that changed and changed back within one batch is one observation here:
+        // its newest result against what was stored.
+        for ((agent, policy, check), (status, _, started, c, run)) in &latest {
             if let Some(cohort) = cohorts.get(*agent) {
-                tallies.observe(*cohort, agent, policy, check, status, *started);
+                let seen = tallies.observe(*cohort, agent, policy, check, status, *started);
+                if let (crate::tallies::Seen::Changed(from), Some(a)) = (seen, agents.get(*agent)) {
+                    stream.push(change_event(run, a, c, &from)?);
+                }
             }
         }
         let keys: Vec<(&str, &str, &str)> = latest.keys().copied().collect();
-        let vals: Vec<(&str, &str, i64)> = latest.values().copied().collect();
+        let vals: Vec<(&str, &str, i64)> = latest.values().map(|v| (v.0, v.1, v.2)).collect();
         sqlx::query(LATEST)
             .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
             .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
@@ -583,6 +661,7 @@ async fn ingest_postgres(
             .await?;
         crate::tallies::apply_postgres(&mut tx, &mut tallies).await?;
     }
+    crate::events::append_postgres(&mut tx, &stream).await?;
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -34,6 +34,19 @@ pub(crate) struct Latest {
     pub since: i64,
 }
 
+/// What an observation is to the latest state it meets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// Older than what is stored: ignored.
+    Stale,
+    /// The status stored already.
+    Same,
+    /// The agent's first result of the check.
+    First,
+    /// A new status; the old one.
+    Changed(String),
+}
+
 /// The latest results of some agents' policies as they stand, and the counter changes that the
 /// observations fed to it so far make.
 #[derive(Debug, Default)]
@@ -93,17 +106,18 @@ impl Deltas {
         check: &str,
         status: &str,
         started: i64,
-    ) {
+    ) -> Seen {
         let key = (agent.to_owned(), policy.to_owned(), check.to_owned());
-        match self.state.get_mut(&key) {
-            Some(old) if started < old.observed_at => return,
+        let seen = match self.state.get_mut(&key) {
+            Some(old) if started < old.observed_at => return Seen::Stale,
             Some(old) if old.status == status => {
                 old.observed_at = started;
-                return;
+                return Seen::Same;
             }
             Some(old) => {
                 let old = old.clone();
                 self.count(cohort, policy, check, &old, -1);
+                Seen::Changed(old.status)
             }
             None => {
                 if self.reported.insert((agent.to_owned(), policy.to_owned())) {
@@ -112,8 +126,9 @@ impl Deltas {
                         .entry((cohort, policy.to_owned()))
                         .or_default() += 1;
                 }
+                Seen::First
             }
-        }
+        };
         let new = Latest {
             status: status.to_owned(),
             observed_at: started,
@@ -121,6 +136,7 @@ impl Deltas {
         };
         self.count(cohort, policy, check, &new, 1);
         self.state.insert(key, new);
+        seen
     }
 
     /// An agent moving from one cohort (none for one not yet counted) to another, with the
@@ -300,18 +316,21 @@ impl Recohort for sqlx::PgConnection {
 pub(crate) async fn before_sqlite(
     conn: &mut sqlx::SqliteConnection,
     pairs: &[(&str, &str)],
-) -> Result<(HashMap<String, CohortId>, Deltas), StoreError> {
+) -> Result<(HashMap<String, CohortId>, Agents, Deltas), StoreError> {
     let mut cohorts = HashMap::new();
+    let mut agents = HashMap::new();
     let mut stored = Vec::new();
     for (agent, policy) in pairs {
-        if !cohorts.contains_key(*agent) {
-            let c: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT cohort_id FROM agents WHERE id = $1")
-                    .bind(*agent)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if let Some(Some(c)) = c {
-                cohorts.insert((*agent).to_owned(), c);
+        if !agents.contains_key(*agent) {
+            let row = sqlx::query("SELECT cohort_id, hostname, grp FROM agents WHERE id = $1")
+                .bind(*agent)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(r) = row {
+                if let Some(c) = r.try_get::<Option<i64>, _>("cohort_id")? {
+                    cohorts.insert((*agent).to_owned(), c);
+                }
+                agents.insert((*agent).to_owned(), agent_ref(agent, &r)?);
             }
         }
         let rows = sqlx::query(
@@ -326,28 +345,46 @@ pub(crate) async fn before_sqlite(
             stored.push(latest_row(agent, r)?);
         }
     }
-    Ok((cohorts, Deltas::new(stored)))
+    Ok((cohorts, agents, Deltas::new(stored)))
+}
+
+/// The batch's agents as its events name them, by id.
+pub(crate) type Agents = HashMap<String, rampart_events::AgentRef>;
+
+fn agent_ref<R: Row>(id: &str, r: &R) -> Result<rampart_events::AgentRef, StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(rampart_events::AgentRef {
+        id: id.to_owned(),
+        hostname: r.try_get("hostname")?,
+        group: r.try_get("grp")?,
+    })
 }
 
 /// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size.
 pub(crate) async fn before_postgres(
     conn: &mut sqlx::PgConnection,
     pairs: &[(&str, &str)],
-) -> Result<(HashMap<String, CohortId>, Deltas), StoreError> {
-    let mut agents: Vec<&str> = pairs.iter().map(|p| p.0).collect();
-    agents.sort_unstable();
-    agents.dedup();
+) -> Result<(HashMap<String, CohortId>, Agents, Deltas), StoreError> {
+    let mut ids: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let rows = sqlx::query(
-        "SELECT id, cohort_id FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        "SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
     )
-    .bind(&agents)
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
     let mut cohorts = HashMap::new();
+    let mut agents = HashMap::new();
     for r in &rows {
+        let id: String = r.try_get("id")?;
         if let Some(c) = r.try_get::<Option<i64>, _>("cohort_id")? {
-            cohorts.insert(r.try_get::<String, _>("id")?, c);
+            cohorts.insert(id.clone(), c);
         }
+        agents.insert(id.clone(), agent_ref(&id, r)?);
     }
     let rows = sqlx::query(
         "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.observed_at, l.since \
@@ -363,7 +400,7 @@ pub(crate) async fn before_postgres(
         let agent: String = r.try_get("agent_id")?;
         stored.push(latest_row(&agent, r)?);
     }
-    Ok((cohorts, Deltas::new(stored)))
+    Ok((cohorts, agents, Deltas::new(stored)))
 }
 
 /// Rows per multi-row statement on SQLite (5 parameters each, far below its bind limit).
@@ -551,15 +588,24 @@ mod tests {
     fn an_older_observation_changes_nothing_and_a_batch_applies_in_order() {
         let mut d = Deltas::new([(key("c1"), l("pass", 7200, 0))]);
         // Delivered late: older than what is stored.
-        d.observe(7, "a1", "p", "c1", "fail", 3600);
+        assert_eq!(d.observe(7, "a1", "p", "c1", "fail", 3600), Seen::Stale);
         d.settle();
         assert!(d.checks.is_empty() && d.failing.is_empty());
-        // Two runs in one batch: fails, then passes again; net nothing.
-        d.observe(7, "a1", "p", "c1", "fail", 10_800);
-        d.observe(7, "a1", "p", "c1", "pass", 14_400);
+        // Two runs in one batch: fails, then passes again; net nothing, but each run's
+        // change is seen (the event stream reports both).
+        assert_eq!(
+            d.observe(7, "a1", "p", "c1", "fail", 10_800),
+            Seen::Changed("pass".into())
+        );
+        assert_eq!(
+            d.observe(7, "a1", "p", "c1", "pass", 14_400),
+            Seen::Changed("fail".into())
+        );
         d.settle();
         assert!(d.checks.is_empty() && d.failing.is_empty(), "{d:?}");
         assert_eq!(d.state[&key("c1")], l("pass", 14_400, 14_400));
+        assert_eq!(d.observe(7, "a1", "p", "c1", "pass", 18_000), Seen::Same);
+        assert_eq!(d.observe(7, "a1", "p", "c9", "pass", 18_000), Seen::First);
     }
 
     #[test]

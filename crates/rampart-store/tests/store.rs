@@ -8,6 +8,7 @@ mod store {
     mod agents;
     mod attest;
     mod audit;
+    mod events;
     pub mod harness;
     mod migrations;
     mod policies;

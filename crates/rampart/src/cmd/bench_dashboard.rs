@@ -254,6 +254,7 @@ pub fn run_bench(args: BenchDashboardArgs) -> anyhow::Result<ExitCode> {
                 "/api/v1/report?format=pdf&group=g03".into(),
             ),
             ("PDF report, the fleet", "/api/v1/report?format=pdf".into()),
+            ("Prometheus scrape /metrics", "/metrics".into()),
         ];
         let mut out = Vec::new();
         for (name, path) in pages {

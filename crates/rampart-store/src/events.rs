@@ -1,0 +1,676 @@
+//! The event stream's durable outbox (migrations `*_events.sql` say the design).
+//!
+//! Events are appended by the transactions that make them true ([`append_sqlite`],
+//! [`append_postgres`]), each with a delivery row per enabled destination. A dispatcher claims
+//! due rows under a lease ([`Store::claim_deliveries`]; on PostgreSQL the claim also skips rows
+//! another replica's claim holds locked, so two replicas never take the same row), sends
+//! them, and settles them ([`Store::settle_deliveries`]): delivered rows are deleted, failed
+//! ones wait for their next attempt, and rows out of attempts stay as dead letters.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, on_pool};
+
+/// Unix milliseconds: the outbox's times.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A destination as an operator defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDestination {
+    /// Unique name.
+    pub name: String,
+    /// `webhook`, `syslog`, `splunk_hec`, `kafka`.
+    pub kind: String,
+    /// The kind's settings, JSON (secrets sealed by the caller).
+    pub config: String,
+    /// Which events it takes, JSON.
+    pub filter: String,
+    /// Whether new events are queued for it.
+    pub enabled: bool,
+    /// Attempts before a delivery becomes a dead letter.
+    pub max_attempts: u32,
+}
+
+/// A destination with its health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// As defined.
+    pub def: NewDestination,
+    /// When it was defined and last changed.
+    pub created_at: OffsetDateTime,
+    /// See `created_at`.
+    pub updated_at: OffsetDateTime,
+    /// Events it acknowledged, and failed attempts, over its life.
+    pub delivered: u64,
+    /// See `delivered`.
+    pub failed: u64,
+    /// Its last acknowledgement and failure.
+    pub last_success: Option<OffsetDateTime>,
+    /// See `last_success`.
+    pub last_failure: Option<OffsetDateTime>,
+    /// Why the last attempt failed, cleared by a success.
+    pub last_error: Option<String>,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u64,
+}
+
+/// A destination's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Deliveries waiting (due or backing off).
+    pub pending: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// When the oldest pending event happened.
+    pub oldest: Option<OffsetDateTime>,
+}
+
+/// A delivery a dispatcher claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The event's position.
+    pub seq: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// The event's JSON (its `seq` is 0: the reader sets it).
+    pub body: String,
+}
+
+/// An attempt that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The event.
+    pub seq: i64,
+    /// Why.
+    pub error: String,
+    /// When to try again (ignored once the attempts are used up).
+    pub retry_at: OffsetDateTime,
+}
+
+/// A dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The event's position and JSON.
+    pub seq: i64,
+    /// See `seq`.
+    pub body: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+}
+
+/// An event as stored, for readers of the stream (live API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its position.
+    pub seq: i64,
+    /// Its kind and the agent's group, for filtering before parsing.
+    pub kind: String,
+    /// See `kind`.
+    pub group: Option<String>,
+    /// Its JSON (`seq` 0).
+    pub body: String,
+}
+
+/// What an append writes per event.
+pub(crate) struct EventRow<'a> {
+    id: &'a str,
+    at: i64,
+    kind: &'static str,
+    severity: &'static str,
+    agent: Option<&'a str>,
+    group: Option<&'a str>,
+    body: String,
+}
+
+fn rows(events: &[rampart_events::Event]) -> Vec<EventRow<'_>> {
+    events
+        .iter()
+        .map(|e| EventRow {
+            id: &e.id,
+            at: millis(e.time),
+            kind: e.body.kind(),
+            severity: e.severity.as_str(),
+            agent: e.agent.as_ref().map(|a| a.id.as_str()),
+            group: e
+                .agent
+                .as_ref()
+                .map(|a| a.group.as_str())
+                .filter(|g| !g.is_empty()),
+            body: e.to_json(),
+        })
+        .collect()
+}
+
+/// Appends events inside an open SQLite transaction, queued for every enabled destination.
+pub(crate) async fn append_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    events: &[rampart_events::Event],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = rows(events);
+    let mut first: Option<i64> = None;
+    // 7 parameters a row: 100 rows stay far below SQLite's limit.
+    for chunk in rows.chunks(100) {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO events (id, at, kind, severity, agent_id, grp, body) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id)
+                .push_bind(r.at)
+                .push_bind(r.kind)
+                .push_bind(r.severity)
+                .push_bind(r.agent)
+                .push_bind(r.group)
+                .push_bind(&r.body);
+        });
+        qb.push(" RETURNING seq");
+        let seqs: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+        if let Some(min) = seqs.iter().min() {
+            first = Some(first.map_or(*min, |f| f.min(*min)));
+        }
+    }
+    // One writer at a time: every event from `first` on is this transaction's.
+    if let Some(first) = first {
+        sqlx::query(
+            "INSERT INTO event_deliveries (destination, seq, next_at) \
+             SELECT d.name, e.seq, e.at FROM event_destinations d, events e \
+             WHERE d.enabled = 1 AND e.seq >= $1",
+        )
+        .bind(first)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// [`append_sqlite`] for PostgreSQL: two statements whatever the number of events.
+pub(crate) async fn append_postgres(
+    conn: &mut sqlx::PgConnection,
+    events: &[rampart_events::Event],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = rows(events);
+    let seqs: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO events (id, at, kind, severity, agent_id, grp, body) \
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+         RETURNING seq",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.severity).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.agent).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.group).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.body.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO event_deliveries (destination, seq, next_at) \
+         SELECT d.name, e.seq, e.at FROM event_destinations d, events e \
+         WHERE d.enabled = 1 AND e.seq = ANY($1)",
+    )
+    .bind(&seqs)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+macro_rules! destination_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<Destination, StoreError>(Destination {
+            def: NewDestination {
+                name: r.try_get("name")?,
+                kind: r.try_get("kind")?,
+                config: r.try_get("config")?,
+                filter: r.try_get("filter")?,
+                enabled: r.try_get::<i64, _>("enabled")? != 0,
+                max_attempts: u32::try_from(r.try_get::<i64, _>("max_attempts")?).unwrap_or(1),
+            },
+            created_at: from_millis(r.try_get("created_at")?),
+            updated_at: from_millis(r.try_get("updated_at")?),
+            delivered: count(r.try_get("delivered")?),
+            failed: count(r.try_get("failed")?),
+            last_success: r
+                .try_get::<Option<i64>, _>("last_success")?
+                .map(from_millis),
+            last_failure: r
+                .try_get::<Option<i64>, _>("last_failure")?
+                .map(from_millis),
+            last_error: r.try_get("last_error")?,
+            consecutive_failures: count(r.try_get("consecutive_failures")?),
+        })
+    }};
+}
+
+const DESTINATION_COLUMNS: &str = "name, kind, config, filter, enabled, max_attempts, created_at, \
+     updated_at, delivered, failed, last_success, last_failure, last_error, consecutive_failures";
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl Store {
+    /// Defines a destination or replaces its definition (its health and queue stay). Events
+    /// are queued for it from now on; earlier ones are not.
+    pub async fn put_destination(
+        &self,
+        d: &NewDestination,
+        now: OffsetDateTime,
+    ) -> Result<Destination, StoreError> {
+        const SQL: &str = "INSERT INTO event_destinations \
+             (name, kind, config, filter, enabled, max_attempts, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (name) DO UPDATE SET \
+             kind = excluded.kind, config = excluded.config, filter = excluded.filter, \
+             enabled = excluded.enabled, max_attempts = excluded.max_attempts, \
+             updated_at = excluded.updated_at";
+        on_pool!(&self.db, p => {
+            sqlx::query(SQL)
+                .bind(&d.name)
+                .bind(&d.kind)
+                .bind(&d.config)
+                .bind(&d.filter)
+                .bind(i64::from(d.enabled))
+                .bind(i64::from(d.max_attempts.max(1)))
+                .bind(millis(now))
+                .execute(p)
+                .await?;
+        });
+        self.destination(&d.name)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("event_destinations", "row vanished after upsert"))
+    }
+
+    /// One destination.
+    pub async fn destination(&self, name: &str) -> Result<Option<Destination>, StoreError> {
+        let sql = format!("SELECT {DESTINATION_COLUMNS} FROM event_destinations WHERE name = $1");
+        let d = on_pool!(&self.db, p => {
+            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(p).await? {
+                Some(r) => Some(destination_from_row!(&r)?),
+                None => None,
+            }
+        });
+        Ok(d)
+    }
+
+    /// Every destination, by name.
+    pub async fn destinations(&self) -> Result<Vec<Destination>, StoreError> {
+        let sql = format!("SELECT {DESTINATION_COLUMNS} FROM event_destinations ORDER BY name");
+        let all = on_pool!(&self.db, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?;
+            rows.iter().map(|r| destination_from_row!(r)).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(all)
+    }
+
+    /// Removes a destination and its queue, dead letters included. False when unknown.
+    pub async fn delete_destination(&self, name: &str) -> Result<bool, StoreError> {
+        let n = on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM event_deliveries WHERE destination = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM event_destinations WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n > 0)
+    }
+
+    /// Each destination's queue, by name.
+    pub async fn backlogs(&self) -> Result<Vec<(String, Backlog)>, StoreError> {
+        const SQL: &str = "SELECT d.destination, \
+             CAST(SUM(CASE WHEN d.dead = 0 THEN 1 ELSE 0 END) AS BIGINT) AS pending, \
+             CAST(SUM(d.dead) AS BIGINT) AS dead, \
+             MIN(CASE WHEN d.dead = 0 THEN e.at END) AS oldest \
+             FROM event_deliveries d JOIN events e ON e.seq = d.seq \
+             GROUP BY d.destination ORDER BY d.destination";
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).fetch_all(p).await?;
+            rows.iter().map(|r| {
+                Ok::<_, StoreError>((
+                    r.try_get::<String, _>("destination")?,
+                    Backlog {
+                        pending: count(r.try_get("pending")?),
+                        dead: count(r.try_get("dead")?),
+                        oldest: r.try_get::<Option<i64>, _>("oldest")?.map(from_millis),
+                    },
+                ))
+            }).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Claims up to `limit` due deliveries of a destination, oldest first, for `lease`: nobody
+    /// else claims them until it ends (a dispatcher that dies leaves them to the next claim
+    /// after it). On PostgreSQL rows another transaction is claiming are skipped, not waited
+    /// for.
+    pub async fn claim_deliveries(
+        &self,
+        destination: &str,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let (now, until) = (millis(now), millis(now + lease));
+        let claimed: Vec<(i64, i64, String)> = match &self.db {
+            crate::Db::Postgres(p) => {
+                const SQL: &str = "WITH c AS ( \
+                     SELECT destination, seq FROM event_deliveries \
+                     WHERE destination = $1 AND dead = 0 AND next_at <= $2 AND lease_until <= $2 \
+                     ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
+                     u AS (UPDATE event_deliveries d SET lease_until = $3 FROM c \
+                     WHERE d.destination = c.destination AND d.seq = c.seq RETURNING d.seq, d.attempts) \
+                     SELECT u.seq, u.attempts, e.body FROM u JOIN events e ON e.seq = u.seq ORDER BY u.seq";
+                let rows = sqlx::query(SQL)
+                    .bind(destination)
+                    .bind(now)
+                    .bind(until)
+                    .bind(i64::from(limit))
+                    .fetch_all(p)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok::<_, StoreError>((
+                            r.try_get("seq")?,
+                            r.try_get("attempts")?,
+                            r.try_get("body")?,
+                        ))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            crate::Db::Sqlite(p) => {
+                const CLAIM: &str = "UPDATE event_deliveries SET lease_until = $3 \
+                     WHERE destination = $1 AND seq IN ( \
+                     SELECT seq FROM event_deliveries \
+                     WHERE destination = $1 AND dead = 0 AND next_at <= $2 AND lease_until <= $2 \
+                     ORDER BY seq LIMIT $4) RETURNING seq, attempts";
+                let _turn = self.write_turn().await;
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = sqlx::query(CLAIM)
+                    .bind(destination)
+                    .bind(now)
+                    .bind(until)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let seq: i64 = r.try_get("seq")?;
+                    let body: String = sqlx::query_scalar("SELECT body FROM events WHERE seq = $1")
+                        .bind(seq)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    out.push((seq, r.try_get("attempts")?, body));
+                }
+                tx.commit().await?;
+                out.sort_by_key(|c| c.0);
+                out
+            }
+        };
+        Ok(claimed
+            .into_iter()
+            .map(|(seq, attempts, body)| Claimed {
+                seq,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                body,
+            })
+            .collect())
+    }
+
+    /// Settles claimed deliveries: the delivered ones leave the queue; each failed one waits
+    /// until its `retry_at`, or becomes a dead letter when it used the destination's last
+    /// attempt. The destination's health follows.
+    pub async fn settle_deliveries(
+        &self,
+        destination: &str,
+        delivered: &[i64],
+        failed: &[Failed],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if delivered.is_empty() && failed.is_empty() {
+            return Ok(());
+        }
+        let now = millis(now);
+        const DELIVERED: &str = "DELETE FROM event_deliveries WHERE destination = $1 AND seq = $2";
+        const FAILED: &str = "UPDATE event_deliveries SET attempts = attempts + 1, next_at = $3, \
+             lease_until = 0, last_error = $4, \
+             dead = CASE WHEN attempts + 1 >= (SELECT max_attempts FROM event_destinations WHERE name = $1) \
+                    THEN 1 ELSE 0 END \
+             WHERE destination = $1 AND seq = $2";
+        const OK: &str = "UPDATE event_destinations SET delivered = delivered + $2, \
+             last_success = $3, last_error = NULL, consecutive_failures = 0 WHERE name = $1";
+        const BAD: &str = "UPDATE event_destinations SET failed = failed + $2, last_failure = $3, \
+             last_error = $4, consecutive_failures = consecutive_failures + $2 WHERE name = $1";
+        let _turn = self.write_turn().await;
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            for seq in delivered {
+                sqlx::query(DELIVERED).bind(destination).bind(seq).execute(&mut *tx).await?;
+            }
+            for f in failed {
+                sqlx::query(FAILED)
+                    .bind(destination)
+                    .bind(f.seq)
+                    .bind(millis(f.retry_at))
+                    .bind(&f.error)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if !delivered.is_empty() {
+                sqlx::query(OK)
+                    .bind(destination)
+                    .bind(i64::try_from(delivered.len()).unwrap_or(i64::MAX))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(last) = failed.last() {
+                sqlx::query(BAD)
+                    .bind(destination)
+                    .bind(i64::try_from(failed.len()).unwrap_or(i64::MAX))
+                    .bind(now)
+                    .bind(&last.error)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A destination's dead letters, oldest first.
+    pub async fn dead_letters(
+        &self,
+        destination: &str,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        const SQL: &str = "SELECT d.seq, d.attempts, d.last_error, e.body \
+             FROM event_deliveries d JOIN events e ON e.seq = d.seq \
+             WHERE d.destination = $1 AND d.dead = 1 ORDER BY d.seq LIMIT $2";
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).bind(destination).bind(i64::from(limit)).fetch_all(p).await?;
+            rows.iter().map(|r| Ok::<_, StoreError>(DeadLetter {
+                seq: r.try_get("seq")?,
+                attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                last_error: r.try_get("last_error")?,
+                body: r.try_get("body")?,
+            })).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Puts a destination's dead letters back in its queue with fresh attempts (`retry`), or
+    /// drops them; all of them, or those listed. How many.
+    pub async fn resolve_dead_letters(
+        &self,
+        destination: &str,
+        only: Option<&[i64]>,
+        retry: bool,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let head = if retry {
+            "UPDATE event_deliveries SET dead = 0, attempts = 0, lease_until = 0, next_at = "
+        } else {
+            "DELETE FROM event_deliveries WHERE 1 = "
+        };
+        let n = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(head);
+            if retry {
+                qb.push_bind(millis(now)).push(" WHERE 1 = 1");
+            } else {
+                qb.push("1");
+            }
+            qb.push(" AND dead = 1 AND destination = ").push_bind(destination.to_owned());
+            if let Some(seqs) = only {
+                if seqs.is_empty() {
+                    qb.push(" AND 1 = 0");
+                } else {
+                    qb.push(" AND seq IN (");
+                    let mut list = qb.separated(", ");
+                    for s in seqs {
+                        list.push_bind(*s);
+                    }
+                    qb.push(")");
+                }
+            }
+            qb.build().execute(p).await?.rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Events after `after`, oldest first, at most `limit`: what a live reader resuming from
+    /// the last event it saw is sent.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        const SQL: &str =
+            "SELECT seq, kind, grp, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let rows = on_pool!(&self.db, p => {
+            let rows = sqlx::query(SQL).bind(after).bind(i64::from(limit)).fetch_all(p).await?;
+            rows.iter().map(|r| Ok::<_, StoreError>(StoredEvent {
+                seq: r.try_get("seq")?,
+                kind: r.try_get("kind")?,
+                group: r.try_get("grp")?,
+                body: r.try_get("body")?,
+            })).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Deletes events older than `before` that no destination still has queued (dead letters
+    /// keep theirs). How many.
+    pub async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM events WHERE at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.seq = events.seq)";
+        let _turn = self.write_turn().await;
+        let n = on_pool!(&self.db, p => sqlx::query(SQL).bind(millis(before)).execute(p).await?.rows_affected());
+        Ok(n)
+    }
+
+    /// Appends events on their own (the offline sweep's): one transaction.
+    pub async fn append_events(&self, events: &[rampart_events::Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.write_turn().await;
+        match &self.db {
+            crate::Db::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                append_sqlite(&mut tx, events).await?;
+                tx.commit().await?;
+            }
+            crate::Db::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                append_postgres(&mut tx, events).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A new event id: UUIDv7, so ids sort by creation time.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// What the transactions that make events true need from their connection, on either backend.
+pub(crate) trait Outbox {
+    /// Appends events, queued for every enabled destination.
+    async fn append_events(&mut self, events: &[rampart_events::Event]) -> Result<(), StoreError>;
+    /// The agent an event concerns, as stored now (`None` when unknown).
+    async fn agent_ref(&mut self, id: &str)
+    -> Result<Option<rampart_events::AgentRef>, StoreError>;
+}
+
+const AGENT_REF: &str = "SELECT hostname, grp FROM agents WHERE id = $1";
+
+impl Outbox for sqlx::SqliteConnection {
+    async fn append_events(&mut self, events: &[rampart_events::Event]) -> Result<(), StoreError> {
+        append_sqlite(self, events).await
+    }
+
+    async fn agent_ref(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<rampart_events::AgentRef>, StoreError> {
+        let row = sqlx::query(AGENT_REF)
+            .bind(id)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.map(|r| {
+            Ok(rampart_events::AgentRef {
+                id: id.to_owned(),
+                hostname: r.try_get("hostname")?,
+                group: r.try_get("grp")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+impl Outbox for sqlx::PgConnection {
+    async fn append_events(&mut self, events: &[rampart_events::Event]) -> Result<(), StoreError> {
+        append_postgres(self, events).await
+    }
+
+    async fn agent_ref(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<rampart_events::AgentRef>, StoreError> {
+        let row = sqlx::query(AGENT_REF)
+            .bind(id)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.map(|r| {
+            Ok(rampart_events::AgentRef {
+                id: id.to_owned(),
+                hostname: r.try_get("hostname")?,
+                group: r.try_get("grp")?,
+            })
+        })
+        .transpose()
+    }
+}
