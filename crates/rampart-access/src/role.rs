@@ -68,11 +68,14 @@ pub enum Permission {
     WaiversDecide,
     /// Scrape the server's Prometheus metrics (fleet-wide counts and scores).
     MetricsRead,
+    /// Define, change and remove event destinations (SIEMs, webhooks); read and resolve their
+    /// dead letters.
+    EventsManage,
 }
 
 impl Permission {
     /// Every permission, in a fixed order (documentation, tests).
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::SelfService,
         Permission::AgentsRead,
         Permission::AgentsManage,
@@ -90,6 +93,7 @@ impl Permission {
         Permission::WaiversRequest,
         Permission::WaiversDecide,
         Permission::MetricsRead,
+        Permission::EventsManage,
     ];
 
     /// The name used in the API, the OpenAPI document and error messages.
@@ -112,6 +116,7 @@ impl Permission {
             Permission::WaiversRequest => "waivers_request",
             Permission::WaiversDecide => "waivers_decide",
             Permission::MetricsRead => "metrics_read",
+            Permission::EventsManage => "events_manage",
         }
     }
 

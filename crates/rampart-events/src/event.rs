@@ -231,6 +231,11 @@ impl Body {
     ];
 }
 
+/// The JSON Schema of the event document (`rampart schema event`).
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Event)).unwrap_or(serde_json::Value::Null)
+}
+
 impl Event {
     /// The event's JSON text, as every JSON destination receives it.
     pub fn to_json(&self) -> String {

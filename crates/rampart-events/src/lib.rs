@@ -14,4 +14,5 @@ pub mod wire;
 
 pub use event::{
     AgentOffline, AgentRef, Body, CheckChanged, Event, FromAudit, IntelHit, RunStored, SCHEMA,
+    schema,
 };

@@ -414,6 +414,15 @@ mod tests {
     }
 
     #[test]
+    fn the_json_schema_names_every_kind() {
+        let text = crate::event::schema().to_string();
+        for kind in Body::KINDS {
+            assert!(text.contains(&format!("\"{kind}\"")), "{kind} missing");
+        }
+        assert!(text.contains("\"schema\"") && text.contains("\"seq\""));
+    }
+
+    #[test]
     fn the_json_names_schema_kind_and_data_and_reads_back() {
         let e = run_stored(
             "0190-x".into(),

@@ -92,6 +92,12 @@ pub const FEED_URL_PATTERN: &str = concat!(
     "([/?#](%[0-9A-Fa-f]{2}|[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=-])*)?$",
 );
 
+/// Whether `u` has the shape [`FEED_URL_PATTERN`] allows: what the server also asks of a
+/// webhook's URL, so that one rule (and one schema pattern) covers every URL an admin gives.
+pub fn is_plain_http_url(u: &str) -> bool {
+    feed_url_regex().is_match(u)
+}
+
 fn feed_url_regex() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {

@@ -2,7 +2,7 @@
 //! coming dashboard) send and read back. One definition each, so a client cannot drift from
 //! the server, and the OpenAPI document states exactly these (their JSON Schemas).
 
-use rampart_core::Status;
+use rampart_core::{Severity, Status};
 use rampart_intel::IocKind;
 use rampart_intel::lookup::MatchSummary;
 use rampart_store::{
@@ -761,4 +761,195 @@ pub struct WaiverDecision {
     #[serde(default)]
     #[schemars(length(max = 2000))]
     pub note: Option<String>,
+}
+
+// ---- Event destinations (docs/events.md) ----
+
+/// What a destination is and how to reach it. Stored as the destination's config (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Sink {
+    /// An HTTPS (or HTTP) endpoint receiving one event per POST, signed with HMAC-SHA256.
+    Webhook {
+        /// Where to POST: http:// or https://, a host name or IPv4 address, an optional port
+        /// and path; no credentials (the signature authenticates Rampart).
+        #[schemars(length(min = 1, max = 2048), regex(pattern = rampart_intel::feeds::FEED_URL_PATTERN))]
+        url: String,
+        /// Seconds to wait for an answer (1–60, default 10).
+        #[serde(default = "default_timeout")]
+        #[schemars(range(min = 1, max = 60))]
+        timeout_secs: u32,
+        /// Which signing secret: raised by a rotation.
+        #[serde(default)]
+        secret_generation: u32,
+    },
+}
+
+fn default_timeout() -> u32 {
+    10
+}
+
+impl Sink {
+    /// The kind's name, as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Sink::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+/// Which events a destination takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    /// Only these kinds (`run.stored`, `check.changed`, `audit`, …); all when empty.
+    #[serde(default)]
+    #[schemars(length(max = 16), extend("items" = {"enum": ["run.stored", "check.changed", "agent.enrolled", "agent.revoked", "agent.offline", "waiver.changed", "attestation.issued", "intel.hit", "audit"]}))]
+    pub kinds: Vec<String>,
+    /// Only events at least this severe (default: all).
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
+    /// Only events about agents of these groups (events about no agent always pass); all when
+    /// empty.
+    #[serde(default)]
+    #[schemars(length(max = 256), inner(regex(pattern = rampart_core::names::NAME_PATTERN)))]
+    pub groups: Vec<String>,
+}
+
+impl EventFilter {
+    /// Whether the destination takes `e`.
+    pub fn takes(&self, e: &rampart_events::Event) -> bool {
+        let kind = e.body.kind();
+        (self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind))
+            && self
+                .min_severity
+                .is_none_or(|min| crate::events::rank(e.severity) >= crate::events::rank(min))
+            && (self.groups.is_empty()
+                || e.agent
+                    .as_ref()
+                    .is_none_or(|a| self.groups.contains(&a.group)))
+    }
+
+    /// Checks what an operator wrote.
+    pub fn check(&self) -> Result<(), String> {
+        for k in &self.kinds {
+            if !rampart_events::Body::KINDS.contains(&k.as_str()) {
+                return Err(format!(
+                    "filter.kinds: unknown kind {k:?} (one of {})",
+                    rampart_events::Body::KINDS.join(", ")
+                ));
+            }
+        }
+        for g in &self.groups {
+            rampart_core::names::check_name("filter.groups", g)?;
+        }
+        Ok(())
+    }
+}
+
+/// `PUT /api/v1/event-destinations/{name}`: define a destination or change it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationRequest {
+    /// Where and how events are sent.
+    pub sink: Sink,
+    /// Which events it takes (default: all).
+    #[serde(default)]
+    pub filter: EventFilter,
+    /// Whether events are queued for it (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Attempts before a delivery becomes a dead letter (1–100, default 10: about 17 minutes
+    /// of backoff).
+    #[serde(default = "default_attempts")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_attempts: u32,
+    /// Give a webhook a new signing secret (the old one stops at once).
+    #[serde(default)]
+    pub rotate_secret: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_attempts() -> u32 {
+    10
+}
+
+/// A destination with its health and queue.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DestinationView {
+    /// Its name.
+    pub name: String,
+    /// Where and how events are sent.
+    pub sink: Sink,
+    /// Which events it takes.
+    pub filter: EventFilter,
+    /// Whether events are queued for it.
+    pub enabled: bool,
+    /// Attempts before a dead letter.
+    pub max_attempts: u32,
+    /// When it was defined and last changed (RFC 3339).
+    pub created_at: String,
+    /// See `created_at`.
+    pub updated_at: String,
+    /// Deliveries acknowledged (or not taken by the filter), and failed attempts, ever.
+    pub delivered: u64,
+    /// See `delivered`.
+    pub failed: u64,
+    /// The last acknowledgement and failure.
+    pub last_success: Option<String>,
+    /// See `last_success`.
+    pub last_failure: Option<String>,
+    /// Why the last attempt failed (cleared by a success).
+    pub last_error: Option<String>,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u64,
+    /// Deliveries waiting, and dead letters.
+    pub pending: u64,
+    /// See `pending`.
+    pub dead_letters: u64,
+    /// When the oldest waiting event happened.
+    pub oldest_pending: Option<String>,
+}
+
+/// What a `PUT` of a destination answers.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DestinationSaved {
+    /// The destination as stored.
+    pub destination: DestinationView,
+    /// A webhook's signing secret, shown when the destination is created or its secret
+    /// rotated (the server derives it again when it signs; it is stored nowhere).
+    pub secret: Option<String>,
+}
+
+/// A delivery out of attempts.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DeadLetterView {
+    /// The event's position.
+    pub seq: i64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// The event.
+    pub event: rampart_events::Event,
+}
+
+/// Which dead letters to retry or drop.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterSelection {
+    /// Their positions; every dead letter of the destination when absent.
+    #[serde(default)]
+    #[schemars(length(max = 10000))]
+    pub seqs: Option<Vec<i64>>,
+}
+
+/// How many dead letters were retried or dropped.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DeadLettersResolved {
+    /// How many.
+    pub count: u64,
 }

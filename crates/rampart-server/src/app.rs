@@ -50,6 +50,11 @@ pub(crate) struct App {
     pub live: crate::live::Live,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// Wakes this replica's event dispatcher when it wrote events.
+    pub events_wake: tokio::sync::Notify,
+    /// The client webhooks are sent with: no redirects (a destination is the URL an admin
+    /// gave, not wherever it points), no cookies.
+    pub events_http: reqwest::Client,
     /// SHA-256 of policy versions already looked up (versions never change).
     policy_digests: Mutex<std::collections::HashMap<(String, i64), String>>,
     /// Per policy version, what each check states (versions never change).
@@ -113,6 +118,12 @@ impl App {
             attest: crate::attest::Attestor::new(),
             live: crate::live::Live::new(),
             metrics: crate::metrics::Metrics::new(store_backend),
+            events_wake: tokio::sync::Notify::new(),
+            events_http: reqwest::Client::builder()
+                .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
             policy_digests: Mutex::new(std::collections::HashMap::new()),
             policy_checks: Mutex::new(std::collections::HashMap::new()),
         }
@@ -282,6 +293,12 @@ pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool
                     Ok(0) => {}
                     Ok(n) => tracing::info!(runs = n, retention_days = app.config.retention_days, "pruned old runs"),
                     Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+                }
+                let before = OffsetDateTime::now_utc() - time::Duration::days(i64::from(app.config.event_retention_days));
+                match app.store.prune_events(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, event_retention_days = app.config.event_retention_days, "pruned old events"),
+                    Err(e) => tracing::warn!(error = %e, "event pruning failed"),
                 }
             }
         }

@@ -278,6 +278,7 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             .await
         {
             Ok(first) => {
+                app.events_wake.notify_one();
                 let size = first + events.len() as u64;
                 let anchored = batch.iter().any(|p| p.anchor);
                 let mut waiting = Vec::new();
@@ -396,6 +397,10 @@ fn settings(config: &ServerConfig) -> BTreeMap<String, String> {
         config.offline_after_missed.to_string(),
     );
     put("retention_days", config.retention_days.to_string());
+    put(
+        "event_retention_days",
+        config.event_retention_days.to_string(),
+    );
     put("max_body_bytes", config.max_body_bytes.to_string());
     put("max_auth_failures", config.max_auth_failures.to_string());
     put("rate_limits", format!("{:?}", config.rate_limits));

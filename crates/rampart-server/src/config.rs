@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub offline_after_missed: u32,
     /// Runs older than this are deleted.
     pub retention_days: u32,
+    /// Events no destination still has queued are deleted this many days after they happened
+    /// (live readers resume within this window; dead letters keep theirs).
+    pub event_retention_days: u32,
     /// How often revocations made elsewhere (another replica) are picked up.
     pub revocation_refresh: Duration,
     /// TLS handshake timeout.
@@ -82,6 +85,7 @@ impl ServerConfig {
             heartbeat: Duration::from_secs(60),
             offline_after_missed: 3,
             retention_days: 400,
+            event_retention_days: 7,
             revocation_refresh: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),

@@ -96,6 +96,7 @@ async fn commit(app: &App, batch: Vec<IngestJob>) {
     match app.store.ingest_runs(&runs).await {
         Ok(outcomes) => {
             app.metrics.runs(&runs, &outcomes);
+            app.events_wake.notify_one();
             let stored: Vec<RunNotice> = runs
                 .iter()
                 .zip(&outcomes)

@@ -21,6 +21,7 @@ mod bootstrap;
 mod config;
 mod enrolment;
 mod error;
+mod events;
 mod ingest;
 mod intel;
 mod live;
@@ -116,6 +117,7 @@ impl RunningServer {
         tasks.spawn(attest::issuer(app.clone(), rx.clone()));
         tasks.spawn(waivers::expiry(app.clone(), rx.clone()));
         tasks.spawn(live::relay(app.clone(), rx.clone()));
+        tasks.spawn(events::dispatcher(app.clone(), rx.clone()));
         tasks.spawn(audit::writer(app.clone(), rx));
         if let Err(e) = audit::record_start(&app).await {
             tracing::error!(error = ?e, "could not record the server start in the audit log");

@@ -107,6 +107,17 @@ struct FeedOutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationOutcomeLabels {
+    destination: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    destination: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
 }
@@ -136,6 +147,7 @@ pub(crate) struct Metrics {
     intel_syncs: Family<FeedOutcomeLabels, Counter>,
     intel_indicators: Family<FeedLabels, Counter>,
     intel_rejected: Family<FeedLabels, Counter>,
+    events_sent: Family<DestinationOutcomeLabels, Counter>,
     fleet: Fleet,
 }
 
@@ -159,6 +171,10 @@ struct Fleet {
     ca_expiry: Family<CertificateLabels, Gauge>,
     omitted: Family<KindLabels, Gauge>,
     collect_seconds: FloatGauge,
+    events_pending: Family<DestinationLabels, Gauge>,
+    events_dead: Family<DestinationLabels, Gauge>,
+    events_oldest: Family<DestinationLabels, Gauge>,
+    destination_up: Family<DestinationLabels, Gauge>,
 }
 
 fn http_histogram() -> Histogram {
@@ -254,6 +270,12 @@ impl Metrics {
                 },
             }),
         );
+        let events_sent = Family::default();
+        registry.register(
+            "events_sent",
+            "Event deliveries this replica attempted, by destination and outcome: delivered (acknowledged, or not taken by its filter), failed (to be retried, or a dead letter)",
+            events_sent.clone(),
+        );
         // Series that alerts and dashboards compute rates of exist from the start, at zero:
         // `increase` over a series that appears with its first error would miss that error.
         for outcome in ["stored", "duplicate", "failed"] {
@@ -275,6 +297,7 @@ impl Metrics {
             intel_syncs,
             intel_indicators,
             intel_rejected,
+            events_sent,
             fleet,
         }
     }
@@ -361,6 +384,18 @@ impl Metrics {
             .inc();
     }
 
+    /// Deliveries to a destination settled.
+    pub(crate) fn events_sent(&self, destination: &str, delivered: u64, failed: u64) {
+        for (outcome, n) in [("delivered", delivered), ("failed", failed)] {
+            self.events_sent
+                .get_or_create(&DestinationOutcomeLabels {
+                    destination: destination.to_owned(),
+                    outcome,
+                })
+                .inc_by(n);
+        }
+    }
+
     /// A feed fetched.
     pub(crate) fn feed_synced(&self, feed: &str, outcome: &SyncOutcome) {
         match outcome {
@@ -420,6 +455,10 @@ impl Fleet {
             ca_expiry: Family::default(),
             omitted: Family::default(),
             collect_seconds: FloatGauge::default(),
+            events_pending: Family::default(),
+            events_dead: Family::default(),
+            events_oldest: Family::default(),
+            destination_up: Family::default(),
         };
         registry.register(
             "agents",
@@ -510,6 +549,27 @@ impl Fleet {
             "metrics_series_folded",
             "Groups or policies beyond the bounds whose series were summed into _other (kind: group, policy)",
             f.omitted.clone(),
+        );
+        registry.register(
+            "events_pending",
+            "Events queued for a destination and not yet delivered (due or backing off)",
+            f.events_pending.clone(),
+        );
+        registry.register(
+            "events_dead_letters",
+            "A destination's dead letters: deliveries out of attempts, waiting for an operator",
+            f.events_dead.clone(),
+        );
+        registry.register_with_unit(
+            "events_oldest_pending_timestamp",
+            "When the oldest event still queued for a destination happened, Unix time; 0 when none",
+            Unit::Seconds,
+            f.events_oldest.clone(),
+        );
+        registry.register(
+            "event_destination_up",
+            "1 when a destination's last attempt succeeded (or none was made), 0 when it failed",
+            f.destination_up.clone(),
         );
         registry.register_with_unit(
             "metrics_collection_duration",
@@ -678,6 +738,29 @@ pub(crate) async fn scrape(app: &App, openmetrics: bool) -> Result<String, Scrap
         f.feed_failures.get_or_create(&labels).set(feed.failures);
     }
     f.audit_entries.set(gauge(audit));
+    let destinations = app.store.destinations().await?;
+    let backlogs: BTreeMap<String, rampart_store::Backlog> =
+        app.store.backlogs().await?.into_iter().collect();
+    f.events_pending.clear();
+    f.events_dead.clear();
+    f.events_oldest.clear();
+    f.destination_up.clear();
+    for d in &destinations {
+        let labels = DestinationLabels {
+            destination: d.def.name.clone(),
+        };
+        let b = backlogs.get(&d.def.name).copied().unwrap_or_default();
+        f.events_pending
+            .get_or_create(&labels)
+            .set(gauge(b.pending));
+        f.events_dead.get_or_create(&labels).set(gauge(b.dead));
+        f.events_oldest
+            .get_or_create(&labels)
+            .set(b.oldest.map_or(0, |t| t.unix_timestamp()));
+        f.destination_up
+            .get_or_create(&labels)
+            .set(i64::from(d.last_error.is_none()));
+    }
     let ca = app.ca();
     f.ca_expiry.clear();
     for (certificate, at) in [

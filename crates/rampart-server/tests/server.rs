@@ -8,6 +8,7 @@ mod server {
     mod attest;
     mod audit;
     mod enrolment;
+    mod events;
     mod fleet;
     pub mod harness;
     mod intel;

@@ -650,6 +650,10 @@ pub struct ServerArgs {
     /// Keep runs this many days.
     #[arg(long, default_value_t = 400)]
     pub retention_days: u32,
+    /// Keep events this many days once no destination has them queued (live readers resume
+    /// within it; dead letters keep theirs).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_retention_days: u32,
     /// Failed authentications allowed per client address and minute; more are refused with
     /// 429 until the minute ends (raise it when many admins share one address).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
@@ -1261,6 +1265,8 @@ pub enum SchemaOf {
     Report,
     /// The native policy format (same as `rampart policy schema`).
     Policy,
+    /// The event every destination receives (`rampart.event.v1`, docs/events.md).
+    Event,
 }
 
 /// Report formats.

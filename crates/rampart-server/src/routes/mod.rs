@@ -10,6 +10,7 @@ mod auth;
 pub(crate) mod auth_limit;
 mod authorize;
 mod body;
+mod events;
 mod headers;
 mod history;
 mod intel;
@@ -325,6 +326,18 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             query: audit::InclusionQuery, req: Body::None, reply: Json(schema::<crate::api::AuditInclusionProof>), || get(audit::inclusion)),
         ep!(GET "/api/v1/audit/proof/consistency", Api, user(AuditRead, AllGroups), "RFC 9162 consistency proof between two tree sizes (to: default the latest checkpoint's)",
             query: audit::ConsistencyQuery, req: Body::None, reply: Json(schema::<crate::api::AuditConsistencyProof>), || get(audit::consistency)),
+        ep!(GET "/api/v1/event-destinations", Api, user(EventsManage, Fleet), "Event destinations (SIEMs, webhooks) with their health and queue",
+            req: Body::None, reply: Json(schema::<Vec<crate::api::DestinationView>>), || get(events::list)),
+        ep!(PUT "/api/v1/event-destinations/{destination}", Api, user(EventsManage, Fleet), "Define or change an event destination: its sink, filter, attempts; a webhook's signing secret is shown when it is created or rotated. Events are queued for it from then on",
+            req: JsonBody(schema::<crate::api::DestinationRequest>), reply: Upserted(schema::<crate::api::DestinationSaved>), || put(events::put)),
+        ep!(DELETE "/api/v1/event-destinations/{destination}", Api, user(EventsManage, Fleet), "Remove an event destination and its queue, dead letters included",
+            req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(events::delete)),
+        ep!(GET "/api/v1/event-destinations/{destination}/dead-letters", Api, user(EventsManage, Fleet), "A destination's dead letters (deliveries out of attempts), oldest first",
+            query: events::DeadLettersQuery, req: Body::None, reply: Json(schema::<Vec<crate::api::DeadLetterView>>), || get(events::dead_letters)),
+        ep!(POST "/api/v1/event-destinations/{destination}/dead-letters/retry", Api, user(EventsManage, Fleet), "Queue dead letters again with fresh attempts (all, or those listed)",
+            req: JsonBody(schema::<crate::api::DeadLetterSelection>), reply: Json(schema::<crate::api::DeadLettersResolved>), || post(events::retry)),
+        ep!(POST "/api/v1/event-destinations/{destination}/dead-letters/drop", Api, user(EventsManage, Fleet), "Drop dead letters (all, or those listed)",
+            req: JsonBody(schema::<crate::api::DeadLetterSelection>), reply: Json(schema::<crate::api::DeadLettersResolved>), || post(events::drop_letters)),
         ep!(GET "/metrics", Api, user(MetricsRead, AllGroups), "Prometheus metrics: OpenMetrics when accepted, else the text format 0.0.4 (agents by group and state, scores per policy and group, ingestion, scan durations, heartbeats, HTTP requests by route and status, threat intel, audit-log size, certificate expiry; docs/metrics.md)",
             req: Body::None, reply: Document(&["application/openmetrics-text", "text/plain"]), || get(metrics::metrics)),
         ep!(GET "/taxii2/", Api, user(IntelRead, Fleet), "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",

@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let schema = match of {
                 crate::cli::SchemaOf::Report => rampart_core::report::report_schema(),
                 crate::cli::SchemaOf::Policy => rampart_policy::native::schema(),
+                crate::cli::SchemaOf::Event => rampart_events::schema(),
             };
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::from(crate::exit::OK))

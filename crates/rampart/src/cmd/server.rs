@@ -52,6 +52,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     config.heartbeat = Duration::from_secs(args.heartbeat_secs.max(1));
     config.offline_after_missed = args.offline_after_missed;
     config.retention_days = args.retention_days;
+    config.event_retention_days = args.event_retention_days;
     config.max_auth_failures = args.max_auth_failures;
     config.rate_limits = rampart_server::RateLimits {
         login_per_minute: args.rate_login,

@@ -1068,3 +1068,148 @@ fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
         .expect("the admin's request was logged");
     assert_ne!(ok["span"]["id"], id);
 }
+
+/// A webhook receiver on loopback for the server process: minimal HTTP/1.1 (keep-alive,
+/// Content-Length bodies) that answers 503 while `refuse` is set and 204 otherwise, recording
+/// what it accepted. Its URL.
+fn webhook_receiver(
+    got: Arc<Mutex<Vec<String>>>,
+    refuse: Arc<std::sync::atomic::AtomicBool>,
+) -> String {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let (got, refuse) = (got.clone(), refuse.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut writer = conn;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let status = if refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                        "503 Service Unavailable"
+                    } else {
+                        got.lock().unwrap().push(String::from_utf8(body).unwrap());
+                        "204 No Content"
+                    };
+                    let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}/hook")
+}
+
+/// Events queued while their webhook is down survive `kill -9` of the server: after a restart
+/// every one arrives, each once.
+#[test]
+fn kill_9_loses_no_queued_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (api, agent_port) = (free_port(), free_port());
+    let mut server = ServerProc::start_db(&data, api, agent_port, None, true, &[]);
+    let token = server.admin_token.clone().unwrap();
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let url = webhook_receiver(got.clone(), refuse.clone());
+    let o = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "-X", "PUT", "--cacert"])
+        .arg(data.join("root-ca.pem"))
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", "content-type: application/json"])
+        .args([
+            "-d",
+            &format!(r#"{{"sink": {{"kind": "webhook", "url": "{url}"}}, "max_attempts": 100}}"#),
+        ])
+        .arg(format!("{}/api/v1/event-destinations/siem", server.url()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    for g in ["g1", "g2", "g3", "g4", "g5"] {
+        let o = server.cli(&token, &["token", "create", "--group", g]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    // SIGKILL: no shutdown, nothing flushed.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    let server2 = ServerProc::start_db(&data, api, agent_port, None, false, &[]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let groups = loop {
+        let groups: Vec<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap())
+            .filter(|e| e["data"]["action"] == "enrolment_token.create")
+            .map(|e| e["data"]["detail"]["group"].as_str().unwrap().to_owned())
+            .collect();
+        if groups.len() >= 5 {
+            break groups;
+        }
+        assert!(Instant::now() < deadline, "only {groups:?} arrived");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut sorted = groups.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["g1", "g2", "g3", "g4", "g5"],
+        "each once: {groups:?}"
+    );
+    let ids: std::collections::BTreeSet<String> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<serde_json::Value>(b).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), got.lock().unwrap().len(), "no event twice");
+    drop(server2);
+}
+
+/// `rampart schema event` prints the JSON Schema of the event document (docs/events.md).
+#[test]
+fn the_event_schema_is_printed() {
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["schema", "event"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["title"], "Event");
+    let text = stdout(&o);
+    for kind in ["run.stored", "check.changed", "attestation.issued", "audit"] {
+        assert!(text.contains(&format!("\"{kind}\"")), "{kind}");
+    }
+}

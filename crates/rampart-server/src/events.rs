@@ -1,0 +1,423 @@
+//! Delivering the event outbox (the store's `events`) to the operators' destinations.
+//!
+//! Every replica runs one dispatcher. It claims due deliveries of each enabled destination
+//! under a lease (on PostgreSQL the claims of two replicas never overlap), sends them, and
+//! settles them: delivered rows leave the queue, failed ones come back after an exponential
+//! backoff, and after the destination's attempt limit they stay as dead letters. A replica
+//! killed between sending and settling leaves its rows leased; the next claim after the lease
+//! sends them again, so delivery is at least once and receivers deduplicate on the event id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_core::Severity;
+use rampart_events::Event;
+use rampart_store::{Claimed, Destination, Failed};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::api::{EventFilter, Sink};
+use crate::app::App;
+
+/// How long a claim lasts: long enough for a batch at the sink's timeout, short enough that a
+/// dead replica's events go out again within a minute.
+const LEASE: time::Duration = time::Duration::seconds(60);
+/// Deliveries claimed at once.
+const BATCH: u32 = 100;
+/// Requests in flight to one webhook.
+const IN_FLIGHT: usize = 8;
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: i64 = 3600;
+
+/// Severity in order, for `min_severity`.
+pub(crate) fn rank(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Unknown | Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+/// A webhook destination's signing secret. Derived, never stored: HMAC-SHA256 keyed with the
+/// server's passphrase (which every replica holds) over the installation (its root CA's
+/// fingerprint), the destination's name and the secret's generation. A copy of the database
+/// alone cannot sign; a rotation raises the generation.
+pub fn webhook_secret(app: &App, name: &str, generation: u32) -> String {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&app.config.passphrase)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(b"rampart webhook secret v1\0");
+    mac.update(app.ca().root_fingerprint().as_bytes());
+    mac.update(b"\0");
+    mac.update(name.as_bytes());
+    mac.update(b"\0");
+    mac.update(generation.to_string().as_bytes());
+    format!("whsec_{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// When to try again after `attempts` failures: 2^attempts seconds, at most an hour, less up
+/// to a fifth at random so that a destination's retries do not arrive together.
+fn retry_at(now: OffsetDateTime, attempts: u32) -> OffsetDateTime {
+    use rand::Rng;
+    let secs = 1i64
+        .checked_shl(attempts.min(20))
+        .unwrap_or(MAX_BACKOFF_SECS)
+        .min(MAX_BACKOFF_SECS);
+    let ms = secs * 1000;
+    let jitter = rand::thread_rng().gen_range(0..=ms / 5);
+    now + time::Duration::milliseconds(ms - jitter)
+}
+
+/// The dispatcher, until shutdown: a pass over every destination each second, or at once when
+/// this replica wrote events (`App::events_wake`).
+pub(crate) async fn dispatcher(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut breaker = Breaker::default();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+            _ = app.events_wake.notified() => {}
+        }
+        if let Err(e) = pass(&app, &mut breaker).await {
+            tracing::warn!(error = %e, "event delivery pass failed; trying again");
+        }
+    }
+}
+
+/// Destinations whose every attempt failed in their last passes rest before the next: 2, 4,
+/// 8 … seconds, at most a minute. Without it each new event would be tried at once against a
+/// destination that is down, a write per event per destination for nothing. Kept per replica
+/// (a restart tries at once).
+#[derive(Default)]
+struct Breaker {
+    resting: std::collections::HashMap<String, (u32, std::time::Instant)>,
+}
+
+impl Breaker {
+    fn ready(&self, name: &str, now: std::time::Instant) -> bool {
+        self.resting
+            .get(name)
+            .is_none_or(|(_, until)| now >= *until)
+    }
+
+    fn record(&mut self, name: &str, outcome: Drained, now: std::time::Instant) {
+        match outcome {
+            Drained::AllFailed => {
+                let streak = self.resting.get(name).map_or(0, |(s, _)| *s) + 1;
+                let rest = Duration::from_secs((1u64 << streak.min(6)).min(60));
+                self.resting.insert(name.to_owned(), (streak, now + rest));
+            }
+            Drained::Progress => {
+                self.resting.remove(name);
+            }
+            Drained::Idle => {}
+        }
+    }
+}
+
+/// What a destination's pass came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// Nothing was due.
+    Idle,
+    /// Something was delivered (or filtered out).
+    Progress,
+    /// Every attempt failed.
+    AllFailed,
+}
+
+/// One pass: every enabled, not resting destination's due deliveries, batch after batch until
+/// none is due. Destinations are served side by side, so one that is slow to answer (or never
+/// answers until its timeout) delays no other.
+async fn pass(app: &App, breaker: &mut Breaker) -> Result<(), rampart_store::StoreError> {
+    let now = std::time::Instant::now();
+    let destinations: Vec<Destination> = app
+        .store
+        .destinations()
+        .await?
+        .into_iter()
+        .filter(|d| d.def.enabled && breaker.ready(&d.def.name, now))
+        .collect();
+    let results = futures_util::future::join_all(destinations.iter().map(|d| drain(app, d))).await;
+    let now = std::time::Instant::now();
+    let mut first_error = None;
+    for (d, r) in destinations.iter().zip(results) {
+        match r {
+            Ok(outcome) => breaker.record(&d.def.name, outcome, now),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// A destination's due deliveries, batch after batch until none is due or one fails.
+async fn drain(app: &App, d: &Destination) -> Result<Drained, rampart_store::StoreError> {
+    let mut outcome = Drained::Idle;
+    loop {
+        let now = OffsetDateTime::now_utc();
+        let claimed = app
+            .store
+            .claim_deliveries(&d.def.name, now, LEASE, BATCH)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(outcome);
+        }
+        let n = claimed.len();
+        let (delivered, failed) = deliver(app, d, claimed).await;
+        app.metrics
+            .events_sent(&d.def.name, delivered.len() as u64, failed.len() as u64);
+        app.store
+            .settle_deliveries(&d.def.name, &delivered, &failed, OffsetDateTime::now_utc())
+            .await?;
+        if !delivered.is_empty() {
+            outcome = Drained::Progress;
+        } else if outcome == Drained::Idle {
+            outcome = Drained::AllFailed;
+        }
+        // A destination that fails waits for its backoff, not for this loop.
+        if n < BATCH as usize || !failed.is_empty() {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// Sends claimed deliveries; the delivered seqs and the failures. Events the filter does not
+/// take count as delivered: the destination has nothing to do with them.
+async fn deliver(app: &App, d: &Destination, claimed: Vec<Claimed>) -> (Vec<i64>, Vec<Failed>) {
+    let sink: Sink = match serde_json::from_str(&d.def.config) {
+        Ok(s) => s,
+        Err(e) => return fail_all(claimed, &format!("destination settings unreadable: {e}")),
+    };
+    let filter: EventFilter = serde_json::from_str(&d.def.filter).unwrap_or_default();
+    let mut delivered = Vec::new();
+    let mut failed = Vec::new();
+    let mut to_send = Vec::new();
+    for c in claimed {
+        match Event::from_json(&c.body) {
+            Ok(mut e) => {
+                e.seq = c.seq;
+                if filter.takes(&e) {
+                    to_send.push((c.seq, c.attempts, e));
+                } else {
+                    delivered.push(c.seq);
+                }
+            }
+            // Not an event this version reads: retrying cannot help; a dead letter shows it.
+            Err(err) => failed.push(Failed {
+                seq: c.seq,
+                error: format!("stored event unreadable: {err}"),
+                retry_at: retry_at(OffsetDateTime::now_utc(), c.attempts),
+            }),
+        }
+    }
+    match sink {
+        Sink::Webhook {
+            url,
+            timeout_secs,
+            secret_generation,
+        } => {
+            let secret = webhook_secret(app, &d.def.name, secret_generation);
+            let timeout = Duration::from_secs(u64::from(timeout_secs.clamp(1, 60)));
+            use futures_util::StreamExt;
+            let results: Vec<(i64, u32, Result<(), String>)> = futures_util::stream::iter(to_send)
+                .map(|(seq, attempts, e)| {
+                    let (url, secret) = (url.as_str(), secret.as_str());
+                    async move { (seq, attempts, post(app, url, secret, timeout, &e).await) }
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+            for (seq, attempts, r) in results {
+                match r {
+                    Ok(()) => delivered.push(seq),
+                    Err(error) => failed.push(Failed {
+                        seq,
+                        error,
+                        retry_at: retry_at(OffsetDateTime::now_utc(), attempts),
+                    }),
+                }
+            }
+        }
+    }
+    (delivered, failed)
+}
+
+fn fail_all(claimed: Vec<Claimed>, error: &str) -> (Vec<i64>, Vec<Failed>) {
+    let now = OffsetDateTime::now_utc();
+    let failed = claimed
+        .into_iter()
+        .map(|c| Failed {
+            seq: c.seq,
+            error: error.to_owned(),
+            retry_at: retry_at(now, c.attempts),
+        })
+        .collect();
+    (Vec::new(), failed)
+}
+
+/// One signed POST; a 2xx answer is an acknowledgement, anything else a failure to retry.
+async fn post(
+    app: &App,
+    url: &str,
+    secret: &str,
+    timeout: Duration,
+    e: &Event,
+) -> Result<(), String> {
+    let body = e.to_json();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let signature = rampart_events::sign::signature(secret.as_bytes(), now, body.as_bytes());
+    let r = app
+        .events_http
+        .post(url)
+        .timeout(timeout)
+        .header("content-type", "application/json")
+        .header(rampart_events::sign::HEADER, signature)
+        .header("x-rampart-event-id", &e.id)
+        .header("x-rampart-event-kind", e.body.kind())
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| format!("{url}: {}", error_chain(&err)))?;
+    let status = r.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {}", status.as_u16()))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_events::{AgentRef, Body, FromAudit};
+
+    fn event(kind_audit: bool, severity: Severity, group: Option<&str>) -> Event {
+        let facts = FromAudit {
+            audit_index: 1,
+            actor: "a".into(),
+            via: None,
+            source: None,
+            action: "login".into(),
+            target: "user:a".into(),
+            outcome: "success".into(),
+            detail: Default::default(),
+        };
+        Event {
+            schema: rampart_events::SCHEMA.into(),
+            id: "e".into(),
+            seq: 1,
+            time: OffsetDateTime::UNIX_EPOCH,
+            severity,
+            summary: String::new(),
+            agent: group.map(|g| AgentRef {
+                id: "a1".into(),
+                hostname: String::new(),
+                group: g.into(),
+            }),
+            body: if kind_audit {
+                Body::Audit(facts)
+            } else {
+                Body::AgentRevoked(facts)
+            },
+        }
+    }
+
+    #[test]
+    fn filters_by_kind_severity_and_group() {
+        let all = EventFilter::default();
+        assert!(all.takes(&event(true, Severity::Info, None)));
+        let f = EventFilter {
+            kinds: vec!["agent.revoked".into()],
+            min_severity: Some(Severity::Medium),
+            groups: vec!["web".into()],
+        };
+        assert!(f.takes(&event(false, Severity::Medium, Some("web"))));
+        assert!(f.takes(&event(false, Severity::Critical, None)));
+        assert!(
+            !f.takes(&event(true, Severity::Medium, Some("web"))),
+            "kind"
+        );
+        assert!(
+            !f.takes(&event(false, Severity::Low, Some("web"))),
+            "severity"
+        );
+        assert!(!f.takes(&event(false, Severity::High, Some("db"))), "group");
+        assert!(f.check().is_ok());
+        let bad = EventFilter {
+            kinds: vec!["run.deleted".into()],
+            ..EventFilter::default()
+        };
+        assert!(bad.check().unwrap_err().contains("unknown kind"));
+    }
+
+    #[test]
+    fn the_filter_schema_lists_every_kind() {
+        let schema = schemars::schema_for!(EventFilter);
+        let listed = schema.as_value()["properties"]["kinds"]["items"]["enum"].clone();
+        let listed: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, rampart_events::Body::KINDS);
+    }
+
+    #[test]
+    fn a_destination_failing_every_attempt_rests_longer_each_pass() {
+        let mut b = Breaker::default();
+        let t = std::time::Instant::now();
+        assert!(b.ready("siem", t));
+        b.record("siem", Drained::AllFailed, t);
+        assert!(!b.ready("siem", t + Duration::from_millis(1900)));
+        assert!(b.ready("siem", t + Duration::from_secs(2)));
+        b.record("siem", Drained::AllFailed, t);
+        assert!(!b.ready("siem", t + Duration::from_secs(3)));
+        assert!(b.ready("siem", t + Duration::from_secs(4)));
+        for _ in 0..10 {
+            b.record("siem", Drained::AllFailed, t);
+        }
+        assert!(
+            b.ready("siem", t + Duration::from_secs(60)),
+            "at most a minute"
+        );
+        // Idle passes change nothing; one delivery clears it.
+        b.record("siem", Drained::Idle, t);
+        assert!(!b.ready("siem", t + Duration::from_secs(59)));
+        b.record("siem", Drained::Progress, t);
+        assert!(b.ready("siem", t));
+        assert!(b.ready("other", t));
+    }
+
+    #[test]
+    fn backoff_doubles_to_an_hour_with_at_most_a_fifth_less() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        for (attempts, secs) in [(0, 1), (1, 2), (5, 32), (11, 2048), (12, 3600), (40, 3600)] {
+            for _ in 0..50 {
+                let wait = (retry_at(now, attempts) - now).whole_milliseconds();
+                let full = i128::from(secs) * 1000;
+                assert!(
+                    wait <= full && wait >= full - full / 5,
+                    "{attempts}: {wait}"
+                );
+            }
+        }
+    }
+}
