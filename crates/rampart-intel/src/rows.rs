@@ -296,6 +296,8 @@ pub struct NewIntelHit {
     pub context: String,
     /// How it matched (`exact`, `network`, `parent_domain`, …).
     pub how: String,
+    /// The indicator's score when it matched (decay and sightings applied), 0–100.
+    pub score: u8,
 }
 
 /// A recorded match, with its indicator and the feeds that reported it.

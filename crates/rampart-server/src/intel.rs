@@ -214,6 +214,7 @@ impl Intel {
                         observable: o.value.clone(),
                         context: o.context.clone(),
                         how: m.how.as_str().to_owned(),
+                        score: index.score(m.entry).unwrap_or(0),
                     });
                 }
             }

@@ -640,14 +640,7 @@ impl Outbox for sqlx::SqliteConnection {
             .bind(id)
             .fetch_optional(&mut *self)
             .await?;
-        row.map(|r| {
-            Ok(rampart_events::AgentRef {
-                id: id.to_owned(),
-                hostname: r.try_get("hostname")?,
-                group: r.try_get("grp")?,
-            })
-        })
-        .transpose()
+        row.map(|r| crate::tallies::agent_ref(id, &r)).transpose()
     }
 }
 
@@ -664,13 +657,6 @@ impl Outbox for sqlx::PgConnection {
             .bind(id)
             .fetch_optional(&mut *self)
             .await?;
-        row.map(|r| {
-            Ok(rampart_events::AgentRef {
-                id: id.to_owned(),
-                hostname: r.try_get("hostname")?,
-                group: r.try_get("grp")?,
-            })
-        })
-        .transpose()
+        row.map(|r| crate::tallies::agent_ref(id, &r)).transpose()
     }
 }

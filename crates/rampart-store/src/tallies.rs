@@ -351,7 +351,7 @@ pub(crate) async fn before_sqlite(
 /// The batch's agents as its events name them, by id.
 pub(crate) type Agents = HashMap<String, rampart_events::AgentRef>;
 
-fn agent_ref<R: Row>(id: &str, r: &R) -> Result<rampart_events::AgentRef, StoreError>
+pub(crate) fn agent_ref<R: Row>(id: &str, r: &R) -> Result<rampart_events::AgentRef, StoreError>
 where
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,

@@ -829,6 +829,46 @@ async fn agent_observables_are_matched(db: Db) {
         "{resolver}"
     );
 
+    // Each new match is an event of the stream, written with the hit.
+    let store = s.store().await;
+    let hit_events = |all: Vec<rampart_store::StoredEvent>| -> Vec<rampart_events::Event> {
+        all.into_iter()
+            .filter(|e| e.kind == "intel.hit")
+            .map(|e| rampart_events::Event::from_json(&e.body).unwrap())
+            .collect()
+    };
+    let events = hit_events(store.events_after(0, 10_000).await.unwrap());
+    assert_eq!(events.len(), 3, "{events:?}");
+    let conn_event = events
+        .iter()
+        .find(|e| matches!(&e.body, rampart_events::Body::IntelHit(h) if h.observable_kind == "connection" && h.how == "exact"))
+        .unwrap();
+    let rampart_events::Body::IntelHit(h) = &conn_event.body else {
+        unreachable!()
+    };
+    assert_eq!(
+        (
+            h.indicator_kind.as_str(),
+            h.indicator.as_str(),
+            h.run.is_empty()
+        ),
+        ("ip_port", "67.213.75.205:443", false)
+    );
+    // Feodo last saw it in 2021: its score has decayed to 0, as the lookup above says, so the
+    // event is of low severity; the feed's threat type and family travel with it.
+    assert_eq!(h.score, 0, "{h:?}");
+    assert_eq!(conn_event.severity, rampart_core::Severity::Low);
+    assert_eq!(
+        (h.threat_type.as_deref(), h.family.as_deref()),
+        (Some("botnet_cc"), Some("dridex"))
+    );
+    assert_eq!(conn_event.agent.as_ref().unwrap().hostname, "web-01");
+    assert!(
+        conn_event.summary.contains("67.213.75.205:443"),
+        "{}",
+        conn_event.summary
+    );
+
     // Another run sees the same: the same rows, counted twice.
     let (status, _) = s
         .call(Method::POST, &format!("/api/v1/agents/{}/scan", a.id), None)
@@ -841,6 +881,12 @@ async fn agent_observables_are_matched(db: Db) {
     let hits = v["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 3, "{v}");
     assert!(hits.iter().all(|h| h["count"] == 2), "{v}");
+    // Seen again: counted, not a new event.
+    assert_eq!(
+        hit_events(store.events_after(0, 10_000).await.unwrap()).len(),
+        3
+    );
+    store.close().await;
     let (status, _) = s
         .call(Method::GET, "/api/v1/intel/hits?limit=0", None)
         .await;

@@ -6,6 +6,7 @@
 
 use rampart_intel::rows::{IntelHit, NewIntelHit};
 use sqlx::{AssertSqlSafe, Row};
+use time::OffsetDateTime;
 
 use crate::{Backend, Store, StoreError, on_pool};
 
@@ -28,9 +29,20 @@ impl Store {
              last_seen = excluded.last_seen, last_run = excluded.last_run, context = excluded.context, \
              how = excluded.how, count = intel_hits.count + 1 \
              RETURNING count";
+        // What a new match's event says of its indicator: kind, value, and the threat type
+        // and family of the most recently fetched record naming it that has one.
+        const INDICATOR: &str = "SELECT i.kind, i.value, \
+             (SELECT r.threat_type FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+              WHERE o.indicator_id = i.id AND r.threat_type IS NOT NULL ORDER BY r.last_fetched DESC LIMIT 1) AS threat_type, \
+             (SELECT r.family FROM intel_observations o JOIN intel_records r ON r.id = o.record_id \
+              WHERE o.indicator_id = i.id AND r.family IS NOT NULL ORDER BY r.last_fetched DESC LIMIT 1) AS family \
+             FROM intel_indicators i WHERE i.id = $1";
+        let time = OffsetDateTime::from_unix_timestamp(at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             let mut new = 0u64;
+            let mut stream = Vec::new();
+            let agent = crate::events::Outbox::agent_ref(&mut *tx, agent_id).await?;
             for h in hits {
                 let count: i64 = sqlx::query(SQL)
                     .bind(agent_id)
@@ -44,10 +56,36 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get(0)?;
-                if count == 1 {
-                    new += 1;
+                if count != 1 {
+                    continue;
                 }
+                new += 1;
+                // A new match is an event; one seen again is counted, not repeated.
+                let (Some(agent), Some(i)) = (
+                    agent.as_ref(),
+                    sqlx::query(INDICATOR).bind(h.indicator_id).fetch_optional(&mut *tx).await?,
+                ) else {
+                    continue;
+                };
+                stream.push(rampart_events::make::intel_hit(
+                    crate::events::new_id(),
+                    time,
+                    agent.clone(),
+                    rampart_events::IntelHit {
+                        observable_kind: h.observable_kind.clone(),
+                        observable: h.observable.clone(),
+                        context: h.context.clone(),
+                        indicator_kind: crate::intel::kind_of(i.try_get("kind")?)?.as_str().to_owned(),
+                        indicator: i.try_get("value")?,
+                        how: h.how.clone(),
+                        score: h.score,
+                        threat_type: i.try_get("threat_type")?,
+                        family: i.try_get("family")?,
+                        run: run_id.to_owned(),
+                    },
+                ));
             }
+            crate::events::Outbox::append_events(&mut *tx, &stream).await?;
             tx.commit().await?;
             Ok(new)
         })
