@@ -278,6 +278,9 @@ pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut revocations = tokio::time::interval(app.config.revocation_refresh);
     let mut retention = tokio::time::interval(Duration::from_secs(3600));
+    // Silence is noticed within a heartbeat interval, at most 15 s after the threshold.
+    let mut offline = tokio::time::interval(app.config.heartbeat.min(Duration::from_secs(15)));
+    let started = OffsetDateTime::now_utc();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -285,6 +288,22 @@ pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool
             _ = revocations.tick() => {
                 if let Err(e) = app.refresh_revocations().await {
                     tracing::warn!(error = %e, "could not refresh the revocation list; keeping the last one");
+                }
+            }
+            _ = offline.tick() => {
+                let now = OffsetDateTime::now_utc();
+                // Agents cannot beat while the server is down: only once it has been up for a
+                // whole offline threshold is silence theirs, not the server's.
+                if now - started >= app.offline_after() {
+                    app.flush_heartbeats().await;
+                    match app.store.announce_offline(now, now - app.offline_after()).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(agents = n, "agents went offline");
+                            app.events_wake.notify_one();
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not announce offline agents"),
+                    }
                 }
             }
             _ = retention.tick() => {

@@ -589,25 +589,47 @@ impl Store {
         Ok(n)
     }
 
-    /// Appends events on their own (the offline sweep's): one transaction.
-    pub async fn append_events(&self, events: &[rampart_events::Event]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
+    /// Announces the agents (not revoked) silent since before `offline_before` whose silence is
+    /// not announced yet: one `agent.offline` event each, written with the mark in one
+    /// transaction, so each spell of silence is announced once (an agent that comes back and
+    /// falls silent again is announced again). On PostgreSQL replicas sweeping at once skip
+    /// each other's rows. At most 1,000 a call; how many.
+    pub async fn announce_offline(
+        &self,
+        now: OffsetDateTime,
+        offline_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        const PICK: &str = "SELECT id, hostname, grp, last_seen FROM agents \
+             WHERE status <> 'revoked' AND last_seen < $1 \
+             AND (offline_announced IS NULL OR offline_announced < last_seen) \
+             ORDER BY id LIMIT 1000";
+        const MARK: &str = "UPDATE agents SET offline_announced = $2 WHERE id = $1";
+        let before = crate::secs(offline_before);
+        let marked = crate::secs(now);
         let _turn = self.write_turn().await;
-        match &self.db {
-            crate::Db::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                append_sqlite(&mut tx, events).await?;
-                tx.commit().await?;
+        let n = on_pool!(&self.db, p => {
+            let mut tx = match self.backend() {
+                crate::Backend::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
+                crate::Backend::Postgres => p.begin().await?,
+            };
+            let sql = match self.backend() {
+                crate::Backend::Sqlite => PICK.to_owned(),
+                crate::Backend::Postgres => format!("{PICK} FOR UPDATE SKIP LOCKED"),
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).fetch_all(&mut *tx).await?;
+            let mut stream = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let id: String = r.try_get("id")?;
+                sqlx::query(MARK).bind(&id).bind(marked).execute(&mut *tx).await?;
+                let agent = crate::tallies::agent_ref(&id, r)?;
+                let last_seen = crate::from_secs(r.try_get("last_seen")?);
+                stream.push(rampart_events::make::agent_offline(new_id(), now, agent, last_seen));
             }
-            crate::Db::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                append_postgres(&mut tx, events).await?;
-                tx.commit().await?;
-            }
-        }
-        Ok(())
+            Outbox::append_events(&mut *tx, &stream).await?;
+            tx.commit().await?;
+            rows.len()
+        });
+        Ok(n as u64)
     }
 }
 

@@ -436,3 +436,40 @@ async fn the_queue_survives_restarts_and_replicas_share_it(db: Db) {
     s.finish().await;
 }
 server_test!(the_queue_survives_restarts_and_replicas_share_it);
+
+/// An agent that stops beating is announced offline once, to every destination.
+async fn a_silent_agent_is_announced_offline(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| {
+        c.heartbeat = Duration::from_secs(1);
+        c.offline_after_missed = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let got = Received::default();
+    let url = receiver(got.clone()).await;
+    let (st, v) = put_destination(
+        &s,
+        "siem",
+        json!({"sink": {"kind": "webhook", "url": url}, "filter": {"kinds": ["agent.offline"]}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    // Enrolled, then silent: it never beats.
+    let a = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    wait_for("the agent.offline event", || !got.kinds().is_empty()).await;
+    // Still silent a few sweeps later: announced once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = got.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "agent.offline");
+    assert_eq!(events[0]["agent"]["id"], a.id.as_str());
+    assert_eq!(events[0]["agent"]["group"], "web");
+    assert_eq!(events[0]["severity"], "medium");
+    assert!(events[0]["data"]["last_seen"].is_string());
+    s.finish().await;
+}
+server_test!(a_silent_agent_is_announced_offline);

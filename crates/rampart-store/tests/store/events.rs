@@ -348,3 +348,56 @@ async fn concurrent_claimers_never_share_an_event(store: &Store) {
     );
 }
 backend_test!(concurrent_claimers_never_share_an_event);
+
+/// Each spell of an agent's silence is one `agent.offline` event: announced once, again only
+/// after the agent came back; revoked agents are not announced.
+async fn offline_agents_are_announced_once_per_silence(store: &Store) {
+    store
+        .put_destination(&destination("siem", true, 5), t0())
+        .await
+        .unwrap();
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "web").await;
+    enrolled(store, "a3", "db").await;
+    store.revoke_agent("a3", "gone", t0()).await.unwrap();
+    let h = |n: i64| t0() + Duration::hours(n);
+    // a2 beats at hour 2; at hour 3 with a 90-minute threshold only a1 is silent.
+    store
+        .touch_agents(&std::collections::BTreeMap::from([(
+            "a2".to_string(),
+            h(2),
+        )]))
+        .await
+        .unwrap();
+    let offline = |at: i64| store.announce_offline(h(at), h(at) - Duration::minutes(90));
+    assert_eq!(offline(3).await.unwrap(), 1);
+    assert_eq!(offline(3).await.unwrap(), 0, "announced once");
+    assert_eq!(offline(4).await.unwrap(), 1, "a2 now");
+    assert_eq!(offline(5).await.unwrap(), 0);
+    // a1 comes back at hour 6 and falls silent again: a second announcement.
+    store
+        .touch_agents(&std::collections::BTreeMap::from([(
+            "a1".to_string(),
+            h(6),
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(offline(7).await.unwrap(), 0);
+    assert_eq!(offline(8).await.unwrap(), 1);
+    let got = claim_all(store, "siem", h(9)).await;
+    let offline: Vec<(&str, time::OffsetDateTime)> = got
+        .iter()
+        .filter_map(|(_, e)| match &e.body {
+            Body::AgentOffline(o) => Some((e.agent.as_ref().unwrap().id.as_str(), o.last_seen)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offline, [("a1", t0()), ("a2", h(2)), ("a1", h(6))]);
+    let first = got
+        .iter()
+        .find(|(_, e)| e.body.kind() == "agent.offline")
+        .unwrap();
+    assert_eq!(first.1.time, h(3));
+    assert_eq!(first.1.agent.as_ref().unwrap().group, "web");
+}
+backend_test!(offline_agents_are_announced_once_per_silence);
