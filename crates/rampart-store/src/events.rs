@@ -413,14 +413,28 @@ impl Store {
                     .bind(i64::from(limit))
                     .fetch_all(&mut *tx)
                     .await?;
-                let mut out = Vec::with_capacity(rows.len());
+                let mut attempts = std::collections::HashMap::with_capacity(rows.len());
                 for r in &rows {
-                    let seq: i64 = r.try_get("seq")?;
-                    let body: String = sqlx::query_scalar("SELECT body FROM events WHERE seq = $1")
-                        .bind(seq)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    out.push((seq, r.try_get("attempts")?, body));
+                    attempts.insert(
+                        r.try_get::<i64, _>("seq")?,
+                        r.try_get::<i64, _>("attempts")?,
+                    );
+                }
+                // The claimed events' bodies in one read, while the write lock is held.
+                let mut out = Vec::with_capacity(rows.len());
+                if !attempts.is_empty() {
+                    let mut qb =
+                        sqlx::QueryBuilder::new("SELECT seq, body FROM events WHERE seq IN (");
+                    let mut list = qb.separated(", ");
+                    for seq in attempts.keys() {
+                        list.push_bind(*seq);
+                    }
+                    qb.push(")");
+                    for r in qb.build().fetch_all(&mut *tx).await? {
+                        let seq: i64 = r.try_get("seq")?;
+                        let tries = attempts.get(&seq).copied().unwrap_or(0);
+                        out.push((seq, tries, r.try_get("body")?));
+                    }
                 }
                 tx.commit().await?;
                 out.sort_by_key(|c| c.0);
@@ -451,7 +465,8 @@ impl Store {
             return Ok(());
         }
         let now = millis(now);
-        const DELIVERED: &str = "DELETE FROM event_deliveries WHERE destination = $1 AND seq = $2";
+        // Delivered rows leave in one statement.
+        const DELIVERED: &str = "DELETE FROM event_deliveries WHERE destination = ";
         const FAILED: &str = "UPDATE event_deliveries SET attempts = attempts + 1, next_at = $3, \
              lease_until = 0, last_error = $4, \
              dead = CASE WHEN attempts + 1 >= (SELECT max_attempts FROM event_destinations WHERE name = $1) \
@@ -464,8 +479,15 @@ impl Store {
         let _turn = self.write_turn().await;
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
-            for seq in delivered {
-                sqlx::query(DELIVERED).bind(destination).bind(seq).execute(&mut *tx).await?;
+            if !delivered.is_empty() {
+                let mut qb = sqlx::QueryBuilder::new(DELIVERED);
+                qb.push_bind(destination.to_owned()).push(" AND seq IN (");
+                let mut list = qb.separated(", ");
+                for seq in delivered {
+                    list.push_bind(*seq);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
             }
             for f in failed {
                 sqlx::query(FAILED)
