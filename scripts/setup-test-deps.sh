@@ -9,6 +9,8 @@
 #   prometheus: `promtool` lints a real scrape of /metrics and checks and unit-tests the alert
 #   rules in deploy/; the `prometheus` server itself scrapes a test server over TLS and
 #   evaluates those rules against it (started by the test, never as a service).
+#   rsyslog + rsyslog-gnutls: `rsyslogd`, started by a test (never as a service), receives the
+#   syslog event destinations over UDP, TCP and TLS and parses them with its RFC 5424 parser.
 #   suricata (from bookworm-backports, which this script adds to apt's sources): loads and runs
 #   the Suricata rule export over a pcap of real conversations.
 # And from PyPI:
@@ -23,6 +25,9 @@
 #   compliance-trestle 3.12.4 (IBM's OSCAL library; its models are OSCAL 1.1.3): loads and
 #   validates the OSCAL assessment results; in its own virtual environment
 #   (/opt/rampart-test/trestle), as it pins its own pydantic.
+#   confluent-kafka 2.16.1 (its wheel carries librdkafka 2.16): starts librdkafka's mock
+#   cluster, a real Kafka-protocol broker, for the Kafka destination test and reads back what
+#   Rampart produced (tests/kafka/broker.py); in /opt/rampart-test/kafka.
 # And from the npm registry, with the machine's Node.js:
 #   oidc-provider (panva, OpenID Certified): the OpenID provider the OIDC login tests start, in
 #   /opt/rampart-test/oidc (tests/oidc/provider.mjs imports it from there).
@@ -45,6 +50,8 @@ command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog)
+[ -n "$(find /usr/lib -name lmnsd_gtls.so 2>/dev/null | head -1)" ] || need+=(rsyslog-gnutls)
 if [ ${#need[@]} -gt 0 ]; then
   need_root "${need[*]}"
   echo "setup-test-deps: installing ${need[*]}" >&2
@@ -100,6 +107,12 @@ trestle=/opt/rampart-test/trestle
   echo "setup-test-deps: installing compliance-trestle (PyPI, own virtual environment)" >&2
   python3 -m venv "$trestle"
   "$trestle/bin/pip" install -q --disable-pip-version-check compliance-trestle==3.12.4
+}
+kafka=/opt/rampart-test/kafka
+"$kafka/bin/python" -c 'import confluent_kafka, importlib.metadata as m; assert m.version("confluent-kafka") == "2.16.1"' 2>/dev/null || {
+  echo "setup-test-deps: installing confluent-kafka (PyPI, own virtual environment)" >&2
+  python3 -m venv "$kafka"
+  "$kafka/bin/pip" install -q --disable-pip-version-check confluent-kafka==2.16.1
 }
 oidc=/opt/rampart-test/oidc
 grep -qs '"version": "9.13.3"' "$oidc/node_modules/oidc-provider/package.json" || {

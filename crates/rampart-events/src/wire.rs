@@ -2,13 +2,17 @@
 //! framing, Splunk HTTP Event Collector envelopes.
 
 use rampart_core::Severity;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Body, Event};
 
 /// What a syslog message carries after its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Payload {
     /// The event's JSON document.
+    #[default]
     Json,
     /// One CEF record.
     Cef,
@@ -136,21 +140,56 @@ pub fn cef(e: &Event, version: &str) -> String {
     )
 }
 
-/// Syslog facilities a destination may use.
-pub const FACILITIES: [(&str, u8); 12] = [
-    ("user", 1),
-    ("daemon", 3),
-    ("auth", 4),
-    ("authpriv", 10),
-    ("local0", 16),
-    ("local1", 17),
-    ("local2", 18),
-    ("local3", 19),
-    ("local4", 20),
-    ("local5", 21),
-    ("local6", 22),
-    ("local7", 23),
-];
+/// Syslog facilities a destination may use (RFC 5424 §6.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Facility {
+    /// User-level messages (1).
+    User,
+    /// System daemons (3).
+    Daemon,
+    /// Security and authorization (4).
+    Auth,
+    /// Private security and authorization (10).
+    Authpriv,
+    /// Local use 0 (16), the default.
+    #[default]
+    Local0,
+    /// Local use 1 (17).
+    Local1,
+    /// Local use 2 (18).
+    Local2,
+    /// Local use 3 (19).
+    Local3,
+    /// Local use 4 (20).
+    Local4,
+    /// Local use 5 (21).
+    Local5,
+    /// Local use 6 (22).
+    Local6,
+    /// Local use 7 (23).
+    Local7,
+}
+
+impl Facility {
+    /// Its number.
+    pub fn code(self) -> u8 {
+        match self {
+            Facility::User => 1,
+            Facility::Daemon => 3,
+            Facility::Auth => 4,
+            Facility::Authpriv => 10,
+            Facility::Local0 => 16,
+            Facility::Local1 => 17,
+            Facility::Local2 => 18,
+            Facility::Local3 => 19,
+            Facility::Local4 => 20,
+            Facility::Local5 => 21,
+            Facility::Local6 => 22,
+            Facility::Local7 => 23,
+        }
+    }
+}
 
 /// The syslog severity of an event's severity (RFC 5424 §6.2.1).
 pub fn syslog_severity(s: Severity) -> u8 {

@@ -765,7 +765,15 @@ pub struct WaiverDecision {
 
 // ---- Event destinations (docs/events.md) ----
 
-/// What a destination is and how to reach it. Stored as the destination's config (JSON).
+/// A collector's `host:port`: a host name or an IPv4 address, and a port.
+pub const ADDRESS_PATTERN: &str = concat!(
+    "^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    "|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    ":(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})$",
+);
+
+/// What a destination is and how to reach it. Stored as the destination's config (JSON), with
+/// its credential (a Splunk HEC token) sealed beside it, never in these fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Sink {
@@ -783,6 +791,80 @@ pub enum Sink {
         #[serde(default)]
         secret_generation: u32,
     },
+    /// A syslog collector (a SIEM's, rsyslog, syslog-ng): RFC 5424 messages carrying the
+    /// event as CEF or JSON.
+    Syslog {
+        /// The collector's `host:port`.
+        #[schemars(length(min = 3, max = 261), regex(pattern = ADDRESS_PATTERN))]
+        address: String,
+        /// `udp` (RFC 5426, one message per datagram), `tcp` (RFC 6587, octet counting) or
+        /// `tls` (RFC 5425).
+        transport: SyslogTransport,
+        /// What follows the header: `json` (the event document, default) or `cef`.
+        #[serde(default)]
+        payload: rampart_events::wire::Payload,
+        /// The facility (default `local0`).
+        #[serde(default)]
+        facility: rampart_events::wire::Facility,
+        /// For `tls`: PEM certificates of the authority that issued the collector's
+        /// certificate, trusted instead of the system's roots (a private PKI).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 65536))]
+        ca_pem: Option<String>,
+        /// The HOSTNAME field (default: the server's first name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 255), regex(pattern = "^[!-~]+$"))]
+        hostname: Option<String>,
+        /// Seconds to connect and write a batch (1–60, default 10).
+        #[serde(default = "default_timeout")]
+        #[schemars(range(min = 1, max = 60))]
+        timeout_secs: u32,
+    },
+    /// A Splunk HTTP Event Collector. Its token is the destination's `credential`.
+    SplunkHec {
+        /// The collector's base URL (`https://splunk.example:8088`); events are posted to
+        /// `/services/collector/event` under it.
+        #[schemars(length(min = 1, max = 2048), regex(pattern = rampart_intel::feeds::FEED_URL_PATTERN))]
+        url: String,
+        /// The index (default: the token's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 80), regex(pattern = "^[a-z0-9][a-z0-9_-]*$"))]
+        index: Option<String>,
+        /// PEM certificates of the authority that issued the collector's certificate, trusted
+        /// besides the system's roots.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 65536))]
+        ca_pem: Option<String>,
+        /// Seconds to wait for an answer (1–60, default 10).
+        #[serde(default = "default_timeout")]
+        #[schemars(range(min = 1, max = 60))]
+        timeout_secs: u32,
+    },
+    /// A Kafka topic: one record per event, keyed by the agent id, produced with `acks=all`.
+    Kafka {
+        /// Bootstrap brokers, `host:port` each (1–16).
+        #[schemars(length(min = 1, max = 16), inner(regex(pattern = ADDRESS_PATTERN)))]
+        brokers: Vec<String>,
+        /// The topic (it must exist: Rampart does not create topics).
+        #[schemars(regex(pattern = "^[A-Za-z0-9._-]{1,249}$"))]
+        topic: String,
+        /// Seconds to connect and have a batch acknowledged (1–60, default 10).
+        #[serde(default = "default_timeout")]
+        #[schemars(range(min = 1, max = 60))]
+        timeout_secs: u32,
+    },
+}
+
+/// How syslog messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogTransport {
+    /// One datagram per message.
+    Udp,
+    /// Octet-counted messages on a TCP connection.
+    Tcp,
+    /// Octet-counted messages in TLS.
+    Tls,
 }
 
 fn default_timeout() -> u32 {
@@ -794,7 +876,15 @@ impl Sink {
     pub fn kind(&self) -> &'static str {
         match self {
             Sink::Webhook { .. } => "webhook",
+            Sink::Syslog { .. } => "syslog",
+            Sink::SplunkHec { .. } => "splunk_hec",
+            Sink::Kafka { .. } => "kafka",
         }
+    }
+
+    /// Whether the kind needs a credential (the HEC token).
+    pub fn needs_credential(&self) -> bool {
+        matches!(self, Sink::SplunkHec { .. })
     }
 }
 
@@ -867,6 +957,12 @@ pub struct DestinationRequest {
     /// Give a webhook a new signing secret (the old one stops at once).
     #[serde(default)]
     pub rotate_secret: bool,
+    /// The sink's credential: a Splunk HEC token (required when a `splunk_hec` destination is
+    /// created; the stored one is kept when absent). Write-only: stored sealed with the
+    /// server's passphrase, never shown again.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 1024))]
+    pub credential: Option<String>,
 }
 
 fn yes() -> bool {
@@ -890,6 +986,8 @@ pub struct DestinationView {
     pub enabled: bool,
     /// Attempts before a dead letter.
     pub max_attempts: u32,
+    /// Whether a credential (the HEC token) is stored.
+    pub credential_set: bool,
     /// When it was defined and last changed (RFC 3339).
     pub created_at: String,
     /// See `created_at`.

@@ -52,6 +52,9 @@ pub(crate) struct App {
     pub metrics: crate::metrics::Metrics,
     /// Wakes this replica's event dispatcher when it wrote events.
     pub events_wake: tokio::sync::Notify,
+    /// Counts this replica's writes of events: live streams (`GET /api/v1/events`) wait on it
+    /// (and poll for other replicas' writes).
+    pub events_written: tokio::sync::watch::Sender<u64>,
     /// The client webhooks are sent with: no redirects (a destination is the URL an admin
     /// gave, not wherever it points), no cookies.
     pub events_http: reqwest::Client,
@@ -119,6 +122,7 @@ impl App {
             live: crate::live::Live::new(),
             metrics: crate::metrics::Metrics::new(store_backend),
             events_wake: tokio::sync::Notify::new(),
+            events_written: tokio::sync::watch::Sender::new(0),
             events_http: reqwest::Client::builder()
                 .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
@@ -127,6 +131,12 @@ impl App {
             policy_digests: Mutex::new(std::collections::HashMap::new()),
             policy_checks: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Wakes the dispatcher and the live streams: this replica wrote events.
+    pub fn wrote_events(&self) {
+        self.events_wake.notify_one();
+        self.events_written.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The SHA-256 of a policy version's content, `None` when it does not exist. Versions are
@@ -300,7 +310,7 @@ pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::info!(agents = n, "agents went offline");
-                            app.events_wake.notify_one();
+                            app.wrote_events();
                         }
                         Err(e) => tracing::warn!(error = %e, "could not announce offline agents"),
                     }

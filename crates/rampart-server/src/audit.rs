@@ -278,7 +278,7 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             .await
         {
             Ok(first) => {
-                app.events_wake.notify_one();
+                app.wrote_events();
                 let size = first + events.len() as u64;
                 let anchored = batch.iter().any(|p| p.anchor);
                 let mut waiting = Vec::new();

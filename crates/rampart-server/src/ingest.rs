@@ -96,7 +96,7 @@ async fn commit(app: &App, batch: Vec<IngestJob>) {
     match app.store.ingest_runs(&runs).await {
         Ok(outcomes) => {
             app.metrics.runs(&runs, &outcomes);
-            app.events_wake.notify_one();
+            app.wrote_events();
             let stored: Vec<RunNotice> = runs
                 .iter()
                 .zip(&outcomes)

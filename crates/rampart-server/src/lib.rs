@@ -31,6 +31,7 @@ pub mod pace;
 mod policies;
 mod reports;
 mod routes;
+mod seal;
 mod tls;
 mod ui;
 mod waivers;

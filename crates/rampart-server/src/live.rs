@@ -42,6 +42,11 @@ impl Live {
         (self.tx.subscribe(), self.closing.subscribe())
     }
 
+    /// Set when the server stops.
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
     fn publish(&self, n: RunNotice) {
         // No subscriber is not an error.
         let _ = self.tx.send(n);

@@ -17,6 +17,7 @@ mod server {
     mod oidc;
     mod pdf;
     mod report;
+    mod siem;
     mod ui;
     mod waivers;
 }

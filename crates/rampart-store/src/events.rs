@@ -601,6 +601,15 @@ impl Store {
         Ok(rows)
     }
 
+    /// The position of the latest event written (0 when none is kept): where a live reader
+    /// that wants only what comes next starts.
+    pub async fn latest_event_seq(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COALESCE(MAX(seq), 0) AS seq FROM events";
+        let seq =
+            on_pool!(&self.db, p => sqlx::query(SQL).fetch_one(p).await?.try_get::<i64, _>("seq")?);
+        Ok(seq)
+    }
+
     /// Deletes events older than `before` that no destination still has queued (dead letters
     /// keep theirs). How many.
     pub async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

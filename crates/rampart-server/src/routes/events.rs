@@ -21,18 +21,20 @@ use crate::api::{
 };
 use crate::app::App;
 use crate::error::ApiError;
+use crate::events::{Stored, credential_context};
 
 fn view(d: Destination, backlog: rampart_store::Backlog) -> Result<DestinationView, ApiError> {
-    let sink: Sink = serde_json::from_str(&d.def.config)
+    let stored = Stored::parse(&d.def.config)
         .map_err(|e| ApiError::internal(format!("destination {}: settings: {e}", d.def.name)))?;
     let filter: EventFilter = serde_json::from_str(&d.def.filter)
         .map_err(|e| ApiError::internal(format!("destination {}: filter: {e}", d.def.name)))?;
     Ok(DestinationView {
         name: d.def.name,
-        sink,
+        sink: stored.sink,
         filter,
         enabled: d.def.enabled,
         max_attempts: d.def.max_attempts,
+        credential_set: stored.sealed_credential.is_some(),
         created_at: rfc3339(d.created_at),
         updated_at: rfc3339(d.updated_at),
         delivered: d.delivered,
@@ -82,30 +84,152 @@ fn invalid(detail: impl Into<String>) -> ApiError {
 
 /// What an admin may point a destination at: an absolute http(s) URL with a host and no
 /// credentials in it (they would be shown to every admin and logged).
+fn check_url(url: &str, why_no_credentials: &str) -> Result<(), ApiError> {
+    if url.len() > 2048 {
+        return Err(invalid("sink.url: at most 2048 characters"));
+    }
+    if url.contains('@') && url::Url::parse(url).is_ok_and(|u| !u.username().is_empty()) {
+        return Err(invalid(format!(
+            "sink.url: no credentials in the URL ({why_no_credentials})"
+        )));
+    }
+    if !rampart_intel::feeds::is_plain_http_url(url) || url::Url::parse(url).is_err() {
+        return Err(invalid(
+            "sink.url: http:// or https://, a host name or IPv4 address, an optional port and path",
+        ));
+    }
+    Ok(())
+}
+
+fn check_timeout(secs: u32) -> Result<(), ApiError> {
+    if (1..=60).contains(&secs) {
+        Ok(())
+    } else {
+        Err(invalid("sink.timeout_secs: 1 to 60"))
+    }
+}
+
+/// PEM certificates an admin gives as a destination's CA: at least one, each one a
+/// certificate.
+fn check_ca(ca_pem: Option<&str>) -> Result<(), ApiError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(pem) = ca_pem else { return Ok(()) };
+    if pem.len() > 65536 {
+        return Err(invalid("sink.ca_pem: at most 64 KiB"));
+    }
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let cert = cert.map_err(|e| invalid(format!("sink.ca_pem: {e}")))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(cert)
+            .map_err(|e| invalid(format!("sink.ca_pem: certificate {}: {e}", n + 1)))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(invalid(
+            "sink.ca_pem: no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(())
+}
+
 fn check_sink(sink: &Sink) -> Result<(), ApiError> {
     match sink {
         Sink::Webhook {
             url, timeout_secs, ..
         } => {
-            if url.len() > 2048 {
-                return Err(invalid("sink.url: at most 2048 characters"));
-            }
-            if url.contains('@') && url::Url::parse(url).is_ok_and(|u| !u.username().is_empty()) {
+            check_url(url, "the signature authenticates Rampart")?;
+            check_timeout(*timeout_secs)?;
+        }
+        Sink::Syslog {
+            address,
+            transport,
+            ca_pem,
+            hostname,
+            timeout_secs,
+            ..
+        } => {
+            if !address_regex().is_match(address) {
                 return Err(invalid(
-                    "sink.url: no credentials in the URL (the signature authenticates Rampart)",
+                    "sink.address: HOST:PORT, a host name or IPv4 address and a port 1-65535",
                 ));
             }
-            if !rampart_intel::feeds::is_plain_http_url(url) || url::Url::parse(url).is_err() {
+            if ca_pem.is_some() && *transport != crate::api::SyslogTransport::Tls {
+                return Err(invalid("sink.ca_pem: only for the tls transport"));
+            }
+            check_ca(ca_pem.as_deref())?;
+            if let Some(h) = hostname
+                && (h.is_empty() || h.len() > 255 || !h.chars().all(|c| c.is_ascii_graphic()))
+            {
                 return Err(invalid(
-                    "sink.url: http:// or https://, a host name or IPv4 address, an optional port and path",
+                    "sink.hostname: 1 to 255 printable ASCII characters, no spaces",
                 ));
             }
-            if !(1..=60).contains(timeout_secs) {
-                return Err(invalid("sink.timeout_secs: 1 to 60"));
+            check_timeout(*timeout_secs)?;
+        }
+        Sink::SplunkHec {
+            url,
+            index,
+            ca_pem,
+            timeout_secs,
+        } => {
+            check_url(url, "the token goes in the destination's credential")?;
+            if let Some(i) = index
+                && (i.is_empty()
+                    || i.len() > 80
+                    || !i.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+                    })
+                    || i.starts_with(['_', '-']))
+            {
+                return Err(invalid(
+                    "sink.index: lower-case letters, digits, _ and -, not first; at most 80",
+                ));
             }
+            check_ca(ca_pem.as_deref())?;
+            check_timeout(*timeout_secs)?;
+        }
+        Sink::Kafka {
+            brokers,
+            topic,
+            timeout_secs,
+        } => {
+            if brokers.is_empty() || brokers.len() > 16 {
+                return Err(invalid("sink.brokers: 1 to 16 HOST:PORT addresses"));
+            }
+            for b in brokers {
+                if !address_regex().is_match(b) {
+                    return Err(invalid(format!(
+                        "sink.brokers: {b:?}: HOST:PORT, a host name or IPv4 address and a port 1-65535"
+                    )));
+                }
+            }
+            if topic.is_empty()
+                || topic.len() > 249
+                || topic == "."
+                || topic == ".."
+                || !topic
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                return Err(invalid(
+                    "sink.topic: 1 to 249 letters, digits, '.', '_' and '-' (Kafka's rule)",
+                ));
+            }
+            check_timeout(*timeout_secs)?;
         }
     }
     Ok(())
+}
+
+fn address_regex() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(crate::api::ADDRESS_PATTERN)
+            .unwrap_or_else(|e| unreachable!("ADDRESS_PATTERN compiles: {e}"))
+    })
 }
 
 /// `PUT /api/v1/event-destinations/{name}`.
@@ -130,29 +254,82 @@ pub(crate) async fn put(
             format!("at most {MAX_DESTINATIONS} event destinations: remove one first"),
         ));
     }
-    // A rotation raises the secret's generation; otherwise the stored one is kept.
-    let stored_generation = existing
+    let previous = existing
         .as_ref()
-        .and_then(|d| serde_json::from_str::<Sink>(&d.def.config).ok())
-        .map(|s| match s {
-            Sink::Webhook {
-                secret_generation, ..
-            } => secret_generation,
-        })
-        .unwrap_or(0);
-    let Sink::Webhook {
-        secret_generation, ..
-    } = &mut req.sink;
-    *secret_generation = if req.rotate_secret {
-        stored_generation.saturating_add(1)
-    } else {
-        stored_generation
+        .and_then(|d| Stored::parse(&d.def.config).ok());
+    // A rotation raises a webhook secret's generation; otherwise the stored one is kept.
+    let stored_generation = match previous.as_ref().map(|s| &s.sink) {
+        Some(Sink::Webhook {
+            secret_generation, ..
+        }) => *secret_generation,
+        _ => 0,
     };
-    let generation = *secret_generation;
+    let generation = if let Sink::Webhook {
+        secret_generation, ..
+    } = &mut req.sink
+    {
+        *secret_generation = if req.rotate_secret {
+            stored_generation.saturating_add(1)
+        } else {
+            stored_generation
+        };
+        Some(*secret_generation)
+    } else {
+        if req.rotate_secret {
+            return Err(invalid(
+                "rotate_secret: only webhooks have a signing secret; give a new credential instead",
+            ));
+        }
+        None
+    };
+    // The credential: a new one sealed, else the stored one kept while the kind stays.
+    let sealed_credential = match (&req.credential, req.sink.needs_credential()) {
+        (Some(_), false) => {
+            return Err(invalid(format!(
+                "credential: a {} destination takes none",
+                req.sink.kind()
+            )));
+        }
+        (Some(c), true) => {
+            if c.is_empty() || c.len() > 1024 || c.chars().any(char::is_control) {
+                return Err(invalid(
+                    "credential: 1 to 1024 characters, no control characters",
+                ));
+            }
+            Some(
+                crate::seal::seal(
+                    &app.config.passphrase,
+                    &app.ca().root_fingerprint(),
+                    &credential_context(&name),
+                    c,
+                )
+                .map_err(ApiError::internal)?,
+            )
+        }
+        (None, true) => match previous.as_ref() {
+            Some(Stored {
+                sink,
+                sealed_credential: Some(sealed),
+            }) if sink.kind() == req.sink.kind() => Some(sealed.clone()),
+            _ => {
+                return Err(invalid(format!(
+                    "credential: a {} destination needs one (its token)",
+                    req.sink.kind()
+                )));
+            }
+        },
+        (None, false) => None,
+    };
+    let config = Stored {
+        sink: req.sink.clone(),
+        sealed_credential,
+    }
+    .to_config()
+    .map_err(ApiError::internal)?;
     let def = NewDestination {
         name: name.clone(),
         kind: req.sink.kind().to_owned(),
-        config: serde_json::to_string(&req.sink).map_err(ApiError::internal)?,
+        config,
         filter: serde_json::to_string(&req.filter).map_err(ApiError::internal)?,
         enabled: req.enabled,
         max_attempts: req.max_attempts,
@@ -172,11 +349,13 @@ pub(crate) async fn put(
                 .detail("kind", def.kind.clone())
                 .detail("enabled", def.enabled.to_string())
                 .detail("filter", def.filter.clone())
-                .detail("secret_rotated", req.rotate_secret.to_string()),
+                .detail("secret_rotated", req.rotate_secret.to_string())
+                .detail("credential_set", req.credential.is_some().to_string()),
         )
         .await?;
-    let secret = (created || req.rotate_secret)
-        .then(|| crate::events::webhook_secret(&app, &name, generation));
+    let secret = generation
+        .filter(|_| created || req.rotate_secret || stored_kind_changed(previous.as_ref()))
+        .map(|g| crate::events::webhook_secret(&app, &name, g));
     let backlog = backlog_of(&app, &name).await?;
     let status = if created {
         StatusCode::CREATED
@@ -190,6 +369,11 @@ pub(crate) async fn put(
             secret,
         }),
     ))
+}
+
+/// Whether the destination was not a webhook before (its secret is then shown as if new).
+fn stored_kind_changed(stored: Option<&Stored>) -> bool {
+    !matches!(stored.map(|s| &s.sink), Some(Sink::Webhook { .. }))
 }
 
 /// `DELETE /api/v1/event-destinations/{name}`: the destination and its queue.

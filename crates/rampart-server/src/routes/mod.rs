@@ -10,6 +10,7 @@ mod auth;
 pub(crate) mod auth_limit;
 mod authorize;
 mod body;
+mod event_stream;
 mod events;
 mod headers;
 mod history;
@@ -326,6 +327,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             query: audit::InclusionQuery, req: Body::None, reply: Json(schema::<crate::api::AuditInclusionProof>), || get(audit::inclusion)),
         ep!(GET "/api/v1/audit/proof/consistency", Api, user(AuditRead, AllGroups), "RFC 9162 consistency proof between two tree sizes (to: default the latest checkpoint's)",
             query: audit::ConsistencyQuery, req: Body::None, reply: Json(schema::<crate::api::AuditConsistencyProof>), || get(audit::consistency)),
+        ep!(GET "/api/v1/events", Api, user(ResultsRead, Listing), "The event stream live as Server-Sent Events (id: position, event: kind, data: the event): resumes after Last-Event-ID (or ?after=); filtered by kinds, min_severity, groups and by what the caller may read",
+            query: event_stream::StreamQuery, req: Body::None, reply: Document(&["text/event-stream"]), || get(event_stream::stream)),
         ep!(GET "/api/v1/event-destinations", Api, user(EventsManage, Fleet), "Event destinations (SIEMs, webhooks) with their health and queue",
             req: Body::None, reply: Json(schema::<Vec<crate::api::DestinationView>>), || get(events::list)),
         ep!(PUT "/api/v1/event-destinations/{destination}", Api, user(EventsManage, Fleet), "Define or change an event destination: its sink, filter, attempts; a webhook's signing secret is shown when it is created or rotated. Events are queued for it from then on",

@@ -108,7 +108,16 @@ async fn call(
     }
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
+    // A live stream is judged by its status alone: its body never ends.
+    let streaming = r
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "text/event-stream");
+    let v: Value = if streaming {
+        Value::Null
+    } else {
+        r.json().await.unwrap_or(Value::Null)
+    };
     let code = v["code"]
         .as_str()
         .or(v["title"].as_str())

@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::harness::{Db, POLICY_V1, TestAgent, TestServer};
+use rampart_access::Role;
+
+use super::harness::{Db, POLICY_V1, TestAgent, TestServer, new_user, token};
 use crate::server_test;
 
 /// What a receiver saw: each request's signature header and body.
@@ -473,3 +475,205 @@ async fn a_silent_agent_is_announced_offline(db: Db) {
     s.finish().await;
 }
 server_test!(a_silent_agent_is_announced_offline);
+
+/// A Server-Sent Events reader over a streaming response: (id, event, data) per event.
+struct SseReader {
+    body: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    fn new(r: reqwest::Response) -> SseReader {
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        SseReader {
+            body: r,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (comments and keep-alives skipped), within 30 s.
+    #[track_caller]
+    fn next(&mut self) -> impl std::future::Future<Output = (i64, String, Value)> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), self.next_event())
+                .await
+                .unwrap_or_else(|_| panic!("no event within 30 s at {caller}"))
+        }
+    }
+
+    async fn next_event(&mut self) -> (i64, String, Value) {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, None, String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.parse().unwrap());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push_str(v);
+                    }
+                }
+                if let (Some(id), Some(event)) = (id, event) {
+                    return (id, event, serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            let chunk = self
+                .body
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+async fn open_stream(
+    s: &TestServer,
+    token: &str,
+    path: &str,
+    last: Option<i64>,
+) -> reqwest::Response {
+    // A stream outlives the harness' request timeout; the test's own deadline bounds it.
+    let mut req = s
+        .http
+        .get(s.url(path))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(600));
+    if let Some(l) = last {
+        req = req.header("last-event-id", l.to_string());
+    }
+    req.send().await.unwrap()
+}
+
+/// Asks an agent to scan now, and it does.
+async fn scan(s: &TestServer, a: &TestAgent) {
+    let (st, _) = s
+        .call(Method::POST, &format!("/api/v1/agents/{}/scan", a.id), None)
+        .await;
+    assert_eq!(st, 200);
+    a.run_once().await.unwrap();
+}
+
+/// `GET /api/v1/events`: every event live, resumed after `Last-Event-ID`, filtered by kind and
+/// by what the caller may read.
+async fn the_live_stream_resumes_and_shows_each_caller_its_own(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let web = TestAgent::enrol(&s, &s.token("web", 1).await)
+        .await
+        .unwrap();
+    let dbs = TestAgent::enrol(&s, &s.token("db", 1).await).await.unwrap();
+    s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
+    s.push_policy(POLICY_V1, "db", "0 */6 * * *").await;
+    web.run_once().await.unwrap();
+    dbs.run_once().await.unwrap();
+    let store = s.store().await;
+    let outbox = store.events_after(0, 10_000).await.unwrap();
+    assert!(outbox.len() > 4);
+
+    // From the start: every event, in order, as the outbox has it.
+    let mut all =
+        SseReader::new(open_stream(&s, &s.admin_token, "/api/v1/events?after=0", None).await);
+    for stored in &outbox {
+        let (id, kind, data) = all.next().await;
+        assert_eq!((id, kind.as_str()), (stored.seq, stored.kind.as_str()));
+        assert_eq!(data["seq"], stored.seq);
+        let mut want: Value = serde_json::from_str(&stored.body).unwrap();
+        want["seq"] = json!(stored.seq);
+        assert_eq!(data, want);
+    }
+    // Resumed after an event: the ones after it.
+    let mid = outbox[outbox.len() / 2].seq;
+    let mut resumed =
+        SseReader::new(open_stream(&s, &s.admin_token, "/api/v1/events?after=0", Some(mid)).await);
+    let (id, _, _) = resumed.next().await;
+    assert_eq!(
+        id,
+        outbox[outbox.len() / 2 + 1].seq,
+        "Last-Event-ID wins over after"
+    );
+
+    // Live: a stream opened without a position gets what happens next.
+    let mut runs = SseReader::new(
+        open_stream(&s, &s.admin_token, "/api/v1/events?kinds=run.stored", None).await,
+    );
+    scan(&s, &web).await;
+    let (id, kind, data) = runs.next().await;
+    assert_eq!(kind, "run.stored");
+    assert!(id > outbox.last().unwrap().seq);
+    assert_eq!(data["agent"]["id"], web.id.as_str());
+    // The full stream saw it too.
+    loop {
+        let (i, _, _) = all.next().await;
+        if i == id {
+            break;
+        }
+    }
+
+    // A viewer of group db: its agent's results, nothing of web, no audit entries.
+    let user = store
+        .insert_user(&new_user("dbviewer", Role::Viewer, &["db"]))
+        .await
+        .unwrap();
+    let viewer = token(
+        &store,
+        &user,
+        "t",
+        Role::Viewer,
+        &["db"],
+        time::Duration::days(1),
+    )
+    .await;
+    let mut mine = SseReader::new(open_stream(&s, &viewer, "/api/v1/events?after=0", None).await);
+    let visible: Vec<&rampart_store::StoredEvent> = outbox
+        .iter()
+        .filter(|e| {
+            e.group.as_deref() == Some("db")
+                && matches!(e.kind.as_str(), "run.stored" | "check.changed")
+        })
+        .collect();
+    assert!(!visible.is_empty());
+    for want in visible {
+        let (id, kind, data) = mine.next().await;
+        assert_eq!((id, kind.as_str()), (want.seq, want.kind.as_str()));
+        assert_eq!(data["agent"]["group"], "db");
+    }
+    // The next run of web is not shown to it; the next of db is.
+    scan(&s, &web).await;
+    scan(&s, &dbs).await;
+    let (_, kind, data) = mine.next().await;
+    assert_eq!(
+        (kind.as_str(), &data["agent"]["id"]),
+        ("run.stored", &json!(dbs.id))
+    );
+
+    // Refusals.
+    let r = open_stream(&s, &s.admin_token, "/api/v1/events", Some(-1)).await;
+    assert_eq!(r.status(), 400);
+    let r = s
+        .http
+        .get(s.url("/api/v1/events"))
+        .header("last-event-id", "x")
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = open_stream(&s, &s.admin_token, "/api/v1/events?kinds=run.deleted", None).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("unknown kind"));
+    let r = s.http.get(s.url("/api/v1/events")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    s.finish().await;
+}
+server_test!(the_live_stream_resumes_and_shows_each_caller_its_own);

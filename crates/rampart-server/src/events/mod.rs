@@ -19,13 +19,18 @@ use tokio::sync::watch;
 use crate::api::{EventFilter, Sink};
 use crate::app::App;
 
+mod hec;
+mod kafka;
+mod syslog;
+mod webhook;
+
+pub(crate) use webhook::secret as webhook_secret;
+
 /// How long a claim lasts: long enough for a batch at the sink's timeout, short enough that a
 /// dead replica's events go out again within a minute.
 const LEASE: time::Duration = time::Duration::seconds(60);
 /// Deliveries claimed at once.
 const BATCH: u32 = 100;
-/// Requests in flight to one webhook.
-const IN_FLIGHT: usize = 8;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: i64 = 3600;
 
@@ -38,23 +43,6 @@ pub(crate) fn rank(s: Severity) -> u8 {
         Severity::High => 3,
         Severity::Critical => 4,
     }
-}
-
-/// A webhook destination's signing secret. Derived, never stored: HMAC-SHA256 keyed with the
-/// server's passphrase (which every replica holds) over the installation (its root CA's
-/// fingerprint), the destination's name and the secret's generation. A copy of the database
-/// alone cannot sign; a rotation raises the generation.
-pub fn webhook_secret(app: &App, name: &str, generation: u32) -> String {
-    use hmac::Mac;
-    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&app.config.passphrase)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-    mac.update(b"rampart webhook secret v1\0");
-    mac.update(app.ca().root_fingerprint().as_bytes());
-    mac.update(b"\0");
-    mac.update(name.as_bytes());
-    mac.update(b"\0");
-    mac.update(generation.to_string().as_bytes());
-    format!("whsec_{}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// When to try again after `attempts` failures: 2^attempts seconds, at most an hour, less up
@@ -76,13 +64,14 @@ pub(crate) async fn dispatcher(app: Arc<App>, mut shutdown: watch::Receiver<bool
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut breaker = Breaker::default();
+    let clients = Clients::default();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
             _ = app.events_wake.notified() => {}
         }
-        if let Err(e) = pass(&app, &mut breaker).await {
+        if let Err(e) = pass(&app, &clients, &mut breaker).await {
             tracing::warn!(error = %e, "event delivery pass failed; trying again");
         }
     }
@@ -133,7 +122,11 @@ enum Drained {
 /// One pass: every enabled, not resting destination's due deliveries, batch after batch until
 /// none is due. Destinations are served side by side, so one that is slow to answer (or never
 /// answers until its timeout) delays no other.
-async fn pass(app: &App, breaker: &mut Breaker) -> Result<(), rampart_store::StoreError> {
+async fn pass(
+    app: &App,
+    clients: &Clients,
+    breaker: &mut Breaker,
+) -> Result<(), rampart_store::StoreError> {
     let now = std::time::Instant::now();
     let destinations: Vec<Destination> = app
         .store
@@ -142,7 +135,8 @@ async fn pass(app: &App, breaker: &mut Breaker) -> Result<(), rampart_store::Sto
         .into_iter()
         .filter(|d| d.def.enabled && breaker.ready(&d.def.name, now))
         .collect();
-    let results = futures_util::future::join_all(destinations.iter().map(|d| drain(app, d))).await;
+    let results =
+        futures_util::future::join_all(destinations.iter().map(|d| drain(app, clients, d))).await;
     let now = std::time::Instant::now();
     let mut first_error = None;
     for (d, r) in destinations.iter().zip(results) {
@@ -157,7 +151,11 @@ async fn pass(app: &App, breaker: &mut Breaker) -> Result<(), rampart_store::Sto
 }
 
 /// A destination's due deliveries, batch after batch until none is due or one fails.
-async fn drain(app: &App, d: &Destination) -> Result<Drained, rampart_store::StoreError> {
+async fn drain(
+    app: &App,
+    clients: &Clients,
+    d: &Destination,
+) -> Result<Drained, rampart_store::StoreError> {
     let mut outcome = Drained::Idle;
     loop {
         let now = OffsetDateTime::now_utc();
@@ -169,7 +167,7 @@ async fn drain(app: &App, d: &Destination) -> Result<Drained, rampart_store::Sto
             return Ok(outcome);
         }
         let n = claimed.len();
-        let (delivered, failed) = deliver(app, d, claimed).await;
+        let (delivered, failed) = deliver(app, clients, d, claimed).await;
         app.metrics
             .events_sent(&d.def.name, delivered.len() as u64, failed.len() as u64);
         app.store
@@ -187,10 +185,69 @@ async fn drain(app: &App, d: &Destination) -> Result<Drained, rampart_store::Sto
     }
 }
 
+/// An event claimed for sending: its seq, the attempts before this one, the event.
+pub(crate) struct Pending {
+    seq: i64,
+    attempts: u32,
+    event: Event,
+}
+
+/// How sending one event went.
+type Sent = (i64, u32, Result<(), String>);
+
+/// A destination's stored settings: the sink, and its credential sealed (`seal.rs`) beside
+/// the sink's own fields under `sealed_credential`.
+pub(crate) struct Stored {
+    /// The sink.
+    pub sink: Sink,
+    /// The sealed credential, when the kind has one.
+    pub sealed_credential: Option<String>,
+}
+
+const SEALED_KEY: &str = "sealed_credential";
+
+impl Stored {
+    /// Reads a destination's config column.
+    pub(crate) fn parse(config: &str) -> Result<Stored, String> {
+        let mut v: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(config).map_err(|e| e.to_string())?;
+        let sealed_credential = match v.remove(SEALED_KEY) {
+            Some(serde_json::Value::String(s)) => Some(s),
+            None | Some(serde_json::Value::Null) => None,
+            Some(_) => return Err(format!("{SEALED_KEY}: not a string")),
+        };
+        let sink =
+            serde_json::from_value(serde_json::Value::Object(v)).map_err(|e| e.to_string())?;
+        Ok(Stored {
+            sink,
+            sealed_credential,
+        })
+    }
+
+    /// The config column's text.
+    pub(crate) fn to_config(&self) -> Result<String, serde_json::Error> {
+        let mut v = serde_json::to_value(&self.sink)?;
+        if let (Some(sealed), Some(map)) = (&self.sealed_credential, v.as_object_mut()) {
+            map.insert(SEALED_KEY.into(), serde_json::Value::String(sealed.clone()));
+        }
+        serde_json::to_string(&v)
+    }
+}
+
+/// What the seal of a destination's credential is bound to.
+pub(crate) fn credential_context(name: &str) -> String {
+    format!("event-destination:{name}")
+}
+
 /// Sends claimed deliveries; the delivered seqs and the failures. Events the filter does not
 /// take count as delivered: the destination has nothing to do with them.
-async fn deliver(app: &App, d: &Destination, claimed: Vec<Claimed>) -> (Vec<i64>, Vec<Failed>) {
-    let sink: Sink = match serde_json::from_str(&d.def.config) {
+async fn deliver(
+    app: &App,
+    clients: &Clients,
+    d: &Destination,
+    claimed: Vec<Claimed>,
+) -> (Vec<i64>, Vec<Failed>) {
+    let stored = match Stored::parse(&d.def.config) {
         Ok(s) => s,
         Err(e) => return fail_all(claimed, &format!("destination settings unreadable: {e}")),
     };
@@ -203,7 +260,11 @@ async fn deliver(app: &App, d: &Destination, claimed: Vec<Claimed>) -> (Vec<i64>
             Ok(mut e) => {
                 e.seq = c.seq;
                 if filter.takes(&e) {
-                    to_send.push((c.seq, c.attempts, e));
+                    to_send.push(Pending {
+                        seq: c.seq,
+                        attempts: c.attempts,
+                        event: e,
+                    });
                 } else {
                     delivered.push(c.seq);
                 }
@@ -216,36 +277,153 @@ async fn deliver(app: &App, d: &Destination, claimed: Vec<Claimed>) -> (Vec<i64>
             }),
         }
     }
-    match sink {
+    if to_send.is_empty() {
+        return (delivered, failed);
+    }
+    let results: Vec<Sent> = match &stored.sink {
         Sink::Webhook {
             url,
             timeout_secs,
             secret_generation,
         } => {
-            let secret = webhook_secret(app, &d.def.name, secret_generation);
-            let timeout = Duration::from_secs(u64::from(timeout_secs.clamp(1, 60)));
-            use futures_util::StreamExt;
-            let results: Vec<(i64, u32, Result<(), String>)> = futures_util::stream::iter(to_send)
-                .map(|(seq, attempts, e)| {
-                    let (url, secret) = (url.as_str(), secret.as_str());
-                    async move { (seq, attempts, post(app, url, secret, timeout, &e).await) }
-                })
-                .buffer_unordered(IN_FLIGHT)
-                .collect()
-                .await;
-            for (seq, attempts, r) in results {
-                match r {
-                    Ok(()) => delivered.push(seq),
-                    Err(error) => failed.push(Failed {
-                        seq,
-                        error,
-                        retry_at: retry_at(OffsetDateTime::now_utc(), attempts),
-                    }),
+            let secret = webhook::secret(app, &d.def.name, *secret_generation);
+            webhook::send(app, url, &secret, timeout(*timeout_secs), to_send).await
+        }
+        Sink::Syslog {
+            address,
+            transport,
+            payload,
+            facility,
+            ca_pem,
+            hostname,
+            timeout_secs,
+        } => {
+            let target = syslog::Target {
+                address,
+                transport: *transport,
+                payload: *payload,
+                facility: *facility,
+                ca_pem: ca_pem.as_deref(),
+                hostname: hostname
+                    .as_deref()
+                    .or(app.config.names.first().map(String::as_str))
+                    .unwrap_or("-"),
+                timeout: timeout(*timeout_secs),
+            };
+            syslog::send(&target, to_send).await
+        }
+        Sink::SplunkHec {
+            url,
+            index,
+            ca_pem,
+            timeout_secs,
+        } => {
+            let token = stored
+                .sealed_credential
+                .as_deref()
+                .ok_or_else(|| "no HEC token stored: set the destination's credential".to_owned())
+                .and_then(|s| {
+                    crate::seal::open(
+                        &app.config.passphrase,
+                        &app.ca().root_fingerprint(),
+                        &credential_context(&d.def.name),
+                        s,
+                    )
+                    .map_err(|e| format!("HEC token: {e}"))
+                });
+            match token {
+                Err(error) => to_send
+                    .into_iter()
+                    .map(|p| (p.seq, p.attempts, Err(error.clone())))
+                    .collect(),
+                Ok(token) => {
+                    let target = hec::Target {
+                        url,
+                        token: &token,
+                        index: index.as_deref(),
+                        host: app.config.names.first().map_or("rampart", String::as_str),
+                        timeout: timeout(*timeout_secs),
+                    };
+                    match clients.for_ca(app, ca_pem.as_deref()) {
+                        Ok(client) => hec::send(&client, &target, to_send).await,
+                        Err(error) => to_send
+                            .into_iter()
+                            .map(|p| (p.seq, p.attempts, Err(error.clone())))
+                            .collect(),
+                    }
                 }
             }
         }
+        Sink::Kafka {
+            brokers,
+            topic,
+            timeout_secs,
+        } => {
+            let target = kafka::Target {
+                brokers,
+                topic,
+                timeout: timeout(*timeout_secs),
+            };
+            kafka::send(&clients.kafka, &target, to_send).await
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    for (seq, attempts, r) in results {
+        match r {
+            Ok(()) => delivered.push(seq),
+            Err(error) => failed.push(Failed {
+                seq,
+                error,
+                retry_at: retry_at(now, attempts),
+            }),
+        }
     }
     (delivered, failed)
+}
+
+fn timeout(secs: u32) -> Duration {
+    Duration::from_secs(u64::from(secs.clamp(1, 60)))
+}
+
+/// Clients kept between batches: HTTP clients trusting a destination's own CA besides the
+/// system's roots, built once per CA (a client holds its connection pool), and Kafka
+/// producers.
+#[derive(Default)]
+pub(crate) struct Clients {
+    with_ca: std::sync::Mutex<std::collections::HashMap<[u8; 32], reqwest::Client>>,
+    kafka: kafka::Producers,
+}
+
+impl Clients {
+    /// The client for `ca_pem` (the server's shared one without).
+    fn for_ca(&self, app: &App, ca_pem: Option<&str>) -> Result<reqwest::Client, String> {
+        let Some(pem) = ca_pem else {
+            return Ok(app.events_http.clone());
+        };
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(pem.as_bytes()).into();
+        let mut map = self
+            .with_ca
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = map.get(&key) {
+            return Ok(c.clone());
+        }
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| format!("ca_pem: {e}"))?;
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_merge(certs)
+            .build()
+            .map_err(|e| format!("ca_pem: {}", error_chain(&e)))?;
+        // Destinations are few (at most 32); forget them all rather than grow.
+        if map.len() >= 64 {
+            map.clear();
+        }
+        map.insert(key, client.clone());
+        Ok(client)
+    }
 }
 
 fn fail_all(claimed: Vec<Claimed>, error: &str) -> (Vec<i64>, Vec<Failed>) {
@@ -261,38 +439,7 @@ fn fail_all(claimed: Vec<Claimed>, error: &str) -> (Vec<i64>, Vec<Failed>) {
     (Vec::new(), failed)
 }
 
-/// One signed POST; a 2xx answer is an acknowledgement, anything else a failure to retry.
-async fn post(
-    app: &App,
-    url: &str,
-    secret: &str,
-    timeout: Duration,
-    e: &Event,
-) -> Result<(), String> {
-    let body = e.to_json();
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let signature = rampart_events::sign::signature(secret.as_bytes(), now, body.as_bytes());
-    let r = app
-        .events_http
-        .post(url)
-        .timeout(timeout)
-        .header("content-type", "application/json")
-        .header(rampart_events::sign::HEADER, signature)
-        .header("x-rampart-event-id", &e.id)
-        .header("x-rampart-event-kind", e.body.kind())
-        .body(body)
-        .send()
-        .await
-        .map_err(|err| format!("{url}: {}", error_chain(&err)))?;
-    let status = r.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("{url}: HTTP {}", status.as_u16()))
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {
