@@ -601,6 +601,18 @@ impl Store {
         Ok(rows)
     }
 
+    /// Appends events in a transaction of their own, queued for every enabled destination:
+    /// for events that report nothing else the store writes (an import, a benchmark's load).
+    pub async fn append_events(&self, events: &[rampart_events::Event]) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        on_pool!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            Outbox::append_events(&mut *tx, events).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// The position of the latest event written (0 when none is kept): where a live reader
     /// that wants only what comes next starts.
     pub async fn latest_event_seq(&self) -> Result<i64, StoreError> {

@@ -116,6 +116,9 @@ pub enum BenchCommand {
     /// The dashboard with a large fleet: fills a real server's store with agents and their
     /// latest results, then times every page beside a request that reads nothing.
     Dashboard(BenchDashboardArgs),
+    /// Events per second from the outbox to each kind of destination (webhook, Splunk HEC,
+    /// syslog over TCP and UDP, Kafka with --kafka-brokers) beside the outbox's own floor.
+    Events(BenchEventsArgs),
     /// Attestations per algorithm: JWS signed and verified per second beside the bare
     /// signature, offline bundles verified per second, and the bundle's size.
     Attest(BenchAttestArgs),
@@ -165,6 +168,29 @@ pub struct BenchDashboardArgs {
     /// Requests per page (after two warm-up requests).
     #[arg(long, default_value_t = 20)]
     pub requests: usize,
+    /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart bench events`.
+#[derive(Debug, Args)]
+pub struct BenchEventsArgs {
+    /// Events written for each sink.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    /// Only this sink (`webhook`, `splunk_hec`, `syslog_tcp`, `syslog_udp`, `kafka`).
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// A Kafka cluster's bootstrap brokers (`host:port,...`) to benchmark the Kafka sink on.
+    #[arg(long)]
+    pub kafka_brokers: Option<String>,
+    /// The topic there (it must exist).
+    #[arg(long, default_value = "rampart-bench")]
+    pub kafka_topic: String,
     /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
     #[arg(long)]
     pub database_url: Option<String>,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rskafka::client::partition::{Compression, UnknownTopicHandling};
+use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 
@@ -24,15 +24,74 @@ pub(super) struct Target<'a> {
     pub timeout: Duration,
 }
 
-/// Connected clients, one per destination setting, kept between batches (a client holds its
-/// broker connections and metadata); dropped on any error, so the next batch connects anew.
+/// How long a topic's partition list is trusted before it is read again (partitions added to
+/// a topic are used from then on).
+const METADATA_TTL: Duration = Duration::from_secs(60);
+
+/// A connected client with what it learnt: the topics' partitions and a client per partition
+/// (each knows its leader), so that a batch costs its produce requests and nothing else.
+struct Connection {
+    client: Client,
+    partitions:
+        tokio::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<i32>)>>,
+    leaders: tokio::sync::Mutex<std::collections::HashMap<(String, i32), Arc<PartitionClient>>>,
+}
+
+impl Connection {
+    async fn partitions(&self, topic: &str) -> Result<Vec<i32>, String> {
+        let mut known = self.partitions.lock().await;
+        if let Some((at, p)) = known.get(topic)
+            && at.elapsed() < METADATA_TTL
+        {
+            return Ok(p.clone());
+        }
+        let partitions: Vec<i32> = self
+            .client
+            .list_topics()
+            .await
+            .map_err(|e| format!("{topic}: metadata: {}", super::error_chain(&e)))?
+            .into_iter()
+            .find(|x| x.name == topic)
+            .map(|x| x.partitions.into_iter().collect())
+            .ok_or_else(|| format!("topic {topic}: not on the cluster (create it first)"))?;
+        if partitions.is_empty() {
+            return Err(format!("topic {topic}: no partitions"));
+        }
+        known.insert(
+            topic.to_owned(),
+            (std::time::Instant::now(), partitions.clone()),
+        );
+        Ok(partitions)
+    }
+
+    async fn leader(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<PartitionClient>, rskafka::client::error::Error> {
+        let key = (topic.to_owned(), partition);
+        if let Some(pc) = self.leaders.lock().await.get(&key) {
+            return Ok(pc.clone());
+        }
+        let pc = Arc::new(
+            self.client
+                .partition_client(topic, partition, UnknownTopicHandling::Error)
+                .await?,
+        );
+        self.leaders.lock().await.insert(key, pc.clone());
+        Ok(pc)
+    }
+}
+
+/// Connections, one per destination setting, kept between batches; dropped on any error, so
+/// the next batch connects (and learns the cluster) anew.
 #[derive(Default)]
 pub(crate) struct Producers {
-    clients: tokio::sync::Mutex<std::collections::HashMap<String, Arc<Client>>>,
+    clients: tokio::sync::Mutex<std::collections::HashMap<String, Arc<Connection>>>,
 }
 
 impl Producers {
-    async fn client(&self, t: &Target<'_>) -> Result<Arc<Client>, String> {
+    async fn client(&self, t: &Target<'_>) -> Result<Arc<Connection>, String> {
         let key = t.brokers.join(",");
         if let Some(c) = self.clients.lock().await.get(&key) {
             return Ok(c.clone());
@@ -49,7 +108,11 @@ impl Producers {
             .build()
             .await
             .map_err(|e| format!("{}: {}", t.brokers.join(","), super::error_chain(&e)))?;
-        let client = Arc::new(client);
+        let client = Arc::new(Connection {
+            client,
+            partitions: Default::default(),
+            leaders: Default::default(),
+        });
         let mut clients = self.clients.lock().await;
         // Destinations are few (at most 32); forget them all rather than grow.
         if clients.len() >= 64 {
@@ -132,17 +195,7 @@ async fn produce(
 ) -> Result<Vec<Result<(), String>>, String> {
     let client = producers.client(t).await?;
     let topic = t.topic;
-    let partitions: Vec<i32> = client
-        .list_topics()
-        .await
-        .map_err(|e| format!("{topic}: metadata: {}", super::error_chain(&e)))?
-        .into_iter()
-        .find(|x| x.name == topic)
-        .map(|x| x.partitions.into_iter().collect())
-        .ok_or_else(|| format!("topic {topic}: not on the cluster (create it first)"))?;
-    if partitions.is_empty() {
-        return Err(format!("topic {topic}: no partitions"));
-    }
+    let partitions = client.partitions(topic).await?;
     // Records by partition, in seq order within each.
     let mut by_partition: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
     let records: Vec<Record> = batch.iter().map(record).collect();
@@ -159,9 +212,7 @@ async fn produce(
         let recs: Vec<Record> = idx.iter().map(|i| records[*i].clone()).collect();
         async move {
             let r = async {
-                let pc = client
-                    .partition_client(topic, partition, UnknownTopicHandling::Error)
-                    .await?;
+                let pc = client.leader(topic, partition).await?;
                 pc.produce(recs, Compression::NoCompression).await
             }
             .await;

@@ -2,7 +2,8 @@
 (three brokers), started through confluent-kafka (PyPI; its wheel carries librdkafka).
 
 Prints `BOOTSTRAP host:port PARTITIONS n` once the cluster is up and the topic named on the
-command line exists, then one JSON line per record a consumer reads from the topic
+command line exists (with `--no-consume`, for `rampart bench events --kafka-brokers`, it then
+only keeps the cluster up until stdin closes), then one JSON line per record a consumer reads from the topic
 (partition, offset, key, headers, value, timestamp), until stdin closes.
 """
 
@@ -15,6 +16,7 @@ import threading
 from confluent_kafka import Consumer, Producer
 
 topic = sys.argv[1]
+consume = "--no-consume" not in sys.argv[2:]
 bootstrap = []
 
 
@@ -49,10 +51,13 @@ consumer = Consumer(
 )
 partitions = len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
 print(f"BOOTSTRAP {servers} PARTITIONS {partitions}", flush=True)
-consumer.subscribe([topic])
 done = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-while not done.is_set():
+if consume:
+    consumer.subscribe([topic])
+else:
+    done.wait()
+while consume and not done.is_set():
     m = consumer.poll(0.2)
     if m is None:
         continue

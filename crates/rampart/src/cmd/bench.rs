@@ -30,6 +30,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Audit(args) => super::bench_audit::run(args),
         BenchCommand::Dashboard(args) => super::bench_dashboard::run_bench(args),
         BenchCommand::Attest(args) => super::bench_attest::run(args),
+        BenchCommand::Events(args) => super::bench_events::run(args),
     }
 }
 

@@ -7,6 +7,7 @@ mod bench_attest;
 mod bench_audit;
 mod bench_auth;
 mod bench_dashboard;
+mod bench_events;
 mod bench_intel;
 mod fleet;
 mod intel;
