@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Pending, Sent, error_chain};
+use super::{Pending, Sent, all_failed, error_chain};
 
 /// The collector path events are posted to.
 pub(crate) const EVENT_PATH: &str = "/services/collector/event";
@@ -66,7 +66,7 @@ pub(super) async fn send(
         .send()
         .await;
     let (status, text) = match response {
-        Err(e) => return all(batch, &format!("{url}: {}", error_chain(&e))),
+        Err(e) => return all_failed(batch, &format!("{url}: {}", error_chain(&e))),
         Ok(r) => {
             let status = r.status();
             // A collector's answer is a line of JSON; read at most 64 KiB of whatever it is.
@@ -109,15 +109,8 @@ pub(super) async fn send(
                 (p.seq, p.attempts, r)
             })
             .collect(),
-        _ => all(batch, &reason),
+        _ => all_failed(batch, &reason),
     }
-}
-
-fn all(batch: Vec<Pending>, error: &str) -> Vec<Sent> {
-    batch
-        .into_iter()
-        .map(|p| (p.seq, p.attempts, Err(error.to_owned())))
-        .collect()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandl
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 
-use super::{Pending, Sent};
+use super::{Pending, Sent, all_failed};
 
 /// Where and how.
 pub(super) struct Target<'a> {
@@ -179,11 +179,11 @@ pub(super) async fn send(producers: &Producers, t: &Target<'_>, batch: Vec<Pendi
         }
         Ok(Err(e)) => {
             producers.forget(t).await;
-            all(batch, &e)
+            all_failed(batch, &e)
         }
         Err(_) => {
             producers.forget(t).await;
-            all(batch, &format!("{}: timed out", t.brokers.join(",")))
+            all_failed(batch, &format!("{}: timed out", t.brokers.join(",")))
         }
     }
 }
@@ -228,13 +228,6 @@ async fn produce(
         }
     }
     Ok(out)
-}
-
-fn all(batch: Vec<Pending>, error: &str) -> Vec<Sent> {
-    batch
-        .into_iter()
-        .map(|p| (p.seq, p.attempts, Err(error.to_owned())))
-        .collect()
 }
 
 #[cfg(test)]

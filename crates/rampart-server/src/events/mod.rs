@@ -337,10 +337,7 @@ async fn deliver(
                     .map_err(|e| format!("HEC token: {e}"))
                 });
             match token {
-                Err(error) => to_send
-                    .into_iter()
-                    .map(|p| (p.seq, p.attempts, Err(error.clone())))
-                    .collect(),
+                Err(error) => all_failed(to_send, &error),
                 Ok(token) => {
                     let target = hec::Target {
                         url,
@@ -351,10 +348,7 @@ async fn deliver(
                     };
                     match clients.for_ca(app, ca_pem.as_deref()) {
                         Ok(client) => hec::send(&client, &target, to_send).await,
-                        Err(error) => to_send
-                            .into_iter()
-                            .map(|p| (p.seq, p.attempts, Err(error.clone())))
-                            .collect(),
+                        Err(error) => all_failed(to_send, &error),
                     }
                 }
             }
@@ -384,6 +378,14 @@ async fn deliver(
         }
     }
     (delivered, failed)
+}
+
+/// Every event of a batch failed for one reason.
+fn all_failed(batch: Vec<Pending>, error: &str) -> Vec<Sent> {
+    batch
+        .into_iter()
+        .map(|p| (p.seq, p.attempts, Err(error.to_owned())))
+        .collect()
 }
 
 fn timeout(secs: u32) -> Duration {

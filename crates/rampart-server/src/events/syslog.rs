@@ -13,7 +13,7 @@ use std::time::Duration;
 use rampart_events::wire::{self, Facility, Payload};
 use tokio::io::AsyncWriteExt;
 
-use super::{Pending, Sent};
+use super::{Pending, Sent, all_failed};
 use crate::api::SyslogTransport;
 
 /// The largest datagram sent: rsyslog's default `maxMessageSize` (8 KiB). Longer messages are
@@ -47,8 +47,8 @@ pub(super) async fn send(t: &Target<'_>, batch: Vec<Pending>) -> Vec<Sent> {
                     .zip(per_message)
                     .map(|(p, r)| (p.seq, p.attempts, r))
                     .collect(),
-                Ok(Err(e)) => all(batch, &e),
-                Err(_) => all(batch, &format!("{}: timed out", t.address)),
+                Ok(Err(e)) => all_failed(batch, &e),
+                Err(_) => all_failed(batch, &format!("{}: timed out", t.address)),
             };
         }
         SyslogTransport::Tcp | SyslogTransport::Tls => {
@@ -62,15 +62,8 @@ pub(super) async fn send(t: &Target<'_>, batch: Vec<Pending>) -> Vec<Sent> {
             .into_iter()
             .map(|p| (p.seq, p.attempts, Ok(())))
             .collect(),
-        Err(e) => all(batch, &e),
+        Err(e) => all_failed(batch, &e),
     }
-}
-
-fn all(batch: Vec<Pending>, error: &str) -> Vec<Sent> {
-    batch
-        .into_iter()
-        .map(|p| (p.seq, p.attempts, Err(error.to_owned())))
-        .collect()
 }
 
 async fn resolve(address: &str) -> Result<std::net::SocketAddr, String> {

@@ -73,15 +73,6 @@ async fn receiver(got: Received) -> String {
     format!("http://{addr}/hook")
 }
 
-async fn put_destination(s: &TestServer, name: &str, body: Value) -> (u16, Value) {
-    s.call(
-        Method::PUT,
-        &format!("/api/v1/event-destinations/{name}"),
-        Some(body),
-    )
-    .await
-}
-
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -101,8 +92,9 @@ async fn webhooks_get_every_event_signed_retried_and_filtered(db: Db) {
     // The first two deliveries are refused: they come again after their backoff.
     *all.refuse.lock().unwrap() = 2;
     let url = receiver(all.clone()).await;
-    let (st, saved) =
-        put_destination(&s, "siem", json!({"sink": {"kind": "webhook", "url": url}})).await;
+    let (st, saved) = s
+        .put_destination("siem", json!({"sink": {"kind": "webhook", "url": url}}))
+        .await;
     assert_eq!(st, 201, "{saved}");
     let secret = saved["secret"].as_str().unwrap().to_owned();
     assert!(
@@ -111,12 +103,12 @@ async fn webhooks_get_every_event_signed_retried_and_filtered(db: Db) {
     );
     let runs_only = Received::default();
     let url2 = receiver(runs_only.clone()).await;
-    let (st, v) = put_destination(
-        &s,
-        "runs",
-        json!({"sink": {"kind": "webhook", "url": url2}, "filter": {"kinds": ["run.stored"]}}),
-    )
-    .await;
+    let (st, v) = s
+        .put_destination(
+            "runs",
+            json!({"sink": {"kind": "webhook", "url": url2}, "filter": {"kinds": ["run.stored"]}}),
+        )
+        .await;
     assert_eq!(st, 201, "{v}");
 
     // An agent enrols, gets a policy and scans: audit events and the run's.
@@ -194,17 +186,18 @@ async fn webhooks_get_every_event_signed_retried_and_filtered(db: Db) {
     assert!(body.contains(r#"rampart_event_destination_up{destination="siem"} 1"#));
 
     // A rotation gives a new secret; deliveries are signed with it from then on.
-    let (st, v) = put_destination(
-        &s,
-        "siem",
-        json!({"sink": {"kind": "webhook", "url": url}, "rotate_secret": true}),
-    )
-    .await;
+    let (st, v) = s
+        .put_destination(
+            "siem",
+            json!({"sink": {"kind": "webhook", "url": url}, "rotate_secret": true}),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     let rotated = v["secret"].as_str().unwrap().to_owned();
     assert_ne!(rotated, secret);
-    let (st, v) =
-        put_destination(&s, "siem", json!({"sink": {"kind": "webhook", "url": url}})).await;
+    let (st, v) = s
+        .put_destination("siem", json!({"sink": {"kind": "webhook", "url": url}}))
+        .await;
     assert_eq!(
         (st, &v["secret"]),
         (200, &Value::Null),
@@ -248,11 +241,13 @@ async fn webhooks_get_every_event_signed_retried_and_filtered(db: Db) {
         ),
         (json!({"sink": {"kind": "carrier-pigeon"}}), "sink"),
     ] {
-        let (st, v) = put_destination(&s, "bad", body).await;
+        let (st, v) = s.put_destination("bad", body).await;
         assert_eq!(st, 400, "{v}");
         assert!(v.to_string().contains(says), "{says}: {v}");
     }
-    let (st, _) = put_destination(&s, "-x", json!({"sink": {"kind": "webhook", "url": url}})).await;
+    let (st, _) = s
+        .put_destination("-x", json!({"sink": {"kind": "webhook", "url": url}}))
+        .await;
     assert_eq!(st, 400);
     s.finish().await;
 }
@@ -267,9 +262,7 @@ async fn dead_letters_are_kept_retried_and_dropped(db: Db) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let (st, v) = put_destination(
-        &s,
-        "down",
+    let (st, v) = s.put_destination("down",
         json!({"sink": {"kind": "webhook", "url": format!("http://127.0.0.1:{closed}/hook"), "timeout_secs": 2}, "max_attempts": 1}),
     )
     .await;
@@ -331,9 +324,7 @@ async fn dead_letters_are_kept_retried_and_dropped(db: Db) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Disabled (nothing new is queued), then every dead letter dropped for good.
-    let (st, v) = put_destination(
-        &s,
-        "down",
+    let (st, v) = s.put_destination("down",
         json!({"sink": {"kind": "webhook", "url": format!("http://127.0.0.1:{closed}/hook"), "timeout_secs": 2}, "max_attempts": 1, "enabled": false}),
     )
     .await;
@@ -383,12 +374,12 @@ async fn the_queue_survives_restarts_and_replicas_share_it(db: Db) {
     let got = Received::default();
     *got.refuse.lock().unwrap() = u32::MAX;
     let url = receiver(got.clone()).await;
-    let (st, v) = put_destination(
-        &s,
-        "siem",
-        json!({"sink": {"kind": "webhook", "url": url}, "max_attempts": 100}),
-    )
-    .await;
+    let (st, v) = s
+        .put_destination(
+            "siem",
+            json!({"sink": {"kind": "webhook", "url": url}, "max_attempts": 100}),
+        )
+        .await;
     assert_eq!(st, 201, "{v}");
     for g in ["a", "b", "c", "d", "e"] {
         s.token(g, 1).await;
@@ -451,9 +442,7 @@ async fn a_silent_agent_is_announced_offline(db: Db) {
     };
     let got = Received::default();
     let url = receiver(got.clone()).await;
-    let (st, v) = put_destination(
-        &s,
-        "siem",
+    let (st, v) = s.put_destination("siem",
         json!({"sink": {"kind": "webhook", "url": url}, "filter": {"kinds": ["agent.offline"]}}),
     )
     .await;

@@ -239,6 +239,16 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `PUT /api/v1/event-destinations/{name}` as the admin.
+    pub async fn put_destination(&self, name: &str, body: Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/event-destinations/{name}"),
+            Some(body),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let (status, v) = self.call(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {v}");

@@ -39,15 +39,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn put_destination(s: &TestServer, name: &str, body: Value) -> (u16, Value) {
-    s.call(
-        Method::PUT,
-        &format!("/api/v1/event-destinations/{name}"),
-        Some(body),
-    )
-    .await
-}
-
 async fn destination(s: &TestServer, name: &str) -> Value {
     let list = s.get("/api/v1/event-destinations").await;
     list.as_array()
@@ -245,7 +236,7 @@ async fn syslog_reaches_rsyslog_over_udp_tcp_and_tls(db: Db) {
                    "ca_pem": ca, "facility": "auth"}),
         ),
     ] {
-        let (st, v) = put_destination(&s, name, json!({ "sink": sink })).await;
+        let (st, v) = s.put_destination(name, json!({ "sink": sink })).await;
         assert_eq!(st, 201, "{v}");
         assert_eq!(v["secret"], Value::Null, "syslog has no signing secret");
     }
@@ -349,9 +340,7 @@ async fn syslog_reaches_rsyslog_over_udp_tcp_and_tls(db: Db) {
     // A collector that is down: attempts fail with the address in the error, and the events
     // wait for it.
     let dead = free_port();
-    let (st, _) = put_destination(
-        &s,
-        "down",
+    let (st, _) = s.put_destination("down",
         json!({"sink": {"kind": "syslog", "address": format!("127.0.0.1:{dead}"), "transport": "tcp"}}),
     )
     .await;
@@ -409,13 +398,11 @@ async fn syslog_reaches_rsyslog_over_udp_tcp_and_tls(db: Db) {
             "unknown variant `kern`",
         ),
     ] {
-        let (st, v) = put_destination(&s, "bad", json!({ "sink": sink })).await;
+        let (st, v) = s.put_destination("bad", json!({ "sink": sink })).await;
         assert_eq!(st, 400, "{v}");
         assert!(v.to_string().contains(says), "{says}: {v}");
     }
-    let (st, v) = put_destination(
-        &s,
-        "bad",
+    let (st, v) = s.put_destination("bad",
         json!({"sink": {"kind": "syslog", "address": "c:514", "transport": "udp"}, "credential": "x"}),
     )
     .await;
@@ -570,16 +557,13 @@ async fn splunk_hec_takes_events_with_its_token(db: Db) {
 
     // A HEC destination needs its token.
     let sink = json!({"kind": "splunk_hec", "url": url, "index": "security", "ca_pem": ca});
-    let (st, v) = put_destination(&s, "splunk", json!({ "sink": sink })).await;
+    let (st, v) = s.put_destination("splunk", json!({ "sink": sink })).await;
     assert_eq!(st, 400, "{v}");
     assert!(v.to_string().contains("credential"), "{v}");
     // A wrong one: refused by the collector, reported in the destination's health.
-    let (st, v) = put_destination(
-        &s,
-        "splunk",
-        json!({"sink": sink, "credential": "wrong-token"}),
-    )
-    .await;
+    let (st, v) = s
+        .put_destination("splunk", json!({"sink": sink, "credential": "wrong-token"}))
+        .await;
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["destination"]["credential_set"], true);
     assert!(!v.to_string().contains("wrong-token"), "never shown: {v}");
@@ -612,12 +596,12 @@ async fn splunk_hec_takes_events_with_its_token(db: Db) {
     // The right token; the sink's settings unchanged. The next batch has its second event
     // refused as unreadable: the first is indexed, the rest sent again.
     *c.refuse_at.lock().unwrap() = Some(1);
-    let (st, v) = put_destination(
-        &s,
-        "splunk",
-        json!({"sink": sink, "credential": "7f1c2a9e-0000-4b7e-9a51-hec-right"}),
-    )
-    .await;
+    let (st, v) = s
+        .put_destination(
+            "splunk",
+            json!({"sink": sink, "credential": "7f1c2a9e-0000-4b7e-9a51-hec-right"}),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     // The stored settings hold the token sealed, not in clear.
     let stored = s
@@ -634,7 +618,9 @@ async fn splunk_hec_takes_events_with_its_token(db: Db) {
     );
     assert!(stored.def.config.contains("sealed_credential"));
     // Changing something else keeps the stored token.
-    let (st, v) = put_destination(&s, "splunk", json!({"sink": sink, "max_attempts": 20})).await;
+    let (st, v) = s
+        .put_destination("splunk", json!({"sink": sink, "max_attempts": 20}))
+        .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["destination"]["credential_set"], true);
     s.push_policy(POLICY_V1, "web", "0 */6 * * *").await;
@@ -759,20 +745,18 @@ async fn kafka_takes_one_record_per_event(db: Db) {
     };
     let mut broker = Broker::start("rampart-events").await;
     assert!(broker.partitions > 1, "a topic of several partitions");
-    let (st, v) = put_destination(
-        &s,
-        "kafka",
+    let (st, v) = s.put_destination("kafka",
         json!({"sink": {"kind": "kafka", "brokers": [broker.bootstrap[0]], "topic": "rampart-events"}}),
     )
     .await;
     assert_eq!(st, 201, "{v}");
     // A topic the cluster does not have: the attempts fail saying so.
-    let (st, v) = put_destination(
-        &s,
-        "no-topic",
-        json!({"sink": {"kind": "kafka", "brokers": broker.bootstrap, "topic": "nowhere"}}),
-    )
-    .await;
+    let (st, v) = s
+        .put_destination(
+            "no-topic",
+            json!({"sink": {"kind": "kafka", "brokers": broker.bootstrap, "topic": "nowhere"}}),
+        )
+        .await;
     assert_eq!(st, 201, "{v}");
     let agents = [
         TestAgent::enrol(&s, &s.token("web", 1).await)
@@ -887,7 +871,7 @@ async fn kafka_takes_one_record_per_event(db: Db) {
             "sink.brokers",
         ),
     ] {
-        let (st, v) = put_destination(&s, "bad", json!({ "sink": sink })).await;
+        let (st, v) = s.put_destination("bad", json!({ "sink": sink })).await;
         assert_eq!(st, 400, "{v}");
         assert!(v.to_string().contains(says), "{says}: {v}");
     }
