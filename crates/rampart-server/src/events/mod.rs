@@ -239,6 +239,24 @@ impl Stored {
     }
 }
 
+/// The trust anchors of a destination's `ca_pem`: at least one, each a certificate. What the
+/// API checks when the destination is defined and what the TLS sinks trust when they connect.
+pub(crate) fn ca_roots(pem: &str) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(pem.as_bytes()).enumerate() {
+        let cert = cert.map_err(|e| e.to_string())?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("certificate {}: {e}", i + 1))?;
+    }
+    if roots.is_empty() {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    Ok(roots)
+}
+
 /// What the seal of a destination's credential is bound to.
 pub(crate) fn credential_context(name: &str) -> String {
     format!("event-destination:{name}")

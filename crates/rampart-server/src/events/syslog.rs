@@ -140,18 +140,9 @@ async fn stream(t: &Target<'_>, messages: &[String]) -> Result<(), String> {
 /// The client configuration: the destination's own CA when it names one, else the system's
 /// trust (built once).
 fn tls_config(ca_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     match ca_pem {
         Some(pem) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert = cert.map_err(|e| format!("ca_pem: {e}"))?;
-                roots.add(cert).map_err(|e| format!("ca_pem: {e}"))?;
-            }
-            if roots.is_empty() {
-                return Err("ca_pem: no certificate".into());
-            }
+            let roots = super::ca_roots(pem).map_err(|e| format!("ca_pem: {e}"))?;
             Ok(Arc::new(
                 rustls::ClientConfig::builder()
                     .with_root_certificates(roots)

@@ -112,27 +112,13 @@ fn check_timeout(secs: u32) -> Result<(), ApiError> {
 /// PEM certificates an admin gives as a destination's CA: at least one, each one a
 /// certificate.
 fn check_ca(ca_pem: Option<&str>) -> Result<(), ApiError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     let Some(pem) = ca_pem else { return Ok(()) };
     if pem.len() > 65536 {
         return Err(invalid("sink.ca_pem: at most 64 KiB"));
     }
-    let mut n = 0;
-    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        let cert = cert.map_err(|e| invalid(format!("sink.ca_pem: {e}")))?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(cert)
-            .map_err(|e| invalid(format!("sink.ca_pem: certificate {}: {e}", n + 1)))?;
-        n += 1;
-    }
-    if n == 0 {
-        return Err(invalid(
-            "sink.ca_pem: no PEM certificate (-----BEGIN CERTIFICATE-----)",
-        ));
-    }
-    Ok(())
+    crate::events::ca_roots(pem)
+        .map(|_| ())
+        .map_err(|e| invalid(format!("sink.ca_pem: {e}")))
 }
 
 fn check_sink(sink: &Sink) -> Result<(), ApiError> {
