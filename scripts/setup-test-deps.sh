@@ -28,6 +28,8 @@
 #   confluent-kafka 2.16.1 (its wheel carries librdkafka 2.16): starts librdkafka's mock
 #   cluster, a real Kafka-protocol broker, for the Kafka destination test and reads back what
 #   Rampart produced (tests/kafka/broker.py); in /opt/rampart-test/kafka.
+#   aiosmtpd 1.4.6 (the Python project's SMTP server): receives the alert e-mails over
+#   STARTTLS and TLS with authentication (tests/smtp/server.py); in /opt/rampart-test/smtp.
 # And from the npm registry, with the machine's Node.js:
 #   oidc-provider (panva, OpenID Certified): the OpenID provider the OIDC login tests start, in
 #   /opt/rampart-test/oidc (tests/oidc/provider.mjs imports it from there).
@@ -113,6 +115,12 @@ kafka=/opt/rampart-test/kafka
   echo "setup-test-deps: installing confluent-kafka (PyPI, own virtual environment)" >&2
   python3 -m venv "$kafka"
   "$kafka/bin/pip" install -q --disable-pip-version-check confluent-kafka==2.16.1
+}
+smtp=/opt/rampart-test/smtp
+"$smtp/bin/python" -c 'import aiosmtpd, importlib.metadata as m; assert m.version("aiosmtpd") == "1.4.6"' 2>/dev/null || {
+  echo "setup-test-deps: installing aiosmtpd (PyPI, own virtual environment)" >&2
+  python3 -m venv "$smtp"
+  "$smtp/bin/pip" install -q --disable-pip-version-check aiosmtpd==1.4.6
 }
 oidc=/opt/rampart-test/oidc
 grep -qs '"version": "9.13.3"' "$oidc/node_modules/oidc-provider/package.json" || {

@@ -84,6 +84,73 @@ pub enum Body {
     /// Any other audit-log entry (logins, users, tokens, policies, feeds, keys, settings).
     #[serde(rename = "audit")]
     Audit(FromAudit),
+    /// An operator's alert rule started or stopped firing for one subject (docs/alerts.md).
+    #[serde(rename = "alert")]
+    Alert(Alert),
+}
+
+/// `alert`: what an alert rule found, for a chat channel, a mailbox or a SIEM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Alert {
+    /// The rule's name.
+    pub rule: String,
+    /// Its condition's kind (`score_below`, `check_failing`, `agent_offline`, `intel_hit`,
+    /// `attestation_noncompliant`).
+    pub condition: String,
+    /// `firing`, or `resolved` when the condition no longer holds.
+    pub state: AlertState,
+    /// What the rule fired for, unique within the rule: a group and policy, a check, an
+    /// agent, an agent and indicator. Deduplication and quiet periods are per subject.
+    pub subject: String,
+    /// The group it concerns (none: the whole fleet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The policy and check it concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// See `policy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// What was measured (a score in percent, a number of hosts, minutes offline, an
+    /// indicator's score) and the rule's threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// See `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// When the condition started to hold (or stopped, once resolved).
+    #[serde(with = "millis")]
+    #[schemars(with = "String")]
+    pub since: OffsetDateTime,
+    /// Changes or occurrences during the rule's quiet period that were not told one by one.
+    #[serde(default)]
+    pub suppressed: u32,
+    /// Where the dashboard shows it.
+    pub link: String,
+    /// The destinations the rule notifies (chat and e-mail destinations take an alert only
+    /// when named here).
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+/// Whether an alert's condition holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// It holds (or, for conditions that are occurrences, it happened).
+    Firing,
+    /// It no longer holds.
+    Resolved,
+}
+
+impl AlertState {
+    /// The state's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
 }
 
 /// `run.stored`.
@@ -214,11 +281,12 @@ impl Body {
             Body::AttestationIssued(_) => "attestation.issued",
             Body::IntelHit(_) => "intel.hit",
             Body::Audit(_) => "audit",
+            Body::Alert(_) => "alert",
         }
     }
 
     /// Every kind, for documents and filters.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "run.stored",
         "check.changed",
         "agent.enrolled",
@@ -228,6 +296,7 @@ impl Body {
         "attestation.issued",
         "intel.hit",
         "audit",
+        "alert",
     ];
 }
 
@@ -237,6 +306,16 @@ pub fn schema() -> serde_json::Value {
 }
 
 impl Event {
+    /// The agent group the event concerns: its agent's, or the group an alert is about.
+    /// What role-limited readers and destination filters go by; none for fleet-wide events.
+    pub fn group(&self) -> Option<&str> {
+        match (&self.agent, &self.body) {
+            (Some(a), _) if !a.group.is_empty() => Some(&a.group),
+            (_, Body::Alert(a)) => a.group.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The event's JSON text, as every JSON destination receives it.
     pub fn to_json(&self) -> String {
         // Strings, numbers and maps of strings always serialise.

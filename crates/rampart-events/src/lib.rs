@@ -7,12 +7,13 @@
 //! every destination in one of the [`wire`] formats (JSON, CEF, RFC 5424 syslog, Splunk HEC),
 //! webhooks [`sign`]ed with HMAC-SHA256.
 
+pub mod chat;
 pub mod event;
 pub mod make;
 pub mod sign;
 pub mod wire;
 
 pub use event::{
-    AgentOffline, AgentRef, Body, CheckChanged, Event, FromAudit, IntelHit, RunStored, SCHEMA,
-    schema,
+    AgentOffline, AgentRef, Alert, AlertState, Body, CheckChanged, Event, FromAudit, IntelHit,
+    RunStored, SCHEMA, schema,
 };

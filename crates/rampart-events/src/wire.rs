@@ -123,6 +123,17 @@ pub fn cef(e: &Event, version: &str) -> String {
             ext.push(("outcome", a.outcome.clone()));
             ext.push(("duser", a.target.clone()));
         }
+        Body::Alert(a) => {
+            ext.push(("cs2Label", "rule".into()));
+            ext.push(("cs2", a.rule.clone()));
+            ext.push(("cs3Label", "subject".into()));
+            ext.push(("cs3", a.subject.clone()));
+            ext.push(("outcome", a.state.as_str().to_owned()));
+            if let Some(v) = a.value {
+                ext.push(("cfp1Label", "value".into()));
+                ext.push(("cfp1", format!("{v:.2}")));
+            }
+        }
         Body::AgentOffline(_) => {}
     }
     ext.push(("msg", e.summary.clone()));

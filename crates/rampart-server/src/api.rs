@@ -853,6 +853,64 @@ pub enum Sink {
         #[schemars(range(min = 1, max = 60))]
         timeout_secs: u32,
     },
+    /// A Slack incoming webhook: each event one message (Block Kit) with a button to the
+    /// dashboard. The webhook's URL is the secret: it is the destination's `credential`.
+    Slack {
+        /// Seconds to wait for Slack's answer (1–60, default 10).
+        #[serde(default = "default_timeout")]
+        #[schemars(range(min = 1, max = 60))]
+        timeout_secs: u32,
+    },
+    /// A Discord channel webhook: each event one embed linked to the dashboard, mentions
+    /// switched off. The webhook's URL is the destination's `credential`.
+    Discord {
+        /// Seconds to wait for Discord's answer (1–60, default 10).
+        #[serde(default = "default_timeout")]
+        #[schemars(range(min = 1, max = 60))]
+        timeout_secs: u32,
+    },
+    /// E-mail through an SMTP server, always encrypted: STARTTLS on a submission port (587)
+    /// or TLS from the first byte (465). With `username`, the password is the destination's
+    /// `credential`.
+    Email {
+        /// The SMTP server's `host:port`.
+        #[schemars(length(min = 3, max = 261), regex(pattern = ADDRESS_PATTERN))]
+        server: String,
+        /// `starttls` (default) or `tls`.
+        #[serde(default)]
+        tls: SmtpTls,
+        /// The sender (`alerts@example.org` or `Rampart <alerts@example.org>`).
+        #[schemars(length(min = 3, max = 320))]
+        from: String,
+        /// The recipients (1–20 addresses).
+        #[schemars(length(min = 1, max = 20), inner(length(min = 3, max = 320)))]
+        to: Vec<String>,
+        /// The SMTP user to authenticate as (PLAIN or LOGIN, only over TLS).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 256))]
+        username: Option<String>,
+        /// PEM certificates of the authority that issued the server's certificate, trusted
+        /// instead of the public roots (a private PKI).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 65536))]
+        ca_pem: Option<String>,
+        /// Seconds to connect and hand over a message (1–60, default 10).
+        #[serde(default = "default_timeout")]
+        #[schemars(range(min = 1, max = 60))]
+        timeout_secs: u32,
+    },
+}
+
+/// How the SMTP connection is encrypted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS before anything else is said; a server that
+    /// does not offer it is refused.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
 }
 
 /// How syslog messages travel.
@@ -879,12 +937,30 @@ impl Sink {
             Sink::Syslog { .. } => "syslog",
             Sink::SplunkHec { .. } => "splunk_hec",
             Sink::Kafka { .. } => "kafka",
+            Sink::Slack { .. } => "slack",
+            Sink::Discord { .. } => "discord",
+            Sink::Email { .. } => "email",
         }
     }
 
-    /// Whether the kind needs a credential (the HEC token).
+    /// Whether the kind needs a credential: the HEC token, a chat webhook's URL, the SMTP
+    /// password of a destination with a user name.
     pub fn needs_credential(&self) -> bool {
-        matches!(self, Sink::SplunkHec { .. })
+        match self {
+            Sink::SplunkHec { .. } | Sink::Slack { .. } | Sink::Discord { .. } => true,
+            Sink::Email { username, .. } => username.is_some(),
+            Sink::Webhook { .. } | Sink::Syslog { .. } | Sink::Kafka { .. } => false,
+        }
+    }
+
+    /// Whether it is where people read (chat, e-mail) rather than a machine: such
+    /// destinations take the alerts of the rules that name them, and other events only
+    /// when their filter lists kinds.
+    pub fn is_for_people(&self) -> bool {
+        matches!(
+            self,
+            Sink::Slack { .. } | Sink::Discord { .. } | Sink::Email { .. }
+        )
     }
 }
 
@@ -894,7 +970,7 @@ impl Sink {
 pub struct EventFilter {
     /// Only these kinds (`run.stored`, `check.changed`, `audit`, …); all when empty.
     #[serde(default)]
-    #[schemars(length(max = 16), extend("items" = {"enum": ["run.stored", "check.changed", "agent.enrolled", "agent.revoked", "agent.offline", "waiver.changed", "attestation.issued", "intel.hit", "audit"]}))]
+    #[schemars(length(max = 16), extend("items" = {"enum": ["run.stored", "check.changed", "agent.enrolled", "agent.revoked", "agent.offline", "waiver.changed", "attestation.issued", "intel.hit", "audit", "alert"]}))]
     pub kinds: Vec<String>,
     /// Only events at least this severe (default: all).
     #[serde(default)]
@@ -915,9 +991,7 @@ impl EventFilter {
                 .min_severity
                 .is_none_or(|min| crate::events::rank(e.severity) >= crate::events::rank(min))
             && (self.groups.is_empty()
-                || e.agent
-                    .as_ref()
-                    .is_none_or(|a| self.groups.contains(&a.group)))
+                || e.group().is_none_or(|g| self.groups.iter().any(|x| x == g)))
     }
 
     /// Checks what an operator wrote.
@@ -1050,4 +1124,48 @@ pub struct DeadLetterSelection {
 pub struct DeadLettersResolved {
     /// How many.
     pub count: u64,
+}
+
+// ---- Alert rules (docs/alerts.md) ----
+
+/// An alert rule with what fires now.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AlertRuleView {
+    /// Its name.
+    pub name: String,
+    /// Its definition.
+    pub rule: rampart_alerts::RuleDef,
+    /// Destinations it names that do not exist (its alerts reach no one there).
+    pub missing_destinations: Vec<String>,
+    /// When it was created and last changed (RFC 3339).
+    pub created_at: String,
+    /// See `created_at`.
+    pub updated_at: String,
+    /// How many of its subjects fire now.
+    pub firing: u64,
+    /// Those subjects, most recently changed first (at most 100).
+    pub firing_subjects: Vec<FiringSubject>,
+}
+
+/// A subject of a rule that fires.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FiringSubject {
+    /// Its key within the rule (a group and policy, a check, an agent, …).
+    pub subject: String,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// The value measured when it last changed (a score, hosts, minutes offline).
+    pub value: Option<f64>,
+    /// The agent, group, policy and check it concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// See `agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// See `agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// See `agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
 }

@@ -67,6 +67,9 @@ pub struct ServerConfig {
     pub attestation_alg: rampart_attest::Alg,
     /// How often the issuer looks for stored runs whose attestation a crash lost.
     pub attestation_sweep: Duration,
+    /// How often alert rules measure agents' silence and judge again what fires or is owed
+    /// (events are judged as they come).
+    pub alert_sweep: Duration,
 }
 
 impl ServerConfig {
@@ -110,6 +113,7 @@ impl ServerConfig {
             oidc: None,
             attestation_alg: rampart_attest::Alg::EdDSA,
             attestation_sweep: Duration::from_secs(30),
+            alert_sweep: Duration::from_secs(15),
         }
     }
 

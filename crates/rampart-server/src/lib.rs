@@ -13,6 +13,7 @@
 //! never evaluates checks: agents scan with the engine and post results.
 
 mod accounts;
+mod alerts;
 pub mod api;
 mod app;
 mod attest;
@@ -119,6 +120,7 @@ impl RunningServer {
         tasks.spawn(waivers::expiry(app.clone(), rx.clone()));
         tasks.spawn(live::relay(app.clone(), rx.clone()));
         tasks.spawn(events::dispatcher(app.clone(), rx.clone()));
+        tasks.spawn(alerts::evaluator(app.clone(), rx.clone()));
         tasks.spawn(audit::writer(app.clone(), rx));
         if let Err(e) = audit::record_start(&app).await {
             tracing::error!(error = ?e, "could not record the server start in the audit log");

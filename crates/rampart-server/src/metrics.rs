@@ -148,6 +148,7 @@ pub(crate) struct Metrics {
     intel_indicators: Family<FeedLabels, Counter>,
     intel_rejected: Family<FeedLabels, Counter>,
     events_sent: Family<DestinationOutcomeLabels, Counter>,
+    alerts_told: Counter,
     fleet: Fleet,
 }
 
@@ -276,6 +277,12 @@ impl Metrics {
             "Event deliveries this replica attempted, by destination and outcome: delivered (acknowledged, or not taken by its filter), failed (to be retried, or a dead letter)",
             events_sent.clone(),
         );
+        let alerts_told = Counter::default();
+        registry.register(
+            "alerts_told",
+            "Alert events this replica's evaluator wrote (a subject of an alert rule starting or stopping to fire, or hits counted during a quiet period), to be delivered to the rules' destinations",
+            alerts_told.clone(),
+        );
         // Series that alerts and dashboards compute rates of exist from the start, at zero:
         // `increase` over a series that appears with its first error would miss that error.
         for outcome in ["stored", "duplicate", "failed"] {
@@ -298,6 +305,7 @@ impl Metrics {
             intel_indicators,
             intel_rejected,
             events_sent,
+            alerts_told,
             fleet,
         }
     }
@@ -394,6 +402,11 @@ impl Metrics {
                 })
                 .inc_by(n);
         }
+    }
+
+    /// Alert events written by the evaluator.
+    pub(crate) fn alerts_told(&self, n: u64) {
+        self.alerts_told.inc_by(n);
     }
 
     /// A feed fetched.

@@ -4,6 +4,7 @@
 
 mod server {
     mod access;
+    mod alerts;
     mod api;
     mod attest;
     mod audit;

@@ -250,6 +250,52 @@ impl Store {
         Ok(count(n.unwrap_or(0)))
     }
 
+    /// A policy's latest results over the scope that pass and that fail: what its score is
+    /// (passed over both) as the dashboard shows it.
+    pub async fn policy_pass_fail(
+        &self,
+        scope: &FleetScope<'_>,
+        policy_id: &str,
+    ) -> Result<(u64, u64), StoreError> {
+        const HEAD: &str = "SELECT \
+             CAST(COALESCE(SUM(CASE WHEN t.status = 'pass' THEN t.hosts ELSE 0 END), 0) AS BIGINT) AS passed, \
+             CAST(COALESCE(SUM(CASE WHEN t.status = 'fail' THEN t.hosts ELSE 0 END), 0) AS BIGINT) AS failed \
+             FROM cohort_checks t JOIN cohorts c ON c.id = t.cohort_id WHERE t.policy_id = ";
+        let (passed, failed) = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(HEAD);
+            qb.push_bind(policy_id.to_owned());
+            push_scope(&mut qb, scope, self.backend(), On::Cohorts);
+            let r = qb.build().fetch_one(p).await?;
+            (count(r.try_get("passed")?), count(r.try_get("failed")?))
+        });
+        Ok((passed, failed))
+    }
+
+    /// Agents of the scope whose latest result of one check fails and that started failing
+    /// it at or after `since` (to the hour).
+    pub async fn newly_failing_hosts(
+        &self,
+        scope: &FleetScope<'_>,
+        policy_id: &str,
+        check_id: &str,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let n: Option<i64> = on_pool!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT CAST(SUM(t.hosts) AS BIGINT) FROM cohort_failing t \
+                 JOIN cohorts c ON c.id = t.cohort_id WHERE t.policy_id = ",
+            );
+            qb.push_bind(policy_id.to_owned())
+                .push(" AND t.check_id = ")
+                .push_bind(check_id.to_owned())
+                .push(" AND t.since_hour >= ")
+                .push_bind(secs(since).div_euclid(3600));
+            push_scope(&mut qb, scope, self.backend(), On::Cohorts);
+            qb.build_query_scalar().fetch_one(p).await?
+        });
+        Ok(count(n.unwrap_or(0)))
+    }
+
     async fn check_tallies(
         &self,
         scope: &FleetScope<'_>,

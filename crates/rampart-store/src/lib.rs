@@ -11,6 +11,7 @@
 //! records.
 
 mod agents;
+mod alerts;
 mod attest;
 mod audit;
 mod ca;
@@ -42,6 +43,7 @@ use sqlx::sqlite::{
 };
 
 pub use agents::GroupOf;
+pub use alerts::{SilentAgent, StoredAlertState, StoredRule, TurnOutcome};
 pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
 pub use census::{AgentCensus, AgentState, GroupAgents, GroupPolicyTally};

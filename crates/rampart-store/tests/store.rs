@@ -6,6 +6,7 @@
 
 mod store {
     mod agents;
+    mod alerts;
     mod attest;
     mod audit;
     mod events;

@@ -119,6 +119,9 @@ pub enum BenchCommand {
     /// Events per second from the outbox to each kind of destination (webhook, Splunk HEC,
     /// syslog over TCP and UDP, Kafka with --kafka-brokers) beside the outbox's own floor.
     Events(BenchEventsArgs),
+    /// Time from a run stored to its alert leaving for a chat webhook (a score rule firing and
+    /// resolving), beside the same run's `run.stored` event reaching a webhook.
+    Alerts(BenchAlertsArgs),
     /// Attestations per algorithm: JWS signed and verified per second beside the bare
     /// signature, offline bundles verified per second, and the bundle's size.
     Attest(BenchAttestArgs),
@@ -191,6 +194,23 @@ pub struct BenchEventsArgs {
     /// The topic there (it must exist).
     #[arg(long, default_value = "rampart-bench")]
     pub kafka_topic: String,
+    /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart bench alerts`.
+#[derive(Debug, Args)]
+pub struct BenchAlertsArgs {
+    /// Runs posted, each one changing the alert's state (firing, resolved, firing, …).
+    #[arg(long, default_value_t = 60)]
+    pub runs: usize,
+    /// Check results per run.
+    #[arg(long, default_value_t = 200)]
+    pub checks: usize,
     /// PostgreSQL URL to benchmark instead of SQLite (use an empty database or schema).
     #[arg(long)]
     pub database_url: Option<String>,

@@ -19,10 +19,14 @@ use tokio::sync::watch;
 use crate::api::{EventFilter, Sink};
 use crate::app::App;
 
+mod chat;
+mod email;
 mod hec;
 mod kafka;
 mod syslog;
 mod webhook;
+
+pub(crate) use email::mailboxes;
 
 pub(crate) use webhook::secret as webhook_secret;
 
@@ -33,7 +37,12 @@ const LEASE: time::Duration = time::Duration::seconds(60);
 /// within its timeout, all within the lease); the other sinks send a batch in one request or
 /// connection, where a larger batch costs little more than a small one.
 fn batch_size(kind: &str) -> u32 {
-    if kind == "webhook" { 100 } else { 500 }
+    match kind {
+        "webhook" => 100,
+        // Where people read, one message at a time (chat webhooks take about one a second).
+        "slack" | "discord" | "email" => 20,
+        _ => 500,
+    }
 }
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: i64 = 3600;
@@ -282,7 +291,7 @@ async fn deliver(
         match Event::from_json(&c.body) {
             Ok(mut e) => {
                 e.seq = c.seq;
-                if filter.takes(&e) {
+                if routes_to(&d.def.name, &stored.sink, &filter, &e) {
                     to_send.push(Pending {
                         seq: c.seq,
                         attempts: c.attempts,
@@ -340,37 +349,22 @@ async fn deliver(
             index,
             ca_pem,
             timeout_secs,
-        } => {
-            let token = stored
-                .sealed_credential
-                .as_deref()
-                .ok_or_else(|| "no HEC token stored: set the destination's credential".to_owned())
-                .and_then(|s| {
-                    crate::seal::open(
-                        &app.config.passphrase,
-                        &app.ca().root_fingerprint(),
-                        &credential_context(&d.def.name),
-                        s,
-                    )
-                    .map_err(|e| format!("HEC token: {e}"))
-                });
-            match token {
-                Err(error) => all_failed(to_send, &error),
-                Ok(token) => {
-                    let target = hec::Target {
-                        url,
-                        token: &token,
-                        index: index.as_deref(),
-                        host: app.config.names.first().map_or("rampart", String::as_str),
-                        timeout: timeout(*timeout_secs),
-                    };
-                    match clients.for_ca(app, ca_pem.as_deref()) {
-                        Ok(client) => hec::send(&client, &target, to_send).await,
-                        Err(error) => all_failed(to_send, &error),
-                    }
+        } => match credential(app, d, &stored, "HEC token") {
+            Err(error) => all_failed(to_send, &error),
+            Ok(token) => {
+                let target = hec::Target {
+                    url,
+                    token: &token,
+                    index: index.as_deref(),
+                    host: app.config.names.first().map_or("rampart", String::as_str),
+                    timeout: timeout(*timeout_secs),
+                };
+                match clients.for_ca(app, ca_pem.as_deref()) {
+                    Ok(client) => hec::send(&client, &target, to_send).await,
+                    Err(error) => all_failed(to_send, &error),
                 }
             }
-        }
+        },
         Sink::Kafka {
             brokers,
             topic,
@@ -382,6 +376,58 @@ async fn deliver(
                 timeout: timeout(*timeout_secs),
             };
             kafka::send(&clients.kafka, &target, to_send).await
+        }
+        Sink::Slack { timeout_secs } | Sink::Discord { timeout_secs } => {
+            let which = if matches!(stored.sink, Sink::Slack { .. }) {
+                chat::Chat::Slack
+            } else {
+                chat::Chat::Discord
+            };
+            match credential(app, d, &stored, "webhook URL") {
+                Err(error) => all_failed(to_send, &error),
+                Ok(url) => {
+                    let target = chat::Target {
+                        chat: which,
+                        url: &url,
+                        dashboard: &app.api_url,
+                        timeout: timeout(*timeout_secs),
+                    };
+                    chat::send(&app.events_http, &target, to_send).await
+                }
+            }
+        }
+        Sink::Email {
+            server,
+            tls,
+            from,
+            to,
+            username,
+            ca_pem,
+            timeout_secs,
+        } => {
+            let login = match username {
+                None => Ok(None),
+                Some(user) => {
+                    credential(app, d, &stored, "SMTP password").map(|pw| Some((user.as_str(), pw)))
+                }
+            };
+            match login {
+                Err(error) => all_failed(to_send, &error),
+                Ok(login) => {
+                    let target = email::Target {
+                        server,
+                        tls: *tls,
+                        from,
+                        to,
+                        login,
+                        ca_pem: ca_pem.as_deref(),
+                        hello: app.config.names.first().map_or("localhost", String::as_str),
+                        dashboard: &app.api_url,
+                        timeout: timeout(*timeout_secs),
+                    };
+                    email::send(&target, to_send).await
+                }
+            }
         }
     };
     let now = OffsetDateTime::now_utc();
@@ -396,6 +442,39 @@ async fn deliver(
         }
     }
     (delivered, failed)
+}
+
+/// A destination's credential, unsealed; `what` names it in the error.
+fn credential(app: &App, d: &Destination, stored: &Stored, what: &str) -> Result<String, String> {
+    let sealed = stored
+        .sealed_credential
+        .as_deref()
+        .ok_or_else(|| format!("no {what} stored: set the destination's credential"))?;
+    crate::seal::open(
+        &app.config.passphrase,
+        &app.ca().root_fingerprint(),
+        &credential_context(&d.def.name),
+        sealed,
+    )
+    .map_err(|e| format!("{what}: {e}"))
+}
+
+/// Whether a destination takes an event. An alert goes to every destination its rule names,
+/// whatever their filter; destinations where people read (chat, e-mail) take no other alert,
+/// and other events only when their filter lists kinds; the rest take what their filter
+/// takes.
+pub(crate) fn routes_to(name: &str, sink: &Sink, filter: &EventFilter, e: &Event) -> bool {
+    if let rampart_events::Body::Alert(a) = &e.body {
+        if a.notify.iter().any(|n| n == name) {
+            return true;
+        }
+        if sink.is_for_people() {
+            return false;
+        }
+    } else if sink.is_for_people() && filter.kinds.is_empty() {
+        return false;
+    }
+    filter.takes(e)
 }
 
 /// Every event of a batch failed for one reason.
@@ -537,6 +616,53 @@ mod tests {
             ..EventFilter::default()
         };
         assert!(bad.check().unwrap_err().contains("unknown kind"));
+    }
+
+    #[test]
+    fn alerts_go_to_the_destinations_their_rule_names_and_to_siems() {
+        let mut alert = event(false, Severity::High, Some("web"));
+        alert.body = Body::Alert(rampart_events::Alert {
+            rule: "r".into(),
+            condition: "agent_offline".into(),
+            state: rampart_events::AlertState::Firing,
+            subject: "a1".into(),
+            group: Some("web".into()),
+            policy: None,
+            check: None,
+            value: None,
+            threshold: None,
+            since: OffsetDateTime::UNIX_EPOCH,
+            suppressed: 0,
+            link: String::new(),
+            notify: vec!["ops-slack".into()],
+        });
+        let slack = Sink::Slack { timeout_secs: 10 };
+        let hook = Sink::Webhook {
+            url: "https://siem.example/".into(),
+            timeout_secs: 10,
+            secret_generation: 0,
+        };
+        let all = EventFilter::default();
+        let runs_only = EventFilter {
+            kinds: vec!["run.stored".into()],
+            ..EventFilter::default()
+        };
+        // Named: taken whatever the filter says.
+        assert!(routes_to("ops-slack", &slack, &runs_only, &alert));
+        // Another chat destination: not this rule's.
+        assert!(!routes_to("other-slack", &slack, &all, &alert));
+        // SIEMs: by their filter.
+        assert!(routes_to("siem", &hook, &all, &alert));
+        assert!(!routes_to("siem", &hook, &runs_only, &alert));
+        // Chat destinations take other events only when their filter lists kinds.
+        let revoked = event(false, Severity::Medium, Some("web"));
+        assert!(!routes_to("ops-slack", &slack, &all, &revoked));
+        let revocations = EventFilter {
+            kinds: vec!["agent.revoked".into()],
+            ..EventFilter::default()
+        };
+        assert!(routes_to("ops-slack", &slack, &revocations, &revoked));
+        assert!(routes_to("siem", &hook, &all, &revoked));
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn list(s: Option<&str>) -> Vec<String> {
 
 /// Whether the caller may read `e`: what its grant lets it read elsewhere.
 pub(crate) fn visible(caller: &Caller, e: &Event) -> bool {
-    let group = e.agent.as_ref().map(|a| a.group.as_str());
+    let group = e.group();
     let on = |p: Permission| match group {
         Some(g) => caller.check(p, Target::Group(g)).is_ok(),
         None => caller.check(p, Target::AllGroups).is_ok(),
@@ -79,6 +79,9 @@ pub(crate) fn visible(caller: &Caller, e: &Event) -> bool {
         Body::RunStored(_) | Body::CheckChanged(_) => on(Permission::ResultsRead),
         Body::AgentOffline(_) => on(Permission::AgentsRead),
         Body::IntelHit(_) => on(Permission::IntelRead),
+        // An alert about a group (or an agent of one) is its results' business; one about the
+        // whole fleet is for fleet-wide readers.
+        Body::Alert(_) => on(Permission::ResultsRead),
         // Audit entries say who did what from where: the audit log's readers only.
         Body::AgentEnrolled(_)
         | Body::AgentRevoked(_)

@@ -206,8 +206,53 @@ fn check_sink(sink: &Sink) -> Result<(), ApiError> {
             }
             check_timeout(*timeout_secs)?;
         }
+        Sink::Slack { timeout_secs } | Sink::Discord { timeout_secs } => {
+            check_timeout(*timeout_secs)?;
+        }
+        Sink::Email {
+            server,
+            from,
+            to,
+            username,
+            ca_pem,
+            timeout_secs,
+            ..
+        } => {
+            if !address_regex().is_match(server) {
+                return Err(invalid(
+                    "sink.server: HOST:PORT, a host name or IPv4 address and a port 1-65535",
+                ));
+            }
+            if to.is_empty() || to.len() > 20 {
+                return Err(invalid("sink.to: 1 to 20 addresses"));
+            }
+            crate::events::mailboxes(from, to).map_err(invalid)?;
+            if let Some(u) = username
+                && (u.is_empty() || u.len() > 256 || u.chars().any(char::is_control))
+            {
+                return Err(invalid(
+                    "sink.username: 1 to 256 characters, no control characters",
+                ));
+            }
+            check_ca(ca_pem.as_deref())?;
+            check_timeout(*timeout_secs)?;
+        }
     }
     Ok(())
+}
+
+/// A chat webhook's URL, given as the credential: http(s), a host, no user in it.
+fn check_webhook_url(url: &str) -> Result<(), ApiError> {
+    let ok = rampart_intel::feeds::is_plain_http_url(url)
+        && url::Url::parse(url).is_ok_and(|u| u.username().is_empty() && u.password().is_none());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "credential: the webhook's URL (https://hooks.slack.com/services/… or \
+             https://discord.com/api/webhooks/…)",
+        ))
+    }
 }
 
 fn address_regex() -> &'static regex::Regex {
@@ -272,8 +317,13 @@ pub(crate) async fn put(
     let sealed_credential = match (&req.credential, req.sink.needs_credential()) {
         (Some(_), false) => {
             return Err(invalid(format!(
-                "credential: a {} destination takes none",
-                req.sink.kind()
+                "credential: a {} destination takes none{}",
+                req.sink.kind(),
+                if matches!(req.sink, Sink::Email { .. }) {
+                    " without a username"
+                } else {
+                    ""
+                }
             )));
         }
         (Some(c), true) => {
@@ -281,6 +331,9 @@ pub(crate) async fn put(
                 return Err(invalid(
                     "credential: 1 to 1024 characters, no control characters",
                 ));
+            }
+            if matches!(req.sink, Sink::Slack { .. } | Sink::Discord { .. }) {
+                check_webhook_url(c)?;
             }
             Some(
                 crate::seal::seal(
@@ -298,8 +351,13 @@ pub(crate) async fn put(
                 sealed_credential: Some(sealed),
             }) if sink.kind() == req.sink.kind() => Some(sealed.clone()),
             _ => {
+                let what = match req.sink {
+                    Sink::Slack { .. } | Sink::Discord { .. } => "its webhook's URL",
+                    Sink::Email { .. } => "the SMTP password of its username",
+                    _ => "its token",
+                };
                 return Err(invalid(format!(
-                    "credential: a {} destination needs one (its token)",
+                    "credential: a {} destination needs one ({what})",
                     req.sink.kind()
                 )));
             }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod agent;
+mod alerts;
 mod attest;
 mod audit;
 mod auth;
@@ -341,6 +342,14 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             req: JsonBody(schema::<crate::api::DeadLetterSelection>), reply: Json(schema::<crate::api::DeadLettersResolved>), || post(events::retry)),
         ep!(POST "/api/v1/event-destinations/{destination}/dead-letters/drop", Api, user(EventsManage, Fleet), "Drop dead letters (all, or those listed)",
             req: JsonBody(schema::<crate::api::DeadLetterSelection>), reply: Json(schema::<crate::api::DeadLettersResolved>), || post(events::drop_letters)),
+        ep!(GET "/api/v1/alert-rules", Api, user(EventsManage, Fleet), "Alert rules with the subjects firing now",
+            req: Body::None, reply: Json(schema::<Vec<crate::api::AlertRuleView>>), || get(alerts::list)),
+        ep!(GET "/api/v1/alert-rules/{rule}", Api, user(EventsManage, Fleet), "One alert rule with the subjects firing now",
+            req: Body::None, reply: Json(schema::<crate::api::AlertRuleView>), || get(alerts::get)),
+        ep!(PUT "/api/v1/alert-rules/{rule}", Api, user(EventsManage, Fleet), "Define or change an alert rule: its condition (score below, check newly failing on N hosts, agent offline, IOC hit, noncompliant attestation), severity, quiet period and the event destinations it notifies (which must exist); judged from then on",
+            req: JsonBody(schema::<rampart_alerts::RuleDef>), reply: Upserted(schema::<crate::api::AlertRuleView>), || put(alerts::put)),
+        ep!(DELETE "/api/v1/alert-rules/{rule}", Api, user(EventsManage, Fleet), "Remove an alert rule and what it knew of its subjects",
+            req: Body::None, reply: Json(schema::<crate::api::Done>), || delete(alerts::delete)),
         ep!(GET "/metrics", Api, user(MetricsRead, AllGroups), "Prometheus metrics: OpenMetrics when accepted, else the text format 0.0.4 (agents by group and state, scores per policy and group, ingestion, scan durations, heartbeats, HTTP requests by route and status, threat intel, audit-log size, certificate expiry; docs/metrics.md)",
             req: Body::None, reply: Document(&["application/openmetrics-text", "text/plain"]), || get(metrics::metrics)),
         ep!(GET "/taxii2/", Api, user(IntelRead, Fleet), "TAXII 2.1 discovery (admin token as bearer or as the Basic password)",

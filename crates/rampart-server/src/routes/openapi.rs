@@ -300,14 +300,16 @@ fn responses(e: &Endpoint, g: &mut SchemaGenerator) -> Value {
 
 /// A path parameter's schema, by its name (the same name means the same thing on every path):
 /// versions are numbers, an assignment's target kind is `group` or `agent`, an event
-/// destination a name as names are everywhere, everything else an
+/// destination or an alert rule a name as names are everywhere, everything else an
 /// identifier or name looked up as given (an unknown one is a 404).
 fn path_parameter(name: &str) -> Value {
     match name {
         "version" => json!({"type": "integer", "format": "int64"}),
         "kind" => json!({"type": "string", "enum": ["group", "agent"]}),
         // Event destinations are named by the admin who defines them (PUT creates).
-        "destination" => json!({"type": "string", "pattern": rampart_core::names::NAME_PATTERN}),
+        "destination" | "rule" => {
+            json!({"type": "string", "pattern": rampart_core::names::NAME_PATTERN})
+        }
         _ => json!({"type": "string"}),
     }
 }

@@ -31,6 +31,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Dashboard(args) => super::bench_dashboard::run_bench(args),
         BenchCommand::Attest(args) => super::bench_attest::run(args),
         BenchCommand::Events(args) => super::bench_events::run(args),
+        BenchCommand::Alerts(args) => super::bench_alerts::run_bench(args),
     }
 }
 
@@ -82,7 +83,7 @@ pub(crate) struct Server {
     child: std::process::Child,
     pub data: std::path::PathBuf,
     pub api: u16,
-    agent: u16,
+    pub agent: u16,
     pub token: String,
 }
 
@@ -303,7 +304,7 @@ pub(crate) fn tls(
         .build()?)
 }
 
-async fn enrol_one(
+pub(crate) async fn enrol_one(
     http: &reqwest::Client,
     api: &str,
     token: &str,

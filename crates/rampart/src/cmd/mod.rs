@@ -3,6 +3,7 @@
 mod attest;
 mod audit;
 mod bench;
+mod bench_alerts;
 mod bench_attest;
 mod bench_audit;
 mod bench_auth;
