@@ -371,13 +371,21 @@ fn bench_checks(checks: usize) -> Vec<rampart_core::CheckOutcome> {
 }
 
 fn submission(run_id: &str, checks: usize) -> anyhow::Result<Vec<u8>> {
+    gzipped_run(run_id, bench_checks(checks))
+}
+
+/// A run of the benchmark policy with these outcomes, gzipped JSON as agents post it.
+pub(crate) fn gzipped_run(
+    run_id: &str,
+    outcomes: Vec<rampart_core::CheckOutcome>,
+) -> anyhow::Result<Vec<u8>> {
     use rampart_core::{PolicyInfo, ScanReport};
     let info = PolicyInfo {
         id: "bench".into(),
         name: "bench".into(),
         ..PolicyInfo::default()
     };
-    let report = ScanReport::single(info, bench_checks(checks), time::OffsetDateTime::now_utc());
+    let report = ScanReport::single(info, outcomes, time::OffsetDateTime::now_utc());
     let sub = RunSubmission {
         run_id: run_id.into(),
         policy_version: None,

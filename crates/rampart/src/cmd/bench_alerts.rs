@@ -14,18 +14,16 @@
 //! write the state and the alert) and a second pass of the dispatcher.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use axum::body::Bytes;
-use rampart_core::fleet::RunSubmission;
 use serde_json::{Value, json};
 
 use crate::cli::BenchAlertsArgs;
-use crate::cmd::bench::{cpu_model, enrol_one, percentile, start_server_on, tls};
+use crate::cmd::bench::{cpu_model, enrol_one, gzipped_run, percentile, start_server_on, tls};
 
 /// When each message arrived: Slack texts, and webhook events by run id.
 #[derive(Default)]
@@ -83,12 +81,7 @@ async fn receiver(seen: Arc<Arrivals>) -> anyhow::Result<String> {
 
 /// A run whose every check fails (or passes), gzipped as agents send it.
 fn run(run_id: &str, checks: usize, fail: bool) -> anyhow::Result<Vec<u8>> {
-    use rampart_core::{CheckOutcome, PolicyInfo, ScanReport, Status};
-    let info = PolicyInfo {
-        id: "bench".into(),
-        name: "bench".into(),
-        ..PolicyInfo::default()
-    };
+    use rampart_core::{CheckOutcome, Status};
     let status = if fail { Status::Fail } else { Status::Pass };
     let outcomes = (0..checks)
         .map(|i| {
@@ -99,18 +92,7 @@ fn run(run_id: &str, checks: usize, fail: bool) -> anyhow::Result<Vec<u8>> {
             )
         })
         .collect();
-    let report = ScanReport::single(info, outcomes, time::OffsetDateTime::now_utc());
-    let sub = RunSubmission {
-        run_id: run_id.into(),
-        policy_version: None,
-        policy_digest: "00".repeat(32),
-        trigger: "manual".into(),
-        report,
-        observables: Vec::new(),
-    };
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&serde_json::to_vec(&sub)?)?;
-    Ok(gz.finish()?)
+    gzipped_run(run_id, outcomes)
 }
 
 #[derive(serde::Serialize)]
