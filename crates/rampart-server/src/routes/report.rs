@@ -153,17 +153,10 @@ pub(crate) async fn report(
 }
 
 /// A path segment, percent-encoded (RFC 3986: everything but the unreserved characters), since
-/// a run's policy id is whatever the agent's local policy called itself.
+/// a run's policy id is whatever the agent's local policy called itself: the event stream's
+/// links are built the same way.
 fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    rampart_events::chat::path_segment(s)
 }
 
 /// `?format=pdf&group=&os=&label=`.
