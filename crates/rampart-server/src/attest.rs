@@ -19,7 +19,9 @@ use rampart_attest::{
 };
 use rampart_audit::{Event, Outcome};
 use rampart_pki::AgentIdentity;
-use rampart_store::{AttestationKey, NewRun, Rotation, RunEvidence, StoredAttestation};
+use rampart_store::{
+    Assignment, AttestationKey, NewRun, Rotation, RunEvidence, StoredAttestation, Target,
+};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
@@ -287,21 +289,26 @@ fn document(r: &RunEvidence) -> String {
     )
 }
 
-/// Twice the policy's scan interval on this agent, when it has a schedule.
-async fn interval(
-    app: &App,
+/// The schedule an agent runs a policy on: its own assignment of the policy, else its group's
+/// (the rule of [`rampart_store::Store::assignments_for_agent`]), from every assignment read
+/// once for a whole batch of drafts.
+fn schedule_of<'a>(
+    all: &'a [Assignment],
     agent_id: &str,
     group: &str,
     policy_id: &str,
-    now: OffsetDateTime,
-) -> Duration {
-    let schedule = app
-        .store
-        .assignments_for_agent(agent_id, group)
-        .await
-        .ok()
-        .and_then(|a| a.into_iter().find(|a| a.policy_id == policy_id))
-        .map(|a| a.schedule);
+) -> Option<&'a str> {
+    let of = |target: &dyn Fn(&Target) -> bool| {
+        all.iter()
+            .find(|a| a.policy_id == policy_id && target(&a.target))
+    };
+    of(&|t| matches!(t, Target::Agent(a) if a == agent_id))
+        .or_else(|| of(&|t| matches!(t, Target::Group(g) if g == group)))
+        .map(|a| a.schedule.as_str())
+}
+
+/// Twice the policy's scan interval, when it has a schedule.
+fn interval(schedule: Option<&str>, now: OffsetDateTime) -> Duration {
     let next = |expr: &str, after: OffsetDateTime| -> Option<OffsetDateTime> {
         let cron: croner::Cron = expr.parse().ok()?;
         let start = chrono::DateTime::<chrono::Utc>::from_timestamp(after.unix_timestamp(), 0)?;
@@ -310,8 +317,8 @@ async fn interval(
     };
     schedule
         .and_then(|s| {
-            let a = next(&s, now)?;
-            let b = next(&s, a)?;
+            let a = next(s, now)?;
+            let b = next(s, a)?;
             Duration::try_from(b - a).ok()
         })
         .unwrap_or(DEFAULT_INTERVAL)
@@ -337,11 +344,11 @@ impl Draft {
 }
 
 /// Sets the times: issued now, valid for twice the schedule interval, capped.
-async fn time(app: &App, draft: &mut Draft) -> OffsetDateTime {
+fn time(assignments: &[Assignment], draft: &mut Draft) -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     let c = &mut draft.claims;
-    let lifetime =
-        (2 * interval(app, &c.sub, &draft.group, &c.policy.id, now).await).min(MAX_LIFETIME);
+    let schedule = schedule_of(assignments, &c.sub, &draft.group, &c.policy.id);
+    let lifetime = (2 * interval(schedule, now)).min(MAX_LIFETIME);
     let exp = (now + lifetime).min(draft.cert_not_after + CERT_GRACE);
     c.iat = now.unix_timestamp();
     c.nbf = c.iat;
@@ -528,20 +535,29 @@ async fn sign_all(app: &App, drafts: Vec<Draft>) {
 
 async fn try_sign_all(app: &App, mut drafts: Vec<Draft>) -> Result<(), ApiError> {
     let key = app.attest.current(app).await?;
+    // A schedule that cannot be read leaves the default lifetime, as for an unassigned policy.
+    let assignments = app.store.assignments(None).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the assignments; attestations get the default lifetime");
+        Vec::new()
+    });
     let mut issued = Vec::with_capacity(drafts.len());
     for d in &mut drafts {
-        issued.push(time(app, d).await);
+        issued.push(time(&assignments, d));
     }
-    let logged = futures_util::future::join_all(drafts.iter().map(|d| {
-        app.audit
-            .record_anchored(&app.store, d.claims.issue_event(key.kid(), key.alg()))
-    }))
-    .await;
+    let logged = app
+        .audit
+        .record_all_anchored(
+            &app.store,
+            drafts
+                .iter()
+                .map(|d| d.claims.issue_event(key.kid(), key.alg()))
+                .collect(),
+        )
+        .await?;
     let verifier =
         rampart_audit::LogVerifier::new(app.audit.key().vkey()).map_err(ApiError::internal)?;
     let mut rows = Vec::with_capacity(drafts.len());
-    for ((d, at), entry) in drafts.into_iter().zip(issued).zip(logged) {
-        let (index, checkpoint) = entry?;
+    for ((d, at), (index, checkpoint)) in drafts.into_iter().zip(issued).zip(logged) {
         let opened = verifier
             .open(&checkpoint.note)
             .map_err(ApiError::internal)?;

@@ -174,28 +174,50 @@ impl AuditLog {
         self.append(event, false).await
     }
 
-    /// Appends `event` and waits until a signed checkpoint covers it: what an attestation
-    /// names as the place it was logged. Returns the index and the first checkpoint covering
-    /// it (this writer signs one right after the batch; another replica's may come first).
-    pub(crate) async fn record_anchored(
+    /// Appends `events` and waits until signed checkpoints cover them: what attestations name
+    /// as the place they were logged. Returns each event's index with the first checkpoint
+    /// covering it (this writer signs one right after each batch; another replica's may come
+    /// first), read in one go for all of them rather than one read per event.
+    pub(crate) async fn record_all_anchored(
         &self,
         store: &Store,
-        event: Event,
-    ) -> Result<(u64, StoredCheckpoint), ApiError> {
-        let index = self.append(event, true).await?;
-        let checkpoint = store
-            .audit_checkpoints(index, 1)
-            .await?
+        events: Vec<Event>,
+    ) -> Result<Vec<(u64, StoredCheckpoint)>, ApiError> {
+        let indexes =
+            futures_util::future::join_all(events.into_iter().map(|e| self.append(e, true)))
+                .await
+                .into_iter()
+                .collect::<Result<Vec<u64>, ApiError>>()?;
+        let uncovered = || {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "no signed checkpoint covers the entry just written; see the server log",
+            )
+        };
+        let (Some(&first), Some(&last)) = (indexes.iter().min(), indexes.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        // Checkpoints in size order from the first entry's on, until one covers the last.
+        let mut checkpoints: Vec<StoredCheckpoint> = Vec::new();
+        while checkpoints.last().is_none_or(|c| c.size <= last) {
+            let after = checkpoints.last().map_or(first, |c| c.size);
+            let page = store.audit_checkpoints(after, 256).await?;
+            if page.is_empty() {
+                return Err(uncovered());
+            }
+            checkpoints.extend(page);
+        }
+        indexes
             .into_iter()
-            .next()
-            .ok_or_else(|| {
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "audit_unavailable",
-                    "no signed checkpoint covers the entry just written; see the server log",
-                )
-            })?;
-        Ok((index, checkpoint))
+            .map(|index| {
+                let at = checkpoints.partition_point(|c| c.size <= index);
+                checkpoints
+                    .get(at)
+                    .map(|c| (index, c.clone()))
+                    .ok_or_else(uncovered)
+            })
+            .collect()
     }
 
     async fn append(&self, event: Event, anchor: bool) -> Result<u64, ApiError> {

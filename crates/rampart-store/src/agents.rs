@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Agent, AgentStatus, CertificateRecord, Labels, NewAgent, Revoked, Store, StoreError, from_secs,
-    on_pool, on_reader, secs,
+    on_pool, on_reader, on_writer, secs,
 };
 
 macro_rules! agent_columns {
@@ -210,8 +210,7 @@ impl Store {
             return Ok(());
         }
         const SQL: &str = "UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2";
-        let _turn = self.write_turn().await;
-        on_pool!(&self.db, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             for (id, at) in seen {
                 sqlx::query(SQL).bind(id).bind(secs(*at)).execute(&mut *tx).await?;

@@ -6,7 +6,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::events::{Outbox, millis};
-use crate::{Store, StoreError, from_secs, on_pool, secs};
+use crate::{Store, StoreError, from_secs, on_pool, on_writer, secs};
 
 fn from_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -254,8 +254,7 @@ impl Store {
         const SQL: &str = "UPDATE alert_turn SET holder = $1, lease_until = $2 \
              WHERE id = 1 AND (holder = $1 OR holder IS NULL OR lease_until < $3) \
              RETURNING last_seq";
-        let _turn = self.write_turn().await;
-        let cursor = on_pool!(&self.db, p => {
+        let cursor = on_writer!(self, p => {
             sqlx::query(SQL)
                 .bind(holder)
                 .bind(millis(now + lease))
@@ -288,8 +287,7 @@ impl Store {
         // States of rules deleted while the turn ran are not brought back.
         const ORPHANS: &str =
             "DELETE FROM alert_states WHERE rule NOT IN (SELECT name FROM alert_rules)";
-        let _turn = self.write_turn().await;
-        let ok = on_pool!(&self.db, p => {
+        let ok = on_writer!(self, p => {
             let mut tx = match self.backend() {
                 crate::Backend::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
                 crate::Backend::Postgres => p.begin().await?,

@@ -9,7 +9,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, from_secs, on_pool, on_reader, secs};
+use crate::{Store, StoreError, from_secs, on_pool, on_reader, on_writer, secs};
 
 /// A stored signing key.
 #[derive(Debug, Clone, PartialEq)]
@@ -338,8 +338,7 @@ impl Store {
                 .map(|a| stored.contains(a.jti.as_str()))
                 .collect());
         }
-        let _turn = self.write_turn().await;
-        let stored = on_pool!(&self.db, p => {
+        let stored = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let mut stored = Vec::with_capacity(all.len());
             for (a, index) in all.iter().zip(indexes) {

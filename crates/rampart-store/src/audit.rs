@@ -14,7 +14,7 @@ use rampart_audit::{Checkpoint, Entry, Event, Frontier, Hash, LogKey, NodeId, Ou
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, from_secs, on_pool, on_reader, secs};
+use crate::{Store, StoreError, from_secs, on_pool, on_reader, on_writer, secs};
 
 /// An entry as stored: its index and the exact text hashed into the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,8 +148,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
         let at_ms = millis(now);
-        let _turn = self.write_turn().await;
-        let first = on_pool!(&self.db, p => {
+        let first = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let mut frontier = locked_head!(tx);
             let size = frontier.size();
@@ -224,8 +223,7 @@ impl Store {
             "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
         const INSERT: &str =
             "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
-        let _turn = self.write_turn().await;
-        let stored = on_pool!(&self.db, p => {
+        let stored = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let frontier = locked_head!(tx);
             let size = frontier.size();

@@ -10,7 +10,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, on_pool};
+use crate::{Store, StoreError, on_pool, on_writer};
 
 /// Unix milliseconds: the outbox's times.
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {
@@ -405,7 +405,7 @@ impl Store {
                      WHERE destination = $1 AND dead = 0 AND next_at <= $2 AND lease_until <= $2 \
                      ORDER BY seq LIMIT $4) RETURNING seq, attempts";
                 let _turn = self.write_turn().await;
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = self.sqlite_writer(p).begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query(CLAIM)
                     .bind(destination)
                     .bind(now)
@@ -476,8 +476,7 @@ impl Store {
              last_success = $3, last_error = NULL, consecutive_failures = 0 WHERE name = $1";
         const BAD: &str = "UPDATE event_destinations SET failed = failed + $2, last_failure = $3, \
              last_error = $4, consecutive_failures = consecutive_failures + $2 WHERE name = $1";
-        let _turn = self.write_turn().await;
-        on_pool!(&self.db, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             if !delivered.is_empty() {
                 let mut qb = sqlx::QueryBuilder::new(DELIVERED);
@@ -604,8 +603,7 @@ impl Store {
     /// Appends events in a transaction of their own, queued for every enabled destination:
     /// for events that report nothing else the store writes (an import, a benchmark's load).
     pub async fn append_events(&self, events: &[rampart_events::Event]) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        on_pool!(&self.db, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             Outbox::append_events(&mut *tx, events).await?;
             tx.commit().await?;
@@ -627,8 +625,7 @@ impl Store {
     pub async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM events WHERE at < $1 \
              AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.seq = events.seq)";
-        let _turn = self.write_turn().await;
-        let n = on_pool!(&self.db, p => sqlx::query(SQL).bind(millis(before)).execute(p).await?.rows_affected());
+        let n = on_writer!(self, p => sqlx::query(SQL).bind(millis(before)).execute(p).await?.rows_affected());
         Ok(n)
     }
 
@@ -649,8 +646,7 @@ impl Store {
         const MARK: &str = "UPDATE agents SET offline_announced = $2 WHERE id = $1";
         let before = crate::secs(offline_before);
         let marked = crate::secs(now);
-        let _turn = self.write_turn().await;
-        let n = on_pool!(&self.db, p => {
+        let n = on_writer!(self, p => {
             let mut tx = match self.backend() {
                 crate::Backend::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
                 crate::Backend::Postgres => p.begin().await?,

@@ -118,6 +118,28 @@ macro_rules! on_reader {
 }
 pub(crate) use on_reader;
 
+/// [`on_pool!`] for the hot writers (result batches, audit entries and checkpoints, attestation
+/// rows, last-seen times, event deliveries, alert turns): takes this process's turn to write
+/// ([`Store::write_turn`]) and, on SQLite, writes through the store's one writer connection.
+///
+/// Why one connection: SQLite discards a connection's page cache whenever another connection
+/// has changed the file, so writers rotating over the pool's eight connections each started
+/// cold and read the indexes they update back through `pread`; one connection that does all
+/// the hot writing keeps them in its cache (docs/performance.md, "Fleet server").
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let _turn = $store.write_turn().await;
+        match &$store.db {
+            $crate::Db::Sqlite(pool) => {
+                let $pool = $store.sqlite_writer(pool);
+                $body
+            }
+            $crate::Db::Postgres($pool) => $body,
+        }
+    }};
+}
+pub(crate) use on_writer;
+
 /// A few SQLite connections kept outside the pool for short point reads on the request path.
 ///
 /// Why: sqlx runs each SQLite connection on its own thread, and a pooled connection pings
@@ -178,6 +200,8 @@ pub struct Store {
     readers: Option<Arc<Readers>>,
     /// SQLite only: this process's turn to write ([`Store::write_turn`]).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: the one connection the hot writers write through ([`on_writer!`]).
+    writer: Option<SqlitePool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -208,6 +232,12 @@ impl Store {
             Some(gate) => Some(gate.lock().await),
             None => None,
         }
+    }
+
+    /// The pool a hot writer holding its turn writes through on SQLite: the writer connection
+    /// ([`on_writer!`]), or `main` in a store without one.
+    pub(crate) fn sqlite_writer<'a>(&'a self, main: &'a SqlitePool) -> &'a SqlitePool {
+        self.writer.as_ref().unwrap_or(main)
     }
 
     /// Opens (creating if needed) the SQLite database at `path` and applies pending migrations.
@@ -264,6 +294,13 @@ impl Store {
             .await
             .map_err(StoreError::Migrate)?;
         intel::sqlite_backfill_indicator_keys(&pool).await?;
+        // One connection, taken only with the write turn; its cache holds the indexes the
+        // fleet's writes update (latest results, counters, audit tree) between transactions.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone().pragma("cache_size", "-65536"));
         let readers = Readers::open(&options)
             .await
             .map_err(|e| StoreError::Connect {
@@ -275,6 +312,7 @@ impl Store {
             intel_writer: Some(intel_writer),
             readers: Some(Arc::new(readers)),
             write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
+            writer: Some(writer),
         })
     }
 
@@ -303,6 +341,7 @@ impl Store {
             intel_writer: None,
             readers: None,
             write_gate: None,
+            writer: None,
         })
     }
 
@@ -333,6 +372,9 @@ impl Store {
     pub async fn close(&self) {
         let closing = async {
             if let Some(writer) = &self.intel_writer {
+                writer.close().await;
+            }
+            if let Some(writer) = &self.writer {
                 writer.close().await;
             }
             if let Some(readers) = &self.readers {

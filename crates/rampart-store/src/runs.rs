@@ -180,6 +180,7 @@ impl Store {
         );
         let pairs = agent_policies(&prepared);
         let _turn = self.write_turn().await;
+        let pool = self.sqlite_writer(pool);
         let outcomes = {
             // BEGIN IMMEDIATE: the batch reads the agents' stored state before its first write,
             // so it takes the write lock first. A deferred transaction would read a snapshot,

@@ -317,34 +317,54 @@ pub(crate) async fn before_sqlite(
     conn: &mut sqlx::SqliteConnection,
     pairs: &[(&str, &str)],
 ) -> Result<(HashMap<String, CohortId>, Agents, Deltas), StoreError> {
+    // Two statements whatever the batch's size, and the latest results come back as one JSON
+    // array: sqlx hands each row from SQLite's thread to this task on its own, and a row per
+    // stored check (121 per run of the benchmark policy) made most of a batch's thread
+    // hand-offs (docs/performance.md, "Fleet server").
+    let mut ids: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = sqlx::query(
+        "SELECT id, cohort_id, hostname, grp FROM agents \
+         WHERE id IN (SELECT value FROM json_each($1))",
+    )
+    .bind(serde_json::to_string(&ids).map_err(|e| StoreError::corrupt("agent ids", e))?)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut cohorts = HashMap::new();
     let mut agents = HashMap::new();
-    let mut stored = Vec::new();
-    for (agent, policy) in pairs {
-        if !agents.contains_key(*agent) {
-            let row = sqlx::query("SELECT cohort_id, hostname, grp FROM agents WHERE id = $1")
-                .bind(*agent)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(r) = row {
-                if let Some(c) = r.try_get::<Option<i64>, _>("cohort_id")? {
-                    cohorts.insert((*agent).to_owned(), c);
-                }
-                agents.insert((*agent).to_owned(), agent_ref(agent, &r)?);
-            }
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        if let Some(c) = r.try_get::<Option<i64>, _>("cohort_id")? {
+            cohorts.insert(id.clone(), c);
         }
-        let rows = sqlx::query(
-            "SELECT policy_id, check_id, status, observed_at, since FROM latest_results \
-             WHERE agent_id = $1 AND policy_id = $2",
-        )
-        .bind(*agent)
-        .bind(*policy)
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in &rows {
-            stored.push(latest_row(agent, r)?);
-        }
+        agents.insert(id.clone(), agent_ref(&id, r)?);
     }
+    // CROSS JOIN keeps the batch's pairs as the outer loop, each a search of the primary key.
+    let latest: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(l.agent_id, l.policy_id, l.check_id, l.status, \
+         l.observed_at, l.since)) \
+         FROM json_each($1) AS k CROSS JOIN latest_results AS l \
+         ON l.agent_id = k.value ->> 0 AND l.policy_id = k.value ->> 1",
+    )
+    .bind(serde_json::to_string(pairs).map_err(|e| StoreError::corrupt("agent policies", e))?)
+    .fetch_one(&mut *conn)
+    .await?;
+    let latest: Vec<(String, String, String, String, i64, i64)> =
+        serde_json::from_str(&latest).map_err(|e| StoreError::corrupt("latest_results", e))?;
+    let stored: Vec<(Key, Latest)> = latest
+        .into_iter()
+        .map(|(agent, policy, check, status, observed_at, since)| {
+            (
+                (agent, policy, check),
+                Latest {
+                    status,
+                    observed_at,
+                    since,
+                },
+            )
+        })
+        .collect();
     Ok((cohorts, agents, Deltas::new(stored)))
 }
 
