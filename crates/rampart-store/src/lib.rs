@@ -300,7 +300,14 @@ impl Store {
             .max_connections(1)
             .min_connections(0)
             .test_before_acquire(false)
-            .connect_lazy_with(options.clone().pragma("cache_size", "-65536"));
+            .connect_lazy_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-65536")
+                    // Room for the result batches' few multi-row texts (runs.rs `pieces`)
+                    // beside every other hot writer's, so none is prepared twice.
+                    .statement_cache_capacity(512),
+            );
         let readers = Readers::open(&options)
             .await
             .map_err(|e| StoreError::Connect {

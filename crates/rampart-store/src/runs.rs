@@ -9,9 +9,29 @@ use crate::{
     ScorePoint, Store, StoreError, from_secs, on_pool, secs,
 };
 
-/// Rows per multi-row `INSERT`: 6 parameters each stays far below SQLite's 32,766 and
-/// PostgreSQL's 65,535 bind limits.
-const CHUNK: usize = 1000;
+/// Most runs in one multi-row `INSERT` on SQLite (23 parameters each).
+const RUN_PIECE: usize = 64;
+
+/// Most check results or latest states in one multi-row statement on SQLite: at 7 parameters
+/// each, far below its 32,766 bind limit.
+const ROW_PIECE: usize = 1024;
+
+/// How many rows each of a batch's multi-row statements carries: `max` (a power of two) while
+/// that many are left, then the powers of two the rest is made of, largest first.
+///
+/// Why: a multi-row statement's text depends on its row count, and the connection keeps one
+/// prepared statement per text. These sizes give a handful of texts whatever the batches'
+/// sizes, all kept prepared; a statement per run (three per run, as before) each cost a round
+/// trip to SQLite's thread, most of it the kernel switching threads (docs/performance.md).
+fn pieces(mut n: usize, max: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n > 0 {
+        let size = if n >= max { max } else { 1 << n.ilog2() };
+        sizes.push(size);
+        n -= size;
+    }
+    sizes
+}
 
 macro_rules! run_columns {
     () => {
@@ -172,12 +192,6 @@ impl Store {
             crate::Db::Postgres(pool) => return ingest_postgres(pool, &prepared).await,
             crate::Db::Sqlite(pool) => pool,
         };
-        let insert_run = concat!(
-            "INSERT INTO runs (",
-            run_columns!(),
-            ", cert_sha256, cert_not_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (id) DO NOTHING RETURNING id"
-        );
         let pairs = agent_policies(&prepared);
         let _turn = self.write_turn().await;
         let pool = self.sqlite_writer(pool);
@@ -189,39 +203,57 @@ impl Store {
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
             let (cohorts, agents, mut tallies) =
                 crate::tallies::before_sqlite(&mut tx, &pairs).await?;
+            // The whole batch's runs, then all their check results, then all their latest
+            // states, each in a few multi-row statements (see `pieces`).
+            let mut stored = std::collections::HashSet::new();
+            let mut at = 0;
+            for size in pieces(prepared.len(), RUN_PIECE) {
+                let piece = &prepared[at..at + size];
+                at += size;
+                let mut qb = sqlx::QueryBuilder::new(concat!(
+                    "INSERT INTO runs (",
+                    run_columns!(),
+                    ", cert_sha256, cert_not_after) "
+                ));
+                qb.push_values(piece, |mut b, pr| {
+                    let (r, s) = (pr.run, &pr.run.summary);
+                    b.push_bind(&r.id)
+                        .push_bind(&r.agent_id)
+                        .push_bind(&r.policy_id)
+                        .push_bind(r.policy_version)
+                        .push_bind(&r.policy_digest)
+                        .push_bind(&r.trigger)
+                        .push_bind(secs(r.started_at))
+                        .push_bind(secs(r.finished_at))
+                        .push_bind(secs(r.received_at))
+                        .push_bind(i64::from(s.passed))
+                        .push_bind(i64::from(s.failed))
+                        .push_bind(i64::from(s.not_applicable))
+                        .push_bind(i64::from(s.not_run))
+                        .push_bind(i64::from(s.error))
+                        .push_bind(i64::from(s.waived))
+                        .push_bind(i64::from(s.total))
+                        .push_bind(s.score)
+                        .push_bind(&r.results_digest)
+                        .push_bind(&pr.host)
+                        .push_bind(&pr.warnings)
+                        .push_bind(&r.generator)
+                        .push_bind(&r.cert_sha256)
+                        .push_bind(secs(r.cert_not_after));
+                });
+                qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                stored.extend(ids);
+            }
+            // A batch may carry the same run twice (a retry racing the original): store it once.
+            let mut seen = std::collections::HashSet::new();
             let mut outcomes = Vec::with_capacity(prepared.len());
             let mut stream = Vec::new();
+            let mut results = Vec::new();
+            let mut latest = Vec::new();
             for pr in &prepared {
                 let r = pr.run;
-                let s = &r.summary;
-                let stored = sqlx::query(insert_run)
-                    .bind(&r.id)
-                    .bind(&r.agent_id)
-                    .bind(&r.policy_id)
-                    .bind(r.policy_version)
-                    .bind(&r.policy_digest)
-                    .bind(&r.trigger)
-                    .bind(secs(r.started_at))
-                    .bind(secs(r.finished_at))
-                    .bind(secs(r.received_at))
-                    .bind(i64::from(s.passed))
-                    .bind(i64::from(s.failed))
-                    .bind(i64::from(s.not_applicable))
-                    .bind(i64::from(s.not_run))
-                    .bind(i64::from(s.error))
-                    .bind(i64::from(s.waived))
-                    .bind(i64::from(s.total))
-                    .bind(s.score)
-                    .bind(&r.results_digest)
-                    .bind(&pr.host)
-                    .bind(&pr.warnings)
-                    .bind(&r.generator)
-                    .bind(&r.cert_sha256)
-                    .bind(secs(r.cert_not_after))
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .is_some();
-                if !stored {
+                if !(stored.contains(&r.id) && seen.insert(r.id.as_str())) {
                     outcomes.push(IngestOutcome::Duplicate);
                     continue;
                 }
@@ -245,45 +277,59 @@ impl Store {
                         }
                     }
                 }
-                for chunk in pr.rows.chunks(CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) ",
-                    );
-                    qb.push_values(chunk, |mut b, (id, status, severity, title, outcome)| {
-                        b.push_bind(&r.id)
+                for (id, status, severity, title, outcome) in &pr.rows {
+                    results.push((r.id.as_str(), *id, *status, *severity, *title, *outcome));
+                    latest.push((r, *id, *status, started));
+                }
+                outcomes.push(IngestOutcome::Stored);
+            }
+            let mut at = 0;
+            for size in pieces(results.len(), ROW_PIECE) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) ",
+                );
+                qb.push_values(
+                    &results[at..at + size],
+                    |mut b, (run, id, status, severity, title, outcome)| {
+                        b.push_bind(*run)
                             .push_bind(*id)
                             .push_bind(*status)
                             .push_bind(*severity)
                             .push_bind(*title)
                             .push_bind(*outcome);
-                    });
-                    qb.build().execute(&mut *tx).await?;
-
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) ",
-                    );
-                    qb.push_values(chunk, |mut b, (id, status, _, _, _)| {
-                        b.push_bind(&r.agent_id)
-                            .push_bind(&r.policy_id)
-                            .push_bind(*id)
-                            .push_bind(*status)
-                            .push_bind(&r.id)
-                            .push_bind(started)
-                            .push_bind(started);
-                    });
-                    // Only a newer observation replaces the state (a spooled run delivered late
-                    // must not overwrite a fresher one), and `since` moves only on a change.
-                    qb.push(
-                        " ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
-                         since = CASE WHEN latest_results.status = excluded.status \
-                                 THEN latest_results.since ELSE excluded.observed_at END, \
-                         status = excluded.status, run_id = excluded.run_id, \
-                         observed_at = excluded.observed_at \
-                         WHERE excluded.observed_at >= latest_results.observed_at",
-                    );
-                    qb.build().execute(&mut *tx).await?;
-                }
-                outcomes.push(IngestOutcome::Stored);
+                    },
+                );
+                qb.build().execute(&mut *tx).await?;
+                at += size;
+            }
+            // In batch order: SQLite applies a multi-row upsert row by row, so a later run of
+            // the same agent in the batch meets the state an earlier one left.
+            let mut at = 0;
+            for size in pieces(latest.len(), ROW_PIECE) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) ",
+                );
+                qb.push_values(&latest[at..at + size], |mut b, (r, id, status, started)| {
+                    b.push_bind(&r.agent_id)
+                        .push_bind(&r.policy_id)
+                        .push_bind(*id)
+                        .push_bind(*status)
+                        .push_bind(&r.id)
+                        .push_bind(*started)
+                        .push_bind(*started);
+                });
+                // Only a newer observation replaces the state (a spooled run delivered late
+                // must not overwrite a fresher one), and `since` moves only on a change.
+                qb.push(
+                    " ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
+                     since = CASE WHEN latest_results.status = excluded.status \
+                             THEN latest_results.since ELSE excluded.observed_at END, \
+                     status = excluded.status, run_id = excluded.run_id, \
+                     observed_at = excluded.observed_at \
+                     WHERE excluded.observed_at >= latest_results.observed_at",
+                );
+                qb.build().execute(&mut *tx).await?;
+                at += size;
             }
             crate::tallies::apply_sqlite(&mut tx, &mut tallies).await?;
             crate::events::append_sqlite(&mut tx, &stream).await?;
@@ -674,4 +720,28 @@ fn sort_checks(checks: &mut [CheckOutcome]) {
         (Ok(x), Ok(y)) => x.cmp(&y),
         _ => a.id.cmp(&b.id),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pieces;
+
+    #[test]
+    fn pieces_cover_every_row_in_a_few_power_of_two_sizes() {
+        assert_eq!(pieces(0, 64), Vec::<usize>::new());
+        assert_eq!(pieces(1, 64), vec![1]);
+        assert_eq!(pieces(100, 64), vec![64, 32, 4]);
+        // 20 runs of 121 checks.
+        assert_eq!(pieces(2420, 1024), vec![1024, 1024, 256, 64, 32, 16, 4]);
+        let mut sizes = std::collections::BTreeSet::new();
+        for n in 0..5000 {
+            let p = pieces(n, 1024);
+            assert_eq!(p.iter().sum::<usize>(), n);
+            assert!(p.windows(2).all(|w| w[0] >= w[1]), "{p:?}");
+            sizes.extend(p);
+        }
+        // Every batch size uses the same eleven statement texts.
+        assert_eq!(sizes.len(), 11);
+        assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 1024));
+    }
 }
