@@ -708,6 +708,10 @@ async fn taxii_cursor_holds_across_replicas(db: Db) {
     let mut poller = Poller::default();
     while !writers.iter().all(|w| w.is_finished()) {
         poller.poll(&s, &objects).await;
+        // A poller's pace, not a busy loop: TAXII pages are limited to 600 a minute per
+        // credential, and on a loaded machine (the rest of the suite beside it) the uploads
+        // took long enough for an unpaced loop to be refused with 429.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     for w in writers {
         w.await.unwrap();
