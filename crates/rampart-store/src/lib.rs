@@ -260,23 +260,19 @@ impl Store {
         // reads: its random-key indexes (indicators, record digests) otherwise cost one pread per
         // page miss. Lazy, so a server that never ingests feeds never pays the memory; one
         // connection, as SQLite has one writer anyway.
-        let intel_writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .test_before_acquire(false)
-            .connect_lazy_with(
-                options
-                    .clone()
-                    .pragma("mmap_size", "4294967296")
-                    .pragma("cache_size", "-1048576")
-                    .pragma("temp_store", "memory")
-                    // WAL with NORMAL cannot corrupt the database; a power cut may lose the
-                    // last batches, which the next fetch of the feed brings back (ingestion is
-                    // idempotent). Fleet data keeps FULL on the main pool.
-                    .synchronous(SqliteSynchronous::Normal)
-                    // Batch statements take seconds by design: not "slow statements".
-                    .disable_statement_logging(),
-            );
+        let intel_writer = one_connection(
+            options
+                .clone()
+                .pragma("mmap_size", "4294967296")
+                .pragma("cache_size", "-1048576")
+                .pragma("temp_store", "memory")
+                // WAL with NORMAL cannot corrupt the database; a power cut may lose the last
+                // batches, which the next fetch of the feed brings back (ingestion is
+                // idempotent). Fleet data keeps FULL on the main pool.
+                .synchronous(SqliteSynchronous::Normal)
+                // Batch statements take seconds by design: not "slow statements".
+                .disable_statement_logging(),
+        );
         // No ping before each acquire: a SQLite connection is a thread of this process, not a
         // socket that can drop, and the ping is a round trip to that thread: a third of the
         // hand-offs of a one-query request (sqlx still pings once on release).
@@ -296,18 +292,14 @@ impl Store {
         intel::sqlite_backfill_indicator_keys(&pool).await?;
         // One connection, taken only with the write turn; its cache holds the indexes the
         // fleet's writes update (latest results, counters, audit tree) between transactions.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .test_before_acquire(false)
-            .connect_lazy_with(
-                options
-                    .clone()
-                    .pragma("cache_size", "-65536")
-                    // Room for the result batches' few multi-row texts (runs.rs `pieces`)
-                    // beside every other hot writer's, so none is prepared twice.
-                    .statement_cache_capacity(512),
-            );
+        let writer = one_connection(
+            options
+                .clone()
+                .pragma("cache_size", "-65536")
+                // Room for the result batches' few multi-row texts (runs.rs `pieces`) beside
+                // every other hot writer's, so none is prepared twice.
+                .statement_cache_capacity(512),
+        );
         let readers = Readers::open(&options)
             .await
             .map_err(|e| StoreError::Connect {
@@ -396,6 +388,17 @@ impl Store {
             );
         }
     }
+}
+
+/// A pool of one SQLite connection, opened at its first use (a server that never needs it
+/// never pays its cache): for a dedicated writer, which SQLite's single write lock makes one
+/// connection anyway.
+fn one_connection(options: SqliteConnectOptions) -> SqlitePool {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .test_before_acquire(false)
+        .connect_lazy_with(options)
 }
 
 /// How long [`Store::close`] waits for connections in use.
