@@ -33,6 +33,16 @@ fn pieces(mut n: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
+/// `items` split as [`pieces`] says: the rows of each multi-row statement, in order.
+pub(crate) fn in_pieces<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    pieces(items.len(), max).into_iter().map(move |size| {
+        let (piece, tail) = rest.split_at(size);
+        rest = tail;
+        piece
+    })
+}
+
 macro_rules! run_columns {
     () => {
         "id, agent_id, policy_id, policy_version, policy_digest, run_trigger, \
@@ -206,10 +216,7 @@ impl Store {
             // The whole batch's runs, then all their check results, then all their latest
             // states, each in a few multi-row statements (see `pieces`).
             let mut stored = std::collections::HashSet::new();
-            let mut at = 0;
-            for size in pieces(prepared.len(), RUN_PIECE) {
-                let piece = &prepared[at..at + size];
-                at += size;
+            for piece in in_pieces(&prepared, RUN_PIECE) {
                 let mut qb = sqlx::QueryBuilder::new(concat!(
                     "INSERT INTO runs (",
                     run_columns!(),
@@ -283,13 +290,12 @@ impl Store {
                 }
                 outcomes.push(IngestOutcome::Stored);
             }
-            let mut at = 0;
-            for size in pieces(results.len(), ROW_PIECE) {
+            for piece in in_pieces(&results, ROW_PIECE) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) ",
                 );
                 qb.push_values(
-                    &results[at..at + size],
+                    piece,
                     |mut b, (run, id, status, severity, title, outcome)| {
                         b.push_bind(*run)
                             .push_bind(*id)
@@ -300,16 +306,14 @@ impl Store {
                     },
                 );
                 qb.build().execute(&mut *tx).await?;
-                at += size;
             }
             // In batch order: SQLite applies a multi-row upsert row by row, so a later run of
             // the same agent in the batch meets the state an earlier one left.
-            let mut at = 0;
-            for size in pieces(latest.len(), ROW_PIECE) {
+            for piece in in_pieces(&latest, ROW_PIECE) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) ",
                 );
-                qb.push_values(&latest[at..at + size], |mut b, (r, id, status, started)| {
+                qb.push_values(piece, |mut b, (r, id, status, started)| {
                     b.push_bind(&r.agent_id)
                         .push_bind(&r.policy_id)
                         .push_bind(*id)
@@ -329,7 +333,6 @@ impl Store {
                      WHERE excluded.observed_at >= latest_results.observed_at",
                 );
                 qb.build().execute(&mut *tx).await?;
-                at += size;
             }
             crate::tallies::apply_sqlite(&mut tx, &mut tallies).await?;
             crate::events::append_sqlite(&mut tx, &stream).await?;
@@ -724,7 +727,7 @@ fn sort_checks(checks: &mut [CheckOutcome]) {
 
 #[cfg(test)]
 mod tests {
-    use super::pieces;
+    use super::{in_pieces, pieces};
 
     #[test]
     fn pieces_cover_every_row_in_a_few_power_of_two_sizes() {
@@ -740,6 +743,13 @@ mod tests {
             assert!(p.windows(2).all(|w| w[0] >= w[1]), "{p:?}");
             sizes.extend(p);
         }
+        let rows: Vec<usize> = (0..100).collect();
+        let split: Vec<&[usize]> = in_pieces(&rows, 64).collect();
+        assert_eq!(
+            split.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [64, 32, 4]
+        );
+        assert_eq!(split.concat(), rows);
         // Every batch size uses the same eleven statement texts.
         assert_eq!(sizes.len(), 11);
         assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 1024));

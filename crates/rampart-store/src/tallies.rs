@@ -423,8 +423,10 @@ pub(crate) async fn before_postgres(
     Ok((cohorts, agents, Deltas::new(stored)))
 }
 
-/// Rows per multi-row statement on SQLite (5 parameters each, far below its bind limit).
-const CHUNK: usize = 1000;
+/// Most rows per multi-row statement on SQLite (5 parameters each, far below its bind limit),
+/// the rest in powers of two (`runs::in_pieces`): a batch's counter changes come in any number,
+/// and a text per number would crowd the writer's prepared statements.
+const CHUNK: usize = 1024;
 
 /// Writes the counter changes, in key order.
 pub(crate) async fn apply_sqlite(
@@ -433,7 +435,7 @@ pub(crate) async fn apply_sqlite(
 ) -> Result<(), StoreError> {
     d.settle();
     let checks: Vec<_> = d.checks.iter().collect();
-    for chunk in checks.chunks(CHUNK) {
+    for chunk in crate::runs::in_pieces(&checks, CHUNK) {
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO cohort_checks (cohort_id, policy_id, check_id, status, hosts) ",
         );
@@ -451,7 +453,7 @@ pub(crate) async fn apply_sqlite(
         qb.build().execute(&mut *conn).await?;
     }
     let policies: Vec<_> = d.policies.iter().collect();
-    for chunk in policies.chunks(CHUNK) {
+    for chunk in crate::runs::in_pieces(&policies, CHUNK) {
         let mut qb =
             sqlx::QueryBuilder::new("INSERT INTO cohort_policies (cohort_id, policy_id, hosts) ");
         qb.push_values(chunk, |mut b, ((c, p), n)| {
@@ -464,7 +466,7 @@ pub(crate) async fn apply_sqlite(
         qb.build().execute(&mut *conn).await?;
     }
     let failing: Vec<_> = d.failing.iter().collect();
-    for chunk in failing.chunks(CHUNK) {
+    for chunk in crate::runs::in_pieces(&failing, CHUNK) {
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO cohort_failing (cohort_id, policy_id, check_id, since_hour, hosts) ",
         );
