@@ -33,6 +33,28 @@ fn pieces(mut n: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
+/// Each run's outcome, given the ids a batch's `INSERT … ON CONFLICT DO NOTHING RETURNING id`
+/// stored, and the runs whose rows are to be written. A run stored before is a duplicate, and
+/// so is a second copy of a run in the same batch (a retry racing the original): stored once.
+fn sort_out<'a, 'r>(
+    prepared: &'a [PreparedRun<'r>],
+    stored: &[String],
+) -> (Vec<IngestOutcome>, Vec<&'a PreparedRun<'r>>) {
+    let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut outcomes = Vec::with_capacity(prepared.len());
+    let mut fresh = Vec::new();
+    for p in prepared {
+        if stored.contains(p.run.id.as_str()) && seen.insert(p.run.id.as_str()) {
+            outcomes.push(IngestOutcome::Stored);
+            fresh.push(p);
+        } else {
+            outcomes.push(IngestOutcome::Duplicate);
+        }
+    }
+    (outcomes, fresh)
+}
+
 /// `items` split as [`pieces`] says: the rows of each multi-row statement, in order.
 pub(crate) fn in_pieces<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
@@ -215,7 +237,7 @@ impl Store {
                 crate::tallies::before_sqlite(&mut tx, &pairs).await?;
             // The whole batch's runs, then all their check results, then all their latest
             // states, each in a few multi-row statements (see `pieces`).
-            let mut stored = std::collections::HashSet::new();
+            let mut stored = Vec::with_capacity(prepared.len());
             for piece in in_pieces(&prepared, RUN_PIECE) {
                 let mut qb = sqlx::QueryBuilder::new(concat!(
                     "INSERT INTO runs (",
@@ -252,18 +274,12 @@ impl Store {
                 let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
                 stored.extend(ids);
             }
-            // A batch may carry the same run twice (a retry racing the original): store it once.
-            let mut seen = std::collections::HashSet::new();
-            let mut outcomes = Vec::with_capacity(prepared.len());
+            let (outcomes, fresh) = sort_out(&prepared, &stored);
             let mut stream = Vec::new();
             let mut results = Vec::new();
             let mut latest = Vec::new();
-            for pr in &prepared {
+            for pr in fresh {
                 let r = pr.run;
-                if !(stored.contains(&r.id) && seen.insert(r.id.as_str())) {
-                    outcomes.push(IngestOutcome::Duplicate);
-                    continue;
-                }
                 let started = secs(r.started_at);
                 let agent = agents.get(&r.agent_id);
                 if let Some(agent) = agent {
@@ -288,7 +304,6 @@ impl Store {
                     results.push((r.id.as_str(), *id, *status, *severity, *title, *outcome));
                     latest.push((r, *id, *status, started));
                 }
-                outcomes.push(IngestOutcome::Stored);
             }
             for piece in in_pieces(&results, ROW_PIECE) {
                 let mut qb = sqlx::QueryBuilder::new(
@@ -566,7 +581,7 @@ async fn ingest_postgres(
     pool: &sqlx::PgPool,
     prepared: &[PreparedRun<'_>],
 ) -> Result<Vec<IngestOutcome>, StoreError> {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::BTreeMap;
     const RUNS: &str = concat!(
         "INSERT INTO runs (",
         run_columns!(),
@@ -585,7 +600,6 @@ async fn ingest_postgres(
                  THEN latest_results.since ELSE excluded.observed_at END, \
          status = excluded.status, run_id = excluded.run_id, observed_at = excluded.observed_at \
          WHERE excluded.observed_at >= latest_results.observed_at";
-    let n = prepared.len();
     let col =
         |f: &dyn Fn(&PreparedRun<'_>) -> String| prepared.iter().map(f).collect::<Vec<String>>();
     let int = |f: &dyn Fn(&PreparedRun<'_>) -> i64| prepared.iter().map(f).collect::<Vec<i64>>();
@@ -628,19 +642,7 @@ async fn ingest_postgres(
         .bind(int(&|p| secs(p.run.cert_not_after)))
         .fetch_all(&mut *tx)
         .await?;
-    let stored: HashSet<&str> = stored.iter().map(String::as_str).collect();
-    // A batch may carry the same run twice (a retry racing the original): store it once.
-    let mut seen = HashSet::new();
-    let mut outcomes = Vec::with_capacity(n);
-    let mut fresh = Vec::new();
-    for p in prepared {
-        if stored.contains(p.run.id.as_str()) && seen.insert(p.run.id.as_str()) {
-            outcomes.push(IngestOutcome::Stored);
-            fresh.push(p);
-        } else {
-            outcomes.push(IngestOutcome::Duplicate);
-        }
-    }
+    let (outcomes, fresh) = sort_out(prepared, &stored);
     let mut stream = Vec::new();
     for p in &fresh {
         if let Some(agent) = agents.get(&p.run.agent_id) {

@@ -321,9 +321,7 @@ pub(crate) async fn before_sqlite(
     // array: sqlx hands each row from SQLite's thread to this task on its own, and a row per
     // stored check (121 per run of the benchmark policy) made most of a batch's thread
     // hand-offs (docs/performance.md, "Fleet server").
-    let mut ids: Vec<&str> = pairs.iter().map(|p| p.0).collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = agent_ids(pairs);
     let rows = sqlx::query(
         "SELECT id, cohort_id, hostname, grp FROM agents \
          WHERE id IN (SELECT value FROM json_each($1))",
@@ -331,15 +329,7 @@ pub(crate) async fn before_sqlite(
     .bind(serde_json::to_string(&ids).map_err(|e| StoreError::corrupt("agent ids", e))?)
     .fetch_all(&mut *conn)
     .await?;
-    let mut cohorts = HashMap::new();
-    let mut agents = HashMap::new();
-    for r in &rows {
-        let id: String = r.try_get("id")?;
-        if let Some(c) = r.try_get::<Option<i64>, _>("cohort_id")? {
-            cohorts.insert(id.clone(), c);
-        }
-        agents.insert(id.clone(), agent_ref(&id, r)?);
-    }
+    let (cohorts, agents) = agents_of(&rows)?;
     // CROSS JOIN keeps the batch's pairs as the outer loop, each a search of the primary key.
     let latest: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(l.agent_id, l.policy_id, l.check_id, l.status, \
@@ -383,29 +373,46 @@ where
     })
 }
 
-/// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size.
-pub(crate) async fn before_postgres(
-    conn: &mut sqlx::PgConnection,
-    pairs: &[(&str, &str)],
-) -> Result<(HashMap<String, CohortId>, Agents, Deltas), StoreError> {
+/// The batch's agents, sorted, each once.
+fn agent_ids<'a>(pairs: &[(&'a str, &str)]) -> Vec<&'a str> {
     let mut ids: Vec<&str> = pairs.iter().map(|p| p.0).collect();
     ids.sort_unstable();
     ids.dedup();
-    let rows = sqlx::query(
-        "SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    ids
+}
+
+/// The cohorts and event names of the agents in `rows` (id, cohort_id, hostname, grp).
+fn agents_of<R: Row>(rows: &[R]) -> Result<(HashMap<String, CohortId>, Agents), StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+{
     let mut cohorts = HashMap::new();
     let mut agents = HashMap::new();
-    for r in &rows {
+    for r in rows {
         let id: String = r.try_get("id")?;
         if let Some(c) = r.try_get::<Option<i64>, _>("cohort_id")? {
             cohorts.insert(id.clone(), c);
         }
         agents.insert(id.clone(), agent_ref(&id, r)?);
     }
+    Ok((cohorts, agents))
+}
+
+/// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size.
+pub(crate) async fn before_postgres(
+    conn: &mut sqlx::PgConnection,
+    pairs: &[(&str, &str)],
+) -> Result<(HashMap<String, CohortId>, Agents, Deltas), StoreError> {
+    let ids = agent_ids(pairs);
+    let rows = sqlx::query(
+        "SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (cohorts, agents) = agents_of(&rows)?;
     let rows = sqlx::query(
         "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.observed_at, l.since \
          FROM latest_results l JOIN (SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k \
