@@ -825,15 +825,26 @@ async fn email_alerts_reach_smtp_over_starttls_and_tls() {
             assert!(started.elapsed() < Duration::from_secs(60), "{d}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let list = s.get("/api/v1/event-destinations").await;
-        let mail = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["name"] == "mail")
-            .unwrap();
+        // The SMTP server told the test about the retried message before its 250 reached
+        // Rampart: the delivery is settled a moment later.
+        let started = Instant::now();
+        let mail = loop {
+            let list = s.get("/api/v1/event-destinations").await;
+            let mail = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["name"] == "mail")
+                .unwrap()
+                .clone();
+            if mail["pending"] == 0 {
+                break mail;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "{mail}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(mail["failed"], 1, "one 451, then delivered: {mail}");
-        assert_eq!(mail["pending"], 0, "{mail}");
+        assert_eq!(mail["consecutive_failures"], 0, "{mail}");
         s.finish().await;
     })
     .await;
