@@ -8,30 +8,8 @@ use rampart_store::testing::TestStore;
 use rampart_store::{AuditQuery, Store};
 use time::{Duration, OffsetDateTime};
 
+use crate::backend_test;
 use crate::store::harness::t0;
-
-/// Runs `async fn name(t: &TestStore)` once per backend.
-macro_rules! audit_test {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let t = $crate::store::harness::sqlite().await;
-                super::$name(&t).await;
-                t.finish().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(t) = $crate::store::harness::postgres().await else {
-                    return;
-                };
-                super::$name(&t).await;
-                t.finish().await;
-            }
-        }
-    };
-}
 
 fn key() -> LogKey {
     LogKey::from_seed("rampart.audit/test", [9; 32]).unwrap()
@@ -156,7 +134,7 @@ async fn appends_checkpoints_and_proofs(t: &TestStore) {
         (33, 2, 0)
     );
 }
-audit_test!(appends_checkpoints_and_proofs);
+backend_test!(appends_checkpoints_and_proofs, test_store);
 
 async fn search_filters(t: &TestStore) {
     let store = &t.store;
@@ -240,7 +218,7 @@ async fn search_filters(t: &TestStore) {
         vec![29, 28, 27]
     );
 }
-audit_test!(search_filters);
+backend_test!(search_filters, test_store);
 
 async fn two_replicas_append_one_history(t: &TestStore) {
     // A second store on the same database: another server replica.
@@ -290,7 +268,7 @@ async fn two_replicas_append_one_history(t: &TestStore) {
     assert_eq!(report.unsigned, 0);
     other.close().await;
 }
-audit_test!(two_replicas_append_one_history);
+backend_test!(two_replicas_append_one_history, test_store);
 
 /// A log of 30 entries with checkpoints at 10 and 20, and the report after `sql`.
 async fn tampered(t: &TestStore, sql: &str) -> Report {
@@ -322,7 +300,7 @@ async fn an_edited_entry_is_caught(t: &TestStore) {
     .await;
     assert_eq!(r.problems, vec![Problem::Changed { from: 10, size: 20 }]);
 }
-audit_test!(an_edited_entry_is_caught);
+backend_test!(an_edited_entry_is_caught, test_store);
 
 async fn a_deleted_entry_is_caught(t: &TestStore) {
     let r = tampered(t, "DELETE FROM audit_entries WHERE seq = 4").await;
@@ -337,7 +315,7 @@ async fn a_deleted_entry_is_caught(t: &TestStore) {
         ]
     );
 }
-audit_test!(a_deleted_entry_is_caught);
+backend_test!(a_deleted_entry_is_caught, test_store);
 
 async fn deleted_entries_at_the_end_are_caught(t: &TestStore) {
     let r = tampered(t, "DELETE FROM audit_entries WHERE seq >= 17").await;
@@ -349,7 +327,7 @@ async fn deleted_entries_at_the_end_are_caught(t: &TestStore) {
         }]
     );
 }
-audit_test!(deleted_entries_at_the_end_are_caught);
+backend_test!(deleted_entries_at_the_end_are_caught, test_store);
 
 async fn an_inserted_entry_is_caught(t: &TestStore) {
     // Room made at 12 by moving the later rows up, and a forged entry put there (its own
@@ -374,7 +352,7 @@ async fn an_inserted_entry_is_caught(t: &TestStore) {
         ]
     );
 }
-audit_test!(an_inserted_entry_is_caught);
+backend_test!(an_inserted_entry_is_caught, test_store);
 
 async fn reordered_entries_are_caught(t: &TestStore) {
     // Two rows swap places (bodies move with their rows' positions).
@@ -400,7 +378,7 @@ async fn reordered_entries_are_caught(t: &TestStore) {
         ]
     );
 }
-audit_test!(reordered_entries_are_caught);
+backend_test!(reordered_entries_are_caught, test_store);
 
 async fn a_forked_checkpoint_is_caught(t: &TestStore) {
     // Someone with the log key signs a checkpoint of size 15 over another history and slips
@@ -429,7 +407,7 @@ async fn a_forked_checkpoint_is_caught(t: &TestStore) {
     .await;
     assert_eq!(r.problems, vec![Problem::Fork { size: 15 }]);
 }
-audit_test!(a_forked_checkpoint_is_caught);
+backend_test!(a_forked_checkpoint_is_caught, test_store);
 
 async fn a_rewritten_history_diverges_from_what_was_trusted(t: &TestStore) {
     let key = key();
@@ -459,4 +437,7 @@ async fn a_rewritten_history_diverges_from_what_was_trusted(t: &TestStore) {
     let r = verify(&t.store, Some(trusted)).await;
     assert_eq!(r.problems, vec![Problem::Diverged { size: 10 }]);
 }
-audit_test!(a_rewritten_history_diverges_from_what_was_trusted);
+backend_test!(
+    a_rewritten_history_diverges_from_what_was_trusted,
+    test_store
+);

@@ -11,25 +11,33 @@ use time::{Duration, OffsetDateTime};
 pub use rampart_store::testing::{postgres, sqlite};
 
 /// Runs the behaviour `async fn name(store: &Store)` once per backend: `backend_test!(name);`
-/// declares `name::sqlite` and `name::postgres`.
+/// declares `name::sqlite` and `name::postgres`. `backend_test!(name, test_store)` hands the
+/// behaviour the whole [`rampart_store::testing::TestStore`] instead, for tests that also reach
+/// the database behind the store's back.
 #[macro_export]
 macro_rules! backend_test {
     ($name:ident) => {
+        $crate::backend_test!(@declare $name, |t| &t.store);
+    };
+    ($name:ident, test_store) => {
+        $crate::backend_test!(@declare $name, |t| &t);
+    };
+    (@declare $name:ident, |$t:ident| $arg:expr) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let t = $crate::store::harness::sqlite().await;
-                super::$name(&t.store).await;
-                t.finish().await;
+                let $t = $crate::store::harness::sqlite().await;
+                super::$name($arg).await;
+                $t.finish().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(t) = $crate::store::harness::postgres().await else {
+                let Some($t) = $crate::store::harness::postgres().await else {
                     return;
                 };
-                super::$name(&t.store).await;
-                t.finish().await;
+                super::$name($arg).await;
+                $t.finish().await;
             }
         }
     };

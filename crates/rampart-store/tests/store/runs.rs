@@ -1,4 +1,5 @@
 use rampart_core::Status;
+use rampart_store::testing::TestStore;
 use rampart_store::{IngestOutcome, Store};
 use time::Duration;
 
@@ -279,6 +280,47 @@ async fn fleet_score_by_bucket_and_retention(store: &Store) {
     );
 }
 backend_test!(fleet_score_by_bucket_and_retention);
+
+/// A run deleted behind the store's back (an operator's `DELETE FROM runs`) takes its check
+/// results with it: on PostgreSQL a statement trigger does what the foreign key's cascade did.
+async fn a_deleted_run_takes_its_check_results(t: &TestStore) {
+    let store = &t.store;
+    enrolled(store, "a1", "web").await;
+    let checks = vec![outcome("1", Status::Pass), outcome("2", Status::Fail)];
+    store
+        .ingest_runs(&[
+            run("r1", "a1", t0(), checks),
+            run("r2", "a1", t0(), vec![outcome("1", Status::Fail)]),
+        ])
+        .await
+        .unwrap();
+    t.tamper("DELETE FROM runs WHERE id = 'r1'").await;
+    assert!(store.run("r1").await.unwrap().is_none());
+    assert_eq!(store.run("r2").await.unwrap().unwrap().checks.len(), 1);
+    // A run stored again under that id holds only its own results: none of the deleted run's
+    // rows were left behind to join it.
+    let again = run(
+        "r1",
+        "a1",
+        t0() + Duration::hours(1),
+        vec![outcome("3", Status::Pass)],
+    );
+    assert_eq!(
+        store.ingest_runs(&[again]).await.unwrap(),
+        [IngestOutcome::Stored]
+    );
+    let ids: Vec<String> = store
+        .run("r1")
+        .await
+        .unwrap()
+        .unwrap()
+        .checks
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["3"]);
+}
+backend_test!(a_deleted_run_takes_its_check_results, test_store);
 
 async fn reopening_applies_no_migration_twice(store: &Store) {
     // The harness opened (and migrated) the store; a run stored now survives a second open of
