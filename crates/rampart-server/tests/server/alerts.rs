@@ -806,43 +806,19 @@ async fn email_alerts_reach_smtp_over_starttls_and_tls() {
             );
         }
         // The wrong password: the server's 535 in the destination's health.
-        let started = Instant::now();
-        loop {
-            let list = s.get("/api/v1/event-destinations").await;
-            let d = list
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|d| d["name"] == "mail-wrong")
-                .unwrap()
-                .clone();
-            if d["last_error"].as_str().is_some_and(|e| e.contains("535")) {
-                // The alert waits for its next attempt (what counts as delivered there are
-                // the events a mail destination does not take).
-                assert_eq!(d["pending"], 1, "{d}");
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "{d}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let d = s
+            .destination_when("mail-wrong", Duration::from_secs(60), |d| {
+                d["last_error"].as_str().is_some_and(|e| e.contains("535"))
+            })
+            .await;
+        // The alert waits for its next attempt (what counts as delivered there are the events
+        // a mail destination does not take).
+        assert_eq!(d["pending"], 1, "{d}");
         // The SMTP server told the test about the retried message before its 250 reached
         // Rampart: the delivery is settled a moment later.
-        let started = Instant::now();
-        let mail = loop {
-            let list = s.get("/api/v1/event-destinations").await;
-            let mail = list
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|d| d["name"] == "mail")
-                .unwrap()
-                .clone();
-            if mail["pending"] == 0 {
-                break mail;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "{mail}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let mail = s
+            .destination_when("mail", Duration::from_secs(60), |d| d["pending"] == 0)
+            .await;
         assert_eq!(mail["failed"], 1, "one 451, then delivered: {mail}");
         assert_eq!(mail["consecutive_failures"], 0, "{mail}");
         s.finish().await;

@@ -160,22 +160,9 @@ async fn webhooks_get_every_event_signed_retried_and_filtered(db: Db) {
 
     // Health: the two refusals were counted, everything was delivered in the end (the
     // refused ones after their backoff).
-    let started = Instant::now();
-    let siem = loop {
-        let list = s.get("/api/v1/event-destinations").await;
-        let siem = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["name"] == "siem")
-            .unwrap()
-            .clone();
-        if siem["pending"] == 0 {
-            break siem;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{siem}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let siem = s
+        .destination_when("siem", Duration::from_secs(30), |d| d["pending"] == 0)
+        .await;
     assert_eq!(siem["failed"], 2, "{siem}");
     assert!(siem["delivered"].as_u64().unwrap() >= events.len() as u64);
     assert_eq!(siem["last_error"], Value::Null, "cleared by a success");

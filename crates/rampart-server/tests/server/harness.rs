@@ -255,6 +255,30 @@ impl TestServer {
         v
     }
 
+    /// Event destination `name` as the API lists it (its health), once `done` holds for it;
+    /// at most `within`. A delivery is settled a moment after its peer has the message.
+    pub async fn destination_when(
+        &self,
+        name: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let list = self.get("/api/v1/event-destinations").await;
+            let d = list
+                .as_array()
+                .and_then(|l| l.iter().find(|d| d["name"] == name))
+                .cloned()
+                .unwrap_or_else(|| panic!("no destination {name}: {list}"));
+            if done(&d) {
+                return d;
+            }
+            assert!(started.elapsed() < within, "{d}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// `GET path` with no credential, as any client of a public endpoint makes it; the JSON
     /// body of a 200.
     pub async fn get_public(&self, path: &str) -> Value {
