@@ -558,16 +558,12 @@ impl Store {
 
     /// Deletes runs (and their check results) that started before `before`. Returns how many
     /// runs went. The latest-state rows stay: they are the last word of agents that fell silent.
+    /// The schema removes a deleted run's check results (SQLite's cascading foreign key,
+    /// PostgreSQL's statement trigger of migration 0017), in the same statement.
     pub async fn prune_runs(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        const CHECKS: &str =
-            "DELETE FROM check_results WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1)";
         const RUNS: &str = "DELETE FROM runs WHERE started_at < $1";
         let n = on_pool!(&self.db, p => {
-            let mut tx = p.begin().await?;
-            sqlx::query(CHECKS).bind(secs(before)).execute(&mut *tx).await?;
-            let n = sqlx::query(RUNS).bind(secs(before)).execute(&mut *tx).await?.rows_affected();
-            tx.commit().await?;
-            n
+            sqlx::query(RUNS).bind(secs(before)).execute(p).await?.rows_affected()
         });
         Ok(n)
     }
