@@ -21,7 +21,7 @@ use crate::StoreError;
 pub(crate) type CohortId = i64;
 
 /// One latest result: the key is (agent, policy, check).
-type Key = (String, String, String);
+pub(crate) type Key = (String, String, String);
 
 /// What `latest_results` holds for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,11 +400,18 @@ where
     Ok((cohorts, agents))
 }
 
-/// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size.
+/// The latest results a batch's agents hold, sorted by key, each with the address of its row
+/// (`ctid`, as text): ingestion updates them in place by that address (`runs.rs`,
+/// `ingest_postgres`). The address stays valid for the rest of the transaction because the
+/// agents' rows are locked first and every writer of an agent's latest results takes that lock.
+pub(crate) type StoredLatest = Vec<(Key, String, Latest)>;
+
+/// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size; also returns
+/// the stored latest results with their row addresses ([`StoredLatest`]).
 pub(crate) async fn before_postgres(
     conn: &mut sqlx::PgConnection,
     pairs: &[(&str, &str)],
-) -> Result<(HashMap<String, CohortId>, Agents, Deltas), StoreError> {
+) -> Result<(HashMap<String, CohortId>, Agents, Deltas, StoredLatest), StoreError> {
     let ids = agent_ids(pairs);
     let rows = sqlx::query(
         "SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
@@ -414,7 +421,8 @@ pub(crate) async fn before_postgres(
     .await?;
     let (cohorts, agents) = agents_of(&rows)?;
     let rows = sqlx::query(
-        "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.observed_at, l.since \
+        "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.observed_at, l.since, \
+         l.ctid::text AS tid \
          FROM latest_results l JOIN (SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k \
          ON l.agent_id = k.a AND l.policy_id = k.p",
     )
@@ -425,9 +433,12 @@ pub(crate) async fn before_postgres(
     let mut stored = Vec::with_capacity(rows.len());
     for r in &rows {
         let agent: String = r.try_get("agent_id")?;
-        stored.push(latest_row(&agent, r)?);
+        let (key, latest) = latest_row(&agent, r)?;
+        stored.push((key, r.try_get("tid")?, latest));
     }
-    Ok((cohorts, agents, Deltas::new(stored)))
+    stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let deltas = Deltas::new(stored.iter().map(|(k, _, l)| (k.clone(), l.clone())));
+    Ok((cohorts, agents, deltas, stored))
 }
 
 /// Most rows per multi-row statement on SQLite (5 parameters each, far below its bind limit),

@@ -414,3 +414,67 @@ async fn batch_with_retry_and_out_of_order_runs(store: &Store) {
     assert_eq!(store.run("r2").await.unwrap().unwrap().checks.len(), 1);
 }
 backend_test!(batch_with_retry_and_out_of_order_runs);
+
+/// One batch that both updates stored latest states (PostgreSQL writes those in place, by row
+/// address) and creates first ones: a new check of a known agent, and an agent's first run.
+async fn a_batch_updates_stored_latest_states_and_adds_first_ones(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "web").await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    store
+        .ingest_runs(&[run(
+            "r1",
+            "a1",
+            h(0),
+            vec![outcome("1", Status::Pass), outcome("2", Status::Fail)],
+        )])
+        .await
+        .unwrap();
+    let got = store
+        .ingest_runs(&[
+            run(
+                "r2",
+                "a1",
+                h(1),
+                vec![
+                    outcome("1", Status::Pass),
+                    outcome("2", Status::Pass),
+                    outcome("3", Status::Fail),
+                ],
+            ),
+            run("r3", "a2", h(1), vec![outcome("1", Status::Fail)]),
+            // Older than what a1 holds for check 2 once r2 is in: ignored by the latest state.
+            run("r0", "a1", h(-1), vec![outcome("2", Status::Error)]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(got, [IngestOutcome::Stored; 3]);
+    let state = |rows: Vec<rampart_store::LatestResult>| {
+        rows.into_iter()
+            .map(|l| {
+                (
+                    l.check_id,
+                    l.status,
+                    l.run_id,
+                    (l.since - t0()).whole_hours(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        state(store.latest_results("a1", None).await.unwrap()),
+        [
+            ("1".into(), Status::Pass, "r2".into(), 0),
+            ("2".into(), Status::Pass, "r2".into(), 1),
+            ("3".into(), Status::Fail, "r2".into(), 1),
+        ]
+    );
+    assert_eq!(
+        state(store.latest_results("a2", None).await.unwrap()),
+        [("1".into(), Status::Fail, "r3".into(), 1)]
+    );
+    // Every newer observation moves `observed_at`, whether or not the status changed.
+    let a1 = store.latest_results("a1", None).await.unwrap();
+    assert!(a1.iter().all(|l| l.observed_at == h(1)), "{a1:?}");
+}
+backend_test!(a_batch_updates_stored_latest_states_and_adds_first_ones);
