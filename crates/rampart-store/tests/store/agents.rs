@@ -118,6 +118,48 @@ async fn heartbeats_only_move_forward(store: &Store) {
 }
 backend_test!(heartbeats_only_move_forward);
 
+/// A heartbeat flush on PostgreSQL neither waits for a result batch holding an agent's row nor
+/// loses that agent's time: it is handed back for the next flush. (SQLite has no row locks;
+/// its writers take turns.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_skip_agents_a_batch_holds_and_hand_them_back() {
+    use sqlx::Connection as _;
+    let Some(t) = super::harness::postgres().await else {
+        return;
+    };
+    let store = &t.store;
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "web").await;
+    let later = t0() + Duration::minutes(5);
+    let beats = BTreeMap::from([
+        ("a1".to_string(), later),
+        ("a2".to_string(), later),
+        ("gone".to_string(), later),
+    ]);
+    // A result batch holds a1's row, as ingestion does.
+    let mut batch = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; SELECT id FROM agents WHERE id = 'a1' FOR NO KEY UPDATE")
+        .execute(&mut batch)
+        .await
+        .unwrap();
+    let held = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.touch_agents(&beats),
+    )
+    .await
+    .expect("the flush waited for the batch")
+    .unwrap();
+    assert_eq!(held, ["a1"], "an agent no longer stored is not handed back");
+    assert_eq!(store.agent("a1").await.unwrap().unwrap().last_seen, t0());
+    assert_eq!(store.agent("a2").await.unwrap().unwrap().last_seen, later);
+    sqlx::raw_sql("COMMIT").execute(&mut batch).await.unwrap();
+    let again = BTreeMap::from([("a1".to_string(), later)]);
+    assert!(store.touch_agents(&again).await.unwrap().is_empty());
+    assert_eq!(store.agent("a1").await.unwrap().unwrap().last_seen, later);
+    batch.close().await.unwrap();
+    t.finish().await;
+}
+
 async fn scan_request_is_delivered_once(store: &Store) {
     enrolled(store, "a1", "web").await;
     assert!(!store.take_scan_request("a1").await.unwrap());
