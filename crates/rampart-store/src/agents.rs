@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Agent, AgentStatus, CertificateRecord, Labels, NewAgent, Revoked, Store, StoreError, from_secs,
-    on_pool, on_reader, secs,
+    on_pool, on_reader, on_writer, secs,
 };
 
 macro_rules! agent_columns {
@@ -217,23 +217,20 @@ impl Store {
         if seen.is_empty() {
             return Ok(Vec::new());
         }
-        let pool = match &self.db {
-            crate::Db::Postgres(pool) => return touch_agents_postgres(pool, seen).await,
-            crate::Db::Sqlite(pool) => pool,
-        };
         // SQLite has no row locks: the write turn orders this with ingestion's transactions.
         const SQL: &str = "UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2";
-        let _turn = self.write_turn().await;
-        let mut tx = self.sqlite_writer(pool).begin().await?;
-        for (id, at) in seen {
-            sqlx::query(SQL)
-                .bind(id)
-                .bind(secs(*at))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Vec::new())
+        on_writer!(self, sqlite p => {
+            let mut tx = p.begin().await?;
+            for (id, at) in seen {
+                sqlx::query(SQL)
+                    .bind(id)
+                    .bind(secs(*at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(Vec::new())
+        }, postgres p => touch_agents_postgres(p, seen).await)
     }
 
     /// Asks an agent to scan at its next heartbeat. Returns false for an unknown agent.

@@ -126,15 +126,21 @@ pub(crate) use on_reader;
 /// has changed the file, so writers rotating over the pool's eight connections each started
 /// cold and read the indexes they update back through `pread`; one connection that does all
 /// the hot writing keeps them in its cache (docs/performance.md, "Fleet server").
+///
+/// The second form takes one body per backend, for a writer whose PostgreSQL statements differ
+/// (row locks SQLite does not have) but whose SQLite side keeps the same rule.
 macro_rules! on_writer {
-    ($store:expr, $pool:ident => $body:expr) => {{
+    ($store:expr, $pool:ident => $body:expr) => {
+        $crate::on_writer!($store, sqlite $pool => $body, postgres $pool => $body)
+    };
+    ($store:expr, sqlite $sqlite:ident => $sqlite_body:expr, postgres $pg:ident => $pg_body:expr) => {{
         let _turn = $store.write_turn().await;
         match &$store.db {
             $crate::Db::Sqlite(pool) => {
-                let $pool = $store.sqlite_writer(pool);
-                $body
+                let $sqlite = $store.sqlite_writer(pool);
+                $sqlite_body
             }
-            $crate::Db::Postgres($pool) => $body,
+            $crate::Db::Postgres($pg) => $pg_body,
         }
     }};
 }

@@ -709,8 +709,9 @@ async fn ingest_postgres(
         // The upsert's conflict check is an index search and a row lock (its own WAL record)
         // per row, about half of its cost: 363,000 rows took 3.3 s updated in place against
         // 6.2-7.0 s upserted (psql, docs/performance.md, "Fleet server").
-        let mut in_place = InPlace::default();
-        let mut first = Vec::new();
+        // Each row: its address, the latest state as the upsert takes it, and its new `since`.
+        let mut in_place: Vec<(&str, LatestRow<'_>, i64)> = Vec::new();
+        let mut first: Vec<LatestRow<'_>> = Vec::new();
         for (&(agent, policy, check), &(status, run, started, _, _)) in &latest {
             let found = stored_latest.binary_search_by(|(k, _, _)| {
                 (k.0.as_str(), k.1.as_str(), k.2.as_str()).cmp(&(agent, policy, check))
@@ -725,21 +726,21 @@ async fn ingest_postgres(
                     } else {
                         started
                     };
-                    in_place.push(tid, (agent, policy, check), status, run, started, since);
+                    in_place.push((tid, ((agent, policy, check), (status, run, started)), since));
                 }
                 Err(_) => first.push(((agent, policy, check), (status, run, started))),
             }
         }
         if !in_place.is_empty() {
             let updated = sqlx::query(IN_PLACE)
-                .bind(&in_place.tids)
-                .bind(&in_place.agents)
-                .bind(&in_place.policies)
-                .bind(&in_place.checks)
-                .bind(&in_place.statuses)
-                .bind(&in_place.runs)
-                .bind(&in_place.observed)
-                .bind(&in_place.since)
+                .bind(in_place.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.1.0.0).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.1.0.1).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.1.0.2).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.1.1.0).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.1.1.1).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.1.1.2).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.2).collect::<Vec<_>>())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -747,7 +748,7 @@ async fn ingest_postgres(
             // read. Should one not be, the upsert, whose rule gives the same row whether or not
             // the in-place update reached it, writes them all again.
             if usize::try_from(updated).ok() != Some(in_place.len()) {
-                first.extend(in_place.rows());
+                first.extend(in_place.iter().map(|r| r.1));
             }
         }
         if !first.is_empty() {
@@ -768,61 +769,8 @@ async fn ingest_postgres(
     Ok(outcomes)
 }
 
-/// The stored latest states a PostgreSQL batch updates in place, as the columns of one
-/// `UNNEST`: each row's address, key and new values.
-#[derive(Default)]
-struct InPlace<'a> {
-    tids: Vec<&'a str>,
-    agents: Vec<&'a str>,
-    policies: Vec<&'a str>,
-    checks: Vec<&'a str>,
-    statuses: Vec<&'a str>,
-    runs: Vec<&'a str>,
-    observed: Vec<i64>,
-    since: Vec<i64>,
-}
-
 /// A latest state as the upsert takes it: (agent, policy, check), (status, run, observed at).
 type LatestRow<'a> = ((&'a str, &'a str, &'a str), (&'a str, &'a str, i64));
-
-impl<'a> InPlace<'a> {
-    fn push(
-        &mut self,
-        tid: &'a str,
-        key: (&'a str, &'a str, &'a str),
-        status: &'a str,
-        run: &'a str,
-        observed: i64,
-        since: i64,
-    ) {
-        self.tids.push(tid);
-        self.agents.push(key.0);
-        self.policies.push(key.1);
-        self.checks.push(key.2);
-        self.statuses.push(status);
-        self.runs.push(run);
-        self.observed.push(observed);
-        self.since.push(since);
-    }
-
-    fn len(&self) -> usize {
-        self.tids.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tids.is_empty()
-    }
-
-    /// The rows again, as the upsert takes them.
-    fn rows(&self) -> impl Iterator<Item = LatestRow<'a>> + '_ {
-        (0..self.len()).map(|i| {
-            (
-                (self.agents[i], self.policies[i], self.checks[i]),
-                (self.statuses[i], self.runs[i], self.observed[i]),
-            )
-        })
-    }
-}
 
 /// Check results come back from the database unordered; order them the way reports do: by the
 /// natural order of their ids (numeric Wazuh ids numerically, others lexically).
