@@ -51,6 +51,9 @@ const BATCH: usize = 256;
 /// which the runs' own transactions also need).
 pub(crate) struct Attestor {
     keys: Mutex<HashMap<String, Arc<SigningKey>>>,
+    /// Held while a key is decrypted, so that the start's warm-up and a first batch racing it
+    /// derive the passphrase's key once.
+    opening: tokio::sync::Mutex<()>,
     drafts: mpsc::Sender<Draft>,
     drafts_rx: Mutex<Option<mpsc::Receiver<Draft>>>,
 }
@@ -60,6 +63,7 @@ impl Attestor {
         let (drafts, drafts_rx) = mpsc::channel(4 * BATCH);
         Attestor {
             keys: Mutex::new(HashMap::new()),
+            opening: tokio::sync::Mutex::new(()),
             drafts,
             drafts_rx: Mutex::new(Some(drafts_rx)),
         }
@@ -97,12 +101,22 @@ impl Attestor {
         if let Some(key) = self.cached(&kid) {
             return Ok(key);
         }
+        let _opening = self.opening.lock().await;
+        if let Some(key) = self.cached(&kid) {
+            return Ok(key);
+        }
         let row = app
             .store
             .attestation_key(&kid)
             .await?
             .ok_or_else(|| ApiError::internal(format!("attestation key {kid} disappeared")))?;
-        let key = Arc::new(open_key(&row, &app.config.passphrase)?);
+        // The key derivation (scrypt) holds a core for a few hundred milliseconds: not on a
+        // thread that serves requests.
+        let passphrase = app.config.passphrase.clone();
+        let key = tokio::task::spawn_blocking(move || open_key(&row, &passphrase))
+            .await
+            .map_err(ApiError::internal)??;
+        let key = Arc::new(key);
         self.keys
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -159,6 +173,16 @@ fn key_event(action: &str, key: &AttestationKey) -> Event {
     .detail("alg", key.alg.clone())
     .detail("state", key.state.clone())
     .detail("public_jwk", key.public_jwk.clone())
+}
+
+/// Decrypts the signing key once the server has started, so that the first uploads'
+/// attestations do not wait for it: the passphrase's key derivation took ~4 % of the server's
+/// CPU in the first seconds of `rampart bench fleet`'s ingestion (docs/performance.md, "Fleet
+/// server"). Failing here is not fatal: the first attestation tries again and says why.
+pub(crate) async fn open_signing_key(app: Arc<App>) {
+    if let Err(e) = app.attest.current(&app).await {
+        tracing::error!(error = ?e, "could not open the attestation signing key");
+    }
 }
 
 /// Creates the first current and next keys unless there are some; records them in the audit

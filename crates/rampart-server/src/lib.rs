@@ -129,6 +129,7 @@ impl RunningServer {
         if let Err(e) = attest::ensure_keys(&app).await {
             tracing::error!(error = ?e, "could not create the attestation keys");
         }
+        tasks.spawn(attest::open_signing_key(app.clone()));
         tracing::info!(api = %app.api_url, agent = %app.agent_url, backend = ?app.store.backend(), "rampart server listening");
         Ok(RunningServer {
             api_addr,
