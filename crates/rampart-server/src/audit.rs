@@ -176,8 +176,8 @@ impl AuditLog {
 
     /// Appends `events` and waits until signed checkpoints cover them: what attestations name
     /// as the place they were logged. Returns each event's index with the first checkpoint
-    /// covering it (this writer signs one right after each batch; another replica's may come
-    /// first), read in one go for all of them rather than one read per event.
+    /// covering it (this writer signs one in the transaction of each such batch; another
+    /// replica's may come first), read in one go for all of them rather than one read per event.
     pub(crate) async fn record_all_anchored(
         &self,
         store: &Store,
@@ -294,30 +294,29 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             }
         }
         let events: Vec<Event> = batch.iter().map(|p| p.event.clone()).collect();
-        match app
-            .store
-            .audit_append(&events, OffsetDateTime::now_utc())
-            .await
-        {
+        // A batch holding an entry someone waits to see anchored is signed in the transaction
+        // that appends it: one turn of SQLite's writer and one sync instead of two.
+        let anchored = batch.iter().any(|p| p.anchor);
+        let now = OffsetDateTime::now_utc();
+        let appended = if anchored {
+            app.store
+                .audit_append_signed(&events, app.audit.key(), now)
+                .await
+                .map(|(first, _)| first)
+        } else {
+            app.store.audit_append(&events, now).await
+        };
+        match appended {
             Ok(first) => {
                 app.wrote_events();
                 let size = first + events.len() as u64;
-                let anchored = batch.iter().any(|p| p.anchor);
-                let mut waiting = Vec::new();
-                for (i, p) in batch.into_iter().enumerate() {
-                    if p.anchor {
-                        waiting.push((first + i as u64, p.done));
-                    } else {
-                        let _ = p.done.send(Ok(first + i as u64));
-                    }
-                }
                 if anchored {
-                    checkpoint(&app, 1).await;
                     signed = size;
-                    for (index, done) in waiting {
-                        let _ = done.send(Ok(index));
-                    }
-                } else if size.saturating_sub(signed) >= policy.every_entries {
+                }
+                for (i, p) in batch.into_iter().enumerate() {
+                    let _ = p.done.send(Ok(first + i as u64));
+                }
+                if size.saturating_sub(signed) >= policy.every_entries {
                     checkpoint(&app, policy.every_entries).await;
                     // Signed here or by another replica: either way counted from here.
                     signed = size;

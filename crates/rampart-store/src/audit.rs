@@ -138,6 +138,131 @@ fn tree_error(e: tree::TreeError) -> StoreError {
     }
 }
 
+/// Appends `$events` stamped `$now` in transaction `$tx`, whose head `$frontier` was locked
+/// with [`locked_head!`]; the entries, the tree's new subtrees, the head and every entry's event
+/// of the stream. Evaluates to the first entry's index; `$frontier` then covers them all.
+macro_rules! append_entries {
+    ($tx:expr, $frontier:expr, $events:expr, $now:expr) => {{
+        const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
+        let (events, now): (&[Event], OffsetDateTime) = ($events, $now);
+        let at_ms = millis(now);
+        let size = $frontier.size();
+        let mut rows = Vec::with_capacity(events.len());
+        let mut nodes = Vec::with_capacity(events.len() * 2);
+        for event in events {
+            let entry = Entry {
+                index: $frontier.size(),
+                time: now,
+                event: event.clone(),
+            };
+            let body = entry.to_leaf();
+            nodes.extend($frontier.push(rampart_audit::merkle::leaf_hash(body.as_bytes())));
+            rows.push((db_index(entry.index)?, body, event));
+        }
+        for chunk in rows.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_entries (seq, at_ms, actor, action, target, outcome, body) ",
+            );
+            qb.push_values(chunk, |mut b, (seq, body, event)| {
+                b.push_bind(*seq)
+                    .push_bind(at_ms)
+                    .push_bind(&event.actor)
+                    .push_bind(&event.action)
+                    .push_bind(&event.target)
+                    .push_bind(event.outcome.as_str())
+                    .push_bind(body);
+            });
+            qb.build().execute(&mut *$tx).await?;
+        }
+        let mut node_rows = Vec::with_capacity(nodes.len());
+        for (id, hash) in &nodes {
+            node_rows.push((i16::from(id.level), db_index(id.index)?, hash.to_vec()));
+        }
+        for chunk in node_rows.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO audit_nodes (level, idx, hash) ");
+            qb.push_values(chunk, |mut b, (level, idx, hash)| {
+                b.push_bind(*level).push_bind(*idx).push_bind(hash);
+            });
+            qb.build().execute(&mut *$tx).await?;
+        }
+        sqlx::query(HEAD)
+            .bind(db_index($frontier.size())?)
+            .bind($frontier.to_bytes())
+            .execute(&mut *$tx)
+            .await?;
+        // Every entry is also an event of the stream, in the same transaction: an entry is
+        // never committed without its event, nor an event without its entry.
+        let mut stream = Vec::with_capacity(events.len());
+        for (i, event) in (size..).zip(events) {
+            let agent = match event.target.strip_prefix("agent:") {
+                Some(id) => crate::events::Outbox::agent_ref(&mut *$tx, id).await?,
+                None => None,
+            };
+            let entry = Entry {
+                index: i,
+                time: now,
+                event: event.clone(),
+            };
+            stream.push(rampart_events::make::from_audit(
+                crate::events::new_id(),
+                &entry,
+                agent,
+            ));
+        }
+        crate::events::Outbox::append_events(&mut *$tx, &stream).await?;
+        size
+    }};
+}
+
+/// Signs and stores, in transaction `$tx` whose head `$frontier` was locked, a checkpoint of
+/// the log as `$frontier` has it, when that is at least `$min_new` entries (at least one) past
+/// the last checkpoint. Evaluates to it, or `None` when there was nothing to sign. Its time
+/// never goes back from the previous checkpoint's, whichever replica's clock signed that.
+macro_rules! sign_checkpoint {
+    ($tx:expr, $frontier:expr, $key:expr, $now:expr, $min_new:expr) => {{
+        const LAST: &str =
+            "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
+        const INSERT: &str =
+            "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
+        let (key, now, min_new): (&LogKey, OffsetDateTime, u64) = ($key, $now, $min_new);
+        let size = $frontier.size();
+        let last = sqlx::query(LAST).fetch_optional(&mut *$tx).await?;
+        let (last_size, last_at) = match last {
+            Some(r) => (
+                r.try_get::<i64, _>("size")?,
+                r.try_get::<i64, _>("created_at")?,
+            ),
+            None => (0, 0),
+        };
+        let last_size = u64::try_from(last_size).unwrap_or(0);
+        if size <= last_size || size - last_size < min_new.max(1) {
+            None
+        } else {
+            let at = secs(now).max(last_at);
+            let checkpoint = Checkpoint {
+                origin: key.origin().to_owned(),
+                size,
+                root: $frontier.root(),
+                time: from_secs(at),
+            };
+            let note = key
+                .sign(&checkpoint)
+                .map_err(|e| StoreError::corrupt("audit log key", e))?;
+            sqlx::query(INSERT)
+                .bind(db_index(size)?)
+                .bind(at)
+                .bind(&note)
+                .execute(&mut *$tx)
+                .await?;
+            Some(StoredCheckpoint {
+                size,
+                created_at: from_secs(at),
+                note,
+            })
+        }
+    }};
+}
+
 impl Store {
     /// Appends `events` in order, stamped `now`; returns the index of the first. One
     /// transaction: all of them or none.
@@ -146,67 +271,40 @@ impl Store {
         events: &[Event],
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
-        let at_ms = millis(now);
         let first = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let mut frontier = locked_head!(tx);
-            let size = frontier.size();
-            let mut rows = Vec::with_capacity(events.len());
-            let mut nodes = Vec::with_capacity(events.len() * 2);
-            for event in events {
-                let entry = Entry { index: frontier.size(), time: now, event: event.clone() };
-                let body = entry.to_leaf();
-                nodes.extend(frontier.push(rampart_audit::merkle::leaf_hash(body.as_bytes())));
-                rows.push((db_index(entry.index)?, body, event));
-            }
-            for chunk in rows.chunks(CHUNK) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_entries (seq, at_ms, actor, action, target, outcome, body) ",
-                );
-                qb.push_values(chunk, |mut b, (seq, body, event)| {
-                    b.push_bind(*seq)
-                        .push_bind(at_ms)
-                        .push_bind(&event.actor)
-                        .push_bind(&event.action)
-                        .push_bind(&event.target)
-                        .push_bind(event.outcome.as_str())
-                        .push_bind(body);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            let mut node_rows = Vec::with_capacity(nodes.len());
-            for (id, hash) in &nodes {
-                node_rows.push((i16::from(id.level), db_index(id.index)?, hash.to_vec()));
-            }
-            for chunk in node_rows.chunks(CHUNK) {
-                let mut qb = sqlx::QueryBuilder::new("INSERT INTO audit_nodes (level, idx, hash) ");
-                qb.push_values(chunk, |mut b, (level, idx, hash)| {
-                    b.push_bind(*level).push_bind(*idx).push_bind(hash);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            sqlx::query(HEAD)
-                .bind(db_index(frontier.size())?)
-                .bind(frontier.to_bytes())
-                .execute(&mut *tx)
-                .await?;
-            // Every entry is also an event of the stream, in the same transaction: an entry
-            // is never committed without its event, nor an event without its entry.
-            let mut stream = Vec::with_capacity(events.len());
-            for (i, event) in (size..).zip(events) {
-                let agent = match event.target.strip_prefix("agent:") {
-                    Some(id) => crate::events::Outbox::agent_ref(&mut *tx, id).await?,
-                    None => None,
-                };
-                let entry = Entry { index: i, time: now, event: event.clone() };
-                stream.push(rampart_events::make::from_audit(crate::events::new_id(), &entry, agent));
-            }
-            crate::events::Outbox::append_events(&mut *tx, &stream).await?;
+            let first = append_entries!(tx, frontier, events, now);
             tx.commit().await?;
-            size
+            first
         });
         Ok(first)
+    }
+
+    /// Appends `events` as [`Store::audit_append`] does and, in the same transaction, signs a
+    /// checkpoint covering them (`None` only when `events` is empty); returns the index of the
+    /// first and the checkpoint.
+    ///
+    /// Why one transaction: entries a caller waits to see anchored (an attestation names the
+    /// checkpoint that covers its entry) were otherwise committed, then signed in a second
+    /// transaction; on SQLite each is a turn of its one writer and a sync of the log to disk,
+    /// which made a fifth of the write turn's time under result ingestion
+    /// (docs/performance.md).
+    pub async fn audit_append_signed(
+        &self,
+        events: &[Event],
+        key: &LogKey,
+        now: OffsetDateTime,
+    ) -> Result<(u64, Option<StoredCheckpoint>), StoreError> {
+        let done = on_writer!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut frontier = locked_head!(tx);
+            let first = append_entries!(tx, frontier, events, now);
+            let signed = sign_checkpoint!(tx, frontier, key, now, 1);
+            tx.commit().await?;
+            (first, signed)
+        });
+        Ok(done)
     }
 
     /// Signs a checkpoint of the log as it is, when it has grown by at least `min_new` entries
@@ -219,42 +317,14 @@ impl Store {
         now: OffsetDateTime,
         min_new: u64,
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
-        const LAST: &str =
-            "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
-        const INSERT: &str =
-            "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
         let stored = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let frontier = locked_head!(tx);
-            let size = frontier.size();
-            let last = sqlx::query(LAST).fetch_optional(&mut *tx).await?;
-            let (last_size, last_at) = match last {
-                Some(r) => (r.try_get::<i64, _>("size")?, r.try_get::<i64, _>("created_at")?),
-                None => (0, 0),
-            };
-            let last_size = u64::try_from(last_size).unwrap_or(0);
-            if size <= last_size || size - last_size < min_new.max(1) {
-                None
-            } else {
-                let at = secs(now).max(last_at);
-                let checkpoint = Checkpoint {
-                    origin: key.origin().to_owned(),
-                    size,
-                    root: frontier.root(),
-                    time: from_secs(at),
-                };
-                let note = key
-                    .sign(&checkpoint)
-                    .map_err(|e| StoreError::corrupt("audit log key", e))?;
-                sqlx::query(INSERT)
-                    .bind(db_index(size)?)
-                    .bind(at)
-                    .bind(&note)
-                    .execute(&mut *tx)
-                    .await?;
+            let signed = sign_checkpoint!(tx, frontier, key, now, min_new);
+            if signed.is_some() {
                 tx.commit().await?;
-                Some(StoredCheckpoint { size, created_at: from_secs(at), note })
             }
+            signed
         });
         Ok(stored)
     }

@@ -136,6 +136,56 @@ async fn appends_checkpoints_and_proofs(t: &TestStore) {
 }
 backend_test!(appends_checkpoints_and_proofs, test_store);
 
+/// Entries appended with their checkpoint: one transaction, the checkpoint covering exactly
+/// them, its time never back from the last one's.
+async fn an_append_can_sign_its_checkpoint(t: &TestStore) {
+    let store = &t.store;
+    let key = key();
+    let v = LogVerifier::new(key.vkey()).unwrap();
+    // Nothing appended: nothing to sign.
+    assert_eq!(
+        store.audit_append_signed(&[], &key, t0()).await.unwrap(),
+        (0, None)
+    );
+    append_n(store, 0, 5, t0()).await;
+    let events: Vec<Event> = (5..12).map(event).collect();
+    let (first, signed) = store
+        .audit_append_signed(&events, &key, t0() + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(first, 5);
+    let cp12 = signed.unwrap();
+    assert_eq!(
+        (cp12.size, cp12.created_at),
+        (12, t0() + Duration::seconds(1))
+    );
+    let opened = v.open(&cp12.note).unwrap();
+    assert_eq!(opened.size, 12);
+    assert_eq!(store.audit_root(12).await.unwrap(), opened.root);
+    assert_eq!(
+        store.audit_latest_checkpoint().await.unwrap(),
+        Some(cp12.clone())
+    );
+    // Nothing new since: the separate checkpoint has nothing to sign.
+    assert_eq!(store.audit_checkpoint(&key, t0(), 1).await.unwrap(), None);
+    // A replica with a clock behind.
+    let events: Vec<Event> = (12..15).map(event).collect();
+    let (first, signed) = store
+        .audit_append_signed(&events, &key, t0() - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(first, 12);
+    let cp15 = signed.unwrap();
+    assert_eq!((cp15.size, cp15.created_at), (15, cp12.created_at));
+    let report = verify(store, None).await;
+    assert_eq!(report.problems, vec![]);
+    assert_eq!(
+        (report.entries, report.checkpoints_matched, report.unsigned),
+        (15, 2, 0)
+    );
+}
+backend_test!(an_append_can_sign_its_checkpoint, test_store);
+
 async fn search_filters(t: &TestStore) {
     let store = &t.store;
     for i in 0..40 {
@@ -239,10 +289,19 @@ async fn two_replicas_append_one_history(t: &TestStore) {
                         )
                     })
                     .collect();
-                store
-                    .audit_append(&batch, OffsetDateTime::now_utc())
-                    .await
-                    .unwrap();
+                // One replica signs some of its batches as it appends them.
+                if r == 1 && i % 7 == 3 {
+                    let (_, signed) = store
+                        .audit_append_signed(&batch, &key, OffsetDateTime::now_utc())
+                        .await
+                        .unwrap();
+                    assert!(signed.is_some());
+                } else {
+                    store
+                        .audit_append(&batch, OffsetDateTime::now_utc())
+                        .await
+                        .unwrap();
+                }
                 if i % 10 == 0 {
                     store
                         .audit_checkpoint(&key, OffsetDateTime::now_utc(), 1)
