@@ -114,6 +114,7 @@ impl RunningServer {
             rx.clone(),
         ));
         tasks.spawn(app::background(app.clone(), rx.clone()));
+        tasks.spawn(app::wal_checkpoints(app.clone(), rx.clone()));
         tasks.spawn(intel::background(app.clone(), rx.clone()));
         tasks.spawn(ingest::writer(app.clone(), rx.clone()));
         tasks.spawn(attest::issuer(app.clone(), rx.clone()));

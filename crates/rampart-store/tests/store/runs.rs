@@ -478,3 +478,32 @@ async fn a_batch_updates_stored_latest_states_and_adds_first_ones(store: &Store)
     assert!(a1.iter().all(|l| l.observed_at == h(1)), "{a1:?}");
 }
 backend_test!(a_batch_updates_stored_latest_states_and_adds_first_ones);
+
+/// The write-ahead log's passive checkpoint, which the server runs beside its writer: on SQLite
+/// it copies every frame the hot writers left into the database file; PostgreSQL has none.
+async fn a_passive_checkpoint_copies_the_writers_log(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    let checks: Vec<_> = (0..50)
+        .map(|i| outcome(&i.to_string(), Status::Fail))
+        .collect();
+    store
+        .ingest_runs(&[run("r1", "a1", t0(), checks)])
+        .await
+        .unwrap();
+    match store.backend() {
+        rampart_store::Backend::Postgres => {
+            assert_eq!(store.checkpoint_wal().await.unwrap(), None);
+        }
+        rampart_store::Backend::Sqlite => {
+            let c = store.checkpoint_wal().await.unwrap().unwrap();
+            assert!(!c.busy);
+            // The batch's frames were still in the log (the writer did not copy them itself)
+            // and are all in the database now: no reader holds an older snapshot.
+            assert!(c.frames > 0, "{c:?}");
+            assert_eq!(c.copied, c.frames, "{c:?}");
+        }
+    }
+    // What was copied still reads back.
+    assert_eq!(store.run("r1").await.unwrap().unwrap().checks.len(), 50);
+}
+backend_test!(a_passive_checkpoint_copies_the_writers_log);
