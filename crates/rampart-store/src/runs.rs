@@ -1,5 +1,7 @@
 //! Runs and check results: ingestion, history, latest state, diffs' raw material, retention.
 
+use std::collections::{BTreeMap, HashMap};
+
 use rampart_core::{CheckOutcome, HostInfo, Status, Summary};
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -213,6 +215,98 @@ fn change_event(
     ))
 }
 
+/// The `latest_results` upsert's conflict rule: only a newer observation replaces the state (a
+/// spooled run delivered late must not overwrite a fresher one), and `since` moves only on a
+/// change.
+macro_rules! latest_conflict {
+    () => {
+        " ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
+         since = CASE WHEN latest_results.status = excluded.status \
+                 THEN latest_results.since ELSE excluded.observed_at END, \
+         status = excluded.status, run_id = excluded.run_id, observed_at = excluded.observed_at \
+         WHERE excluded.observed_at >= latest_results.observed_at"
+    };
+}
+
+/// A batch's newest observation of a check: its status, run and start, the outcome and the run.
+type Newest<'a> = (&'a str, &'a str, i64, &'a CheckOutcome, &'a NewRun);
+
+/// The latest state a batch leaves per (agent, policy, check): its newest observation (the
+/// later one in the batch when two started at once, as the upsert applied in order would
+/// leave), sorted so that concurrent PostgreSQL transactions lock rows in the same order.
+fn newest_per_key<'a>(
+    fresh: &[&'a PreparedRun<'a>],
+) -> BTreeMap<(&'a str, &'a str, &'a str), Newest<'a>> {
+    let mut latest: BTreeMap<(&str, &str, &str), Newest<'_>> = BTreeMap::new();
+    for p in fresh {
+        let started = secs(p.run.started_at);
+        for ((id, status, _, _, _), c) in p.rows.iter().zip(&p.run.checks) {
+            let key = (p.run.agent_id.as_str(), p.run.policy_id.as_str(), *id);
+            match latest.get(&key) {
+                Some((_, _, t, _, _)) if *t > started => {}
+                _ => {
+                    latest.insert(key, (*status, p.run.id.as_str(), started, c, p.run));
+                }
+            }
+        }
+    }
+    latest
+}
+
+/// Feeds each key's newest observation to the fleet's counters, and adds a `check.changed`
+/// event for each that changes a stored status. A check that changed and changed back within
+/// one batch is one observation here: its newest result against what was stored.
+fn observe_latest(
+    latest: &BTreeMap<(&str, &str, &str), Newest<'_>>,
+    cohorts: &HashMap<String, crate::tallies::CohortId>,
+    agents: &crate::tallies::Agents,
+    tallies: &mut crate::tallies::Deltas,
+    stream: &mut Vec<rampart_events::Event>,
+) -> Result<(), StoreError> {
+    for ((agent, policy, check), (status, _, started, c, run)) in latest {
+        if let Some(cohort) = cohorts.get(*agent) {
+            let seen = tallies.observe(*cohort, agent, policy, check, status, *started);
+            if let (crate::tallies::Seen::Changed(from), Some(a)) = (seen, agents.get(*agent)) {
+                stream.push(change_event(run, a, c, &from)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where each key's newest observation goes: onto its stored row, found by the row's address
+/// (with that row as stored), or, for a check's first result, through the upsert. An
+/// observation older than the stored one (a spooled run delivered late) goes nowhere.
+#[allow(clippy::type_complexity)]
+fn placed<'a, 's, A>(
+    latest: &BTreeMap<(&'a str, &'a str, &'a str), Newest<'a>>,
+    stored: &'s crate::tallies::StoredLatest<A>,
+) -> (
+    Vec<(&'s A, LatestRow<'a>, &'s crate::tallies::Latest)>,
+    Vec<LatestRow<'a>>,
+) {
+    let mut in_place = Vec::new();
+    let mut first = Vec::new();
+    for (&(agent, policy, check), &(status, run, started, _, _)) in latest {
+        let found = stored.binary_search_by(|(k, _, _)| {
+            (k.0.as_str(), k.1.as_str(), k.2.as_str()).cmp(&(agent, policy, check))
+        });
+        match found {
+            Ok(i) if started < stored[i].2.observed_at => {}
+            Ok(i) => {
+                let (_, address, old) = &stored[i];
+                in_place.push((
+                    address,
+                    ((agent, policy, check), (status, run, started)),
+                    old,
+                ));
+            }
+            Err(_) => first.push(((agent, policy, check), (status, run, started))),
+        }
+    }
+    (in_place, first)
+}
+
 impl Store {
     /// Stores runs posted by agents, all in one transaction: either every new run of the batch
     /// with all its check results and latest-state updates is durable when this returns `Ok`,
@@ -233,7 +327,7 @@ impl Store {
             // and a rare writer without a turn (an enrolment) committing in between would make
             // its first write fail at once with SQLITE_BUSY_SNAPSHOT instead of waiting.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let (cohorts, agents, mut tallies) =
+            let (cohorts, agents, mut tallies, stored_latest) =
                 crate::tallies::before_sqlite(&mut tx, &pairs).await?;
             // The whole batch's runs, then all their check results, then all their latest
             // states, each in a few multi-row statements (see `pieces`).
@@ -277,32 +371,13 @@ impl Store {
             let (outcomes, fresh) = sort_out(&prepared, &stored);
             let mut stream = Vec::new();
             let mut results = Vec::new();
-            let mut latest = Vec::new();
-            for pr in fresh {
+            for pr in &fresh {
                 let r = pr.run;
-                let started = secs(r.started_at);
-                let agent = agents.get(&r.agent_id);
-                if let Some(agent) = agent {
+                if let Some(agent) = agents.get(&r.agent_id) {
                     stream.push(run_event(r, agent));
-                }
-                if let Some(cohort) = cohorts.get(&r.agent_id) {
-                    for ((id, status, _, _, _), c) in pr.rows.iter().zip(&r.checks) {
-                        let seen = tallies.observe(
-                            *cohort,
-                            &r.agent_id,
-                            &r.policy_id,
-                            id,
-                            status,
-                            started,
-                        );
-                        if let (crate::tallies::Seen::Changed(from), Some(agent)) = (seen, agent) {
-                            stream.push(change_event(r, agent, c, &from)?);
-                        }
-                    }
                 }
                 for (id, status, severity, title, outcome) in &pr.rows {
                     results.push((r.id.as_str(), *id, *status, *severity, *title, *outcome));
-                    latest.push((r, *id, *status, started));
                 }
             }
             for piece in in_pieces(&results, ROW_PIECE) {
@@ -322,31 +397,90 @@ impl Store {
                 );
                 qb.build().execute(&mut *tx).await?;
             }
-            // In batch order: SQLite applies a multi-row upsert row by row, so a later run of
-            // the same agent in the batch meets the state an earlier one left.
-            for piece in in_pieces(&latest, ROW_PIECE) {
+            let latest = newest_per_key(&fresh);
+            observe_latest(&latest, &cohorts, &agents, &mut tallies, &mut stream)?;
+            let (in_place, mut first) = placed(&latest, &stored_latest);
+            // A stored latest state is updated by its rowid, with what the upsert's rule makes
+            // of it worked out here; only a check's first result goes through the upsert. When
+            // the status stays (most results, most of the time) only the run and the time are
+            // set: SQLite rewrites an index whenever an `UPDATE` sets one of its columns, even
+            // to the same value, and both of `latest_results`' secondary indexes hold the
+            // status. The upsert searched the primary key for its conflict and rewrote both
+            // indexes for every row: 2.5-4 times the time of this (docs/performance.md).
+            let (same, moved): (Vec<_>, Vec<_>) = in_place
+                .iter()
+                .partition(|(_, (_, (status, _, _)), old)| old.status == *status);
+            let mut updated = 0;
+            for piece in in_pieces(&same, ROW_PIECE) {
+                // The key compared as well (`+`: not through an index) makes sure the rowid
+                // still holds that key.
+                let mut qb = sqlx::QueryBuilder::new(
+                    "UPDATE latest_results SET run_id = v.column2, observed_at = v.column3 \
+                     FROM (",
+                );
+                qb.push_values(
+                    piece,
+                    |mut b, (rowid, ((a, p, c), (_, run, started)), _)| {
+                        b.push_bind(**rowid)
+                            .push_bind(*run)
+                            .push_bind(*started)
+                            .push_bind(*a)
+                            .push_bind(*p)
+                            .push_bind(*c);
+                    },
+                );
+                qb.push(
+                    ") AS v WHERE latest_results.rowid = v.column1 \
+                     AND +latest_results.agent_id = v.column4 \
+                     AND +latest_results.policy_id = v.column5 \
+                     AND +latest_results.check_id = v.column6",
+                );
+                updated += qb.build().execute(&mut *tx).await?.rows_affected();
+            }
+            for piece in in_pieces(&moved, ROW_PIECE) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "UPDATE latest_results SET status = v.column2, run_id = v.column3, \
+                     observed_at = v.column4, since = v.column4 FROM (",
+                );
+                qb.push_values(
+                    piece,
+                    |mut b, (rowid, ((a, p, c), (status, run, started)), _)| {
+                        b.push_bind(**rowid)
+                            .push_bind(*status)
+                            .push_bind(*run)
+                            .push_bind(*started)
+                            .push_bind(*a)
+                            .push_bind(*p)
+                            .push_bind(*c);
+                    },
+                );
+                qb.push(
+                    ") AS v WHERE latest_results.rowid = v.column1 \
+                     AND +latest_results.agent_id = v.column5 \
+                     AND +latest_results.policy_id = v.column6 \
+                     AND +latest_results.check_id = v.column7",
+                );
+                updated += qb.build().execute(&mut *tx).await?.rows_affected();
+            }
+            // Should a row not be where it was read, the upsert, whose rule gives the same row
+            // whether or not the update reached it, writes them all again.
+            if usize::try_from(updated).ok() != Some(in_place.len()) {
+                first.extend(in_place.iter().map(|r| r.1));
+            }
+            for piece in in_pieces(&first, ROW_PIECE) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) ",
                 );
-                qb.push_values(piece, |mut b, (r, id, status, started)| {
-                    b.push_bind(&r.agent_id)
-                        .push_bind(&r.policy_id)
-                        .push_bind(*id)
+                qb.push_values(piece, |mut b, ((a, p, c), (status, run, started))| {
+                    b.push_bind(*a)
+                        .push_bind(*p)
+                        .push_bind(*c)
                         .push_bind(*status)
-                        .push_bind(&r.id)
+                        .push_bind(*run)
                         .push_bind(*started)
                         .push_bind(*started);
                 });
-                // Only a newer observation replaces the state (a spooled run delivered late
-                // must not overwrite a fresher one), and `since` moves only on a change.
-                qb.push(
-                    " ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
-                     since = CASE WHEN latest_results.status = excluded.status \
-                             THEN latest_results.since ELSE excluded.observed_at END, \
-                     status = excluded.status, run_id = excluded.run_id, \
-                     observed_at = excluded.observed_at \
-                     WHERE excluded.observed_at >= latest_results.observed_at",
-                );
+                qb.push(latest_conflict!());
                 qb.build().execute(&mut *tx).await?;
             }
             crate::tallies::apply_sqlite(&mut tx, &mut tallies).await?;
@@ -577,7 +711,6 @@ async fn ingest_postgres(
     pool: &sqlx::PgPool,
     prepared: &[PreparedRun<'_>],
 ) -> Result<Vec<IngestOutcome>, StoreError> {
-    use std::collections::BTreeMap;
     const RUNS: &str = concat!(
         "INSERT INTO runs (",
         run_columns!(),
@@ -588,14 +721,12 @@ async fn ingest_postgres(
     );
     const CHECKS: &str = "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])";
-    const LATEST: &str = "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) \
+    const LATEST: &str = concat!(
+        "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) \
          SELECT a, p, c, s, r, o, o FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
-         AS t(a, p, c, s, r, o) \
-         ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
-         since = CASE WHEN latest_results.status = excluded.status \
-                 THEN latest_results.since ELSE excluded.observed_at END, \
-         status = excluded.status, run_id = excluded.run_id, observed_at = excluded.observed_at \
-         WHERE excluded.observed_at >= latest_results.observed_at";
+         AS t(a, p, c, s, r, o)",
+        latest_conflict!()
+    );
     // The row is found by its address alone (a TID scan: no index search, whatever the
     // planner knows of the table); the key comparison, which no index can serve, makes sure
     // the address still holds that key.
@@ -663,26 +794,14 @@ async fn ingest_postgres(
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
         );
-        // Latest state: one row per key (the newest observation in the batch), sorted so that
-        // concurrent transactions lock rows in the same order.
-        type Newest<'a> = (&'a str, &'a str, i64, &'a CheckOutcome, &'a NewRun);
-        let mut latest: BTreeMap<(&str, &str, &str), Newest<'_>> = BTreeMap::new();
         for p in &fresh {
-            let started = secs(p.run.started_at);
-            for ((id, status, severity, title, outcome), c) in p.rows.iter().zip(&p.run.checks) {
+            for (id, status, severity, title, outcome) in &p.rows {
                 run_ids.push(p.run.id.as_str());
                 ids.push(*id);
                 statuses.push(*status);
                 sevs.push(*severity);
                 titles.push(*title);
                 outs.push(*outcome);
-                let key = (p.run.agent_id.as_str(), p.run.policy_id.as_str(), *id);
-                match latest.get(&key) {
-                    Some((_, _, t, _, _)) if *t > started => {}
-                    _ => {
-                        latest.insert(key, (*status, p.run.id.as_str(), started, c, p.run));
-                    }
-                }
             }
         }
         sqlx::query(CHECKS)
@@ -694,53 +813,33 @@ async fn ingest_postgres(
             .bind(outs)
             .execute(&mut *tx)
             .await?;
-        // A check that changed and changed back within one batch is one observation here:
-        // its newest result against what was stored.
-        for ((agent, policy, check), (status, _, started, c, run)) in &latest {
-            if let Some(cohort) = cohorts.get(*agent) {
-                let seen = tallies.observe(*cohort, agent, policy, check, status, *started);
-                if let (crate::tallies::Seen::Changed(from), Some(a)) = (seen, agents.get(*agent)) {
-                    stream.push(change_event(run, a, c, &from)?);
-                }
-            }
-        }
+        let latest = newest_per_key(&fresh);
+        observe_latest(&latest, &cohorts, &agents, &mut tallies, &mut stream)?;
         // A stored latest state is updated where its row lies, with what the upsert's rule
         // makes of it worked out here; only a check's first result goes through the upsert.
         // The upsert's conflict check is an index search and a row lock (its own WAL record)
         // per row, about half of its cost: 363,000 rows took 3.3 s updated in place against
         // 6.2-7.0 s upserted (psql, docs/performance.md, "Fleet server").
-        // Each row: its address, the latest state as the upsert takes it, and its new `since`.
-        let mut in_place: Vec<(&str, LatestRow<'_>, i64)> = Vec::new();
-        let mut first: Vec<LatestRow<'_>> = Vec::new();
-        for (&(agent, policy, check), &(status, run, started, _, _)) in &latest {
-            let found = stored_latest.binary_search_by(|(k, _, _)| {
-                (k.0.as_str(), k.1.as_str(), k.2.as_str()).cmp(&(agent, policy, check))
-            });
-            match found {
-                // An older observation than the stored one (a spooled run delivered late).
-                Ok(i) if started < stored_latest[i].2.observed_at => {}
-                Ok(i) => {
-                    let (_, tid, old) = &stored_latest[i];
-                    let since = if old.status == status {
-                        old.since
-                    } else {
-                        started
-                    };
-                    in_place.push((tid, ((agent, policy, check), (status, run, started)), since));
+        let (in_place, mut first) = placed(&latest, &stored_latest);
+        // Each row's new `since`: it moves only with the status.
+        let since =
+            |(_, (_, (status, _, started)), old): &(_, LatestRow<'_>, &crate::tallies::Latest)| {
+                if old.status == *status {
+                    old.since
+                } else {
+                    *started
                 }
-                Err(_) => first.push(((agent, policy, check), (status, run, started))),
-            }
-        }
+            };
         if !in_place.is_empty() {
             let updated = sqlx::query(IN_PLACE)
-                .bind(in_place.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(in_place.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
                 .bind(in_place.iter().map(|r| r.1.0.0).collect::<Vec<_>>())
                 .bind(in_place.iter().map(|r| r.1.0.1).collect::<Vec<_>>())
                 .bind(in_place.iter().map(|r| r.1.0.2).collect::<Vec<_>>())
                 .bind(in_place.iter().map(|r| r.1.1.0).collect::<Vec<_>>())
                 .bind(in_place.iter().map(|r| r.1.1.1).collect::<Vec<_>>())
                 .bind(in_place.iter().map(|r| r.1.1.2).collect::<Vec<_>>())
-                .bind(in_place.iter().map(|r| r.2).collect::<Vec<_>>())
+                .bind(in_place.iter().map(since).collect::<Vec<_>>())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -312,11 +312,12 @@ impl Recohort for sqlx::PgConnection {
 /// for the rest of the transaction: every writer of an agent's latest results or cohort takes
 /// that lock first, so what is read here cannot change before the counters are written. (`NO
 /// KEY UPDATE`, not `UPDATE`: the foreign keys of the runs inserted next take a key-share lock
-/// on the same rows, which a full update lock would wait for.)
+/// on the same rows, which a full update lock would wait for.) Also returns the stored latest
+/// results with their rows' addresses ([`StoredLatest`]).
 pub(crate) async fn before_sqlite(
     conn: &mut sqlx::SqliteConnection,
     pairs: &[(&str, &str)],
-) -> Result<(HashMap<String, CohortId>, Agents, Deltas), StoreError> {
+) -> Result<(HashMap<String, CohortId>, Agents, Deltas, StoredLatest<i64>), StoreError> {
     // Two statements whatever the batch's size, and the latest results come back as one JSON
     // array: sqlx hands each row from SQLite's thread to this task on its own, and a row per
     // stored check (121 per run of the benchmark policy) made most of a batch's thread
@@ -333,29 +334,34 @@ pub(crate) async fn before_sqlite(
     // CROSS JOIN keeps the batch's pairs as the outer loop, each a search of the primary key.
     let latest: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(l.agent_id, l.policy_id, l.check_id, l.status, \
-         l.observed_at, l.since)) \
+         l.observed_at, l.since, l.rowid)) \
          FROM json_each($1) AS k CROSS JOIN latest_results AS l \
          ON l.agent_id = k.value ->> 0 AND l.policy_id = k.value ->> 1",
     )
     .bind(serde_json::to_string(pairs).map_err(|e| StoreError::corrupt("agent policies", e))?)
     .fetch_one(&mut *conn)
     .await?;
-    let latest: Vec<(String, String, String, String, i64, i64)> =
+    let latest: Vec<(String, String, String, String, i64, i64, i64)> =
         serde_json::from_str(&latest).map_err(|e| StoreError::corrupt("latest_results", e))?;
-    let stored: Vec<(Key, Latest)> = latest
+    let mut stored: StoredLatest<i64> = latest
         .into_iter()
-        .map(|(agent, policy, check, status, observed_at, since)| {
-            (
-                (agent, policy, check),
-                Latest {
-                    status,
-                    observed_at,
-                    since,
-                },
-            )
-        })
+        .map(
+            |(agent, policy, check, status, observed_at, since, rowid)| {
+                (
+                    (agent, policy, check),
+                    rowid,
+                    Latest {
+                        status,
+                        observed_at,
+                        since,
+                    },
+                )
+            },
+        )
         .collect();
-    Ok((cohorts, agents, Deltas::new(stored)))
+    stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let deltas = Deltas::new(stored.iter().map(|(k, _, l)| (k.clone(), l.clone())));
+    Ok((cohorts, agents, deltas, stored))
 }
 
 /// The batch's agents as its events name them, by id.
@@ -400,18 +406,27 @@ where
     Ok((cohorts, agents))
 }
 
-/// The latest results a batch's agents hold, sorted by key, each with the address of its row
-/// (`ctid`, as text): ingestion updates them in place by that address (`runs.rs`,
-/// `ingest_postgres`). The address stays valid for the rest of the transaction because the
-/// agents' rows are locked first and every writer of an agent's latest results takes that lock.
-pub(crate) type StoredLatest = Vec<(Key, String, Latest)>;
+/// The latest results a batch's agents hold, sorted by key, each with the address of its row:
+/// ingestion updates them in place by that address (`runs.rs`). On PostgreSQL the address is
+/// the `ctid` (as text), valid for the rest of the transaction because the agents' rows are
+/// locked first and every writer of an agent's latest results takes that lock; on SQLite it is
+/// the `rowid`, which only a writer (holding the one write lock the batch holds) could change.
+pub(crate) type StoredLatest<A> = Vec<(Key, A, Latest)>;
 
 /// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size; also returns
 /// the stored latest results with their row addresses ([`StoredLatest`]).
 pub(crate) async fn before_postgres(
     conn: &mut sqlx::PgConnection,
     pairs: &[(&str, &str)],
-) -> Result<(HashMap<String, CohortId>, Agents, Deltas, StoredLatest), StoreError> {
+) -> Result<
+    (
+        HashMap<String, CohortId>,
+        Agents,
+        Deltas,
+        StoredLatest<String>,
+    ),
+    StoreError,
+> {
     let ids = agent_ids(pairs);
     let rows = sqlx::query(
         "SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",

@@ -415,8 +415,8 @@ async fn batch_with_retry_and_out_of_order_runs(store: &Store) {
 }
 backend_test!(batch_with_retry_and_out_of_order_runs);
 
-/// One batch that both updates stored latest states (PostgreSQL writes those in place, by row
-/// address) and creates first ones: a new check of a known agent, and an agent's first run.
+/// One batch that both updates stored latest states (written in place, by row address, with
+/// the status or without it) and creates first ones: a new check of a known agent, and an agent's first run.
 async fn a_batch_updates_stored_latest_states_and_adds_first_ones(store: &Store) {
     enrolled(store, "a1", "web").await;
     enrolled(store, "a2", "web").await;

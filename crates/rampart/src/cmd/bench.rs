@@ -401,9 +401,11 @@ pub(crate) fn gzipped_run(
 
 /// SQLite's own cost of storing what the server stored, in the same run: a fresh database with
 /// the store's schema (its migrations: the same tables, keys and indexes), and one transaction
-/// of prepared `INSERT`s (rusqlite, the C API's statements) of every run row, every check
-/// result with the same outcome JSON the server stores, and every latest-state upsert with the
-/// server's own conflict rule. Runs are spread over `agents` agents as the uploaders spread
+/// of prepared statements (rusqlite, the C API's statements): every run row, every check result
+/// with the same outcome JSON the server stores, and every latest state written as the server
+/// writes it: a check's first result inserted, a stored one updated by its rowid (only the run
+/// and the time while the status stays; the floor keeps the rowids in memory where the server
+/// reads them once per batch). Runs are spread over `agents` agents as the uploaders spread
 /// them, so the latest-state table sees the same mix of inserts and updates. Nothing is parsed,
 /// decompressed, digested, waived, attested or audited, and nothing crosses TLS: what is left is
 /// the storage engine on this machine's disk and cores. Returns check results per second.
@@ -462,16 +464,19 @@ fn sqlite_floor(
             "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        let mut latest = tx.prepare(
+        let mut first = tx.prepare(
             "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, \
-             observed_at, since) VALUES (?1, 'bench', ?2, ?3, ?4, ?5, ?5) \
-             ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
-             since = CASE WHEN latest_results.status = excluded.status \
-                     THEN latest_results.since ELSE excluded.observed_at END, \
-             status = excluded.status, run_id = excluded.run_id, \
-             observed_at = excluded.observed_at \
-             WHERE excluded.observed_at >= latest_results.observed_at",
+             observed_at, since) VALUES (?1, 'bench', ?2, ?3, ?4, ?5, ?5)",
         )?;
+        let mut same =
+            tx.prepare("UPDATE latest_results SET run_id = ?2, observed_at = ?3 WHERE rowid = ?1")?;
+        let mut moved = tx.prepare(
+            "UPDATE latest_results SET status = ?2, run_id = ?3, observed_at = ?4, since = ?4 \
+             WHERE rowid = ?1",
+        )?;
+        // (agent, check) → the row and its status.
+        let mut stored: std::collections::HashMap<(usize, &str), (i64, &str)> =
+            std::collections::HashMap::new();
         let digest = "00".repeat(32);
         let failed = outcomes
             .iter()
@@ -498,7 +503,23 @@ fn sqlite_floor(
                     c.title,
                     text
                 ])?;
-                latest.execute(rusqlite::params![agent, c.id, c.status.as_str(), id, at])?;
+                let status = c.status.as_str();
+                match stored.get_mut(&(r % agents, c.id.as_str())) {
+                    Some((rowid, was)) if *was == status => {
+                        same.execute(rusqlite::params![*rowid, id, at])?;
+                    }
+                    Some((rowid, was)) => {
+                        moved.execute(rusqlite::params![*rowid, status, id, at])?;
+                        *was = status;
+                    }
+                    None => {
+                        first.execute(rusqlite::params![agent, c.id, status, id, at])?;
+                        stored.insert(
+                            (r % agents, c.id.as_str()),
+                            (tx.last_insert_rowid(), status),
+                        );
+                    }
+                }
             }
         }
     }
