@@ -297,10 +297,8 @@ impl Store {
         &self,
         all: &[StoredAttestation],
     ) -> Result<Vec<bool>, StoreError> {
-        const SQL: &str = "INSERT INTO attestations (jti, run_id, agent_id, policy_id, kid, \
-             status, score, started_at, issued_at, expires_at, log_index, jws) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (run_id) DO NOTHING";
+        /// Most rows per statement on SQLite (12 parameters each).
+        const PIECE: usize = 64;
         let indexes = all
             .iter()
             .map(|a| i64::try_from(a.log_index).map_err(|e| StoreError::corrupt("log index", e)))
@@ -338,32 +336,43 @@ impl Store {
                 .map(|a| stored.contains(a.jti.as_str()))
                 .collect());
         }
+        // A few multi-row statements, not one per row: each statement is a round trip to
+        // SQLite's thread, taken while holding the one write turn (runs.rs `pieces`).
+        let rows: Vec<(&StoredAttestation, i64)> = all.iter().zip(indexes).collect();
         let stored = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let mut stored = Vec::with_capacity(all.len());
-            for (a, index) in all.iter().zip(indexes) {
-                let n = sqlx::query(SQL)
-                    .bind(&a.jti)
-                    .bind(&a.run_id)
-                    .bind(&a.agent_id)
-                    .bind(&a.policy_id)
-                    .bind(&a.kid)
-                    .bind(&a.status)
-                    .bind(a.score)
-                    .bind(secs(a.started_at))
-                    .bind(secs(a.issued_at))
-                    .bind(secs(a.expires_at))
-                    .bind(index)
-                    .bind(&a.jws)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                stored.push(n == 1);
+            for piece in crate::runs::in_pieces(&rows, PIECE) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO attestations (jti, run_id, agent_id, policy_id, kid, status, \
+                     score, started_at, issued_at, expires_at, log_index, jws) ",
+                );
+                qb.push_values(piece, |mut b, (a, index)| {
+                    b.push_bind(&a.jti)
+                        .push_bind(&a.run_id)
+                        .push_bind(&a.agent_id)
+                        .push_bind(&a.policy_id)
+                        .push_bind(&a.kid)
+                        .push_bind(&a.status)
+                        .push_bind(a.score)
+                        .push_bind(secs(a.started_at))
+                        .push_bind(secs(a.issued_at))
+                        .push_bind(secs(a.expires_at))
+                        .push_bind(*index)
+                        .push_bind(&a.jws);
+                });
+                qb.push(" ON CONFLICT (run_id) DO NOTHING RETURNING jti");
+                let jtis: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                stored.extend(jtis);
             }
             tx.commit().await?;
             stored
         });
-        Ok(stored)
+        let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
+        Ok(all
+            .iter()
+            .map(|a| stored.contains(a.jti.as_str()))
+            .collect())
     }
 
     /// Stores one attestation ([`Store::insert_attestations`]).

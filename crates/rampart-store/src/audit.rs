@@ -191,13 +191,26 @@ macro_rules! append_entries {
             .execute(&mut *$tx)
             .await?;
         // Every entry is also an event of the stream, in the same transaction: an entry is
-        // never committed without its event, nor an event without its entry.
+        // never committed without its event, nor an event without its entry. The agents the
+        // events name are read in one statement (a batch of attestations names one per entry).
+        let mut named: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e.target.strip_prefix("agent:"))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        let agents = if named.is_empty() {
+            crate::tallies::Agents::new()
+        } else {
+            crate::events::Outbox::agent_refs(&mut *$tx, &named).await?
+        };
         let mut stream = Vec::with_capacity(events.len());
         for (i, event) in (size..).zip(events) {
-            let agent = match event.target.strip_prefix("agent:") {
-                Some(id) => crate::events::Outbox::agent_ref(&mut *$tx, id).await?,
-                None => None,
-            };
+            let agent = event
+                .target
+                .strip_prefix("agent:")
+                .and_then(|id| agents.get(id))
+                .cloned();
             let entry = Entry {
                 index: i,
                 time: now,

@@ -684,6 +684,8 @@ pub(crate) trait Outbox {
     /// The agent an event concerns, as stored now (`None` when unknown).
     async fn agent_ref(&mut self, id: &str)
     -> Result<Option<rampart_events::AgentRef>, StoreError>;
+    /// The agents many events concern, as stored now, in one statement (unknown ids absent).
+    async fn agent_refs(&mut self, ids: &[&str]) -> Result<crate::tallies::Agents, StoreError>;
 }
 
 const AGENT_REF: &str = "SELECT hostname, grp FROM agents WHERE id = $1";
@@ -703,6 +705,31 @@ impl Outbox for sqlx::SqliteConnection {
             .await?;
         row.map(|r| crate::tallies::agent_ref(id, &r)).transpose()
     }
+
+    async fn agent_refs(&mut self, ids: &[&str]) -> Result<crate::tallies::Agents, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, hostname, grp FROM agents WHERE id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::to_string(ids).map_err(|e| StoreError::corrupt("agent ids", e))?)
+        .fetch_all(&mut *self)
+        .await?;
+        agent_refs_of(&rows)
+    }
+}
+
+/// [`Outbox::agent_refs`]' rows, by id.
+fn agent_refs_of<R: sqlx::Row>(rows: &[R]) -> Result<crate::tallies::Agents, StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut agents = crate::tallies::Agents::with_capacity(rows.len());
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let agent = crate::tallies::agent_ref(&id, r)?;
+        agents.insert(id, agent);
+    }
+    Ok(agents)
 }
 
 impl Outbox for sqlx::PgConnection {
@@ -719,5 +746,13 @@ impl Outbox for sqlx::PgConnection {
             .fetch_optional(&mut *self)
             .await?;
         row.map(|r| crate::tallies::agent_ref(id, &r)).transpose()
+    }
+
+    async fn agent_refs(&mut self, ids: &[&str]) -> Result<crate::tallies::Agents, StoreError> {
+        let rows = sqlx::query("SELECT id, hostname, grp FROM agents WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *self)
+            .await?;
+        agent_refs_of(&rows)
     }
 }

@@ -127,6 +127,39 @@ fn attestation(
     }
 }
 
+/// A batch as the issuer stores it: one attestation per run, whether the other was stored
+/// before or is earlier in the same batch; the rest of the batch is stored.
+async fn a_batch_stores_one_attestation_per_run(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    store
+        .init_attestation_keys(&key("k1", "current", t0()), &key("k2", "next", t0()))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_attestation(&attestation("j1", "r1", "p", t0(), 1))
+            .await
+            .unwrap()
+    );
+    let batch = [
+        attestation("j2", "r2", "p", t0(), 2),
+        attestation("j1b", "r1", "p", t0(), 3),
+        attestation("j3", "r3", "q", t0(), 4),
+        attestation("j2b", "r2", "p", t0(), 5),
+    ];
+    assert_eq!(
+        store.insert_attestations(&batch).await.unwrap(),
+        [true, false, true, false]
+    );
+    for (run, jti, index) in [("r1", "j1", 1), ("r2", "j2", 2), ("r3", "j3", 4)] {
+        let a = store.run_attestation(run).await.unwrap().unwrap();
+        assert_eq!((a.jti.as_str(), a.log_index), (jti, index));
+    }
+    assert_eq!(store.attestation("j1b").await.unwrap(), None);
+    assert_eq!(store.attestation("j2b").await.unwrap(), None);
+}
+backend_test!(a_batch_stores_one_attestation_per_run);
+
 async fn a_later_run_makes_the_earlier_attestation_stale(store: &Store) {
     enrolled(store, "a1", "web").await;
     store

@@ -135,6 +135,51 @@ async fn events_are_written_by_what_they_report(store: &Store) {
 }
 backend_test!(events_are_written_by_what_they_report);
 
+/// One audit batch naming several agents (one twice, one unknown) and something else: each
+/// event carries its own agent as stored.
+async fn an_audit_batch_names_each_events_agent(store: &Store) {
+    store
+        .put_destination(&destination("siem", true, 5), t0())
+        .await
+        .unwrap();
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "db").await;
+    let revoke = |target: &str| AuditEvent::new("alice", "agent.revoke", target, Outcome::Success);
+    store
+        .audit_append(
+            &[
+                revoke("agent:a2"),
+                revoke("agent:gone"),
+                AuditEvent::new("alice", "user.create", "user:bob", Outcome::Success),
+                revoke("agent:a1"),
+                revoke("agent:a2"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let got = claim_all(store, "siem", t0() + Duration::hours(1)).await;
+    let agents: Vec<Option<(&str, &str, &str)>> = got
+        .iter()
+        .map(|(_, e)| {
+            e.agent
+                .as_ref()
+                .map(|a| (a.id.as_str(), a.hostname.as_str(), a.group.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        agents,
+        [
+            Some(("a2", "host-a2", "db")),
+            None,
+            None,
+            Some(("a1", "host-a1", "web")),
+            Some(("a2", "host-a2", "db")),
+        ]
+    );
+}
+backend_test!(an_audit_batch_names_each_events_agent);
+
 async fn leases_retries_and_dead_letters(store: &Store) {
     store
         .put_destination(&destination("siem", true, 2), t0())
