@@ -403,64 +403,48 @@ impl Store {
             // A stored latest state is updated by its rowid, with what the upsert's rule makes
             // of it worked out here; only a check's first result goes through the upsert. When
             // the status stays (most results, most of the time) only the run and the time are
-            // set: SQLite rewrites an index whenever an `UPDATE` sets one of its columns, even
-            // to the same value, and both of `latest_results`' secondary indexes hold the
-            // status. The upsert searched the primary key for its conflict and rewrote both
-            // indexes for every row: 2.5-4 times the time of this (docs/performance.md).
+            // set: SQLite maintains every index that holds a column an `UPDATE` sets, judged by
+            // the statement, not by whether the value changes, and both of `latest_results`'
+            // secondary indexes hold the status. The upsert searched the primary key for its
+            // conflict and rewrote both indexes for every row: 2.5-4 times the time of this
+            // (docs/performance.md).
             let (same, moved): (Vec<_>, Vec<_>) = in_place
                 .iter()
                 .partition(|(_, (_, (status, _, _)), old)| old.status == *status);
             let mut updated = 0;
-            for piece in in_pieces(&same, ROW_PIECE) {
-                // The key compared as well (`+`: not through an index) makes sure the rowid
-                // still holds that key.
-                let mut qb = sqlx::QueryBuilder::new(
-                    "UPDATE latest_results SET run_id = v.column2, observed_at = v.column3 \
-                     FROM (",
-                );
-                qb.push_values(
-                    piece,
-                    |mut b, (rowid, ((a, p, c), (_, run, started)), _)| {
-                        b.push_bind(**rowid)
-                            .push_bind(*run)
-                            .push_bind(*started)
-                            .push_bind(*a)
-                            .push_bind(*p)
-                            .push_bind(*c);
-                    },
-                );
-                qb.push(
-                    ") AS v WHERE latest_results.rowid = v.column1 \
-                     AND +latest_results.agent_id = v.column4 \
-                     AND +latest_results.policy_id = v.column5 \
-                     AND +latest_results.check_id = v.column6",
-                );
-                updated += qb.build().execute(&mut *tx).await?.rows_affected();
-            }
-            for piece in in_pieces(&moved, ROW_PIECE) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "UPDATE latest_results SET status = v.column2, run_id = v.column3, \
-                     observed_at = v.column4, since = v.column4 FROM (",
-                );
-                qb.push_values(
-                    piece,
-                    |mut b, (rowid, ((a, p, c), (status, run, started)), _)| {
-                        b.push_bind(**rowid)
-                            .push_bind(*status)
-                            .push_bind(*run)
-                            .push_bind(*started)
-                            .push_bind(*a)
-                            .push_bind(*p)
-                            .push_bind(*c);
-                    },
-                );
-                qb.push(
-                    ") AS v WHERE latest_results.rowid = v.column1 \
-                     AND +latest_results.agent_id = v.column5 \
-                     AND +latest_results.policy_id = v.column6 \
-                     AND +latest_results.check_id = v.column7",
-                );
-                updated += qb.build().execute(&mut *tx).await?.rows_affected();
+            // Both bind the same columns: rowid, status, run, start, then the key, compared as
+            // well (`+`: not through an index) to make sure the rowid still holds that key.
+            for (rows, set) in [
+                (&same, "run_id = v.column3, observed_at = v.column4"),
+                (
+                    &moved,
+                    "status = v.column2, run_id = v.column3, observed_at = v.column4, \
+                     since = v.column4",
+                ),
+            ] {
+                for piece in in_pieces(rows, ROW_PIECE) {
+                    let mut qb = sqlx::QueryBuilder::new("UPDATE latest_results SET ");
+                    qb.push(set).push(" FROM (");
+                    qb.push_values(
+                        piece,
+                        |mut b, (rowid, ((a, p, c), (status, run, started)), _)| {
+                            b.push_bind(**rowid)
+                                .push_bind(*status)
+                                .push_bind(*run)
+                                .push_bind(*started)
+                                .push_bind(*a)
+                                .push_bind(*p)
+                                .push_bind(*c);
+                        },
+                    );
+                    qb.push(
+                        ") AS v WHERE latest_results.rowid = v.column1 \
+                         AND +latest_results.agent_id = v.column5 \
+                         AND +latest_results.policy_id = v.column6 \
+                         AND +latest_results.check_id = v.column7",
+                    );
+                    updated += qb.build().execute(&mut *tx).await?.rows_affected();
+                }
             }
             // Should a row not be where it was read, the upsert, whose rule gives the same row
             // whether or not the update reached it, writes them all again.

@@ -127,14 +127,19 @@ fn attestation(
     }
 }
 
-/// A batch as the issuer stores it: one attestation per run, whether the other was stored
-/// before or is earlier in the same batch; the rest of the batch is stored.
-async fn a_batch_stores_one_attestation_per_run(store: &Store) {
+/// Agent a1 enrolled and the first key set (k1 current, k2 next): what issuing needs.
+async fn issuer_with_agent(store: &Store) {
     enrolled(store, "a1", "web").await;
     store
         .init_attestation_keys(&key("k1", "current", t0()), &key("k2", "next", t0()))
         .await
         .unwrap();
+}
+
+/// A batch as the issuer stores it: one attestation per run, whether the other was stored
+/// before or is earlier in the same batch; the rest of the batch is stored.
+async fn a_batch_stores_one_attestation_per_run(store: &Store) {
+    issuer_with_agent(store).await;
     assert!(
         store
             .insert_attestation(&attestation("j1", "r1", "p", t0(), 1))
@@ -161,11 +166,7 @@ async fn a_batch_stores_one_attestation_per_run(store: &Store) {
 backend_test!(a_batch_stores_one_attestation_per_run);
 
 async fn a_later_run_makes_the_earlier_attestation_stale(store: &Store) {
-    enrolled(store, "a1", "web").await;
-    store
-        .init_attestation_keys(&key("k1", "current", t0()), &key("k2", "next", t0()))
-        .await
-        .unwrap();
+    issuer_with_agent(store).await;
     assert!(
         store
             .insert_attestation(&attestation("j1", "r1", "p", t0(), 7))
