@@ -293,7 +293,6 @@ impl App {
     }
 }
 
-/// Heartbeat flushing, revocation refresh and retention, until shutdown.
 /// SQLite's write-ahead log copied into the database a few times a second, beside the writer
 /// instead of inside one of its commits ([`rampart_store::Store::checkpoint_wal`]). Nothing to
 /// do on PostgreSQL.
@@ -322,6 +321,7 @@ pub(crate) async fn wal_checkpoints(app: Arc<App>, mut shutdown: watch::Receiver
     }
 }
 
+/// Heartbeat flushing, revocation refresh and retention, until shutdown.
 pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut revocations = tokio::time::interval(app.config.revocation_refresh);

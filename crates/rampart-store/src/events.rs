@@ -708,28 +708,14 @@ impl Outbox for sqlx::SqliteConnection {
 
     async fn agent_refs(&mut self, ids: &[&str]) -> Result<crate::tallies::Agents, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, hostname, grp FROM agents WHERE id IN (SELECT value FROM json_each($1))",
+            "SELECT id, cohort_id, hostname, grp FROM agents WHERE id IN (SELECT value FROM json_each($1))",
         )
         .bind(serde_json::to_string(ids).map_err(|e| StoreError::corrupt("agent ids", e))?)
         .fetch_all(&mut *self)
         .await?;
-        agent_refs_of(&rows)
+        // The batch's own reading of agents (tallies), its cohorts unused here.
+        Ok(crate::tallies::agents_of(&rows)?.1)
     }
-}
-
-/// [`Outbox::agent_refs`]' rows, by id.
-fn agent_refs_of<R: sqlx::Row>(rows: &[R]) -> Result<crate::tallies::Agents, StoreError>
-where
-    for<'c> &'c str: sqlx::ColumnIndex<R>,
-    String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
-{
-    let mut agents = crate::tallies::Agents::with_capacity(rows.len());
-    for r in rows {
-        let id: String = r.try_get("id")?;
-        let agent = crate::tallies::agent_ref(&id, r)?;
-        agents.insert(id, agent);
-    }
-    Ok(agents)
 }
 
 impl Outbox for sqlx::PgConnection {
@@ -749,10 +735,12 @@ impl Outbox for sqlx::PgConnection {
     }
 
     async fn agent_refs(&mut self, ids: &[&str]) -> Result<crate::tallies::Agents, StoreError> {
-        let rows = sqlx::query("SELECT id, hostname, grp FROM agents WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut *self)
-            .await?;
-        agent_refs_of(&rows)
+        let rows =
+            sqlx::query("SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *self)
+                .await?;
+        // The batch's own reading of agents (tallies), its cohorts unused here.
+        Ok(crate::tallies::agents_of(&rows)?.1)
     }
 }

@@ -388,7 +388,9 @@ fn agent_ids<'a>(pairs: &[(&'a str, &str)]) -> Vec<&'a str> {
 }
 
 /// The cohorts and event names of the agents in `rows` (id, cohort_id, hostname, grp).
-fn agents_of<R: Row>(rows: &[R]) -> Result<(HashMap<String, CohortId>, Agents), StoreError>
+pub(crate) fn agents_of<R: Row>(
+    rows: &[R],
+) -> Result<(HashMap<String, CohortId>, Agents), StoreError>
 where
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
