@@ -49,11 +49,40 @@ pub fn observable_matches(
     raw: &str,
     include_allowlisted: bool,
 ) -> Result<Vec<(Match, Ioc)>, String> {
-    let q = query(raw)?;
-    Ok(matches(index, &q)
-        .into_iter()
-        .filter(|(m, _)| include_allowlisted || !index.is_allowlisted(m.entry))
-        .collect())
+    observables_matches(index, &[raw], include_allowlisted)
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// [`observable_matches`] for many observables at once, in their order: the index looks them
+/// up as one batch ([`Index::lookup_each`]), which is what makes bulk matching fast.
+pub fn observables_matches<S: AsRef<str>>(
+    index: &Index,
+    raws: &[S],
+    include_allowlisted: bool,
+) -> Vec<Result<Vec<(Match, Ioc)>, String>> {
+    let mut out: Vec<Result<Vec<(Match, Ioc)>, String>> = Vec::with_capacity(raws.len());
+    let (mut queries, mut positions) = (Vec::new(), Vec::new());
+    for raw in raws {
+        match query(raw.as_ref()) {
+            Ok(q) => {
+                positions.push(out.len());
+                queries.push(q);
+                out.push(Ok(Vec::new()));
+            }
+            Err(e) => out.push(Err(e)),
+        }
+    }
+    index.lookup_each(&queries, |k, m| {
+        if (include_allowlisted || !index.is_allowlisted(m.entry))
+            && let Some(ioc) = index.ioc(m.entry)
+            && let Some(Ok(found)) = positions.get(k).and_then(|&p| out.get_mut(p))
+        {
+            found.push((m, ioc));
+        }
+        true
+    });
+    out
 }
 
 /// An indicator, named by its kind and canonical value.
@@ -227,4 +256,70 @@ pub fn find(
         .map(|(m, ioc)| (match_summary(index, allow, &m, &ioc), ioc))
         .collect();
     Ok((q, hits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_matching_keeps_each_observable_in_its_place() {
+        let mut index = Index::new();
+        for (id, v) in [
+            (1, "evil.example"),
+            (2, "198.51.100.0/24"),
+            (3, "203.0.113.5"),
+        ] {
+            let ioc = query(v).unwrap_or_else(|e| panic!("{v}: {e}"));
+            index.upsert(&ioc, id, 50).unwrap_or_else(|e| panic!("{e}"));
+        }
+        index.commit();
+        let allowed = index
+            .get(&query("203.0.113.5").unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|| panic!("203.0.113.5 is indexed"));
+        index.set_allowlisted(allowed, true);
+        // 40 values: more than one batch, with non-indicators and misses between the hits.
+        let mut raws: Vec<String> = Vec::new();
+        for k in 0..10 {
+            raws.push(format!("hxxps://cdn{k}[.]evil[.]example/x"));
+            raws.push("not an indicator".to_owned());
+            raws.push(format!("198.51.100.{k}"));
+            raws.push(
+                if k % 2 == 0 {
+                    "203.0.113.5"
+                } else {
+                    "192.0.2.1"
+                }
+                .to_owned(),
+            );
+        }
+        for include_allowlisted in [false, true] {
+            let bulk = observables_matches(&index, &raws, include_allowlisted);
+            let ids: Vec<Option<Vec<u64>>> = bulk
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .ok()
+                        .map(|m| m.iter().filter_map(|(m, _)| index.id(m.entry)).collect())
+                })
+                .collect();
+            // A URL on the listed domain's sub-domain, a non-indicator, an address in the
+            // listed network, then the allowlisted address (shown only when asked) or a miss.
+            let expected: Vec<Option<Vec<u64>>> = (0..10)
+                .flat_map(|k| {
+                    let last = if k % 2 == 0 && include_allowlisted {
+                        vec![3]
+                    } else {
+                        vec![]
+                    };
+                    [Some(vec![1]), None, Some(vec![2]), Some(last)]
+                })
+                .collect();
+            assert_eq!(ids, expected, "include_allowlisted {include_allowlisted}");
+            assert_eq!(
+                observable_matches(&index, &raws[0], include_allowlisted),
+                bulk[0]
+            );
+        }
+    }
 }

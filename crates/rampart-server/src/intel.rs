@@ -16,7 +16,7 @@ use rampart_feeds::sync::{FetchOptions, SyncOutcome, sync_due};
 use rampart_intel::Ioc;
 use rampart_intel::allowlist::Allowlists;
 use rampart_intel::index::{Index, IndexFull};
-use rampart_intel::lookup::observable_matches;
+use rampart_intel::lookup::observables_matches;
 use rampart_intel::score::{DecayModels, Facts};
 use rampart_store::{NewIntelHit, Store};
 use time::OffsetDateTime;
@@ -200,8 +200,10 @@ impl Intel {
     pub fn match_observables(&self, observables: &[Observable]) -> Vec<NewIntelHit> {
         self.with_index(|index| {
             let mut hits = Vec::new();
-            for o in observables {
-                let Ok(found) = observable_matches(index, &o.value, false) else {
+            let values: Vec<&str> = observables.iter().map(|o| o.value.as_str()).collect();
+            let found = observables_matches(index, &values, false);
+            for (o, found) in observables.iter().zip(found) {
+                let Ok(found) = found else {
                     continue;
                 };
                 for (m, _) in found {

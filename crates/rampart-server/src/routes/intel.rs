@@ -17,7 +17,7 @@ use rampart_intel::Format;
 use rampart_intel::Limits;
 use rampart_intel::export::ExportFormat;
 use rampart_intel::feeds::validate;
-use rampart_intel::lookup::{LookupAnswer, find, match_summary, observable_matches, query};
+use rampart_intel::lookup::{LookupAnswer, find, match_summary, observables_matches, query};
 use rampart_store::{IntelFeed, NewIntelFeed};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -121,8 +121,9 @@ pub(crate) async fn match_observables(
         invalid: Vec::new(),
     };
     app.intel.with_index(|index| {
-        for (i, raw) in req.observables.iter().enumerate() {
-            let found = match observable_matches(index, raw, req.include_allowlisted) {
+        let found = observables_matches(index, &req.observables, req.include_allowlisted);
+        for (i, (raw, found)) in req.observables.iter().zip(found).enumerate() {
+            let found = match found {
                 Ok(found) => found,
                 Err(e) => {
                     out.invalid.push(InvalidObservable {

@@ -370,6 +370,32 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     figures.insert("lookups_per_second_1_thread".into(), json!(one));
     figures.insert("hit_ratio".into(), json!(hits as f64 / args.lookups as f64));
 
+    // The same queries in batches, as bulk and fleet matching look them up
+    // (`Index::lookup_each`): the count of queries with a match must be the same.
+    let batched = |offset: u64| -> u64 {
+        let (len, mut done, mut found) = (queries.len() as u64, 0u64, 0u64);
+        while done < args.lookups {
+            let start = (done + offset) % len;
+            let take = (len - start).min(args.lookups - done);
+            index.lookup_each(&queries[start as usize..(start + take) as usize], |_, _| {
+                found += 1;
+                false
+            });
+            done += take;
+        }
+        found
+    };
+    let started = Instant::now();
+    let batched_hits = batched(0);
+    let batched_one = args.lookups as f64 / started.elapsed().as_secs_f64();
+    if batched_hits != hits {
+        anyhow::bail!("batched lookups found {batched_hits} matches, one by one {hits}");
+    }
+    figures.insert(
+        "batched_lookups_per_second_1_thread".into(),
+        json!(batched_one),
+    );
+
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -388,6 +414,15 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     let all = (args.lookups * threads as u64) as f64 / started.elapsed().as_secs_f64();
     figures.insert("threads".into(), json!(threads));
     figures.insert("lookups_per_second_all_threads".into(), json!(all));
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let batched = &batched;
+            s.spawn(move || batched(t as u64 * 7919));
+        }
+    });
+    let all = (args.lookups * threads as u64) as f64 / started.elapsed().as_secs_f64();
+    figures.insert("batched_lookups_per_second_all_threads".into(), json!(all));
     drop(index);
 
     // The memory floor of the same run: a plain hash-map probe of the same query sequence
@@ -426,6 +461,10 @@ pub fn run(args: BenchIntelArgs) -> anyhow::Result<ExitCode> {
     figures.insert(
         "lookups_vs_hashmap_floor_1_thread".into(),
         json!(one / floor),
+    );
+    figures.insert(
+        "batched_lookups_vs_hashmap_floor_1_thread".into(),
+        json!(batched_one / floor),
     );
 
     if args.ingest > 0 {

@@ -402,8 +402,8 @@ fn print_report(file: &str, report: &IngestReport) {
     }
 }
 
-/// Cap on listed related indicators per relation (over-correlating values are counted, not
-/// listed in full).
+/// `intel match`: looks each line of a file (or stdin) up in the index built from the store;
+/// exits with FAILURES when nothing matched.
 async fn match_file(
     path: &std::path::Path,
     format: &str,
