@@ -578,7 +578,7 @@ impl Index {
     /// with a comparison that reads each candidate slot and accepts none, so the slots' reads
     /// are all started before any is waited on; then once more reading each candidate's value;
     /// the lookups proper then find both in cache. Bulk and fleet matching go through here
-    /// (`lookup::observables_matches`); on the benchmark's mixed queries it gives 1.3–1.5 × the
+    /// (`lookup::observables_matches`); on the benchmark's mixed queries it gives 1.3–1.4 × the
     /// throughput of one [`Index::lookup`] after another (docs/performance.md).
     pub fn lookup_each<Q: std::borrow::Borrow<Ioc>>(
         &self,
