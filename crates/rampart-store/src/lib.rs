@@ -154,35 +154,76 @@ pub(crate) use on_writer;
 /// API lookup's CPU (docs/performance.md). A connection taken here is held only for one
 /// statement; a statement abandoned mid-way (the request dropped) ends when its result
 /// channel closes, so the connection is clean for the next one.
+///
+/// They read through a memory map, and there are more of them than cores: a read of a page
+/// that is not in memory waits for the disk, and on the machines this was measured on a
+/// disk read took up to a quarter of a second at times (the kernel there pages out file
+/// pages no process has mapped after a minute unused). With two connections, two such reads
+/// at once held up every request behind them, including the many that needed no disk at all
+/// (token checks, misses); pages the server has mapped stay with it (docs/performance.md).
 struct Readers {
     conns: Vec<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>,
-    next: std::sync::atomic::AtomicUsize,
+    /// One permit per connection: a request waits for whichever connection frees first.
+    free: tokio::sync::Semaphore,
+}
+
+/// A reader lent to one statement.
+pub(crate) struct Reader<'a> {
+    // Declared first so it is dropped first: when the permit comes back, the connection is
+    // already free for whoever takes the permit.
+    conn: tokio::sync::MutexGuard<'a, Option<sqlx::SqliteConnection>>,
+    _permit: Option<tokio::sync::SemaphorePermit<'a>>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Option<sqlx::SqliteConnection>;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
 }
 
 impl Readers {
-    /// Connections: one per core the requests run on is enough for reads of microseconds.
-    const COUNT: usize = 2;
+    /// Connections: two per core the requests run on, so one or two waiting for the disk
+    /// leave the others serving.
+    const COUNT: usize = 4;
 
     async fn open(options: &SqliteConnectOptions) -> Result<Readers, sqlx::Error> {
+        let options = options.clone().pragma("mmap_size", SQLITE_MMAP_BYTES);
         let mut conns = Vec::with_capacity(Self::COUNT);
         for _ in 0..Self::COUNT {
             conns.push(tokio::sync::Mutex::new(Some(options.connect().await?)));
         }
         Ok(Readers {
             conns,
-            next: std::sync::atomic::AtomicUsize::new(0),
+            free: tokio::sync::Semaphore::new(Self::COUNT),
         })
     }
 
-    /// A free connection, or the next one in turn when all are busy.
-    async fn get(&self) -> tokio::sync::MutexGuard<'_, Option<sqlx::SqliteConnection>> {
+    /// The first free connection, waiting for one when all are busy.
+    async fn get(&self) -> Reader<'_> {
+        // Err only if the semaphore were closed, which nothing does: then the first
+        // connection's own lock is the queue.
+        let permit = self.free.acquire().await.ok();
+        // A permit means at most COUNT - 1 others hold a connection, and each gives its
+        // connection back before its permit: one of these is free.
         for conn in &self.conns {
-            if let Ok(guard) = conn.try_lock() {
-                return guard;
+            if let Ok(conn) = conn.try_lock() {
+                return Reader {
+                    conn,
+                    _permit: permit,
+                };
             }
         }
-        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
-        self.conns[turn].lock().await
+        Reader {
+            conn: self.conns[0].lock().await,
+            _permit: permit,
+        }
     }
 
     async fn close(&self) {
@@ -269,7 +310,7 @@ impl Store {
         let intel_writer = one_connection(
             options
                 .clone()
-                .pragma("mmap_size", "4294967296")
+                .pragma("mmap_size", SQLITE_MMAP_BYTES)
                 .pragma("cache_size", "-1048576")
                 .pragma("temp_store", "memory")
                 // WAL with NORMAL cannot corrupt the database; a power cut may lose the last
@@ -429,6 +470,12 @@ impl Store {
 /// 16 KiB pages) before checkpointing it itself: the backstop of [`Store::checkpoint_wal`].
 const WRITER_AUTOCHECKPOINT_PAGES: &str = "4096";
 
+/// How much of a SQLite database file the intel writer and the request path's readers map
+/// into memory (`PRAGMA mmap_size`): the most SQLite maps on Linux (its compile-time
+/// `SQLITE_MAX_MMAP_SIZE`, 2 GiB less 64 KiB, to which it silently cuts anything larger).
+/// Pages past it are read with `pread`.
+const SQLITE_MMAP_BYTES: &str = "2147418112";
+
 /// What a passive checkpoint of SQLite's write-ahead log did ([`Store::checkpoint_wal`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalCheckpoint {
@@ -485,7 +532,63 @@ pub(crate) fn from_secs(s: i64) -> time::OffsetDateTime {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{Readers, Store, redact_url};
+
+    async fn sqlite_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open_sqlite(&dir.path().join("readers.db"))
+            .await
+            .expect("open the store");
+        (dir, store)
+    }
+
+    /// A read waiting for a connection takes the first one given back, whichever it is: a
+    /// connection stuck on a slow disk read must not hold up the requests queued after it.
+    #[tokio::test]
+    async fn a_waiting_read_takes_whichever_reader_frees_first() {
+        let (_dir, store) = sqlite_store().await;
+        let readers = store.readers.as_ref().expect("a SQLite store has readers");
+        let mut held = Vec::new();
+        for _ in 0..Readers::COUNT {
+            held.push(readers.get().await);
+        }
+        let waiting = readers.get();
+        tokio::pin!(waiting);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), &mut waiting)
+                .await
+                .is_err(),
+            "every reader is lent: the next one must wait"
+        );
+        // Not the first connection, nor the last: the one in the middle comes back.
+        drop(held.remove(Readers::COUNT / 2));
+        let reader = tokio::time::timeout(std::time::Duration::from_secs(10), &mut waiting)
+            .await
+            .expect("the read takes the connection that was given back");
+        assert!(reader.is_some());
+        drop(reader);
+        drop(held);
+        // All given back: every one can be taken again at once.
+        let mut again = Vec::new();
+        for _ in 0..Readers::COUNT {
+            again.push(readers.get().await);
+        }
+        assert!(again.iter().all(|r| r.is_some()));
+    }
+
+    /// The request path's readers read the database through a memory map.
+    #[tokio::test]
+    async fn readers_read_through_a_memory_map() {
+        let (_dir, store) = sqlite_store().await;
+        let readers = store.readers.as_ref().expect("a SQLite store has readers");
+        let mut reader = readers.get().await;
+        let conn = reader.as_mut().expect("an open connection");
+        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+            .fetch_one(conn)
+            .await
+            .expect("PRAGMA mmap_size");
+        assert_eq!(mapped.to_string(), super::SQLITE_MMAP_BYTES);
+    }
 
     #[test]
     fn passwords_never_reach_logs() {

@@ -208,12 +208,16 @@ fn first_login(data: &std::path::Path, api: u16) -> anyhow::Result<String> {
     })
 }
 
+/// How many of the slowest requests [`open_loop`] reports.
+const SLOWEST: usize = 10;
+
 /// Sends `rate` requests a second for `seconds` (after one second of warm-up, not recorded),
 /// open loop: each request's latency counts from when it was due, so a slow server cannot slow
 /// the client down and hide it. `request(k)` gives the k-th request's URL and bearer token;
 /// `ok(status)` says whether its answer counts as served. Figures: latency percentiles, errors,
 /// the achieved rate, and the server's CPU time and RSS (what queueing on a slower or busier
-/// machine grows from, steadier from run to run than the latency tail).
+/// machine grows from, steadier from run to run than the latency tail), and the slowest
+/// requests with the second of the phase they were due in.
 pub(crate) async fn open_loop(
     client: &reqwest::Client,
     server_pid: u32,
@@ -228,7 +232,7 @@ pub(crate) async fn open_loop(
     let mut tick = tokio::time::interval(period);
     let mut tasks = tokio::task::JoinSet::new();
     let cpu0 = cpu_ticks(server_pid).unwrap_or(0);
-    let phase = std::time::Instant::now();
+    let phase = tokio::time::Instant::now();
     for k in 0..total {
         let due = tick.tick().await;
         let (url, token) = request(k);
@@ -242,21 +246,32 @@ pub(crate) async fn open_loop(
                 .await
                 .map(|r| ok(r.status().as_u16()))
                 .unwrap_or(false);
-            (k >= warmup, served, due.elapsed().as_micros() as u64)
+            let at = due.saturating_duration_since(phase).as_secs_f64();
+            (k >= warmup, served, due.elapsed().as_micros() as u64, at)
         });
     }
     let mut latencies = Vec::with_capacity((rate * seconds) as usize);
     let mut errors = 0u64;
+    // The slowest requests and when they were due: a tail that comes from one stall of the
+    // server (or the machine) shows as neighbours in time, not as slow requests spread evenly.
+    let mut slowest: Vec<(u64, f64)> = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        let (recorded, served, micros) = r?;
+        let (recorded, served, micros, at) = r?;
         if recorded {
             if served {
                 latencies.push(micros);
+                slowest.push((micros, at));
+                if slowest.len() > 64 {
+                    slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+                    slowest.truncate(SLOWEST);
+                }
             } else {
                 errors += 1;
             }
         }
     }
+    slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+    slowest.truncate(SLOWEST);
     let elapsed = phase.elapsed().as_secs_f64();
     let cpu = cpu_ticks(server_pid).unwrap_or(0).saturating_sub(cpu0);
     latencies.sort_unstable();
@@ -270,6 +285,10 @@ pub(crate) async fn open_loop(
         "p90_ms": percentile(&latencies, 0.90),
         "p99_ms": percentile(&latencies, 0.99),
         "max_ms": percentile(&latencies, 1.0),
+        "slowest": slowest
+            .iter()
+            .map(|&(micros, at)| serde_json::json!({ "due_s": at, "ms": micros as f64 / 1000.0 }))
+            .collect::<Vec<_>>(),
         "server_rss_mib": rss as f64 / 1024.0,
         // Ticks are 1/100 s: 10,000 µs each.
         "server_cpu_us_per_request": cpu as f64 * 10_000.0 / total.max(1) as f64,

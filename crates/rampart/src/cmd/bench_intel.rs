@@ -202,7 +202,7 @@ fn sqlite_floor(dir: &std::path::Path, n: u64) -> anyhow::Result<f64> {
     // The pragmas of the store's intel writer.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -1048576; PRAGMA temp_store = memory;",
+         PRAGMA mmap_size = 2147418112; PRAGMA cache_size = -1048576; PRAGMA temp_store = memory;",
     )?;
     let expires = now + 30 * 86_400;
     let started = Instant::now();
