@@ -250,31 +250,25 @@ pub(crate) async fn open_loop(
             (k >= warmup, served, due.elapsed().as_micros() as u64, at)
         });
     }
-    let mut latencies = Vec::with_capacity((rate * seconds) as usize);
+    // Each served request's latency and when it was due: the slowest of them show whether a
+    // tail comes from one stall of the server (or the machine), as neighbours in time, or from
+    // slow requests spread evenly.
+    let mut served_at: Vec<(u64, f64)> = Vec::with_capacity((rate * seconds) as usize);
     let mut errors = 0u64;
-    // The slowest requests and when they were due: a tail that comes from one stall of the
-    // server (or the machine) shows as neighbours in time, not as slow requests spread evenly.
-    let mut slowest: Vec<(u64, f64)> = Vec::new();
     while let Some(r) = tasks.join_next().await {
         let (recorded, served, micros, at) = r?;
         if recorded {
             if served {
-                latencies.push(micros);
-                slowest.push((micros, at));
-                if slowest.len() > 64 {
-                    slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
-                    slowest.truncate(SLOWEST);
-                }
+                served_at.push((micros, at));
             } else {
                 errors += 1;
             }
         }
     }
-    slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
-    slowest.truncate(SLOWEST);
     let elapsed = phase.elapsed().as_secs_f64();
     let cpu = cpu_ticks(server_pid).unwrap_or(0).saturating_sub(cpu0);
-    latencies.sort_unstable();
+    served_at.sort_unstable_by_key(|s| s.0);
+    let latencies: Vec<u64> = served_at.iter().map(|s| s.0).collect();
     let rss = rss_kib(server_pid).unwrap_or(0);
     Ok(serde_json::json!({
         "requests": latencies.len() as u64 + errors,
@@ -285,8 +279,10 @@ pub(crate) async fn open_loop(
         "p90_ms": percentile(&latencies, 0.90),
         "p99_ms": percentile(&latencies, 0.99),
         "max_ms": percentile(&latencies, 1.0),
-        "slowest": slowest
+        "slowest": served_at
             .iter()
+            .rev()
+            .take(SLOWEST)
             .map(|&(micros, at)| serde_json::json!({ "due_s": at, "ms": micros as f64 / 1000.0 }))
             .collect::<Vec<_>>(),
         "server_rss_mib": rss as f64 / 1024.0,

@@ -791,6 +791,16 @@ fn bench_intel_takes_real_feeds() {
     let api = &figures["api_lookup"];
     assert_eq!(api["errors"], 0, "{figures}");
     assert!(api["requests"].as_u64().unwrap_or(0) >= 20, "{figures}");
+    // The slowest requests, slowest first: the first is the maximum.
+    let slowest = api["slowest"].as_array().expect("slowest requests");
+    assert!((1..=10).contains(&slowest.len()), "{figures}");
+    assert_eq!(slowest[0]["ms"], api["max_ms"], "{figures}");
+    assert!(
+        slowest
+            .windows(2)
+            .all(|w| w[0]["ms"].as_f64() >= w[1]["ms"].as_f64()),
+        "{figures}"
+    );
 
     let out = rampart(&["bench", "intel", "--feed", "no-such-format=x"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
