@@ -268,12 +268,35 @@ pub(crate) async fn record_matches(
     }
 }
 
+/// Maps the pages a lookup reads into this process, off the request path
+/// ([`Store::intel_map_lookup_pages`]: so that the kernel's eviction of unmapped file pages
+/// cannot leave a lookup waiting for the disk). Best effort: a failure costs only that.
+fn map_lookup_pages(store: &Store) {
+    let store = store.clone();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match store.intel_map_lookup_pages().await {
+            Ok(rows) => tracing::debug!(
+                rows,
+                seconds = started.elapsed().as_secs_f64(),
+                "threat-intel lookup pages mapped"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "could not map the threat-intel lookup pages; lookups may wait for the disk"
+            ),
+        }
+    });
+}
+
 /// Feed scheduling and index refresh until shutdown.
 pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut sync = tokio::time::interval(app.config.intel_sync_check);
     let mut rebuild = tokio::time::interval(app.config.intel_refresh);
-    // The first ticks fire at once: the index was just built at start.
+    // The first ticks fire at once: the index was just built at start (which mapped the
+    // indicators' pages); the rest of what a lookup reads is mapped now.
     rebuild.tick().await;
+    map_lookup_pages(&app.store);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -297,8 +320,10 @@ pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool
             }
             _ = rebuild.tick() => {
                 let _w = app.intel.writer.lock().await;
-                if let Err(e) = app.intel.rebuild_locked(&app.store).await {
-                    tracing::warn!(error = %e, "threat-intel index rebuild failed; keeping the current one");
+                match app.intel.rebuild_locked(&app.store).await {
+                    // Pages written since the last time are not mapped yet.
+                    Ok(()) => map_lookup_pages(&app.store),
+                    Err(e) => tracing::warn!(error = %e, "threat-intel index rebuild failed; keeping the current one"),
                 }
             }
         }

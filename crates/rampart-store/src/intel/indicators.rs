@@ -256,6 +256,10 @@ impl Store {
 
     /// Every live indicator (not expired at `now`), for rebuilding the lookup index, in id
     /// order, `batch` rows at a time through `each`.
+    ///
+    /// On SQLite it reads through the request path's readers, which read through a memory
+    /// map: the indicators' pages it reads stay mapped, so a lookup's read of them never waits
+    /// for the disk (see [`Store::intel_map_lookup_pages`]).
     pub async fn intel_live_indicators(
         &self,
         now: i64,
@@ -265,7 +269,7 @@ impl Store {
         let mut after = 0i64;
         let mut total = 0u64;
         loop {
-            let rows = on_pool!(&self.db, p => {
+            let rows = on_reader!(self, p => {
                 let rows = sqlx::query(
                     "SELECT id, kind, value, base_score, last_seen, sightings, false_positives, last_sighting, threat_type FROM intel_indicators \
                      WHERE id > $1 AND expires_at > $2 ORDER BY id LIMIT $3",
@@ -289,6 +293,42 @@ impl Store {
                 return Ok(total);
             }
         }
+    }
+
+    /// Reads every page of the b-trees an intel lookup reads (the keys, the indicators, their
+    /// observations, the records and the feeds) through one of the request path's readers;
+    /// returns the rows they hold. Nothing on PostgreSQL, which keeps its own buffers.
+    ///
+    /// Why: the readers read through a memory map, and a page read that way stays mapped in
+    /// this process. The machines of this kind run a kernel policy (DAMON `pageout`) that
+    /// evicts file pages no process has mapped once they sit unused for a minute, and a
+    /// lookup that then needs one waits for the disk: up to a quarter of a second at times,
+    /// every request queued behind it (docs/performance.md). Pages mapped here are left to
+    /// that policy's mercy no more, and the kernel can still reclaim them under real memory
+    /// pressure, as any clean file page. `count(*)` over a b-tree visits each of its pages
+    /// once, without decoding rows; the indicators' own pages are already read (and mapped)
+    /// by [`Store::intel_live_indicators`], at every index build, so they are left out here.
+    pub async fn intel_map_lookup_pages(&self) -> Result<u64, StoreError> {
+        /// The lookup's tables other than the indicators (see above), scanned as tables:
+        /// `NOT INDEXED`, or SQLite would count the smaller index instead.
+        const TABLES: [&str; 4] = [
+            "intel_indicator_keys",
+            "intel_observations",
+            "intel_records",
+            "intel_feeds",
+        ];
+        if !matches!(self.db, Db::Sqlite(_)) {
+            return Ok(0);
+        }
+        let mut rows = 0u64;
+        for table in TABLES {
+            // One table per statement: a reader is held for one b-tree at a time.
+            let sql = format!("SELECT count(*) FROM {table} NOT INDEXED");
+            let n: i64 =
+                on_reader!(self, c => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(c).await?);
+            rows += u64::try_from(n).unwrap_or(0);
+        }
+        Ok(rows)
     }
 
     /// Every live indicator with the context exports need, in id order, `batch` at a time.
@@ -504,5 +544,127 @@ impl Store {
             tx.commit().await?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_intel::IocKind;
+    use rampart_intel::rows::{IntelRecordIn, NewIntelFeed};
+
+    use crate::Store;
+
+    /// Bytes of `path` this process has mapped and resident (every mapping of it, summed from
+    /// `/proc/self/smaps`): what the kernel's unmapped-page eviction leaves alone.
+    fn mapped_bytes(path: &std::path::Path) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
+        let target = path.to_str().expect("a UTF-8 path");
+        let mut ours = false;
+        let mut kib = 0u64;
+        for line in smaps.lines() {
+            if let Some(rss) = line.strip_prefix("Rss:") {
+                if ours {
+                    let n = rss.trim().trim_end_matches("kB").trim();
+                    kib += n.parse::<u64>().expect("Rss in kB");
+                }
+            } else if line
+                .split_whitespace()
+                .next()
+                .is_some_and(|range| range.contains('-') && !range.ends_with(':'))
+            {
+                // A mapping's header: range, perms, offset, device, inode, then its path.
+                ours = line.split_whitespace().nth(5) == Some(target);
+            }
+        }
+        kib * 1024
+    }
+
+    /// After an index build and [`Store::intel_map_lookup_pages`], the pages a lookup reads
+    /// are mapped in this process; before them, on a freshly opened store, they are not.
+    #[tokio::test]
+    async fn a_lookups_pages_stay_mapped_after_the_index_build_and_the_mapping() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("intel.db");
+        let now = 1_700_000_000;
+        {
+            let store = Store::open_sqlite(&path).await.expect("open");
+            let feed = store
+                .intel_put_feed(
+                    &NewIntelFeed {
+                        name: "blocklist".into(),
+                        format: "plain".into(),
+                        url: None,
+                        interval_secs: 3600,
+                        reliability: 80,
+                        tlp: "clear".into(),
+                        terms: None,
+                        ttl_secs: 86_400,
+                    },
+                    now,
+                )
+                .await
+                .expect("feed");
+            let records: Vec<IntelRecordIn> = (0..40_000)
+                .map(|n| {
+                    let value = format!("host-{n:06}.example.net");
+                    IntelRecordIn {
+                        hash: format!("{n:032x}"),
+                        source_ref: None,
+                        first_seen: None,
+                        last_seen: None,
+                        valid_until: None,
+                        threat_type: Some("botnet_cc".into()),
+                        malware: vec!["qakbot".into()],
+                        tags: Vec::new(),
+                        attack: Vec::new(),
+                        confidence: None,
+                        reporter: None,
+                        reference: None,
+                        status: None,
+                        description: None,
+                        raw: format!("{value},botnet_cc,qakbot,2023-11-14"),
+                        indicators: vec![(IocKind::Domain, value, 60)],
+                    }
+                })
+                .collect();
+            for batch in records.chunks(10_000) {
+                store
+                    .intel_ingest(feed.id, 86_400, now, batch)
+                    .await
+                    .expect("ingest");
+            }
+            // Closing the last connection checkpoints the log into the database file, where
+            // the readers' map reads from.
+            store.close().await;
+        }
+        let file = std::fs::metadata(&path).expect("database file").len();
+        let store = Store::open_sqlite(&path).await.expect("open again");
+        let before = mapped_bytes(&path);
+        assert!(
+            before < file / 10,
+            "a freshly opened store maps little of its file: {before} of {file} bytes"
+        );
+
+        let mut live = 0;
+        store
+            .intel_live_indicators(now, 5_000, &mut |_| live += 1)
+            .await
+            .expect("index rows");
+        assert_eq!(live, 40_000);
+        let indexed = mapped_bytes(&path);
+        assert!(
+            indexed >= before + file / 10,
+            "the index build reads the indicators through the map: {before} -> {indexed} of {file} bytes"
+        );
+
+        let rows = store.intel_map_lookup_pages().await.expect("map");
+        // Keys, observations and records: one each per indicator; one feed.
+        assert_eq!(rows, 3 * 40_000 + 1);
+        let mapped = mapped_bytes(&path);
+        assert!(
+            mapped >= indexed + file / 4 && mapped >= file / 2,
+            "the lookup's other tables are mapped too: {indexed} -> {mapped} of {file} bytes"
+        );
+        store.close().await;
     }
 }
