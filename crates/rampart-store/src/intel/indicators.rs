@@ -295,9 +295,10 @@ impl Store {
         }
     }
 
-    /// Reads every page of the b-trees an intel lookup reads (the keys, the indicators, their
-    /// observations, the records and the feeds) through one of the request path's readers;
-    /// returns the rows they hold. Nothing on PostgreSQL, which keeps its own buffers.
+    /// Reads every page of the b-trees a lookup reads for its matches, other than the
+    /// indicators' own (the keys, the observations, the records and the feeds), through one of
+    /// the request path's readers; returns the rows they hold. Nothing on PostgreSQL, which
+    /// keeps its own buffers.
     ///
     /// Why: the readers read through a memory map, and a page read that way stays mapped in
     /// this process. The machines of this kind run a kernel policy (DAMON `pageout`) that
@@ -308,6 +309,8 @@ impl Store {
     /// pressure, as any clean file page. `count(*)` over a b-tree visits each of its pages
     /// once, without decoding rows; the indicators' own pages are already read (and mapped)
     /// by [`Store::intel_live_indicators`], at every index build, so they are left out here.
+    /// Pages past the map's end (SQLite maps at most 2 GiB) are read by `pread` and gain
+    /// nothing.
     pub async fn intel_map_lookup_pages(&self) -> Result<u64, StoreError> {
         /// The lookup's tables other than the indicators (see above), scanned as tables:
         /// `NOT INDEXED`, or SQLite would count the smaller index instead.
