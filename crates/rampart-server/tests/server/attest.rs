@@ -192,6 +192,54 @@ async fn attestations_are_issued_for_each_run_and_verify_offline(db: Db) {
 }
 server_test!(attestations_are_issued_for_each_run_and_verify_offline);
 
+/// Runs posted at once are attested in batches whose audit entries share a checkpoint (its
+/// signature checked once per batch): every attestation still claims its own index, and its
+/// bundle verifies offline against the pinned log key.
+async fn attestations_issued_together_each_verify_with_their_own_index(db: Db) {
+    let Some(s) = TestServer::start(db).await else {
+        return;
+    };
+    let (a, version) = s.agent_with_policy().await;
+    let poster = a.poster(&s);
+    let t = OffsetDateTime::now_utc() - Duration::minutes(5);
+    let subs: Vec<_> = (0..12)
+        .map(|n| {
+            submission(
+                &format!("run-together-{n:02}"),
+                version,
+                &[("SSH-1", Status::Pass), ("SSH-2", Status::Fail)],
+                t + Duration::seconds(n),
+            )
+        })
+        .collect();
+    let receipts = futures_util::future::join_all(subs.iter().map(|sub| poster.post(sub))).await;
+    let verifier = log_verifier(&s).await;
+    let mut indexes = Vec::new();
+    for (n, (status, receipt)) in receipts.iter().enumerate() {
+        assert_eq!(*status, 200, "{receipt}");
+        let jti = receipt["attestation"].as_str().unwrap();
+        let detail = s.attestation(&a.id, jti).await;
+        let v = bundle(&s, &a.id, jti).await.verify(&verifier).unwrap();
+        assert_eq!(v.claims.jti, jti);
+        assert_eq!(v.claims.scan.run_id, format!("run-together-{n:02}"));
+        assert_eq!(v.claims.log.index, detail["log_index"].as_u64().unwrap());
+        let entry = s
+            .get(&format!("/api/v1/audit/entries/{}", v.claims.log.index))
+            .await;
+        assert_eq!(entry["entry"]["detail"]["jti"], jti, "{entry}");
+        indexes.push(v.claims.log.index);
+    }
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(
+        indexes.len(),
+        12,
+        "each attestation has an index of its own"
+    );
+}
+
+server_test!(attestations_issued_together_each_verify_with_their_own_index);
+
 async fn keys_rotate_with_the_next_key_published_first(db: Db) {
     let Some(s) = TestServer::start(db).await else {
         return;
