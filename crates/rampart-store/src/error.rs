@@ -17,6 +17,20 @@ pub enum StoreError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// The SQLite connection result ingestion writes through could not be opened.
+    #[error("cannot open database {target}: {source}")]
+    OpenIngest {
+        /// Path.
+        target: String,
+        /// Driver error.
+        source: rusqlite::Error,
+    },
+    /// The store was closed (the server is shutting down).
+    #[error("the database is closed")]
+    Closed,
+    /// A statement of result ingestion's SQLite transaction failed.
+    #[error("database query failed: {0}")]
+    Ingest(#[from] rusqlite::Error),
     /// A row holds something Rampart never writes (hand-edited database, newer version).
     #[error("corrupt {what} in database: {detail}")]
     Corrupt {

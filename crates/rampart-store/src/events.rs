@@ -183,14 +183,40 @@ pub(crate) async fn append_sqlite(
     }
     // One writer at a time: every event from `first` on is this transaction's.
     if let Some(first) = first {
-        sqlx::query(
-            "INSERT INTO event_deliveries (destination, seq, next_at) \
-             SELECT d.name, e.seq, e.at FROM event_destinations d, events e \
-             WHERE d.enabled = 1 AND e.seq >= $1",
-        )
-        .bind(first)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(QUEUE_SQLITE)
+            .bind(first)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Queues the events from a sequence number on (`$1`) for every enabled destination.
+const QUEUE_SQLITE: &str = "INSERT INTO event_deliveries (destination, seq, next_at) \
+     SELECT d.name, e.seq, e.at FROM event_destinations d, events e \
+     WHERE d.enabled = 1 AND e.seq >= $1";
+
+/// [`append_sqlite`] on result ingestion's own connection (`batch.rs`): a statement prepared
+/// once, a row at a time.
+pub(crate) fn append_blocking(
+    conn: &rusqlite::Connection,
+    events: &[rampart_events::Event],
+) -> Result<(), StoreError> {
+    let mut first: Option<i64> = None;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (id, at, kind, severity, agent_id, grp, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
+    )?;
+    for r in rows(events) {
+        let seq: i64 = insert.query_row(
+            rusqlite::params![r.id, r.at, r.kind, r.severity, r.agent, r.group, r.body],
+            |row| row.get(0),
+        )?;
+        first = Some(first.map_or(seq, |f| f.min(seq)));
+    }
+    // One writer at a time: every event from `first` on is this transaction's.
+    if let Some(first) = first {
+        conn.prepare_cached(QUEUE_SQLITE)?.execute([first])?;
     }
     Ok(())
 }

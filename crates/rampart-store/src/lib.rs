@@ -14,6 +14,7 @@ mod agents;
 mod alerts;
 mod attest;
 mod audit;
+mod batch;
 mod ca;
 mod census;
 mod dashboard;
@@ -118,9 +119,10 @@ macro_rules! on_reader {
 }
 pub(crate) use on_reader;
 
-/// [`on_pool!`] for the hot writers (result batches, audit entries and checkpoints, attestation
-/// rows, last-seen times, event deliveries, alert turns): takes this process's turn to write
+/// [`on_pool!`] for the hot writers (audit entries and checkpoints, attestation rows, last-seen
+/// times, event deliveries, alert turns): takes this process's turn to write
 /// ([`Store::write_turn`]) and, on SQLite, writes through the store's one writer connection.
+/// (Result batches take the same turn and write through a connection of their own, `batch.rs`.)
 ///
 /// Why one connection: SQLite discards a connection's page cache whenever another connection
 /// has changed the file, so writers rotating over the pool's eight connections each started
@@ -249,6 +251,8 @@ pub struct Store {
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: the one connection the hot writers write through ([`on_writer!`]).
     writer: Option<SqlitePool>,
+    /// SQLite only: the connection result batches write through (`batch.rs`), with the turn.
+    ingest: Option<Arc<batch::BatchConnection>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -346,8 +350,8 @@ impl Store {
                 // The log is copied into the database by `checkpoint_wal`, off the write turn;
                 // this connection does it only if that falls far behind (see there).
                 .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
-                // Room for the result batches' few multi-row texts (runs.rs `pieces`) beside
-                // every other hot writer's, so none is prepared twice.
+                // Room for the hot writers' multi-row texts (runs.rs `pieces`), so none is
+                // prepared twice.
                 .statement_cache_capacity(512),
         );
         let readers = Readers::open(&options)
@@ -356,12 +360,14 @@ impl Store {
                 target: path.display().to_string(),
                 source: e,
             })?;
+        let ingest = batch::BatchConnection::open(path)?;
         Ok(Store {
             db: Db::Sqlite(pool),
             intel_writer: Some(intel_writer),
             readers: Some(Arc::new(readers)),
             write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
             writer: Some(writer),
+            ingest: Some(Arc::new(ingest)),
         })
     }
 
@@ -391,6 +397,7 @@ impl Store {
             readers: None,
             write_gate: None,
             writer: None,
+            ingest: None,
         })
     }
 
@@ -451,6 +458,11 @@ impl Store {
             }
             if let Some(writer) = &self.writer {
                 writer.close().await;
+            }
+            if let Some(ingest) = &self.ingest {
+                // With the turn: no batch is running on it.
+                let _turn = self.write_turn().await;
+                ingest.close();
             }
             if let Some(readers) = &self.readers {
                 readers.close().await;

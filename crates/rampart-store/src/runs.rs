@@ -11,17 +11,10 @@ use crate::{
     ScorePoint, Store, StoreError, from_secs, on_pool, secs,
 };
 
-/// Most runs in one multi-row `INSERT` on SQLite (23 parameters each).
-const RUN_PIECE: usize = 64;
-
-/// Most check results or latest states in one multi-row statement on SQLite: at 7 parameters
-/// each, far below its 32,766 bind limit.
-const ROW_PIECE: usize = 1024;
-
 /// How many rows each of a batch's multi-row statements carries: `max` (a power of two) while
 /// that many are left, then the powers of two the rest is made of, largest first.
 ///
-/// Why: a multi-row statement's text depends on its row count, and the connection keeps one
+/// Why: a multi-row statement's text depends on its row count, and a sqlx connection keeps one
 /// prepared statement per text. These sizes give a handful of texts whatever the batches'
 /// sizes, all kept prepared; a statement per run (three per run, as before) each cost a round
 /// trip to SQLite's thread, most of it the kernel switching threads (docs/performance.md).
@@ -35,8 +28,7 @@ fn pieces(mut n: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
-/// Each run's outcome, given the ids a batch's `INSERT … ON CONFLICT DO NOTHING RETURNING id`
-/// stored, and the runs whose rows are to be written. A run stored before is a duplicate, and
+/// Each run's outcome, given the ids the batch's `INSERT … ON CONFLICT DO NOTHING` stored, and the runs whose rows are to be written. A run stored before is a duplicate, and
 /// so is a second copy of a run in the same batch (a retry racing the original): stored once.
 fn sort_out<'a, 'r>(
     prepared: &'a [PreparedRun<'r>],
@@ -307,6 +299,131 @@ fn placed<'a, 's, A>(
     (in_place, first)
 }
 
+/// [`Store::ingest_runs`] on SQLite: the batch's one transaction, on the ingestion connection
+/// (`batch.rs`), the caller holding the write turn. The whole batch's runs, then all their check
+/// results, then all their latest states, each through one statement prepared once.
+fn ingest_sqlite(
+    conn: &mut rusqlite::Connection,
+    prepared: &[PreparedRun<'_>],
+    pairs: &[(&str, &str)],
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    // BEGIN IMMEDIATE: the batch reads the agents' stored state before its first write, so it
+    // takes the write lock first. A deferred transaction would read a snapshot, and a rare
+    // writer without a turn (an enrolment) committing in between would make its first write
+    // fail at once with SQLITE_BUSY_SNAPSHOT instead of waiting.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (cohorts, agents, mut tallies, stored_latest) =
+        crate::tallies::before_blocking(&tx, pairs)?;
+    let mut stored = Vec::with_capacity(prepared.len());
+    {
+        let mut insert = tx.prepare_cached(concat!(
+            "INSERT INTO runs (",
+            run_columns!(),
+            ", cert_sha256, cert_not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
+             ON CONFLICT (id) DO NOTHING"
+        ))?;
+        for pr in prepared {
+            let (r, s) = (pr.run, &pr.run.summary);
+            let inserted = insert.execute(rusqlite::params![
+                r.id,
+                r.agent_id,
+                r.policy_id,
+                r.policy_version,
+                r.policy_digest,
+                r.trigger,
+                secs(r.started_at),
+                secs(r.finished_at),
+                secs(r.received_at),
+                s.passed,
+                s.failed,
+                s.not_applicable,
+                s.not_run,
+                s.error,
+                s.waived,
+                s.total,
+                s.score,
+                r.results_digest,
+                pr.host,
+                pr.warnings,
+                r.generator,
+                r.cert_sha256,
+                secs(r.cert_not_after),
+            ])?;
+            if inserted == 1 {
+                stored.push(r.id.clone());
+            }
+        }
+    }
+    let (outcomes, fresh) = sort_out(prepared, &stored);
+    let mut stream = Vec::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for pr in &fresh {
+            let r = pr.run;
+            if let Some(agent) = agents.get(&r.agent_id) {
+                stream.push(run_event(r, agent));
+            }
+            for (id, status, severity, title, outcome) in &pr.rows {
+                insert.execute(rusqlite::params![
+                    r.id, id, status, severity, title, outcome
+                ])?;
+            }
+        }
+    }
+    let latest = newest_per_key(&fresh);
+    observe_latest(&latest, &cohorts, &agents, &mut tallies, &mut stream)?;
+    let (in_place, mut first) = placed(&latest, &stored_latest);
+    // A stored latest state is updated by its rowid, with what the upsert's rule makes of it
+    // worked out here; only a check's first result goes through the upsert. When the status
+    // stays (most results, most of the time) only the run and the time are set: SQLite
+    // maintains every index that holds a column an `UPDATE` sets, judged by the statement, not
+    // by whether the value changes, and both of `latest_results`' secondary indexes hold the
+    // status. The upsert searched the primary key for its conflict and rewrote both indexes
+    // for every row: 2.5-4 times the time of this (docs/performance.md). The key is compared
+    // as well (`+`: not through an index) to make sure the rowid still holds that key.
+    let mut updated = 0;
+    {
+        let mut same = tx.prepare_cached(
+            "UPDATE latest_results SET run_id = ?2, observed_at = ?3 WHERE rowid = ?1 \
+             AND +agent_id = ?4 AND +policy_id = ?5 AND +check_id = ?6",
+        )?;
+        let mut moved = tx.prepare_cached(
+            "UPDATE latest_results SET status = ?2, run_id = ?3, observed_at = ?4, since = ?4 \
+             WHERE rowid = ?1 AND +agent_id = ?5 AND +policy_id = ?6 AND +check_id = ?7",
+        )?;
+        for (rowid, ((a, p, c), (status, run, started)), old) in &in_place {
+            updated += if old.status == *status {
+                same.execute(rusqlite::params![rowid, run, started, a, p, c])?
+            } else {
+                moved.execute(rusqlite::params![rowid, status, run, started, a, p, c])?
+            };
+        }
+    }
+    // Should a row not be where it was read, the upsert, whose rule gives the same row whether
+    // or not the update reached it, writes them all again.
+    if updated != in_place.len() {
+        first.extend(in_place.iter().map(|r| r.1));
+    }
+    {
+        let mut upsert = tx.prepare_cached(concat!(
+            "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, \
+             observed_at, since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            latest_conflict!()
+        ))?;
+        for ((a, p, c), (status, run, started)) in &first {
+            upsert.execute(rusqlite::params![a, p, c, status, run, started])?;
+        }
+    }
+    crate::tallies::apply_blocking(&tx, &mut tallies)?;
+    crate::events::append_blocking(&tx, &stream)?;
+    tx.commit()?;
+    Ok(outcomes)
+}
+
 impl Store {
     /// Stores runs posted by agents, all in one transaction: either every new run of the batch
     /// with all its check results and latest-state updates is durable when this returns `Ok`,
@@ -314,165 +431,15 @@ impl Store {
     /// and left untouched, so a retried post is never stored twice.
     pub async fn ingest_runs(&self, runs: &[NewRun]) -> Result<Vec<IngestOutcome>, StoreError> {
         let prepared = runs.iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
-        let pool = match &self.db {
-            crate::Db::Postgres(pool) => return ingest_postgres(pool, &prepared).await,
-            crate::Db::Sqlite(pool) => pool,
-        };
+        if let crate::Db::Postgres(pool) = &self.db {
+            return ingest_postgres(pool, &prepared).await;
+        }
         let pairs = agent_policies(&prepared);
         let _turn = self.write_turn().await;
-        let pool = self.sqlite_writer(pool);
-        let outcomes = {
-            // BEGIN IMMEDIATE: the batch reads the agents' stored state before its first write,
-            // so it takes the write lock first. A deferred transaction would read a snapshot,
-            // and a rare writer without a turn (an enrolment) committing in between would make
-            // its first write fail at once with SQLITE_BUSY_SNAPSHOT instead of waiting.
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let (cohorts, agents, mut tallies, stored_latest) =
-                crate::tallies::before_sqlite(&mut tx, &pairs).await?;
-            // The whole batch's runs, then all their check results, then all their latest
-            // states, each in a few multi-row statements (see `pieces`).
-            let mut stored = Vec::with_capacity(prepared.len());
-            for piece in in_pieces(&prepared, RUN_PIECE) {
-                let mut qb = sqlx::QueryBuilder::new(concat!(
-                    "INSERT INTO runs (",
-                    run_columns!(),
-                    ", cert_sha256, cert_not_after) "
-                ));
-                qb.push_values(piece, |mut b, pr| {
-                    let (r, s) = (pr.run, &pr.run.summary);
-                    b.push_bind(&r.id)
-                        .push_bind(&r.agent_id)
-                        .push_bind(&r.policy_id)
-                        .push_bind(r.policy_version)
-                        .push_bind(&r.policy_digest)
-                        .push_bind(&r.trigger)
-                        .push_bind(secs(r.started_at))
-                        .push_bind(secs(r.finished_at))
-                        .push_bind(secs(r.received_at))
-                        .push_bind(i64::from(s.passed))
-                        .push_bind(i64::from(s.failed))
-                        .push_bind(i64::from(s.not_applicable))
-                        .push_bind(i64::from(s.not_run))
-                        .push_bind(i64::from(s.error))
-                        .push_bind(i64::from(s.waived))
-                        .push_bind(i64::from(s.total))
-                        .push_bind(s.score)
-                        .push_bind(&r.results_digest)
-                        .push_bind(&pr.host)
-                        .push_bind(&pr.warnings)
-                        .push_bind(&r.generator)
-                        .push_bind(&r.cert_sha256)
-                        .push_bind(secs(r.cert_not_after));
-                });
-                qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-                let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-                stored.extend(ids);
-            }
-            let (outcomes, fresh) = sort_out(&prepared, &stored);
-            let mut stream = Vec::new();
-            let mut results = Vec::new();
-            for pr in &fresh {
-                let r = pr.run;
-                if let Some(agent) = agents.get(&r.agent_id) {
-                    stream.push(run_event(r, agent));
-                }
-                for (id, status, severity, title, outcome) in &pr.rows {
-                    results.push((r.id.as_str(), *id, *status, *severity, *title, *outcome));
-                }
-            }
-            for piece in in_pieces(&results, ROW_PIECE) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) ",
-                );
-                qb.push_values(
-                    piece,
-                    |mut b, (run, id, status, severity, title, outcome)| {
-                        b.push_bind(*run)
-                            .push_bind(*id)
-                            .push_bind(*status)
-                            .push_bind(*severity)
-                            .push_bind(*title)
-                            .push_bind(*outcome);
-                    },
-                );
-                qb.build().execute(&mut *tx).await?;
-            }
-            let latest = newest_per_key(&fresh);
-            observe_latest(&latest, &cohorts, &agents, &mut tallies, &mut stream)?;
-            let (in_place, mut first) = placed(&latest, &stored_latest);
-            // A stored latest state is updated by its rowid, with what the upsert's rule makes
-            // of it worked out here; only a check's first result goes through the upsert. When
-            // the status stays (most results, most of the time) only the run and the time are
-            // set: SQLite maintains every index that holds a column an `UPDATE` sets, judged by
-            // the statement, not by whether the value changes, and both of `latest_results`'
-            // secondary indexes hold the status. The upsert searched the primary key for its
-            // conflict and rewrote both indexes for every row: 2.5-4 times the time of this
-            // (docs/performance.md).
-            let (same, moved): (Vec<_>, Vec<_>) = in_place
-                .iter()
-                .partition(|(_, (_, (status, _, _)), old)| old.status == *status);
-            let mut updated = 0;
-            // Both bind the same columns: rowid, status, run, start, then the key, compared as
-            // well (`+`: not through an index) to make sure the rowid still holds that key.
-            for (rows, set) in [
-                (&same, "run_id = v.column3, observed_at = v.column4"),
-                (
-                    &moved,
-                    "status = v.column2, run_id = v.column3, observed_at = v.column4, \
-                     since = v.column4",
-                ),
-            ] {
-                for piece in in_pieces(rows, ROW_PIECE) {
-                    let mut qb = sqlx::QueryBuilder::new("UPDATE latest_results SET ");
-                    qb.push(set).push(" FROM (");
-                    qb.push_values(
-                        piece,
-                        |mut b, (rowid, ((a, p, c), (status, run, started)), _)| {
-                            b.push_bind(**rowid)
-                                .push_bind(*status)
-                                .push_bind(*run)
-                                .push_bind(*started)
-                                .push_bind(*a)
-                                .push_bind(*p)
-                                .push_bind(*c);
-                        },
-                    );
-                    qb.push(
-                        ") AS v WHERE latest_results.rowid = v.column1 \
-                         AND +latest_results.agent_id = v.column5 \
-                         AND +latest_results.policy_id = v.column6 \
-                         AND +latest_results.check_id = v.column7",
-                    );
-                    updated += qb.build().execute(&mut *tx).await?.rows_affected();
-                }
-            }
-            // Should a row not be where it was read, the upsert, whose rule gives the same row
-            // whether or not the update reached it, writes them all again.
-            if usize::try_from(updated).ok() != Some(in_place.len()) {
-                first.extend(in_place.iter().map(|r| r.1));
-            }
-            for piece in in_pieces(&first, ROW_PIECE) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) ",
-                );
-                qb.push_values(piece, |mut b, ((a, p, c), (status, run, started))| {
-                    b.push_bind(*a)
-                        .push_bind(*p)
-                        .push_bind(*c)
-                        .push_bind(*status)
-                        .push_bind(*run)
-                        .push_bind(*started)
-                        .push_bind(*started);
-                });
-                qb.push(latest_conflict!());
-                qb.build().execute(&mut *tx).await?;
-            }
-            crate::tallies::apply_sqlite(&mut tx, &mut tallies).await?;
-            crate::events::append_sqlite(&mut tx, &stream).await?;
-            tx.commit().await?;
-            outcomes
-        };
-        Ok(outcomes)
+        match &self.ingest {
+            Some(conn) => conn.run(|conn| ingest_sqlite(conn, &prepared, &pairs)),
+            None => Err(StoreError::Closed),
+        }
     }
 
     /// An agent's runs, newest first, optionally of one policy.

@@ -17,6 +17,27 @@ use sqlx::Row;
 
 use crate::StoreError;
 
+/// The counter tables' upserts add to what is stored: one clause per table, shared by every
+/// writer of them.
+macro_rules! checks_conflict {
+    () => {
+        " ON CONFLICT (cohort_id, policy_id, check_id, status) \
+         DO UPDATE SET hosts = cohort_checks.hosts + excluded.hosts"
+    };
+}
+macro_rules! policies_conflict {
+    () => {
+        " ON CONFLICT (cohort_id, policy_id) \
+         DO UPDATE SET hosts = cohort_policies.hosts + excluded.hosts"
+    };
+}
+macro_rules! failing_conflict {
+    () => {
+        " ON CONFLICT (cohort_id, policy_id, check_id, since_hour) \
+         DO UPDATE SET hosts = cohort_failing.hosts + excluded.hosts"
+    };
+}
+
 /// A cohort's row id.
 pub(crate) type CohortId = i64;
 
@@ -314,55 +335,69 @@ impl Recohort for sqlx::PgConnection {
 /// KEY UPDATE`, not `UPDATE`: the foreign keys of the runs inserted next take a key-share lock
 /// on the same rows, which a full update lock would wait for.) Also returns the stored latest
 /// results with their rows' addresses ([`StoredLatest`]).
-pub(crate) async fn before_sqlite(
-    conn: &mut sqlx::SqliteConnection,
+pub(crate) fn before_blocking(
+    conn: &rusqlite::Connection,
     pairs: &[(&str, &str)],
-) -> Result<(HashMap<String, CohortId>, Agents, Deltas, StoredLatest<i64>), StoreError> {
-    // Two statements whatever the batch's size, and the latest results come back as one JSON
-    // array: sqlx hands each row from SQLite's thread to this task on its own, and a row per
-    // stored check (121 per run of the benchmark policy) made most of a batch's thread
-    // hand-offs (docs/performance.md, "Fleet server").
-    let ids = agent_ids(pairs);
-    let rows = sqlx::query(
-        "SELECT id, cohort_id, hostname, grp FROM agents \
-         WHERE id IN (SELECT value FROM json_each($1))",
-    )
-    .bind(serde_json::to_string(&ids).map_err(|e| StoreError::corrupt("agent ids", e))?)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (cohorts, agents) = agents_of(&rows)?;
-    // CROSS JOIN keeps the batch's pairs as the outer loop, each a search of the primary key.
-    let latest: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(l.agent_id, l.policy_id, l.check_id, l.status, \
-         l.observed_at, l.since, l.rowid)) \
-         FROM json_each($1) AS k CROSS JOIN latest_results AS l \
-         ON l.agent_id = k.value ->> 0 AND l.policy_id = k.value ->> 1",
-    )
-    .bind(serde_json::to_string(pairs).map_err(|e| StoreError::corrupt("agent policies", e))?)
-    .fetch_one(&mut *conn)
-    .await?;
-    let latest: Vec<(String, String, String, String, i64, i64, i64)> =
-        serde_json::from_str(&latest).map_err(|e| StoreError::corrupt("latest_results", e))?;
-    let mut stored: StoredLatest<i64> = latest
-        .into_iter()
-        .map(
-            |(agent, policy, check, status, observed_at, since, rowid)| {
-                (
-                    (agent, policy, check),
-                    rowid,
-                    Latest {
-                        status,
-                        observed_at,
-                        since,
-                    },
-                )
-            },
-        )
-        .collect();
+) -> Result<Before<i64>, StoreError> {
+    use rusqlite::OptionalExtension as _;
+    let mut cohorts = HashMap::new();
+    let mut agents = HashMap::new();
+    let mut agent =
+        conn.prepare_cached("SELECT cohort_id, hostname, grp FROM agents WHERE id = ?1")?;
+    for id in agent_ids(pairs) {
+        let found = agent
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()?;
+        if let Some((cohort, hostname, group)) = found {
+            if let Some(c) = cohort {
+                cohorts.insert(id.to_owned(), c);
+            }
+            let id = id.to_owned();
+            agents.insert(
+                id.clone(),
+                rampart_events::AgentRef {
+                    id,
+                    hostname,
+                    group,
+                },
+            );
+        }
+    }
+    // Each (agent, policy) pair is a range of the primary key.
+    let mut latest = conn.prepare_cached(
+        "SELECT check_id, status, observed_at, since, rowid FROM latest_results \
+         WHERE agent_id = ?1 AND policy_id = ?2",
+    )?;
+    let mut stored: StoredLatest<i64> = Vec::new();
+    for (agent, policy) in pairs {
+        let mut rows = latest.query([agent, policy])?;
+        while let Some(r) = rows.next()? {
+            stored.push((
+                ((*agent).to_owned(), (*policy).to_owned(), r.get(0)?),
+                r.get(4)?,
+                Latest {
+                    status: r.get(1)?,
+                    observed_at: r.get(2)?,
+                    since: r.get(3)?,
+                },
+            ));
+        }
+    }
     stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let deltas = Deltas::new(stored.iter().map(|(k, _, l)| (k.clone(), l.clone())));
     Ok((cohorts, agents, deltas, stored))
 }
+
+/// What a batch reads before it writes ([`before_blocking`], [`before_postgres`]): its agents'
+/// cohorts, the agents as its events name them, the counters' starting point, and the stored
+/// latest results with their rows' addresses.
+pub(crate) type Before<A> = (HashMap<String, CohortId>, Agents, Deltas, StoredLatest<A>);
 
 /// The batch's agents as its events name them, by id.
 pub(crate) type Agents = HashMap<String, rampart_events::AgentRef>;
@@ -415,20 +450,12 @@ where
 /// the `rowid`, which only a writer (holding the one write lock the batch holds) could change.
 pub(crate) type StoredLatest<A> = Vec<(Key, A, Latest)>;
 
-/// [`before_sqlite`] for PostgreSQL, in two statements whatever the batch's size; also returns
+/// [`before_blocking`] for PostgreSQL, in two statements whatever the batch's size; also returns
 /// the stored latest results with their row addresses ([`StoredLatest`]).
 pub(crate) async fn before_postgres(
     conn: &mut sqlx::PgConnection,
     pairs: &[(&str, &str)],
-) -> Result<
-    (
-        HashMap<String, CohortId>,
-        Agents,
-        Deltas,
-        StoredLatest<String>,
-    ),
-    StoreError,
-> {
+) -> Result<Before<String>, StoreError> {
     let ids = agent_ids(pairs);
     let rows = sqlx::query(
         "SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
@@ -481,10 +508,7 @@ pub(crate) async fn apply_sqlite(
                 .push_bind(s.as_str())
                 .push_bind(**n);
         });
-        qb.push(
-            " ON CONFLICT (cohort_id, policy_id, check_id, status) \
-             DO UPDATE SET hosts = cohort_checks.hosts + excluded.hosts",
-        );
+        qb.push(checks_conflict!());
         qb.build().execute(&mut *conn).await?;
     }
     let policies: Vec<_> = d.policies.iter().collect();
@@ -494,10 +518,7 @@ pub(crate) async fn apply_sqlite(
         qb.push_values(chunk, |mut b, ((c, p), n)| {
             b.push_bind(*c).push_bind(p.as_str()).push_bind(**n);
         });
-        qb.push(
-            " ON CONFLICT (cohort_id, policy_id) \
-             DO UPDATE SET hosts = cohort_policies.hosts + excluded.hosts",
-        );
+        qb.push(policies_conflict!());
         qb.build().execute(&mut *conn).await?;
     }
     let failing: Vec<_> = d.failing.iter().collect();
@@ -512,11 +533,41 @@ pub(crate) async fn apply_sqlite(
                 .push_bind(*h)
                 .push_bind(**n);
         });
-        qb.push(
-            " ON CONFLICT (cohort_id, policy_id, check_id, since_hour) \
-             DO UPDATE SET hosts = cohort_failing.hosts + excluded.hosts",
-        );
+        qb.push(failing_conflict!());
         qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// [`apply_sqlite`] on result ingestion's own connection (`batch.rs`): a statement prepared
+/// once per table, a row at a time.
+pub(crate) fn apply_blocking(
+    conn: &rusqlite::Connection,
+    d: &mut Deltas,
+) -> Result<(), StoreError> {
+    d.settle();
+    let mut checks = conn.prepare_cached(concat!(
+        "INSERT INTO cohort_checks (cohort_id, policy_id, check_id, status, hosts) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        checks_conflict!()
+    ))?;
+    for ((c, p, k, s), n) in &d.checks {
+        checks.execute(rusqlite::params![c, p, k, s, n])?;
+    }
+    let mut policies = conn.prepare_cached(concat!(
+        "INSERT INTO cohort_policies (cohort_id, policy_id, hosts) VALUES (?1, ?2, ?3)",
+        policies_conflict!()
+    ))?;
+    for ((c, p), n) in &d.policies {
+        policies.execute(rusqlite::params![c, p, n])?;
+    }
+    let mut failing = conn.prepare_cached(concat!(
+        "INSERT INTO cohort_failing (cohort_id, policy_id, check_id, since_hour, hosts) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        failing_conflict!()
+    ))?;
+    for ((c, p, k, h), n) in &d.failing {
+        failing.execute(rusqlite::params![c, p, k, h, n])?;
     }
     Ok(())
 }
@@ -528,12 +579,11 @@ pub(crate) async fn apply_postgres(
 ) -> Result<(), StoreError> {
     d.settle();
     if !d.checks.is_empty() {
-        sqlx::query(
+        sqlx::query(concat!(
             "INSERT INTO cohort_checks (cohort_id, policy_id, check_id, status, hosts) \
-             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
-             ON CONFLICT (cohort_id, policy_id, check_id, status) \
-             DO UPDATE SET hosts = cohort_checks.hosts + excluded.hosts",
-        )
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[])",
+            checks_conflict!()
+        ))
         .bind(d.checks.keys().map(|k| k.0).collect::<Vec<_>>())
         .bind(d.checks.keys().map(|k| k.1.as_str()).collect::<Vec<_>>())
         .bind(d.checks.keys().map(|k| k.2.as_str()).collect::<Vec<_>>())
@@ -543,12 +593,11 @@ pub(crate) async fn apply_postgres(
         .await?;
     }
     if !d.policies.is_empty() {
-        sqlx::query(
+        sqlx::query(concat!(
             "INSERT INTO cohort_policies (cohort_id, policy_id, hosts) \
-             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[]) \
-             ON CONFLICT (cohort_id, policy_id) \
-             DO UPDATE SET hosts = cohort_policies.hosts + excluded.hosts",
-        )
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[])",
+            policies_conflict!()
+        ))
         .bind(d.policies.keys().map(|k| k.0).collect::<Vec<_>>())
         .bind(d.policies.keys().map(|k| k.1.as_str()).collect::<Vec<_>>())
         .bind(d.policies.values().copied().collect::<Vec<_>>())
@@ -556,12 +605,11 @@ pub(crate) async fn apply_postgres(
         .await?;
     }
     if !d.failing.is_empty() {
-        sqlx::query(
+        sqlx::query(concat!(
             "INSERT INTO cohort_failing (cohort_id, policy_id, check_id, since_hour, hosts) \
-             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[]) \
-             ON CONFLICT (cohort_id, policy_id, check_id, since_hour) \
-             DO UPDATE SET hosts = cohort_failing.hosts + excluded.hosts",
-        )
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[])",
+            failing_conflict!()
+        ))
         .bind(d.failing.keys().map(|k| k.0).collect::<Vec<_>>())
         .bind(d.failing.keys().map(|k| k.1.as_str()).collect::<Vec<_>>())
         .bind(d.failing.keys().map(|k| k.2.as_str()).collect::<Vec<_>>())

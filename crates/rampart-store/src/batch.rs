@@ -1,0 +1,90 @@
+//! A SQLite connection for result ingestion's transaction, driven from the calling thread.
+//!
+//! Why not sqlx here: sqlx runs each SQLite connection on a thread of its own and hands every
+//! statement and its answer across. A batch of results was a dozen multi-row statements, each
+//! built as a text of up to a thousand rows and bound value by value, and between them the
+//! connection's thread waited for a runtime worker that was busy parsing the next uploads;
+//! that whole time counted against SQLite's one write turn, which the batches, the audit log
+//! and the attestation issuer share. A profile of fleet ingestion on a slow 2 vCPU machine put
+//! the write turn at 95 % busy with the batch's statements taking 1.7 times what SQLite's own
+//! prepared statements take for the same rows (docs/performance.md, "Fleet server"). Here the
+//! whole transaction runs on one thread, through single-row statements prepared once (rusqlite,
+//! the C API's statements, as the benchmark's storage floor uses).
+//!
+//! The connection takes the same turn as every other hot writer ([`crate::Store::write_turn`]),
+//! and maps the file as the readers do: SQLite drops a connection's page cache when another
+//! connection has written, and the audit and attestation writers write between batches
+//! through the sqlx writer connection; with the file mapped, the pages read again come from
+//! the mapping instead of `pread`.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::StoreError;
+
+/// The ingestion connection (SQLite only).
+/// `None` once the store is closed.
+pub(crate) struct BatchConnection(Mutex<Option<rusqlite::Connection>>);
+
+impl BatchConnection {
+    /// Opens the database at `path`, which the store's migrations have already brought up to
+    /// date, with the settings of the store's fleet connections: write-ahead log, synced on
+    /// every commit (an acknowledged result survives a crash), foreign keys enforced.
+    pub(crate) fn open(path: &Path) -> Result<BatchConnection, StoreError> {
+        let conn = rusqlite::Connection::open(path).map_err(|e| StoreError::OpenIngest {
+            target: path.display().to_string(),
+            source: e,
+        })?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", "-65536")?;
+        conn.pragma_update(None, "mmap_size", crate::SQLITE_MMAP_BYTES)?;
+        // As the writer connection: `Store::checkpoint_wal` copies the log beside the writers.
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            crate::WRITER_AUTOCHECKPOINT_PAGES,
+        )?;
+        // Every statement of a batch, with room to spare.
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(BatchConnection(Mutex::new(Some(conn))))
+    }
+
+    /// Runs `work` on the connection. On a multi-threaded runtime the calling worker hands
+    /// its other tasks to another thread first ([`tokio::task::block_in_place`]), so the
+    /// uploads keep being served while the transaction runs; elsewhere (a single-threaded
+    /// runtime, as in tests) it simply runs.
+    pub(crate) fn run<R>(
+        &self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let go = || {
+            // A panic in an earlier batch dropped its transaction, which rolled it back: the
+            // connection is usable.
+            let mut conn = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            match conn.as_mut() {
+                Some(conn) => work(conn),
+                None => Err(StoreError::Closed),
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(go)
+            }
+            _ => go(),
+        }
+    }
+
+    /// Closes the connection (the store is closing); later batches fail with
+    /// [`StoreError::Closed`].
+    pub(crate) fn close(&self) {
+        let conn = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(conn) = conn {
+            // Nothing to recover from at shutdown: the database is consistent either way.
+            let _ = conn.close();
+        }
+    }
+}
