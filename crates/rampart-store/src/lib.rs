@@ -347,6 +347,10 @@ impl Store {
             options
                 .clone()
                 .pragma("cache_size", "-65536")
+                // Result batches write through a connection of their own (`batch.rs`), and
+                // SQLite drops this connection's page cache after each: with the file mapped,
+                // the pages read again come from the mapping instead of `pread`.
+                .pragma("mmap_size", SQLITE_MMAP_BYTES)
                 // The log is copied into the database by `checkpoint_wal`, off the write turn;
                 // this connection does it only if that falls far behind (see there).
                 .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
