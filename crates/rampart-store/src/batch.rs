@@ -6,7 +6,7 @@
 //! connection's thread waited for a runtime worker that was busy parsing the next uploads;
 //! that whole time counted against SQLite's one write turn, which the batches, the audit log
 //! and the attestation issuer share. A profile of fleet ingestion on a slow 2 vCPU machine put
-//! the write turn at 95 % busy with the batch's statements taking 1.7 times what SQLite's own
+//! the write turn at 95 % busy with the batch's statements taking 1.75 times what SQLite's own
 //! prepared statements take for the same rows (docs/performance.md, "Fleet server"). Here the
 //! whole transaction runs on one thread, through single-row statements prepared once (rusqlite,
 //! the C API's statements, as the benchmark's storage floor uses).
@@ -23,8 +23,7 @@ use std::time::Duration;
 
 use crate::StoreError;
 
-/// The ingestion connection (SQLite only).
-/// `None` once the store is closed.
+/// The ingestion connection (SQLite only); `None` once the store is closed.
 pub(crate) struct BatchConnection(Mutex<Option<rusqlite::Connection>>);
 
 impl BatchConnection {

@@ -28,8 +28,9 @@ fn pieces(mut n: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
-/// Each run's outcome, given the ids the batch's `INSERT … ON CONFLICT DO NOTHING` stored, and the runs whose rows are to be written. A run stored before is a duplicate, and
-/// so is a second copy of a run in the same batch (a retry racing the original): stored once.
+/// Each run's outcome, given the ids the batch's `INSERT … ON CONFLICT DO NOTHING` stored, and
+/// the runs whose rows are to be written. A run stored before is a duplicate, and so is a
+/// second copy of a run in the same batch (a retry racing the original): stored once.
 fn sort_out<'a, 'r>(
     prepared: &'a [PreparedRun<'r>],
     stored: &[String],
