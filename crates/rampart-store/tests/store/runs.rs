@@ -507,3 +507,77 @@ async fn a_passive_checkpoint_copies_the_writers_log(store: &Store) {
     assert_eq!(store.run("r1").await.unwrap().unwrap().checks.len(), 50);
 }
 backend_test!(a_passive_checkpoint_copies_the_writers_log);
+
+/// Batches from several tasks at once, each run posted twice (an agent's retry racing its
+/// first post): every run is stored once whichever batch carries it, and each agent's latest
+/// state is its newest run's, with `since` where its status last changed. On SQLite the
+/// batches take the write turn and run on the ingestion connection one after another.
+async fn concurrent_batches_store_each_run_once(store: &Store) {
+    for a in 0..4 {
+        enrolled(store, &format!("a{a}"), "web").await;
+    }
+    let mut tasks = Vec::new();
+    for _copy in 0..2 {
+        for a in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0..5 {
+                    // Check 1 fails until the newest run; check 2 always passes. (Whichever
+                    // order the copies' batches land in, the first applied is an r0 and
+                    // anything older than r4 that lands after it is stale.)
+                    let first = if i == 4 { Status::Pass } else { Status::Fail };
+                    let r = run(
+                        &format!("a{a}-r{i}"),
+                        &format!("a{a}"),
+                        t0() + Duration::hours(i),
+                        vec![outcome("1", first), outcome("2", Status::Pass)],
+                    );
+                    outcomes.extend(store.ingest_runs(&[r]).await.unwrap());
+                }
+                outcomes
+            }));
+        }
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.extend(t.await.unwrap());
+    }
+    let stored = outcomes
+        .iter()
+        .filter(|o| **o == IngestOutcome::Stored)
+        .count();
+    assert_eq!((stored, outcomes.len()), (20, 40), "{outcomes:?}");
+    for a in 0..4 {
+        let agent = format!("a{a}");
+        assert_eq!(store.agent_runs(&agent, None, 10).await.unwrap().len(), 5);
+        for i in 0..5 {
+            let detail = store.run(&format!("a{a}-r{i}")).await.unwrap().unwrap();
+            assert_eq!(detail.checks.len(), 2, "{agent} run {i}: stored once");
+        }
+        let latest: Vec<_> = store
+            .latest_results(&agent, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| {
+                (
+                    l.check_id,
+                    l.status,
+                    l.run_id,
+                    (l.since - t0()).whole_hours(),
+                )
+            })
+            .collect();
+        let newest = format!("a{a}-r4");
+        assert_eq!(
+            latest,
+            [
+                ("1".into(), Status::Pass, newest.clone(), 4),
+                ("2".into(), Status::Pass, newest, 0),
+            ],
+            "{agent}"
+        );
+    }
+}
+backend_test!(concurrent_batches_store_each_run_once);
