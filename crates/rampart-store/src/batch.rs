@@ -19,7 +19,6 @@
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use crate::StoreError;
 
@@ -35,11 +34,11 @@ impl BatchConnection {
             target: path.display().to_string(),
             source: e,
         })?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.busy_timeout(crate::SQLITE_BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", "-65536")?;
+        conn.pragma_update(None, "cache_size", crate::WRITER_CACHE_SIZE)?;
         conn.pragma_update(None, "mmap_size", crate::SQLITE_MMAP_BYTES)?;
         // As the writer connection: `Store::checkpoint_wal` copies the log beside the writers.
         conn.pragma_update(

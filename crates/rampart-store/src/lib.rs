@@ -306,7 +306,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
         // Bulk intel ingestion gets its own connection with a large page cache and memory-mapped
         // reads: its random-key indexes (indicators, record digests) otherwise cost one pread per
         // page miss. Lazy, so a server that never ingests feeds never pays the memory; one
@@ -346,7 +346,7 @@ impl Store {
         let writer = one_connection(
             options
                 .clone()
-                .pragma("cache_size", "-65536")
+                .pragma("cache_size", WRITER_CACHE_SIZE)
                 // Result batches write through a connection of their own (`batch.rs`), and
                 // SQLite drops this connection's page cache after each: with the file mapped,
                 // the pages read again come from the mapping instead of `pread`.
@@ -485,6 +485,14 @@ impl Store {
 /// How far the writer connection lets the write-ahead log grow (pages; 64 MiB at this store's
 /// 16 KiB pages) before checkpointing it itself: the backstop of [`Store::checkpoint_wal`].
 const WRITER_AUTOCHECKPOINT_PAGES: &str = "4096";
+
+/// How long a SQLite connection waits for another's write lock before failing: every writer
+/// without the turn (enrolment, policy uploads) relies on it.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The page cache of the connections the hot writers write through (`PRAGMA cache_size`, in
+/// KiB when negative: 64 MiB), holding the indexes they update between transactions.
+const WRITER_CACHE_SIZE: &str = "-65536";
 
 /// How much of a SQLite database file the intel writer and the request path's readers map
 /// into memory (`PRAGMA mmap_size`): the most SQLite maps on Linux (its compile-time
