@@ -502,8 +502,8 @@ async fn draft_from_store(app: &App, run_id: &str) -> Result<Option<Draft>, ApiE
 /// ones may still be in a replica's queue).
 const SWEEP_AFTER: Duration = Duration::from_secs(60);
 
-/// The issuer: signs queued drafts a batch at a time (their audit entries share a transaction
-/// and a checkpoint, their rows another transaction), and every `attestation_sweep` issues
+/// The issuer: signs queued drafts a batch at a time (their audit entries, one checkpoint and
+/// their rows in one transaction), and every `attestation_sweep` issues
 /// the attestations a crash lost. On shutdown it issues what is queued, then stops.
 pub(crate) async fn issuer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let Some(mut rx) = app
@@ -544,9 +544,9 @@ pub(crate) async fn issuer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Issues a batch: one key read, the audit entries appended together (one transaction and one
-/// checkpoint, as the writer batches them), the JWS signed, the rows stored in one statement.
-/// What fails is left to the sweep.
+/// Issues a batch: one key read, then one transaction that appends the audit entries, signs
+/// one checkpoint covering them, and stores the JWS that name them. What fails is left to the
+/// sweep.
 async fn sign_all(app: &App, drafts: Vec<Draft>) {
     if drafts.is_empty() {
         return;
@@ -568,63 +568,59 @@ async fn try_sign_all(app: &App, mut drafts: Vec<Draft>) -> Result<(), ApiError>
     for d in &mut drafts {
         issued.push(time(&assignments, d));
     }
-    let logged = app
-        .audit
-        .record_all_anchored(
-            &app.store,
-            drafts
-                .iter()
-                .map(|d| d.claims.issue_event(key.kid(), key.alg()))
-                .collect(),
-        )
-        .await?;
-    let verifier =
-        rampart_audit::LogVerifier::new(app.audit.key().vkey()).map_err(ApiError::internal)?;
-    let mut rows = Vec::with_capacity(drafts.len());
-    // A batch's entries are appended and signed together, so they share one checkpoint: its
-    // signature is verified once, not once per run (an Ed25519 verification each was 4 % of
-    // the server's CPU during result ingestion; docs/performance.md).
-    let mut last: Option<(String, rampart_audit::Checkpoint)> = None;
-    for ((d, at), (index, checkpoint)) in drafts.into_iter().zip(issued).zip(logged) {
-        let opened = match &last {
-            Some((note, opened)) if *note == checkpoint.note => opened.clone(),
-            _ => {
-                let opened = verifier
-                    .open(&checkpoint.note)
-                    .map_err(ApiError::internal)?;
-                last = Some((checkpoint.note, opened.clone()));
-                opened
-            }
-        };
-        let mut claims = d.claims;
-        claims.log = LogClaim {
-            origin: opened.origin,
-            index,
-            checkpoint_size: opened.size,
-            checkpoint_root: B64.encode(opened.root),
-        };
-        let jws = key.sign(claims::TYP, &claims).map_err(ApiError::internal)?;
-        rows.push(StoredAttestation {
-            jti: claims.jti.clone(),
-            run_id: d.run_id,
-            agent_id: claims.sub.clone(),
-            policy_id: claims.policy.id.clone(),
-            kid: key.kid().to_owned(),
-            status: claims.result.status.as_str().to_owned(),
-            score: claims.result.counts.score,
-            started_at: OffsetDateTime::from_unix_timestamp(claims.scan.started_at)
-                .map_err(ApiError::internal)?,
-            issued_at: at,
-            expires_at: OffsetDateTime::from_unix_timestamp(claims.exp)
-                .map_err(ApiError::internal)?,
-            log_index: index,
-            jws,
-            stale: false,
-        });
-    }
+    let events: Vec<Event> = drafts
+        .iter()
+        .map(|d| d.claims.issue_event(key.kid(), key.alg()))
+        .collect();
+    let log = app.audit.key();
+    let verifier = rampart_audit::LogVerifier::new(log.vkey()).map_err(ApiError::internal)?;
+    // Runs inside the transaction that appends the entries, once it knows their indexes and
+    // the checkpoint covering them all: one checkpoint for the batch, its signature checked
+    // once (an Ed25519 verification per run was 4 % of the server's CPU during result
+    // ingestion; docs/performance.md).
+    let sign = |first: u64,
+                checkpoint: &rampart_store::StoredCheckpoint|
+     -> Result<Vec<StoredAttestation>, rampart_store::SignError> {
+        let opened = verifier.open(&checkpoint.note)?;
+        let mut rows = Vec::with_capacity(drafts.len());
+        for ((d, at), index) in drafts.into_iter().zip(issued).zip(first..) {
+            let mut claims = d.claims;
+            claims.log = LogClaim {
+                origin: opened.origin.clone(),
+                index,
+                checkpoint_size: opened.size,
+                checkpoint_root: B64.encode(opened.root),
+            };
+            let jws = key.sign(claims::TYP, &claims)?;
+            rows.push(StoredAttestation {
+                jti: claims.jti.clone(),
+                run_id: d.run_id,
+                agent_id: claims.sub.clone(),
+                policy_id: claims.policy.id.clone(),
+                kid: key.kid().to_owned(),
+                status: claims.result.status.as_str().to_owned(),
+                score: claims.result.counts.score,
+                started_at: OffsetDateTime::from_unix_timestamp(claims.scan.started_at)?,
+                issued_at: at,
+                expires_at: OffsetDateTime::from_unix_timestamp(claims.exp)?,
+                log_index: index,
+                jws,
+                stale: false,
+            });
+        }
+        Ok(rows)
+    };
     // A run that has one already (a sweep racing a replica's queue) keeps it; this one is
     // only in the log.
-    app.store.insert_attestations(&rows).await?;
+    let recorded = app
+        .store
+        .record_attestations(&events, log, OffsetDateTime::now_utc(), sign)
+        .await;
+    if recorded.is_ok() {
+        // The entries are events of the stream too.
+        app.wrote_events();
+    }
+    recorded?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rampart_audit::{Event, LogKey, Outcome};
-use rampart_store::{AuditQuery, CaMaterial, Store, StoredCheckpoint};
+use rampart_store::{AuditQuery, CaMaterial, Store};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -52,8 +52,6 @@ impl Default for CheckpointPolicy {
 
 struct Pending {
     event: Event,
-    /// Answer only once a signed checkpoint covers the entry.
-    anchor: bool,
     done: oneshot::Sender<Result<u64, String>>,
 }
 
@@ -171,56 +169,10 @@ impl AuditLog {
 
     /// Appends `event` and waits until it is committed; returns its index.
     pub(crate) async fn record(&self, event: Event) -> Result<u64, ApiError> {
-        self.append(event, false).await
+        self.append(event).await
     }
 
-    /// Appends `events` and waits until signed checkpoints cover them: what attestations name
-    /// as the place they were logged. Returns each event's index with the first checkpoint
-    /// covering it (this writer signs one in the transaction of each such batch; another
-    /// replica's may come first), read in one go for all of them rather than one read per event.
-    pub(crate) async fn record_all_anchored(
-        &self,
-        store: &Store,
-        events: Vec<Event>,
-    ) -> Result<Vec<(u64, StoredCheckpoint)>, ApiError> {
-        let indexes =
-            futures_util::future::join_all(events.into_iter().map(|e| self.append(e, true)))
-                .await
-                .into_iter()
-                .collect::<Result<Vec<u64>, ApiError>>()?;
-        let uncovered = || {
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "no signed checkpoint covers the entry just written; see the server log",
-            )
-        };
-        let (Some(&first), Some(&last)) = (indexes.iter().min(), indexes.iter().max()) else {
-            return Ok(Vec::new());
-        };
-        // Checkpoints in size order from the first entry's on, until one covers the last.
-        let mut checkpoints: Vec<StoredCheckpoint> = Vec::new();
-        while checkpoints.last().is_none_or(|c| c.size <= last) {
-            let after = checkpoints.last().map_or(first, |c| c.size);
-            let page = store.audit_checkpoints(after, 256).await?;
-            if page.is_empty() {
-                return Err(uncovered());
-            }
-            checkpoints.extend(page);
-        }
-        indexes
-            .into_iter()
-            .map(|index| {
-                let at = checkpoints.partition_point(|c| c.size <= index);
-                checkpoints
-                    .get(at)
-                    .map(|c| (index, c.clone()))
-                    .ok_or_else(uncovered)
-            })
-            .collect()
-    }
-
-    async fn append(&self, event: Event, anchor: bool) -> Result<u64, ApiError> {
+    async fn append(&self, event: Event) -> Result<u64, ApiError> {
         let action = event.action.clone();
         let (done, answer) = oneshot::channel();
         let failed = |why: String| {
@@ -232,11 +184,7 @@ impl AuditLog {
             )
         };
         self.tx
-            .send(Pending {
-                event,
-                anchor,
-                done,
-            })
+            .send(Pending { event, done })
             .await
             .map_err(|_| failed("the audit writer has stopped".into()))?;
         match answer.await {
@@ -294,25 +242,14 @@ pub(crate) async fn writer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             }
         }
         let events: Vec<Event> = batch.iter().map(|p| p.event.clone()).collect();
-        // A batch holding an entry someone waits to see anchored is signed in the transaction
-        // that appends it: one turn of SQLite's writer and one sync instead of two.
-        let anchored = batch.iter().any(|p| p.anchor);
-        let now = OffsetDateTime::now_utc();
-        let appended = if anchored {
-            app.store
-                .audit_append_signed(&events, app.audit.key(), now)
-                .await
-                .map(|(first, _)| first)
-        } else {
-            app.store.audit_append(&events, now).await
-        };
+        let appended = app
+            .store
+            .audit_append(&events, OffsetDateTime::now_utc())
+            .await;
         match appended {
             Ok(first) => {
                 app.wrote_events();
                 let size = first + events.len() as u64;
-                if anchored {
-                    signed = size;
-                }
                 for (i, p) in batch.into_iter().enumerate() {
                     let _ = p.done.send(Ok(first + i as u64));
                 }

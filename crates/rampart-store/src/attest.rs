@@ -9,7 +9,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, from_secs, on_pool, on_reader, on_writer, secs};
+use crate::{Store, StoreError, from_secs, on_pool, on_reader, secs};
 
 /// A stored signing key.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +187,102 @@ const INSERT_KEY: &str = "INSERT INTO attestation_keys \
      (kid, alg, state, public_jwk, private_key, created_at, activated_at, retired_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
+/// Why a batch's attestations could not be made ([`Store::record_attestations`]).
+pub type SignError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The start of both backends' insert of attestation rows (a macro, for `concat!`).
+macro_rules! insert_attestations {
+    () => {
+        "INSERT INTO attestations (jti, run_id, agent_id, policy_id, kid, status, score, \
+         started_at, issued_at, expires_at, log_index, jws) "
+    };
+}
+
+/// A log index as the databases' signed integer.
+fn log_index(a: &StoredAttestation) -> Result<i64, StoreError> {
+    i64::try_from(a.log_index).map_err(|e| StoreError::corrupt("log index", e))
+}
+
+/// Per attestation, whether it is among the `stored` (their `jti`s).
+fn stored_flags(all: &[StoredAttestation], stored: &[String]) -> Vec<bool> {
+    let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
+    all.iter()
+        .map(|a| stored.contains(a.jti.as_str()))
+        .collect()
+}
+
+/// Inserts `all` on PostgreSQL, one statement for the batch (a round trip per row is what
+/// PostgreSQL pays for); a run that has one keeps it. The `jti`s stored.
+async fn insert_postgres(
+    conn: &mut sqlx::PgConnection,
+    all: &[StoredAttestation],
+) -> Result<Vec<String>, StoreError> {
+    let indexes = all.iter().map(log_index).collect::<Result<Vec<_>, _>>()?;
+    let text = |f: fn(&StoredAttestation) -> &str| all.iter().map(f).collect::<Vec<&str>>();
+    let int = |f: fn(&StoredAttestation) -> OffsetDateTime| {
+        all.iter().map(|a| secs(f(a))).collect::<Vec<i64>>()
+    };
+    const SQL: &str = concat!(
+        insert_attestations!(),
+        "SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::float8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], \
+         $12::text[]) ON CONFLICT (run_id) DO NOTHING RETURNING jti"
+    );
+    Ok(sqlx::query_scalar(SQL)
+        .bind(text(|a| &a.jti))
+        .bind(text(|a| &a.run_id))
+        .bind(text(|a| &a.agent_id))
+        .bind(text(|a| &a.policy_id))
+        .bind(text(|a| &a.kid))
+        .bind(text(|a| &a.status))
+        .bind(all.iter().map(|a| a.score).collect::<Vec<f64>>())
+        .bind(int(|a| a.started_at))
+        .bind(int(|a| a.issued_at))
+        .bind(int(|a| a.expires_at))
+        .bind(&indexes)
+        .bind(text(|a| &a.jws))
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Inserts `all` on SQLite in transaction `tx` of result ingestion's own connection
+/// (`batch.rs`), a statement prepared once; a run that has one keeps it. The `jti`s stored.
+fn insert_blocking(
+    tx: &rusqlite::Transaction<'_>,
+    all: &[StoredAttestation],
+) -> Result<Vec<String>, StoreError> {
+    use rusqlite::OptionalExtension as _;
+    let mut insert = tx.prepare_cached(concat!(
+        insert_attestations!(),
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT (run_id) DO NOTHING RETURNING jti"
+    ))?;
+    let mut stored = Vec::with_capacity(all.len());
+    for a in all {
+        let jti: Option<String> = insert
+            .query_row(
+                rusqlite::params![
+                    a.jti,
+                    a.run_id,
+                    a.agent_id,
+                    a.policy_id,
+                    a.kid,
+                    a.status,
+                    a.score,
+                    secs(a.started_at),
+                    secs(a.issued_at),
+                    secs(a.expires_at),
+                    log_index(a)?,
+                    a.jws,
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        stored.extend(jti);
+    }
+    Ok(stored)
+}
+
 impl Store {
     /// Every signing key, newest first.
     pub async fn attestation_keys(&self) -> Result<Vec<AttestationKey>, StoreError> {
@@ -297,82 +393,75 @@ impl Store {
         &self,
         all: &[StoredAttestation],
     ) -> Result<Vec<bool>, StoreError> {
-        /// Most rows per statement on SQLite (12 parameters each).
-        const PIECE: usize = 64;
-        let indexes = all
-            .iter()
-            .map(|a| i64::try_from(a.log_index).map_err(|e| StoreError::corrupt("log index", e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        if let crate::Db::Postgres(pool) = &self.db {
-            // One statement for the batch: a round trip per row is what PostgreSQL pays for.
-            const UNNEST: &str = "INSERT INTO attestations (jti, run_id, agent_id, policy_id, \
-                 kid, status, score, started_at, issued_at, expires_at, log_index, jws) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-                 $5::text[], $6::text[], $7::float8[], $8::int8[], $9::int8[], $10::int8[], \
-                 $11::int8[], $12::text[]) ON CONFLICT (run_id) DO NOTHING RETURNING jti";
-            let text = |f: fn(&StoredAttestation) -> &str| all.iter().map(f).collect::<Vec<&str>>();
-            let int = |f: fn(&StoredAttestation) -> OffsetDateTime| {
-                all.iter().map(|a| secs(f(a))).collect::<Vec<i64>>()
-            };
-            let stored: Vec<String> = sqlx::query_scalar(UNNEST)
-                .bind(text(|a| &a.jti))
-                .bind(text(|a| &a.run_id))
-                .bind(text(|a| &a.agent_id))
-                .bind(text(|a| &a.policy_id))
-                .bind(text(|a| &a.kid))
-                .bind(text(|a| &a.status))
-                .bind(all.iter().map(|a| a.score).collect::<Vec<f64>>())
-                .bind(int(|a| a.started_at))
-                .bind(int(|a| a.issued_at))
-                .bind(int(|a| a.expires_at))
-                .bind(&indexes)
-                .bind(text(|a| &a.jws))
-                .fetch_all(pool)
-                .await?;
-            let stored: std::collections::HashSet<&str> =
-                stored.iter().map(String::as_str).collect();
-            return Ok(all
-                .iter()
-                .map(|a| stored.contains(a.jti.as_str()))
-                .collect());
-        }
-        // A few multi-row statements, not one per row: each statement is a round trip to
-        // SQLite's thread, taken while holding the one write turn (runs.rs `pieces`).
-        let rows: Vec<(&StoredAttestation, i64)> = all.iter().zip(indexes).collect();
-        let stored = on_writer!(self, p => {
-            let mut tx = p.begin().await?;
-            let mut stored = Vec::with_capacity(all.len());
-            for piece in crate::runs::in_pieces(&rows, PIECE) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO attestations (jti, run_id, agent_id, policy_id, kid, status, \
-                     score, started_at, issued_at, expires_at, log_index, jws) ",
-                );
-                qb.push_values(piece, |mut b, (a, index)| {
-                    b.push_bind(&a.jti)
-                        .push_bind(&a.run_id)
-                        .push_bind(&a.agent_id)
-                        .push_bind(&a.policy_id)
-                        .push_bind(&a.kid)
-                        .push_bind(&a.status)
-                        .push_bind(a.score)
-                        .push_bind(secs(a.started_at))
-                        .push_bind(secs(a.issued_at))
-                        .push_bind(secs(a.expires_at))
-                        .push_bind(*index)
-                        .push_bind(&a.jws);
-                });
-                qb.push(" ON CONFLICT (run_id) DO NOTHING RETURNING jti");
-                let jtis: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-                stored.extend(jtis);
+        let stored = match &self.db {
+            crate::Db::Postgres(pool) => insert_postgres(&mut *pool.acquire().await?, all).await?,
+            crate::Db::Sqlite(_) => {
+                let _turn = self.write_turn().await;
+                self.ingest()?.run(|conn| {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let stored = insert_blocking(&tx, all)?;
+                    tx.commit()?;
+                    Ok(stored)
+                })?
             }
-            tx.commit().await?;
-            stored
-        });
-        let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
-        Ok(all
-            .iter()
-            .map(|a| stored.contains(a.jti.as_str()))
-            .collect())
+        };
+        Ok(stored_flags(all, &stored))
+    }
+
+    /// Issues a batch of attestations in one transaction: appends their issue `events` to the
+    /// audit log (stamped `now`), signs a checkpoint covering them with the log's `key`, has
+    /// `sign` make the attestations that name their entries (it gets the first entry's index,
+    /// the entries being `events` in order, and the checkpoint), and stores those. Per
+    /// attestation, `false` when its run already has one ([`Store::insert_attestations`]).
+    /// Nothing is written when `sign` fails ([`StoreError::Attest`]).
+    ///
+    /// Why one transaction: the entries, the checkpoint and the rows were two, each a turn of
+    /// SQLite's one writer and a sync of the log, and together a third of the write turn under
+    /// result ingestion (docs/performance.md). A crash between them also left entries whose
+    /// attestation only the sweep would issue. On SQLite it runs on result ingestion's own
+    /// connection (`batch.rs`), a statement prepared once per kind of row.
+    pub async fn record_attestations<F>(
+        &self,
+        events: &[rampart_audit::Event],
+        key: &rampart_audit::LogKey,
+        now: OffsetDateTime,
+        sign: F,
+    ) -> Result<Vec<bool>, StoreError>
+    where
+        F: FnOnce(u64, &crate::StoredCheckpoint) -> Result<Vec<StoredAttestation>, SignError>,
+    {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uncovered = || StoreError::corrupt("audit checkpoint", "none covers the new entries");
+        let (all, stored) = match &self.db {
+            crate::Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let (first, signed) =
+                    crate::audit::append_signed_postgres(&mut tx, events, key, now).await?;
+                let all =
+                    sign(first, &signed.ok_or_else(uncovered)?).map_err(StoreError::Attest)?;
+                let stored = insert_postgres(&mut tx, &all).await?;
+                tx.commit().await?;
+                (all, stored)
+            }
+            crate::Db::Sqlite(_) => {
+                let _turn = self.write_turn().await;
+                self.ingest()?.run(|conn| {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let (first, signed) =
+                        crate::audit::append_signed_blocking(&tx, events, key, now)?;
+                    let all =
+                        sign(first, &signed.ok_or_else(uncovered)?).map_err(StoreError::Attest)?;
+                    let stored = insert_blocking(&tx, &all)?;
+                    tx.commit()?;
+                    Ok((all, stored))
+                })?
+            }
+        };
+        Ok(stored_flags(&all, &stored))
     }
 
     /// Stores one attestation ([`Store::insert_attestations`]).

@@ -138,6 +138,85 @@ fn tree_error(e: tree::TreeError) -> StoreError {
     }
 }
 
+/// A batch of entries worked out under the locked head, ready to be written by either
+/// backend's statements: what [`append_entries!`] and [`append_blocking`] share.
+struct Planned<'e> {
+    /// The first new entry's index.
+    first: u64,
+    /// When they were appended, in milliseconds (the search column).
+    at_ms: i64,
+    /// Per entry: its index, the exact text hashed into the tree, its event.
+    entries: Vec<(i64, String, &'e Event)>,
+    /// The tree's new stored subtrees: level, index, hash.
+    nodes: Vec<(i16, i64, Vec<u8>)>,
+}
+
+/// Assigns `events` stamped `now` the next indexes after `frontier`'s, which then covers them.
+fn plan<'e>(
+    frontier: &mut Frontier,
+    events: &'e [Event],
+    now: OffsetDateTime,
+) -> Result<Planned<'e>, StoreError> {
+    let first = frontier.size();
+    let mut entries = Vec::with_capacity(events.len());
+    let mut nodes = Vec::with_capacity(events.len() * 2);
+    for event in events {
+        let entry = Entry {
+            index: frontier.size(),
+            time: now,
+            event: event.clone(),
+        };
+        let body = entry.to_leaf();
+        for (id, hash) in frontier.push(rampart_audit::merkle::leaf_hash(body.as_bytes())) {
+            nodes.push((i16::from(id.level), db_index(id.index)?, hash.to_vec()));
+        }
+        entries.push((db_index(entry.index)?, body, event));
+    }
+    Ok(Planned {
+        first,
+        at_ms: millis(now),
+        entries,
+        nodes,
+    })
+}
+
+/// The agents `events` name as their targets (`agent:ID`), sorted, each once: every entry is
+/// also an event of the stream, which carries the agent as stored.
+fn named_agents(events: &[Event]) -> Vec<&str> {
+    let mut named: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.target.strip_prefix("agent:"))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    named
+}
+
+/// The stream's events for entries `first..` holding `events`, stamped `now`.
+fn stream_of(
+    first: u64,
+    events: &[Event],
+    now: OffsetDateTime,
+    agents: &crate::tallies::Agents,
+) -> Vec<rampart_events::Event> {
+    (first..)
+        .zip(events)
+        .map(|(index, event)| {
+            let agent = event
+                .target
+                .strip_prefix("agent:")
+                .and_then(|id| agents.get(id))
+                .cloned();
+            let entry = Entry {
+                index,
+                time: now,
+                event: event.clone(),
+            };
+            rampart_events::make::from_audit(crate::events::new_id(), &entry, agent)
+        })
+        .collect()
+}
+
 /// Appends `$events` stamped `$now` in transaction `$tx`, whose head `$frontier` was locked
 /// with [`locked_head!`]; the entries, the tree's new subtrees, the head and every entry's event
 /// of the stream. Evaluates to the first entry's index; `$frontier` then covers them all.
@@ -145,27 +224,14 @@ macro_rules! append_entries {
     ($tx:expr, $frontier:expr, $events:expr, $now:expr) => {{
         const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
         let (events, now): (&[Event], OffsetDateTime) = ($events, $now);
-        let at_ms = millis(now);
-        let size = $frontier.size();
-        let mut rows = Vec::with_capacity(events.len());
-        let mut nodes = Vec::with_capacity(events.len() * 2);
-        for event in events {
-            let entry = Entry {
-                index: $frontier.size(),
-                time: now,
-                event: event.clone(),
-            };
-            let body = entry.to_leaf();
-            nodes.extend($frontier.push(rampart_audit::merkle::leaf_hash(body.as_bytes())));
-            rows.push((db_index(entry.index)?, body, event));
-        }
-        for chunk in rows.chunks(CHUNK) {
+        let planned = plan(&mut $frontier, events, now)?;
+        for chunk in planned.entries.chunks(CHUNK) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO audit_entries (seq, at_ms, actor, action, target, outcome, body) ",
             );
             qb.push_values(chunk, |mut b, (seq, body, event)| {
                 b.push_bind(*seq)
-                    .push_bind(at_ms)
+                    .push_bind(planned.at_ms)
                     .push_bind(&event.actor)
                     .push_bind(&event.action)
                     .push_bind(&event.target)
@@ -174,11 +240,7 @@ macro_rules! append_entries {
             });
             qb.build().execute(&mut *$tx).await?;
         }
-        let mut node_rows = Vec::with_capacity(nodes.len());
-        for (id, hash) in &nodes {
-            node_rows.push((i16::from(id.level), db_index(id.index)?, hash.to_vec()));
-        }
-        for chunk in node_rows.chunks(CHUNK) {
+        for chunk in planned.nodes.chunks(CHUNK) {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO audit_nodes (level, idx, hash) ");
             qb.push_values(chunk, |mut b, (level, idx, hash)| {
                 b.push_bind(*level).push_bind(*idx).push_bind(hash);
@@ -193,87 +255,161 @@ macro_rules! append_entries {
         // Every entry is also an event of the stream, in the same transaction: an entry is
         // never committed without its event, nor an event without its entry. The agents the
         // events name are read in one statement (a batch of attestations names one per entry).
-        let mut named: Vec<&str> = events
-            .iter()
-            .filter_map(|e| e.target.strip_prefix("agent:"))
-            .collect();
-        named.sort_unstable();
-        named.dedup();
+        let named = named_agents(events);
         let agents = if named.is_empty() {
             crate::tallies::Agents::new()
         } else {
             crate::events::Outbox::agent_refs(&mut *$tx, &named).await?
         };
-        let mut stream = Vec::with_capacity(events.len());
-        for (i, event) in (size..).zip(events) {
-            let agent = event
-                .target
-                .strip_prefix("agent:")
-                .and_then(|id| agents.get(id))
-                .cloned();
-            let entry = Entry {
-                index: i,
-                time: now,
-                event: event.clone(),
-            };
-            stream.push(rampart_events::make::from_audit(
-                crate::events::new_id(),
-                &entry,
-                agent,
-            ));
-        }
+        let stream = stream_of(planned.first, events, now, &agents);
         crate::events::Outbox::append_events(&mut *$tx, &stream).await?;
-        size
+        planned.first
     }};
 }
 
+/// The checkpoint to sign of the log as `frontier` has it, when that is at least `min_new`
+/// entries (at least one) past `last` (the latest checkpoint's size and time); `None` when
+/// there is nothing to sign. Its time never goes back from the previous checkpoint's,
+/// whichever replica's clock signed that.
+fn checkpoint_due(
+    frontier: &Frontier,
+    key: &LogKey,
+    now: OffsetDateTime,
+    min_new: u64,
+    last: Option<(i64, i64)>,
+) -> Result<Option<StoredCheckpoint>, StoreError> {
+    let (last_size, last_at) = last.unwrap_or((0, 0));
+    let last_size = u64::try_from(last_size).unwrap_or(0);
+    let size = frontier.size();
+    if size <= last_size || size - last_size < min_new.max(1) {
+        return Ok(None);
+    }
+    let at = secs(now).max(last_at);
+    let checkpoint = Checkpoint {
+        origin: key.origin().to_owned(),
+        size,
+        root: frontier.root(),
+        time: from_secs(at),
+    };
+    let note = key
+        .sign(&checkpoint)
+        .map_err(|e| StoreError::corrupt("audit log key", e))?;
+    Ok(Some(StoredCheckpoint {
+        size,
+        created_at: from_secs(at),
+        note,
+    }))
+}
+
+const LAST_CHECKPOINT: &str =
+    "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
+const INSERT_CHECKPOINT: &str =
+    "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
+
 /// Signs and stores, in transaction `$tx` whose head `$frontier` was locked, a checkpoint of
-/// the log as `$frontier` has it, when that is at least `$min_new` entries (at least one) past
-/// the last checkpoint. Evaluates to it, or `None` when there was nothing to sign. Its time
-/// never goes back from the previous checkpoint's, whichever replica's clock signed that.
+/// the log as `$frontier` has it ([`checkpoint_due`]). Evaluates to it, or `None` when there
+/// was nothing to sign.
 macro_rules! sign_checkpoint {
     ($tx:expr, $frontier:expr, $key:expr, $now:expr, $min_new:expr) => {{
-        const LAST: &str =
-            "SELECT size, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
-        const INSERT: &str =
-            "INSERT INTO audit_checkpoints (size, created_at, note) VALUES ($1, $2, $3)";
-        let (key, now, min_new): (&LogKey, OffsetDateTime, u64) = ($key, $now, $min_new);
-        let size = $frontier.size();
-        let last = sqlx::query(LAST).fetch_optional(&mut *$tx).await?;
-        let (last_size, last_at) = match last {
-            Some(r) => (
+        let last = match sqlx::query(LAST_CHECKPOINT)
+            .fetch_optional(&mut *$tx)
+            .await?
+        {
+            Some(r) => Some((
                 r.try_get::<i64, _>("size")?,
                 r.try_get::<i64, _>("created_at")?,
-            ),
-            None => (0, 0),
+            )),
+            None => None,
         };
-        let last_size = u64::try_from(last_size).unwrap_or(0);
-        if size <= last_size || size - last_size < min_new.max(1) {
-            None
-        } else {
-            let at = secs(now).max(last_at);
-            let checkpoint = Checkpoint {
-                origin: key.origin().to_owned(),
-                size,
-                root: $frontier.root(),
-                time: from_secs(at),
-            };
-            let note = key
-                .sign(&checkpoint)
-                .map_err(|e| StoreError::corrupt("audit log key", e))?;
-            sqlx::query(INSERT)
-                .bind(db_index(size)?)
-                .bind(at)
-                .bind(&note)
+        let signed = checkpoint_due(&$frontier, $key, $now, $min_new, last)?;
+        if let Some(c) = &signed {
+            sqlx::query(INSERT_CHECKPOINT)
+                .bind(db_index(c.size)?)
+                .bind(secs(c.created_at))
+                .bind(&c.note)
                 .execute(&mut *$tx)
                 .await?;
-            Some(StoredCheckpoint {
-                size,
-                created_at: from_secs(at),
-                note,
-            })
         }
+        signed
     }};
+}
+
+/// Appends `events` stamped `now` in PostgreSQL transaction `tx` and signs a checkpoint
+/// covering them, inside the attestation issuer's transaction
+/// ([`Store::record_attestations`]). Returns the first entry's index and the checkpoint.
+pub(crate) async fn append_signed_postgres(
+    tx: &mut sqlx::PgConnection,
+    events: &[Event],
+    key: &LogKey,
+    now: OffsetDateTime,
+) -> Result<(u64, Option<StoredCheckpoint>), StoreError> {
+    let mut frontier = locked_head!(tx);
+    let first = append_entries!(tx, frontier, events, now);
+    let signed = sign_checkpoint!(tx, frontier, key, now, 1);
+    Ok((first, signed))
+}
+
+/// [`locked_head!`], [`append_entries!`] and [`sign_checkpoint!`] (with `min_new` 1) on
+/// result ingestion's own SQLite connection (`batch.rs`), in transaction `tx`: for the
+/// attestation issuer, whose batches write in the same transaction as their entries.
+/// Returns the first entry's index and the checkpoint covering them all.
+pub(crate) fn append_signed_blocking(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[Event],
+    key: &LogKey,
+    now: OffsetDateTime,
+) -> Result<(u64, Option<StoredCheckpoint>), StoreError> {
+    use rusqlite::OptionalExtension as _;
+    let (size, bytes): (i64, Vec<u8>) = tx
+        .prepare_cached(HEAD_LOCK)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let size = u64::try_from(size).map_err(|e| StoreError::corrupt("audit head size", e))?;
+    let mut frontier = Frontier::from_bytes(size, &bytes)
+        .ok_or_else(|| StoreError::corrupt("audit head", "frontier does not fit the size"))?;
+    let planned = plan(&mut frontier, events, now)?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO audit_entries (seq, at_ms, actor, action, target, outcome, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (seq, body, event) in &planned.entries {
+            insert.execute(rusqlite::params![
+                seq,
+                planned.at_ms,
+                event.actor,
+                event.action,
+                event.target,
+                event.outcome.as_str(),
+                body
+            ])?;
+        }
+        let mut node =
+            tx.prepare_cached("INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        for (level, idx, hash) in &planned.nodes {
+            node.execute(rusqlite::params![level, idx, hash])?;
+        }
+    }
+    tx.prepare_cached("UPDATE audit_head SET size = ?1, frontier = ?2 WHERE id = 1")?
+        .execute(rusqlite::params![
+            db_index(frontier.size())?,
+            frontier.to_bytes()
+        ])?;
+    let (_, agents) = crate::tallies::agents_blocking(tx, named_agents(events))?;
+    crate::events::append_blocking(tx, &stream_of(planned.first, events, now, &agents))?;
+    let last = tx
+        .prepare_cached(LAST_CHECKPOINT)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let signed = checkpoint_due(&frontier, key, now, 1, last)?;
+    if let Some(c) = &signed {
+        tx.prepare_cached(INSERT_CHECKPOINT)?
+            .execute(rusqlite::params![
+                db_index(c.size)?,
+                secs(c.created_at),
+                c.note
+            ])?;
+    }
+    Ok((planned.first, signed))
 }
 
 impl Store {
@@ -292,32 +428,6 @@ impl Store {
             first
         });
         Ok(first)
-    }
-
-    /// Appends `events` as [`Store::audit_append`] does and, in the same transaction, signs a
-    /// checkpoint covering them (`None` only when `events` is empty); returns the index of the
-    /// first and the checkpoint.
-    ///
-    /// Why one transaction: entries a caller waits to see anchored (an attestation names the
-    /// checkpoint that covers its entry) were otherwise committed, then signed in a second
-    /// transaction; on SQLite each is a turn of its one writer and a sync of the log to disk,
-    /// which made a fifth of the write turn's time under result ingestion
-    /// (docs/performance.md).
-    pub async fn audit_append_signed(
-        &self,
-        events: &[Event],
-        key: &LogKey,
-        now: OffsetDateTime,
-    ) -> Result<(u64, Option<StoredCheckpoint>), StoreError> {
-        let done = on_writer!(self, p => {
-            let mut tx = p.begin().await?;
-            let mut frontier = locked_head!(tx);
-            let first = append_entries!(tx, frontier, events, now);
-            let signed = sign_checkpoint!(tx, frontier, key, now, 1);
-            tx.commit().await?;
-            (first, signed)
-        });
-        Ok(done)
     }
 
     /// Signs a checkpoint of the log as it is, when it has grown by at least `min_new` entries

@@ -31,6 +31,10 @@ pub enum StoreError {
     /// A statement of result ingestion's SQLite transaction failed.
     #[error("database query failed: {0}")]
     Ingest(#[from] rusqlite::Error),
+    /// A batch of attestations could not be signed inside its transaction, which was rolled
+    /// back: neither their audit entries nor their rows were stored.
+    #[error("cannot sign a batch of attestations: {0}")]
+    Attest(#[source] crate::SignError),
     /// A row holds something Rampart never writes (hand-edited database, newer version).
     #[error("corrupt {what} in database: {detail}")]
     Corrupt {

@@ -45,7 +45,7 @@ use sqlx::sqlite::{
 
 pub use agents::GroupOf;
 pub use alerts::{SilentAgent, StoredAlertState, StoredRule, TurnOutcome};
-pub use attest::{AttestationKey, Rotation, RunEvidence, StoredAttestation};
+pub use attest::{AttestationKey, Rotation, RunEvidence, SignError, StoredAttestation};
 pub use audit::{AuditQuery, AuditRow, StoredCheckpoint};
 pub use census::{AgentCensus, AgentState, GroupAgents, GroupPolicyTally};
 pub use dashboard::{
@@ -283,6 +283,12 @@ impl Store {
             Some(gate) => Some(gate.lock().await),
             None => None,
         }
+    }
+
+    /// The connection result batches and attestation batches write through on SQLite
+    /// (`batch.rs`); [`StoreError::Closed`] once the store is closed or on PostgreSQL.
+    pub(crate) fn ingest(&self) -> Result<&batch::BatchConnection, StoreError> {
+        self.ingest.as_deref().ok_or(StoreError::Closed)
     }
 
     /// The pool a hot writer holding its turn writes through on SQLite: the writer connection

@@ -437,10 +437,8 @@ impl Store {
         }
         let pairs = agent_policies(&prepared);
         let _turn = self.write_turn().await;
-        match &self.ingest {
-            Some(conn) => conn.run(|conn| ingest_sqlite(conn, &prepared, &pairs)),
-            None => Err(StoreError::Closed),
-        }
+        self.ingest()?
+            .run(|conn| ingest_sqlite(conn, &prepared, &pairs))
     }
 
     /// An agent's runs, newest first, optionally of one policy.

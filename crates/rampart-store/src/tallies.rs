@@ -339,12 +339,44 @@ pub(crate) fn before_blocking(
     conn: &rusqlite::Connection,
     pairs: &[(&str, &str)],
 ) -> Result<Before<i64>, StoreError> {
+    let (cohorts, agents) = agents_blocking(conn, agent_ids(pairs))?;
+    // Each (agent, policy) pair is a range of the primary key.
+    let mut latest = conn.prepare_cached(
+        "SELECT check_id, status, observed_at, since, rowid FROM latest_results \
+         WHERE agent_id = ?1 AND policy_id = ?2",
+    )?;
+    let mut stored: StoredLatest<i64> = Vec::new();
+    for (agent, policy) in pairs {
+        let mut rows = latest.query([agent, policy])?;
+        while let Some(r) = rows.next()? {
+            stored.push((
+                ((*agent).to_owned(), (*policy).to_owned(), r.get(0)?),
+                r.get(4)?,
+                Latest {
+                    status: r.get(1)?,
+                    observed_at: r.get(2)?,
+                    since: r.get(3)?,
+                },
+            ));
+        }
+    }
+    stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let deltas = Deltas::new(stored.iter().map(|(k, _, l)| (k.clone(), l.clone())));
+    Ok((cohorts, agents, deltas, stored))
+}
+
+/// The cohorts and event names of the agents `ids` as stored (unknown ids absent), read on
+/// result ingestion's own connection (`batch.rs`) one prepared lookup each.
+pub(crate) fn agents_blocking<'a>(
+    conn: &rusqlite::Connection,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<(HashMap<String, CohortId>, Agents), StoreError> {
     use rusqlite::OptionalExtension as _;
     let mut cohorts = HashMap::new();
     let mut agents = HashMap::new();
     let mut agent =
         conn.prepare_cached("SELECT cohort_id, hostname, grp FROM agents WHERE id = ?1")?;
-    for id in agent_ids(pairs) {
+    for id in ids {
         let found = agent
             .query_row([id], |r| {
                 Ok((
@@ -369,29 +401,7 @@ pub(crate) fn before_blocking(
             );
         }
     }
-    // Each (agent, policy) pair is a range of the primary key.
-    let mut latest = conn.prepare_cached(
-        "SELECT check_id, status, observed_at, since, rowid FROM latest_results \
-         WHERE agent_id = ?1 AND policy_id = ?2",
-    )?;
-    let mut stored: StoredLatest<i64> = Vec::new();
-    for (agent, policy) in pairs {
-        let mut rows = latest.query([agent, policy])?;
-        while let Some(r) = rows.next()? {
-            stored.push((
-                ((*agent).to_owned(), (*policy).to_owned(), r.get(0)?),
-                r.get(4)?,
-                Latest {
-                    status: r.get(1)?,
-                    observed_at: r.get(2)?,
-                    since: r.get(3)?,
-                },
-            ));
-        }
-    }
-    stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let deltas = Deltas::new(stored.iter().map(|(k, _, l)| (k.clone(), l.clone())));
-    Ok((cohorts, agents, deltas, stored))
+    Ok((cohorts, agents))
 }
 
 /// What a batch reads before it writes ([`before_blocking`], [`before_postgres`]): its agents'

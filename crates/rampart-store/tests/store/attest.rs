@@ -165,6 +165,105 @@ async fn a_batch_stores_one_attestation_per_run(store: &Store) {
 }
 backend_test!(a_batch_stores_one_attestation_per_run);
 
+/// The issuer's batch: its audit entries, a checkpoint covering them and the attestations that
+/// name them in one transaction, each entry also an event of the stream naming the agent as
+/// stored; a run that has an attestation keeps it. A batch whose signing fails leaves no
+/// entry, checkpoint, event or row behind.
+async fn a_batch_is_issued_with_its_log_entries(store: &Store) {
+    issuer_with_agent(store).await;
+    let log = rampart_audit::LogKey::from_seed("rampart.audit/test", [3; 32]).unwrap();
+    assert!(
+        store
+            .insert_attestation(&attestation("j0", "r0", "p", t0(), 0))
+            .await
+            .unwrap()
+    );
+    let issue = |run: &str| {
+        rampart_audit::Event::new(
+            "system",
+            "attestation.issue",
+            "agent:a1",
+            rampart_audit::Outcome::Success,
+        )
+        .detail("run", run)
+        .detail("policy", "p")
+        .detail("status", "noncompliant")
+    };
+    let events_before = store.latest_event_seq().await.unwrap();
+    let runs = ["r1", "r0", "r2"];
+    let events: Vec<_> = runs.iter().map(|r| issue(r)).collect();
+    let mut covered = None;
+    let stored = store
+        .record_attestations(&events, &log, t0(), |first, checkpoint| {
+            covered = Some((first, checkpoint.clone()));
+            Ok((first..)
+                .zip(runs)
+                .map(|(index, run)| attestation(&format!("j-{run}"), run, "p", t0(), index))
+                .collect())
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, [true, false, true]);
+    let (first, checkpoint) = covered.unwrap();
+    assert_eq!((first, checkpoint.size), (0, 3));
+    let opened = rampart_audit::LogVerifier::new(log.vkey())
+        .unwrap()
+        .open(&checkpoint.note)
+        .unwrap();
+    assert_eq!(opened.root, store.audit_root(3).await.unwrap());
+    assert_eq!(
+        store.audit_latest_checkpoint().await.unwrap(),
+        Some(checkpoint)
+    );
+    for (index, run) in (0..).zip(runs) {
+        let body = store.audit_entry(index).await.unwrap().unwrap().body;
+        assert!(body.contains(&format!("\"run\":\"{run}\"")), "{body}");
+    }
+    // r0 kept its earlier attestation; the other two name their entries.
+    let log_index = |jti: &'static str| async move {
+        store
+            .attestation(jti)
+            .await
+            .unwrap()
+            .map(|a| (a.run_id, a.log_index))
+    };
+    assert_eq!(log_index("j-r1").await, Some(("r1".into(), 0)));
+    assert_eq!(log_index("j-r0").await, None);
+    assert_eq!(log_index("j0").await, Some(("r0".into(), 0)));
+    assert_eq!(log_index("j-r2").await, Some(("r2".into(), 2)));
+    let stream = store.events_after(events_before, 10).await.unwrap();
+    assert_eq!(stream.len(), 3);
+    for e in &stream {
+        assert_eq!(
+            (e.kind.as_str(), e.group.as_deref()),
+            ("attestation.issued", Some("web"))
+        );
+        assert!(e.body.contains("host-a1"), "{}", e.body);
+    }
+
+    // The key cannot sign: the transaction is rolled back whole.
+    let seq = store.latest_event_seq().await.unwrap();
+    let err = store
+        .record_attestations(&[issue("r3")], &log, t0(), |_, _| {
+            Err("the signing key is unavailable".into())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Attest(_)), "{err}");
+    assert!(
+        err.to_string().contains("the signing key is unavailable"),
+        "{err}"
+    );
+    assert_eq!(store.audit_size().await.unwrap(), 3);
+    assert_eq!(
+        store.audit_latest_checkpoint().await.unwrap().unwrap().size,
+        3
+    );
+    assert_eq!(store.latest_event_seq().await.unwrap(), seq);
+    assert_eq!(store.run_attestation("r3").await.unwrap(), None);
+}
+backend_test!(a_batch_is_issued_with_its_log_entries);
+
 async fn a_later_run_makes_the_earlier_attestation_stale(store: &Store) {
     issuer_with_agent(store).await;
     assert!(

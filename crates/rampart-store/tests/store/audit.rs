@@ -5,7 +5,7 @@
 use rampart_audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use rampart_audit::{Event, LogCheck, LogKey, LogVerifier, Outcome, Problem, Report};
 use rampart_store::testing::TestStore;
-use rampart_store::{AuditQuery, Store};
+use rampart_store::{AuditQuery, Store, StoredCheckpoint};
 use time::{Duration, OffsetDateTime};
 
 use crate::backend_test;
@@ -27,6 +27,26 @@ async fn append_n(store: &Store, from: u64, n: u64, at: OffsetDateTime) {
     let events: Vec<Event> = (from..from + n).map(event).collect();
     let first = store.audit_append(&events, at).await.unwrap();
     assert_eq!(first, from);
+}
+
+/// Appends `events` and signs a checkpoint covering them in one transaction, as the attestation
+/// issuer does (here making no attestation): the first entry's index and the checkpoint.
+async fn append_signed(
+    store: &Store,
+    events: &[Event],
+    key: &LogKey,
+    at: OffsetDateTime,
+) -> (u64, StoredCheckpoint) {
+    let mut signed = None;
+    let stored = store
+        .record_attestations(events, key, at, |first, checkpoint| {
+            signed = Some((first, checkpoint.clone()));
+            Ok(Vec::new())
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, Vec::<bool>::new());
+    signed.expect("a checkpoint covering the entries")
 }
 
 /// The whole log as an auditor checks it: every entry, every checkpoint, opened with the key.
@@ -142,19 +162,19 @@ async fn an_append_can_sign_its_checkpoint(t: &TestStore) {
     let store = &t.store;
     let key = key();
     let v = LogVerifier::new(key.vkey()).unwrap();
-    // Nothing appended: nothing to sign.
+    // Nothing appended: nothing to sign, and nothing asked of the signer.
     assert_eq!(
-        store.audit_append_signed(&[], &key, t0()).await.unwrap(),
-        (0, None)
+        store
+            .record_attestations(&[], &key, t0(), |_, _| Err("nothing to sign".into()))
+            .await
+            .unwrap(),
+        Vec::<bool>::new()
     );
+    assert_eq!(store.audit_size().await.unwrap(), 0);
     append_n(store, 0, 5, t0()).await;
     let events: Vec<Event> = (5..12).map(event).collect();
-    let (first, signed) = store
-        .audit_append_signed(&events, &key, t0() + Duration::seconds(1))
-        .await
-        .unwrap();
+    let (first, cp12) = append_signed(store, &events, &key, t0() + Duration::seconds(1)).await;
     assert_eq!(first, 5);
-    let cp12 = signed.unwrap();
     assert_eq!(
         (cp12.size, cp12.created_at),
         (12, t0() + Duration::seconds(1))
@@ -170,12 +190,8 @@ async fn an_append_can_sign_its_checkpoint(t: &TestStore) {
     assert_eq!(store.audit_checkpoint(&key, t0(), 1).await.unwrap(), None);
     // A replica with a clock behind.
     let events: Vec<Event> = (12..15).map(event).collect();
-    let (first, signed) = store
-        .audit_append_signed(&events, &key, t0() - Duration::hours(1))
-        .await
-        .unwrap();
+    let (first, cp15) = append_signed(store, &events, &key, t0() - Duration::hours(1)).await;
     assert_eq!(first, 12);
-    let cp15 = signed.unwrap();
     assert_eq!((cp15.size, cp15.created_at), (15, cp12.created_at));
     let report = verify(store, None).await;
     assert_eq!(report.problems, vec![]);
@@ -291,11 +307,9 @@ async fn two_replicas_append_one_history(t: &TestStore) {
                     .collect();
                 // One replica signs some of its batches as it appends them.
                 if r == 1 && i % 7 == 3 {
-                    let (_, signed) = store
-                        .audit_append_signed(&batch, &key, OffsetDateTime::now_utc())
-                        .await
-                        .unwrap();
-                    assert!(signed.is_some());
+                    let (first, signed) =
+                        append_signed(&store, &batch, &key, OffsetDateTime::now_utc()).await;
+                    assert_eq!(signed.size, first + batch.len() as u64);
                 } else {
                     store
                         .audit_append(&batch, OffsetDateTime::now_utc())
