@@ -416,9 +416,9 @@ impl Store {
     /// attestation, `false` when its run already has one ([`Store::insert_attestations`]).
     /// Nothing is written when `sign` fails ([`StoreError::Attest`]).
     ///
-    /// Why one transaction: the entries, the checkpoint and the rows were two, each a turn of
-    /// SQLite's one writer and a sync of the log, and together a third of the write turn under
-    /// result ingestion (docs/performance.md). A crash between them also left entries whose
+    /// Why one transaction: the entries with their checkpoint, then the rows, were written in
+    /// two, each a turn of SQLite's one writer and a sync of the log, together a third of the
+    /// write turn under result ingestion (docs/performance.md). A crash between them also left entries whose
     /// attestation only the sweep would issue. On SQLite it runs on result ingestion's own
     /// connection (`batch.rs`), a statement prepared once per kind of row.
     pub async fn record_attestations<F>(

@@ -139,7 +139,7 @@ fn tree_error(e: tree::TreeError) -> StoreError {
 }
 
 /// A batch of entries worked out under the locked head, ready to be written by either
-/// backend's statements: what [`append_entries!`] and [`append_blocking`] share.
+/// backend's statements: what [`append_entries!`] and [`append_signed_blocking`] share.
 struct Planned<'e> {
     /// The first new entry's index.
     first: u64,
