@@ -396,14 +396,8 @@ impl Store {
         let stored = match &self.db {
             crate::Db::Postgres(pool) => insert_postgres(&mut *pool.acquire().await?, all).await?,
             crate::Db::Sqlite(_) => {
-                let _turn = self.write_turn().await;
-                self.ingest()?.run(|conn| {
-                    let tx =
-                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    let stored = insert_blocking(&tx, all)?;
-                    tx.commit()?;
-                    Ok(stored)
-                })?
+                self.in_batch_transaction(|tx| insert_blocking(tx, all))
+                    .await?
             }
         };
         Ok(stored_flags(all, &stored))
@@ -447,18 +441,15 @@ impl Store {
                 (all, stored)
             }
             crate::Db::Sqlite(_) => {
-                let _turn = self.write_turn().await;
-                self.ingest()?.run(|conn| {
-                    let tx =
-                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                self.in_batch_transaction(|tx| {
                     let (first, signed) =
-                        crate::audit::append_signed_blocking(&tx, events, key, now)?;
+                        crate::audit::append_signed_blocking(tx, events, key, now)?;
                     let all =
                         sign(first, &signed.ok_or_else(uncovered)?).map_err(StoreError::Attest)?;
-                    let stored = insert_blocking(&tx, &all)?;
-                    tx.commit()?;
+                    let stored = insert_blocking(tx, &all)?;
                     Ok((all, stored))
-                })?
+                })
+                .await?
             }
         };
         Ok(stored_flags(&all, &stored))

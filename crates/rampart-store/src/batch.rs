@@ -20,7 +20,7 @@
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use crate::StoreError;
+use crate::{Store, StoreError};
 
 /// The ingestion connection (SQLite only); `None` once the store is closed.
 pub(crate) struct BatchConnection(Mutex<Option<rusqlite::Connection>>);
@@ -84,5 +84,28 @@ impl BatchConnection {
             // Nothing to recover from at shutdown: the database is consistent either way.
             let _ = conn.close();
         }
+    }
+}
+
+impl Store {
+    /// Runs `work` in one transaction on the ingestion connection, holding the write turn, and
+    /// commits it if `work` succeeds (dropping it rolls back otherwise). Result batches and
+    /// attestation batches write this way.
+    ///
+    /// `BEGIN IMMEDIATE`: the work reads stored state before its first write, so it takes the
+    /// write lock first. A deferred transaction would read a snapshot, and a rare writer
+    /// without a turn (an enrolment) committing in between would make its first write fail at
+    /// once with `SQLITE_BUSY_SNAPSHOT` instead of waiting.
+    pub(crate) async fn in_batch_transaction<R>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let _turn = self.write_turn().await;
+        self.ingest()?.run(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = work(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 }

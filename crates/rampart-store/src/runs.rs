@@ -300,21 +300,15 @@ fn placed<'a, 's, A>(
     (in_place, first)
 }
 
-/// [`Store::ingest_runs`] on SQLite: the batch's one transaction, on the ingestion connection
-/// (`batch.rs`), the caller holding the write turn. The whole batch's runs, then all their check
-/// results, then all their latest states, each through one statement prepared once.
+/// [`Store::ingest_runs`] on SQLite, in the batch's one transaction on the ingestion connection
+/// ([`Store::in_batch_transaction`]). The whole batch's runs, then all their check results,
+/// then all their latest states, each through one statement prepared once.
 fn ingest_sqlite(
-    conn: &mut rusqlite::Connection,
+    tx: &rusqlite::Transaction<'_>,
     prepared: &[PreparedRun<'_>],
     pairs: &[(&str, &str)],
 ) -> Result<Vec<IngestOutcome>, StoreError> {
-    // BEGIN IMMEDIATE: the batch reads the agents' stored state before its first write, so it
-    // takes the write lock first. A deferred transaction would read a snapshot, and a rare
-    // writer without a turn (an enrolment) committing in between would make its first write
-    // fail at once with SQLITE_BUSY_SNAPSHOT instead of waiting.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let (cohorts, agents, mut tallies, stored_latest) =
-        crate::tallies::before_blocking(&tx, pairs)?;
+    let (cohorts, agents, mut tallies, stored_latest) = crate::tallies::before_blocking(tx, pairs)?;
     let mut stored = Vec::with_capacity(prepared.len());
     {
         let mut insert = tx.prepare_cached(concat!(
@@ -419,9 +413,8 @@ fn ingest_sqlite(
             upsert.execute(rusqlite::params![a, p, c, status, run, started])?;
         }
     }
-    crate::tallies::apply_blocking(&tx, &mut tallies)?;
-    crate::events::append_blocking(&tx, &stream)?;
-    tx.commit()?;
+    crate::tallies::apply_blocking(tx, &mut tallies)?;
+    crate::events::append_blocking(tx, &stream)?;
     Ok(outcomes)
 }
 
@@ -436,9 +429,8 @@ impl Store {
             return ingest_postgres(pool, &prepared).await;
         }
         let pairs = agent_policies(&prepared);
-        let _turn = self.write_turn().await;
-        self.ingest()?
-            .run(|conn| ingest_sqlite(conn, &prepared, &pairs))
+        self.in_batch_transaction(|tx| ingest_sqlite(tx, &prepared, &pairs))
+            .await
     }
 
     /// An agent's runs, newest first, optionally of one policy.
