@@ -252,21 +252,12 @@ impl App {
         if pending.is_empty() {
             return;
         }
-        // What is not recorded now waits for the next flush, unless a newer beat came in.
-        let keep: Vec<String> = match self.store.touch_agents(&pending).await {
-            Ok(held) => held,
-            Err(e) => {
-                tracing::warn!(error = %e, agents = pending.len(), "could not record heartbeats; will retry");
-                pending.keys().cloned().collect()
-            }
-        };
-        if keep.is_empty() {
-            return;
-        }
-        let mut beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
-        for id in keep {
-            if let Some(at) = pending.get(&id) {
-                beats.entry(id).or_insert(*at);
+        if let Err(e) = self.store.touch_agents(&pending).await {
+            tracing::warn!(error = %e, agents = pending.len(), "could not record heartbeats; will retry");
+            // They wait for the next flush, unless a newer beat came in.
+            let mut beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, at) in pending {
+                beats.entry(id).or_insert(at);
             }
         }
     }

@@ -10,10 +10,20 @@ use crate::{
     on_pool, on_reader, on_writer, secs,
 };
 
+/// The columns an [`Agent`] is read from, of `agents a` joined with its `agent_seen s` row
+/// ([`agents_joined!`]).
 macro_rules! agent_columns {
     () => {
-        "id, hostname, os, arch, agent_version, labels, grp, cert_serial, \
-     cert_not_after, enrolled_at, last_seen, status, scan_requested_at"
+        "a.id, a.hostname, a.os, a.arch, a.agent_version, a.labels, a.grp, a.cert_serial, \
+     a.cert_not_after, a.enrolled_at, s.last_seen, a.status, a.scan_requested_at"
+    };
+}
+
+/// The agents with the time each was last seen: a heartbeat writes only the latter (why:
+/// migrations/postgres/0018_agent_seen.sql).
+macro_rules! agents_joined {
+    () => {
+        " FROM agents a JOIN agent_seen s ON s.agent_id = a.id"
     };
 }
 
@@ -98,20 +108,20 @@ impl Store {
     ) -> Result<Agent, StoreError> {
         let labels = serde_json::to_string(&agent.labels)
             .map_err(|e| StoreError::corrupt("agent labels", e))?;
-        let upsert = concat!(
-            "INSERT INTO agents (",
-            agent_columns!(),
-            ") \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 'active', NULL) \
+        const UPSERT: &str = "INSERT INTO agents (id, hostname, os, arch, agent_version, labels, \
+             grp, cert_serial, cert_not_after, enrolled_at, status, scan_requested_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', NULL) \
              ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os, \
              arch = excluded.arch, agent_version = excluded.agent_version, labels = excluded.labels, \
              grp = excluded.grp, cert_serial = excluded.cert_serial, \
-             cert_not_after = excluded.cert_not_after, last_seen = excluded.last_seen, \
-             status = 'active'"
-        );
+             cert_not_after = excluded.cert_not_after, status = 'active'";
+        // Enrolment counts as being seen; a re-enrolled agent's silence starts afresh.
+        const SEEN: &str = "INSERT INTO agent_seen (agent_id, last_seen, offline_announced) \
+             VALUES ($1, $2, NULL) \
+             ON CONFLICT (agent_id) DO UPDATE SET last_seen = excluded.last_seen";
         on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
-            sqlx::query(upsert)
+            sqlx::query(UPSERT)
                 .bind(&agent.id)
                 .bind(&agent.hostname)
                 .bind(&agent.os)
@@ -124,6 +134,7 @@ impl Store {
                 .bind(secs(now))
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(SEEN).bind(&agent.id).bind(secs(now)).execute(&mut *tx).await?;
             insert_certificate!(tx, cert);
             crate::tallies::Recohort::recohort(&mut *tx, &agent.id).await?;
             tx.commit().await?;
@@ -153,7 +164,12 @@ impl Store {
 
     /// One agent.
     pub async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
-        let sql = concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = $1");
+        let sql = concat!(
+            "SELECT ",
+            agent_columns!(),
+            agents_joined!(),
+            " WHERE a.id = $1"
+        );
         let a = on_pool!(&self.db, p => match sqlx::query(sql).bind(id).fetch_optional(p).await? {
             Some(r) => Some(agent_from_row!(&r)?),
             None => None,
@@ -183,7 +199,8 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             agent_columns!(),
-            " FROM agents WHERE ($1 IS NULL OR grp = $1) ORDER BY hostname, id"
+            agents_joined!(),
+            " WHERE ($1 IS NULL OR a.grp = $1) ORDER BY a.hostname, a.id"
         );
         let rows = on_pool!(&self.db, p => {
             let rows = sqlx::query(sql).bind(group).fetch_all(p).await?;
@@ -202,23 +219,22 @@ impl Store {
 
     /// Records heartbeats: `last_seen` for many agents in one transaction. Callers batch, so
     /// ten thousand agents beating every minute cost a few writes per second, not thousands.
+    /// An older time never replaces a newer one; an agent no longer stored is left out.
     ///
-    /// Returns the agents whose time was not recorded because a result batch holds their row
-    /// (PostgreSQL): the caller keeps them for its next flush. A flush never waits for
-    /// ingestion, and ingestion never waits for a flush: with an `UPDATE` per agent, a flush
-    /// waited for each batch holding one of its agents while holding the agents it had
-    /// already updated, on which the next batches then waited (2.8 s of lock waits in a
-    /// 13 s benchmark; docs/performance.md, "Fleet server"). An agent no longer stored is
-    /// neither recorded nor returned.
+    /// The times live in `agent_seen`, which result ingestion does not touch: a flush never
+    /// waits for a batch (which locks its agents' `agents` rows first), nor a batch for a
+    /// flush. On PostgreSQL the rows are locked in id order before the update, so flushes of
+    /// several replicas naming the same agents queue instead of deadlocking.
     pub async fn touch_agents(
         &self,
         seen: &BTreeMap<String, OffsetDateTime>,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(), StoreError> {
         if seen.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         // SQLite has no row locks: the write turn orders this with ingestion's transactions.
-        const SQL: &str = "UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2";
+        const SQL: &str =
+            "UPDATE agent_seen SET last_seen = $2 WHERE agent_id = $1 AND last_seen < $2";
         on_writer!(self, sqlite p => {
             let mut tx = p.begin().await?;
             for (id, at) in seen {
@@ -229,7 +245,7 @@ impl Store {
                     .await?;
             }
             tx.commit().await?;
-            Ok(Vec::new())
+            Ok(())
         }, postgres p => touch_agents_postgres(p, seen).await)
     }
 
@@ -341,50 +357,28 @@ pub enum GroupOf<'a> {
     EnrolmentToken(&'a str),
 }
 
-/// [`Store::touch_agents`] on PostgreSQL: the rows no one else holds are locked (in id order,
-/// as ingestion locks them) and updated in one statement; the others are handed back.
+/// [`Store::touch_agents`] on PostgreSQL: the rows, locked in id order, updated in one statement.
 async fn touch_agents_postgres(
     pool: &sqlx::PgPool,
     seen: &BTreeMap<String, OffsetDateTime>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<(), StoreError> {
     let ids: Vec<&str> = seen.keys().map(String::as_str).collect();
+    let at: Vec<i64> = seen.values().map(|t| secs(*t)).collect();
     let mut tx = pool.begin().await?;
-    let locked: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
+    sqlx::query(
+        "SELECT agent_id FROM agent_seen WHERE agent_id = ANY($1) ORDER BY agent_id FOR NO KEY UPDATE",
     )
     .bind(&ids)
-    .fetch_all(&mut *tx)
+    .execute(&mut *tx)
     .await?;
-    let at: Vec<i64> = locked
-        .iter()
-        .filter_map(|id| seen.get(id).map(|t| secs(*t)))
-        .collect();
-    if !locked.is_empty() {
-        sqlx::query(
-            "UPDATE agents a SET last_seen = t.at FROM UNNEST($1::text[], $2::int8[]) AS t(id, at) \
-             WHERE a.id = t.id AND a.last_seen < t.at",
-        )
-        .bind(&locked)
-        .bind(&at)
-        .execute(&mut *tx)
-        .await?;
-    }
+    sqlx::query(
+        "UPDATE agent_seen s SET last_seen = t.at FROM UNNEST($1::text[], $2::int8[]) AS t(id, at) \
+         WHERE s.agent_id = t.id AND s.last_seen < t.at",
+    )
+    .bind(&ids)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    // Both lists are in id order.
-    let mut held = Vec::new();
-    let mut rest = locked.iter().peekable();
-    for id in ids {
-        if rest.next_if(|l| l.as_str() == id).is_none() {
-            held.push(id);
-        }
-    }
-    if held.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Skipped rows are held by someone else, or gone: keep only the agents still stored.
-    let held: Vec<String> = sqlx::query_scalar("SELECT id FROM agents WHERE id = ANY($1)")
-        .bind(&held)
-        .fetch_all(pool)
-        .await?;
-    Ok(held)
+    Ok(())
 }

@@ -349,14 +349,15 @@ impl Store {
     ) -> Result<Vec<SilentAgent>, StoreError> {
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new(
-                "SELECT id, hostname, grp, last_seen, status FROM agents \
-                 WHERE status <> 'revoked' AND last_seen < ",
+                "SELECT a.id, a.hostname, a.grp, s.last_seen, a.status \
+                 FROM agents a JOIN agent_seen s ON s.agent_id = a.id \
+                 WHERE a.status <> 'revoked' AND s.last_seen < ",
             );
             qb.push_bind(secs(before));
             if let Some(g) = group {
-                qb.push(" AND grp = ").push_bind(g.to_owned());
+                qb.push(" AND a.grp = ").push_bind(g.to_owned());
             }
-            qb.push(" ORDER BY last_seen, id LIMIT ").push_bind(i64::from(limit));
+            qb.push(" ORDER BY s.last_seen, a.id LIMIT ").push_bind(i64::from(limit));
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
                 Ok::<_, StoreError>(SilentAgent {
@@ -375,7 +376,8 @@ impl Store {
         for chunk in ids.chunks(200) {
             let rows = on_pool!(&self.db, p => {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT id, hostname, grp, last_seen, status FROM agents WHERE id IN (",
+                    "SELECT a.id, a.hostname, a.grp, s.last_seen, a.status \
+                     FROM agents a JOIN agent_seen s ON s.agent_id = a.id WHERE a.id IN (",
                 );
                 let mut list = qb.separated(", ");
                 for id in chunk {

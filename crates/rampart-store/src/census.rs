@@ -82,9 +82,10 @@ impl Store {
         now: OffsetDateTime,
         online_since: OffsetDateTime,
     ) -> Result<AgentCensus, StoreError> {
-        const GROUPS: &str = "SELECT grp, \
-             CASE WHEN status = 'revoked' THEN 2 WHEN last_seen >= $1 THEN 0 ELSE 1 END AS state, \
-             COUNT(*) AS n FROM agents GROUP BY grp, state ORDER BY grp, state";
+        const GROUPS: &str = "SELECT a.grp, \
+             CASE WHEN a.status = 'revoked' THEN 2 WHEN s.last_seen >= $1 THEN 0 ELSE 1 END AS state, \
+             COUNT(*) AS n FROM agents a JOIN agent_seen s ON s.agent_id = a.id \
+             GROUP BY a.grp, state ORDER BY a.grp, state";
         const CERTS: &str = "SELECT MIN(cert_not_after) AS earliest, \
              CAST(COALESCE(SUM(CASE WHEN cert_not_after <= $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS expired \
              FROM agents WHERE status <> 'revoked'";

@@ -665,11 +665,12 @@ impl Store {
         now: OffsetDateTime,
         offline_before: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        const PICK: &str = "SELECT id, hostname, grp, last_seen FROM agents \
-             WHERE status <> 'revoked' AND last_seen < $1 \
-             AND (offline_announced IS NULL OR offline_announced < last_seen) \
-             ORDER BY id LIMIT 1000";
-        const MARK: &str = "UPDATE agents SET offline_announced = $2 WHERE id = $1";
+        const PICK: &str = "SELECT a.id, a.hostname, a.grp, s.last_seen \
+             FROM agent_seen s JOIN agents a ON a.id = s.agent_id \
+             WHERE a.status <> 'revoked' AND s.last_seen < $1 \
+             AND (s.offline_announced IS NULL OR s.offline_announced < s.last_seen) \
+             ORDER BY s.agent_id LIMIT 1000";
+        const MARK: &str = "UPDATE agent_seen SET offline_announced = $2 WHERE agent_id = $1";
         let before = crate::secs(offline_before);
         let marked = crate::secs(now);
         let n = on_writer!(self, p => {
@@ -679,7 +680,7 @@ impl Store {
             };
             let sql = match self.backend() {
                 crate::Backend::Sqlite => PICK.to_owned(),
-                crate::Backend::Postgres => format!("{PICK} FOR UPDATE SKIP LOCKED"),
+                crate::Backend::Postgres => format!("{PICK} FOR NO KEY UPDATE OF s SKIP LOCKED"),
             };
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).fetch_all(&mut *tx).await?;
             let mut stream = Vec::with_capacity(rows.len());

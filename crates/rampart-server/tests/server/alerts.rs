@@ -553,7 +553,7 @@ async fn offline_agents_and_ioc_hits_are_told_once() {
             .unwrap();
         // Both fall silent ten minutes ago; only the web agent is in the rule's group.
         let ten_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 600;
-        s.tamper(&format!("UPDATE agents SET last_seen = {ten_ago}")).await;
+        s.tamper(&format!("UPDATE agent_seen SET last_seen = {ten_ago}")).await;
         wait_for("the offline alert", || slack_texts(&chats).len() == 1).await;
         let text = &slack_texts(&chats)[0];
         assert!(
@@ -570,7 +570,7 @@ async fn offline_agents_and_ioc_hits_are_told_once() {
         assert_eq!(slack_texts(&chats).len(), 1, "{:?}", slack_texts(&chats));
         // It is heard from again: resolved.
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        s.tamper(&format!("UPDATE agents SET last_seen = {now} WHERE id = '{}'", a.id))
+        s.tamper(&format!("UPDATE agent_seen SET last_seen = {now} WHERE agent_id = '{}'", a.id))
             .await;
         wait_for("the offline resolution", || slack_texts(&chats).len() == 2).await;
         assert_eq!(

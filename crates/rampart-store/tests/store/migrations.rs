@@ -474,3 +474,97 @@ async fn postgres_upgrade_counts_the_fleet_already_stored() {
     store.close().await;
     rampart_store::testing::drop_schema(&url, &schema).await;
 }
+
+/// Agents as a release before `agent_seen` stored them: a-1 silent since 1,000 s and not yet
+/// announced offline, a-2 silent since 2,000 s and announced at 2,500 s, a-3 seen at 9,000 s.
+const RELEASE_BEFORE_AGENT_SEEN: &str = "INSERT INTO agents (id, hostname, os, arch, \
+     agent_version, labels, grp, cert_serial, cert_not_after, enrolled_at, last_seen, status, \
+     offline_announced) VALUES \
+     ('a-1', 'a-1', 'Debian', 'x86_64', '1', '{}', 'web', 's1', 99999, 1, 1000, 'active', NULL), \
+     ('a-2', 'a-2', 'Debian', 'x86_64', '1', '{}', 'web', 's2', 99999, 1, 2000, 'active', 2500), \
+     ('a-3', 'a-3', 'Debian', 'x86_64', '1', '{}', 'db', 's3', 99999, 1, 9000, 'active', NULL)";
+
+/// What the upgrade must keep of the rows above: when each agent was last seen, and which
+/// silence was already announced (announcing it again would page someone twice).
+async fn check_seen_kept(store: &Store) {
+    let at = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+    let seen = |id: &'static str| async move { store.agent(id).await.unwrap().unwrap().last_seen };
+    assert_eq!(seen("a-1").await, at(1000));
+    assert_eq!(seen("a-2").await, at(2000));
+    assert_eq!(seen("a-3").await, at(9000));
+    let silent: Vec<String> = store
+        .silent_agents(at(5000), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.agent.id)
+        .collect();
+    assert_eq!(silent, ["a-1", "a-2"]);
+    assert_eq!(
+        store.announce_offline(at(10_000), at(5000)).await.unwrap(),
+        1,
+        "only a-1's silence is new"
+    );
+    assert_eq!(
+        store.announce_offline(at(10_001), at(5000)).await.unwrap(),
+        0
+    );
+    // Heartbeats after the upgrade land where the agents are read from.
+    store
+        .touch_agents(&std::collections::BTreeMap::from([(
+            "a-1".to_string(),
+            at(10_002),
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(seen("a-1").await, at(10_002));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_keeps_when_agents_were_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.db");
+    let old = Migrator::new(migrations_until("sqlite", "0017_alerts.sql", dir.path()))
+        .await
+        .unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    old.run(&pool).await.unwrap();
+    sqlx::query(RELEASE_BEFORE_AGENT_SEEN)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = Store::open_sqlite(&path).await.unwrap();
+    check_seen_kept(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_keeps_when_agents_were_seen() {
+    let Some((scoped, url, schema)) = fresh_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let old = Migrator::new(migrations_until(
+        "postgres",
+        "0017_check_results_without_row_check.sql",
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
+    old.run(&pool).await.unwrap();
+    sqlx::query(RELEASE_BEFORE_AGENT_SEEN)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = Store::open_postgres(&scoped).await.unwrap();
+    check_seen_kept(&store).await;
+    store.close().await;
+    rampart_store::testing::drop_schema(&url, &schema).await;
+}

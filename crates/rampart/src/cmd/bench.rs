@@ -455,8 +455,8 @@ fn sqlite_floor(
         let tx = conn.transaction()?;
         let mut agent = tx.prepare(
             "INSERT INTO agents (id, hostname, os, arch, agent_version, labels, grp, cert_serial, \
-             cert_not_after, enrolled_at, last_seen, status) \
-             VALUES (?1, ?1, 'simulated', 'x86_64', 'bench', '{}', 'bench', ?1, ?2, ?2, ?2, 'active')",
+             cert_not_after, enrolled_at, status) \
+             VALUES (?1, ?1, 'simulated', 'x86_64', 'bench', '{}', 'bench', ?1, ?2, ?2, 'active')",
         )?;
         for a in 0..agents {
             agent.execute(rusqlite::params![format!("floor-agent-{a:05}"), now])?;
