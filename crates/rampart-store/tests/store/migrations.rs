@@ -27,6 +27,48 @@ fn migrations_until(backend: &str, last: &str, into: &Path) -> PathBuf {
     dst
 }
 
+/// Brings a new SQLite database at `path` up to migration `last`, as an earlier release left
+/// it, and writes `rows` into it through SQL; closed again, for this release to open.
+async fn sqlite_release(path: &Path, last: &str, rows: &[&str]) {
+    let dir = path.parent().unwrap();
+    let old = Migrator::new(migrations_until("sqlite", last, dir))
+        .await
+        .unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    old.run(&pool).await.unwrap();
+    for sql in rows {
+        sqlx::query(AssertSqlSafe(*sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+/// [`sqlite_release`] on a fresh PostgreSQL schema: its scoped URL, the server's URL and the
+/// schema's name, or `None` when there is no PostgreSQL to test against (the harness says so).
+async fn postgres_release(last: &str, rows: &[&str]) -> Option<(String, String, String)> {
+    let (scoped, url, schema) = fresh_schema().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let old = Migrator::new(migrations_until("postgres", last, dir.path()))
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
+    old.run(&pool).await.unwrap();
+    for sql in rows {
+        sqlx::query(AssertSqlSafe(*sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    Some((scoped, url, schema))
+}
+
 /// Intel rows as release 0003 stored them: record 1 names indicators 2 and 3 (anchor 2),
 /// record 2 names indicator 1 and was deleted with it, indicator 4 (the newest) was deleted (so
 /// the next indicator is 5), record 3 names indicator 3, record 4 was the newest and was
@@ -44,15 +86,6 @@ const RELEASE_0003_ROWS: &[&str] = &[
     "DELETE FROM intel_indicators WHERE id IN (1, 4)",
     "DELETE FROM intel_records WHERE id IN (2, 4)",
 ];
-
-async fn fill<'c, E>(conn: E)
-where
-    E: sqlx::Executor<'c> + Copy,
-{
-    for sql in RELEASE_0003_ROWS {
-        conn.execute(AssertSqlSafe(*sql)).await.unwrap();
-    }
-}
 
 /// What release 0004 must show for the rows above: records and links intact, anchors set,
 /// deletes still cascading.
@@ -83,28 +116,12 @@ async fn check_upgraded(store: &Store) {
 async fn sqlite_intel_upgrade_keeps_rows_links_and_ids() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rampart.db");
-    let old = Migrator::new(migrations_until(
-        "sqlite",
-        "0003_intel_hits.sql",
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .foreign_keys(true);
-    let pool = sqlx::SqlitePool::connect_with(options.clone())
-        .await
-        .unwrap();
-    old.run(&pool).await.unwrap();
-    fill(&pool).await;
-    pool.close().await;
-
+    sqlite_release(&path, "0003_intel_hits.sql", RELEASE_0003_ROWS).await;
     let store = Store::open_sqlite(&path).await.unwrap();
     check_upgraded(&store).await;
     store.close().await;
 
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     let anchors: Vec<(i64, i64)> = sqlx::query("SELECT id, anchor FROM intel_records ORDER BY id")
         .fetch_all(&pool)
@@ -193,22 +210,11 @@ async fn sqlite_intel_upgrade_keeps_rows_links_and_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_intel_upgrade_keeps_rows_and_links() {
-    let Some((scoped, url, schema)) = fresh_schema().await else {
+    let Some((scoped, url, schema)) =
+        postgres_release("0003_intel_hits.sql", RELEASE_0003_ROWS).await
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let old = Migrator::new(migrations_until(
-        "postgres",
-        "0003_intel_hits.sql",
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
-    old.run(&pool).await.unwrap();
-    fill(&pool).await;
-    pool.close().await;
-
     let store = Store::open_postgres(&scoped).await.unwrap();
     check_upgraded(&store).await;
     store.close().await;
@@ -299,23 +305,12 @@ async fn check_legacy_admin_tokens(store: &Store, before: i64, after: i64) {
 async fn sqlite_admin_tokens_become_tokens_of_a_first_admin() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rampart.db");
-    let old = Migrator::new(migrations_until(
-        "sqlite",
+    sqlite_release(
+        &path,
         "0007_intel_indicator_keys.sql",
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    old.run(&pool).await.unwrap();
-    sqlx::query(LEGACY_ADMIN_TOKENS)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+        &[LEGACY_ADMIN_TOKENS],
+    )
+    .await;
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
     let store = Store::open_sqlite(&path).await.unwrap();
     let after = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -325,24 +320,11 @@ async fn sqlite_admin_tokens_become_tokens_of_a_first_admin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_admin_tokens_become_tokens_of_a_first_admin() {
-    let Some((scoped, url, schema)) = fresh_schema().await else {
+    let Some((scoped, url, schema)) =
+        postgres_release("0005_intel_versions_and_decay.sql", &[LEGACY_ADMIN_TOKENS]).await
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let old = Migrator::new(migrations_until(
-        "postgres",
-        "0005_intel_versions_and_decay.sql",
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
-    old.run(&pool).await.unwrap();
-    sqlx::query(LEGACY_ADMIN_TOKENS)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
     let store = Store::open_postgres(&scoped).await.unwrap();
     let after = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -430,22 +412,7 @@ async fn check_tallies_backfilled(store: &Store) {
 async fn sqlite_upgrade_counts_the_fleet_already_stored() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rampart.db");
-    let old = Migrator::new(migrations_until("sqlite", "0013_waivers.sql", dir.path()))
-        .await
-        .unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .foreign_keys(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    old.run(&pool).await.unwrap();
-    for sql in RELEASE_BEFORE_TALLIES {
-        sqlx::query(AssertSqlSafe(*sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    pool.close().await;
+    sqlite_release(&path, "0013_waivers.sql", RELEASE_BEFORE_TALLIES).await;
     let store = Store::open_sqlite(&path).await.unwrap();
     check_tallies_backfilled(&store).await;
     store.close().await;
@@ -453,22 +420,11 @@ async fn sqlite_upgrade_counts_the_fleet_already_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_upgrade_counts_the_fleet_already_stored() {
-    let Some((scoped, url, schema)) = fresh_schema().await else {
+    let Some((scoped, url, schema)) =
+        postgres_release("0011_waivers.sql", RELEASE_BEFORE_TALLIES).await
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let old = Migrator::new(migrations_until("postgres", "0011_waivers.sql", dir.path()))
-        .await
-        .unwrap();
-    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
-    old.run(&pool).await.unwrap();
-    for sql in RELEASE_BEFORE_TALLIES {
-        sqlx::query(AssertSqlSafe(*sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    pool.close().await;
     let store = Store::open_postgres(&scoped).await.unwrap();
     check_tallies_backfilled(&store).await;
     store.close().await;
@@ -524,20 +480,7 @@ async fn check_seen_kept(store: &Store) {
 async fn sqlite_upgrade_keeps_when_agents_were_seen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rampart.db");
-    let old = Migrator::new(migrations_until("sqlite", "0017_alerts.sql", dir.path()))
-        .await
-        .unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .foreign_keys(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    old.run(&pool).await.unwrap();
-    sqlx::query(RELEASE_BEFORE_AGENT_SEEN)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    sqlite_release(&path, "0017_alerts.sql", &[RELEASE_BEFORE_AGENT_SEEN]).await;
     let store = Store::open_sqlite(&path).await.unwrap();
     check_seen_kept(&store).await;
     store.close().await;
@@ -545,24 +488,14 @@ async fn sqlite_upgrade_keeps_when_agents_were_seen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_upgrade_keeps_when_agents_were_seen() {
-    let Some((scoped, url, schema)) = fresh_schema().await else {
+    let Some((scoped, url, schema)) = postgres_release(
+        "0017_check_results_without_row_check.sql",
+        &[RELEASE_BEFORE_AGENT_SEEN],
+    )
+    .await
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let old = Migrator::new(migrations_until(
-        "postgres",
-        "0017_check_results_without_row_check.sql",
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
-    old.run(&pool).await.unwrap();
-    sqlx::query(RELEASE_BEFORE_AGENT_SEEN)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
     let store = Store::open_postgres(&scoped).await.unwrap();
     check_seen_kept(&store).await;
     store.close().await;
