@@ -27,6 +27,16 @@ fn migrations_until(backend: &str, last: &str, into: &Path) -> PathBuf {
     dst
 }
 
+/// Writes `rows` through SQL, on either backend.
+async fn fill<'c, E>(conn: E, rows: &[&str])
+where
+    E: sqlx::Executor<'c> + Copy,
+{
+    for sql in rows {
+        conn.execute(AssertSqlSafe(*sql)).await.unwrap();
+    }
+}
+
 /// Brings a new SQLite database at `path` up to migration `last`, as an earlier release left
 /// it, and writes `rows` into it through SQL; closed again, for this release to open.
 async fn sqlite_release(path: &Path, last: &str, rows: &[&str]) {
@@ -40,12 +50,7 @@ async fn sqlite_release(path: &Path, last: &str, rows: &[&str]) {
         .foreign_keys(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     old.run(&pool).await.unwrap();
-    for sql in rows {
-        sqlx::query(AssertSqlSafe(*sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    fill(&pool, rows).await;
     pool.close().await;
 }
 
@@ -59,12 +64,7 @@ async fn postgres_release(last: &str, rows: &[&str]) -> Option<(String, String, 
         .unwrap();
     let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
     old.run(&pool).await.unwrap();
-    for sql in rows {
-        sqlx::query(AssertSqlSafe(*sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    fill(&pool, rows).await;
     pool.close().await;
     Some((scoped, url, schema))
 }
