@@ -487,9 +487,10 @@ impl Store {
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new(
                 "SELECT x.agent_id, x.hostname, x.grp, x.os, x.status, x.since, x.run_id, c.outcome FROM (\
-                 SELECT l.agent_id, a.hostname, a.grp, a.os, l.status, l.since, l.run_id, l.check_id, \
+                 SELECT l.agent_id, a.hostname, a.grp, a.os, l.status, l.since, n.run_id, l.check_id, \
                  CASE l.status WHEN 'fail' THEN 0 WHEN 'error' THEN 1 ELSE 2 END AS ord \
                  FROM latest_results l JOIN agents a ON a.id = l.agent_id \
+                 JOIN policy_latest n ON n.agent_id = l.agent_id AND n.policy_id = l.policy_id \
                  WHERE l.policy_id = ",
             );
             qb.push_bind(policy_id.to_owned())

@@ -401,7 +401,8 @@ pub struct LatestResult {
     pub check_id: String,
     /// Current status.
     pub status: Status,
-    /// Run that reported it.
+    /// The agent's newest run of the policy (that had results), which reported it: a check
+    /// that run no longer has has no latest result.
     pub run_id: String,
     /// When that run started.
     #[serde(with = "time::serde::rfc3339")]

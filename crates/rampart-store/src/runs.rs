@@ -1,6 +1,6 @@
 //! Runs and check results: ingestion, history, latest state, diffs' raw material, retention.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rampart_core::{CheckOutcome, HostInfo, Status, Summary};
 use sqlx::Row;
@@ -208,96 +208,123 @@ fn change_event(
     ))
 }
 
-/// The `latest_results` upsert's conflict rule: only a newer observation replaces the state (a
-/// spooled run delivered late must not overwrite a fresher one), and `since` moves only on a
-/// change.
-macro_rules! latest_conflict {
+/// A pair's newest run replaces the stored one; the plan never holds an older one, which the
+/// condition guards all the same.
+macro_rules! policy_latest_conflict {
     () => {
-        " ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
-         since = CASE WHEN latest_results.status = excluded.status \
-                 THEN latest_results.since ELSE excluded.observed_at END, \
-         status = excluded.status, run_id = excluded.run_id, observed_at = excluded.observed_at \
-         WHERE excluded.observed_at >= latest_results.observed_at"
+        " ON CONFLICT (agent_id, policy_id) DO UPDATE SET \
+         run_id = excluded.run_id, observed_at = excluded.observed_at \
+         WHERE excluded.observed_at >= policy_latest.observed_at"
     };
 }
 
-/// A batch's newest observation of a check: its status, run and start, the outcome and the run.
-type Newest<'a> = (&'a str, &'a str, i64, &'a CheckOutcome, &'a NewRun);
+/// A check's first result is inserted; a new status replaces the stored one, with its `since`.
+macro_rules! latest_conflict {
+    () => {
+        " ON CONFLICT (agent_id, policy_id, check_id) DO UPDATE SET \
+         status = excluded.status, since = excluded.since"
+    };
+}
 
-/// The latest state a batch leaves per (agent, policy, check): its newest observation (the
-/// later one in the batch when two started at once, as the upsert applied in order would
-/// leave), sorted so that concurrent PostgreSQL transactions lock rows in the same order.
-fn newest_per_key<'a>(
+/// Each (agent, policy) pair's newest run in a batch (the later one in the batch when two
+/// started at once, as applying the runs in order would leave), in key order.
+fn newest_per_pair<'a>(
     fresh: &[&'a PreparedRun<'a>],
-) -> BTreeMap<(&'a str, &'a str, &'a str), Newest<'a>> {
-    let mut latest: BTreeMap<(&str, &str, &str), Newest<'_>> = BTreeMap::new();
+) -> BTreeMap<(&'a str, &'a str), &'a PreparedRun<'a>> {
+    let mut newest: BTreeMap<(&str, &str), &PreparedRun<'_>> = BTreeMap::new();
     for p in fresh {
-        let started = secs(p.run.started_at);
-        for ((id, status, _, _, _), c) in p.rows.iter().zip(&p.run.checks) {
-            let key = (p.run.agent_id.as_str(), p.run.policy_id.as_str(), *id);
-            match latest.get(&key) {
-                Some((_, _, t, _, _)) if *t > started => {}
-                _ => {
-                    latest.insert(key, (*status, p.run.id.as_str(), started, c, p.run));
-                }
+        let key = (p.run.agent_id.as_str(), p.run.policy_id.as_str());
+        match newest.get(&key) {
+            Some(n) if n.run.started_at > p.run.started_at => {}
+            _ => {
+                newest.insert(key, p);
             }
         }
     }
-    latest
+    newest
 }
 
-/// Feeds each key's newest observation to the fleet's counters, and adds a `check.changed`
-/// event for each that changes a stored status. A check that changed and changed back within
-/// one batch is one observation here: its newest result against what was stored.
-fn observe_latest(
-    latest: &BTreeMap<(&str, &str, &str), Newest<'_>>,
-    cohorts: &HashMap<String, crate::tallies::CohortId>,
-    agents: &crate::tallies::Agents,
-    tallies: &mut crate::tallies::Deltas,
+/// What a batch changes in the latest states ([`plan_latest`]), each list in key order so that
+/// concurrent PostgreSQL transactions lock rows in one order.
+#[derive(Default)]
+struct LatestPlan<'a> {
+    /// Each pair's newest run, where it is not older than the stored one: (agent, policy, run,
+    /// started). Every check of the pair was last observed by it.
+    runs: Vec<(&'a str, &'a str, &'a str, i64)>,
+    /// A check's first result, or a new status: (agent, policy, check, status, since).
+    set: Vec<(&'a str, &'a str, &'a str, &'a str, i64)>,
+    /// A stored check that the pair's newest run no longer has (a policy version that dropped
+    /// it): (agent, policy, check).
+    dropped: Vec<crate::tallies::Key>,
+}
+
+/// Works out what a batch changes in the latest states, feeds it to the fleet's counters and
+/// adds a `check.changed` event for each stored status that moves.
+///
+/// Only each pair's newest run counts, and only if it is not older than the stored one (a
+/// spooled run delivered late must not overwrite a fresher one); a run without check results
+/// (a policy whose requirements the host did not meet) leaves the stored state as it is. A
+/// check keeping its status is not written at all: when it was last observed is its pair's
+/// (`policy_latest`), so a run rewrites one row per pair instead of one per check, which was
+/// most of the latest states' cost (docs/performance.md). A check that changed and changed
+/// back within one batch is one observation here: its newest result against what was stored.
+fn plan_latest<'a>(
+    fresh: &[&'a PreparedRun<'a>],
+    before: &mut crate::tallies::Before,
     stream: &mut Vec<rampart_events::Event>,
-) -> Result<(), StoreError> {
-    for ((agent, policy, check), (status, _, started, c, run)) in latest {
-        if let Some(cohort) = cohorts.get(*agent) {
-            let seen = tallies.observe(*cohort, agent, policy, check, status, *started);
-            if let (crate::tallies::Seen::Changed(from), Some(a)) = (seen, agents.get(*agent)) {
-                stream.push(change_event(run, a, c, &from)?);
+) -> Result<LatestPlan<'a>, StoreError> {
+    let mut plan = LatestPlan::default();
+    for ((agent, policy), p) in newest_per_pair(fresh) {
+        let started = secs(p.run.started_at);
+        let stale = before
+            .observed
+            .get(&(agent.to_owned(), policy.to_owned()))
+            .is_some_and(|t| started < *t);
+        if stale || p.rows.is_empty() {
+            continue;
+        }
+        plan.runs.push((agent, policy, p.run.id.as_str(), started));
+        let cohort = before.cohorts.get(agent).copied();
+        // The pair's stored checks: one range of the sorted stored states.
+        let lo = before
+            .stored
+            .partition_point(|(k, _)| (k.0.as_str(), k.1.as_str()) < (agent, policy));
+        let hi = before
+            .stored
+            .partition_point(|(k, _)| (k.0.as_str(), k.1.as_str()) <= (agent, policy));
+        let held = &before.stored[lo..hi];
+        let mut set = Vec::new();
+        for ((id, status, _, _, _), c) in p.rows.iter().zip(&p.run.checks) {
+            let was = held
+                .binary_search_by(|(k, _)| k.2.as_str().cmp(id))
+                .ok()
+                .map(|i| held[i].1.status.as_str());
+            if was == Some(*status) {
+                continue;
+            }
+            set.push((agent, policy, *id, *status, started));
+            if let (Some(from), Some(a)) = (was, before.agents.get(agent)) {
+                stream.push(change_event(p.run, a, c, from)?);
+            }
+            if let Some(cohort) = cohort {
+                before
+                    .deltas
+                    .observe(cohort, agent, policy, id, status, started);
+            }
+        }
+        set.sort_unstable_by_key(|r| r.2);
+        plan.set.extend(set);
+        let kept: std::collections::HashSet<&str> = p.rows.iter().map(|r| r.0).collect();
+        for (key, _) in held {
+            if !kept.contains(key.2.as_str()) {
+                if let Some(cohort) = cohort {
+                    before.deltas.forget(cohort, agent, policy, &key.2);
+                }
+                plan.dropped.push(key.clone());
             }
         }
     }
-    Ok(())
-}
-
-/// Where each key's newest observation goes: onto its stored row, found by the row's address
-/// (with that row as stored), or, for a check's first result, through the upsert. An
-/// observation older than the stored one (a spooled run delivered late) goes nowhere.
-#[allow(clippy::type_complexity)]
-fn placed<'a, 's, A>(
-    latest: &BTreeMap<(&'a str, &'a str, &'a str), Newest<'a>>,
-    stored: &'s crate::tallies::StoredLatest<A>,
-) -> (
-    Vec<(&'s A, LatestRow<'a>, &'s crate::tallies::Latest)>,
-    Vec<LatestRow<'a>>,
-) {
-    let mut in_place = Vec::new();
-    let mut first = Vec::new();
-    for (&(agent, policy, check), &(status, run, started, _, _)) in latest {
-        let found = stored.binary_search_by(|(k, _, _)| {
-            (k.0.as_str(), k.1.as_str(), k.2.as_str()).cmp(&(agent, policy, check))
-        });
-        match found {
-            Ok(i) if started < stored[i].2.observed_at => {}
-            Ok(i) => {
-                let (_, address, old) = &stored[i];
-                in_place.push((
-                    address,
-                    ((agent, policy, check), (status, run, started)),
-                    old,
-                ));
-            }
-            Err(_) => first.push(((agent, policy, check), (status, run, started))),
-        }
-    }
-    (in_place, first)
+    Ok(plan)
 }
 
 /// [`Store::ingest_runs`] on SQLite, in the batch's one transaction on the ingestion connection
@@ -308,7 +335,7 @@ fn ingest_sqlite(
     prepared: &[PreparedRun<'_>],
     pairs: &[(&str, &str)],
 ) -> Result<Vec<IngestOutcome>, StoreError> {
-    let (cohorts, agents, mut tallies, stored_latest) = crate::tallies::before_blocking(tx, pairs)?;
+    let mut before = crate::tallies::before_blocking(tx, pairs)?;
     let mut stored = Vec::with_capacity(prepared.len());
     {
         let mut insert = tx.prepare_cached(concat!(
@@ -359,7 +386,7 @@ fn ingest_sqlite(
         )?;
         for pr in &fresh {
             let r = pr.run;
-            if let Some(agent) = agents.get(&r.agent_id) {
+            if let Some(agent) = before.agents.get(&r.agent_id) {
                 stream.push(run_event(r, agent));
             }
             for (id, status, severity, title, outcome) in &pr.rows {
@@ -369,51 +396,32 @@ fn ingest_sqlite(
             }
         }
     }
-    let latest = newest_per_key(&fresh);
-    observe_latest(&latest, &cohorts, &agents, &mut tallies, &mut stream)?;
-    let (in_place, mut first) = placed(&latest, &stored_latest);
-    // A stored latest state is updated by its rowid, with what the upsert's rule makes of it
-    // worked out here; only a check's first result goes through the upsert. When the status
-    // stays (most results, most of the time) only the run and the time are set: SQLite
-    // maintains every index that holds a column an `UPDATE` sets, judged by the statement, not
-    // by whether the value changes, and both of `latest_results`' secondary indexes hold the
-    // status. The upsert searched the primary key for its conflict and rewrote both indexes
-    // for every row: 2.5-4 times the time of this (docs/performance.md). The key is compared
-    // as well (`+`: not through an index) to make sure the rowid still holds that key.
-    let mut updated = 0;
+    let plan = plan_latest(&fresh, &mut before, &mut stream)?;
     {
-        let mut same = tx.prepare_cached(
-            "UPDATE latest_results SET run_id = ?2, observed_at = ?3 WHERE rowid = ?1 \
-             AND +agent_id = ?4 AND +policy_id = ?5 AND +check_id = ?6",
-        )?;
-        let mut moved = tx.prepare_cached(
-            "UPDATE latest_results SET status = ?2, run_id = ?3, observed_at = ?4, since = ?4 \
-             WHERE rowid = ?1 AND +agent_id = ?5 AND +policy_id = ?6 AND +check_id = ?7",
-        )?;
-        for (rowid, ((a, p, c), (status, run, started)), old) in &in_place {
-            updated += if old.status == *status {
-                same.execute(rusqlite::params![rowid, run, started, a, p, c])?
-            } else {
-                moved.execute(rusqlite::params![rowid, status, run, started, a, p, c])?
-            };
+        let mut run = tx.prepare_cached(concat!(
+            "INSERT INTO policy_latest (agent_id, policy_id, run_id, observed_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            policy_latest_conflict!()
+        ))?;
+        for (a, p, r, started) in &plan.runs {
+            run.execute(rusqlite::params![a, p, r, started])?;
         }
-    }
-    // Should a row not be where it was read, the upsert, whose rule gives the same row whether
-    // or not the update reached it, writes them all again.
-    if updated != in_place.len() {
-        first.extend(in_place.iter().map(|r| r.1));
-    }
-    {
-        let mut upsert = tx.prepare_cached(concat!(
-            "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, \
-             observed_at, since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        let mut set = tx.prepare_cached(concat!(
+            "INSERT INTO latest_results (agent_id, policy_id, check_id, status, since) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             latest_conflict!()
         ))?;
-        for ((a, p, c), (status, run, started)) in &first {
-            upsert.execute(rusqlite::params![a, p, c, status, run, started])?;
+        for (a, p, c, status, since) in &plan.set {
+            set.execute(rusqlite::params![a, p, c, status, since])?;
+        }
+        let mut gone = tx.prepare_cached(
+            "DELETE FROM latest_results WHERE agent_id = ?1 AND policy_id = ?2 AND check_id = ?3",
+        )?;
+        for (a, p, c) in &plan.dropped {
+            gone.execute([a, p, c])?;
         }
     }
-    crate::tallies::apply_blocking(tx, &mut tallies)?;
+    crate::tallies::apply_blocking(tx, &mut before.deltas)?;
     crate::events::append_blocking(tx, &stream)?;
     Ok(outcomes)
 }
@@ -537,9 +545,11 @@ impl Store {
         agent_id: &str,
         policy_id: Option<&str>,
     ) -> Result<Vec<LatestResult>, StoreError> {
-        const SQL: &str = "SELECT agent_id, policy_id, check_id, status, run_id, observed_at, since \
-             FROM latest_results WHERE agent_id = $1 AND ($2 IS NULL OR policy_id = $2) \
-             ORDER BY policy_id, check_id";
+        // Every check of a pair was last observed by the pair's newest run.
+        const SQL: &str = "SELECT l.agent_id, l.policy_id, l.check_id, l.status, n.run_id, n.observed_at, l.since \
+             FROM latest_results l JOIN policy_latest n ON n.agent_id = l.agent_id AND n.policy_id = l.policy_id \
+             WHERE l.agent_id = $1 AND ($2 IS NULL OR l.policy_id = $2) \
+             ORDER BY l.policy_id, l.check_id";
         let rows = on_pool!(&self.db, p => {
             let rows = sqlx::query(SQL).bind(agent_id).bind(policy_id).fetch_all(p).await?;
             rows.iter().map(|r| {
@@ -663,26 +673,25 @@ async fn ingest_postgres(
     );
     const CHECKS: &str = "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])";
-    const LATEST: &str = concat!(
-        "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) \
-         SELECT a, p, c, s, r, o, o FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
-         AS t(a, p, c, s, r, o)",
+    const RUN: &str = concat!(
+        "INSERT INTO policy_latest (agent_id, policy_id, run_id, observed_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])",
+        policy_latest_conflict!()
+    );
+    const SET: &str = concat!(
+        "INSERT INTO latest_results (agent_id, policy_id, check_id, status, since) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[])",
         latest_conflict!()
     );
-    // The row is found by its address alone (a TID scan: no index search, whatever the
-    // planner knows of the table); the key comparison, which no index can serve, makes sure
-    // the address still holds that key.
-    const IN_PLACE: &str = "UPDATE latest_results l SET status = t.s, run_id = t.r, observed_at = t.o, since = t.n \
-         FROM UNNEST($1::text[]::tid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[]) \
-         AS t(tid, a, p, c, s, r, o, n) \
-         WHERE l.ctid = t.tid AND (l.agent_id, l.policy_id, l.check_id) IS NOT DISTINCT FROM (t.a, t.p, t.c)";
+    const DROP: &str = "DELETE FROM latest_results l \
+         USING UNNEST($1::text[], $2::text[], $3::text[]) AS t(a, p, c) \
+         WHERE l.agent_id = t.a AND l.policy_id = t.p AND l.check_id = t.c";
     let col =
         |f: &dyn Fn(&PreparedRun<'_>) -> String| prepared.iter().map(f).collect::<Vec<String>>();
     let int = |f: &dyn Fn(&PreparedRun<'_>) -> i64| prepared.iter().map(f).collect::<Vec<i64>>();
     let mut tx = pool.begin().await?;
     let pairs = agent_policies(prepared);
-    let (cohorts, agents, mut tallies, stored_latest) =
-        crate::tallies::before_postgres(&mut tx, &pairs).await?;
+    let mut before = crate::tallies::before_postgres(&mut tx, &pairs).await?;
     let stored: Vec<String> = sqlx::query_scalar(RUNS)
         .bind(col(&|p| p.run.id.clone()))
         .bind(col(&|p| p.run.agent_id.clone()))
@@ -722,7 +731,7 @@ async fn ingest_postgres(
     let (outcomes, fresh) = sort_out(prepared, &stored);
     let mut stream = Vec::new();
     for p in &fresh {
-        if let Some(agent) = agents.get(&p.run.agent_id) {
+        if let Some(agent) = before.agents.get(&p.run.agent_id) {
             stream.push(run_event(p.run, agent));
         }
     }
@@ -755,63 +764,55 @@ async fn ingest_postgres(
             .bind(outs)
             .execute(&mut *tx)
             .await?;
-        let latest = newest_per_key(&fresh);
-        observe_latest(&latest, &cohorts, &agents, &mut tallies, &mut stream)?;
-        // A stored latest state is updated where its row lies, with what the upsert's rule
-        // makes of it worked out here; only a check's first result goes through the upsert.
-        // The upsert's conflict check is an index search and a row lock (its own WAL record)
-        // per row, about half of its cost: 363,000 rows took 3.3 s updated in place against
-        // 6.2-7.0 s upserted (psql, docs/performance.md, "Fleet server").
-        let (in_place, mut first) = placed(&latest, &stored_latest);
-        // Each row's new `since`: it moves only with the status.
-        let since =
-            |(_, (_, (status, _, started)), old): &(_, LatestRow<'_>, &crate::tallies::Latest)| {
-                if old.status == *status {
-                    old.since
-                } else {
-                    *started
-                }
-            };
-        if !in_place.is_empty() {
-            let updated = sqlx::query(IN_PLACE)
-                .bind(in_place.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
-                .bind(in_place.iter().map(|r| r.1.0.0).collect::<Vec<_>>())
-                .bind(in_place.iter().map(|r| r.1.0.1).collect::<Vec<_>>())
-                .bind(in_place.iter().map(|r| r.1.0.2).collect::<Vec<_>>())
-                .bind(in_place.iter().map(|r| r.1.1.0).collect::<Vec<_>>())
-                .bind(in_place.iter().map(|r| r.1.1.1).collect::<Vec<_>>())
-                .bind(in_place.iter().map(|r| r.1.1.2).collect::<Vec<_>>())
-                .bind(in_place.iter().map(since).collect::<Vec<_>>())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            // Every address was read under the agents' locks, so each row is where it was
-            // read. Should one not be, the upsert, whose rule gives the same row whether or not
-            // the in-place update reached it, writes them all again.
-            if usize::try_from(updated).ok() != Some(in_place.len()) {
-                first.extend(in_place.iter().map(|r| r.1));
-            }
-        }
-        if !first.is_empty() {
-            sqlx::query(LATEST)
-                .bind(first.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
-                .bind(first.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
-                .bind(first.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
-                .bind(first.iter().map(|(_, v)| v.0).collect::<Vec<_>>())
-                .bind(first.iter().map(|(_, v)| v.1).collect::<Vec<_>>())
-                .bind(first.iter().map(|(_, v)| v.2).collect::<Vec<_>>())
+        let plan = plan_latest(&fresh, &mut before, &mut stream)?;
+        if !plan.runs.is_empty() {
+            sqlx::query(RUN)
+                .bind(plan.runs.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(plan.runs.iter().map(|r| r.1).collect::<Vec<_>>())
+                .bind(plan.runs.iter().map(|r| r.2).collect::<Vec<_>>())
+                .bind(plan.runs.iter().map(|r| r.3).collect::<Vec<_>>())
                 .execute(&mut *tx)
                 .await?;
         }
-        crate::tallies::apply_postgres(&mut tx, &mut tallies).await?;
+        if !plan.set.is_empty() {
+            sqlx::query(SET)
+                .bind(plan.set.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(plan.set.iter().map(|r| r.1).collect::<Vec<_>>())
+                .bind(plan.set.iter().map(|r| r.2).collect::<Vec<_>>())
+                .bind(plan.set.iter().map(|r| r.3).collect::<Vec<_>>())
+                .bind(plan.set.iter().map(|r| r.4).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !plan.dropped.is_empty() {
+            sqlx::query(DROP)
+                .bind(
+                    plan.dropped
+                        .iter()
+                        .map(|k| k.0.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    plan.dropped
+                        .iter()
+                        .map(|k| k.1.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    plan.dropped
+                        .iter()
+                        .map(|k| k.2.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .execute(&mut *tx)
+                .await?;
+        }
+        crate::tallies::apply_postgres(&mut tx, &mut before.deltas).await?;
     }
     crate::events::append_postgres(&mut tx, &stream).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
-
-/// A latest state as the upsert takes it: (agent, policy, check), (status, run, observed at).
-type LatestRow<'a> = ((&'a str, &'a str, &'a str), (&'a str, &'a str, i64));
 
 /// Check results come back from the database unordered; order them the way reports do: by the
 /// natural order of their ids (numeric Wazuh ids numerically, others lexically).

@@ -5,8 +5,8 @@
 //! overview at seconds with a million results (docs/performance.md).
 //!
 //! The counters move in the same transaction as what they count: ingestion works out each
-//! run's effect on the latest results ([`Deltas::observe`], the same rule as the `latest_results`
-//! upsert) and an agent that changes cohort (re-enrolment with other labels, revocation) takes
+//! run's effect on the latest results ([`Deltas::observe`], [`Deltas::forget`]: what it writes
+//! to `latest_results`) and an agent that changes cohort (re-enrolment with other labels, revocation) takes
 //! its counts along ([`Recohort`]). Counter rows are written in
 //! key order, so that concurrent PostgreSQL transactions lock them in one order and cannot
 //! deadlock on them.
@@ -44,22 +44,19 @@ pub(crate) type CohortId = i64;
 /// One latest result: the key is (agent, policy, check).
 pub(crate) type Key = (String, String, String);
 
-/// What `latest_results` holds for one key.
+/// What `latest_results` holds for one key. (When it was last observed is the agent's newest
+/// run of the policy, `policy_latest`, the same for every check of the pair.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Latest {
     /// The status.
     pub status: String,
-    /// When the observation that set it started (Unix seconds).
-    pub observed_at: i64,
-    /// When the check entered that status.
+    /// When the check entered that status (Unix seconds).
     pub since: i64,
 }
 
 /// What an observation is to the latest state it meets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Seen {
-    /// Older than what is stored: ignored.
-    Stale,
     /// The status stored already.
     Same,
     /// The agent's first result of the check.
@@ -116,9 +113,9 @@ impl Deltas {
         }
     }
 
-    /// One observation of a check on an agent of `cohort`, written to `latest_results` by the
-    /// upsert that follows: it replaces the stored state only if it is not older, and moves
-    /// `since` only when the status changes.
+    /// One check's result in the agent's newest run of the policy (the caller has judged the run
+    /// newer than what is stored): it replaces the stored state, and moves `since` only when the
+    /// status changes.
     pub(crate) fn observe(
         &mut self,
         cohort: CohortId,
@@ -130,11 +127,7 @@ impl Deltas {
     ) -> Seen {
         let key = (agent.to_owned(), policy.to_owned(), check.to_owned());
         let seen = match self.state.get_mut(&key) {
-            Some(old) if started < old.observed_at => return Seen::Stale,
-            Some(old) if old.status == status => {
-                old.observed_at = started;
-                return Seen::Same;
-            }
+            Some(old) if old.status == status => return Seen::Same,
             Some(old) => {
                 let old = old.clone();
                 self.count(cohort, policy, check, &old, -1);
@@ -152,12 +145,30 @@ impl Deltas {
         };
         let new = Latest {
             status: status.to_owned(),
-            observed_at: started,
             since: started,
         };
         self.count(cohort, policy, check, &new, 1);
         self.state.insert(key, new);
         seen
+    }
+
+    /// A check the agent's newest run of the policy no longer has (a policy version that dropped
+    /// it): its stored state leaves the counts. Returns whether there was one.
+    pub(crate) fn forget(
+        &mut self,
+        cohort: CohortId,
+        agent: &str,
+        policy: &str,
+        check: &str,
+    ) -> bool {
+        let key = (agent.to_owned(), policy.to_owned(), check.to_owned());
+        match self.state.remove(&key) {
+            Some(old) => {
+                self.count(cohort, policy, check, &old, -1);
+                true
+            }
+            None => false,
+        }
     }
 
     /// An agent moving from one cohort (none for one not yet counted) to another, with the
@@ -230,7 +241,8 @@ macro_rules! agent_cohort_sql {
          cohort_id FROM agents WHERE id = $1"
     };
 }
-const AGENT_LATEST: &str = "SELECT policy_id, check_id, status, observed_at, since FROM latest_results WHERE agent_id = $1";
+const AGENT_LATEST: &str =
+    "SELECT policy_id, check_id, status, since FROM latest_results WHERE agent_id = $1";
 
 fn agent_cohort<R: Row>(r: &R) -> Result<AgentCohort, StoreError>
 where
@@ -262,7 +274,6 @@ where
         ),
         Latest {
             status: r.try_get("status")?,
-            observed_at: r.try_get("observed_at")?,
             since: r.try_get("since")?,
         },
     ))
@@ -334,35 +345,46 @@ impl Recohort for sqlx::PgConnection {
 /// that lock first, so what is read here cannot change before the counters are written. (`NO
 /// KEY UPDATE`, not `UPDATE`: the foreign keys of the runs inserted next take a key-share lock
 /// on the same rows, which a full update lock would wait for.) Also returns the stored latest
-/// results with their rows' addresses ([`StoredLatest`]).
+/// results and when each pair was last observed ([`Before`]).
 pub(crate) fn before_blocking(
     conn: &rusqlite::Connection,
     pairs: &[(&str, &str)],
-) -> Result<Before<i64>, StoreError> {
+) -> Result<Before, StoreError> {
     let (cohorts, agents) = agents_blocking(conn, agent_ids(pairs))?;
     // Each (agent, policy) pair is a range of the primary key.
     let mut latest = conn.prepare_cached(
-        "SELECT check_id, status, observed_at, since, rowid FROM latest_results \
-         WHERE agent_id = ?1 AND policy_id = ?2",
+        "SELECT check_id, status, since FROM latest_results WHERE agent_id = ?1 AND policy_id = ?2",
     )?;
-    let mut stored: StoredLatest<i64> = Vec::new();
+    let mut newest = conn.prepare_cached(
+        "SELECT observed_at FROM policy_latest WHERE agent_id = ?1 AND policy_id = ?2",
+    )?;
+    let mut stored: StoredLatest = Vec::new();
+    let mut observed = Observed::new();
     for (agent, policy) in pairs {
         let mut rows = latest.query([agent, policy])?;
         while let Some(r) = rows.next()? {
             stored.push((
                 ((*agent).to_owned(), (*policy).to_owned(), r.get(0)?),
-                r.get(4)?,
                 Latest {
                     status: r.get(1)?,
-                    observed_at: r.get(2)?,
-                    since: r.get(3)?,
+                    since: r.get(2)?,
                 },
             ));
         }
+        let mut rows = newest.query([agent, policy])?;
+        if let Some(r) = rows.next()? {
+            observed.insert(((*agent).to_owned(), (*policy).to_owned()), r.get(0)?);
+        }
     }
     stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let deltas = Deltas::new(stored.iter().map(|(k, _, l)| (k.clone(), l.clone())));
-    Ok((cohorts, agents, deltas, stored))
+    let deltas = Deltas::new(stored.iter().cloned());
+    Ok(Before {
+        cohorts,
+        agents,
+        deltas,
+        stored,
+        observed,
+    })
 }
 
 /// The cohorts and event names of the agents `ids` as stored (unknown ids absent), read on
@@ -404,10 +426,22 @@ pub(crate) fn agents_blocking<'a>(
     Ok((cohorts, agents))
 }
 
-/// What a batch reads before it writes ([`before_blocking`], [`before_postgres`]): its agents'
-/// cohorts, the agents as its events name them, the counters' starting point, and the stored
-/// latest results with their rows' addresses.
-pub(crate) type Before<A> = (HashMap<String, CohortId>, Agents, Deltas, StoredLatest<A>);
+/// What a batch reads before it writes ([`before_blocking`], [`before_postgres`]).
+pub(crate) struct Before {
+    /// The batch's agents' cohorts.
+    pub cohorts: HashMap<String, CohortId>,
+    /// The batch's agents as its events name them.
+    pub agents: Agents,
+    /// The counters' starting point.
+    pub deltas: Deltas,
+    /// The latest results the batch's (agent, policy) pairs hold.
+    pub stored: StoredLatest,
+    /// When each of the batch's pairs was last observed, for those observed before.
+    pub observed: Observed,
+}
+
+/// (agent, policy) → when its newest stored run started (`policy_latest.observed_at`).
+pub(crate) type Observed = HashMap<(String, String), i64>;
 
 /// The batch's agents as its events name them, by id.
 pub(crate) type Agents = HashMap<String, rampart_events::AgentRef>;
@@ -453,19 +487,15 @@ where
     Ok((cohorts, agents))
 }
 
-/// The latest results a batch's agents hold, sorted by key, each with the address of its row:
-/// ingestion updates them in place by that address (`runs.rs`). On PostgreSQL the address is
-/// the `ctid` (as text), valid for the rest of the transaction because the agents' rows are
-/// locked first and every writer of an agent's latest results takes that lock; on SQLite it is
-/// the `rowid`, which only a writer (holding the one write lock the batch holds) could change.
-pub(crate) type StoredLatest<A> = Vec<(Key, A, Latest)>;
+/// The latest results a batch's (agent, policy) pairs hold, sorted by key: a pair's checks are
+/// one range of it.
+pub(crate) type StoredLatest = Vec<(Key, Latest)>;
 
-/// [`before_blocking`] for PostgreSQL, in two statements whatever the batch's size; also returns
-/// the stored latest results with their row addresses ([`StoredLatest`]).
+/// [`before_blocking`] for PostgreSQL, in three statements whatever the batch's size.
 pub(crate) async fn before_postgres(
     conn: &mut sqlx::PgConnection,
     pairs: &[(&str, &str)],
-) -> Result<Before<String>, StoreError> {
+) -> Result<Before, StoreError> {
     let ids = agent_ids(pairs);
     let rows = sqlx::query(
         "SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
@@ -474,25 +504,47 @@ pub(crate) async fn before_postgres(
     .fetch_all(&mut *conn)
     .await?;
     let (cohorts, agents) = agents_of(&rows)?;
+    let agents_col = pairs.iter().map(|p| p.0).collect::<Vec<_>>();
+    let policies_col = pairs.iter().map(|p| p.1).collect::<Vec<_>>();
     let rows = sqlx::query(
-        "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.observed_at, l.since, \
-         l.ctid::text AS tid \
+        "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.since \
          FROM latest_results l JOIN (SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k \
          ON l.agent_id = k.a AND l.policy_id = k.p",
     )
-    .bind(pairs.iter().map(|p| p.0).collect::<Vec<_>>())
-    .bind(pairs.iter().map(|p| p.1).collect::<Vec<_>>())
+    .bind(&agents_col)
+    .bind(&policies_col)
     .fetch_all(&mut *conn)
     .await?;
     let mut stored = Vec::with_capacity(rows.len());
     for r in &rows {
         let agent: String = r.try_get("agent_id")?;
-        let (key, latest) = latest_row(&agent, r)?;
-        stored.push((key, r.try_get("tid")?, latest));
+        stored.push(latest_row(&agent, r)?);
     }
     stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let deltas = Deltas::new(stored.iter().map(|(k, _, l)| (k.clone(), l.clone())));
-    Ok((cohorts, agents, deltas, stored))
+    let rows = sqlx::query(
+        "SELECT n.agent_id, n.policy_id, n.observed_at \
+         FROM policy_latest n JOIN (SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k \
+         ON n.agent_id = k.a AND n.policy_id = k.p",
+    )
+    .bind(&agents_col)
+    .bind(&policies_col)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut observed = Observed::with_capacity(rows.len());
+    for r in &rows {
+        observed.insert(
+            (r.try_get("agent_id")?, r.try_get("policy_id")?),
+            r.try_get("observed_at")?,
+        );
+    }
+    let deltas = Deltas::new(stored.iter().cloned());
+    Ok(Before {
+        cohorts,
+        agents,
+        deltas,
+        stored,
+        observed,
+    })
 }
 
 /// Most rows per multi-row statement on SQLite (5 parameters each, far below its bind limit),
@@ -635,10 +687,9 @@ pub(crate) async fn apply_postgres(
 mod tests {
     use super::*;
 
-    fn l(status: &str, observed_at: i64, since: i64) -> Latest {
+    fn l(status: &str, since: i64) -> Latest {
         Latest {
             status: status.into(),
-            observed_at,
             since,
         }
     }
@@ -672,9 +723,9 @@ mod tests {
         // c1 failing since 3600 (hour 1), now passes; c2 passing, now fails at 10800 (hour 3);
         // c3 still fails: nothing moves, not even its hour.
         let mut d = Deltas::new([
-            (key("c1"), l("fail", 3600, 3600)),
-            (key("c2"), l("pass", 3600, 0)),
-            (key("c3"), l("fail", 3600, 0)),
+            (key("c1"), l("fail", 3600)),
+            (key("c2"), l("pass", 0)),
+            (key("c3"), l("fail", 0)),
         ]);
         for (c, s) in [("c1", "pass"), ("c2", "fail"), ("c3", "fail")] {
             d.observe(7, "a1", "p", c, s, 10_800);
@@ -700,14 +751,9 @@ mod tests {
     }
 
     #[test]
-    fn an_older_observation_changes_nothing_and_a_batch_applies_in_order() {
-        let mut d = Deltas::new([(key("c1"), l("pass", 7200, 0))]);
-        // Delivered late: older than what is stored.
-        assert_eq!(d.observe(7, "a1", "p", "c1", "fail", 3600), Seen::Stale);
-        d.settle();
-        assert!(d.checks.is_empty() && d.failing.is_empty());
-        // Two runs in one batch: fails, then passes again; net nothing, but each run's
-        // change is seen (the event stream reports both).
+    fn observations_apply_in_order_and_a_dropped_check_leaves_every_count() {
+        let mut d = Deltas::new([(key("c1"), l("pass", 0)), (key("c2"), l("fail", 3600))]);
+        // Fails, then passes again; net nothing, but each change is seen.
         assert_eq!(
             d.observe(7, "a1", "p", "c1", "fail", 10_800),
             Seen::Changed("pass".into())
@@ -718,17 +764,32 @@ mod tests {
         );
         d.settle();
         assert!(d.checks.is_empty() && d.failing.is_empty(), "{d:?}");
-        assert_eq!(d.state[&key("c1")], l("pass", 14_400, 14_400));
+        assert_eq!(d.state[&key("c1")], l("pass", 14_400));
         assert_eq!(d.observe(7, "a1", "p", "c1", "pass", 18_000), Seen::Same);
+        assert_eq!(d.state[&key("c1")], l("pass", 14_400), "since stays");
         assert_eq!(d.observe(7, "a1", "p", "c9", "pass", 18_000), Seen::First);
+        // c2, failing since hour 1, is gone from the policy: its status and its failing hour
+        // leave the counts; the host still reports the policy.
+        assert!(d.forget(7, "a1", "p", "c2"));
+        assert!(!d.forget(7, "a1", "p", "c2"), "forgotten once");
+        d.settle();
+        assert!(d.policies.is_empty());
+        assert_eq!(
+            d.checks,
+            BTreeMap::from([
+                ((7, "p".into(), "c2".into(), "fail".into()), -1),
+                ((7, "p".into(), "c9".into(), "pass".into()), 1),
+            ])
+        );
+        assert_eq!(
+            d.failing,
+            BTreeMap::from([((7, "p".into(), "c2".into(), 1), -1)])
+        );
     }
 
     #[test]
     fn moving_an_agent_moves_every_count() {
-        let mut d = Deltas::new([
-            (key("c1"), l("fail", 3600, 3600)),
-            (key("c2"), l("pass", 3600, 0)),
-        ]);
+        let mut d = Deltas::new([(key("c1"), l("fail", 3600)), (key("c2"), l("pass", 0))]);
         d.move_agent(Some(1), 2);
         d.settle();
         assert_eq!(
@@ -746,7 +807,7 @@ mod tests {
             ])
         );
         // An agent counted nowhere yet only joins.
-        let mut d = Deltas::new([(key("c2"), l("pass", 3600, 0))]);
+        let mut d = Deltas::new([(key("c2"), l("pass", 0))]);
         d.move_agent(None, 2);
         d.settle();
         assert_eq!(d.policies, BTreeMap::from([((2, "p".into()), 1)]));

@@ -501,3 +501,122 @@ async fn postgres_upgrade_keeps_when_agents_were_seen() {
     store.close().await;
     rampart_store::testing::drop_schema(&url, &schema).await;
 }
+
+/// Latest states as a release before `policy_latest` stored them: web-1's run r2 (at 7,200 s)
+/// dropped check 3, whose row from r1 (3,600 s) lingered and was counted; web-2's r5 holds one
+/// check. The counters as that release kept them.
+const RELEASE_BEFORE_POLICY_LATEST: &[&str] = &[
+    // The first cohort of a new store: id 1 on both backends.
+    "INSERT INTO cohorts (grp, os, labels, revoked) VALUES ('web', 'Debian', '{}', 0)",
+    "INSERT INTO agents (id, hostname, os, arch, agent_version, labels, grp, cert_serial, \
+     cert_not_after, enrolled_at, status, cohort_id) VALUES \
+     ('web-1', 'web-1', 'Debian', 'x86_64', '1', '{}', 'web', 's1', 99999, 1, 'active', 1), \
+     ('web-2', 'web-2', 'Debian', 'x86_64', '1', '{}', 'web', 's2', 99999, 1, 'active', 1)",
+    "INSERT INTO agent_seen (agent_id, last_seen) VALUES ('web-1', 7200), ('web-2', 7200)",
+    "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, observed_at, since) VALUES \
+     ('web-1', 'p', '1', 'fail', 'r2', 7200, 3600), ('web-1', 'p', '2', 'pass', 'r2', 7200, 0), \
+     ('web-1', 'p', '3', 'fail', 'r1', 3600, 3600), ('web-2', 'p', '1', 'pass', 'r5', 7200, 0)",
+    "INSERT INTO cohort_checks (cohort_id, policy_id, check_id, status, hosts) VALUES \
+     (1, 'p', '1', 'fail', 1), (1, 'p', '1', 'pass', 1), (1, 'p', '2', 'pass', 1), (1, 'p', '3', 'fail', 1)",
+    "INSERT INTO cohort_policies (cohort_id, policy_id, hosts) VALUES (1, 'p', 2)",
+    "INSERT INTO cohort_failing (cohort_id, policy_id, check_id, since_hour, hosts) VALUES \
+     (1, 'p', '1', 1, 1), (1, 'p', '3', 1, 1)",
+];
+
+/// What the upgrade must make of the rows above: each pair's newest run and time kept, the
+/// lingering check gone from the latest states and from every count, and a run after the
+/// upgrade moving the run and time but not a kept status's `since`.
+async fn check_policy_latest(store: &Store) {
+    use rampart_store::FleetScope;
+    let at = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+    let state = |id: &'static str| async move {
+        store
+            .latest_results(id, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.check_id, l.status, l.run_id, l.observed_at, l.since))
+            .collect::<Vec<_>>()
+    };
+    use rampart_core::Status::{Fail, Pass};
+    assert_eq!(
+        state("web-1").await,
+        [
+            ("1".to_string(), Fail, "r2".to_string(), at(7200), at(3600)),
+            ("2".to_string(), Pass, "r2".to_string(), at(7200), at(0)),
+        ]
+    );
+    assert_eq!(
+        state("web-2").await,
+        [("1".to_string(), Pass, "r5".to_string(), at(7200), at(0))]
+    );
+    let all = FleetScope::default();
+    let mut checks: Vec<(String, u64, u64)> = store
+        .fleet_check_tallies(&all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.check_id, t.passed, t.failed))
+        .collect();
+    checks.sort();
+    assert_eq!(checks, [("1".to_string(), 1, 1), ("2".to_string(), 1, 0)]);
+    assert_eq!(
+        store.fleet_policy_hosts(&all).await.unwrap(),
+        [("p".to_string(), 2)]
+    );
+    let failing: Vec<(String, u64)> = store
+        .fleet_failing_checks(&all, at(0), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.check_id, f.hosts))
+        .collect();
+    assert_eq!(failing, [("1".to_string(), 1)]);
+    let mut next = super::harness::run(
+        "r3",
+        "web-1",
+        at(10_800),
+        vec![
+            super::harness::outcome("1", Fail),
+            super::harness::outcome("2", Pass),
+        ],
+    );
+    next.policy_id = "p".into();
+    store.ingest_runs(&[next]).await.unwrap();
+    assert_eq!(
+        state("web-1").await,
+        [
+            (
+                "1".to_string(),
+                Fail,
+                "r3".to_string(),
+                at(10_800),
+                at(3600)
+            ),
+            ("2".to_string(), Pass, "r3".to_string(), at(10_800), at(0)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_keeps_each_policys_newest_run_and_drops_lingering_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.db");
+    sqlite_release(&path, "0018_agent_seen.sql", RELEASE_BEFORE_POLICY_LATEST).await;
+    let store = Store::open_sqlite(&path).await.unwrap();
+    check_policy_latest(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_keeps_each_policys_newest_run_and_drops_lingering_checks() {
+    let Some((scoped, url, schema)) =
+        postgres_release("0018_agent_seen.sql", RELEASE_BEFORE_POLICY_LATEST).await
+    else {
+        return;
+    };
+    let store = Store::open_postgres(&scoped).await.unwrap();
+    check_policy_latest(&store).await;
+    store.close().await;
+    rampart_store::testing::drop_schema(&url, &schema).await;
+}

@@ -415,8 +415,8 @@ async fn batch_with_retry_and_out_of_order_runs(store: &Store) {
 }
 backend_test!(batch_with_retry_and_out_of_order_runs);
 
-/// One batch that both updates stored latest states (written in place, by row address, with
-/// the status or without it) and creates first ones: a new check of a known agent, and an agent's first run.
+/// One batch that both updates stored latest states (a status that moves, one that stays) and
+/// creates first ones: a new check of a known agent, and an agent's first run.
 async fn a_batch_updates_stored_latest_states_and_adds_first_ones(store: &Store) {
     enrolled(store, "a1", "web").await;
     enrolled(store, "a2", "web").await;
@@ -478,6 +478,108 @@ async fn a_batch_updates_stored_latest_states_and_adds_first_ones(store: &Store)
     assert!(a1.iter().all(|l| l.observed_at == h(1)), "{a1:?}");
 }
 backend_test!(a_batch_updates_stored_latest_states_and_adds_first_ones);
+
+/// An agent's newest run of a policy says what its latest state is: a check that run no longer
+/// has (a policy version that dropped it) leaves; one it keeps stays with its `since`, last
+/// observed by that run. A run without check results (requirements not met), a late run and,
+/// within one batch, an older run change nothing.
+async fn the_newest_run_says_which_checks_have_a_latest_state(store: &Store) {
+    enrolled(store, "a1", "web").await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let state = |rows: Vec<rampart_store::LatestResult>| {
+        rows.into_iter()
+            .map(|l| {
+                (
+                    l.check_id,
+                    l.status,
+                    l.run_id,
+                    (l.observed_at - t0()).whole_hours(),
+                    (l.since - t0()).whole_hours(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let three = vec![
+        outcome("1", Status::Fail),
+        outcome("2", Status::Fail),
+        outcome("3", Status::Pass),
+    ];
+    store
+        .ingest_runs(&[run("r1", "a1", h(0), three.clone())])
+        .await
+        .unwrap();
+    store
+        .ingest_runs(&[
+            run(
+                "r2",
+                "a1",
+                h(2),
+                vec![
+                    outcome("1", Status::Fail),
+                    outcome("3", Status::Pass),
+                    outcome("4", Status::Fail),
+                ],
+            ),
+            // Older, in the same batch: it would have kept check 2.
+            run("r1b", "a1", h(1), three.clone()),
+        ])
+        .await
+        .unwrap();
+    let after = vec![
+        ("1".to_string(), Status::Fail, "r2".to_string(), 2, 0),
+        ("3".to_string(), Status::Pass, "r2".to_string(), 2, 0),
+        ("4".to_string(), Status::Fail, "r2".to_string(), 2, 2),
+    ];
+    assert_eq!(
+        state(store.latest_results("a1", None).await.unwrap()),
+        after
+    );
+    store
+        .ingest_runs(&[run("r3", "a1", h(3), Vec::new())])
+        .await
+        .unwrap();
+    store
+        .ingest_runs(&[run("r0", "a1", h(-1), three)])
+        .await
+        .unwrap();
+    assert_eq!(
+        state(store.latest_results("a1", None).await.unwrap()),
+        after
+    );
+    // The dropped check comes back: a first result again.
+    store
+        .ingest_runs(&[run(
+            "r4",
+            "a1",
+            h(4),
+            vec![outcome("1", Status::Fail), outcome("2", Status::Fail)],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        state(store.latest_results("a1", None).await.unwrap()),
+        [
+            ("1".to_string(), Status::Fail, "r4".to_string(), 4, 0),
+            ("2".to_string(), Status::Fail, "r4".to_string(), 4, 4),
+        ]
+    );
+    // Its evidence is the newest run's.
+    let page = store
+        .fleet_check(
+            &rampart_store::FleetScope::default(),
+            "baseline",
+            "1",
+            None,
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].run_id, "r4");
+    assert!(page[0].outcome.is_some());
+}
+backend_test!(the_newest_run_says_which_checks_have_a_latest_state);
 
 /// The write-ahead log's passive checkpoint, which the server runs beside its writer: on SQLite
 /// it copies every frame the hot writers left into the database file; PostgreSQL has none.

@@ -321,6 +321,66 @@ async fn counters_follow_every_change(store: &Store) {
         [host("a3", Status::Pass)]
     );
     assert!(page(None, 10, 3).await.is_empty());
+
+    // a2's next run is of a policy version that dropped check 2 (failed on a2 since hour 0)
+    // and added check 5: check 2 leaves a2's counts and its failing hours, the host still
+    // reports the policy. Worked out by hand: check 2 passes on a1 and errs on a3.
+    store
+        .ingest_runs(&[run(
+            "a2-r2",
+            "a2",
+            h(9),
+            vec![outcome("1", Status::Fail), outcome("5", Status::Fail)],
+        )])
+        .await
+        .unwrap();
+    agree(store, "a check dropped by a newer policy version").await;
+    let (checks, hosts) = counted(store, &FleetScope::default()).await;
+    assert_eq!(checks[&check("baseline", "2")], (1, 0, 0, 1));
+    assert_eq!(checks[&check("baseline", "5")], (0, 1, 0, 0));
+    assert_eq!(hosts["baseline"], 3);
+    let mut failing: Vec<(String, u64)> = store
+        .fleet_failing_checks(&FleetScope::default(), h(-10), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.check_id, f.hosts))
+        .collect();
+    failing.sort();
+    assert_eq!(failing, [("1".to_string(), 2), ("5".to_string(), 1)]);
+    let on_two: Vec<String> = store
+        .fleet_check(&all, "baseline", "2", None, 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.hostname)
+        .collect();
+    // a3's error before a1's pass: failures, then errors, then the rest.
+    assert_eq!(on_two, ["host-a3", "host-a1"]);
+    // A run without check results (requirements not met) and a late run that still had
+    // check 2 leave the latest state as it is.
+    store
+        .ingest_runs(&[
+            run("a2-r3", "a2", h(10), Vec::new()),
+            run("a2-r-late", "a2", h(8), vec![outcome("2", Status::Fail)]),
+        ])
+        .await
+        .unwrap();
+    agree(store, "an empty run and a late one").await;
+    let a2: Vec<(String, String)> = store
+        .latest_results("a2", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.check_id, l.run_id))
+        .collect();
+    assert_eq!(
+        a2,
+        [
+            ("1".to_string(), "a2-r2".to_string()),
+            ("5".to_string(), "a2-r2".to_string())
+        ]
+    );
 }
 backend_test!(counters_follow_every_change);
 

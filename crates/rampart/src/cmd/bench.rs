@@ -417,10 +417,10 @@ pub(crate) fn gzipped_run(
 /// SQLite's own cost of storing what the server stored, in the same run: a fresh database with
 /// the store's schema (its migrations: the same tables, keys and indexes), and one transaction
 /// of prepared statements (rusqlite, the C API's statements): every run row, every check result
-/// with the same outcome JSON the server stores, and every latest state written as the server
-/// writes it: a check's first result inserted, a stored one updated by its rowid (only the run
-/// and the time while the status stays; the floor keeps the rowids in memory where the server
-/// reads them once per batch). Runs are spread over `agents` agents as the uploaders spread
+/// with the same outcome JSON the server stores, and the latest states written as the server
+/// writes them: each run's pair (agent, policy) upserted with its run and time, a check's first
+/// result inserted, a changed status updated by its rowid, a kept one not written (the floor
+/// keeps the statuses and rowids in memory where the server reads them once per batch). Runs are spread over `agents` agents as the uploaders spread
 /// them, so the latest-state table sees the same mix of inserts and updates. Nothing is parsed,
 /// decompressed, digested, waived, attested or audited, and nothing crosses TLS: what is left is
 /// the storage engine on this machine's disk and cores. Returns check results per second.
@@ -479,16 +479,17 @@ fn sqlite_floor(
             "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut newest = tx.prepare(
+            "INSERT INTO policy_latest (agent_id, policy_id, run_id, observed_at) \
+             VALUES (?1, 'bench', ?2, ?3) ON CONFLICT (agent_id, policy_id) \
+             DO UPDATE SET run_id = excluded.run_id, observed_at = excluded.observed_at",
+        )?;
         let mut first = tx.prepare(
-            "INSERT INTO latest_results (agent_id, policy_id, check_id, status, run_id, \
-             observed_at, since) VALUES (?1, 'bench', ?2, ?3, ?4, ?5, ?5)",
+            "INSERT INTO latest_results (agent_id, policy_id, check_id, status, since) \
+             VALUES (?1, 'bench', ?2, ?3, ?4)",
         )?;
-        let mut same =
-            tx.prepare("UPDATE latest_results SET run_id = ?2, observed_at = ?3 WHERE rowid = ?1")?;
-        let mut moved = tx.prepare(
-            "UPDATE latest_results SET status = ?2, run_id = ?3, observed_at = ?4, since = ?4 \
-             WHERE rowid = ?1",
-        )?;
+        let mut moved =
+            tx.prepare("UPDATE latest_results SET status = ?2, since = ?3 WHERE rowid = ?1")?;
         // (agent, check) → the row and its status.
         let mut stored: std::collections::HashMap<(usize, &str), (i64, &str)> =
             std::collections::HashMap::new();
@@ -509,6 +510,7 @@ fn sqlite_floor(
                 i64::try_from(failed)?,
                 i64::try_from(checks)?
             ])?;
+            newest.execute(rusqlite::params![agent, id, at])?;
             for (c, text) in outcomes.iter().zip(&texts) {
                 result.execute(rusqlite::params![
                     id,
@@ -520,15 +522,13 @@ fn sqlite_floor(
                 ])?;
                 let status = c.status.as_str();
                 match stored.get_mut(&(r % agents, c.id.as_str())) {
-                    Some((rowid, was)) if *was == status => {
-                        same.execute(rusqlite::params![*rowid, id, at])?;
-                    }
+                    Some((_, was)) if *was == status => {}
                     Some((rowid, was)) => {
-                        moved.execute(rusqlite::params![*rowid, status, id, at])?;
+                        moved.execute(rusqlite::params![*rowid, status, at])?;
                         *was = status;
                     }
                     None => {
-                        first.execute(rusqlite::params![agent, c.id, status, id, at])?;
+                        first.execute(rusqlite::params![agent, c.id, status, at])?;
                         stored.insert(
                             (r % agents, c.id.as_str()),
                             (tx.last_insert_rowid(), status),
