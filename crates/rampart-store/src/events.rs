@@ -761,10 +761,16 @@ impl Outbox for sqlx::PgConnection {
         row.map(|r| crate::tallies::agent_ref(id, &r)).transpose()
     }
 
+    /// Planned at each call (`persistent(false)`: an unnamed statement), not once per
+    /// connection: audit appends call this from the first enrolment on, and a plan kept from
+    /// then, made for a table of a few rows, read all of `agents` sequentially for every later
+    /// batch (10 ms a call at 10,000 agents, nearly a fifth of PostgreSQL's time in the fleet
+    /// benchmark's ingestion) until something made PostgreSQL plan it again.
     async fn agent_refs(&mut self, ids: &[&str]) -> Result<crate::tallies::Agents, StoreError> {
         let rows =
             sqlx::query("SELECT id, cohort_id, hostname, grp FROM agents WHERE id = ANY($1)")
                 .bind(ids)
+                .persistent(false)
                 .fetch_all(&mut *self)
                 .await?;
         // The batch's own reading of agents (tallies), its cohorts unused here.
