@@ -491,6 +491,14 @@ where
 /// one range of it.
 pub(crate) type StoredLatest = Vec<(Key, Latest)>;
 
+/// The batch's (agent, policy) pairs as a table `k(a, p)`, each once, from the two arrays bound
+/// as `$1` and `$2`: what [`before_postgres`] reads the stored state of.
+macro_rules! batch_pairs {
+    () => {
+        "(SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k"
+    };
+}
+
 /// [`before_blocking`] for PostgreSQL, in three statements whatever the batch's size.
 pub(crate) async fn before_postgres(
     conn: &mut sqlx::PgConnection,
@@ -506,11 +514,11 @@ pub(crate) async fn before_postgres(
     let (cohorts, agents) = agents_of(&rows)?;
     let agents_col = pairs.iter().map(|p| p.0).collect::<Vec<_>>();
     let policies_col = pairs.iter().map(|p| p.1).collect::<Vec<_>>();
-    let rows = sqlx::query(
-        "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.since \
-         FROM latest_results l JOIN (SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k \
-         ON l.agent_id = k.a AND l.policy_id = k.p",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT l.agent_id, l.policy_id, l.check_id, l.status, l.since FROM latest_results l JOIN ",
+        batch_pairs!(),
+        " ON l.agent_id = k.a AND l.policy_id = k.p"
+    ))
     .bind(&agents_col)
     .bind(&policies_col)
     .fetch_all(&mut *conn)
@@ -521,11 +529,11 @@ pub(crate) async fn before_postgres(
         stored.push(latest_row(&agent, r)?);
     }
     stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let rows = sqlx::query(
-        "SELECT n.agent_id, n.policy_id, n.observed_at \
-         FROM policy_latest n JOIN (SELECT DISTINCT a, p FROM UNNEST($1::text[], $2::text[]) AS k(a, p)) k \
-         ON n.agent_id = k.a AND n.policy_id = k.p",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT n.agent_id, n.policy_id, n.observed_at FROM policy_latest n JOIN ",
+        batch_pairs!(),
+        " ON n.agent_id = k.a AND n.policy_id = k.p"
+    ))
     .bind(&agents_col)
     .bind(&policies_col)
     .fetch_all(&mut *conn)
