@@ -518,7 +518,8 @@ impl Store {
         const RUN: &str = "SELECT id, agent_id, policy_id, policy_version, policy_digest, \
              run_trigger, started_at, finished_at, generator, results_digest, host, warnings, \
              cert_sha256, cert_not_after FROM runs WHERE id = $1";
-        const CHECKS: &str = "SELECT check_id, outcome FROM check_results WHERE run_id = $1";
+        const CHECKS: &str = "SELECT c.check_id, c.outcome, c.text_id, t.text FROM check_results c \
+             LEFT JOIN check_texts t ON t.id = c.text_id WHERE c.run_id = $1";
         let out = on_pool!(&self.db, p => {
             let mut tx = p.begin().await?;
             let run = sqlx::query(RUN).bind(run_id).fetch_optional(&mut *tx).await?;
@@ -530,7 +531,14 @@ impl Store {
                         .fetch_all(&mut *tx)
                         .await?
                         .into_iter()
-                        .map(|c| Ok::<_, sqlx::Error>((c.try_get("check_id")?, c.try_get("outcome")?)))
+                        .map(|c| {
+                            let outcome = crate::texts::joined(
+                                c.try_get("outcome")?,
+                                c.try_get("text_id")?,
+                                c.try_get("text")?,
+                            )?;
+                            Ok::<_, StoreError>((c.try_get("check_id")?, outcome))
+                        })
                         .collect::<Result<_, _>>()?;
                     tx.commit().await?;
                     checks.sort_by(|a, b| rampart_core::digest::natural_cmp(&a.0, &b.0));

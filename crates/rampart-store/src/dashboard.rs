@@ -486,7 +486,8 @@ impl Store {
     ) -> Result<Vec<CheckOnHost>, StoreError> {
         let rows = on_pool!(&self.db, p => {
             let mut qb = sqlx::QueryBuilder::new(
-                "SELECT x.agent_id, x.hostname, x.grp, x.os, x.status, x.since, x.run_id, c.outcome FROM (\
+                "SELECT x.agent_id, x.hostname, x.grp, x.os, x.status, x.since, x.run_id, c.outcome, \
+                 c.text_id, t.text FROM (\
                  SELECT l.agent_id, a.hostname, a.grp, a.os, l.status, l.since, n.run_id, l.check_id, \
                  CASE l.status WHEN 'fail' THEN 0 WHEN 'error' THEN 1 ELSE 2 END AS ord \
                  FROM latest_results l JOIN agents a ON a.id = l.agent_id \
@@ -505,11 +506,15 @@ impl Store {
                 .push(" OFFSET ")
                 .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
             qb.push(") x LEFT JOIN check_results c ON c.run_id = x.run_id AND c.check_id = x.check_id \
+                     LEFT JOIN check_texts t ON t.id = c.text_id \
                      ORDER BY x.ord, x.hostname, x.agent_id");
             let rows = qb.build().fetch_all(p).await?;
             rows.iter().map(|r| {
                 let status: String = r.try_get("status")?;
                 let outcome: Option<String> = r.try_get("outcome")?;
+                let outcome = outcome
+                    .map(|o| crate::texts::joined(o, r.try_get("text_id")?, r.try_get("text")?))
+                    .transpose()?;
                 Ok::<_, StoreError>(CheckOnHost {
                     agent_id: r.try_get("agent_id")?,
                     hostname: r.try_get("hostname")?,

@@ -28,6 +28,7 @@ mod runs;
 mod tallies;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod texts;
 mod tokens;
 mod users;
 mod waivers;
@@ -61,6 +62,7 @@ pub use rampart_intel::rows::{
     NewIntelFeed, NewIntelHit, STAMPS_PER_VERSION,
 };
 pub use records::*;
+pub use texts::{CheckText, split as split_check_text};
 pub use users::{
     ApiToken, Authenticated, NewApiToken, NewUser, OidcExchange, OidcLogin, Session, User,
 };
@@ -253,6 +255,8 @@ pub struct Store {
     writer: Option<SqlitePool>,
     /// SQLite only: the connection result batches write through (`batch.rs`), with the turn.
     ingest: Option<Arc<batch::BatchConnection>>,
+    /// Recent results' policy texts, so that result ingestion splits a run with comparisons.
+    texts: Arc<texts::TextCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -378,6 +382,7 @@ impl Store {
             write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
             writer: Some(writer),
             ingest: Some(Arc::new(ingest)),
+            texts: Arc::default(),
         })
     }
 
@@ -408,6 +413,7 @@ impl Store {
             write_gate: None,
             writer: None,
             ingest: None,
+            texts: Arc::default(),
         })
     }
 

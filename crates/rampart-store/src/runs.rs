@@ -6,6 +6,7 @@ use rampart_core::{CheckOutcome, HostInfo, Status, Summary};
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::texts::{StoredOutcome, TextCache};
 use crate::{
     CheckHistoryPoint, FlatResult, IngestOutcome, LatestResult, NewRun, RunDetail, RunSummary,
     ScorePoint, Store, StoreError, from_secs, on_pool, secs,
@@ -74,10 +75,16 @@ struct PreparedRun<'a> {
     run: &'a NewRun,
     host: String,
     warnings: String,
-    rows: Vec<(&'a str, &'static str, &'static str, &'a str, &'a str)>,
+    rows: Vec<(
+        &'a str,
+        &'static str,
+        &'static str,
+        &'a str,
+        StoredOutcome<'a>,
+    )>,
 }
 
-fn prepare(run: &NewRun) -> Result<PreparedRun<'_>, StoreError> {
+fn prepare<'a>(run: &'a NewRun, texts: &TextCache) -> Result<PreparedRun<'a>, StoreError> {
     if run.check_texts.len() != run.checks.len() {
         return Err(StoreError::corrupt(
             "run",
@@ -88,14 +95,15 @@ fn prepare(run: &NewRun) -> Result<PreparedRun<'_>, StoreError> {
             ),
         ));
     }
+    let stored = texts.store_form(&run.policy_digest, &run.checks, &run.check_texts);
     let mut rows = Vec::with_capacity(run.checks.len());
-    for (c, text) in run.checks.iter().zip(&run.check_texts) {
+    for (c, outcome) in run.checks.iter().zip(stored) {
         rows.push((
             c.id.as_str(),
             c.status.as_str(),
             c.severity.as_str(),
             c.title.as_str(),
-            text.as_str(),
+            outcome,
         ));
     }
     Ok(PreparedRun {
@@ -115,6 +123,20 @@ fn agent_policies<'a>(prepared: &[PreparedRun<'a>]) -> Vec<(&'a str, &'a str)> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect()
+}
+
+/// The distinct policy texts of a batch's results, in key order (concurrent PostgreSQL
+/// transactions adding the same new text then wait for each other in one order).
+fn batch_texts<'a>(fresh: &[&'a PreparedRun<'_>]) -> BTreeMap<&'a [u8; 32], &'a str> {
+    let mut texts = BTreeMap::new();
+    for p in fresh {
+        for row in &p.rows {
+            if let StoredOutcome::Split { text, .. } = &row.4 {
+                texts.insert(&text.id, text.text.as_str());
+            }
+        }
+    }
+    texts
 }
 
 macro_rules! run_from_row {
@@ -380,9 +402,15 @@ fn ingest_sqlite(
     let (outcomes, fresh) = sort_out(prepared, &stored);
     let mut stream = Vec::new();
     {
+        let mut text = tx.prepare_cached(
+            "INSERT INTO check_texts (id, text) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        )?;
+        for (id, t) in batch_texts(&fresh) {
+            text.execute(rusqlite::params![id.as_slice(), t])?;
+        }
         let mut insert = tx.prepare_cached(
-            "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome, \
+             text_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for pr in &fresh {
             let r = pr.run;
@@ -391,7 +419,13 @@ fn ingest_sqlite(
             }
             for (id, status, severity, title, outcome) in &pr.rows {
                 insert.execute(rusqlite::params![
-                    r.id, id, status, severity, title, outcome
+                    r.id,
+                    id,
+                    status,
+                    severity,
+                    title,
+                    outcome.column(),
+                    outcome.text_id()
                 ])?;
             }
         }
@@ -432,7 +466,10 @@ impl Store {
     /// or nothing is. A run whose id is already stored is reported [`IngestOutcome::Duplicate`]
     /// and left untouched, so a retried post is never stored twice.
     pub async fn ingest_runs(&self, runs: &[NewRun]) -> Result<Vec<IngestOutcome>, StoreError> {
-        let prepared = runs.iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
+        let prepared = runs
+            .iter()
+            .map(|r| prepare(r, &self.texts))
+            .collect::<Result<Vec<_>, _>>()?;
         if let crate::Db::Postgres(pool) = &self.db {
             return ingest_postgres(pool, &prepared).await;
         }
@@ -486,15 +523,21 @@ impl Store {
     /// One run with every check result, in the order the agent reported them.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
         let sql = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");
-        // rowid order is insertion order in SQLite; PostgreSQL has no such thing, so the
-        // outcome's position is recovered from the JSON array order below instead.
-        const CHECKS: &str = "SELECT outcome FROM check_results WHERE run_id = $1";
+        // Rows come back in no particular order: `sort_checks` puts them in the reports' order.
+        const CHECKS: &str = "SELECT c.outcome, c.text_id, t.text FROM check_results c \
+             LEFT JOIN check_texts t ON t.id = c.text_id WHERE c.run_id = $1";
         let out = on_pool!(&self.db, p => {
             match sqlx::query(sql).bind(run_id).fetch_optional(p).await? {
                 None => None,
                 Some(r) => {
                     let run = run_from_row!(&r)?;
-                    let outcomes: Vec<String> = sqlx::query_scalar(CHECKS).bind(run_id).fetch_all(p).await?;
+                    let outcomes = sqlx::query_as::<_, (String, Option<Vec<u8>>, Option<String>)>(CHECKS)
+                        .bind(run_id)
+                        .fetch_all(p)
+                        .await?
+                        .into_iter()
+                        .map(|(o, id, t)| crate::texts::joined(o, id, t))
+                        .collect::<Result<Vec<String>, _>>()?;
                     Some((run, outcomes))
                 }
             }
@@ -671,8 +714,10 @@ async fn ingest_postgres(
          $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::float8[], $18::text[], \
          $19::text[], $20::text[], $21::text[], $22::text[], $23::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id"
     );
-    const CHECKS: &str = "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])";
+    const TEXTS: &str = "INSERT INTO check_texts (id, text) \
+         SELECT * FROM UNNEST($1::bytea[], $2::text[]) ON CONFLICT (id) DO NOTHING";
+    const CHECKS: &str = "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome, text_id) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])";
     const RUN: &str = concat!(
         "INSERT INTO policy_latest (agent_id, policy_id, run_id, observed_at) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])",
@@ -737,7 +782,16 @@ async fn ingest_postgres(
     }
     let rows: usize = fresh.iter().map(|p| p.rows.len()).sum();
     if rows > 0 {
-        let (mut run_ids, mut ids, mut statuses, mut sevs, mut titles, mut outs) = (
+        let texts = batch_texts(&fresh);
+        if !texts.is_empty() {
+            sqlx::query(TEXTS)
+                .bind(texts.keys().map(|id| id.as_slice()).collect::<Vec<_>>())
+                .bind(texts.values().copied().collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (mut run_ids, mut ids, mut statuses, mut sevs, mut titles, mut outs, mut text_ids) = (
+            Vec::with_capacity(rows),
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
@@ -752,7 +806,8 @@ async fn ingest_postgres(
                 statuses.push(*status);
                 sevs.push(*severity);
                 titles.push(*title);
-                outs.push(*outcome);
+                outs.push(outcome.column());
+                text_ids.push(outcome.text_id());
             }
         }
         sqlx::query(CHECKS)
@@ -762,6 +817,7 @@ async fn ingest_postgres(
             .bind(sevs)
             .bind(titles)
             .bind(outs)
+            .bind(text_ids)
             .execute(&mut *tx)
             .await?;
         let plan = plan_latest(&fresh, &mut before, &mut stream)?;

@@ -27,6 +27,35 @@ impl TestStore {
         tamper(&url, sql).await;
     }
 
+    /// The number a counting query (`SELECT COUNT(*) …`) gives, read behind the store's back:
+    /// for tests of what the store writes, not only of what it reads back.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection as _;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.pg_schema.is_some() {
+            let mut c = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            let n: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&mut c)
+                .await
+                .expect("count");
+            c.close().await.expect("close");
+            n
+        } else {
+            let url = format!("sqlite://{}", self.url);
+            let mut c = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            let n: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&mut c)
+                .await
+                .expect("count");
+            c.close().await.expect("close");
+            n
+        }
+    }
+
     /// Closes the store and drops its PostgreSQL schema.
     pub async fn finish(self) {
         self.store.close().await;

@@ -620,3 +620,79 @@ async fn postgres_upgrade_keeps_each_policys_newest_run_and_drops_lingering_chec
     store.close().await;
     rampart_store::testing::drop_schema(&url, &schema).await;
 }
+
+/// A check result as a release before `check_texts` stored it: the whole text, hand-written
+/// here as that release's serde wrote it (policy words, then the host's part).
+const WHOLE_RESULT: &str = r#"{"id":"5.2.10","title":"Ensure SSH root login is disabled","description":"","rationale":"","remediation":"Set PermitRootLogin no.","severity":"high","references":[],"compliance":{"cis":["5.2.10"]},"mitre":[],"condition":"all","rules":["f:/etc/ssh/sshd_config -> r:^PermitRootLogin\\s+no"],"status":"fail","evidence":[]}"#;
+
+const RELEASE_BEFORE_CHECK_TEXTS: &[&str] = &[
+    "INSERT INTO agents (id, hostname, os, arch, agent_version, labels, grp, cert_serial, \
+     cert_not_after, enrolled_at, status) VALUES \
+     ('web-1', 'web-1', 'Debian', 'x86_64', '1', '{}', 'web', 's1', 99999, 1, 'active')",
+    "INSERT INTO runs (id, agent_id, policy_id, policy_version, policy_digest, run_trigger, \
+     started_at, finished_at, received_at, passed, failed, not_applicable, not_run, errors, \
+     waived, total, score, results_digest, host, warnings, generator, cert_sha256, cert_not_after) \
+     VALUES ('r1', 'web-1', 'p', 1, 'd1', 'schedule', 3600, 3601, 3602, 0, 1, 0, 0, 0, 0, 1, 0.0, \
+     'rd', '{\"hostname\":\"web-1\",\"os\":\"Debian\",\"kernel\":\"6.1\"}', '[]', 'rampart 0.1.0', \
+     'cs', 99999)",
+];
+
+/// The result stored whole reads back as it was stored, beside a result stored split after
+/// the upgrade.
+async fn check_whole_results_read(store: &Store) {
+    let old = store.run("r1").await.unwrap().unwrap();
+    assert_eq!(old.checks.len(), 1);
+    assert_eq!(old.checks[0].title, "Ensure SSH root login is disabled");
+    assert_eq!(old.checks[0].status, rampart_core::Status::Fail);
+    assert_eq!(old.checks[0].compliance["cis"], vec!["5.2.10".to_string()]);
+    assert_eq!(
+        store.run_evidence("r1").await.unwrap().unwrap().checks,
+        [WHOLE_RESULT]
+    );
+    let at = time::OffsetDateTime::from_unix_timestamp(7200).unwrap();
+    let check = super::harness::outcome("5.2.10", rampart_core::Status::Pass);
+    let mut next = super::harness::run("r2", "web-1", at, vec![check.clone()]);
+    next.policy_id = "p".into();
+    store.ingest_runs(&[next]).await.unwrap();
+    assert_eq!(store.run("r2").await.unwrap().unwrap().checks, [check]);
+    assert_eq!(store.run("r1").await.unwrap().unwrap().checks, old.checks);
+}
+
+fn whole_result_rows() -> Vec<String> {
+    let mut rows: Vec<String> = RELEASE_BEFORE_CHECK_TEXTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    rows.push(format!(
+        "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) VALUES \
+         ('r1', '5.2.10', 'fail', 'high', 'Ensure SSH root login is disabled', '{}')",
+        WHOLE_RESULT.replace('\'', "''")
+    ));
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_reads_results_stored_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.db");
+    let rows = whole_result_rows();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    sqlite_release(&path, "0019_policy_latest.sql", &rows).await;
+    let store = Store::open_sqlite(&path).await.unwrap();
+    check_whole_results_read(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_reads_results_stored_whole() {
+    let rows = whole_result_rows();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let Some((scoped, url, schema)) = postgres_release("0019_policy_latest.sql", &rows).await
+    else {
+        return;
+    };
+    let store = Store::open_postgres(&scoped).await.unwrap();
+    check_whole_results_read(&store).await;
+    store.close().await;
+    rampart_store::testing::drop_schema(&url, &schema).await;
+}

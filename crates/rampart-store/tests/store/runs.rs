@@ -673,3 +673,112 @@ async fn concurrent_batches_store_each_run_once(store: &Store) {
     }
 }
 backend_test!(concurrent_batches_store_each_run_once);
+
+/// A policy's words for a check (title, remediation, compliance…) are written once however
+/// many agents report the check, each result keeping only what its host gave, and every
+/// result reads back whole: the same outcome, and the same text attestations digest.
+async fn a_checks_policy_words_are_stored_once(t: &TestStore) {
+    let store = &t.store;
+    enrolled(store, "a1", "web").await;
+    enrolled(store, "a2", "web").await;
+    let checks = vec![outcome("1", Status::Pass), outcome("2", Status::Fail)];
+    store
+        .ingest_runs(&[
+            run("r1", "a1", t0(), checks.clone()),
+            run("r2", "a2", t0(), checks.clone()),
+        ])
+        .await
+        .unwrap();
+    store
+        .ingest_runs(&[run("r3", "a1", t0() + Duration::hours(1), checks.clone())])
+        .await
+        .unwrap();
+    assert_eq!(t.count("SELECT COUNT(*) FROM check_texts").await, 2);
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM check_results WHERE text_id IS NOT NULL")
+            .await,
+        6
+    );
+    // The harness's remediation is a policy word: in no result row.
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM check_results WHERE outcome LIKE '%Set it right%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM check_texts WHERE text LIKE '%Set it right%'")
+            .await,
+        2
+    );
+    for id in ["r1", "r2", "r3"] {
+        assert_eq!(store.run(id).await.unwrap().unwrap().checks, checks, "{id}");
+        let texts: Vec<String> = checks
+            .iter()
+            .map(|c| serde_json::to_string(c).unwrap())
+            .collect();
+        assert_eq!(store.run_evidence(id).await.unwrap().unwrap().checks, texts);
+    }
+    // An agent that reports other words for check 1 of the same policy version gets them
+    // stored and read back as its own; the other runs keep theirs.
+    let mut reworded = outcome("1", Status::Fail);
+    reworded.title = "Check 1, as a2's policy copy words it".into();
+    store
+        .ingest_runs(&[run(
+            "r4",
+            "a2",
+            t0() + Duration::hours(1),
+            vec![reworded.clone()],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(t.count("SELECT COUNT(*) FROM check_texts").await, 3);
+    assert_eq!(
+        store.run("r4").await.unwrap().unwrap().checks,
+        [reworded.clone()]
+    );
+    assert_eq!(store.run("r1").await.unwrap().unwrap().checks, checks);
+    // The fleet's check page reads the newest run's evidence through the same join.
+    let hosts = store
+        .fleet_check(
+            &rampart_store::FleetScope::default(),
+            "baseline",
+            "1",
+            None,
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    let by_agent: Vec<(String, Option<String>)> = hosts
+        .into_iter()
+        .map(|h| (h.agent_id, h.outcome.map(|o| o.title)))
+        .collect();
+    assert_eq!(
+        by_agent,
+        [
+            ("a2".to_string(), Some(reworded.title)),
+            ("a1".to_string(), Some("Check 1".to_string())),
+        ]
+    );
+}
+backend_test!(a_checks_policy_words_are_stored_once, test_store);
+
+/// A split result whose policy text is gone (removed behind the store's back) is an error
+/// naming the column, not a result missing its words.
+async fn a_result_without_its_policy_text_is_reported_corrupt(t: &TestStore) {
+    let store = &t.store;
+    enrolled(store, "a1", "web").await;
+    store
+        .ingest_runs(&[run("r1", "a1", t0(), vec![outcome("1", Status::Pass)])])
+        .await
+        .unwrap();
+    t.tamper("DELETE FROM check_texts").await;
+    let err = store.run("r1").await.unwrap_err().to_string();
+    assert!(err.contains("check_results.text_id"), "{err}");
+    let err = store.run_evidence("r1").await.unwrap_err().to_string();
+    assert!(err.contains("check_results.text_id"), "{err}");
+}
+backend_test!(
+    a_result_without_its_policy_text_is_reported_corrupt,
+    test_store
+);

@@ -417,11 +417,13 @@ pub(crate) fn gzipped_run(
 /// SQLite's own cost of storing what the server stored, in the same run: a fresh database with
 /// the store's schema (its migrations: the same tables, keys and indexes), and one transaction
 /// of prepared statements (rusqlite, the C API's statements): every run row, every check result
-/// with the same outcome JSON the server stores, and the latest states written as the server
-/// writes them: each run's pair (agent, policy) upserted with its run and time, a check's first
-/// result inserted, a changed status updated by its rowid, a kept one not written (the floor
-/// keeps the statuses and rowids in memory where the server reads them once per batch). Runs are spread over `agents` agents as the uploaders spread
-/// them, so the latest-state table sees the same mix of inserts and updates. Nothing is parsed,
+/// as the server stores it (the host's part of its JSON, the policy's words once in
+/// `check_texts`), and the latest states written as the server writes them: each run's pair
+/// (agent, policy) upserted with its run and time, a check's first result inserted, a changed
+/// status updated by its rowid, a kept one not written (the floor keeps the statuses and rowids
+/// in memory where the server reads them once per batch). Runs are spread over `agents` agents
+/// as the uploaders spread them, so the latest-state table sees the same mix of inserts and
+/// updates. Nothing is parsed,
 /// decompressed, digested, waived, attested or audited, and nothing crosses TLS: what is left is
 /// the storage engine on this machine's disk and cores. Returns check results per second.
 fn sqlite_floor(
@@ -440,7 +442,17 @@ fn sqlite_floor(
         anyhow::Ok(())
     })?;
     let outcomes = bench_checks(checks);
-    let texts = rampart_store::outcome_texts(&outcomes)?;
+    // Each result as the server stores it: the policy's words once per check in
+    // `check_texts`, the host's part and the words' key in the result's row.
+    let mut parts = Vec::with_capacity(outcomes.len());
+    for (c, full) in outcomes
+        .iter()
+        .zip(rampart_store::outcome_texts(&outcomes)?)
+    {
+        let split = rampart_store::split_check_text(c, &full)
+            .ok_or_else(|| anyhow::anyhow!("check {}: its text does not split", c.id))?;
+        parts.push(split);
+    }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let run_ids: Vec<String> = (0..runs)
         .map(|r| format!("floor-{r:08}-{}", uuid::Uuid::new_v4().simple()))
@@ -475,9 +487,15 @@ fn sqlite_floor(
              ?4, ?5, ?6, 0, 0, 0, 0, ?7, 66.7, ?3, '{}', '[]', 'bench', ?3, ?4) \
              ON CONFLICT (id) DO NOTHING",
         )?;
+        let mut text = tx.prepare(
+            "INSERT INTO check_texts (id, text) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        )?;
+        for (t, _) in &parts {
+            text.execute(rusqlite::params![t.id.as_slice(), t.text])?;
+        }
         let mut result = tx.prepare(
-            "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO check_results (run_id, check_id, status, severity, title, outcome, \
+             text_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut newest = tx.prepare(
             "INSERT INTO policy_latest (agent_id, policy_id, run_id, observed_at) \
@@ -511,14 +529,15 @@ fn sqlite_floor(
                 i64::try_from(checks)?
             ])?;
             newest.execute(rusqlite::params![agent, id, at])?;
-            for (c, text) in outcomes.iter().zip(&texts) {
+            for (c, (t, rest)) in outcomes.iter().zip(&parts) {
                 result.execute(rusqlite::params![
                     id,
                     c.id,
                     c.status.as_str(),
                     c.severity.as_str(),
                     c.title,
-                    text
+                    rest,
+                    t.id.as_slice()
                 ])?;
                 let status = c.status.as_str();
                 match stored.get_mut(&(r % agents, c.id.as_str())) {
