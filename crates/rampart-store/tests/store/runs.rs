@@ -6,6 +6,21 @@ use time::Duration;
 use super::harness::{enrolled, outcome, run, t0};
 use crate::backend_test;
 
+/// The fleet's page of a check of the harness's policy: every host, failing first.
+async fn check_page(store: &Store, check: &str) -> Vec<rampart_store::CheckOnHost> {
+    store
+        .fleet_check(
+            &rampart_store::FleetScope::default(),
+            "baseline",
+            check,
+            None,
+            10,
+            0,
+        )
+        .await
+        .unwrap()
+}
+
 async fn retried_post_is_stored_once(store: &Store) {
     enrolled(store, "a1", "web").await;
     let r = run(
@@ -554,17 +569,7 @@ async fn the_newest_run_says_which_checks_have_a_latest_state(store: &Store) {
         ]
     );
     // Its evidence is the newest run's.
-    let page = store
-        .fleet_check(
-            &rampart_store::FleetScope::default(),
-            "baseline",
-            "1",
-            None,
-            10,
-            0,
-        )
-        .await
-        .unwrap();
+    let page = check_page(store, "1").await;
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].run_id, "r4");
     assert!(page[0].outcome.is_some());
@@ -738,18 +743,8 @@ async fn a_checks_policy_words_are_stored_once(t: &TestStore) {
     );
     assert_eq!(store.run("r1").await.unwrap().unwrap().checks, checks);
     // The fleet's check page reads the newest run's evidence through the same join.
-    let hosts = store
-        .fleet_check(
-            &rampart_store::FleetScope::default(),
-            "baseline",
-            "1",
-            None,
-            10,
-            0,
-        )
+    let by_agent: Vec<(String, Option<String>)> = check_page(store, "1")
         .await
-        .unwrap();
-    let by_agent: Vec<(String, Option<String>)> = hosts
         .into_iter()
         .map(|h| (h.agent_id, h.outcome.map(|o| o.title)))
         .collect();
