@@ -20,20 +20,25 @@ impl TestStore {
     /// Runs SQL on the database behind the store's back, as an intruder with database access
     /// would (tampering tests).
     pub async fn tamper(&self, sql: &str) {
-        let url = match self.pg_schema {
+        tamper(&self.database(), sql).await;
+    }
+
+    /// The database as a URL: `postgres://…` (scoped to the schema), or `sqlite://PATH`.
+    fn database(&self) -> String {
+        match self.pg_schema {
             Some(_) => self.url.clone(),
             None => format!("sqlite://{}", self.url),
-        };
-        tamper(&url, sql).await;
+        }
     }
 
     /// The number a counting query (`SELECT COUNT(*) …`) gives, read behind the store's back:
     /// for tests of what the store writes, not only of what it reads back.
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Connection as _;
+        let url = self.database();
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        if self.pg_schema.is_some() {
-            let mut c = sqlx::PgConnection::connect(&self.url)
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&url)
                 .await
                 .expect("connect");
             let n: i64 = sqlx::query_scalar(sql)
@@ -43,10 +48,7 @@ impl TestStore {
             c.close().await.expect("close");
             n
         } else {
-            let url = format!("sqlite://{}", self.url);
-            let mut c = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("connect");
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
             let n: i64 = sqlx::query_scalar(sql)
                 .fetch_one(&mut c)
                 .await

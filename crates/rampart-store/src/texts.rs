@@ -125,7 +125,7 @@ pub(crate) fn joined(
         (Some(id), None) => {
             return Err(StoreError::corrupt(
                 "check_results.text_id",
-                format!("no check text {}", hex(&id)),
+                format!("no check text {}", hex::encode(&id)),
             ));
         }
         (Some(_), Some(text)) => text,
@@ -141,10 +141,6 @@ pub(crate) fn joined(
     full.push(',');
     full.push_str(tail);
     Ok(full)
-}
-
-fn hex(id: &[u8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How many policy texts [`TextCache`] keeps before it starts over: a few thousand checks per
