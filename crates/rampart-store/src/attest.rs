@@ -432,11 +432,13 @@ impl Store {
         let (all, stored) = match &self.db {
             crate::Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let (first, signed) =
+                let entries =
                     crate::audit::append_signed_postgres(&mut tx, events, key, now).await?;
-                let all =
-                    sign(first, &signed.ok_or_else(uncovered)?).map_err(StoreError::Attest)?;
+                let signed = entries.checkpoint.ok_or_else(uncovered)?;
+                let all = sign(entries.first, &signed).map_err(StoreError::Attest)?;
                 let stored = insert_postgres(&mut tx, &all).await?;
+                // Last: from here to the commit other appends wait (`events::append_postgres`).
+                crate::events::append_postgres(&mut tx, &entries.stream).await?;
                 tx.commit().await?;
                 (all, stored)
             }

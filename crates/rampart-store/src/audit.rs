@@ -218,8 +218,10 @@ fn stream_of(
 }
 
 /// Appends `$events` stamped `$now` in transaction `$tx`, whose head `$frontier` was locked
-/// with [`locked_head!`]; the entries, the tree's new subtrees, the head and every entry's event
-/// of the stream. Evaluates to the first entry's index; `$frontier` then covers them all.
+/// with [`locked_head!`]: the entries, the tree's new subtrees and the head. Evaluates to the
+/// first entry's index and every entry's event of the stream, which the caller appends in the
+/// same transaction, last before its commit (see `events::append_postgres`); `$frontier` then
+/// covers them all.
 macro_rules! append_entries {
     ($tx:expr, $frontier:expr, $events:expr, $now:expr) => {{
         const HEAD: &str = "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1";
@@ -261,9 +263,10 @@ macro_rules! append_entries {
         } else {
             crate::events::Outbox::agent_refs(&mut *$tx, &named).await?
         };
-        let stream = stream_of(planned.first, events, now, &agents);
-        crate::events::Outbox::append_events(&mut *$tx, &stream).await?;
-        planned.first
+        (
+            planned.first,
+            stream_of(planned.first, events, now, &agents),
+        )
     }};
 }
 
@@ -336,17 +339,32 @@ macro_rules! sign_checkpoint {
 
 /// Appends `events` stamped `now` in PostgreSQL transaction `tx` and signs a checkpoint
 /// covering them, inside the attestation issuer's transaction
-/// ([`Store::record_attestations`]). Returns the first entry's index and the checkpoint.
+/// ([`Store::record_attestations`]). Returns the first entry's index, the checkpoint, and the
+/// entries' events of the stream, for the caller to append last before its commit.
 pub(crate) async fn append_signed_postgres(
     tx: &mut sqlx::PgConnection,
     events: &[Event],
     key: &LogKey,
     now: OffsetDateTime,
-) -> Result<(u64, Option<StoredCheckpoint>), StoreError> {
+) -> Result<SignedEntries, StoreError> {
     let mut frontier = locked_head!(tx);
-    let first = append_entries!(tx, frontier, events, now);
+    let (first, stream) = append_entries!(tx, frontier, events, now);
     let signed = sign_checkpoint!(tx, frontier, key, now, 1);
-    Ok((first, signed))
+    Ok(SignedEntries {
+        first,
+        checkpoint: signed,
+        stream,
+    })
+}
+
+/// What [`append_signed_postgres`] wrote, and the events it leaves to its caller.
+pub(crate) struct SignedEntries {
+    /// The first entry's index.
+    pub first: u64,
+    /// The checkpoint covering the entries (`None` only if the log did not grow).
+    pub checkpoint: Option<StoredCheckpoint>,
+    /// The entries' events of the stream, not appended yet.
+    pub stream: Vec<rampart_events::Event>,
 }
 
 /// [`locked_head!`], [`append_entries!`] and [`sign_checkpoint!`] (with `min_new` 1) on
@@ -423,7 +441,8 @@ impl Store {
         let first = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let mut frontier = locked_head!(tx);
-            let first = append_entries!(tx, frontier, events, now);
+            let (first, stream) = append_entries!(tx, frontier, events, now);
+            crate::events::Outbox::append_events(&mut *tx, &stream).await?;
             tx.commit().await?;
             first
         });

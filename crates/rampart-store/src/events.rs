@@ -191,6 +191,21 @@ pub(crate) async fn append_sqlite(
     Ok(())
 }
 
+/// Makes events' positions follow the order their transactions commit in, on PostgreSQL.
+///
+/// Readers of the stream (the alert evaluator's cursor, live readers resuming after the last
+/// event they saw) ask for `seq > cursor`, so they need every event with a lower position to
+/// be visible before one with a higher position is. A sequence does not give that: it hands
+/// out numbers when transactions insert, and they commit in another order. A reader that came
+/// between the commits of a later and an earlier transaction would move its cursor past the
+/// earlier one's events and never see them (an alert never raised or never resolved). So a
+/// transaction appending events first takes this lock, which it holds to its commit: the
+/// next one takes its numbers only after that commit. Only the appends and commits queue;
+/// everything a transaction does before them runs side by side. SQLite has one writer at a
+/// time and needs nothing. The key is the `events` table's own OID, so stores in different
+/// schemas of one database do not wait for each other.
+const ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)";
+
 /// Queues the events from a sequence number on (`$1`) for every enabled destination.
 const QUEUE_SQLITE: &str = "INSERT INTO event_deliveries (destination, seq, next_at) \
      SELECT d.name, e.seq, e.at FROM event_destinations d, events e \
@@ -221,7 +236,9 @@ pub(crate) fn append_blocking(
     Ok(())
 }
 
-/// [`append_sqlite`] for PostgreSQL: two statements whatever the number of events.
+/// [`append_sqlite`] for PostgreSQL: three statements whatever the number of events. Call it
+/// last in its transaction, just before the commit: from here to the commit the transaction
+/// holds [`ORDER_LOCK`], which every other transaction appending events waits for.
 pub(crate) async fn append_postgres(
     conn: &mut sqlx::PgConnection,
     events: &[rampart_events::Event],
@@ -229,6 +246,7 @@ pub(crate) async fn append_postgres(
     if events.is_empty() {
         return Ok(());
     }
+    sqlx::query(ORDER_LOCK).execute(&mut *conn).await?;
     let rows = rows(events);
     let seqs: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO events (id, at, kind, severity, agent_id, grp, body) \
@@ -775,5 +793,100 @@ impl Outbox for sqlx::PgConnection {
                 .await?;
         // The batch's own reading of agents (tallies), its cohorts unused here.
         Ok(crate::tallies::agents_of(&rows)?.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rampart_events::AgentRef;
+    use time::OffsetDateTime;
+
+    use super::append_postgres;
+    use crate::Db;
+
+    fn offline(agent: &str) -> rampart_events::Event {
+        let t = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("a valid time");
+        let agent = AgentRef {
+            id: agent.into(),
+            hostname: format!("host-{agent}"),
+            group: "web".into(),
+        };
+        rampart_events::make::agent_offline(super::new_id(), t, agent, t)
+    }
+
+    /// Two transactions append events; the one that took its position first commits last. A
+    /// reader (the alert evaluator, a live reader) that reads between the two commits and
+    /// resumes after the last event it saw must still get both: had the later position become
+    /// visible first, the reader's cursor would have passed the earlier one for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_readers_resuming_after_a_position_miss_no_event() {
+        let Some(t) = crate::testing::postgres().await else {
+            return;
+        };
+        let Db::Postgres(pool) = &t.store.db else {
+            panic!("a PostgreSQL store");
+        };
+        let mut slow = pool.begin().await.expect("begin");
+        append_postgres(&mut slow, &[offline("a1")])
+            .await
+            .expect("append in the open transaction");
+
+        let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
+        let fast = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut tx = pool.begin().await?;
+                let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let _ = pid_tx.send(pid);
+                append_postgres(&mut tx, &[offline("a2")]).await?;
+                tx.commit().await?;
+                Ok::<(), crate::StoreError>(())
+            }
+        });
+        let pid = pid_rx.await.expect("the second transaction's backend");
+        // Until the second transaction has committed, or waits for a lock the first holds.
+        let mut waited = Duration::ZERO;
+        loop {
+            let waiting: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE pid = $1 AND NOT granted")
+                    .bind(pid)
+                    .fetch_one(pool)
+                    .await
+                    .expect("pg_locks");
+            if fast.is_finished() || waiting > 0 {
+                break;
+            }
+            assert!(
+                waited < Duration::from_secs(30),
+                "the second transaction neither committed nor waited"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+
+        let first_read = t.store.events_after(0, 100).await.expect("read");
+        let cursor = first_read.last().map_or(0, |e| e.seq);
+        slow.commit().await.expect("commit the first transaction");
+        fast.await.expect("join").expect("the second transaction");
+        let second_read = t.store.events_after(cursor, 100).await.expect("read");
+
+        let agents: Vec<String> = first_read
+            .iter()
+            .chain(&second_read)
+            .map(|e| {
+                let event: rampart_events::Event = serde_json::from_str(&e.body).expect("an event");
+                event.agent.expect("an agent").id
+            })
+            .collect();
+        assert_eq!(
+            agents,
+            ["a1", "a2"],
+            "read {first_read:?} then, after seq {cursor}, {second_read:?}"
+        );
+        t.finish().await;
     }
 }
