@@ -67,6 +67,9 @@ async fn build(store: &Store) -> Result<(Index, Rules, i64), IngestError> {
 impl Intel {
     /// Builds the index from the store.
     pub async fn load(store: &Store) -> Result<Intel, IngestError> {
+        // First, so that the build reads the indicators from memory, and so that a lookup
+        // served right after the start does not queue behind the disk reads of the mapping.
+        map_lookup_pages_now(store).await;
         let (index, rules, generation) = build(store).await?;
         tracing::info!(
             indicators = index.len(),
@@ -273,30 +276,31 @@ pub(crate) async fn record_matches(
 /// cannot leave a lookup waiting for the disk). Best effort: a failure costs only that.
 fn map_lookup_pages(store: &Store) {
     let store = store.clone();
-    tokio::spawn(async move {
-        let started = std::time::Instant::now();
-        match store.intel_map_lookup_pages().await {
-            Ok(rows) => tracing::debug!(
-                rows,
-                seconds = started.elapsed().as_secs_f64(),
-                "threat-intel lookup pages mapped"
-            ),
-            Err(e) => tracing::warn!(
-                error = %e,
-                "could not map the threat-intel lookup pages; lookups may wait for the disk"
-            ),
-        }
-    });
+    tokio::spawn(async move { map_lookup_pages_now(&store).await });
+}
+
+/// [`map_lookup_pages`], waited for.
+async fn map_lookup_pages_now(store: &Store) {
+    let started = std::time::Instant::now();
+    match store.intel_map_lookup_pages().await {
+        Ok(rows) => tracing::debug!(
+            rows,
+            seconds = started.elapsed().as_secs_f64(),
+            "threat-intel lookup pages mapped"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not map the threat-intel lookup pages; lookups may wait for the disk"
+        ),
+    }
 }
 
 /// Feed scheduling and index refresh until shutdown.
 pub(crate) async fn background(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut sync = tokio::time::interval(app.config.intel_sync_check);
     let mut rebuild = tokio::time::interval(app.config.intel_refresh);
-    // The first ticks fire at once: the index was just built at start (which mapped the
-    // indicators' pages); the rest of what a lookup reads is mapped now.
+    // The first ticks fire at once: the index was just built at start, its pages mapped.
     rebuild.tick().await;
-    map_lookup_pages(&app.store);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,

@@ -159,12 +159,17 @@ pub(crate) use on_writer;
 /// statement; a statement abandoned mid-way (the request dropped) ends when its result
 /// channel closes, so the connection is clean for the next one.
 ///
-/// They read through a memory map, and there are more of them than cores: a read of a page
-/// that is not in memory waits for the disk, and on the machines this was measured on a
-/// disk read took up to a quarter of a second at times (the kernel there pages out file
-/// pages no process has mapped after a minute unused). With two connections, two such reads
-/// at once held up every request behind them, including the many that needed no disk at all
-/// (token checks, misses); pages the server has mapped stay with it (docs/performance.md).
+/// There are more of them than cores: a read of a page that is not in memory waits for the
+/// disk, and on the machines this was measured on a disk read took up to a quarter of a
+/// second at times (the kernel there pages out file pages no process has mapped after a
+/// minute unused). With two connections, two such reads at once held up every request
+/// behind them, including the many that needed no disk at all (token checks, misses).
+///
+/// They read with `pread`, not through a memory map: in WAL mode a connection whose next
+/// read finds that another connection has committed drops its cache *and unmaps its whole
+/// map* (SQLite's `pagerBeginReadTransaction`), and tearing down a map of a large store took
+/// each reader 20–26 ms, every request behind them waiting, after every commit of the fleet
+/// (docs/performance.md). The pages a lookup needs are kept mapped by [`Pin`] instead.
 struct Readers {
     conns: Vec<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>,
     /// One permit per connection: a request waits for whichever connection frees first.
@@ -198,7 +203,7 @@ impl Readers {
     const COUNT: usize = 4;
 
     async fn open(options: &SqliteConnectOptions) -> Result<Readers, sqlx::Error> {
-        let options = options.clone().pragma("mmap_size", SQLITE_MMAP_BYTES);
+        let options = options.clone().pragma("mmap_size", "0");
         let mut conns = Vec::with_capacity(Self::COUNT);
         for _ in 0..Self::COUNT {
             conns.push(tokio::sync::Mutex::new(Some(options.connect().await?)));
@@ -241,6 +246,16 @@ impl Readers {
     }
 }
 
+/// A SQLite connection that reads the pages the request path's lookups need through a memory
+/// map and then stays idle, so that they stay mapped in this process
+/// ([`Store::intel_map_lookup_pages`]).
+///
+/// Why a connection of its own: SQLite keeps a connection's map only until that connection
+/// next begins a read after another connection's commit (see [`Readers`]). Used for nothing
+/// else, this one begins a read only to map the pages, at start and after each index build;
+/// its map outlives every commit in between.
+type Pin = Arc<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>;
+
 /// The fleet's persistent state. Cheap to clone (pools are reference-counted).
 #[derive(Clone)]
 pub struct Store {
@@ -249,6 +264,8 @@ pub struct Store {
     intel_writer: Option<SqlitePool>,
     /// SQLite only: connections for the request path's point reads ([`on_reader!`]).
     readers: Option<Arc<Readers>>,
+    /// SQLite only: the connection that keeps a lookup's pages mapped ([`Pin`]).
+    pin: Option<Pin>,
     /// SQLite only: this process's turn to write ([`Store::write_turn`]).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: the one connection the hot writers write through ([`on_writer!`]).
@@ -374,11 +391,21 @@ impl Store {
                 target: path.display().to_string(),
                 source: e,
             })?;
+        let pin = options
+            .clone()
+            .pragma("mmap_size", SQLITE_MMAP_BYTES)
+            .connect()
+            .await
+            .map_err(|e| StoreError::Connect {
+                target: path.display().to_string(),
+                source: e,
+            })?;
         let ingest = batch::BatchConnection::open(path)?;
         Ok(Store {
             db: Db::Sqlite(pool),
             intel_writer: Some(intel_writer),
             readers: Some(Arc::new(readers)),
+            pin: Some(Arc::new(tokio::sync::Mutex::new(Some(pin)))),
             write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
             writer: Some(writer),
             ingest: Some(Arc::new(ingest)),
@@ -410,6 +437,7 @@ impl Store {
             db: Db::Postgres(pool),
             intel_writer: None,
             readers: None,
+            pin: None,
             write_gate: None,
             writer: None,
             ingest: None,
@@ -483,6 +511,14 @@ impl Store {
             if let Some(readers) = &self.readers {
                 readers.close().await;
             }
+            if let Some(pin) = &self.pin {
+                let conn = pin.lock().await.take();
+                if let Some(conn) = conn {
+                    use sqlx::Connection as _;
+                    // As for the readers: nothing to recover at shutdown.
+                    let _ = conn.close().await;
+                }
+            }
             on_pool!(&self.db, p => p.close().await)
         };
         if tokio::time::timeout(CLOSE_GRACE, closing).await.is_err() {
@@ -506,8 +542,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// KiB when negative: 64 MiB), holding the indexes they update between transactions.
 const WRITER_CACHE_SIZE: &str = "-65536";
 
-/// How much of a SQLite database file the intel writer and the request path's readers map
-/// into memory (`PRAGMA mmap_size`): the most SQLite maps on Linux (its compile-time
+/// How much of a SQLite database file the intel writer and [`Pin`] map into memory
+/// (`PRAGMA mmap_size`): the most SQLite maps on Linux (its compile-time
 /// `SQLITE_MAX_MMAP_SIZE`, 2 GiB less 64 KiB, to which it silently cuts anything larger).
 /// Pages past it are read with `pread`.
 const SQLITE_MMAP_BYTES: &str = "2147418112";
@@ -612,13 +648,24 @@ mod tests {
         assert!(again.iter().all(|r| r.is_some()));
     }
 
-    /// The request path's readers read the database through a memory map.
+    /// The request path's readers read with `pread`; the pin connection through a memory map.
     #[tokio::test]
-    async fn readers_read_through_a_memory_map() {
+    async fn only_the_pin_connection_reads_through_a_memory_map() {
         let (_dir, store) = sqlite_store().await;
         let readers = store.readers.as_ref().expect("a SQLite store has readers");
         let mut reader = readers.get().await;
         let conn = reader.as_mut().expect("an open connection");
+        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+            .fetch_one(conn)
+            .await
+            .expect("PRAGMA mmap_size");
+        assert_eq!(mapped, 0);
+        let pin = store
+            .pin
+            .as_ref()
+            .expect("a SQLite store has a pin connection");
+        let mut pin = pin.lock().await;
+        let conn = pin.as_mut().expect("an open connection");
         let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
             .fetch_one(conn)
             .await

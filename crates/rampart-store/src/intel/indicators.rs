@@ -256,10 +256,6 @@ impl Store {
 
     /// Every live indicator (not expired at `now`), for rebuilding the lookup index, in id
     /// order, `batch` rows at a time through `each`.
-    ///
-    /// On SQLite it reads through the request path's readers, which read through a memory
-    /// map: the indicators' pages it reads stay mapped, so a lookup's read of them never waits
-    /// for the disk (see [`Store::intel_map_lookup_pages`]).
     pub async fn intel_live_indicators(
         &self,
         now: i64,
@@ -295,42 +291,50 @@ impl Store {
         }
     }
 
-    /// Reads every page of the b-trees a lookup reads for its matches, other than the
-    /// indicators' own (the keys, the observations, the records and the feeds), through one of
-    /// the request path's readers; returns the rows they hold. Nothing on PostgreSQL, which
-    /// keeps its own buffers.
+    /// Reads every page of the b-trees a lookup reads (the indicators, their keys, the
+    /// observations, the records and the feeds) through a memory map that stays in place
+    /// until the next call (the store's `Pin` connection); returns the rows they hold. Nothing on
+    /// PostgreSQL, which keeps its own buffers. Call it at start, before the index build
+    /// (which then reads the indicators from memory), and after each index build, when the
+    /// file has grown.
     ///
-    /// Why: the readers read through a memory map, and a page read that way stays mapped in
-    /// this process. The machines of this kind run a kernel policy (DAMON `pageout`) that
-    /// evicts file pages no process has mapped once they sit unused for a minute, and a
-    /// lookup that then needs one waits for the disk: up to a quarter of a second at times,
-    /// every request queued behind it (docs/performance.md). Pages mapped here are left to
-    /// that policy's mercy no more, and the kernel can still reclaim them under real memory
-    /// pressure, as any clean file page. `count(*)` over a b-tree visits each of its pages
-    /// once, without decoding rows; the indicators' own pages are already read (and mapped)
-    /// by [`Store::intel_live_indicators`], at every index build, so they are left out here.
-    /// Pages past the map's end (SQLite maps at most 2 GiB) are read by `pread` and gain
-    /// nothing.
+    /// Why: the machines of this kind run a kernel policy (DAMON `pageout`) that evicts file
+    /// pages no process has mapped once they sit unused for a minute, and a lookup that then
+    /// needs one waits for the disk: up to a quarter of a second at times, every request
+    /// queued behind it (docs/performance.md). Pages mapped here are left to that policy's
+    /// mercy no more, and the kernel can still reclaim them under real memory pressure, as
+    /// any clean file page. `count(*)` over a b-tree visits each of its pages once, without
+    /// decoding rows. One read transaction for all of them: the connection would drop its map
+    /// at the start of the next one if another connection had committed in between. Pages
+    /// past the map's end (SQLite maps at most 2 GiB) are read by `pread` and gain nothing.
     pub async fn intel_map_lookup_pages(&self) -> Result<u64, StoreError> {
-        /// The lookup's tables other than the indicators (see above), scanned as tables:
-        /// `NOT INDEXED`, or SQLite would count the smaller index instead.
-        const TABLES: [&str; 4] = [
+        /// The lookup's tables, scanned as tables: `NOT INDEXED`, or SQLite would count the
+        /// smaller index instead.
+        const TABLES: [&str; 5] = [
+            "intel_indicators",
             "intel_indicator_keys",
             "intel_observations",
             "intel_records",
             "intel_feeds",
         ];
-        if !matches!(self.db, Db::Sqlite(_)) {
+        let Some(pin) = &self.pin else {
             return Ok(0);
-        }
+        };
+        let mut guard = pin.lock().await;
+        let Some(conn) = guard.as_mut() else {
+            // Closed: the store is shutting down.
+            return Ok(0);
+        };
+        let mut tx = sqlx::Connection::begin(conn).await?;
         let mut rows = 0u64;
         for table in TABLES {
-            // One table per statement: a reader is held for one b-tree at a time.
             let sql = format!("SELECT count(*) FROM {table} NOT INDEXED");
-            let n: i64 =
-                on_reader!(self, c => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(c).await?);
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_one(&mut *tx)
+                .await?;
             rows += u64::try_from(n).unwrap_or(0);
         }
+        tx.commit().await?;
         Ok(rows)
     }
 
@@ -582,10 +586,12 @@ mod tests {
         kib * 1024
     }
 
-    /// After an index build and [`Store::intel_map_lookup_pages`], the pages a lookup reads
-    /// are mapped in this process; before them, on a freshly opened store, they are not.
+    /// After [`Store::intel_map_lookup_pages`] the pages a lookup reads are mapped in this
+    /// process; before, on a freshly opened store, they are not. They stay mapped when another
+    /// connection commits and the request path's readers read after it (SQLite unmaps a
+    /// connection's whole map at its first read after another connection's commit).
     #[tokio::test]
-    async fn a_lookups_pages_stay_mapped_after_the_index_build_and_the_mapping() {
+    async fn a_lookups_pages_stay_mapped_after_the_mapping_through_commits_and_reads() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("intel.db");
         let now = 1_700_000_000;
@@ -654,19 +660,40 @@ mod tests {
             .await
             .expect("index rows");
         assert_eq!(live, 40_000);
-        let indexed = mapped_bytes(&path);
-        assert!(
-            indexed >= before + file / 10,
-            "the index build reads the indicators through the map: {before} -> {indexed} of {file} bytes"
-        );
 
         let rows = store.intel_map_lookup_pages().await.expect("map");
-        // Keys, observations and records: one each per indicator; one feed.
-        assert_eq!(rows, 3 * 40_000 + 1);
+        // Indicators, keys, observations and records: one each per indicator; one feed.
+        assert_eq!(rows, 4 * 40_000 + 1);
         let mapped = mapped_bytes(&path);
         assert!(
-            mapped >= indexed + file / 4 && mapped >= file / 2,
-            "the lookup's other tables are mapped too: {indexed} -> {mapped} of {file} bytes"
+            mapped >= before + file / 2,
+            "the lookup's tables are mapped: {before} -> {mapped} of {file} bytes"
+        );
+
+        // Another connection commits (a fleet's writes do all the time), then the readers read.
+        store
+            .append_events(&[rampart_events::make::agent_offline(
+                "e1".into(),
+                time::OffsetDateTime::UNIX_EPOCH,
+                rampart_events::AgentRef {
+                    id: "a1".into(),
+                    hostname: "host-a1".into(),
+                    group: String::new(),
+                },
+                time::OffsetDateTime::UNIX_EPOCH,
+            )])
+            .await
+            .expect("a commit");
+        let mut again = 0;
+        store
+            .intel_live_indicators(now, 5_000, &mut |_| again += 1)
+            .await
+            .expect("index rows");
+        assert_eq!(again, 40_000);
+        let after = mapped_bytes(&path);
+        assert!(
+            after >= mapped,
+            "a commit and reads after it leave the lookup's pages mapped: {mapped} -> {after} bytes"
         );
         store.close().await;
     }
