@@ -315,32 +315,37 @@ fn plan_latest<'a>(
             .stored
             .partition_point(|(k, _)| (k.0.as_str(), k.1.as_str()) <= (agent, policy));
         let held = &before.stored[lo..hi];
+        if let (true, Some(cohort)) = (held.is_empty(), cohort) {
+            before.deltas.first_report(cohort, policy);
+        }
         let mut set = Vec::new();
         for ((id, status, _, _, _), c) in p.rows.iter().zip(&p.run.checks) {
             let was = held
                 .binary_search_by(|(k, _)| k.2.as_str().cmp(id))
                 .ok()
-                .map(|i| held[i].1.status.as_str());
-            if was == Some(*status) {
+                .map(|i| &held[i].1);
+            if was.is_some_and(|w| w.status == *status) {
                 continue;
             }
             set.push((agent, policy, *id, *status, started));
             if let (Some(from), Some(a)) = (was, before.agents.get(agent)) {
-                stream.push(change_event(p.run, a, c, from)?);
+                stream.push(change_event(p.run, a, c, &from.status)?);
             }
             if let Some(cohort) = cohort {
-                before
-                    .deltas
-                    .observe(cohort, agent, policy, id, status, started);
+                let now = crate::tallies::Latest {
+                    status: (*status).to_owned(),
+                    since: started,
+                };
+                before.deltas.moved(cohort, policy, id, was, &now);
             }
         }
         set.sort_unstable_by_key(|r| r.2);
         plan.set.extend(set);
         let kept: std::collections::HashSet<&str> = p.rows.iter().map(|r| r.0).collect();
-        for (key, _) in held {
+        for (key, was) in held {
             if !kept.contains(key.2.as_str()) {
                 if let Some(cohort) = cohort {
-                    before.deltas.forget(cohort, agent, policy, &key.2);
+                    before.deltas.left(cohort, policy, &key.2, was);
                 }
                 plan.dropped.push(key.clone());
             }

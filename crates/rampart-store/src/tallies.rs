@@ -5,7 +5,7 @@
 //! overview at seconds with a million results (docs/performance.md).
 //!
 //! The counters move in the same transaction as what they count: ingestion works out each
-//! run's effect on the latest results ([`Deltas::observe`], [`Deltas::forget`]: what it writes
+//! run's effect on the latest results ([`Deltas::moved`], [`Deltas::left`]: what it writes
 //! to `latest_results`) and an agent that changes cohort (re-enrolment with other labels, revocation) takes
 //! its counts along ([`Recohort`]). Counter rows are written in
 //! key order, so that concurrent PostgreSQL transactions lock them in one order and cannot
@@ -54,23 +54,13 @@ pub(crate) struct Latest {
     pub since: i64,
 }
 
-/// What an observation is to the latest state it meets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Seen {
-    /// The status stored already.
-    Same,
-    /// The agent's first result of the check.
-    First,
-    /// A new status; the old one.
-    Changed(String),
-}
-
-/// The latest results of some agents' policies as they stand, and the counter changes that the
-/// observations fed to it so far make.
+/// The counter changes a batch's moves in the latest states make. It holds no copy of the
+/// stored states: the batch reads them once ([`Before::stored`]), finds each check's old state
+/// there, and tells this only what moves, so a batch whose checks keep their statuses costs
+/// nothing here (copying every stored state into a map was most of the counters' share of a
+/// batch's CPU, docs/performance.md).
 #[derive(Debug, Default)]
 pub(crate) struct Deltas {
-    state: HashMap<Key, Latest>,
-    reported: HashSet<(String, String)>,
     /// (cohort, policy, check, status) → change in hosts.
     checks: BTreeMap<(CohortId, String, String, String), i64>,
     /// (cohort, policy) → change in hosts.
@@ -85,16 +75,6 @@ fn hour(since: i64) -> i64 {
 }
 
 impl Deltas {
-    /// Starts from what is stored for some agents' policies: (agent, policy, check) → latest.
-    pub(crate) fn new(stored: impl IntoIterator<Item = (Key, Latest)>) -> Deltas {
-        let mut d = Deltas::default();
-        for (key, latest) in stored {
-            d.reported.insert((key.0.clone(), key.1.clone()));
-            d.state.insert(key, latest);
-        }
-        d
-    }
-
     fn count(&mut self, cohort: CohortId, policy: &str, check: &str, l: &Latest, n: i64) {
         *self
             .checks
@@ -113,72 +93,46 @@ impl Deltas {
         }
     }
 
-    /// One check's result in the agent's newest run of the policy (the caller has judged the run
-    /// newer than what is stored): it replaces the stored state, and moves `since` only when the
-    /// status changes.
-    pub(crate) fn observe(
-        &mut self,
-        cohort: CohortId,
-        agent: &str,
-        policy: &str,
-        check: &str,
-        status: &str,
-        started: i64,
-    ) -> Seen {
-        let key = (agent.to_owned(), policy.to_owned(), check.to_owned());
-        let seen = match self.state.get_mut(&key) {
-            Some(old) if old.status == status => return Seen::Same,
-            Some(old) => {
-                let old = old.clone();
-                self.count(cohort, policy, check, &old, -1);
-                Seen::Changed(old.status)
-            }
-            None => {
-                if self.reported.insert((agent.to_owned(), policy.to_owned())) {
-                    *self
-                        .policies
-                        .entry((cohort, policy.to_owned()))
-                        .or_default() += 1;
-                }
-                Seen::First
-            }
-        };
-        let new = Latest {
-            status: status.to_owned(),
-            since: started,
-        };
-        self.count(cohort, policy, check, &new, 1);
-        self.state.insert(key, new);
-        seen
+    /// An agent's first result of a policy: the host now reports it. (The caller knows the
+    /// agent holds no latest state of the policy.)
+    pub(crate) fn first_report(&mut self, cohort: CohortId, policy: &str) {
+        *self
+            .policies
+            .entry((cohort, policy.to_owned()))
+            .or_default() += 1;
     }
 
-    /// A check the agent's newest run of the policy no longer has (a policy version that dropped
-    /// it): its stored state leaves the counts. Returns whether there was one.
-    pub(crate) fn forget(
+    /// A check's latest state moves from `was` (none for the agent's first result of it) to
+    /// `now`. The caller calls this once per check and batch, with the stored state, and only
+    /// when the status changes: `since` moves with the status and not otherwise.
+    pub(crate) fn moved(
         &mut self,
         cohort: CohortId,
-        agent: &str,
         policy: &str,
         check: &str,
-    ) -> bool {
-        let key = (agent.to_owned(), policy.to_owned(), check.to_owned());
-        match self.state.remove(&key) {
-            Some(old) => {
-                self.count(cohort, policy, check, &old, -1);
-                true
-            }
-            None => false,
+        was: Option<&Latest>,
+        now: &Latest,
+    ) {
+        if let Some(was) = was {
+            self.count(cohort, policy, check, was, -1);
         }
+        self.count(cohort, policy, check, now, 1);
+    }
+
+    /// A stored check that the agent's newest run of the policy no longer has (a policy version
+    /// that dropped it): its state leaves the counts.
+    pub(crate) fn left(&mut self, cohort: CohortId, policy: &str, check: &str, was: &Latest) {
+        self.count(cohort, policy, check, was, -1);
     }
 
     /// An agent moving from one cohort (none for one not yet counted) to another, with the
-    /// latest results it holds: its counts leave the first and join the second.
-    pub(crate) fn move_agent(&mut self, from: Option<CohortId>, to: CohortId) {
-        let held: Vec<(Key, Latest)> = self
-            .state
-            .iter()
-            .map(|(k, l)| (k.clone(), l.clone()))
-            .collect();
+    /// latest results it holds (`held`): its counts leave the first and join the second.
+    pub(crate) fn move_agent(
+        &mut self,
+        held: &[(Key, Latest)],
+        from: Option<CohortId>,
+        to: CohortId,
+    ) {
         let policies: HashSet<&str> = held.iter().map(|(k, _)| k.1.as_str()).collect();
         for p in policies {
             if let Some(from) = from {
@@ -186,7 +140,7 @@ impl Deltas {
             }
             *self.policies.entry((to, p.to_owned())).or_default() += 1;
         }
-        for ((_, policy, check), l) in &held {
+        for ((_, policy, check), l) in held {
             if let Some(from) = from {
                 self.count(from, policy, check, l, -1);
             }
@@ -311,12 +265,12 @@ macro_rules! recohort {
             .bind(agent)
             .fetch_all(&mut *conn)
             .await?;
-        let mut d = Deltas::new(
-            rows.iter()
-                .map(|r| latest_row(agent, r))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
-        d.move_agent(a.cohort, to);
+        let held = rows
+            .iter()
+            .map(|r| latest_row(agent, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut d = Deltas::default();
+        d.move_agent(&held, a.cohort, to);
         $apply(conn, &mut d).await
     }};
 }
@@ -339,8 +293,8 @@ impl Recohort for sqlx::PgConnection {
     }
 }
 
-/// The cohorts of a batch's agents, and what they hold of the batch's policies: where
-/// [`Deltas::observe`] starts from. On PostgreSQL the agents' rows are locked, in id order,
+/// The cohorts of a batch's agents, and what they hold of the batch's policies: what the
+/// batch's moves in the latest states are judged against. On PostgreSQL the agents' rows are locked, in id order,
 /// for the rest of the transaction: every writer of an agent's latest results or cohort takes
 /// that lock first, so what is read here cannot change before the counters are written. (`NO
 /// KEY UPDATE`, not `UPDATE`: the foreign keys of the runs inserted next take a key-share lock
@@ -377,11 +331,10 @@ pub(crate) fn before_blocking(
         }
     }
     stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let deltas = Deltas::new(stored.iter().cloned());
     Ok(Before {
         cohorts,
         agents,
-        deltas,
+        deltas: Deltas::default(),
         stored,
         observed,
     })
@@ -432,7 +385,7 @@ pub(crate) struct Before {
     pub cohorts: HashMap<String, CohortId>,
     /// The batch's agents as its events name them.
     pub agents: Agents,
-    /// The counters' starting point.
+    /// The counter changes the batch makes: none yet, until its moves are worked out.
     pub deltas: Deltas,
     /// The latest results the batch's (agent, policy) pairs hold.
     pub stored: StoredLatest,
@@ -545,11 +498,10 @@ pub(crate) async fn before_postgres(
             r.try_get("observed_at")?,
         );
     }
-    let deltas = Deltas::new(stored.iter().cloned());
     Ok(Before {
         cohorts,
         agents,
-        deltas,
+        deltas: Deltas::default(),
         stored,
         observed,
     })
@@ -707,10 +659,11 @@ mod tests {
     }
 
     #[test]
-    fn a_first_result_counts_the_host_once_per_policy() {
+    fn a_first_report_counts_the_host_once_and_each_check_once() {
         let mut d = Deltas::default();
-        d.observe(7, "a1", "p", "c1", "fail", 7200);
-        d.observe(7, "a1", "p", "c2", "pass", 7200);
+        d.first_report(7, "p");
+        d.moved(7, "p", "c1", None, &l("fail", 7200));
+        d.moved(7, "p", "c2", None, &l("pass", 7200));
         d.settle();
         assert_eq!(d.policies, BTreeMap::from([((7, "p".into()), 1)]));
         assert_eq!(
@@ -728,16 +681,10 @@ mod tests {
 
     #[test]
     fn a_status_change_moves_one_count_and_the_failing_hour() {
-        // c1 failing since 3600 (hour 1), now passes; c2 passing, now fails at 10800 (hour 3);
-        // c3 still fails: nothing moves, not even its hour.
-        let mut d = Deltas::new([
-            (key("c1"), l("fail", 3600)),
-            (key("c2"), l("pass", 0)),
-            (key("c3"), l("fail", 0)),
-        ]);
-        for (c, s) in [("c1", "pass"), ("c2", "fail"), ("c3", "fail")] {
-            d.observe(7, "a1", "p", c, s, 10_800);
-        }
+        // c1 failing since 3600 (hour 1), now passes; c2 passing, now fails at 10800 (hour 3).
+        let mut d = Deltas::default();
+        d.moved(7, "p", "c1", Some(&l("fail", 3600)), &l("pass", 10_800));
+        d.moved(7, "p", "c2", Some(&l("pass", 0)), &l("fail", 10_800));
         d.settle();
         assert!(d.policies.is_empty(), "the host already reported p");
         assert_eq!(
@@ -759,35 +706,21 @@ mod tests {
     }
 
     #[test]
-    fn observations_apply_in_order_and_a_dropped_check_leaves_every_count() {
-        let mut d = Deltas::new([(key("c1"), l("pass", 0)), (key("c2"), l("fail", 3600))]);
-        // Fails, then passes again; net nothing, but each change is seen.
-        assert_eq!(
-            d.observe(7, "a1", "p", "c1", "fail", 10_800),
-            Seen::Changed("pass".into())
-        );
-        assert_eq!(
-            d.observe(7, "a1", "p", "c1", "pass", 14_400),
-            Seen::Changed("fail".into())
-        );
+    fn moves_that_cancel_settle_to_nothing_and_a_dropped_check_leaves_every_count() {
+        // Two agents of one cohort trade statuses on c1: the counters do not move.
+        let mut d = Deltas::default();
+        d.moved(7, "p", "c1", Some(&l("pass", 0)), &l("fail", 10_800));
+        d.moved(7, "p", "c1", Some(&l("fail", 10_800)), &l("pass", 14_400));
         d.settle();
         assert!(d.checks.is_empty() && d.failing.is_empty(), "{d:?}");
-        assert_eq!(d.state[&key("c1")], l("pass", 14_400));
-        assert_eq!(d.observe(7, "a1", "p", "c1", "pass", 18_000), Seen::Same);
-        assert_eq!(d.state[&key("c1")], l("pass", 14_400), "since stays");
-        assert_eq!(d.observe(7, "a1", "p", "c9", "pass", 18_000), Seen::First);
         // c2, failing since hour 1, is gone from the policy: its status and its failing hour
         // leave the counts; the host still reports the policy.
-        assert!(d.forget(7, "a1", "p", "c2"));
-        assert!(!d.forget(7, "a1", "p", "c2"), "forgotten once");
+        d.left(7, "p", "c2", &l("fail", 3600));
         d.settle();
         assert!(d.policies.is_empty());
         assert_eq!(
             d.checks,
-            BTreeMap::from([
-                ((7, "p".into(), "c2".into(), "fail".into()), -1),
-                ((7, "p".into(), "c9".into(), "pass".into()), 1),
-            ])
+            BTreeMap::from([((7, "p".into(), "c2".into(), "fail".into()), -1)])
         );
         assert_eq!(
             d.failing,
@@ -797,8 +730,9 @@ mod tests {
 
     #[test]
     fn moving_an_agent_moves_every_count() {
-        let mut d = Deltas::new([(key("c1"), l("fail", 3600)), (key("c2"), l("pass", 0))]);
-        d.move_agent(Some(1), 2);
+        let held = [(key("c1"), l("fail", 3600)), (key("c2"), l("pass", 0))];
+        let mut d = Deltas::default();
+        d.move_agent(&held, Some(1), 2);
         d.settle();
         assert_eq!(
             d.policies,
@@ -815,8 +749,8 @@ mod tests {
             ])
         );
         // An agent counted nowhere yet only joins.
-        let mut d = Deltas::new([(key("c2"), l("pass", 0))]);
-        d.move_agent(None, 2);
+        let mut d = Deltas::default();
+        d.move_agent(&held[1..], None, 2);
         d.settle();
         assert_eq!(d.policies, BTreeMap::from([((2, "p".into()), 1)]));
         assert_eq!(d.checks.len(), 1);
