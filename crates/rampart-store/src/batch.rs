@@ -25,29 +25,57 @@ use crate::{Store, StoreError};
 /// The ingestion connection (SQLite only); `None` once the store is closed.
 pub(crate) struct BatchConnection(Mutex<Option<rusqlite::Connection>>);
 
+/// What a [`BatchConnection`] writes, which decides how durable its commits are and how much
+/// it caches.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Purpose {
+    /// Result and attestation batches: the settings of the store's fleet connections, synced
+    /// on every commit (an acknowledged result survives a crash).
+    Fleet,
+    /// Bulk intel ingestion (`intel::ingest`): a large page cache for its random-key table
+    /// (the indicators' keys, otherwise one `pread` per page miss), temporary data in memory,
+    /// and commits synced only at checkpoints. WAL with `synchronous = NORMAL` cannot corrupt
+    /// the database; a power cut may lose the last batches, which the next fetch of the feed
+    /// brings back (ingestion is idempotent).
+    Intel,
+}
+
 impl BatchConnection {
     /// Opens the database at `path`, which the store's migrations have already brought up to
-    /// date, with the settings of the store's fleet connections: write-ahead log, synced on
-    /// every commit (an acknowledged result survives a crash), foreign keys enforced.
-    pub(crate) fn open(path: &Path) -> Result<BatchConnection, StoreError> {
+    /// date, in write-ahead-log mode with foreign keys enforced, tuned for `purpose`.
+    pub(crate) fn open(path: &Path, purpose: Purpose) -> Result<BatchConnection, StoreError> {
         let conn = rusqlite::Connection::open(path).map_err(|e| StoreError::OpenIngest {
             target: path.display().to_string(),
             source: e,
         })?;
         conn.busy_timeout(crate::SQLITE_BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", crate::WRITER_CACHE_SIZE)?;
         conn.pragma_update(None, "mmap_size", crate::SQLITE_MMAP_BYTES)?;
-        // As the writer connection: `Store::checkpoint_wal` copies the log beside the writers.
-        conn.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            crate::WRITER_AUTOCHECKPOINT_PAGES,
-        )?;
-        // Every statement of a batch, with room to spare.
-        conn.set_prepared_statement_cache_capacity(32);
+        match purpose {
+            Purpose::Fleet => {
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                conn.pragma_update(None, "cache_size", crate::WRITER_CACHE_SIZE)?;
+                // As the writer connection: `Store::checkpoint_wal` copies the log beside the
+                // writers.
+                conn.pragma_update(
+                    None,
+                    "wal_autocheckpoint",
+                    crate::WRITER_AUTOCHECKPOINT_PAGES,
+                )?;
+                // Every statement of a batch, with room to spare.
+                conn.set_prepared_statement_cache_capacity(32);
+            }
+            Purpose::Intel => {
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                // 1 GiB at most; SQLite takes the memory as pages are read, so a server that
+                // never ingests a feed never pays it.
+                conn.pragma_update(None, "cache_size", -1_048_576_i64)?;
+                conn.pragma_update(None, "temp_store", "MEMORY")?;
+                // Up to six statement sizes of each of a batch's ten statements.
+                conn.set_prepared_statement_cache_capacity(96);
+            }
+        }
         Ok(BatchConnection(Mutex::new(Some(conn))))
     }
 

@@ -260,8 +260,8 @@ type Pin = Arc<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>;
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// SQLite only: the connection bulk intel ingestion writes through (see `open_sqlite`).
-    intel_writer: Option<SqlitePool>,
+    /// SQLite only: the connection bulk intel ingestion writes through (`intel::ingest`).
+    intel_writer: Option<Arc<batch::BatchConnection>>,
     /// SQLite only: connections for the request path's point reads ([`on_reader!`]).
     readers: Option<Arc<Readers>>,
     /// SQLite only: the connection that keeps a lookup's pages mapped ([`Pin`]).
@@ -334,23 +334,6 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
-        // Bulk intel ingestion gets its own connection with a large page cache and memory-mapped
-        // reads: its random-key indexes (indicators, record digests) otherwise cost one pread per
-        // page miss. Lazy, so a server that never ingests feeds never pays the memory; one
-        // connection, as SQLite has one writer anyway.
-        let intel_writer = one_connection(
-            options
-                .clone()
-                .pragma("mmap_size", SQLITE_MMAP_BYTES)
-                .pragma("cache_size", "-1048576")
-                .pragma("temp_store", "memory")
-                // WAL with NORMAL cannot corrupt the database; a power cut may lose the last
-                // batches, which the next fetch of the feed brings back (ingestion is
-                // idempotent). Fleet data keeps FULL on the main pool.
-                .synchronous(SqliteSynchronous::Normal)
-                // Batch statements take seconds by design: not "slow statements".
-                .disable_statement_logging(),
-        );
         // No ping before each acquire: a SQLite connection is a thread of this process, not a
         // socket that can drop, and the ping is a round trip to that thread: a third of the
         // hand-offs of a one-query request (sqlx still pings once on release).
@@ -400,10 +383,13 @@ impl Store {
                 target: path.display().to_string(),
                 source: e,
             })?;
-        let ingest = batch::BatchConnection::open(path)?;
+        let ingest = batch::BatchConnection::open(path, batch::Purpose::Fleet)?;
+        // Bulk intel ingestion gets its own connection (`intel::ingest`): SQLite has one
+        // writer anyway, and its cache, durability and statements are its own.
+        let intel_writer = batch::BatchConnection::open(path, batch::Purpose::Intel)?;
         Ok(Store {
             db: Db::Sqlite(pool),
-            intel_writer: Some(intel_writer),
+            intel_writer: Some(Arc::new(intel_writer)),
             readers: Some(Arc::new(readers)),
             pin: Some(Arc::new(tokio::sync::Mutex::new(Some(pin)))),
             write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
@@ -498,7 +484,8 @@ impl Store {
     pub async fn close(&self) {
         let closing = async {
             if let Some(writer) = &self.intel_writer {
-                writer.close().await;
+                // Waits for an intel batch in flight, if any: one transaction of seconds at most.
+                writer.close();
             }
             if let Some(writer) = &self.writer {
                 writer.close().await;

@@ -237,6 +237,9 @@ struct Agg<'a> {
     threat: Option<&'a str>,
 }
 
+/// `(id, kind, value)` of every indicator a batch touched, for the lookup index.
+pub(super) type Touched = Vec<(i64, IocKind, String)>;
+
 /// Reserves version stamps, `STAMPS_PER_VERSION` apart, from the one clock: bind the span
 /// (`ClockReservation::span`) and the wall clock in microseconds; returns the last stamp
 /// reserved. The clock row stays locked until the transaction ends (PostgreSQL's row lock,
@@ -547,21 +550,6 @@ pub(crate) async fn sqlite_backfill_indicator_keys(
     }
 }
 
-/// The next id an AUTOINCREMENT table hands out: above its high-water mark, so ids of deleted
-/// rows never come back.
-pub(super) async fn sqlite_next_id(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    table: &'static str,
-) -> Result<i64, StoreError> {
-    let sql = format!(
-        "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
-                    COALESCE((SELECT MAX(id) FROM {table}), 0)) + 1"
-    );
-    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
-        .fetch_one(&mut **tx)
-        .await?)
-}
-
 impl Store {
     /// Stores one batch of records of one feed: indicators upserted (first/last seen widened,
     /// expiry pushed to `now + ttl`, base score raised), records upserted, observations linked.
@@ -576,9 +564,9 @@ impl Store {
     ) -> Result<(IntelIngestCounts, Vec<(i64, IocKind, String)>), StoreError> {
         let mut batch = Batch::new(feed_id, now, now.saturating_add(ttl_secs), records);
         match &self.db {
-            Db::Sqlite(main) => {
-                let pool = self.intel_writer.as_ref().unwrap_or(main);
-                batch.store_sqlite(pool).await
+            Db::Sqlite(_) => {
+                let writer = self.intel_writer.as_deref().ok_or(StoreError::Closed)?;
+                writer.run(|conn| batch.store_sqlite(conn))
             }
             Db::Postgres(pool) => batch.store_postgres(pool).await,
         }

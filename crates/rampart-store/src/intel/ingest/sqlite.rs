@@ -1,5 +1,13 @@
 //! SQLite's side of a batch, through the single intel writer.
 //!
+//! The writer is a connection of its own driven from the calling thread (rusqlite, through
+//! `batch.rs`'s [`crate::batch::BatchConnection`]), not sqlx's: sqlx runs a SQLite connection
+//! on a thread of its own, and each multi-row statement was built as a list of owned
+//! arguments on a runtime worker, sent to that thread, bound there and its answer sent back,
+//! while SQLite's one write lock sat idle. A profile of a 2 M ingest put about 4 s of the
+//! store's 14.6 s serial time on the calling side (docs/performance.md). Here each value is
+//! bound straight into the prepared statement and the statement run on the same thread.
+//!
 //! Rows go to SQLite as bound parameters of multi-row statements (`VALUES (…), (…)`), up to
 //! [`ROWS_PER_STATEMENT`] rows each, not as one JSON document per statement: unpacking JSON
 //! (`jsonb_each`, then `->> n` per column, each walking the row from its start) cost SQLite
@@ -18,13 +26,10 @@
 //! ids in key order would move the randomness into the records' and observations' indexes,
 //! whose pages then split (2 M indicators: 37 s against 23 s).
 
-use rampart_intel::IocKind;
 use rampart_intel::rows::{IntelIngestCounts, IntelRecordIn};
-use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use rusqlite::{Statement, ToSql, Transaction};
 
-use super::{Batch, ClockReservation, RESERVE_STAMPS_SQL};
+use super::{Batch, ClockReservation, RESERVE_STAMPS_SQL, Touched};
 use crate::StoreError;
 use crate::intel::indicator_key;
 use crate::intel::to_json;
@@ -34,7 +39,7 @@ use crate::intel::to_json;
 const ROWS_PER_STATEMENT: usize = 1024;
 
 /// The statement sizes `len` rows are split into: full statements, then powers of four. Each
-/// size is one statement text, prepared once and kept by the driver's statement cache, so
+/// size is one statement text, prepared once and kept in the connection's statement cache, so
 /// at most six texts per kind of statement serve every batch size.
 fn statement_sizes(len: usize) -> Vec<usize> {
     let mut sizes = Vec::with_capacity(len / ROWS_PER_STATEMENT + 16);
@@ -56,32 +61,62 @@ fn placeholders(rows: usize, cols: usize) -> String {
     vec![group; rows].join(", ")
 }
 
-type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
+/// Binds a multi-row statement's parameters in order, row after row.
+struct Binder<'s, 'c> {
+    stmt: &'s mut Statement<'c>,
+    next: usize,
+}
 
-/// Runs `sql(n)` once per statement size over `rows`, binding each row with `bind`; returns
-/// the rows the statements produced (empty for statements without results).
-async fn run_chunked<'r, T>(
-    conn: &mut SqliteConnection,
-    rows: &'r [T],
+impl Binder<'_, '_> {
+    /// Binds the next parameter.
+    fn put(&mut self, value: impl ToSql) -> rusqlite::Result<&mut Self> {
+        self.stmt.raw_bind_parameter(self.next, value)?;
+        self.next += 1;
+        Ok(self)
+    }
+}
+
+/// Runs `sql(n)` once per statement size over `rows`, binding each row with `bind`, and hands
+/// every row the statements return to `each`.
+fn run_chunked<T>(
+    tx: &Transaction<'_>,
+    rows: &[T],
     sql: impl Fn(usize) -> String,
-    bind: impl Fn(SqliteQuery<'r>, &'r T) -> SqliteQuery<'r>,
-    fetch: bool,
-) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
-    let mut out = Vec::new();
+    bind: impl Fn(&mut Binder<'_, '_>, &T) -> rusqlite::Result<()>,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut start = 0;
     for size in statement_sizes(rows.len()) {
-        let mut query = sqlx::query(AssertSqlSafe(sql(size)));
+        let mut stmt = tx.prepare_cached(&sql(size))?;
+        let mut binder = Binder {
+            stmt: &mut stmt,
+            next: 1,
+        };
         for row in &rows[start..start + size] {
-            query = bind(query, row);
+            bind(&mut binder, row)?;
         }
-        if fetch {
-            out.extend(query.fetch_all(&mut *conn).await?);
-        } else {
-            query.execute(&mut *conn).await?;
+        let mut out = stmt.raw_query();
+        while let Some(row) = out.next()? {
+            each(row)?;
         }
         start += size;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// For statements that return nothing.
+fn nothing(_: &rusqlite::Row<'_>) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// The next id an AUTOINCREMENT table hands out: above its high-water mark, so ids of deleted
+/// rows never come back.
+fn next_id(tx: &Transaction<'_>, table: &'static str) -> Result<i64, StoreError> {
+    let sql = format!(
+        "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
+                    COALESCE((SELECT MAX(id) FROM {table}), 0)) + 1"
+    );
+    Ok(tx.query_row(&sql, [], |row| row.get(0))?)
 }
 
 /// One record row to insert: the record, the id and anchor handed out here, and its list
@@ -98,28 +133,26 @@ struct RecordInsert<'a> {
 impl<'a> Batch<'a> {
     /// Existing indicators and records are looked up by their small keys, updated in place,
     /// and the rest inserted with ids handed out here, so nothing but the lookups' hits comes
-    /// back through the driver. `BEGIN IMMEDIATE` takes the write lock first, so no other
-    /// writer can slip in between a lookup and an insert.
-    pub(super) async fn store_sqlite(
+    /// back from SQLite. `BEGIN IMMEDIATE` takes the write lock first, so no other writer can
+    /// slip in between a lookup and an insert.
+    pub(super) fn store_sqlite(
         &mut self,
-        pool: &sqlx::SqlitePool,
-    ) -> Result<(IntelIngestCounts, Vec<(i64, IocKind, String)>), StoreError> {
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        conn: &mut rusqlite::Connection,
+    ) -> Result<(IntelIngestCounts, Touched), StoreError> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // The batch is one transaction and any error rolls all of it back, so no statement
         // needs its own undo log: foreign keys are checked at commit instead of per statement,
         // and `OR FAIL` stops at a violation without undoing the statement's earlier rows.
         // Either alone would make SQLite copy every page a multi-row statement touches into a
         // statement journal first.
-        sqlx::query("PRAGMA defer_foreign_keys = ON")
-            .execute(&mut *tx)
-            .await?;
+        tx.pragma_update(None, "defer_foreign_keys", "ON")?;
         let mut counts = IntelIngestCounts::default();
         let clock = ClockReservation::new(self.aggs.len());
-        let last: i64 = sqlx::query_scalar(RESERVE_STAMPS_SQL)
-            .bind(clock.span)
-            .bind(clock.now_us)
-            .fetch_one(&mut *tx)
-            .await?;
+        let last: i64 = tx
+            .prepare_cached(RESERVE_STAMPS_SQL)?
+            .query_row(rusqlite::params![clock.span, clock.now_us], |row| {
+                row.get(0)
+            })?;
         self.set_stamps(clock.first(last));
 
         // Indicators: probe by key, in key order; a key shared by two values (64 bits of
@@ -132,49 +165,41 @@ impl<'a> Batch<'a> {
         let mut probe = keys.clone();
         probe.sort_unstable();
         probe.dedup();
-        let found = run_chunked(
-            &mut tx,
-            &probe,
-            |n| {
-                format!(
-                    "SELECT i.id, i.kind, i.value FROM intel_indicator_keys AS k \
-                     JOIN intel_indicators AS i ON i.id = k.id WHERE k.key IN ({})",
-                    vec!["?"; n].join(", ")
-                )
-            },
-            |q, key| q.bind(*key),
-            true,
-        )
-        .await?;
-        let mut updates = Vec::with_capacity(found.len());
-        for row in &found {
-            let (id, kind, value): (i64, i64, &str) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            if let Some(&slot) = self.slots.get(&(kind, value)) {
-                let agg = &mut self.aggs[slot];
-                agg.id = Some(id);
-                updates.push(slot);
-            }
+        let mut updates = Vec::new();
+        {
+            let (slots, aggs) = (&self.slots, &mut self.aggs);
+            run_chunked(
+                &tx,
+                &probe,
+                |n| {
+                    format!(
+                        "SELECT i.id, i.kind, i.value FROM intel_indicator_keys AS k \
+                         JOIN intel_indicators AS i ON i.id = k.id WHERE k.key IN ({})",
+                        vec!["?"; n].join(", ")
+                    )
+                },
+                |b, key| b.put(*key).map(drop),
+                |row| {
+                    let id: i64 = row.get(0)?;
+                    let kind: i64 = row.get(1)?;
+                    let value = row
+                        .get_ref(2)?
+                        .as_str()
+                        .map_err(|e| StoreError::corrupt("intel indicator value", e))?;
+                    if let Some(&slot) = slots.get(&(kind, value)) {
+                        aggs[slot].id = Some(id);
+                        updates.push(slot);
+                    }
+                    Ok(())
+                },
+            )?;
         }
         {
             let (now, expires) = (self.now, self.expires);
             let aggs = &self.aggs;
-            let rows: Vec<_> = updates
-                .iter()
-                .map(|&slot| {
-                    let a = &aggs[slot];
-                    (
-                        a.id.unwrap_or(0),
-                        a.first,
-                        a.last,
-                        a.score,
-                        a.stamp,
-                        a.threat,
-                    )
-                })
-                .collect();
+            let rows: Vec<&super::Agg<'_>> = updates.iter().map(|&slot| &aggs[slot]).collect();
             run_chunked(
-                &mut tx,
+                &tx,
                 &rows,
                 |n| {
                     format!(
@@ -193,57 +218,38 @@ impl<'a> Batch<'a> {
                         placeholders(n, 8)
                     )
                 },
-                move |q, r| {
-                    q.bind(r.0)
-                        .bind(r.1)
-                        .bind(r.2)
-                        .bind(r.3)
-                        .bind(r.4)
-                        .bind(r.5)
-                        .bind(now)
-                        .bind(expires)
+                |b, a| {
+                    b.put(a.id.unwrap_or(0))?
+                        .put(a.first)?
+                        .put(a.last)?
+                        .put(a.score)?
+                        .put(a.stamp)?
+                        .put(a.threat)?
+                        .put(now)?
+                        .put(expires)
+                        .map(drop)
                 },
-                false,
-            )
-            .await?;
+                nothing,
+            )?;
         }
         counts.updated_indicators = updates.len() as u64;
 
-        // New indicators: ids in key order (see the module), the table still appends.
-        let mut next = super::sqlite_next_id(&mut tx, "intel_indicators").await?;
-        let first_new = next;
+        // New indicators: ids in the batch's order (see the module), so the table appends.
+        let first_new = next_id(&tx, "intel_indicators")?;
         let fresh: Vec<usize> = (0..self.aggs.len())
             .filter(|&slot| self.aggs[slot].id.is_none())
             .collect();
-        for &slot in &fresh {
+        for (id, &slot) in (first_new..).zip(&fresh) {
             let agg = &mut self.aggs[slot];
-            agg.id = Some(next);
+            agg.id = Some(id);
             agg.fresh = true;
-            next += 1;
         }
         {
-            let aggs = &self.aggs;
-            let rows: Vec<_> = fresh
-                .iter()
-                .map(|&slot| {
-                    let a = &aggs[slot];
-                    (
-                        a.id.unwrap_or(0),
-                        keys[slot],
-                        a.kind,
-                        a.value,
-                        a.first,
-                        a.last,
-                        a.score,
-                        a.stamp,
-                        a.threat,
-                    )
-                })
-                .collect();
             let (now, expires) = (self.now, self.expires);
+            let aggs = &self.aggs;
             run_chunked(
-                &mut tx,
-                &rows,
+                &tx,
+                &fresh,
                 |n| {
                     format!(
                         "INSERT OR FAIL INTO intel_indicators (id, key, kind, value, first_seen, last_seen, \
@@ -252,23 +258,24 @@ impl<'a> Batch<'a> {
                         placeholders(n, 12)
                     )
                 },
-                move |q, r| {
-                    q.bind(r.0)
-                        .bind(r.1)
-                        .bind(r.2)
-                        .bind(r.3)
-                        .bind(r.4)
-                        .bind(r.5)
-                        .bind(r.6)
-                        .bind(r.7)
-                        .bind(r.8)
-                        .bind(now)
-                        .bind(now)
-                        .bind(expires)
+                |b, &slot| {
+                    let a = &aggs[slot];
+                    b.put(a.id.unwrap_or(0))?
+                        .put(keys[slot])?
+                        .put(a.kind)?
+                        .put(a.value)?
+                        .put(a.first)?
+                        .put(a.last)?
+                        .put(a.score)?
+                        .put(a.stamp)?
+                        .put(a.threat)?
+                        .put(now)?
+                        .put(now)?
+                        .put(expires)
+                        .map(drop)
                 },
-                false,
-            )
-            .await?;
+                nothing,
+            )?;
         }
         counts.new_indicators = fresh.len() as u64;
         // Their keys, in key order (see the module).
@@ -278,7 +285,7 @@ impl<'a> Batch<'a> {
             .collect();
         new_keys.sort_unstable();
         run_chunked(
-            &mut tx,
+            &tx,
             &new_keys,
             |n| {
                 format!(
@@ -286,10 +293,9 @@ impl<'a> Batch<'a> {
                     placeholders(n, 2)
                 )
             },
-            |q, k| q.bind(k.0).bind(k.1),
-            false,
-        )
-        .await?;
+            |b, k| b.put(k.0)?.put(k.1).map(drop),
+            nothing,
+        )?;
 
         // Records: one anchored to an indicator new in this batch cannot be stored yet (no
         // record ever had that id as its anchor: ids above the high-water mark were never
@@ -303,8 +309,8 @@ impl<'a> Batch<'a> {
             .collect();
         let mut ids = vec![0i64; self.records.len()];
         let mut refreshed = Vec::new();
-        let found = run_chunked(
-            &mut tx,
+        run_chunked(
+            &tx,
             &probe,
             |n| {
                 format!(
@@ -313,22 +319,21 @@ impl<'a> Batch<'a> {
                     placeholders(n, 3)
                 )
             },
-            |q, p| q.bind(p.0).bind(p.1).bind(p.2),
-            true,
-        )
-        .await?;
-        for row in &found {
-            let (pos, id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            let slot = usize::try_from(pos)
-                .ok()
-                .and_then(|p| ids.get_mut(p))
-                .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
-            *slot = id;
-            refreshed.push(id);
-        }
+            |b, p| b.put(p.0)?.put(p.1)?.put(p.2).map(drop),
+            |row| {
+                let (pos, id): (i64, i64) = (row.get(0)?, row.get(1)?);
+                let slot = usize::try_from(pos)
+                    .ok()
+                    .and_then(|p| ids.get_mut(p))
+                    .ok_or_else(|| StoreError::corrupt("intel batch", "lookup row out of range"))?;
+                *slot = id;
+                refreshed.push(id);
+                Ok(())
+            },
+        )?;
         let now = self.now;
         run_chunked(
-            &mut tx,
+            &tx,
             &refreshed,
             |n| {
                 format!(
@@ -337,11 +342,10 @@ impl<'a> Batch<'a> {
                     placeholders(n, 2)
                 )
             },
-            move |q, id| q.bind(*id).bind(now),
-            false,
-        )
-        .await?;
-        let mut next = super::sqlite_next_id(&mut tx, "intel_records").await?;
+            |b, id| b.put(*id)?.put(now).map(drop),
+            nothing,
+        )?;
+        let mut next = next_id(&tx, "intel_records")?;
         let mut inserts = Vec::with_capacity(self.records.len() - refreshed.len());
         for (n, id) in ids.iter_mut().enumerate() {
             if *id != 0 {
@@ -361,7 +365,7 @@ impl<'a> Batch<'a> {
         }
         let feed_id = self.feed_id;
         run_chunked(
-            &mut tx,
+            &tx,
             &inserts,
             |n| {
                 format!(
@@ -371,33 +375,33 @@ impl<'a> Batch<'a> {
                     placeholders(n, 21)
                 )
             },
-            move |q, i| {
+            |b, i| {
                 let r = i.record;
-                q.bind(i.id)
-                    .bind(i.anchor)
-                    .bind(r.hash.as_str())
-                    .bind(r.raw.as_str())
-                    .bind(i.malware.as_str())
-                    .bind(i.tags.as_str())
-                    .bind(i.attack.as_str())
-                    .bind(r.malware.first().map(String::as_str))
-                    .bind(r.threat_type.as_deref())
-                    .bind(r.first_seen)
-                    .bind(r.last_seen)
-                    .bind(r.valid_until)
-                    .bind(r.source_ref.as_deref())
-                    .bind(r.confidence)
-                    .bind(r.reporter.as_deref())
-                    .bind(r.reference.as_deref())
-                    .bind(r.status.as_deref())
-                    .bind(r.description.as_deref())
-                    .bind(feed_id)
-                    .bind(now)
-                    .bind(now)
+                b.put(i.id)?
+                    .put(i.anchor)?
+                    .put(r.hash.as_str())?
+                    .put(r.raw.as_str())?
+                    .put(i.malware.as_str())?
+                    .put(i.tags.as_str())?
+                    .put(i.attack.as_str())?
+                    .put(r.malware.first().map(String::as_str))?
+                    .put(r.threat_type.as_deref())?
+                    .put(r.first_seen)?
+                    .put(r.last_seen)?
+                    .put(r.valid_until)?
+                    .put(r.source_ref.as_deref())?
+                    .put(r.confidence)?
+                    .put(r.reporter.as_deref())?
+                    .put(r.reference.as_deref())?
+                    .put(r.status.as_deref())?
+                    .put(r.description.as_deref())?
+                    .put(feed_id)?
+                    .put(now)?
+                    .put(now)
+                    .map(drop)
             },
-            false,
-        )
-        .await?;
+            nothing,
+        )?;
         counts.records = self.records.len() as u64;
 
         // Observations: those of indicators new in this batch cannot exist yet, so they are
@@ -422,7 +426,7 @@ impl<'a> Batch<'a> {
         new_obs.sort_unstable();
         new_obs.dedup();
         run_chunked(
-            &mut tx,
+            &tx,
             &new_obs,
             |n| {
                 format!(
@@ -430,12 +434,12 @@ impl<'a> Batch<'a> {
                     placeholders(n, 2)
                 )
             },
-            |q, o| q.bind(o.0).bind(o.1),
-            false,
-        )
-        .await?;
-        let observed = run_chunked(
-            &mut tx,
+            |b, o| b.put(o.0)?.put(o.1).map(drop),
+            nothing,
+        )?;
+        let mut observed: Vec<i64> = Vec::new();
+        run_chunked(
+            &tx,
             &old_obs,
             |n| {
                 format!(
@@ -444,18 +448,16 @@ impl<'a> Batch<'a> {
                     placeholders(n, 2)
                 )
             },
-            |q, o| q.bind(o.0).bind(o.1),
-            true,
-        )
-        .await?;
-        let observed: Vec<i64> = observed
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?;
+            |b, o| b.put(o.0)?.put(o.1).map(drop),
+            |row| {
+                observed.push(row.get(0)?);
+                Ok(())
+            },
+        )?;
         counts.new_observations = (new_obs.len() + observed.len()) as u64;
         let versioned = self.newly_observed(&observed);
         run_chunked(
-            &mut tx,
+            &tx,
             &versioned,
             |n| {
                 format!(
@@ -464,11 +466,10 @@ impl<'a> Batch<'a> {
                     placeholders(n, 2)
                 )
             },
-            |q, v| q.bind(v.0).bind(v.1),
-            false,
-        )
-        .await?;
-        tx.commit().await?;
+            |b, v| b.put(v.0)?.put(v.1).map(drop),
+            nothing,
+        )?;
+        tx.commit()?;
         Ok((counts, self.touched()))
     }
 }
