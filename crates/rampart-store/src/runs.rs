@@ -332,11 +332,9 @@ fn plan_latest<'a>(
                 stream.push(change_event(p.run, a, c, &from.status)?);
             }
             if let Some(cohort) = cohort {
-                let now = crate::tallies::Latest {
-                    status: (*status).to_owned(),
-                    since: started,
-                };
-                before.deltas.moved(cohort, policy, id, was, &now);
+                before
+                    .deltas
+                    .moved(cohort, policy, id, was, (*status, started));
             }
         }
         set.sort_unstable_by_key(|r| r.2);

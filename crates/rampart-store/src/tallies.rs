@@ -54,6 +54,13 @@ pub(crate) struct Latest {
     pub since: i64,
 }
 
+impl Latest {
+    /// The status and when it was entered, as the counters key them.
+    fn key(&self) -> (&str, i64) {
+        (&self.status, self.since)
+    }
+}
+
 /// The counter changes a batch's moves in the latest states make. It holds no copy of the
 /// stored states: the batch reads them once ([`Before::stored`]), finds each check's old state
 /// there, and tells this only what moves, so a batch whose checks keep their statuses costs
@@ -75,20 +82,28 @@ fn hour(since: i64) -> i64 {
 }
 
 impl Deltas {
-    fn count(&mut self, cohort: CohortId, policy: &str, check: &str, l: &Latest, n: i64) {
+    /// Counts `n` hosts into (or, negative, out of) a check's `status`, entered at `since`.
+    fn count(
+        &mut self,
+        cohort: CohortId,
+        policy: &str,
+        check: &str,
+        (status, since): (&str, i64),
+        n: i64,
+    ) {
         *self
             .checks
             .entry((
                 cohort,
                 policy.to_owned(),
                 check.to_owned(),
-                l.status.clone(),
+                status.to_owned(),
             ))
             .or_default() += n;
-        if l.status == "fail" {
+        if status == "fail" {
             *self
                 .failing
-                .entry((cohort, policy.to_owned(), check.to_owned(), hour(l.since)))
+                .entry((cohort, policy.to_owned(), check.to_owned(), hour(since)))
                 .or_default() += n;
         }
     }
@@ -103,18 +118,20 @@ impl Deltas {
     }
 
     /// A check's latest state moves from `was` (none for the agent's first result of it) to
-    /// `now`. The caller calls this once per check and batch, with the stored state, and only
-    /// when the status changes: `since` moves with the status and not otherwise.
+    /// `now`, a status and when it was entered (borrowed: the caller has them in the batch's
+    /// rows, and most moves build no owned state). The caller calls this once per check and
+    /// batch, with the stored state, and only when the status changes: `since` moves with the
+    /// status and not otherwise.
     pub(crate) fn moved(
         &mut self,
         cohort: CohortId,
         policy: &str,
         check: &str,
         was: Option<&Latest>,
-        now: &Latest,
+        now: (&str, i64),
     ) {
         if let Some(was) = was {
-            self.count(cohort, policy, check, was, -1);
+            self.count(cohort, policy, check, was.key(), -1);
         }
         self.count(cohort, policy, check, now, 1);
     }
@@ -122,7 +139,7 @@ impl Deltas {
     /// A stored check that the agent's newest run of the policy no longer has (a policy version
     /// that dropped it): its state leaves the counts.
     pub(crate) fn left(&mut self, cohort: CohortId, policy: &str, check: &str, was: &Latest) {
-        self.count(cohort, policy, check, was, -1);
+        self.count(cohort, policy, check, was.key(), -1);
     }
 
     /// An agent moving from one cohort (none for one not yet counted) to another, with the
@@ -142,9 +159,9 @@ impl Deltas {
         }
         for ((_, policy, check), l) in held {
             if let Some(from) = from {
-                self.count(from, policy, check, l, -1);
+                self.count(from, policy, check, l.key(), -1);
             }
-            self.count(to, policy, check, l, 1);
+            self.count(to, policy, check, l.key(), 1);
         }
     }
 
@@ -662,8 +679,8 @@ mod tests {
     fn a_first_report_counts_the_host_once_and_each_check_once() {
         let mut d = Deltas::default();
         d.first_report(7, "p");
-        d.moved(7, "p", "c1", None, &l("fail", 7200));
-        d.moved(7, "p", "c2", None, &l("pass", 7200));
+        d.moved(7, "p", "c1", None, ("fail", 7200));
+        d.moved(7, "p", "c2", None, ("pass", 7200));
         d.settle();
         assert_eq!(d.policies, BTreeMap::from([((7, "p".into()), 1)]));
         assert_eq!(
@@ -683,8 +700,8 @@ mod tests {
     fn a_status_change_moves_one_count_and_the_failing_hour() {
         // c1 failing since 3600 (hour 1), now passes; c2 passing, now fails at 10800 (hour 3).
         let mut d = Deltas::default();
-        d.moved(7, "p", "c1", Some(&l("fail", 3600)), &l("pass", 10_800));
-        d.moved(7, "p", "c2", Some(&l("pass", 0)), &l("fail", 10_800));
+        d.moved(7, "p", "c1", Some(&l("fail", 3600)), ("pass", 10_800));
+        d.moved(7, "p", "c2", Some(&l("pass", 0)), ("fail", 10_800));
         d.settle();
         assert!(d.policies.is_empty(), "the host already reported p");
         assert_eq!(
@@ -709,8 +726,8 @@ mod tests {
     fn moves_that_cancel_settle_to_nothing_and_a_dropped_check_leaves_every_count() {
         // Two agents of one cohort trade statuses on c1: the counters do not move.
         let mut d = Deltas::default();
-        d.moved(7, "p", "c1", Some(&l("pass", 0)), &l("fail", 10_800));
-        d.moved(7, "p", "c1", Some(&l("fail", 10_800)), &l("pass", 14_400));
+        d.moved(7, "p", "c1", Some(&l("pass", 0)), ("fail", 10_800));
+        d.moved(7, "p", "c1", Some(&l("fail", 10_800)), ("pass", 14_400));
         d.settle();
         assert!(d.checks.is_empty() && d.failing.is_empty(), "{d:?}");
         // c2, failing since hour 1, is gone from the policy: its status and its failing hour
