@@ -10,7 +10,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, on_pool, on_writer};
+use crate::{Db, Store, StoreError, on_pool, on_writer};
 
 /// Unix milliseconds: the outbox's times.
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {
@@ -191,20 +191,43 @@ pub(crate) async fn append_sqlite(
     Ok(())
 }
 
-/// Makes events' positions follow the order their transactions commit in, on PostgreSQL.
+/// Taken shared by a transaction appending events, to its commit, on PostgreSQL: it keeps a
+/// reader of the stream from passing an event that is not yet visible.
 ///
 /// Readers of the stream (the alert evaluator's cursor, live readers resuming after the last
 /// event they saw) ask for `seq > cursor`, so they need every event with a lower position to
 /// be visible before one with a higher position is. A sequence does not give that: it hands
 /// out numbers when transactions insert, and they commit in another order. A reader that came
 /// between the commits of a later and an earlier transaction would move its cursor past the
-/// earlier one's events and never see them (an alert never raised or never resolved). So a
-/// transaction appending events first takes this lock, which it holds to its commit: the
-/// next one takes its numbers only after that commit. Only the appends and commits queue;
-/// everything a transaction does before them runs side by side. SQLite has one writer at a
-/// time and needs nothing. The key is the `events` table's own OID, so stores in different
-/// schemas of one database do not wait for each other.
-const ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)";
+/// earlier one's events and never see them (an alert never raised or never resolved).
+///
+/// So a transaction appending events holds this lock shared from its append to its commit,
+/// and a reader whose read leaves a hole in the positions ([`gapless`]) takes it exclusively
+/// and reads again ([`READ_BARRIER`]): it gets the lock once every append in flight has
+/// committed or rolled back, and its read (a statement of its own, so a snapshot taken after)
+/// then sees every position handed out so far; positions handed out later are higher.
+/// Appending transactions do not wait for each other: an earlier version took the lock
+/// exclusively in the appenders, so that positions followed commit order, and every commit
+/// with events then waited for the previous one's log flush (about 5 % of PostgreSQL's result
+/// ingestion, docs/performance.md). A reader waits at most for the commits in flight, and
+/// appenders that come while it waits queue behind it for that long; a read without a hole,
+/// the common case, takes no lock. SQLite has one writer at a time and
+/// needs none of this. The key is the `events` table's own OID, so stores in different schemas
+/// of one database do not wait for each other.
+const APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock_shared('events'::regclass::oid::bigint)";
+
+/// [`APPEND_LOCK`]'s key exclusively, in a reader's transaction before it reads the stream.
+const READ_BARRIER: &str = "SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)";
+
+/// Whether `read`, the events after position `after` in position order, leaves no position
+/// between them unaccounted for. Then no append in flight holds one of those positions, and
+/// the read is final without waiting for anything ([`READ_BARRIER`]). Positions come from a
+/// sequence, so holes are rare: an append in flight, one rolled back, events pruned.
+fn gapless(after: i64, read: &[StoredEvent]) -> bool {
+    read.iter()
+        .zip(1..)
+        .all(|(e, n)| after.checked_add(n) == Some(e.seq))
+}
 
 /// Queues the events from a sequence number on (`$1`) for every enabled destination.
 const QUEUE_SQLITE: &str = "INSERT INTO event_deliveries (destination, seq, next_at) \
@@ -238,7 +261,7 @@ pub(crate) fn append_blocking(
 
 /// [`append_sqlite`] for PostgreSQL: three statements whatever the number of events. Call it
 /// last in its transaction, just before the commit: from here to the commit the transaction
-/// holds [`ORDER_LOCK`], which every other transaction appending events waits for.
+/// holds [`APPEND_LOCK`], which a reader of the stream waits for ([`READ_BARRIER`]).
 pub(crate) async fn append_postgres(
     conn: &mut sqlx::PgConnection,
     events: &[rampart_events::Event],
@@ -246,7 +269,7 @@ pub(crate) async fn append_postgres(
     if events.is_empty() {
         return Ok(());
     }
-    sqlx::query(ORDER_LOCK).execute(&mut *conn).await?;
+    sqlx::query(APPEND_LOCK).execute(&mut *conn).await?;
     let rows = rows(events);
     let seqs: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO events (id, at, kind, severity, agent_id, grp, body) \
@@ -271,6 +294,19 @@ pub(crate) async fn append_postgres(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// A [`StoredEvent`] from a row of either backend.
+macro_rules! stored_event {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<StoredEvent, StoreError>(StoredEvent {
+            seq: r.try_get("seq")?,
+            kind: r.try_get("kind")?,
+            group: r.try_get("grp")?,
+            body: r.try_get("body")?,
+        })
+    }};
 }
 
 macro_rules! destination_from_row {
@@ -624,7 +660,9 @@ impl Store {
     }
 
     /// Events after `after`, oldest first, at most `limit`: what a live reader resuming from
-    /// the last event it saw is sent.
+    /// the last event it saw is sent. No event below the last one returned can appear later:
+    /// on PostgreSQL, when the positions read leave a hole (an append in flight, or one rolled
+    /// back), the read is made again after the appends in flight ([`READ_BARRIER`]).
     pub async fn events_after(
         &self,
         after: i64,
@@ -632,15 +670,45 @@ impl Store {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         const SQL: &str =
             "SELECT seq, kind, grp, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
-        let rows = on_pool!(&self.db, p => {
-            let rows = sqlx::query(SQL).bind(after).bind(i64::from(limit)).fetch_all(p).await?;
-            rows.iter().map(|r| Ok::<_, StoreError>(StoredEvent {
-                seq: r.try_get("seq")?,
-                kind: r.try_get("kind")?,
-                group: r.try_get("grp")?,
-                body: r.try_get("body")?,
-            })).collect::<Result<Vec<_>, _>>()?
-        });
+        let limit = i64::from(limit);
+        let rows = match &self.db {
+            Db::Sqlite(p) => {
+                let rows = sqlx::query(SQL)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                rows.iter()
+                    .map(|r| stored_event!(r))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Db::Postgres(p) => {
+                let rows = sqlx::query(SQL)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                let read = rows
+                    .iter()
+                    .map(|r| stored_event!(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if gapless(after, &read) {
+                    read
+                } else {
+                    let mut tx = p.begin().await?;
+                    sqlx::query(READ_BARRIER).execute(&mut *tx).await?;
+                    let rows = sqlx::query(SQL)
+                        .bind(after)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    rows.iter()
+                        .map(|r| stored_event!(r))
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+            }
+        };
         Ok(rows)
     }
 
@@ -656,7 +724,8 @@ impl Store {
     }
 
     /// The position of the latest event written (0 when none is kept): where a live reader
-    /// that wants only what comes next starts.
+    /// that wants only what comes next starts. (On PostgreSQL an append still in flight may
+    /// hold a lower one; its event was made before the reader came, and is not shown to it.)
     pub async fn latest_event_seq(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COALESCE(MAX(seq), 0) AS seq FROM events";
         let seq =
@@ -803,7 +872,7 @@ mod tests {
     use rampart_events::AgentRef;
     use time::OffsetDateTime;
 
-    use super::append_postgres;
+    use super::{StoredEvent, append_postgres, gapless};
     use crate::Db;
 
     fn offline(agent: &str) -> rampart_events::Event {
@@ -816,10 +885,39 @@ mod tests {
         rampart_events::make::agent_offline(super::new_id(), t, agent, t)
     }
 
+    #[test]
+    fn a_read_is_final_without_waiting_only_when_its_positions_follow_the_cursor_one_by_one() {
+        let read = |seqs: &[i64]| -> Vec<StoredEvent> {
+            seqs.iter()
+                .map(|&seq| StoredEvent {
+                    seq,
+                    kind: "agent.offline".into(),
+                    group: None,
+                    body: "{}".into(),
+                })
+                .collect()
+        };
+        assert!(gapless(5, &read(&[])));
+        assert!(gapless(5, &read(&[6, 7, 8])));
+        assert!(gapless(0, &read(&[1])));
+        assert!(!gapless(5, &read(&[7, 8])), "a hole before the first");
+        assert!(!gapless(5, &read(&[6, 8])), "a hole between two");
+        assert!(
+            !gapless(0, &read(&[2])),
+            "events pruned before the first kept"
+        );
+        assert!(
+            !gapless(i64::MAX, &read(&[i64::MAX])),
+            "no position past the last"
+        );
+    }
+
     /// Two transactions append events; the one that took its position first commits last. A
     /// reader (the alert evaluator, a live reader) that reads between the two commits and
-    /// resumes after the last event it saw must still get both: had the later position become
-    /// visible first, the reader's cursor would have passed the earlier one for good.
+    /// resumes after the last event it saw must still get both: had it read the later position
+    /// while the earlier one was not yet visible, its cursor would have passed the earlier one
+    /// for good. The reader waits out the append in flight instead; the appends themselves do
+    /// not wait for each other.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_readers_resuming_after_a_position_miss_no_event() {
         let Some(t) = crate::testing::postgres().await else {
@@ -833,45 +931,51 @@ mod tests {
             .await
             .expect("append in the open transaction");
 
-        let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
         let fast = tokio::spawn({
             let pool = pool.clone();
             async move {
                 let mut tx = pool.begin().await?;
-                let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let _ = pid_tx.send(pid);
                 append_postgres(&mut tx, &[offline("a2")]).await?;
                 tx.commit().await?;
                 Ok::<(), crate::StoreError>(())
             }
         });
-        let pid = pid_rx.await.expect("the second transaction's backend");
-        // Until the second transaction has committed, or waits for a lock the first holds.
+        tokio::time::timeout(Duration::from_secs(30), fast)
+            .await
+            .expect("the second append commits while the first is in flight")
+            .expect("join")
+            .expect("the second transaction");
+
+        let reader = tokio::spawn({
+            let store = t.store.clone();
+            async move { store.events_after(0, 100).await }
+        });
+        // Until the reader waits for the stream's lock (the append in flight) or has read.
         let mut waited = Duration::ZERO;
         loop {
-            let waiting: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE pid = $1 AND NOT granted")
-                    .bind(pid)
-                    .fetch_one(pool)
-                    .await
-                    .expect("pg_locks");
-            if fast.is_finished() || waiting > 0 {
+            // The key of a one-number advisory lock whose high half is zero: the OID in
+            // `objid`, 1 in `objsubid`.
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND classid = 0 AND objid = 'events'::regclass::oid AND objsubid = 1",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("pg_locks");
+            if reader.is_finished() || waiting > 0 {
                 break;
             }
             assert!(
                 waited < Duration::from_secs(30),
-                "the second transaction neither committed nor waited"
+                "the reader neither read nor waited"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
             waited += Duration::from_millis(10);
         }
-
-        let first_read = t.store.events_after(0, 100).await.expect("read");
-        let cursor = first_read.last().map_or(0, |e| e.seq);
         slow.commit().await.expect("commit the first transaction");
-        fast.await.expect("join").expect("the second transaction");
+        let first_read = reader.await.expect("join").expect("read");
+        let cursor = first_read.last().map_or(0, |e| e.seq);
         let second_read = t.store.events_after(cursor, 100).await.expect("read");
 
         let agents: Vec<String> = first_read
