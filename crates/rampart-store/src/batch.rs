@@ -1,4 +1,5 @@
-//! A SQLite connection for result ingestion's transaction, driven from the calling thread.
+//! A SQLite connection for result ingestion's transaction, driven from the calling thread; and
+//! one more of the kind, tuned for it, for bulk intel ingestion ([`Purpose::Intel`]).
 //!
 //! Why not sqlx here: sqlx runs each SQLite connection on a thread of its own and hands every
 //! statement and its answer across. A batch of results was a dozen multi-row statements, each
@@ -22,7 +23,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::{Store, StoreError};
 
-/// The ingestion connection (SQLite only); `None` once the store is closed.
+/// An ingestion connection (SQLite only); `None` once the store is closed.
 pub(crate) struct BatchConnection(Mutex<Option<rusqlite::Connection>>);
 
 /// What a [`BatchConnection`] writes, which decides how durable its commits are and how much
@@ -72,7 +73,7 @@ impl BatchConnection {
                 // never ingests a feed never pays it.
                 conn.pragma_update(None, "cache_size", -1_048_576_i64)?;
                 conn.pragma_update(None, "temp_store", "MEMORY")?;
-                // Up to six statement sizes of each of a batch's ten statements.
+                // Up to six statement sizes of each of an intel batch's eleven statements.
                 conn.set_prepared_statement_cache_capacity(96);
             }
         }
