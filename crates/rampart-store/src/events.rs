@@ -671,41 +671,31 @@ impl Store {
         const SQL: &str =
             "SELECT seq, kind, grp, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
         let limit = i64::from(limit);
-        let rows = match &self.db {
-            Db::Sqlite(p) => {
-                let rows = sqlx::query(SQL)
+        // The read, through any executor of either backend.
+        macro_rules! read {
+            ($executor:expr) => {
+                sqlx::query(SQL)
                     .bind(after)
                     .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                rows.iter()
-                    .map(|r| stored_event!(r))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Db::Postgres(p) => {
-                let rows = sqlx::query(SQL)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                let read = rows
+                    .fetch_all($executor)
+                    .await?
                     .iter()
                     .map(|r| stored_event!(r))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if gapless(after, &read) {
-                    read
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+        }
+        let rows = match &self.db {
+            Db::Sqlite(p) => read!(p),
+            Db::Postgres(p) => {
+                let first = read!(p);
+                if gapless(after, &first) {
+                    first
                 } else {
                     let mut tx = p.begin().await?;
                     sqlx::query(READ_BARRIER).execute(&mut *tx).await?;
-                    let rows = sqlx::query(SQL)
-                        .bind(after)
-                        .bind(limit)
-                        .fetch_all(&mut *tx)
-                        .await?;
+                    let again = read!(&mut *tx);
                     tx.commit().await?;
-                    rows.iter()
-                        .map(|r| stored_event!(r))
-                        .collect::<Result<Vec<_>, _>>()?
+                    again
                 }
             }
         };
