@@ -80,22 +80,29 @@ impl BatchConnection {
         Ok(BatchConnection(Mutex::new(Some(conn))))
     }
 
-    /// Runs `work` on the connection. On a multi-threaded runtime the calling worker hands
+    /// Runs `work` in one transaction on the connection and commits it if `work` succeeds
+    /// (dropping it rolls back otherwise). On a multi-threaded runtime the calling worker hands
     /// its other tasks to another thread first ([`tokio::task::block_in_place`]), so the
     /// uploads keep being served while the transaction runs; elsewhere (a single-threaded
     /// runtime, as in tests) it simply runs.
-    pub(crate) fn run<R>(
+    ///
+    /// `BEGIN IMMEDIATE`: every batch reads stored state before its first write, so it takes
+    /// the write lock first. A deferred transaction would read a snapshot, and a writer without
+    /// the turn (an enrolment, another connection's batch) committing in between would make
+    /// its first write fail at once with `SQLITE_BUSY_SNAPSHOT` instead of waiting.
+    pub(crate) fn transaction<R>(
         &self,
-        work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, StoreError>,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let go = || {
             // A panic in an earlier batch dropped its transaction, which rolled it back: the
             // connection is usable.
             let mut conn = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            match conn.as_mut() {
-                Some(conn) => work(conn),
-                None => Err(StoreError::Closed),
-            }
+            let conn = conn.as_mut().ok_or(StoreError::Closed)?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = work(&tx)?;
+            tx.commit()?;
+            Ok(out)
         };
         match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
@@ -117,24 +124,14 @@ impl BatchConnection {
 }
 
 impl Store {
-    /// Runs `work` in one transaction on the ingestion connection, holding the write turn, and
-    /// commits it if `work` succeeds (dropping it rolls back otherwise). Result batches and
-    /// attestation batches write this way.
-    ///
-    /// `BEGIN IMMEDIATE`: the work reads stored state before its first write, so it takes the
-    /// write lock first. A deferred transaction would read a snapshot, and a rare writer
-    /// without a turn (an enrolment) committing in between would make its first write fail at
-    /// once with `SQLITE_BUSY_SNAPSHOT` instead of waiting.
+    /// Runs `work` in one transaction on the ingestion connection, holding the write turn
+    /// ([`BatchConnection::transaction`]). Result batches and attestation batches write this
+    /// way.
     pub(crate) async fn in_batch_transaction<R>(
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let _turn = self.write_turn().await;
-        self.ingest()?.run(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = work(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        self.ingest()?.transaction(work)
     }
 }

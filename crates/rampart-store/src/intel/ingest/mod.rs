@@ -566,7 +566,7 @@ impl Store {
         match &self.db {
             Db::Sqlite(_) => {
                 let writer = self.intel_writer.as_deref().ok_or(StoreError::Closed)?;
-                writer.run(|conn| batch.store_sqlite(conn))
+                writer.transaction(|tx| batch.store_sqlite(tx))
             }
             Db::Postgres(pool) => batch.store_postgres(pool).await,
         }

@@ -133,13 +133,13 @@ struct RecordInsert<'a> {
 impl<'a> Batch<'a> {
     /// Existing indicators and records are looked up by their small keys, updated in place,
     /// and the rest inserted with ids handed out here, so nothing but the lookups' hits comes
-    /// back from SQLite. `BEGIN IMMEDIATE` takes the write lock first, so no other writer can
-    /// slip in between a lookup and an insert.
+    /// back from SQLite. In `tx`, which holds the write lock from its start
+    /// ([`crate::batch::BatchConnection::transaction`]), so no other writer can slip in between
+    /// a lookup and an insert.
     pub(super) fn store_sqlite(
         &mut self,
-        conn: &mut rusqlite::Connection,
+        tx: &Transaction<'_>,
     ) -> Result<(IntelIngestCounts, Touched), StoreError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // The batch is one transaction and any error rolls all of it back, so no statement
         // needs its own undo log: foreign keys are checked at commit instead of per statement,
         // and `OR FAIL` stops at a violation without undoing the statement's earlier rows.
@@ -169,7 +169,7 @@ impl<'a> Batch<'a> {
         {
             let (slots, aggs) = (&self.slots, &mut self.aggs);
             run_chunked(
-                &tx,
+                tx,
                 &probe,
                 |n| {
                     format!(
@@ -199,7 +199,7 @@ impl<'a> Batch<'a> {
             let aggs = &self.aggs;
             let rows: Vec<&super::Agg<'_>> = updates.iter().map(|&slot| &aggs[slot]).collect();
             run_chunked(
-                &tx,
+                tx,
                 &rows,
                 |n| {
                     format!(
@@ -235,7 +235,7 @@ impl<'a> Batch<'a> {
         counts.updated_indicators = updates.len() as u64;
 
         // New indicators: ids in the batch's order (see the module), so the table appends.
-        let first_new = next_id(&tx, "intel_indicators")?;
+        let first_new = next_id(tx, "intel_indicators")?;
         let fresh: Vec<usize> = (0..self.aggs.len())
             .filter(|&slot| self.aggs[slot].id.is_none())
             .collect();
@@ -248,7 +248,7 @@ impl<'a> Batch<'a> {
             let (now, expires) = (self.now, self.expires);
             let aggs = &self.aggs;
             run_chunked(
-                &tx,
+                tx,
                 &fresh,
                 |n| {
                     format!(
@@ -285,7 +285,7 @@ impl<'a> Batch<'a> {
             .collect();
         new_keys.sort_unstable();
         run_chunked(
-            &tx,
+            tx,
             &new_keys,
             |n| {
                 format!(
@@ -310,7 +310,7 @@ impl<'a> Batch<'a> {
         let mut ids = vec![0i64; self.records.len()];
         let mut refreshed = Vec::new();
         run_chunked(
-            &tx,
+            tx,
             &probe,
             |n| {
                 format!(
@@ -333,7 +333,7 @@ impl<'a> Batch<'a> {
         )?;
         let now = self.now;
         run_chunked(
-            &tx,
+            tx,
             &refreshed,
             |n| {
                 format!(
@@ -345,7 +345,7 @@ impl<'a> Batch<'a> {
             |b, id| b.put(*id)?.put(now).map(drop),
             nothing,
         )?;
-        let mut next = next_id(&tx, "intel_records")?;
+        let mut next = next_id(tx, "intel_records")?;
         let mut inserts = Vec::with_capacity(self.records.len() - refreshed.len());
         for (n, id) in ids.iter_mut().enumerate() {
             if *id != 0 {
@@ -365,7 +365,7 @@ impl<'a> Batch<'a> {
         }
         let feed_id = self.feed_id;
         run_chunked(
-            &tx,
+            tx,
             &inserts,
             |n| {
                 format!(
@@ -426,7 +426,7 @@ impl<'a> Batch<'a> {
         new_obs.sort_unstable();
         new_obs.dedup();
         run_chunked(
-            &tx,
+            tx,
             &new_obs,
             |n| {
                 format!(
@@ -439,7 +439,7 @@ impl<'a> Batch<'a> {
         )?;
         let mut observed: Vec<i64> = Vec::new();
         run_chunked(
-            &tx,
+            tx,
             &old_obs,
             |n| {
                 format!(
@@ -457,7 +457,7 @@ impl<'a> Batch<'a> {
         counts.new_observations = (new_obs.len() + observed.len()) as u64;
         let versioned = self.newly_observed(&observed);
         run_chunked(
-            &tx,
+            tx,
             &versioned,
             |n| {
                 format!(
@@ -469,7 +469,6 @@ impl<'a> Batch<'a> {
             |b, v| b.put(v.0)?.put(v.1).map(drop),
             nothing,
         )?;
-        tx.commit()?;
         Ok((counts, self.touched()))
     }
 }
