@@ -16,7 +16,12 @@
 //!
 //! A multi-row statement would normally keep an undo journal of every page it touches, so
 //! that a failing row could be undone alone; the batch is one transaction that fails whole, so
-//! foreign keys are checked at commit and statements run `OR FAIL`, which need none.
+//! statements run `OR FAIL`, which needs none.
+//!
+//! The writer does not enforce foreign keys ([`crate::batch::Purpose::Intel`]): every id it
+//! writes into a reference is one its own transaction found or handed out under the write
+//! lock, and the batch's feed is checked once, first. Enforced, SQLite looked each
+//! observation's indicator and record up again, and each record's feed.
 //!
 //! The 64-bit keys that find an indicator by value live in a table of their own (migration
 //! 0007), written in key order once per batch after the indicators: as an index on the
@@ -25,6 +30,8 @@
 //! candidates' kind and value are compared here. The ids themselves follow the batch's order:
 //! ids in key order would move the randomness into the records' and observations' indexes,
 //! whose pages then split (2 M indicators: 37 s against 23 s).
+
+use std::borrow::Cow;
 
 use rampart_intel::rows::{IntelIngestCounts, IntelRecordIn};
 use rusqlite::{Statement, ToSql, Transaction};
@@ -125,9 +132,19 @@ struct RecordInsert<'a> {
     id: i64,
     anchor: i64,
     record: &'a IntelRecordIn,
-    malware: String,
-    tags: String,
-    attack: String,
+    malware: Cow<'static, str>,
+    tags: Cow<'static, str>,
+    attack: Cow<'static, str>,
+}
+
+/// A record's list column as JSON text. Most lists are empty (a blocklist line has no
+/// malware, tags or techniques), and those need no serialiser or allocation.
+fn list_json(list: &[String]) -> Result<Cow<'static, str>, StoreError> {
+    if list.is_empty() {
+        Ok(Cow::Borrowed("[]"))
+    } else {
+        to_json(list).map(Cow::Owned)
+    }
 }
 
 impl<'a> Batch<'a> {
@@ -140,12 +157,21 @@ impl<'a> Batch<'a> {
         &mut self,
         tx: &Transaction<'_>,
     ) -> Result<(IntelIngestCounts, Touched), StoreError> {
+        // The one reference this transaction does not make itself (see the module): a feed
+        // deleted since the caller read it takes its records with it, so none may be added.
+        let feed = tx
+            .prepare_cached("SELECT 1 FROM intel_feeds WHERE id = ?1")?
+            .exists([self.feed_id])?;
+        if !feed {
+            return Err(StoreError::NotFound {
+                what: "intel feed",
+                id: self.feed_id.to_string(),
+            });
+        }
         // The batch is one transaction and any error rolls all of it back, so no statement
-        // needs its own undo log: foreign keys are checked at commit instead of per statement,
-        // and `OR FAIL` stops at a violation without undoing the statement's earlier rows.
-        // Either alone would make SQLite copy every page a multi-row statement touches into a
-        // statement journal first.
-        tx.pragma_update(None, "defer_foreign_keys", "ON")?;
+        // needs its own undo log: `OR FAIL` stops at a violation without undoing the
+        // statement's earlier rows, where the default would make SQLite copy every page a
+        // multi-row statement touches into a statement journal first.
         let mut counts = IntelIngestCounts::default();
         let clock = ClockReservation::new(self.aggs.len());
         let last: i64 = tx
@@ -358,9 +384,9 @@ impl<'a> Batch<'a> {
                 id: *id,
                 anchor: anchors[n],
                 record: r,
-                malware: to_json(&r.malware)?,
-                tags: to_json(&r.tags)?,
-                attack: to_json(&r.attack)?,
+                malware: list_json(&r.malware)?,
+                tags: list_json(&r.tags)?,
+                attack: list_json(&r.attack)?,
             });
         }
         let feed_id = self.feed_id;
@@ -381,9 +407,9 @@ impl<'a> Batch<'a> {
                     .put(i.anchor)?
                     .put(r.hash.as_str())?
                     .put(r.raw.as_str())?
-                    .put(i.malware.as_str())?
-                    .put(i.tags.as_str())?
-                    .put(i.attack.as_str())?
+                    .put(&*i.malware)?
+                    .put(&*i.tags)?
+                    .put(&*i.attack)?
                     .put(r.malware.first().map(String::as_str))?
                     .put(r.threat_type.as_deref())?
                     .put(r.first_seen)?
@@ -476,6 +502,133 @@ impl<'a> Batch<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
+    use rampart_intel::IocKind;
+    use rampart_intel::rows::NewIntelFeed;
+
+    const NOW: i64 = 1_700_000_000;
+
+    async fn feed(store: &Store, name: &str) -> i64 {
+        store
+            .intel_put_feed(
+                &NewIntelFeed {
+                    name: name.into(),
+                    format: "csv".into(),
+                    url: None,
+                    interval_secs: 3600,
+                    reliability: 80,
+                    tlp: "clear".into(),
+                    terms: None,
+                    ttl_secs: 86_400,
+                },
+                NOW,
+            )
+            .await
+            .expect("feed")
+            .id
+    }
+
+    /// A record naming `values` (domains), identified by `tag`.
+    fn record(tag: &str, values: &[&str]) -> IntelRecordIn {
+        IntelRecordIn {
+            hash: format!("{:032x}", indicator_key(0, tag)),
+            source_ref: None,
+            first_seen: None,
+            last_seen: None,
+            valid_until: None,
+            threat_type: None,
+            malware: vec!["emotet".into()],
+            tags: Vec::new(),
+            attack: Vec::new(),
+            confidence: None,
+            reporter: None,
+            reference: None,
+            status: None,
+            description: None,
+            raw: tag.into(),
+            indicators: values
+                .iter()
+                .map(|v| (IocKind::Domain, (*v).to_owned(), 70))
+                .collect(),
+        }
+    }
+
+    /// The writer does not enforce foreign keys (see the module): after new indicators, new
+    /// records naming old and new ones, a second feed naming the same values, a refetch and a
+    /// purge on the store's enforcing connections, SQLite's own check finds every reference
+    /// the writer made pointing at a row that exists.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_reference_the_writer_makes_holds() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("intel.db");
+        let store = Store::open_sqlite(&path).await.expect("open");
+        let (a, b) = (feed(&store, "a").await, feed(&store, "b").await);
+        let first: Vec<IntelRecordIn> = (0..300)
+            .map(|n| {
+                record(
+                    &format!("a{n}"),
+                    &[&format!("h{n}.example"), "shared.example"],
+                )
+            })
+            .collect();
+        store.intel_ingest(a, 60, NOW, &first).await.expect("first");
+        let second: Vec<IntelRecordIn> = (150..450)
+            .map(|n| record(&format!("b{n}"), &[&format!("h{n}.example")]))
+            .collect();
+        store
+            .intel_ingest(b, 86_400, NOW + 10, &second)
+            .await
+            .expect("second feed");
+        store
+            .intel_ingest(a, 60, NOW + 20, &first[..100])
+            .await
+            .expect("refetch");
+        // Expire the first feed's indicators that no other feed keeps alive, then add more.
+        let (indicators, records) = store.intel_purge(NOW + 100).await.expect("purge");
+        assert_eq!((indicators, records), (151, 150), "purged");
+        store
+            .intel_ingest(a, 60, NOW + 200, &first[..200])
+            .await
+            .expect("after the purge");
+        store.close().await;
+
+        let conn = rusqlite::Connection::open(&path).expect("open for the check");
+        let observations: i64 = conn
+            .query_row("SELECT count(*) FROM intel_observations", [], |r| r.get(0))
+            .expect("count");
+        // Feed b: 300; feed a before the purge, kept through feed b's indicators: 150; the last
+        // batch: a new indicator and the shared one for 150 records, the shared one for 50.
+        assert_eq!(observations, 300 + 150 + 300 + 50);
+        let broken: Vec<(String, i64, String)> = conn
+            .prepare("PRAGMA foreign_key_check")
+            .expect("check")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(broken.is_empty(), "dangling references: {broken:?}");
+    }
+
+    /// A batch for a feed deleted since the caller read it fails, naming the feed, and stores
+    /// nothing: the writer would otherwise add records no cascade removes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_for_a_deleted_feed_stores_nothing() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("intel.db");
+        let store = Store::open_sqlite(&path).await.expect("open");
+        let gone = feed(&store, "gone").await;
+        assert!(store.intel_delete_feed("gone").await.expect("delete"));
+        let err = store
+            .intel_ingest(gone, 60, NOW, &[record("r", &["x.example"])])
+            .await
+            .expect_err("a deleted feed");
+        assert!(
+            matches!(&err, StoreError::NotFound { what: "intel feed", id } if *id == gone.to_string()),
+            "{err}"
+        );
+        assert!(store.intel_counts(NOW).await.expect("counts").is_empty());
+        store.close().await;
+    }
 
     #[test]
     fn statement_sizes_cover_every_row_with_few_texts() {
