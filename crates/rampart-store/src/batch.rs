@@ -72,10 +72,10 @@ impl BatchConnection {
                 // Every row this connection writes refers to rows its own transaction has
                 // just found or inserted under the write lock, and to the batch's feed, which
                 // the transaction checks first (`intel::ingest`); it never deletes. Enforced,
-                // each observation looked its indicator and its record up again and each record
-                // its feed: 11 % of the transaction's time in a 2 M ingest (docs/performance.md).
-                // Deletions, and their cascades, run on the store's other connections, which
-                // enforce foreign keys.
+                // each observation looked its indicator and its record up again and each
+                // record its feed: about 10 % of the transaction's time in a 2 M ingest
+                // (docs/performance.md). Deletions, and their cascades, run on the store's
+                // other connections, which enforce foreign keys.
                 conn.pragma_update(None, "foreign_keys", "OFF")?;
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
                 // 1 GiB at most; SQLite takes the memory as pages are read, so a server that
