@@ -74,8 +74,9 @@ pub struct NewIntelFeed {
     pub ttl_secs: i64,
 }
 
-/// One record to store with the indicators it names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One record to store with the indicators it names. `Default` is the empty record: no
+/// optional field, no list entry, no indicator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IntelRecordIn {
     /// Hex digest identifying the record within its feed.
     pub hash: String,

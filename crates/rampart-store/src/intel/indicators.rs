@@ -557,7 +557,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use rampart_intel::IocKind;
-    use rampart_intel::rows::{IntelRecordIn, NewIntelFeed};
+    use rampart_intel::rows::IntelRecordIn;
 
     use crate::Store;
 
@@ -598,19 +598,7 @@ mod tests {
         {
             let store = Store::open_sqlite(&path).await.expect("open");
             let feed = store
-                .intel_put_feed(
-                    &NewIntelFeed {
-                        name: "blocklist".into(),
-                        format: "plain".into(),
-                        url: None,
-                        interval_secs: 3600,
-                        reliability: 80,
-                        tlp: "clear".into(),
-                        terms: None,
-                        ttl_secs: 86_400,
-                    },
-                    now,
-                )
+                .intel_put_feed(&crate::intel::testing::feed("blocklist", 86_400), now)
                 .await
                 .expect("feed");
             let records: Vec<IntelRecordIn> = (0..40_000)
@@ -618,21 +606,11 @@ mod tests {
                     let value = format!("host-{n:06}.example.net");
                     IntelRecordIn {
                         hash: format!("{n:032x}"),
-                        source_ref: None,
-                        first_seen: None,
-                        last_seen: None,
-                        valid_until: None,
                         threat_type: Some("botnet_cc".into()),
                         malware: vec!["qakbot".into()],
-                        tags: Vec::new(),
-                        attack: Vec::new(),
-                        confidence: None,
-                        reporter: None,
-                        reference: None,
-                        status: None,
-                        description: None,
                         raw: format!("{value},botnet_cc,qakbot,2023-11-14"),
                         indicators: vec![(IocKind::Domain, value, 60)],
+                        ..IntelRecordIn::default()
                     }
                 })
                 .collect();

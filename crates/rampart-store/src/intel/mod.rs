@@ -69,3 +69,24 @@ pub(crate) fn indicator_key(kind: i64, value: &str) -> i64 {
     first.copy_from_slice(&digest[..8]);
     i64::from_le_bytes(first)
 }
+
+/// What the store's own intel tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use rampart_intel::rows::NewIntelFeed;
+
+    /// A feed named `name`, read from files, whose observations keep an indicator alive for
+    /// `ttl_secs`.
+    pub(crate) fn feed(name: &str, ttl_secs: i64) -> NewIntelFeed {
+        NewIntelFeed {
+            name: name.into(),
+            format: "csv".into(),
+            url: None,
+            interval_secs: 3600,
+            reliability: 80,
+            tlp: "clear".into(),
+            terms: None,
+            ttl_secs,
+        }
+    }
+}

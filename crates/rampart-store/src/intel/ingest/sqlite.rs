@@ -504,25 +504,12 @@ mod tests {
     use super::*;
     use crate::Store;
     use rampart_intel::IocKind;
-    use rampart_intel::rows::NewIntelFeed;
 
     const NOW: i64 = 1_700_000_000;
 
     async fn feed(store: &Store, name: &str) -> i64 {
         store
-            .intel_put_feed(
-                &NewIntelFeed {
-                    name: name.into(),
-                    format: "csv".into(),
-                    url: None,
-                    interval_secs: 3600,
-                    reliability: 80,
-                    tlp: "clear".into(),
-                    terms: None,
-                    ttl_secs: 86_400,
-                },
-                NOW,
-            )
+            .intel_put_feed(&crate::intel::testing::feed(name, 86_400), NOW)
             .await
             .expect("feed")
             .id
@@ -532,24 +519,13 @@ mod tests {
     fn record(tag: &str, values: &[&str]) -> IntelRecordIn {
         IntelRecordIn {
             hash: format!("{:032x}", indicator_key(0, tag)),
-            source_ref: None,
-            first_seen: None,
-            last_seen: None,
-            valid_until: None,
-            threat_type: None,
             malware: vec!["emotet".into()],
-            tags: Vec::new(),
-            attack: Vec::new(),
-            confidence: None,
-            reporter: None,
-            reference: None,
-            status: None,
-            description: None,
             raw: tag.into(),
             indicators: values
                 .iter()
                 .map(|v| (IocKind::Domain, (*v).to_owned(), 70))
                 .collect(),
+            ..IntelRecordIn::default()
         }
     }
 
