@@ -597,10 +597,7 @@ mod tests {
         let now = 1_700_000_000;
         {
             let store = Store::open_sqlite(&path).await.expect("open");
-            let feed = store
-                .intel_put_feed(&crate::intel::testing::feed("blocklist", 86_400), now)
-                .await
-                .expect("feed");
+            let feed = crate::intel::testing::feed(&store, "blocklist", 86_400, now).await;
             let records: Vec<IntelRecordIn> = (0..40_000)
                 .map(|n| {
                     let value = format!("host-{n:06}.example.net");
@@ -616,7 +613,7 @@ mod tests {
                 .collect();
             for batch in records.chunks(10_000) {
                 store
-                    .intel_ingest(feed.id, 86_400, now, batch)
+                    .intel_ingest(feed, 86_400, now, batch)
                     .await
                     .expect("ingest");
             }

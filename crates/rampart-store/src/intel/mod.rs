@@ -75,10 +75,12 @@ pub(crate) fn indicator_key(kind: i64, value: &str) -> i64 {
 pub(crate) mod testing {
     use rampart_intel::rows::NewIntelFeed;
 
-    /// A feed named `name`, read from files, whose observations keep an indicator alive for
-    /// `ttl_secs`.
-    pub(crate) fn feed(name: &str, ttl_secs: i64) -> NewIntelFeed {
-        NewIntelFeed {
+    use crate::Store;
+
+    /// Stores a feed named `name`, read from files, whose observations keep an indicator alive
+    /// for `ttl_secs`, and returns its id.
+    pub(crate) async fn feed(store: &Store, name: &str, ttl_secs: i64, now: i64) -> i64 {
+        let feed = NewIntelFeed {
             name: name.into(),
             format: "csv".into(),
             url: None,
@@ -87,6 +89,7 @@ pub(crate) mod testing {
             tlp: "clear".into(),
             terms: None,
             ttl_secs,
-        }
+        };
+        store.intel_put_feed(&feed, now).await.expect("feed").id
     }
 }

@@ -508,11 +508,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
 
     async fn feed(store: &Store, name: &str) -> i64 {
-        store
-            .intel_put_feed(&crate::intel::testing::feed(name, 86_400), NOW)
-            .await
-            .expect("feed")
-            .id
+        crate::intel::testing::feed(store, name, 86_400, NOW).await
     }
 
     /// A record naming `values` (domains), identified by `tag`.
