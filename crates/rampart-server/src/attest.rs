@@ -503,7 +503,8 @@ async fn draft_from_store(app: &App, run_id: &str) -> Result<Option<Draft>, ApiE
 const SWEEP_AFTER: Duration = Duration::from_secs(60);
 
 /// The issuer: signs queued drafts a batch at a time (their audit entries, one checkpoint and
-/// their rows in one transaction), and every `attestation_sweep` issues
+/// their rows in one transaction; a batch is what is queued and what arrives within
+/// `attestation_window` of its first), and every `attestation_sweep` issues
 /// the attestations a crash lost. On shutdown it issues what is queued, then stops.
 pub(crate) async fn issuer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let Some(mut rx) = app
@@ -533,11 +534,14 @@ pub(crate) async fn issuer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             }
             d = rx.recv() => match d { Some(d) => d, None => return },
         };
+        // What arrives within the window joins the batch (`ServerConfig::attestation_window`;
+        // a shutdown waits for it, then issues what is queued).
         let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + app.config.attestation_window;
         while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(d) => batch.push(d),
-                Err(_) => break,
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(d)) => batch.push(d),
+                Ok(None) | Err(_) => break,
             }
         }
         sign_all(&app, batch).await;

@@ -67,6 +67,13 @@ pub struct ServerConfig {
     pub attestation_alg: rampart_attest::Alg,
     /// How often the issuer looks for stored runs whose attestation a crash lost.
     pub attestation_sweep: Duration,
+    /// How long the issuer gathers runs' drafts after the first before signing them as one
+    /// batch. Each batch is a transaction of its own on SQLite's one write turn, which result
+    /// batches wait for, and most of a small batch's time there is its commit: signing what
+    /// arrives in 100 ms at once cut the commits on the turn by 40 % and raised result
+    /// ingestion by 5–10 % (docs/performance.md). An attestation is issued that much later;
+    /// nothing waits for it (the receipt names it before it is signed).
+    pub attestation_window: Duration,
     /// How often alert rules measure agents' silence and judge again what fires or is owed
     /// (events are judged as they come).
     pub alert_sweep: Duration,
@@ -113,6 +120,7 @@ impl ServerConfig {
             oidc: None,
             attestation_alg: rampart_attest::Alg::EdDSA,
             attestation_sweep: Duration::from_secs(30),
+            attestation_window: Duration::from_millis(100),
             alert_sweep: Duration::from_secs(15),
         }
     }

@@ -240,6 +240,53 @@ async fn attestations_issued_together_each_verify_with_their_own_index(db: Db) {
 
 server_test!(attestations_issued_together_each_verify_with_their_own_index);
 
+/// Runs posted one after another, each acknowledged before the next is sent, are attested in
+/// one batch when they arrive within the issuer's window: one transaction, one checkpoint
+/// covering all their entries (with no window, each run's attestation was signed as soon as
+/// its draft was queued, before the next run arrived).
+async fn runs_posted_within_the_window_are_attested_in_one_batch(db: Db) {
+    let Some(s) = TestServer::start_with(db, |c| {
+        c.attestation_window = std::time::Duration::from_secs(5);
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, version) = s.agent_with_policy().await;
+    let poster = a.poster(&s);
+    let t = OffsetDateTime::now_utc() - Duration::minutes(5);
+    let mut jtis = Vec::new();
+    for n in 0..3 {
+        let sub = submission(
+            &format!("run-window-{n:02}"),
+            version,
+            &[("SSH-1", Status::Pass), ("SSH-2", Status::Fail)],
+            t + Duration::seconds(n),
+        );
+        let (status, receipt) = poster.post(&sub).await;
+        assert_eq!(status, 200, "{receipt}");
+        jtis.push(receipt["attestation"].as_str().unwrap().to_owned());
+    }
+    let verifier = log_verifier(&s).await;
+    let mut logs = Vec::new();
+    for jti in &jtis {
+        s.attestation(&a.id, jti).await;
+        let v = bundle(&s, &a.id, jti).await.verify(&verifier).unwrap();
+        logs.push((v.claims.log.index, v.claims.log.checkpoint_size));
+    }
+    let size = logs[0].1;
+    assert!(
+        logs.iter().all(|&(index, at)| at == size && index < size),
+        "one checkpoint covers the three: {logs:?}"
+    );
+    let mut indexes: Vec<u64> = logs.iter().map(|l| l.0).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 3, "{logs:?}");
+    s.finish().await;
+}
+server_test!(runs_posted_within_the_window_are_attested_in_one_batch);
+
 async fn keys_rotate_with_the_next_key_published_first(db: Db) {
     let Some(s) = TestServer::start(db).await else {
         return;
