@@ -70,8 +70,8 @@ pub struct ServerConfig {
     /// How long the issuer gathers runs' drafts after the first before signing them as one
     /// batch. Each batch is a transaction of its own on SQLite's one write turn, which result
     /// batches wait for, and most of a small batch's time there is its commit: signing what
-    /// arrives in 100 ms at once cut the commits on the turn by 40 % and raised result
-    /// ingestion by 5–10 % (docs/performance.md). An attestation is issued that much later;
+    /// arrives in 100 ms at once cut the transactions on the turn by 40 % and raised result
+    /// ingestion by 6–11 % (docs/performance.md). An attestation is issued that much later;
     /// nothing waits for it (the receipt names it before it is signed).
     pub attestation_window: Duration,
     /// How often alert rules measure agents' silence and judge again what fires or is owed
