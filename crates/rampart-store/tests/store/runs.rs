@@ -777,3 +777,39 @@ backend_test!(
     a_result_without_its_policy_text_is_reported_corrupt,
     test_store
 );
+
+/// A result whose text does not open with the policy's words as the store writes them (here
+/// its fields in key order) is stored whole, beside results stored split in the same
+/// batch, and both read back byte for byte: on PostgreSQL the batch's rows go through `COPY`,
+/// where the whole one is the row whose `text_id` is NULL.
+async fn a_result_in_another_field_order_is_stored_whole(t: &TestStore) {
+    let store = &t.store;
+    enrolled(store, "a1", "web").await;
+    let checks = vec![
+        outcome("1", Status::Pass),
+        outcome("2", Status::Fail),
+        outcome("3", Status::Pass),
+    ];
+    let mut r = run("r1", "a1", t0(), checks.clone());
+    // A JSON value's fields come out in key order: `compliance` first, not the check's id.
+    let reordered = serde_json::to_value(&checks[1]).unwrap().to_string();
+    assert!(reordered.starts_with("{\"compliance\""), "{reordered}");
+    r.check_texts[1] = reordered.clone();
+    store.ingest_runs(&[r]).await.unwrap();
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM check_results WHERE text_id IS NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM check_results WHERE text_id IS NOT NULL")
+            .await,
+        2
+    );
+    assert_eq!(store.run("r1").await.unwrap().unwrap().checks, checks);
+    let texts = store.run_evidence("r1").await.unwrap().unwrap().checks;
+    assert_eq!(texts[1], reordered);
+    assert_eq!(texts[0], serde_json::to_string(&checks[0]).unwrap());
+    assert_eq!(texts[2], serde_json::to_string(&checks[2]).unwrap());
+}
+backend_test!(a_result_in_another_field_order_is_stored_whole, test_store);
