@@ -850,7 +850,7 @@ async fn ingest_postgres(
 /// ingestion writes by far (one row per check of every run). `COPY` skips what `INSERT … SELECT
 /// FROM UNNEST(…)` costs per row on the server (the arrays' decoding, the set function's
 /// tuple store, the executor's per-row insert) and fills heap pages in bulk. On the fleet
-/// benchmark (ingestion only, 2 vCPU AMD EPYC) PostgreSQL's CPU fell 12–18 % and its WAL 8 %.
+/// benchmark (ingestion only, 2 vCPU AMD EPYC) PostgreSQL's CPU fell 8–19 % and its WAL 8 %.
 fn copy_rows(fresh: &[&PreparedRun<'_>], rows: usize) -> Result<Vec<u8>, StoreError> {
     /// Signature, flags, header extension length (`COPY` binary format, PostgreSQL docs).
     const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
