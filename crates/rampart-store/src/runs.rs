@@ -851,6 +851,9 @@ async fn ingest_postgres(
 /// FROM UNNEST(…)` costs per row on the server (the arrays' decoding, the set function's
 /// tuple store, the executor's per-row insert) and fills heap pages in bulk. On the fleet
 /// benchmark (ingestion only, 2 vCPU AMD EPYC) PostgreSQL's CPU fell 8–19 % and its WAL 8 %.
+/// The rows and the `COPY`'s end go as two messages, the second right after the first: over a
+/// connection without `TCP_NODELAY` (sqlx 0.9.0) the end waited for PostgreSQL's delayed ACK,
+/// up to 40 ms a batch, which is why the workspace requires sqlx 0.9.1 or later.
 fn copy_rows(fresh: &[&PreparedRun<'_>], rows: usize) -> Result<Vec<u8>, StoreError> {
     /// Signature, flags, header extension length (`COPY` binary format, PostgreSQL docs).
     const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
