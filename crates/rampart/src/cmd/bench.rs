@@ -218,6 +218,11 @@ const SLOWEST: usize = 10;
 /// the achieved rate, and the server's CPU time and RSS (what queueing on a slower or busier
 /// machine grows from, steadier from run to run than the latency tail), and the slowest
 /// requests with the second of the phase they were due in.
+///
+/// Beside the latencies, what the machine and the client themselves added to them, so a tail
+/// can be told apart from the server's: how late the client sent each request after it was due
+/// (`send_lag_*`), and the machine's own hiccups (see [`HiccupMeter`]), with the largest one
+/// inside each of the slowest requests' time in flight.
 pub(crate) async fn open_loop(
     client: &reqwest::Client,
     server_pid: u32,
@@ -231,10 +236,31 @@ pub(crate) async fn open_loop(
     let total = warmup + rate * seconds;
     let mut tick = tokio::time::interval(period);
     let mut tasks = tokio::task::JoinSet::new();
+    // Each served request's latency and when it was due: the slowest of them show whether a
+    // tail comes from one stall of the server (or the machine), as neighbours in time, or from
+    // slow requests spread evenly.
+    let mut served_at: Vec<(u64, f64)> = Vec::with_capacity((rate * seconds) as usize);
+    let mut send_lag: Vec<u64> = Vec::with_capacity((rate * seconds) as usize);
+    let mut errors = 0u64;
+    let mut record = |r: Result<(bool, bool, u64, f64), tokio::task::JoinError>| {
+        let (recorded, served, micros, at) = r?;
+        if recorded {
+            if served {
+                served_at.push((micros, at));
+            } else {
+                errors += 1;
+            }
+        }
+        anyhow::Ok(())
+    };
     let cpu0 = cpu_ticks(server_pid).unwrap_or(0);
     let phase = tokio::time::Instant::now();
+    let hiccups = HiccupMeter::start(phase.into_std());
     for k in 0..total {
         let due = tick.tick().await;
+        if k >= warmup {
+            send_lag.push(due.elapsed().as_micros() as u64);
+        }
         let (url, token) = request(k);
         let mut req = client.get(url);
         if let Some(t) = token {
@@ -249,25 +275,21 @@ pub(crate) async fn open_loop(
             let at = due.saturating_duration_since(phase).as_secs_f64();
             (k >= warmup, served, due.elapsed().as_micros() as u64, at)
         });
-    }
-    // Each served request's latency and when it was due: the slowest of them show whether a
-    // tail comes from one stall of the server (or the machine), as neighbours in time, or from
-    // slow requests spread evenly.
-    let mut served_at: Vec<(u64, f64)> = Vec::with_capacity((rate * seconds) as usize);
-    let mut errors = 0u64;
-    while let Some(r) = tasks.join_next().await {
-        let (recorded, served, micros, at) = r?;
-        if recorded {
-            if served {
-                served_at.push((micros, at));
-            } else {
-                errors += 1;
-            }
+        // Finished requests are collected as the phase goes: a task's memory is kept until it
+        // is joined, and a set grown to every request of the phase had the sending loop itself
+        // stop for milliseconds at a time to have fresh pages zeroed (seen in a profile).
+        while let Some(r) = tasks.try_join_next() {
+            record(r)?;
         }
     }
+    while let Some(r) = tasks.join_next().await {
+        record(r)?;
+    }
     let elapsed = phase.elapsed().as_secs_f64();
+    let hiccups = hiccups.stop();
     let cpu = cpu_ticks(server_pid).unwrap_or(0).saturating_sub(cpu0);
     served_at.sort_unstable_by_key(|s| s.0);
+    send_lag.sort_unstable();
     let latencies: Vec<u64> = served_at.iter().map(|s| s.0).collect();
     let rss = rss_kib(server_pid).unwrap_or(0);
     Ok(serde_json::json!({
@@ -283,12 +305,103 @@ pub(crate) async fn open_loop(
             .iter()
             .rev()
             .take(SLOWEST)
-            .map(|&(micros, at)| serde_json::json!({ "due_s": at, "ms": micros as f64 / 1000.0 }))
+            .map(|&(micros, at)| serde_json::json!({
+                "due_s": at,
+                "ms": micros as f64 / 1000.0,
+                "machine_hiccup_ms": hiccups.largest_within(at, at + micros as f64 / 1e6) as f64 / 1000.0,
+            }))
             .collect::<Vec<_>>(),
+        "send_lag_p99_ms": percentile(&send_lag, 0.99),
+        "send_lag_max_ms": percentile(&send_lag, 1.0),
+        "machine_hiccups": hiccups.summary(),
         "server_rss_mib": rss as f64 / 1024.0,
         // Ticks are 1/100 s: 10,000 µs each.
         "server_cpu_us_per_request": cpu as f64 * 10_000.0 / total.max(1) as f64,
     }))
+}
+
+/// The machine's own stalls during a latency phase, the floor under its tail: a thread that
+/// only sleeps a millisecond at a time and records how much longer than that each sleep took
+/// (as jHiccup does). On a shared virtual machine the whole guest is now and then not run for
+/// milliseconds (a profile showed neither core taking a sample for 8.7 ms while a request
+/// waited); no server can answer faster than the machine runs it, so a request slower than the
+/// target during such a hiccup is the machine's, and one without is the server's.
+pub(crate) struct HiccupMeter {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(f64, u64)>>,
+}
+
+/// What [`HiccupMeter`] saw: each sleep's overshoot in µs, and when it ended (seconds since the
+/// phase began).
+pub(crate) struct Hiccups {
+    /// (end of the sleep in seconds since the phase began, overshoot in µs), in time order.
+    samples: Vec<(f64, u64)>,
+}
+
+/// Hiccups at least this long are listed one by one (µs).
+const HICCUP_LISTED_US: u64 = 2_000;
+
+impl HiccupMeter {
+    pub(crate) fn start(phase: Instant) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let nap = Duration::from_millis(1);
+            let mut samples = Vec::with_capacity(64 * 1024);
+            while !flag.load(Ordering::Relaxed) {
+                let before = Instant::now();
+                std::thread::sleep(nap);
+                let after = Instant::now();
+                let over = after.duration_since(before).saturating_sub(nap);
+                samples.push((
+                    after.duration_since(phase).as_secs_f64(),
+                    over.as_micros() as u64,
+                ));
+            }
+            samples
+        });
+        Self { stop, thread }
+    }
+
+    pub(crate) fn stop(self) -> Hiccups {
+        self.stop.store(true, Ordering::Relaxed);
+        Hiccups {
+            samples: self.thread.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Hiccups {
+    /// The longest hiccup that overlapped `[from, to]` (seconds since the phase began), in µs:
+    /// a sleep that ended at `end` after overshooting by `over` covered `end - 1 ms - over` to
+    /// `end`.
+    pub(crate) fn largest_within(&self, from: f64, to: f64) -> u64 {
+        self.samples
+            .iter()
+            .filter(|&&(end, over)| end >= from && end - 0.001 - over as f64 / 1e6 <= to)
+            .map(|&(_, over)| over)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        let mut over: Vec<u64> = self.samples.iter().map(|s| s.1).collect();
+        over.sort_unstable();
+        let listed: Vec<serde_json::Value> = self
+            .samples
+            .iter()
+            .filter(|s| s.1 >= HICCUP_LISTED_US)
+            .take(50)
+            .map(|&(end, us)| json!({ "at_s": end, "ms": us as f64 / 1000.0 }))
+            .collect();
+        json!({
+            "sleeps": over.len(),
+            "p99_ms": percentile(&over, 0.99),
+            "max_ms": percentile(&over, 1.0),
+            "total_over_2ms_ms": over.iter().filter(|&&u| u >= HICCUP_LISTED_US).sum::<u64>() as f64 / 1000.0,
+            "over_2ms": listed,
+        })
+    }
 }
 
 pub(crate) fn tls(

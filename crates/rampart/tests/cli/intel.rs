@@ -801,6 +801,31 @@ fn bench_intel_takes_real_feeds() {
             .all(|w| w[0]["ms"].as_f64() >= w[1]["ms"].as_f64()),
         "{figures}"
     );
+    // Beside the latencies, what the machine and the client added: the hiccup meter slept a
+    // millisecond at a time through the phase (1 s of warm-up and 1 s recorded, so at most
+    // about 2,000 sleeps, and hundreds at least), and each slow request names the largest
+    // hiccup within its time in flight, never more than the largest seen.
+    let hiccups = &api["machine_hiccups"];
+    let sleeps = hiccups["sleeps"].as_u64().unwrap_or(0);
+    assert!((200..=2_100).contains(&sleeps), "{figures}");
+    let max = hiccups["max_ms"].as_f64().expect("largest hiccup");
+    assert!(
+        hiccups["p99_ms"].as_f64().expect("hiccup p99") <= max,
+        "{figures}"
+    );
+    for listed in hiccups["over_2ms"].as_array().expect("listed hiccups") {
+        let ms = listed["ms"].as_f64().unwrap_or(0.0);
+        assert!((2.0..=max).contains(&ms), "{figures}");
+    }
+    for s in slowest {
+        let h = s["machine_hiccup_ms"].as_f64().expect("hiccup per request");
+        assert!((0.0..=max).contains(&h), "{figures}");
+    }
+    let lag = api["send_lag_p99_ms"].as_f64().expect("send lag p99");
+    assert!(
+        lag <= api["send_lag_max_ms"].as_f64().expect("send lag max"),
+        "{figures}"
+    );
 
     let out = rampart(&["bench", "intel", "--feed", "no-such-format=x"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
